@@ -1,0 +1,585 @@
+//! BTF (BPF Type Format) parsing and type lookup for kscope.
+//!
+//! [`Btf::parse`] validates the header and walks the type section once, recording the byte
+//! offset of every type, so that [`Btf::kind`], [`Btf::name`] and [`Btf::raw_type`] are O(1)
+//! and [`Btf::find_by_name`] is one scan without allocation. Every malformed input is an
+//! error naming the byte offset at which it was found; nothing panics.
+//!
+//! Type ids start at 1; id 0 is `void`. Split BTF (kernel modules, whose ids continue
+//! those of vmlinux) is not supported yet.
+//!
+//! ```no_run
+//! use kscope_btf::{Btf, Kind};
+//! let btf = Btf::from_sys_vmlinux()?;
+//! let id = btf.find_by_name(Kind::Struct, "task_struct").expect("no task_struct");
+//! println!("struct task_struct is type {id} of {}", btf.type_count());
+//! # Ok::<(), kscope_btf::BtfError>(())
+//! ```
+//!
+//! The layout follows `include/uapi/linux/btf.h` and `Documentation/bpf/btf.rst`.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// `BTF_MAGIC`, read in the blob's own byte order.
+pub const BTF_MAGIC: u16 = 0xeb9f;
+/// Where the running kernel exposes its own BTF (`CONFIG_DEBUG_INFO_BTF=y`).
+pub const SYS_VMLINUX: &str = "/sys/kernel/btf/vmlinux";
+/// Size of `struct btf_header` in version 1.
+const HEADER_LEN: usize = 24;
+/// Size of `struct btf_type`.
+const TYPE_LEN: usize = 12;
+
+/// Errors from reading or parsing BTF. Offsets are byte offsets from the start of the blob.
+#[derive(Debug, thiserror::Error)]
+pub enum BtfError {
+    /// The file could not be read.
+    #[error(
+        "reading BTF from {path} failed: {source}; check that the file exists and is \
+         readable (the kernel needs CONFIG_DEBUG_INFO_BTF=y for {SYS_VMLINUX})"
+    )]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The blob ends inside a structure.
+    #[error(
+        "BTF is truncated at byte offset {offset}: {what} needs {need} bytes but only \
+         {available} remain; the input is incomplete or not raw BTF"
+    )]
+    Truncated {
+        /// Where the structure starts.
+        offset: usize,
+        /// What was being read.
+        what: String,
+        /// Bytes it needs.
+        need: usize,
+        /// Bytes left in its section.
+        available: usize,
+    },
+    /// The first two bytes are not the BTF magic in either byte order.
+    #[error(
+        "no BTF magic at byte offset 0: found {found:#06x}, expected {BTF_MAGIC:#06x}; the \
+         input is not raw BTF (for an ELF file, extract its .BTF section first)"
+    )]
+    BadMagic {
+        /// The 16-bit value found, read little-endian.
+        found: u16,
+    },
+    /// The header's version byte is not 1.
+    #[error(
+        "unsupported BTF version {version} at byte offset 2; only version 1 is known \
+         (a newer kernel? update kscope)"
+    )]
+    UnsupportedVersion {
+        /// The version found.
+        version: u8,
+    },
+    /// A header field is out of range.
+    #[error("invalid BTF header field at byte offset {offset}: {reason}")]
+    BadHeader {
+        /// Offset of the field.
+        offset: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A type has a kind this parser does not know (or 0, which only `void` may have).
+    #[error(
+        "BTF type {id} at byte offset {offset} has unknown kind {kind}; kinds 1 to 19 are \
+         known (BTF from a newer kernel? update kscope)"
+    )]
+    BadKind {
+        /// Offset of the type.
+        offset: usize,
+        /// The type id.
+        id: u32,
+        /// The kind number found.
+        kind: u8,
+    },
+    /// A type's `name_off` points outside the string section.
+    #[error(
+        "BTF type {id} at byte offset {offset} has name offset {name_off}, outside the \
+         {str_len}-byte string section; the BTF is corrupt"
+    )]
+    BadNameOffset {
+        /// Offset of the type.
+        offset: usize,
+        /// The type id.
+        id: u32,
+        /// The name offset found.
+        name_off: u32,
+        /// Length of the string section.
+        str_len: usize,
+    },
+    /// A string is not NUL-terminated or not UTF-8.
+    #[error("bad BTF string at byte offset {offset}: {reason}; the BTF is corrupt")]
+    BadString {
+        /// Offset of the string in the blob.
+        offset: usize,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A type id beyond the last type was asked for.
+    #[error("BTF type id {id} does not exist: this BTF has ids 0 (void) to {count}")]
+    UnknownType {
+        /// The id asked for.
+        id: u32,
+        /// The number of types.
+        count: u32,
+    },
+}
+
+/// BTF type kinds (`BTF_KIND_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Kind {
+    /// `void`: only type id 0.
+    Void = 0,
+    /// `BTF_KIND_INT`: an integer; trailing u32 with encoding, offset and bits.
+    Int = 1,
+    /// `BTF_KIND_PTR`: a pointer to `type`.
+    Ptr = 2,
+    /// `BTF_KIND_ARRAY`: trailing `btf_array` (element type, index type, count).
+    Array = 3,
+    /// `BTF_KIND_STRUCT`: `vlen` trailing `btf_member`s.
+    Struct = 4,
+    /// `BTF_KIND_UNION`: `vlen` trailing `btf_member`s.
+    Union = 5,
+    /// `BTF_KIND_ENUM`: `vlen` trailing `btf_enum`s (32-bit values).
+    Enum = 6,
+    /// `BTF_KIND_FWD`: a forward declaration of a struct (or union with `kind_flag`).
+    Fwd = 7,
+    /// `BTF_KIND_TYPEDEF`: a name for `type`.
+    Typedef = 8,
+    /// `BTF_KIND_VOLATILE`: `volatile type`.
+    Volatile = 9,
+    /// `BTF_KIND_CONST`: `const type`.
+    Const = 10,
+    /// `BTF_KIND_RESTRICT`: `restrict type`.
+    Restrict = 11,
+    /// `BTF_KIND_FUNC`: a function; `type` is its FUNC_PROTO, `vlen` its linkage.
+    Func = 12,
+    /// `BTF_KIND_FUNC_PROTO`: `vlen` trailing `btf_param`s, return type in `type`.
+    FuncProto = 13,
+    /// `BTF_KIND_VAR`: a variable; trailing u32 linkage.
+    Var = 14,
+    /// `BTF_KIND_DATASEC`: a section; `vlen` trailing `btf_var_secinfo`s.
+    Datasec = 15,
+    /// `BTF_KIND_FLOAT`: a floating-point type.
+    Float = 16,
+    /// `BTF_KIND_DECL_TAG`: an attribute on a type or member; trailing u32 component index.
+    DeclTag = 17,
+    /// `BTF_KIND_TYPE_TAG`: an attribute on a pointer target.
+    TypeTag = 18,
+    /// `BTF_KIND_ENUM64`: `vlen` trailing `btf_enum64`s (64-bit values).
+    Enum64 = 19,
+}
+
+impl Kind {
+    /// The kind for a `BTF_KIND_*` number (0 gives [`Kind::Void`]).
+    pub fn from_u8(n: u8) -> Option<Kind> {
+        use Kind::*;
+        Some(match n {
+            0 => Void,
+            1 => Int,
+            2 => Ptr,
+            3 => Array,
+            4 => Struct,
+            5 => Union,
+            6 => Enum,
+            7 => Fwd,
+            8 => Typedef,
+            9 => Volatile,
+            10 => Const,
+            11 => Restrict,
+            12 => Func,
+            13 => FuncProto,
+            14 => Var,
+            15 => Datasec,
+            16 => Float,
+            17 => DeclTag,
+            18 => TypeTag,
+            19 => Enum64,
+            _ => return None,
+        })
+    }
+
+    /// The name bpftool uses, e.g. `STRUCT` or `FUNC_PROTO`.
+    pub fn name(self) -> &'static str {
+        use Kind::*;
+        match self {
+            Void => "VOID",
+            Int => "INT",
+            Ptr => "PTR",
+            Array => "ARRAY",
+            Struct => "STRUCT",
+            Union => "UNION",
+            Enum => "ENUM",
+            Fwd => "FWD",
+            Typedef => "TYPEDEF",
+            Volatile => "VOLATILE",
+            Const => "CONST",
+            Restrict => "RESTRICT",
+            Func => "FUNC",
+            FuncProto => "FUNC_PROTO",
+            Var => "VAR",
+            Datasec => "DATASEC",
+            Float => "FLOAT",
+            DeclTag => "DECL_TAG",
+            TypeTag => "TYPE_TAG",
+            Enum64 => "ENUM64",
+        }
+    }
+
+    /// Bytes of kind-specific data following the 12-byte `btf_type`, for `vlen` entries.
+    pub fn trailing_len(self, vlen: u16) -> usize {
+        use Kind::*;
+        let vlen = vlen as usize;
+        match self {
+            Int | Var | DeclTag => 4,
+            Array => 12,
+            Struct | Union | Datasec | Enum64 => vlen * 12,
+            Enum | FuncProto => vlen * 8,
+            _ => 0,
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The common 12-byte head of one type (`struct btf_type`), decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawType {
+    /// The type id.
+    pub id: u32,
+    /// The kind.
+    pub kind: Kind,
+    /// Offset of the name in the string section (0: anonymous).
+    pub name_off: u32,
+    /// Number of trailing entries (members, enumerators, parameters…); linkage for FUNC.
+    pub vlen: u16,
+    /// The kind flag (bitfield members, union forward declarations, signed enums…).
+    pub kind_flag: bool,
+    /// `size` for INT, ENUM, STRUCT, UNION, DATASEC, FLOAT, ENUM64; `type` for the others.
+    pub size_or_type: u32,
+    /// Byte offset of the type in the blob; its trailing data starts 12 bytes later.
+    pub offset: usize,
+}
+
+/// Where the bytes of a [`Btf`] live: a `Vec<u8>`, or e.g. a read-only memory mapping.
+type Storage = Arc<dyn AsRef<[u8]> + Send + Sync>;
+
+/// A parsed BTF blob: the bytes plus an index of every type's offset. Cloning is cheap
+/// (the bytes are shared).
+#[derive(Clone)]
+pub struct Btf {
+    data: Storage,
+    /// The blob is in the opposite byte order to this machine's.
+    swapped: bool,
+    strs_start: usize,
+    strs_end: usize,
+    /// `offsets[id - 1]` is the byte offset of type `id`.
+    offsets: Vec<u32>,
+}
+
+impl fmt::Debug for Btf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Btf")
+            .field("bytes", &self.bytes().len())
+            .field("types", &self.offsets.len())
+            .field("swapped", &self.swapped)
+            .finish()
+    }
+}
+
+/// Reads a u32 at `off`, in the blob's byte order, if 4 bytes are there.
+fn read_u32(data: &[u8], off: usize, swapped: bool) -> Option<u32> {
+    let b: [u8; 4] = data.get(off..off.checked_add(4)?)?.try_into().ok()?;
+    let v = u32::from_ne_bytes(b);
+    Some(if swapped { v.swap_bytes() } else { v })
+}
+
+impl Btf {
+    /// Reads and parses a raw BTF file (such as `/sys/kernel/btf/vmlinux`).
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Btf, BtfError> {
+        let path = path.as_ref();
+        let data = std::fs::read(path).map_err(|source| BtfError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Btf::parse(data)
+    }
+
+    /// Reads and parses the running kernel's BTF from [`SYS_VMLINUX`].
+    pub fn from_sys_vmlinux() -> Result<Btf, BtfError> {
+        Btf::from_file(SYS_VMLINUX)
+    }
+
+    /// Validates the header and the section bounds, and indexes every type.
+    pub fn parse(data: Vec<u8>) -> Result<Btf, BtfError> {
+        Btf::parse_from(data)
+    }
+
+    /// Like [`Btf::parse`] for bytes held elsewhere, e.g. a read-only `mmap` of
+    /// `/sys/kernel/btf/vmlinux` (Linux ≥ 6.16 allows `MAP_PRIVATE` mappings of it, which
+    /// avoids reading 5 MB in page-sized chunks).
+    pub fn parse_from(data: impl AsRef<[u8]> + Send + Sync + 'static) -> Result<Btf, BtfError> {
+        let storage: Storage = Arc::new(data);
+        let offsets;
+        let (swapped, strs_start, strs_end);
+        {
+            let data: &[u8] = (*storage).as_ref();
+            (swapped, strs_start, strs_end, offsets) = Btf::index(data)?;
+        }
+        Ok(Btf {
+            data: storage,
+            swapped,
+            strs_start,
+            strs_end,
+            offsets,
+        })
+    }
+
+    /// Validates `data` and returns (byte order swapped, string section bounds, offsets).
+    fn index(data: &[u8]) -> Result<(bool, usize, usize, Vec<u32>), BtfError> {
+        let len = data.len();
+        if len < HEADER_LEN {
+            return Err(BtfError::Truncated {
+                offset: 0,
+                what: "the BTF header".into(),
+                need: HEADER_LEN,
+                available: len,
+            });
+        }
+        let magic_le = u16::from_le_bytes([data[0], data[1]]);
+        let big_endian = match magic_le {
+            BTF_MAGIC => false,
+            m if m == BTF_MAGIC.swap_bytes() => true,
+            found => return Err(BtfError::BadMagic { found }),
+        };
+        let swapped = big_endian != cfg!(target_endian = "big");
+        if data[2] != 1 {
+            return Err(BtfError::UnsupportedVersion { version: data[2] });
+        }
+        let field = |off: usize| read_u32(data, off, swapped).unwrap_or(0) as usize;
+        let hdr_len = field(4);
+        if hdr_len < HEADER_LEN || hdr_len > len {
+            return Err(BtfError::BadHeader {
+                offset: 4,
+                reason: format!(
+                    "hdr_len is {hdr_len}, but must be at least {HEADER_LEN} and at most the \
+                     blob's {len} bytes"
+                ),
+            });
+        }
+        let (type_off, type_len, str_off, str_len) = (field(8), field(12), field(16), field(20));
+        if !type_off.is_multiple_of(4) {
+            return Err(BtfError::BadHeader {
+                offset: 8,
+                reason: format!("type_off {type_off} is not a multiple of 4"),
+            });
+        }
+        let section = |off: usize, sec_len: usize, field_off: usize, name: &str| {
+            let start = hdr_len + off;
+            match start.checked_add(sec_len) {
+                Some(end) if end <= len => Ok((start, end)),
+                _ => Err(BtfError::BadHeader {
+                    offset: field_off,
+                    reason: format!(
+                        "the {name} section (offset {off}, length {sec_len} after the \
+                         {hdr_len}-byte header) ends beyond the blob's {len} bytes"
+                    ),
+                }),
+            }
+        };
+        let (types_start, types_end) = section(type_off, type_len, 8, "type")?;
+        let (strs_start, strs_end) = section(str_off, str_len, 16, "string")?;
+        if types_start < strs_end && strs_start < types_end {
+            return Err(BtfError::BadHeader {
+                offset: 16,
+                reason: format!(
+                    "the type section ({types_start}..{types_end}) and the string section \
+                     ({strs_start}..{strs_end}) overlap"
+                ),
+            });
+        }
+        if str_len == 0 || data[strs_start] != 0 {
+            return Err(BtfError::BadString {
+                offset: strs_start,
+                reason: "the string section must start with the empty string (a NUL byte)",
+            });
+        }
+        if data[strs_end - 1] != 0 {
+            return Err(BtfError::BadString {
+                offset: strs_end - 1,
+                reason: "the string section does not end with a NUL byte",
+            });
+        }
+
+        // One pass over the type section; about 12 bytes of header per type are read.
+        let mut offsets = Vec::with_capacity(type_len / 32);
+        let mut off = types_start;
+        while off < types_end {
+            let id = offsets.len() as u32 + 1;
+            if types_end - off < TYPE_LEN {
+                return Err(BtfError::Truncated {
+                    offset: off,
+                    what: format!("the header of type {id}"),
+                    need: TYPE_LEN,
+                    available: types_end - off,
+                });
+            }
+            let name_off = read_u32(data, off, swapped).unwrap_or(0);
+            let info = read_u32(data, off + 4, swapped).unwrap_or(0);
+            let kind_no = ((info >> 24) & 0x1f) as u8;
+            let kind = match Kind::from_u8(kind_no) {
+                Some(Kind::Void) | None => {
+                    return Err(BtfError::BadKind {
+                        offset: off,
+                        id,
+                        kind: kind_no,
+                    });
+                }
+                Some(k) => k,
+            };
+            if name_off as usize >= str_len {
+                return Err(BtfError::BadNameOffset {
+                    offset: off,
+                    id,
+                    name_off,
+                    str_len,
+                });
+            }
+            let need = TYPE_LEN + kind.trailing_len(info as u16);
+            if types_end - off < need {
+                return Err(BtfError::Truncated {
+                    offset: off,
+                    what: format!("type {id} ({kind} with vlen {})", info as u16),
+                    need,
+                    available: types_end - off,
+                });
+            }
+            let Ok(off32) = u32::try_from(off) else {
+                return Err(BtfError::BadHeader {
+                    offset: 12,
+                    reason: "the type section extends beyond 4 GiB".into(),
+                });
+            };
+            offsets.push(off32);
+            off += need;
+        }
+        Ok((swapped, strs_start, strs_end, offsets))
+    }
+
+    /// The number of types; valid ids are 1 to this (and 0 for `void`).
+    pub fn type_count(&self) -> u32 {
+        self.offsets.len() as u32
+    }
+
+    /// The raw bytes of the blob.
+    pub fn bytes(&self) -> &[u8] {
+        (*self.data).as_ref()
+    }
+
+    fn u32_at(&self, off: usize) -> u32 {
+        // Offsets handed to this were bounds-checked by `parse`.
+        read_u32(self.bytes(), off, self.swapped).unwrap_or(0)
+    }
+
+    fn offset_of(&self, id: u32) -> Result<usize, BtfError> {
+        id.checked_sub(1)
+            .and_then(|i| self.offsets.get(i as usize))
+            .map(|&o| o as usize)
+            .ok_or(BtfError::UnknownType {
+                id,
+                count: self.type_count(),
+            })
+    }
+
+    /// The decoded head of type `id`. Id 0 gives an anonymous [`Kind::Void`].
+    pub fn raw_type(&self, id: u32) -> Result<RawType, BtfError> {
+        if id == 0 {
+            return Ok(RawType {
+                id: 0,
+                kind: Kind::Void,
+                name_off: 0,
+                vlen: 0,
+                kind_flag: false,
+                size_or_type: 0,
+                offset: 0,
+            });
+        }
+        let offset = self.offset_of(id)?;
+        let info = self.u32_at(offset + 4);
+        Ok(RawType {
+            id,
+            kind: Kind::from_u8(((info >> 24) & 0x1f) as u8).unwrap_or(Kind::Void),
+            name_off: self.u32_at(offset),
+            vlen: info as u16,
+            kind_flag: info >> 31 != 0,
+            size_or_type: self.u32_at(offset + 8),
+            offset,
+        })
+    }
+
+    /// The kind of type `id` ([`Kind::Void`] for 0).
+    pub fn kind(&self, id: u32) -> Result<Kind, BtfError> {
+        Ok(self.raw_type(id)?.kind)
+    }
+
+    /// The name of type `id`: `""` for anonymous types and for `void` (id 0).
+    pub fn name(&self, id: u32) -> Result<&str, BtfError> {
+        let t = self.raw_type(id)?;
+        self.string_at(t.name_off)
+    }
+
+    /// The NUL-terminated string at `name_off` in the string section.
+    pub fn string_at(&self, name_off: u32) -> Result<&str, BtfError> {
+        let strs = &self.bytes()[self.strs_start..self.strs_end];
+        let start = name_off as usize;
+        let offset = self.strs_start + start;
+        let rest = strs.get(start..).ok_or(BtfError::BadString {
+            offset,
+            reason: "the name offset is outside the string section",
+        })?;
+        // `parse` checked that the section ends with a NUL.
+        let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+        std::str::from_utf8(&rest[..end]).map_err(|_| BtfError::BadString {
+            offset,
+            reason: "the name is not valid UTF-8",
+        })
+    }
+
+    /// The first type of `kind` named `name`, by one scan over the index (about 1 ms for
+    /// vmlinux). Returns `None` if there is none.
+    pub fn find_by_name(&self, kind: Kind, name: &str) -> Option<u32> {
+        let data = self.bytes();
+        let strs = &data[self.strs_start..self.strs_end];
+        let want = name.as_bytes();
+        let kind_no = kind as u32;
+        let word = |off: usize| read_u32(data, off, self.swapped).unwrap_or(0);
+        self.offsets.iter().enumerate().find_map(|(i, &off)| {
+            let off = off as usize;
+            if (word(off + 4) >> 24) & 0x1f != kind_no {
+                return None;
+            }
+            let start = word(off) as usize;
+            let end = start.checked_add(want.len())?;
+            (strs.get(start..end) == Some(want) && strs.get(end) == Some(&0))
+                .then_some(i as u32 + 1)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,82 @@
+//! perf_event_open: software and hardware counters.
+
+use kscope_sys::perf;
+
+use super::{Context, errno};
+use crate::{Check, State};
+
+pub(crate) fn run(ctx: &Context) -> Vec<Check> {
+    vec![perf_sw(ctx), perf_hw(ctx)]
+}
+
+fn refused(ctx: &Context, name: &'static str, what: &str, e: &std::io::Error) -> Check {
+    let code = errno::code(e);
+    let paranoid = super::host::read_sysctl("perf_event_paranoid").unwrap_or_else(|| "?".into());
+    if code == libc::EACCES || code == libc::EPERM {
+        let reason = if ctx.has_cap(kscope_sys::caps::cap::PERFMON)
+            || ctx.has_cap(kscope_sys::caps::cap::SYS_ADMIN)
+        {
+            format!(
+                "{what}: {} (lockdown or an LSM refuses it)",
+                errno::describe(e)
+            )
+        } else {
+            format!(
+                "{what}: {} with kernel.perf_event_paranoid={paranoid} and no CAP_PERFMON",
+                errno::describe(e)
+            )
+        };
+        return Check::not(
+            name,
+            State::Blocked,
+            reason,
+            "run as root, or lower kernel.perf_event_paranoid",
+        );
+    }
+    if code == libc::ENOSYS {
+        return Check::not(
+            name,
+            State::Absent,
+            format!("{what}: ENOSYS: CONFIG_PERF_EVENTS is not set"),
+            "use a kernel built with CONFIG_PERF_EVENTS=y",
+        );
+    }
+    Check::not(
+        name,
+        State::Unknown,
+        format!("{what}: {}", errno::describe(e)),
+        "",
+    )
+}
+
+fn perf_sw(ctx: &Context) -> Check {
+    const NAME: &str = "perf_sw";
+    match perf::open_counter(perf::TYPE_SOFTWARE, perf::SW_CPU_CLOCK) {
+        Ok(_fd) => Check::ok(NAME, "opened the cpu-clock software event"),
+        Err(e) => refused(ctx, NAME, "perf_event_open(cpu-clock)", &e),
+    }
+}
+
+fn perf_hw(ctx: &Context) -> Check {
+    const NAME: &str = "perf_hw";
+    match perf::open_counter(perf::TYPE_HARDWARE, perf::HW_CPU_CYCLES) {
+        Ok(_fd) => Check::ok(NAME, "opened the cycles hardware counter"),
+        Err(e)
+            if matches!(
+                errno::code(&e),
+                libc::ENOENT | libc::EOPNOTSUPP | libc::ENODEV
+            ) =>
+        {
+            Check::not(
+                NAME,
+                State::Absent,
+                format!(
+                    "perf_event_open(cycles): {}: no hardware PMU is exposed to this kernel (usual in VMs)",
+                    errno::describe(&e)
+                ),
+                "run on bare metal or in a VM with a virtual PMU; software events and tracepoints still work",
+            )
+        }
+        Err(e) => refused(ctx, NAME, "perf_event_open(cycles)", &e),
+    }
+}

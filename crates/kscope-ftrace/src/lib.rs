@@ -1,0 +1,16 @@
+//! tracefs control for kscope: finding or mounting tracefs, private instances, event
+//! enabling, tracers, and dynamic events (kprobes, uprobes).
+//!
+//! This crate holds the mechanism only. Who owns an instance or a probe, and when it is
+//! removed, is the session guard's business (`kscope-session`).
+
+#![forbid(unsafe_code)]
+
+pub mod dynevent;
+mod error;
+mod instance;
+mod tracefs;
+
+pub use error::TracefsError;
+pub use instance::Instance;
+pub use tracefs::{MountOutcome, Tracefs};

@@ -1,0 +1,12 @@
+//! Kernel ABI for kscope: bpf(2), perf_event_open, mounts, capabilities, lockdown and the
+//! few other system calls kscope needs. All of kscope's `unsafe` code lives in this crate;
+//! it holds no policy, only thin, documented wrappers that return `std::io::Result`.
+
+pub mod bpf;
+pub mod caps;
+pub mod lock;
+pub mod lockdown;
+pub mod mmap;
+pub mod mounts;
+pub mod perf;
+pub mod process;

@@ -1,0 +1,169 @@
+//! The helper every kscope kernel test uses to decide "run, or skip with a reason".
+//!
+//! ```ignore
+//! let Some(_kernel) = kscope_testkit::require(Feature::Uprobes) else { return };
+//! ```
+//!
+//! [`require`] asks `kscope doctor`'s probes (run once per test process). When the feature
+//! is available it returns a [`KernelGuard`], which also serialises kernel tests across
+//! threads and processes (they compare global kernel state). When it is not, the test
+//! prints why and skips — except under `KSCOPE_REQUIRE_KERNEL=1` (set by CI), where a skip
+//! is a failure unless doctor reports the feature absent or blocked on this kernel.
+
+pub mod snapshot;
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use kscope_doctor::{Report, State};
+use kscope_sys::lock::FileLock;
+
+/// A kernel feature a test can require; each maps to one doctor check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feature {
+    /// tracefs mounted and private instances work.
+    Tracefs,
+    /// Tracepoint events can be enabled.
+    Tracepoints,
+    /// Memory-mapping a tracefs ring buffer (Linux ≥ 6.10).
+    RingBufferMmap,
+    /// The function tracer.
+    FunctionTracer,
+    /// The function_graph tracer.
+    FunctionGraphTracer,
+    /// Hist triggers.
+    HistTriggers,
+    /// kprobes (kprobe_events or the kprobe PMU).
+    Kprobes,
+    /// uprobes (uprobe_events and/or the uprobe PMU).
+    Uprobes,
+    /// The bpf(2) syscall.
+    Bpf,
+    /// BPF tracepoint programs.
+    BpfTracepoint,
+    /// BPF raw tracepoint programs.
+    BpfRawTracepoint,
+    /// BPF kprobe-type programs (also used for uprobes).
+    BpfKprobe,
+    /// BPF perf_event programs.
+    BpfPerfEvent,
+    /// BPF tracing (fentry/fexit) programs.
+    BpfTracing,
+    /// BPF ring buffer maps.
+    Ringbuf,
+    /// vmlinux BTF.
+    Btf,
+    /// Software perf events.
+    PerfSw,
+    /// Hardware perf counters.
+    PerfHw,
+    /// /dev/kmsg.
+    Kmsg,
+    /// /proc/kcore.
+    Kcore,
+    /// Data symbols in /proc/kallsyms.
+    KallsymsAll,
+}
+
+impl Feature {
+    /// The doctor check that decides this feature.
+    pub fn check_name(self) -> &'static str {
+        match self {
+            Feature::Tracefs => "tracefs",
+            Feature::Tracepoints => "tracepoints",
+            Feature::RingBufferMmap => "ring_buffer_mmap",
+            Feature::FunctionTracer => "function_tracer",
+            Feature::FunctionGraphTracer => "function_graph_tracer",
+            Feature::HistTriggers => "hist_triggers",
+            Feature::Kprobes => "kprobes",
+            Feature::Uprobes => "uprobes",
+            Feature::Bpf => "bpf",
+            Feature::BpfTracepoint => "bpf_tracepoint",
+            Feature::BpfRawTracepoint => "bpf_raw_tracepoint",
+            Feature::BpfKprobe => "bpf_kprobe",
+            Feature::BpfPerfEvent => "bpf_perf_event",
+            Feature::BpfTracing => "bpf_tracing",
+            Feature::Ringbuf => "ringbuf",
+            Feature::Btf => "btf",
+            Feature::PerfSw => "perf_sw",
+            Feature::PerfHw => "perf_hw",
+            Feature::Kmsg => "kmsg",
+            Feature::Kcore => "kcore",
+            Feature::KallsymsAll => "kallsyms_all",
+        }
+    }
+}
+
+/// Held by a kernel test while it runs: an exclusive lock shared by all kscope kernel tests
+/// on this machine.
+#[derive(Debug)]
+pub struct KernelGuard {
+    _lock: FileLock,
+}
+
+/// True when `KSCOPE_REQUIRE_KERNEL=1`: skips for reasons other than a feature the kernel
+/// lacks become failures.
+pub fn kernel_required() -> bool {
+    std::env::var("KSCOPE_REQUIRE_KERNEL").is_ok_and(|v| v == "1")
+}
+
+const LOCK_PATH: &str = "/tmp/kscope-kernel-tests.lock";
+
+fn lock() -> FileLock {
+    FileLock::exclusive(Path::new(LOCK_PATH))
+        .unwrap_or_else(|e| panic!("locking {LOCK_PATH} for a kernel test: {e}"))
+}
+
+/// The doctor report for this kernel, probed once per test process (under the lock).
+pub fn doctor_report() -> &'static Report {
+    static REPORT: OnceLock<Report> = OnceLock::new();
+    REPORT.get_or_init(|| {
+        let _guard = lock();
+        kscope_doctor::run()
+    })
+}
+
+/// Whether the tests run as root (kernel tests need it).
+pub fn is_root() -> bool {
+    kscope_sys::process::is_root()
+}
+
+/// Skips (returns `None`, printing why) or fails a test that cannot run; see the crate docs.
+fn skip(reason: String, kernel_lacks_it: bool) -> Option<KernelGuard> {
+    if kernel_required() && !kernel_lacks_it {
+        panic!("KSCOPE_REQUIRE_KERNEL=1, but this kernel test would skip: {reason}");
+    }
+    eprintln!("skipped: {reason}");
+    None
+}
+
+/// Returns a guard when every feature is available; otherwise prints the reason and
+/// returns `None` (or panics under `KSCOPE_REQUIRE_KERNEL=1`, see the crate docs).
+pub fn require_all(features: &[Feature]) -> Option<KernelGuard> {
+    if !is_root() {
+        return skip("kernel tests need root".into(), false);
+    }
+    let report = doctor_report();
+    for feature in features {
+        let name = feature.check_name();
+        let Some(check) = report.get(name) else {
+            return skip(format!("doctor has no check named {name}"), false);
+        };
+        if !check.available {
+            let lacks = matches!(check.state, State::Absent | State::Blocked);
+            return skip(
+                format!(
+                    "{name} is {:?} on this kernel: {}",
+                    check.state, check.reason
+                ),
+                lacks,
+            );
+        }
+    }
+    Some(KernelGuard { _lock: lock() })
+}
+
+/// [`require_all`] for one feature.
+pub fn require(feature: Feature) -> Option<KernelGuard> {
+    require_all(&[feature])
+}

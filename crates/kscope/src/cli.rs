@@ -1,0 +1,118 @@
+//! The command-line interface, declared with clap's derive API.
+
+use clap::{Args, Parser, Subcommand};
+
+/// One binary for every channel between the Linux kernel and user space: tracefs, printk,
+/// kprobes/uprobes, eBPF and perf_events.
+#[derive(Debug, Parser)]
+#[command(name = "kscope", version, about, propagate_version = true)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Every kscope command. Those marked "not built yet" print one line saying so and exit 2.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Probe the running kernel for every channel kscope uses: what works, why not, remedy.
+    Doctor(DoctorArgs),
+    /// Remove what a killed kscope left behind (kscope-named tracefs instances and probes).
+    Reset(ResetArgs),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+    /// Run a bpftrace-language script compiled straight to eBPF (not built yet).
+    Run(NotBuilt),
+    /// List probe points: tracepoints, kprobes, uprobes, software events (not built yet).
+    List(NotBuilt),
+    /// Record ftrace events into a trace.dat file (not built yet).
+    Record(NotBuilt),
+    /// Decode trace.dat files to text, JSON and other formats (not built yet).
+    Report(NotBuilt),
+    /// Stream decoded events live from tracefs (not built yet).
+    Stream(NotBuilt),
+    /// Add, list and delete kprobe/uprobe dynamic events (not built yet).
+    Probe(NotBuilt),
+    /// Count perf events for a command, pid, cgroup or the system (not built yet).
+    Stat(NotBuilt),
+    /// Sample stacks into flame graphs, pprof, Perfetto or perf.data (not built yet).
+    Profile(NotBuilt),
+    /// Live view of sampled stacks (not built yet).
+    Top(NotBuilt),
+    /// The kernel log from /dev/kmsg with dmesg's options (not built yet).
+    Dmesg(NotBuilt),
+    /// Kernel tunables with diff, snapshot and restore (not built yet).
+    Sysctl(NotBuilt),
+    /// Structured view of a process from procfs (not built yet).
+    Proc(NotBuilt),
+    /// Structured view of sysfs and debugfs (not built yet).
+    Sys(NotBuilt),
+    /// Kernel counters shown as rates (not built yet).
+    Watch(NotBuilt),
+    /// System-call capture with a sysdig-style filter (not built yet).
+    Spy(NotBuilt),
+    /// Read-only live kernel object inspection with BTF types (not built yet).
+    Inspect(NotBuilt),
+}
+
+/// Options of `kscope doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print JSON: {"kernel", "checks": [{"name", "available", "state", "reason", "remedy"}]}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `kscope reset`.
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    /// Remove every kscope-named object, including those of running kscope processes and
+    /// persistent probes made with `kscope probe add`.
+    #[arg(long)]
+    pub all: bool,
+    /// Only list what would be removed.
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+}
+
+/// Options of `kscope completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
+}
+
+/// Arguments of a command that is not built yet: accepted, then refused with one line.
+#[derive(Debug, Args)]
+pub struct NotBuilt {
+    /// Arguments (ignored).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub args: Vec<String>,
+}
+
+impl Command {
+    /// The subcommand's name as typed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Doctor(_) => "doctor",
+            Command::Reset(_) => "reset",
+            Command::Completions(_) => "completions",
+            Command::Run(_) => "run",
+            Command::List(_) => "list",
+            Command::Record(_) => "record",
+            Command::Report(_) => "report",
+            Command::Stream(_) => "stream",
+            Command::Probe(_) => "probe",
+            Command::Stat(_) => "stat",
+            Command::Profile(_) => "profile",
+            Command::Top(_) => "top",
+            Command::Dmesg(_) => "dmesg",
+            Command::Sysctl(_) => "sysctl",
+            Command::Proc(_) => "proc",
+            Command::Sys(_) => "sys",
+            Command::Watch(_) => "watch",
+            Command::Spy(_) => "spy",
+            Command::Inspect(_) => "inspect",
+        }
+    }
+}
