@@ -1,7 +1,12 @@
 //! The helper every kscope kernel test uses to decide "run, or skip with a reason".
 //!
-//! ```ignore
-//! let Some(_kernel) = kscope_testkit::require(Feature::Uprobes) else { return };
+//! ```no_run
+//! use kscope_testkit::{Feature, require};
+//!
+//! let Some(_kernel) = require(Feature::Uprobes) else {
+//!     return; // skipped, and the reason was printed
+//! };
+//! // ... the test, holding the kernel-test lock ...
 //! ```
 //!
 //! [`require`] asks `kscope doctor`'s probes (run once per test process). When the feature
@@ -128,9 +133,16 @@ pub fn is_root() -> bool {
     kscope_sys::process::is_root()
 }
 
+/// Whether a skip must fail the test instead: under `KSCOPE_REQUIRE_KERNEL=1`, unless
+/// doctor found the feature absent or blocked on this kernel (`doctor_state`), a skip hides
+/// a test that should have run.
+pub fn skip_is_failure(kernel_required: bool, doctor_state: Option<State>) -> bool {
+    kernel_required && !matches!(doctor_state, Some(State::Absent | State::Blocked))
+}
+
 /// Skips (returns `None`, printing why) or fails a test that cannot run; see the crate docs.
-fn skip(reason: String, kernel_lacks_it: bool) -> Option<KernelGuard> {
-    if kernel_required() && !kernel_lacks_it {
+fn skip(reason: String, doctor_state: Option<State>) -> Option<KernelGuard> {
+    if skip_is_failure(kernel_required(), doctor_state) {
         panic!("KSCOPE_REQUIRE_KERNEL=1, but this kernel test would skip: {reason}");
     }
     eprintln!("skipped: {reason}");
@@ -141,22 +153,21 @@ fn skip(reason: String, kernel_lacks_it: bool) -> Option<KernelGuard> {
 /// returns `None` (or panics under `KSCOPE_REQUIRE_KERNEL=1`, see the crate docs).
 pub fn require_all(features: &[Feature]) -> Option<KernelGuard> {
     if !is_root() {
-        return skip("kernel tests need root".into(), false);
+        return skip("kernel tests need root".into(), None);
     }
     let report = doctor_report();
     for feature in features {
         let name = feature.check_name();
         let Some(check) = report.get(name) else {
-            return skip(format!("doctor has no check named {name}"), false);
+            return skip(format!("doctor has no check named {name}"), None);
         };
         if !check.available {
-            let lacks = matches!(check.state, State::Absent | State::Blocked);
             return skip(
                 format!(
                     "{name} is {:?} on this kernel: {}",
                     check.state, check.reason
                 ),
-                lacks,
+                Some(check.state),
             );
         }
     }
@@ -166,4 +177,19 @@ pub fn require_all(features: &[Feature]) -> Option<KernelGuard> {
 /// [`require_all`] for one feature.
 pub fn require(feature: Feature) -> Option<KernelGuard> {
     require_all(&[feature])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_skip_fails_under_require_unless_doctor_says_the_kernel_lacks_it() {
+        assert!(!skip_is_failure(false, None));
+        assert!(!skip_is_failure(false, Some(State::Unknown)));
+        assert!(skip_is_failure(true, None), "not root, or no such check");
+        assert!(skip_is_failure(true, Some(State::Unknown)));
+        assert!(!skip_is_failure(true, Some(State::Absent)));
+        assert!(!skip_is_failure(true, Some(State::Blocked)));
+    }
 }

@@ -225,3 +225,55 @@ fn reset_removes_exactly_what_a_sigkilled_kscope_left() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&again.stdout), "nothing to reset\n");
 }
+
+#[test]
+fn reset_all_also_removes_ownerless_kscope_probes_and_plain_reset_does_not() {
+    let Some(_kernel) = require_all(&[Feature::Tracefs, Feature::Uprobes]) else {
+        return;
+    };
+    let tracefs = Tracefs::require().unwrap();
+    let before = KernelState::capture();
+    // What `kscope probe add` will make: a kscope-group probe with no owner pid.
+    std::hint::black_box(probed_function(2));
+    let (path, offset) =
+        kscope_sys::process::code_location(probed_function as *const () as u64).unwrap();
+    let definition = format!("p:kscope/persistent_test {}:0x{offset:x}", path.display());
+    kscope_ftrace::dynevent::add(&tracefs, ProbeKind::Uprobe, &definition).unwrap();
+    // And a probe of another tool, in another group.
+    let foreign = format!(
+        "p:othertool/probe_{} {}:0x{offset:x}",
+        std::process::id(),
+        path.display()
+    );
+    kscope_ftrace::dynevent::add(&tracefs, ProbeKind::Uprobe, &foreign).unwrap();
+
+    let kscope = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_kscope"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(kscope(&["reset"]), "nothing to reset\n");
+    assert_eq!(
+        kscope(&["reset", "--all", "--dry-run"]),
+        "would remove uprobe event kscope/persistent_test (no owner)\n"
+    );
+    assert_eq!(
+        kscope(&["reset", "--all"]),
+        "removed uprobe event kscope/persistent_test (no owner)\n"
+    );
+    let after = KernelState::capture();
+    let foreign_left =
+        events_of(&after).contains(&format!("othertool/probe_{}", std::process::id()));
+    kscope_ftrace::dynevent::remove(
+        &tracefs,
+        ProbeKind::Uprobe,
+        "othertool",
+        &format!("probe_{}", std::process::id()),
+    )
+    .unwrap();
+    assert!(foreign_left, "reset --all removed another tool's probe");
+    assert_eq!(KernelState::capture(), before);
+}
