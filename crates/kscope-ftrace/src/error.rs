@@ -35,6 +35,56 @@ pub enum TracefsError {
         /// and the command with a caret under the offending part.
         error_log: Option<String>,
     },
+    /// The kernel refused an event filter.
+    #[error("the kernel rejected the filter {filter:?} for {event}:\n{explanation}")]
+    FilterRejected {
+        /// `system:event`.
+        event: String,
+        /// The filter as given.
+        filter: String,
+        /// The kernel's explanation with a caret.
+        explanation: FilterExplanation,
+    },
+}
+
+/// The kernel's explanation of a rejected event filter, as the `filter` file shows it after
+/// the failed write: the filter, a caret under the offending token, and the parser's message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterExplanation {
+    /// The filter text as the kernel echoed it.
+    pub filter: String,
+    /// The caret line (spaces then `^`), if the kernel gave one.
+    pub caret: Option<String>,
+    /// The message, e.g. `parse_error: Field not found`.
+    pub message: String,
+}
+
+impl FilterExplanation {
+    /// Parses the text of a `filter` file after a rejected write.
+    pub fn parse(text: &str) -> Option<FilterExplanation> {
+        let lines: Vec<&str> = text.lines().collect();
+        let message_at = lines.iter().position(|l| l.contains("error:"))?;
+        let caret = lines[..message_at]
+            .iter()
+            .rev()
+            .find(|l| l.trim() == "^")
+            .map(|l| l.to_string());
+        Some(FilterExplanation {
+            filter: lines.first().map(|l| l.to_string()).unwrap_or_default(),
+            caret,
+            message: lines[message_at].trim().to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for FilterExplanation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "  {}", self.filter)?;
+        if let Some(caret) = &self.caret {
+            writeln!(f, "  {caret}")?;
+        }
+        write!(f, "  {}", self.message)
+    }
 }
 
 impl TracefsError {
@@ -42,9 +92,29 @@ impl TracefsError {
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
             TracefsError::NotMounted { .. } => None,
+            TracefsError::FilterRejected { .. } => Some(libc::EINVAL),
             TracefsError::Io { source, .. } | TracefsError::Rejected { source, .. } => {
                 source.raw_os_error()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rejected_filter_file_is_explained() {
+        let text =
+            "prev_pid > > 0\n            ^\nparse_error: Invalid value (did you forget quotes)?\n";
+        let e = FilterExplanation::parse(text).unwrap();
+        assert_eq!(e.filter, "prev_pid > > 0");
+        assert_eq!(e.caret.as_deref(), Some("            ^"));
+        assert_eq!(
+            e.message,
+            "parse_error: Invalid value (did you forget quotes)?"
+        );
+        assert_eq!(FilterExplanation::parse("prev_pid > 0\n"), None);
     }
 }

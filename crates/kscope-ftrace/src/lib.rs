@@ -8,9 +8,12 @@
 
 pub mod dynevent;
 mod error;
+pub mod format;
 mod instance;
+pub mod page;
+pub mod select;
 mod tracefs;
 
-pub use error::TracefsError;
+pub use error::{FilterExplanation, TracefsError};
 pub use instance::Instance;
 pub use tracefs::{MountOutcome, Tracefs};

@@ -1,5 +1,5 @@
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use kscope_sys::mounts;
@@ -170,11 +170,25 @@ pub fn last_error_entry(text: &str) -> Option<String> {
 }
 
 fn read_file(path: &Path) -> Result<String, TracefsError> {
-    fs::read_to_string(path).map_err(|source| TracefsError::Io {
+    let io_error = |source| TracefsError::Io {
         op: "reading",
         path: path.to_path_buf(),
         source,
-    })
+    };
+    // Some control files (event `filter`, for one) answer only a read at offset 0, so the
+    // first read() must be large enough for the whole text.
+    let mut file = fs::File::open(path).map_err(io_error)?;
+    let mut text = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        match file.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => text.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_error(e)),
+        }
+    }
+    Ok(String::from_utf8_lossy(&text).into_owned())
 }
 
 fn write_file(
