@@ -13,6 +13,7 @@ mod instance;
 pub mod page;
 pub mod select;
 mod tracefs;
+pub mod tracedat;
 
 pub use error::{FilterExplanation, TracefsError};
 pub use instance::Instance;

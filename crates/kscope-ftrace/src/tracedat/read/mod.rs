@@ -1,0 +1,1 @@
+//! Reading trace.dat files (being built).

@@ -1,0 +1,1 @@
+//! Writing trace.dat files (being built).
