@@ -23,8 +23,9 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Run a bpftrace-language script compiled straight to eBPF (not built yet).
     Run(NotBuilt),
-    /// List probe points: tracepoints, kprobes, uprobes, software events (not built yet).
-    List(NotBuilt),
+    /// List probe points: tracepoints (with their fields under -v), kprobe-able functions,
+    /// software events, tracers and trace options.
+    List(ListArgs),
     /// Record ftrace events into a trace.dat file (not built yet).
     Record(NotBuilt),
     /// Decode trace.dat files to text, JSON and other formats (not built yet).
@@ -61,6 +62,17 @@ pub struct DoctorArgs {
     /// Print JSON: {"kernel", "checks": [{"name", "available", "state", "reason", "remedy"}]}.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Options of `kscope list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Show each tracepoint's fields.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Only probes matching this glob: a whole name (`tracepoint:sched:*`), a name without
+    /// its provider (`sched:sched_sw*`), or its last part (`*openat*`).
+    pub glob: Option<String>,
 }
 
 /// Options of `kscope reset`.

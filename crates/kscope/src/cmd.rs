@@ -13,6 +13,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor(args) => doctor(args),
         Command::Reset(args) => reset(args),
         Command::Completions(args) => completions(args),
+        Command::List(args) => crate::list::run(args),
         other => {
             eprintln!("kscope {}: not built yet", other.name());
             Ok(ExitCode::from(2))

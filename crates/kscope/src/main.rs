@@ -3,6 +3,7 @@
 
 mod cli;
 mod cmd;
+mod list;
 
 use std::process::ExitCode;
 

@@ -1,0 +1,175 @@
+//! `kscope list`: every probe point this kernel offers, named the way `kscope run` (and
+//! bpftrace) spells them: `tracepoint:SYSTEM:EVENT`, `kprobe:FUNCTION`, `software:NAME:`,
+//! plus `tracer:NAME` and `option:NAME` for ftrace.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use kscope_ftrace::Tracefs;
+use kscope_ftrace::format::EventFormat;
+use kscope_ftrace::select::{self, glob};
+
+use crate::cli::ListArgs;
+
+/// perf's software events (`include/uapi/linux/perf_event.h`), as bpftrace names them.
+const SOFTWARE_EVENTS: [&str; 11] = [
+    "alignment-faults",
+    "bpf-output",
+    "context-switches",
+    "cpu-clock",
+    "cpu-migrations",
+    "dummy",
+    "emulation-faults",
+    "major-faults",
+    "minor-faults",
+    "page-faults",
+    "task-clock",
+];
+
+/// Whether a probe name matches the user's glob: the whole name, the name without its
+/// provider, or its last `:` part.
+fn matches(pattern: Option<&str>, name: &str) -> bool {
+    let Some(pattern) = pattern else {
+        return true;
+    };
+    let without_provider = name.split_once(':').map_or(name, |(_, rest)| rest);
+    let last = name.rsplit(':').find(|p| !p.is_empty()).unwrap_or(name);
+    glob(pattern, name) || glob(pattern, without_provider) || glob(pattern, last)
+}
+
+/// A field as bpftrace -lv prints it: `char prev_comm[16]`, `pid_t prev_pid`.
+fn field_declaration(type_name: &str, name: &str) -> String {
+    let is_loc = type_name.starts_with("__data_loc") || type_name.starts_with("__rel_loc");
+    match type_name.find('[') {
+        Some(at) if !is_loc => format!("{} {name}{}", &type_name[..at], &type_name[at..]),
+        _ => format!("{type_name} {name}"),
+    }
+}
+
+/// Runs `kscope list`.
+pub fn run(args: &ListArgs) -> anyhow::Result<ExitCode> {
+    let (tracefs, _) = Tracefs::mount().context("finding tracefs")?;
+    let pattern = args.glob.as_deref();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut shown = 0usize;
+
+    let events = select::list_events(&tracefs.path("events"))
+        .with_context(|| format!("listing {}", tracefs.path("events").display()))?;
+    for event in &events {
+        // ftrace's own record types (events/ftrace/*) describe the tracers' output and
+        // cannot be enabled: they have no `enable` file.
+        let rel = format!("events/{}/{}", event.system, event.name);
+        if !tracefs.exists(&format!("{rel}/enable")) {
+            continue;
+        }
+        let name = format!("tracepoint:{}:{}", event.system, event.name);
+        if !matches(pattern, &name) {
+            continue;
+        }
+        shown += 1;
+        writeln!(out, "{name}")?;
+        if args.verbose {
+            match tracefs
+                .read(&format!("{rel}/format"))
+                .map(|t| EventFormat::parse_lenient(&t))
+            {
+                Ok(Ok(format)) => {
+                    for field in format.event_fields() {
+                        writeln!(
+                            out,
+                            "    {}",
+                            field_declaration(&field.type_name, &field.name)
+                        )?;
+                    }
+                }
+                Ok(Err(e)) => writeln!(out, "    (format not understood: {e})")?,
+                Err(e) => writeln!(out, "    (format unreadable: {e})")?,
+            }
+        }
+    }
+
+    // kprobe-able functions; lockdown may refuse the list (EPERM), which is not an error.
+    if tracefs.exists("kprobe_events")
+        && let Ok(functions) = tracefs.read("available_filter_functions")
+    {
+        for line in functions.lines() {
+            let function = line.split_whitespace().next().unwrap_or("");
+            let name = format!("kprobe:{function}");
+            if !function.is_empty() && matches(pattern, &name) {
+                shown += 1;
+                writeln!(out, "{name}")?;
+            }
+        }
+    }
+
+    for event in SOFTWARE_EVENTS {
+        let name = format!("software:{event}:");
+        if matches(pattern, &name) {
+            shown += 1;
+            writeln!(out, "{name}")?;
+        }
+    }
+    if let Ok(tracers) = tracefs.read("available_tracers") {
+        for tracer in tracers.split_whitespace() {
+            let name = format!("tracer:{tracer}");
+            if matches(pattern, &name) {
+                shown += 1;
+                writeln!(out, "{name}")?;
+            }
+        }
+    }
+    if let Ok(options) = std::fs::read_dir(tracefs.path("options")) {
+        let mut names: Vec<String> = options
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        for option in names {
+            let name = format!("option:{option}");
+            if matches(pattern, &name) {
+                shown += 1;
+                writeln!(out, "{name}")?;
+            }
+        }
+    }
+    out.flush()?;
+    drop(out);
+    if shown == 0 && pattern.is_some() {
+        eprintln!(
+            "kscope list: no probe matches {:?}",
+            pattern.unwrap_or_default()
+        );
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_whole_names_names_without_provider_and_last_parts() {
+        let n = "tracepoint:sched:sched_switch";
+        assert!(matches(None, n));
+        assert!(matches(Some("tracepoint:sched:*"), n));
+        assert!(matches(Some("sched:sched_sw*"), n));
+        assert!(matches(Some("*switch"), n));
+        assert!(!matches(Some("kprobe:*"), n));
+        assert!(matches(Some("cpu-clock"), "software:cpu-clock:"));
+    }
+
+    #[test]
+    fn fields_are_declared_like_c() {
+        assert_eq!(
+            field_declaration("char[16]", "prev_comm"),
+            "char prev_comm[16]"
+        );
+        assert_eq!(field_declaration("pid_t", "prev_pid"), "pid_t prev_pid");
+        assert_eq!(
+            field_declaration("__data_loc char[]", "name"),
+            "__data_loc char[] name"
+        );
+    }
+}

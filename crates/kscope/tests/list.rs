@@ -1,0 +1,96 @@
+//! `kscope list` against the kernel's own lists.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use kscope_testkit::{Feature, require};
+
+fn kscope(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kscope"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn tracefs() -> kscope_ftrace::Tracefs {
+    kscope_ftrace::Tracefs::require().unwrap()
+}
+
+#[test]
+fn every_tracepoint_in_available_events_is_listed_once() {
+    let Some(_kernel) = require(Feature::Tracefs) else {
+        return;
+    };
+    let available: BTreeSet<String> = tracefs()
+        .read("available_events")
+        .unwrap()
+        .lines()
+        .map(|l| format!("tracepoint:{l}"))
+        .collect();
+    let (code, out, _) = kscope(&["list", "tracepoint:*"]);
+    assert_eq!(code, 0);
+    let listed: Vec<&str> = out.lines().collect();
+    let listed_set: BTreeSet<String> = listed.iter().map(|s| s.to_string()).collect();
+    assert_eq!(listed.len(), listed_set.len(), "duplicates in the listing");
+    let missing: Vec<_> = available.difference(&listed_set).collect();
+    let extra: Vec<_> = listed_set.difference(&available).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?}, extra {extra:?}"
+    );
+}
+
+#[test]
+fn verbose_listing_shows_the_fields_of_the_format_file() {
+    let Some(_kernel) = require(Feature::Tracefs) else {
+        return;
+    };
+    let format = tracefs()
+        .read("events/sched/sched_process_exec/format")
+        .unwrap();
+    // The event's own fields, from the `field:` lines after the common ones (an independent,
+    // simple reading of the file: `field:TYPE NAME;` or `field:TYPE NAME[N];`).
+    let expected: Vec<String> = format
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("field:"))
+        .map(|f| f.split(';').next().unwrap().to_string())
+        .filter(|decl| !decl.contains(" common_"))
+        .map(|decl| format!("    {decl}"))
+        .collect();
+    assert!(!expected.is_empty());
+    let (code, out, _) = kscope(&["list", "-v", "sched:sched_process_exec"]);
+    assert_eq!(code, 0);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("tracepoint:sched:sched_process_exec"));
+    let fields: Vec<&str> = lines.collect();
+    assert_eq!(fields, expected);
+}
+
+#[test]
+fn tracers_options_and_software_events_are_listed_and_a_miss_is_an_error() {
+    let Some(_kernel) = require(Feature::Tracefs) else {
+        return;
+    };
+    let tracers = tracefs().read("available_tracers").unwrap();
+    let (_, out, _) = kscope(&["list", "tracer:*"]);
+    let expected: Vec<String> = tracers
+        .split_whitespace()
+        .map(|t| format!("tracer:{t}"))
+        .collect();
+    assert_eq!(out.lines().collect::<Vec<_>>(), expected);
+    let (_, out, _) = kscope(&["list", "option:event-fork"]);
+    assert_eq!(out, "option:event-fork\n");
+    let (_, out, _) = kscope(&["list", "software:*"]);
+    assert!(out.lines().any(|l| l == "software:cpu-clock:"));
+    let (code, out, err) = kscope(&["list", "no_such_probe_anywhere"]);
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert_eq!(
+        err,
+        "kscope list: no probe matches \"no_such_probe_anywhere\"\n"
+    );
+}
