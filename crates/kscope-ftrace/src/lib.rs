@@ -12,8 +12,8 @@ pub mod format;
 mod instance;
 pub mod page;
 pub mod select;
-mod tracefs;
 pub mod tracedat;
+mod tracefs;
 
 pub use error::{FilterExplanation, TracefsError};
 pub use instance::Instance;

@@ -4,9 +4,11 @@
 
 pub mod bpf;
 pub mod caps;
+pub mod gate;
 pub mod lock;
 pub mod lockdown;
 pub mod mmap;
 pub mod mounts;
 pub mod perf;
+pub mod poll;
 pub mod process;

@@ -66,6 +66,9 @@ pub mod option {
     pub const MODULES_FILE: u16 = 25;
 }
 
+/// v7: the id of an OPTIONS section (the same number as the DONE option).
+pub const SECTION_OPTIONS: u16 = 0;
+
 /// v7 section header flag: the payload is compressed (`{u32 compressed size, u32
 /// uncompressed size, data}`).
 pub const SECTION_COMPRESSED: u16 = 1;
