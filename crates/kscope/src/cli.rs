@@ -26,10 +26,10 @@ pub enum Command {
     /// List probe points: tracepoints (with their fields under -v), kprobe-able functions,
     /// software events, tracers and trace options.
     List(ListArgs),
-    /// Record ftrace events into a trace.dat file (not built yet).
-    Record(NotBuilt),
-    /// Decode trace.dat files to text, JSON and other formats (not built yet).
-    Report(NotBuilt),
+    /// Record ftrace events from a private tracefs instance into a trace.dat file.
+    Record(RecordArgs),
+    /// Decode a trace.dat file (kscope's or trace-cmd's) to trace-cmd's text or JSON.
+    Report(ReportArgs),
     /// Stream decoded events live from tracefs (not built yet).
     Stream(NotBuilt),
     /// Add, list and delete kprobe/uprobe dynamic events (not built yet).
@@ -73,6 +73,67 @@ pub struct ListArgs {
     /// Only probes matching this glob: a whole name (`tracepoint:sched:*`), a name without
     /// its provider (`sched:sched_sw*`), or its last part (`*openat*`).
     pub glob: Option<String>,
+}
+
+/// Options of `kscope record`.
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Event to record: SYSTEM, EVENT, SYSTEM:EVENT (globs allowed) or `all`; repeatable.
+    #[arg(short = 'e', long = "event", value_name = "EVENT")]
+    pub events: Vec<String>,
+    /// Kernel-side filter (the kernel's syntax) for the events of the preceding -e.
+    #[arg(short = 'f', long = "filter", value_name = "FILTER")]
+    pub filters: Vec<String>,
+    /// Record only these pids (and the children they fork); repeatable.
+    #[arg(short = 'p', long = "pid", value_name = "PID")]
+    pub pids: Vec<u32>,
+    /// Per-CPU buffer size in KiB.
+    #[arg(short = 'b', long = "buffer-kb", value_name = "KB")]
+    pub buffer_kb: Option<u64>,
+    /// Record a kernel stack trace with every event.
+    #[arg(short = 'T', long = "stacktrace")]
+    pub stacktrace: bool,
+    /// Trace clock (local, global, mono, boot, …).
+    #[arg(short = 'C', long = "clock")]
+    pub clock: Option<String>,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+    /// Output file.
+    #[arg(short = 'o', long = "output", default_value = "trace.dat")]
+    pub output: std::path::PathBuf,
+    /// trace.dat version: 7 (default) or 6.
+    #[arg(long = "file-version", default_value_t = 7, value_parser = clap::value_parser!(u32).range(6..=7))]
+    pub file_version: u32,
+    /// Compress the event data (v7 only).
+    #[arg(long = "compress", value_name = "ALGORITHM", value_parser = ["none", "zstd"], default_value = "none")]
+    pub compress: String,
+    /// The command to trace: started once tracing is on, and traced with its children.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+/// Options of `kscope report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The trace.dat file.
+    #[arg(default_value = "trace.dat")]
+    pub file: std::path::PathBuf,
+    /// Only events of this CPU; repeatable.
+    #[arg(long = "cpu", value_name = "N")]
+    pub cpus: Vec<u32>,
+    /// Only these events: EVENT or EVENT:FILTER (trace-cmd's -F); repeatable.
+    #[arg(short = 'F', value_name = "EVENT[:FILTER]")]
+    pub event_filters: Vec<String>,
+    /// One JSON object per event, every field typed.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the file's statistics instead of its events.
+    #[arg(long)]
+    pub stat: bool,
+    /// Print timestamps in nanoseconds (trace-cmd's -t).
+    #[arg(short = 't')]
+    pub nanoseconds: bool,
 }
 
 /// Options of `kscope reset`.

@@ -14,6 +14,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Reset(args) => reset(args),
         Command::Completions(args) => completions(args),
         Command::List(args) => crate::list::run(args),
+        Command::Record(args) => crate::record::run(args),
+        Command::Report(args) => crate::report::run(args),
         other => {
             eprintln!("kscope {}: not built yet", other.name());
             Ok(ExitCode::from(2))

@@ -4,6 +4,8 @@
 mod cli;
 mod cmd;
 mod list;
+mod record;
+mod report;
 
 use std::process::ExitCode;
 
