@@ -59,7 +59,12 @@ fn help_lists_every_command_of_the_product() {
 fn commands_not_built_yet_say_so_in_one_line_and_exit_2() {
     let built = ["doctor", "reset", "completions", "list"];
     for cmd in ALL_COMMANDS.iter().filter(|c| !built.contains(c)) {
-        let out = kscope(&[cmd, "-e", "some args", "--flag"]);
+        // Commands whose options are declared already parse them; the others take anything.
+        let out = if ["record", "report"].contains(cmd) {
+            kscope(&[cmd])
+        } else {
+            kscope(&[cmd, "-e", "some args", "--flag"])
+        };
         assert_eq!(out.status.code(), Some(2), "kscope {cmd}");
         assert!(out.stdout.is_empty(), "kscope {cmd} printed to stdout");
         assert_eq!(
