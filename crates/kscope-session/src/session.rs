@@ -57,6 +57,22 @@ impl Session {
         id
     }
 
+    /// Releases one registered resource now. When that fails the entry goes back into the
+    /// registry, so the session's end (or a signal) tries again.
+    fn release_entry(id: u64) -> Result<(), SessionError> {
+        // Already released by a signal or by the session.
+        let Some(entry) = Session::take(id) else {
+            return Ok(());
+        };
+        match entry.resource.release() {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                guard::registry().push(entry);
+                Err(e.into())
+            }
+        }
+    }
+
     fn take(id: u64) -> Option<Entry> {
         let mut reg = guard::registry();
         let pos = reg.iter().position(|e| e.id == id)?;
@@ -182,11 +198,7 @@ impl OwnedInstance {
         if self.instance.take().is_none() {
             return Ok(());
         }
-        match Session::take(self.id) {
-            Some(entry) => entry.resource.release().map_err(Into::into),
-            // Already released by a signal or by the session.
-            None => Ok(()),
-        }
+        Session::release_entry(self.id)
     }
 }
 
@@ -236,10 +248,7 @@ impl OwnedDynamicEvent {
         if std::mem::replace(&mut self.released, true) {
             return Ok(());
         }
-        match Session::take(self.id) {
-            Some(entry) => entry.resource.release().map_err(Into::into),
-            None => Ok(()),
-        }
+        Session::release_entry(self.id)
     }
 }
 

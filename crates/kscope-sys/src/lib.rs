@@ -4,6 +4,7 @@
 
 pub mod bpf;
 pub mod caps;
+pub mod fs;
 pub mod gate;
 pub mod lock;
 pub mod lockdown;

@@ -8,13 +8,13 @@ use clap::CommandFactory;
 use crate::cli::{Cli, Command, CompletionsArgs, DoctorArgs, ResetArgs};
 
 /// Runs the chosen command and returns the process exit code.
-pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+pub fn dispatch(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Doctor(args) => doctor(args),
         Command::Reset(args) => reset(args),
         Command::Completions(args) => completions(args),
         Command::List(args) => crate::list::run(args),
-        Command::Record(args) => crate::record::run(args),
+        Command::Record(args) => crate::record::run(args, matches.subcommand_matches("record")),
         Command::Report(args) => crate::report::run(args),
         other => {
             eprintln!("kscope {}: not built yet", other.name());

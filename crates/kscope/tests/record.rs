@@ -1,0 +1,290 @@
+//! `kscope record` against the kernel and against trace-cmd, the peer that must read its
+//! files: exact event counts, the three file variants, interruption and cleanup.
+
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use kscope_testkit::snapshot::KernelState;
+use kscope_testkit::{Feature, require};
+
+const WORKLOAD_VAR: &str = "KSCOPE_TEST_WORKLOAD_GETPPID";
+
+/// The workload: run as a child of `kscope record`, it calls getppid(2) N times.
+#[test]
+#[ignore = "run by the other tests of this file as the traced command"]
+fn workload() {
+    let Ok(n) = std::env::var(WORKLOAD_VAR) else {
+        return;
+    };
+    for _ in 0..n.parse::<u32>().unwrap() {
+        std::hint::black_box(std::os::unix::process::parent_id());
+    }
+}
+
+fn workload_command() -> Vec<String> {
+    let exe = std::env::current_exe().unwrap();
+    vec![
+        exe.display().to_string(),
+        "workload".into(),
+        "--exact".into(),
+        "--ignored".into(),
+        "--quiet".into(),
+    ]
+}
+
+fn kscope(args: &[&str], extra: &[String], env: Option<(&str, String)>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kscope"));
+    cmd.args(args).args(extra).stdin(Stdio::null());
+    if let Some((k, v)) = env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("running kscope")
+}
+
+fn temp_file(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
+        "kscope-record-test-{}-{name}.dat",
+        std::process::id()
+    ))
+}
+
+/// `trace-cmd report` of a file: (exit ok, event lines).
+fn trace_cmd_report(file: &std::path::Path) -> Option<Vec<String>> {
+    let out = match Command::new("trace-cmd").arg("report").arg(file).output() {
+        Ok(out) => out,
+        Err(e) => {
+            assert!(
+                !kscope_testkit::kernel_required(),
+                "trace-cmd is not installed ({e}); CI installs it"
+            );
+            eprintln!("skipped the trace-cmd check: trace-cmd is not installed ({e})");
+            return None;
+        }
+    };
+    assert!(
+        out.status.success(),
+        "trace-cmd report failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.starts_with("cpus="))
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+#[test]
+fn a_traced_command_s_syscalls_are_counted_exactly_and_trace_cmd_reads_the_file() {
+    let Some(_kernel) = require(Feature::Tracepoints) else {
+        return;
+    };
+    let before = KernelState::capture();
+    for (variant, flags) in [
+        ("v7", vec![]),
+        ("v7zstd", vec!["--compress", "zstd"]),
+        ("v6", vec!["--file-version", "6"]),
+    ] {
+        let file = temp_file(variant);
+        let mut args = vec!["record", "-e", "syscalls:sys_enter_getppid", "-o"];
+        let file_arg = file.display().to_string();
+        args.push(&file_arg);
+        args.extend(flags.iter().copied());
+        args.push("--");
+        let out = kscope(
+            &args,
+            &workload_command(),
+            Some((WORKLOAD_VAR, "1000".into())),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{variant}: {stderr}");
+        assert!(
+            stderr.starts_with("kscope record: 1000 events on "),
+            "{variant}: {stderr}"
+        );
+        assert!(stderr.contains("(command exited)"), "{stderr}");
+        if let Some(lines) = trace_cmd_report(&file) {
+            let getppid = lines
+                .iter()
+                .filter(|l| l.contains("sys_enter_getppid"))
+                .count();
+            assert_eq!(getppid, 1000, "{variant}: trace-cmd sees the 1000 calls");
+            assert_eq!(lines.len(), 1000, "{variant}: and nothing else");
+        }
+        std::fs::remove_file(&file).unwrap();
+    }
+    assert_eq!(KernelState::capture(), before);
+}
+
+#[test]
+fn a_busy_system_recording_has_the_same_event_count_in_kscope_and_trace_cmd() {
+    let Some(_kernel) = require(Feature::Tracepoints) else {
+        return;
+    };
+    let before = KernelState::capture();
+    let file = temp_file("busy");
+    let load = std::thread::spawn(|| {
+        let end = std::time::Instant::now() + Duration::from_millis(1500);
+        while std::time::Instant::now() < end {
+            let _ = std::fs::read_to_string("/proc/self/stat");
+            std::thread::yield_now();
+        }
+    });
+    let out = kscope(
+        &[
+            "record",
+            "-e",
+            "sched",
+            "-e",
+            "syscalls",
+            "--duration",
+            "2",
+            "-o",
+            &file.display().to_string(),
+        ],
+        &[],
+        None,
+    );
+    load.join().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let recorded: u64 = stderr
+        .strip_prefix("kscope record: ")
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no event count in {stderr}"));
+    assert!(
+        recorded > 1000,
+        "a busy 2 s should give many events: {stderr}"
+    );
+    assert!(stderr.contains("(duration reached)"));
+    if let Some(lines) = trace_cmd_report(&file) {
+        // Lost-event notices are lines of their own in trace-cmd's report.
+        let events = lines
+            .iter()
+            .filter(|l| !l.contains("EVENTS DROPPED"))
+            .count();
+        assert_eq!(events as u64, recorded);
+    }
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(KernelState::capture(), before);
+}
+
+fn spawn_record(file: &std::path::Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_kscope"))
+        .args(["record", "-e", "sched", "--duration", "60", "-o"])
+        .arg(file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_for_instance(pid: u32) {
+    let name = format!("kscope-{pid}-record");
+    for _ in 0..200 {
+        if KernelState::capture().instances.contains(&name) {
+            std::thread::sleep(Duration::from_millis(300));
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("kscope record never created {name}");
+}
+
+#[test]
+fn sigint_finishes_a_valid_file_and_leaves_nothing_behind() {
+    let Some(_kernel) = require(Feature::Tracepoints) else {
+        return;
+    };
+    let before = KernelState::capture();
+    let file = temp_file("sigint");
+    let child = spawn_record(&file);
+    wait_for_instance(child.id());
+    kscope_sys::process::send_signal(child.id(), libc::SIGINT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("(interrupted)"), "{stderr}");
+    if let Some(lines) = trace_cmd_report(&file) {
+        assert!(!lines.is_empty());
+    }
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(KernelState::capture(), before);
+}
+
+#[test]
+fn sigkill_then_reset_restores_everything() {
+    let Some(_kernel) = require(Feature::Tracepoints) else {
+        return;
+    };
+    let before = KernelState::capture();
+    let file = temp_file("sigkill");
+    let mut child = spawn_record(&file);
+    let pid = child.id();
+    wait_for_instance(pid);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        KernelState::capture()
+            .instances
+            .contains(&format!("kscope-{pid}-record"))
+    );
+    let out = kscope(&["reset"], &[], None);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("removed tracefs instance kscope-{pid}-record (owner pid {pid}, gone)\n")
+    );
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(KernelState::capture(), before);
+}
+
+#[test]
+fn bad_selections_and_filters_are_explained() {
+    let Some(_kernel) = require(Feature::Tracepoints) else {
+        return;
+    };
+    let before = KernelState::capture();
+    let out = kscope(
+        &["record", "-e", "sched:sched_swich", "-o", "/dev/null"],
+        &[],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with(
+            "kscope: error: no event matches \"sched:sched_swich\"; did you mean sched:sched_switch"
+        ),
+        "{stderr}"
+    );
+    let out = kscope(
+        &[
+            "record",
+            "-e",
+            "sched:sched_switch",
+            "-f",
+            "prev_pid > > 0",
+            "-o",
+            "/dev/null",
+        ],
+        &[],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("parse_error"), "{stderr}");
+    assert!(stderr.contains("\n              ^\n"), "{stderr}");
+    let out = kscope(
+        &["record", "-f", "x > 1", "-e", "sched", "-o", "/dev/null"],
+        &[],
+        None,
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("must follow the -e"),
+        "a filter before any -e"
+    );
+    assert_eq!(KernelState::capture(), before);
+}
