@@ -12,6 +12,10 @@ use kscope_ftrace::tracedat::write::TraceDatWriter;
 
 use crate::RecordError;
 
+/// Unused bytes a sub-buffer may end with and still count as full: the kernel starts a new
+/// sub-buffer when the next event does not fit.
+const SLACK: usize = 512;
+
 /// Per-CPU totals of a recording.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CpuTotals {
@@ -82,7 +86,7 @@ impl Capture {
         };
         for (cpu, is_ready) in ready.into_iter().enumerate() {
             if is_ready {
-                self.read_cpu(cpu, writer)?;
+                self.read_cpu(cpu, writer, true)?;
             }
         }
         Ok(())
@@ -94,12 +98,21 @@ impl Capture {
         W: io::Read + io::Write + io::Seek,
     {
         for cpu in 0..self.readers.len() {
-            self.read_cpu(cpu, writer)?;
+            self.read_cpu(cpu, writer, false)?;
         }
         Ok(())
     }
 
-    fn read_cpu<W>(&mut self, cpu: usize, writer: &mut TraceDatWriter<W>) -> Result<(), RecordError>
+    /// Reads CPU `cpu`'s sub-buffers into the file. While tracing is on (`live`), it stops
+    /// after the first sub-buffer that is not full: that one was the page the kernel is
+    /// writing, and reading it again at once would hand over a page with a few events each
+    /// time — a busy CPU would fill the file with nearly empty pages.
+    fn read_cpu<W>(
+        &mut self,
+        cpu: usize,
+        writer: &mut TraceDatWriter<W>,
+        live: bool,
+    ) -> Result<(), RecordError>
     where
         W: io::Read + io::Write + io::Seek,
     {
@@ -108,8 +121,11 @@ impl Capture {
             match self.readers[cpu].read(&mut self.subbuf) {
                 Ok(0) => return Ok(()),
                 Ok(_) => {
+                    let mut full = false;
                     if let Ok(page) = Page::parse(&self.subbuf, self.format) {
                         self.events[cpu] += page.records().filter(|r| r.is_ok()).count() as u64;
+                        let capacity = self.subbuf.len() - self.format.layout.header_len();
+                        full = page.used_size() + SLACK >= capacity;
                     }
                     writer
                         .write_page(cpu as u32, &self.subbuf)
@@ -117,6 +133,9 @@ impl Capture {
                             path: self.output.clone(),
                             source: Box::new(source),
                         })?;
+                    if live && !full {
+                        return Ok(());
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
