@@ -309,6 +309,18 @@ fn tracer(
                 ),
             }
         }
+        // Listed, but refused in an instance: older kernels run some tracers (function_graph
+        // before 6.x) only in the top-level buffer, which kscope never takes over.
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Check::not(
+            name,
+            State::Absent,
+            format!(
+                "selecting {tracer} in a private instance: EINVAL: this kernel runs {tracer} only in the top-level buffer"
+            ),
+            format!(
+                "a newer kernel runs {tracer} in instances; kscope does not take over the top-level buffer"
+            ),
+        ),
         Err(e) => tracefs_refusal(ctx, name, &format!("selecting the {tracer} tracer"), &e),
     }
 }
@@ -395,7 +407,7 @@ fn kprobes_check(ctx: &Context) -> Check {
     if events {
         match ctx
             .session
-            .add_dynamic_event(&tracefs, ProbeKind::Kprobe, 'p', "doctor", &symbol)
+            .add_dynamic_event(&tracefs, ProbeKind::Kprobe, 'p', "doctor_kprobe", &symbol)
             .and_then(|ev| ev.remove())
         {
             Ok(()) => how.push("kprobe_events"),
@@ -476,7 +488,7 @@ fn uprobes_check(ctx: &Context) -> Check {
         let spec = format!("{}:0x{offset:x}", path.display());
         match ctx
             .session
-            .add_dynamic_event(&tracefs, ProbeKind::Uprobe, 'p', "doctor", &spec)
+            .add_dynamic_event(&tracefs, ProbeKind::Uprobe, 'p', "doctor_uprobe", &spec)
             .and_then(|ev| ev.remove())
         {
             Ok(()) => how.push("uprobe_events"),
