@@ -88,11 +88,6 @@ impl Drop for TestInstance {
     }
 }
 
-fn gettid() -> u32 {
-    let link = std::fs::read_link("/proc/thread-self").unwrap();
-    link.file_name().unwrap().to_str().unwrap().parse().unwrap()
-}
-
 fn event_lines(instance: &kscope_ftrace::Instance, needle: &str) -> usize {
     instance
         .read("trace")
@@ -115,7 +110,10 @@ fn a_kernel_filter_on_the_callers_pid_counts_exactly_its_syscalls() {
             select::resolve(&events, &[EventSpec::parse("syscalls:sys_enter_getppid")]).unwrap();
         assert_eq!(chosen.len(), 1);
         t.instance
-            .set_filter(&chosen[0], &format!("common_pid == {}", gettid()))
+            .set_filter(
+                &chosen[0],
+                &format!("common_pid == {}", kscope_testkit::gettid()),
+            )
             .unwrap();
         t.instance
             .set_event_enabled("syscalls", "sys_enter_getppid", true)
@@ -171,7 +169,9 @@ fn pid_filtering_follows_forks() {
         return;
     };
     let t = TestInstance::new("fork_follow");
-    t.instance.set_event_pids(&[gettid()], true).unwrap();
+    t.instance
+        .set_event_pids(&[kscope_testkit::gettid()], true)
+        .unwrap();
     t.instance
         .set_event_enabled("sched", "sched_process_fork", true)
         .unwrap();
@@ -185,7 +185,7 @@ fn pid_filtering_follows_forks() {
         .split_whitespace()
         .map(|p| p.parse().unwrap())
         .collect();
-    assert!(pids.contains(&gettid()), "{pids:?}");
+    assert!(pids.contains(&kscope_testkit::gettid()), "{pids:?}");
     assert!(
         pids.contains(&child.id()),
         "the forked child {} is followed: {pids:?}",

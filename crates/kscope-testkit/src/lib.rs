@@ -128,6 +128,16 @@ pub fn doctor_report() -> &'static Report {
     })
 }
 
+/// The calling thread's id: event filters (`common_pid`), `set_event_pid` and
+/// `set_ftrace_pid` match thread ids, not the process id.
+pub fn gettid() -> u32 {
+    let link = std::fs::read_link("/proc/thread-self").expect("reading /proc/thread-self");
+    link.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.parse().ok())
+        .expect("/proc/thread-self names the thread id")
+}
+
 /// Whether the tests run as root (kernel tests need it).
 pub fn is_root() -> bool {
     kscope_sys::process::is_root()

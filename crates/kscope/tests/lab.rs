@@ -9,12 +9,6 @@ use kscope_session::Session;
 use kscope_testkit::snapshot::KernelState;
 use kscope_testkit::{Feature, require, require_all};
 
-/// The thread id of the calling thread (event filters and ftrace_pid match thread ids).
-fn gettid() -> u32 {
-    let link = std::fs::read_link("/proc/thread-self").expect("/proc/thread-self");
-    link.file_name().unwrap().to_str().unwrap().parse().unwrap()
-}
-
 /// Lines of an instance's `trace` output that are events, not `#` comments.
 fn trace_lines(instance: &kscope_ftrace::Instance) -> Vec<String> {
     instance
@@ -87,7 +81,7 @@ fn lab_kprobe_and_kretprobe_events_are_created_hit_and_removed() {
 
         let instance = session.create_instance(&tracefs, "lab_kprobe").unwrap();
         instance.set_tracing_on(false).unwrap();
-        let tid = gettid();
+        let tid = kscope_testkit::gettid();
         for event in [entry.name(), exit.name()] {
             instance
                 .write(
@@ -171,7 +165,7 @@ fn lab_function_tracer_in_a_kscope_instance_sees_function_entries() {
         instance.write("set_ftrace_filter", function).unwrap();
         assert_eq!(instance.read("set_ftrace_filter").unwrap().trim(), function);
         instance
-            .write("set_ftrace_pid", &gettid().to_string())
+            .write("set_ftrace_pid", &kscope_testkit::gettid().to_string())
             .unwrap();
         instance.set_tracer("function").unwrap();
         for _ in 0..1000 {
