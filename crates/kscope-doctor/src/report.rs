@@ -1,7 +1,9 @@
-use serde::Serialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 
 /// The outcome of one check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
     /// It works.
@@ -16,10 +18,10 @@ pub enum State {
 }
 
 /// One check: a named feature, whether it is available, why (not), and the remedy.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Check {
     /// Stable machine name, e.g. `kprobes`, `bpf_tracing`, `perf_hw`.
-    pub name: &'static str,
+    pub name: Cow<'static, str>,
     /// True when the feature works.
     pub available: bool,
     /// Available, absent, blocked or unknown.
@@ -34,7 +36,7 @@ impl Check {
     /// A check that passed, with what was seen.
     pub fn ok(name: &'static str, reason: impl Into<String>) -> Check {
         Check {
-            name,
+            name: Cow::Borrowed(name),
             available: true,
             state: State::Available,
             reason: reason.into(),
@@ -50,7 +52,7 @@ impl Check {
         remedy: impl Into<String>,
     ) -> Check {
         Check {
-            name,
+            name: Cow::Borrowed(name),
             available: false,
             state,
             reason: reason.into(),
@@ -60,7 +62,7 @@ impl Check {
 }
 
 /// Everything doctor found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     /// `uname -r`.
     pub kernel: String,
@@ -82,6 +84,12 @@ impl Report {
     /// "remedy", "state"}], "notes": […], "elapsed_ms": …}`).
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a report always serialises")
+    }
+
+    /// Reads a report that [`Report::to_json`] wrote (the guest-kernel lab probes once per
+    /// boot and hands the saved report to every test process).
+    pub fn from_json(text: &str) -> Result<Report, serde_json::Error> {
+        serde_json::from_str(text)
     }
 
     /// The report as an aligned text table, one check per line, the remedy indented below

@@ -374,6 +374,30 @@ fn enums_used(formats: &[String], all: &HashMap<String, i64>) -> String {
     used.iter().map(|(n, v)| format!("{n} {v}\n")).collect()
 }
 
+/// The events whose record and line counts differ, as `name (raw, text)`.
+fn count_differences(
+    records: &[&[u8]],
+    lines: &[&str],
+    by_id: &HashMap<u32, EventFormat>,
+) -> String {
+    let mut counts: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for record in records {
+        let id = u16::from_le_bytes([record[0], record[1]]) as u32;
+        let name = by_id.get(&id).map_or(format!("id {id}"), |e| e.name.clone());
+        counts.entry(name).or_default().0 += 1;
+    }
+    for line in lines {
+        let name = line.split(':').next().unwrap_or("").to_string();
+        counts.entry(name).or_default().1 += 1;
+    }
+    counts
+        .iter()
+        .filter(|(_, (raw, text))| raw != text)
+        .map(|(name, (raw, text))| format!("{name} ({raw}, {text})"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn compare(corpus: &Corpus, ctx: &RenderContext) -> Result<Report, String> {
     let mut by_id: HashMap<u32, EventFormat> = HashMap::new();
     for text in &corpus.formats {
@@ -390,10 +414,12 @@ fn compare(corpus: &Corpus, ctx: &RenderContext) -> Result<Report, String> {
         };
         if records.len() != lines.len() {
             return Err(format!(
-                "cpu{}: {} raw records but {} text lines",
+                "cpu{}: {} raw records but {} text lines; per event (raw, text) where they \
+                 differ: {}",
                 cap.cpu,
                 records.len(),
-                lines.len()
+                lines.len(),
+                count_differences(&records, &lines, &by_id)
             ));
         }
         for (record, line) in records.iter().zip(&lines) {

@@ -307,12 +307,11 @@ struct Capture {
 
 impl Capture {
     fn open(inst: &TestInstance) -> Capture {
-        let page_size = inst
-            .read("buffer_subbuf_size_kb")
-            .trim()
-            .parse::<usize>()
-            .map(|kb| kb * 1024)
-            .unwrap_or(4096);
+        // buffer_subbuf_size_kb exists from Linux 6.8; before it sub-buffers are one page.
+        let page_size = read_text(&inst.path("buffer_subbuf_size_kb"))
+            .ok()
+            .and_then(|kb| kb.trim().parse::<usize>().ok())
+            .map_or(4096, |kb| kb * 1024);
         let raw = OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK)

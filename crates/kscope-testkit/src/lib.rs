@@ -119,10 +119,24 @@ fn lock() -> FileLock {
         .unwrap_or_else(|e| panic!("locking {LOCK_PATH} for a kernel test: {e}"))
 }
 
-/// The doctor report for this kernel, probed once per test process (under the lock).
+/// Names a file holding `kscope doctor --json` for the running boot; when set, tests read
+/// it instead of probing (the guest-kernel lab probes once per boot: under emulation one
+/// doctor run costs seconds, and every test executable would repeat it).
+pub const SAVED_REPORT_ENV: &str = "KSCOPE_DOCTOR_REPORT";
+
+/// The doctor report for this kernel: the saved one named by [`SAVED_REPORT_ENV`], or
+/// probed once per test process (under the lock).
 pub fn doctor_report() -> &'static Report {
     static REPORT: OnceLock<Report> = OnceLock::new();
     REPORT.get_or_init(|| {
+        if let Some(path) = std::env::var_os(SAVED_REPORT_ENV) {
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+                panic!("reading the saved doctor report {}: {e}", Path::new(&path).display())
+            });
+            return Report::from_json(&text).unwrap_or_else(|e| {
+                panic!("parsing the saved doctor report {}: {e}", Path::new(&path).display())
+            });
+        }
         let _guard = lock();
         kscope_doctor::run()
     })
