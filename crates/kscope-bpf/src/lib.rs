@@ -32,7 +32,7 @@ use std::os::fd::BorrowedFd;
 
 pub use insn::Insn;
 pub use kscope_sys::bpf::IdKind;
-pub use map::{Map, MapSpec};
+pub use map::{Entry, Map, MapSpec, UpdateFlags};
 pub use program::{ENOTSUPP, LoadError, Program, ProgramSpec, minimal_program};
 pub use types::{MapType, ProgType};
 
@@ -68,6 +68,18 @@ pub enum BpfError {
         /// What to do about it.
         hint: &'static str,
         /// The errno.
+        source: io::Error,
+    },
+    /// A map element operation failed.
+    #[error("{op} BPF map `{name}` (id {id}) failed: {source}")]
+    MapOp {
+        /// What was being done, e.g. "looking up an element of".
+        op: &'static str,
+        /// The map's name.
+        name: String,
+        /// The map's kernel id (0 if unknown).
+        id: u32,
+        /// The errno, or the size mismatch found before calling the kernel.
         source: io::Error,
     },
 }
