@@ -22,9 +22,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod attach;
 pub mod insn;
+pub mod ksym;
 mod map;
 mod program;
+pub mod ringbuf;
+pub mod stack;
 mod types;
 
 use std::io;

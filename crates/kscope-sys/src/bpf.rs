@@ -264,6 +264,9 @@ struct TestRunAttr {
     flags: u32,
     cpu: u32,
     batch_size: u32,
+    /// Explicit tail padding: the kernel rejects non-zero bytes past the last field, and
+    /// implicit padding would be left uninitialised.
+    _pad: u32,
 }
 
 /// `union bpf_attr` for `BPF_RAW_TRACEPOINT_OPEN`, up to `cookie` (Linux 6.10).
@@ -295,6 +298,10 @@ const _: () = {
     assert!(std::mem::size_of::<MapBatchAttr>() == 56);
     assert!(std::mem::offset_of!(TestRunAttr, ctx_in) == 48);
     assert!(std::mem::offset_of!(TestRunAttr, batch_size) == 72);
+    assert!(std::mem::size_of::<TestRunAttr>() == 80);
+    assert!(std::mem::size_of::<MapElemAttr>() == 32);
+    assert!(std::mem::size_of::<RawTracepointAttr>() == 24);
+    assert!(std::mem::size_of::<LinkCreateAttr>() == 24);
     assert!(std::mem::offset_of!(RawTracepointAttr, cookie) == 16);
     assert!(std::mem::offset_of!(LinkCreateAttr, cookie) == 16);
     assert!(std::mem::offset_of!(MapCreateAttr, map_name) == 28);
