@@ -37,7 +37,7 @@ use std::os::fd::BorrowedFd;
 pub use insn::Insn;
 pub use kscope_sys::bpf::IdKind;
 pub use map::{Entry, Map, MapSpec, UpdateFlags};
-pub use program::{ENOTSUPP, LoadError, Program, ProgramSpec, minimal_program};
+pub use program::{ENOTSUPP, LoadError, Program, ProgramInfo, ProgramSpec, minimal_program};
 pub use types::{MapType, ProgType};
 
 /// Errors of map creation and other non-program BPF operations.
@@ -115,6 +115,18 @@ pub fn object_id(fd: BorrowedFd<'_>) -> io::Result<u32> {
         )));
     }
     Ok(u32::from_ne_bytes([info[4], info[5], info[6], info[7]]))
+}
+
+/// Turns on run-time statistics for every BPF program (`BPF_ENABLE_STATS`, Linux 5.8)
+/// until the returned fd is dropped; read them with [`Program::info`]. Nothing to undo:
+/// closing the fd turns them off again (unless someone else also enabled them).
+pub fn enable_stats() -> io::Result<std::os::fd::OwnedFd> {
+    kscope_sys::bpf::enable_stats().map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("enabling BPF run-time statistics (BPF_ENABLE_STATS) failed: {e}; this needs CAP_SYS_ADMIN and Linux ≥ 5.8"),
+        )
+    })
 }
 
 /// Every id of `kind` currently in the kernel, ascending (`BPF_*_GET_NEXT_ID`).

@@ -205,7 +205,8 @@ impl Map {
             hint: map_hint(&source),
             source,
         })?;
-        let fd = sys::MapFd::new(fd).map_err(|source| map_op_error("reading info of", &spec.name, 0, source))?;
+        let fd = sys::MapFd::new(fd)
+            .map_err(|source| map_op_error("reading info of", &spec.name, 0, source))?;
         Ok(Map {
             fd,
             spec: spec.clone(),
@@ -215,7 +216,8 @@ impl Map {
     /// Wraps the fd of an existing map of a type kscope knows (its shape is read from the
     /// kernel); `name` is used in messages.
     pub fn from_fd(fd: OwnedFd, name: &str) -> Result<Map, BpfError> {
-        let fd = sys::MapFd::new(fd).map_err(|source| map_op_error("reading info of", name, 0, source))?;
+        let fd = sys::MapFd::new(fd)
+            .map_err(|source| map_op_error("reading info of", name, 0, source))?;
         let info = fd.info();
         let map_type = MapType::from_kernel_id(info.map_type).ok_or_else(|| {
             map_op_error(
@@ -379,10 +381,9 @@ impl Map {
     /// Every entry. Uses `BPF_MAP_LOOKUP_BATCH` (Linux 5.6) and falls back to key
     /// iteration with lookups where the kernel or map type has no batch operations.
     pub fn entries(&self) -> Result<Vec<Entry>, BpfError> {
-        match self.batch_all(false) {
-            Ok(Some(e)) => Ok(e),
-            Ok(None) => self.entries_by_iteration(),
-            Err(e) => Err(e),
+        match self.entries_by_batch()? {
+            Some(e) => Ok(e),
+            None => self.entries_by_iteration(),
         }
     }
 
@@ -400,10 +401,9 @@ impl Map {
     /// Reads and removes every entry, e.g. to print and clear a map. Uses
     /// `BPF_MAP_LOOKUP_AND_DELETE_BATCH` and falls back to iteration.
     pub fn drain(&self) -> Result<Vec<Entry>, BpfError> {
-        match self.batch_all(true) {
-            Ok(Some(e)) => Ok(e),
-            Ok(None) => self.drain_by_iteration(),
-            Err(e) => Err(e),
+        match self.drain_by_batch()? {
+            Some(e) => Ok(e),
+            None => self.drain_by_iteration(),
         }
     }
 
@@ -416,6 +416,16 @@ impl Map {
             }
         }
         Ok(out)
+    }
+
+    /// Every entry by `BPF_MAP_LOOKUP_BATCH` only; `None` where batches are not supported.
+    pub fn entries_by_batch(&self) -> Result<Option<Vec<Entry>>, BpfError> {
+        self.batch_all(false)
+    }
+
+    /// [`Map::drain`] by `BPF_MAP_LOOKUP_AND_DELETE_BATCH` only; `None` where not supported.
+    pub fn drain_by_batch(&self) -> Result<Option<Vec<Entry>>, BpfError> {
+        self.batch_all(true)
     }
 
     /// Batch operation over the whole map; `Ok(None)` when batches are not supported.
@@ -435,10 +445,13 @@ impl Map {
             let mut out_batch = vec![0u8; token];
             let mut keys = vec![0u8; count * ks];
             let mut values = vec![0u8; count * vl];
-            match self
-                .fd
-                .batch(delete, in_batch.as_deref(), &mut out_batch, &mut keys, &mut values)
-            {
+            match self.fd.batch(
+                delete,
+                in_batch.as_deref(),
+                &mut out_batch,
+                &mut keys,
+                &mut values,
+            ) {
                 Ok((n, done)) => {
                     for i in 0..n {
                         out.push((

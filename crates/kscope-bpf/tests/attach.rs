@@ -16,9 +16,7 @@ use kscope_bpf::attach::{
 use kscope_bpf::insn::{AluOp, JmpOp, Reg, Size};
 use kscope_bpf::ksym::KernelSymbols;
 use kscope_bpf::ringbuf::RingBuf;
-use kscope_bpf::{
-    Insn, Map, MapSpec, MapType, ProgType, Program, ProgramSpec, UpdateFlags, stack,
-};
+use kscope_bpf::{Insn, Map, MapSpec, MapType, ProgType, Program, ProgramSpec, UpdateFlags, stack};
 use kscope_testkit::{Feature, require, require_all};
 use support::{Asm, LeakCheck, Workload, file_offset, workload};
 
@@ -27,6 +25,7 @@ const GET_CURRENT_PID_TGID: u32 = 14;
 const GET_STACKID: u32 = 27;
 const RINGBUF_RESERVE: u32 = 131;
 const RINGBUF_SUBMIT: u32 = 132;
+const RINGBUF_DISCARD: u32 = 133;
 
 /// `if (bpf_get_current_pid_tgid() >> 32 != tgid) return 0;` (clobbers r0-r5).
 fn filter_tgid(a: &mut Asm, tgid: i32) {
@@ -92,19 +91,60 @@ fn tracepoint_counts_exactly_1000_getppid_calls() {
     };
     let mut leaks = LeakCheck::start();
     {
-        let mut child = Workload::start(&["getppid", "1000"]);
+        // Two batches of 500: the second runs after the program's fd is dropped (the
+        // link keeps it attached).
+        let mut child = Workload::start(&["getppid", "500", "2"]);
         let map = percpu_counter_map("ks_tp_count");
         let prog = counter(ProgType::Tracepoint, &map, 0, child.pid(), "ks_tp_count");
         leaks.track(&prog);
+        let stats = kscope_bpf::enable_stats().unwrap();
         let link = tracepoint::attach(&prog, "syscalls", "sys_enter_getppid")
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(link.link.method(), PerfAttachMethod::Link);
         assert!(link.link.link_id().is_some());
+        child.run_batch();
+        assert_eq!(sum(&map, 0), 500);
+        let info = prog.info().unwrap();
+        drop(stats);
+        assert_eq!(info.name, "ks_tp_count");
+        assert_eq!(info.id, prog.id().unwrap());
+        // The program runs for every process's getppid and filters inside.
+        assert!(info.run_cnt >= 500, "{info:?}");
+        assert!(info.run_time_ns > 0 && info.verified_insns > 0, "{info:?}");
         drop(prog);
         child.run_batch();
         child.finish();
         assert_eq!(sum(&map, 0), 1000);
         drop(link);
+    }
+    leaks.assert_clean();
+}
+
+/// The pre-5.15 path: PERF_EVENT_IOC_SET_BPF instead of a BPF link.
+#[test]
+fn tracepoint_through_set_bpf_ioctl_counts_exactly_1000() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let mut leaks = LeakCheck::start();
+    {
+        let mut child = Workload::start(&["getppid", "1000"]);
+        let map = percpu_counter_map("ks_tp_ioctl");
+        let prog = counter(ProgType::Tracepoint, &map, 0, child.pid(), "ks_tp_ioctl");
+        leaks.track(&prog);
+        let link = tracepoint::attach_with(
+            &prog,
+            "syscalls",
+            "sys_enter_getppid",
+            PerfAttachMethod::Ioctl,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(link.link.method(), PerfAttachMethod::Ioctl);
+        assert_eq!(link.link.link_id(), None);
+        drop(prog);
+        child.run_batch();
+        child.finish();
+        assert_eq!(sum(&map, 0), 1000);
     }
     leaks.assert_clean();
 }
@@ -182,8 +222,8 @@ fn ringbuf_delivers_10000_records_in_order() {
         // end of the ring (with a record split across it) without ever filling it.
         let mut child = Workload::start(&["getppid", "5000", "2"]);
         let ring = Map::create(&MapSpec::ringbuf(128 << 10).with_name("ks_rb")).unwrap();
-        let state = Map::create(&MapSpec::new(MapType::Array, 4, 16, 1).with_name("ks_rb_seq"))
-            .unwrap();
+        let state =
+            Map::create(&MapSpec::new(MapType::Array, 4, 16, 1).with_name("ks_rb_seq")).unwrap();
         let mut a = Asm::new();
         filter_tgid(&mut a, child.pid());
         lookup_key(&mut a, &state, 0);
@@ -242,6 +282,56 @@ fn ringbuf_delivers_10000_records_in_order() {
     leaks.assert_clean();
 }
 
+/// Discarded records are skipped: a program that discards odd sequence numbers delivers
+/// exactly the 500 even ones, in order.
+#[test]
+fn ringbuf_skips_discarded_records() {
+    let Some(_kernel) = require_all(&[Feature::BpfTracepoint, Feature::Ringbuf]) else {
+        return;
+    };
+    let mut leaks = LeakCheck::start();
+    {
+        let mut child = Workload::start(&["getppid", "1000"]);
+        let ring = Map::create(&MapSpec::ringbuf(64 << 10).with_name("ks_rb_disc")).unwrap();
+        let state =
+            Map::create(&MapSpec::new(MapType::Array, 4, 8, 1).with_name("ks_rb_dseq")).unwrap();
+        let mut a = Asm::new();
+        filter_tgid(&mut a, child.pid());
+        lookup_key(&mut a, &state, 0);
+        increment_r0(&mut a);
+        a.i(Insn::mov64_reg(Reg::R7, Reg::R1))
+            .wide(Insn::ld_map_fd(Reg::R1, ring.fd().as_raw_fd()))
+            .i(Insn::mov64_imm(Reg::R2, 8))
+            .i(Insn::mov64_imm(Reg::R3, 0))
+            .i(Insn::call(RINGBUF_RESERVE))
+            .jmp(JmpOp::Eq, Reg::R0, 0, "out")
+            .i(Insn::stx_mem(Size::DW, Reg::R0, Reg::R7, 0))
+            .i(Insn::mov64_reg(Reg::R1, Reg::R0))
+            .i(Insn::mov64_imm(Reg::R2, 0))
+            .jmp(JmpOp::Set, Reg::R7, 1, "discard")
+            .i(Insn::call(RINGBUF_SUBMIT))
+            .ja("out")
+            .label("discard")
+            .i(Insn::call(RINGBUF_DISCARD));
+        let insns = epilogue(&mut a);
+        let prog = load(ProgramSpec::new(ProgType::Tracepoint, insns).with_name("ks_rb_disc"));
+        leaks.track(&prog);
+        let _link = tracepoint::attach(&prog, "syscalls", "sys_enter_getppid").unwrap();
+        let mut reader = RingBuf::new(&ring).unwrap();
+        child.run_batch();
+        child.finish();
+        let mut seqs = Vec::new();
+        let n = reader.consume(|rec| seqs.push(u64::from_ne_bytes(rec.try_into().unwrap())));
+        assert_eq!(n, 500);
+        assert_eq!(seqs, (1..=500).map(|i| i * 2).collect::<Vec<u64>>());
+        assert_eq!(reader.pending_bytes(), 0);
+        // Reading a non-ringbuf map as a ring is refused.
+        let e = RingBuf::new(&state).unwrap_err();
+        assert!(e.to_string().contains("not a ringbuf"), "{e}");
+    }
+    leaks.assert_clean();
+}
+
 #[test]
 fn kernel_stack_of_getppid_symbolises_to_the_syscall_path() {
     let Some(_kernel) = require_all(&[Feature::BpfTracepoint]) else {
@@ -252,8 +342,8 @@ fn kernel_stack_of_getppid_symbolises_to_the_syscall_path() {
     {
         let mut child = Workload::start(&["getppid", "1"]);
         let stacks = Map::create(&MapSpec::stack_trace(127, 64).with_name("ks_stacks")).unwrap();
-        let out = Map::create(&MapSpec::new(MapType::Array, 4, 8, 1).with_name("ks_stackid"))
-            .unwrap();
+        let out =
+            Map::create(&MapSpec::new(MapType::Array, 4, 8, 1).with_name("ks_stackid")).unwrap();
         let mut a = Asm::new();
         a.i(Insn::mov64_reg(Reg::R6, Reg::R1));
         filter_tgid(&mut a, child.pid());
@@ -268,8 +358,12 @@ fn kernel_stack_of_getppid_symbolises_to_the_syscall_path() {
         let prog = load(ProgramSpec::new(ProgType::Tracepoint, insns).with_name("ks_stack"));
         leaks.track(&prog);
         // Store a marker first: the program overwrites it with the stack id.
-        out.update(&0u32.to_ne_bytes(), &(-1000i64).to_ne_bytes(), UpdateFlags::Exist)
-            .unwrap();
+        out.update(
+            &0u32.to_ne_bytes(),
+            &(-1000i64).to_ne_bytes(),
+            UpdateFlags::Exist,
+        )
+        .unwrap();
         let link = tracepoint::attach(&prog, "syscalls", "sys_enter_getppid").unwrap();
         child.run_batch();
         child.finish();
@@ -280,7 +374,10 @@ fn kernel_stack_of_getppid_symbolises_to_the_syscall_path() {
         let addrs = stack::stack_addresses(&stacks, id as u32).unwrap().unwrap();
         assert!(!addrs.is_empty());
         let frames: Vec<String> = addrs.iter().map(|&a| syms.format(a)).collect();
-        println!("kernel stack of sys_enter_getppid:\n  {}", frames.join("\n  "));
+        println!(
+            "kernel stack of sys_enter_getppid:\n  {}",
+            frames.join("\n  ")
+        );
         assert!(
             frames.iter().all(|f| !f.starts_with("0x")),
             "unsymbolised frames: {frames:?}"
@@ -314,10 +411,26 @@ fn uprobe_and_uretprobe_count_exactly_n_calls() {
         leaks.track(&entry);
         leaks.track(&ret);
         let pid = Some(child.pid());
-        let l1 = uprobe::attach(&entry, path, offset, UprobeOptions { retprobe: false, pid })
-            .unwrap_or_else(|e| panic!("{e}"));
-        let l2 = uprobe::attach(&ret, path, offset, UprobeOptions { retprobe: true, pid })
-            .unwrap_or_else(|e| panic!("{e}"));
+        let l1 = uprobe::attach(
+            &entry,
+            path,
+            offset,
+            UprobeOptions {
+                retprobe: false,
+                pid,
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let l2 = uprobe::attach(
+            &ret,
+            path,
+            offset,
+            UprobeOptions {
+                retprobe: true,
+                pid,
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         child.run_batch();
         child.finish();
         assert_eq!(sum(&map, 0), N);
@@ -328,7 +441,10 @@ fn uprobe_and_uretprobe_count_exactly_n_calls() {
             &entry,
             std::path::Path::new("/nonexistent/kscope"),
             offset,
-            UprobeOptions { retprobe: false, pid: None },
+            UprobeOptions {
+                retprobe: false,
+                pid: None,
+            },
         )
         .unwrap_err();
         assert_eq!(e.raw_errno(), Some(libc::ENOENT), "{e}");
@@ -371,8 +487,8 @@ fn test_run_runs_a_begin_program_exactly_once() {
     };
     let mut leaks = LeakCheck::start();
     {
-        let map = Map::create(&MapSpec::new(MapType::Array, 4, 8, 1).with_name("ks_begin"))
-            .unwrap();
+        let map =
+            Map::create(&MapSpec::new(MapType::Array, 4, 8, 1).with_name("ks_begin")).unwrap();
         let mut a = Asm::new();
         lookup_key(&mut a, &map, 0);
         increment_r0(&mut a);
@@ -414,8 +530,55 @@ fn test_run_support_by_program_type() {
         }
         if t != ProgType::RawTracepoint {
             let e = test_run::run_once(&prog, &[]).unwrap_err();
-            assert!(e.to_string().contains("needs a raw_tracepoint program"), "{e}");
+            assert!(
+                e.to_string().contains("needs a raw_tracepoint program"),
+                "{e}"
+            );
         }
+    }
+    leaks.assert_clean();
+}
+
+/// kprobe and kretprobe through the kprobe PMU (absent on the development VM: runs in the
+/// guest-kernel lab).
+#[test]
+fn lab_bpf_kprobe_and_kretprobe_count_exactly_1000_getppid_calls() {
+    let Some(_kernel) = require_all(&[Feature::Kprobes, Feature::BpfKprobe]) else {
+        return;
+    };
+    if kscope_sys::perf::pmu_type("kprobe").is_err() {
+        eprintln!("skipped: no kprobe PMU (attaching through kprobe_events is not built yet)");
+        return;
+    }
+    let syms = KernelSymbols::load().unwrap();
+    // The getppid function's name depends on the kernel (6.12 calls __do_sys_getppid from
+    // x64_sys_call).
+    let func = [
+        "__do_sys_getppid",
+        "__x64_sys_getppid",
+        "__arm64_sys_getppid",
+        "sys_getppid",
+    ]
+    .into_iter()
+    .find(|f| syms.address_of(f).is_some())
+    .expect("a getppid function in kallsyms");
+    let mut leaks = LeakCheck::start();
+    {
+        let mut child = Workload::start(&["getppid", "1000"]);
+        let map = percpu_counter_map("ks_kprobe");
+        let entry = counter(ProgType::Kprobe, &map, 0, child.pid(), "ks_kprobe");
+        let ret = counter(ProgType::Kprobe, &map, 1, child.pid(), "ks_kretprobe");
+        leaks.track(&entry);
+        leaks.track(&ret);
+        let l1 = kscope_bpf::attach::kprobe::attach(&entry, func, 0, false)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let l2 = kscope_bpf::attach::kprobe::attach(&ret, func, 0, true)
+            .unwrap_or_else(|e| panic!("{e}"));
+        child.run_batch();
+        child.finish();
+        assert_eq!(sum(&map, 0), 1000, "kprobe on {func}");
+        assert_eq!(sum(&map, 1), 1000, "kretprobe on {func}");
+        drop((l1, l2));
     }
     leaks.assert_clean();
 }

@@ -53,6 +53,8 @@ pub mod cmd {
     pub const LINK_CREATE: u32 = 28;
     /// `BPF_LINK_GET_NEXT_ID`: iterate over the ids of existing links.
     pub const LINK_GET_NEXT_ID: u32 = 31;
+    /// `BPF_ENABLE_STATS`: count program run time and runs while the returned fd is open.
+    pub const ENABLE_STATS: u32 = 32;
 }
 
 /// Program type numbers (`enum bpf_prog_type`).
@@ -750,12 +752,7 @@ impl MapFd {
         }
         self.check_key(next)?;
         let key_ptr = key.map_or(0, |k| k.as_ptr() as u64);
-        match self.elem(
-            cmd::MAP_GET_NEXT_KEY,
-            key_ptr,
-            next.as_mut_ptr() as u64,
-            0,
-        ) {
+        match self.elem(cmd::MAP_GET_NEXT_KEY, key_ptr, next.as_mut_ptr() as u64, 0) {
             Ok(()) => Ok(true),
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
             Err(e) => Err(e),
@@ -891,6 +888,14 @@ pub fn link_create_perf_event(
         cookie,
     };
     owned_fd(sys_bpf(cmd::LINK_CREATE, &mut attr)?)
+}
+
+/// `BPF_ENABLE_STATS` with `BPF_STATS_RUN_TIME` (Linux 5.8): programs' `run_time_ns` and
+/// `run_cnt` (in `bpf_prog_info`) count while the returned fd is open, like the
+/// `kernel.bpf_stats_enabled` sysctl but released automatically when the fd closes.
+pub fn enable_stats() -> io::Result<OwnedFd> {
+    let mut attr: u32 = 0; // enable_stats.type = BPF_STATS_RUN_TIME (0)
+    owned_fd(sys_bpf(cmd::ENABLE_STATS, &mut attr)?)
 }
 
 /// The system page size in bytes (`sysconf(_SC_PAGESIZE)`); a ring buffer's size must be a

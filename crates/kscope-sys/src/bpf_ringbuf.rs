@@ -35,7 +35,12 @@ unsafe impl Send for RingbufMapping {}
 // SAFETY: as above.
 unsafe impl Sync for RingbufMapping {}
 
-fn map(fd: BorrowedFd<'_>, len: usize, prot: libc::c_int, offset: usize) -> io::Result<*mut libc::c_void> {
+fn map(
+    fd: BorrowedFd<'_>,
+    len: usize,
+    prot: libc::c_int,
+    offset: usize,
+) -> io::Result<*mut libc::c_void> {
     // SAFETY: a new shared mapping at a kernel-chosen address; arguments are plain values.
     let ptr = unsafe {
         libc::mmap(
@@ -62,7 +67,9 @@ impl RingbufMapping {
         if !size.is_power_of_two() || size < page {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("ring buffer size {size} is not a power-of-two multiple of the page size {page}"),
+                format!(
+                    "ring buffer size {size} is not a power-of-two multiple of the page size {page}"
+                ),
             ));
         }
         let consumer = map(fd, page, libc::PROT_READ | libc::PROT_WRITE, 0)?;

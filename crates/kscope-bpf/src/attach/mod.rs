@@ -30,7 +30,9 @@ use crate::{ProgType, Program};
 
 /// An attach that failed.
 #[derive(Debug, thiserror::Error)]
-#[error("attaching BPF {prog_type} program `{program}` to {target} failed while {step}: {source}; {hint}")]
+#[error(
+    "attaching BPF {prog_type} program `{program}` to {target} failed while {step}: {source}; {hint}"
+)]
 pub struct AttachError {
     /// The program's type.
     pub prog_type: ProgType,
@@ -140,7 +142,24 @@ pub(crate) fn attach_perf_event(
     event: OwnedFd,
     target: &str,
 ) -> Result<PerfLink, AttachError> {
-    let link = match kscope_sys::bpf::link_create_perf_event(prog.fd(), event.as_fd(), 0) {
+    attach_perf_event_with(prog, event, target, PerfAttachMethod::Link)
+}
+
+/// [`attach_perf_event`] starting with `method`: `Ioctl` skips the link attempt (the path
+/// kernels before 5.15 take).
+pub(crate) fn attach_perf_event_with(
+    prog: &Program,
+    event: OwnedFd,
+    target: &str,
+    method: PerfAttachMethod,
+) -> Result<PerfLink, AttachError> {
+    let first = match method {
+        PerfAttachMethod::Link => {
+            kscope_sys::bpf::link_create_perf_event(prog.fd(), event.as_fd(), 0)
+        }
+        PerfAttachMethod::Ioctl => Err(io::Error::from_raw_os_error(libc::EINVAL)),
+    };
+    let link = match first {
         Ok(link) => Some(link),
         Err(e)
             if matches!(
@@ -173,7 +192,13 @@ pub(crate) fn attach_perf_event(
     };
     let linked = PerfLink { link, event };
     perf::enable(linked.event.as_fd()).map_err(|e| {
-        error(prog, target, "enabling the perf event", e, "see `kscope doctor`")
+        error(
+            prog,
+            target,
+            "enabling the perf event",
+            e,
+            "see `kscope doctor`",
+        )
     })?;
     Ok(linked)
 }

@@ -118,7 +118,13 @@ pub fn attach(prog: &Program, spec: &SamplingSpec) -> Result<PerfEventLinks, Att
     );
     check_type(prog, &[ProgType::PerfEvent], &target)?;
     let online = online_cpus().map_err(|e| {
-        error(prog, &target, "reading the online CPUs", e, "is /sys mounted?")
+        error(
+            prog,
+            &target,
+            "reading the online CPUs",
+            e,
+            "is /sys mounted?",
+        )
     })?;
     let cpus = match &spec.cpus {
         Cpus::AllOnline => online,
@@ -127,8 +133,8 @@ pub fn attach(prog: &Program, spec: &SamplingSpec) -> Result<PerfEventLinks, Att
     };
     let mut links = Vec::with_capacity(cpus.len());
     for cpu in cpus {
-        let event = perf::open_sampling(spec.type_, spec.config, spec.rate, cpu as i32)
-            .map_err(|e| {
+        let event =
+            perf::open_sampling(spec.type_, spec.config, spec.rate, cpu as i32).map_err(|e| {
                 let hint = match e.raw_os_error() {
                     Some(libc::ENOENT | libc::EOPNOTSUPP) => {
                         "this perf event does not exist here (hardware events need a PMU)"

@@ -12,7 +12,10 @@ use std::path::PathBuf;
 
 use kscope_sys::perf;
 
-use super::{AttachError, PerfLink, attach_perf_event, check_type, error, perf_open_hint};
+use super::{
+    AttachError, PerfAttachMethod, PerfLink, attach_perf_event_with, check_type, error,
+    perf_open_hint,
+};
 use crate::{ProgType, Program};
 
 /// The tracefs mount point: the first mounted tracefs, else `/sys/kernel/tracing`.
@@ -25,13 +28,21 @@ pub fn tracefs_root() -> PathBuf {
 
 /// The id of tracepoint `system:event` from tracefs `events/SYSTEM/EVENT/id`.
 pub fn tracepoint_id(system: &str, event: &str) -> io::Result<u64> {
-    if system.contains(['/', '.']) || event.contains(['/', '.']) || system.is_empty() || event.is_empty() {
+    if system.contains(['/', '.'])
+        || event.contains(['/', '.'])
+        || system.is_empty()
+        || event.is_empty()
+    {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("`{system}:{event}` is not a tracepoint name"),
         ));
     }
-    let path = tracefs_root().join("events").join(system).join(event).join("id");
+    let path = tracefs_root()
+        .join("events")
+        .join(system)
+        .join(event)
+        .join("id");
     // The error keeps its errno (ENOENT: no such event); callers name the path.
     let text = std::fs::read_to_string(&path)?;
     text.trim().parse().map_err(|_| {
@@ -53,13 +64,29 @@ pub struct TracepointLink {
 
 /// Attaches a [`ProgType::Tracepoint`] program to `system:event`.
 pub fn attach(prog: &Program, system: &str, event: &str) -> Result<TracepointLink, AttachError> {
+    attach_with(prog, system, event, PerfAttachMethod::Link)
+}
+
+/// [`attach`] with a chosen method: [`PerfAttachMethod::Ioctl`] forces
+/// `PERF_EVENT_IOC_SET_BPF`, the path of kernels before 5.15 (`Link` falls back to it).
+pub fn attach_with(
+    prog: &Program,
+    system: &str,
+    event: &str,
+    method: PerfAttachMethod,
+) -> Result<TracepointLink, AttachError> {
     let target = format!("tracepoint {system}:{event}");
     check_type(prog, &[ProgType::Tracepoint], &target)?;
     let id = tracepoint_id(system, event).map_err(|e| {
         let hint = if e.kind() == io::ErrorKind::NotFound {
             format!(
                 "no such tracepoint ({} is missing): list them with `kscope list 'tracepoint:*'`",
-                tracefs_root().join("events").join(system).join(event).join("id").display()
+                tracefs_root()
+                    .join("events")
+                    .join(system)
+                    .join(event)
+                    .join("id")
+                    .display()
             )
         } else {
             "check that tracefs is mounted and readable".to_string()
@@ -70,6 +97,6 @@ pub fn attach(prog: &Program, system: &str, event: &str) -> Result<TracepointLin
         let hint = perf_open_hint(&e);
         error(prog, &target, "opening the perf event", e, hint)
     })?;
-    let link = attach_perf_event(prog, event_fd, &target)?;
+    let link = attach_perf_event_with(prog, event_fd, &target, method)?;
     Ok(TracepointLink { link, id })
 }

@@ -88,7 +88,11 @@ impl Drop for Workload {
 /// The ELF file offset of function `sym` in `path`, from `readelf` output: the symbol's
 /// address minus its PT_LOAD segment's virtual address plus that segment's file offset.
 pub fn file_offset(path: &Path, sym: &str) -> u64 {
-    let syms = Command::new("readelf").arg("-sW").arg(path).output().unwrap();
+    let syms = Command::new("readelf")
+        .arg("-sW")
+        .arg(path)
+        .output()
+        .unwrap();
     let syms = String::from_utf8_lossy(&syms.stdout);
     let addr = syms
         .lines()
@@ -98,7 +102,11 @@ pub fn file_offset(path: &Path, sym: &str) -> u64 {
                 .then(|| u64::from_str_radix(f[1], 16).unwrap())
         })
         .unwrap_or_else(|| panic!("{sym} not in readelf -s of {}", path.display()));
-    let phdrs = Command::new("readelf").arg("-lW").arg(path).output().unwrap();
+    let phdrs = Command::new("readelf")
+        .arg("-lW")
+        .arg(path)
+        .output()
+        .unwrap();
     let phdrs = String::from_utf8_lossy(&phdrs.stdout);
     for l in phdrs.lines() {
         let f: Vec<&str> = l.split_whitespace().collect();
@@ -215,12 +223,21 @@ impl LeakCheck {
         loop {
             let progs = loaded_ids(IdKind::Prog).unwrap();
             let links = loaded_ids(IdKind::Link).unwrap();
-            let new_progs: Vec<u32> =
-                progs.iter().copied().filter(|i| !self.progs.contains(i)).collect();
-            let new_links: Vec<u32> =
-                links.into_iter().filter(|i| !self.links.contains(i)).collect();
-            let ours_left: Vec<u32> =
-                self.ours.iter().copied().filter(|i| progs.contains(i)).collect();
+            let new_progs: Vec<u32> = progs
+                .iter()
+                .copied()
+                .filter(|i| !self.progs.contains(i))
+                .collect();
+            let new_links: Vec<u32> = links
+                .into_iter()
+                .filter(|i| !self.links.contains(i))
+                .collect();
+            let ours_left: Vec<u32> = self
+                .ours
+                .iter()
+                .copied()
+                .filter(|i| progs.contains(i))
+                .collect();
             let fds = bpf_fds();
             if new_progs.is_empty() && new_links.is_empty() && fds == self.fds {
                 return;
