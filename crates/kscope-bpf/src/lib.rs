@@ -7,7 +7,18 @@
 //! - [`ProgType`] and [`MapType`]: the kernel types kscope uses;
 //! - [`Program::load`]: `BPF_PROG_LOAD`, retrying with an exactly-sized verifier log on
 //!   failure ([`LoadError`] carries the errno and the log);
-//! - [`Map::create`]: `BPF_MAP_CREATE` with each type's shape rules checked first;
+//! - [`Map::create`]: `BPF_MAP_CREATE` with each type's shape rules checked first, then
+//!   element operations ([`Map::lookup`], [`Map::update`] with [`UpdateFlags`],
+//!   [`Map::delete`], [`Map::lookup_and_delete`]), iteration ([`Map::keys`]) and whole-map
+//!   reads with batch operations and an iteration fallback ([`Map::entries`],
+//!   [`Map::drain`]); per-CPU values are `round_up(value_size, 8) × possible CPUs` bytes
+//!   ([`Map::split_percpu`], [`Map::lookup_u64_sum`]);
+//! - [`attach`]: one module per attach kind (tracepoint, raw tracepoint, uprobe, kprobe,
+//!   sampling perf events, run-once test runs), each attachment an owned value that
+//!   detaches on drop;
+//! - [`ringbuf::RingBuf`]: the ring buffer consumer; [`stack::stack_addresses`]: stack-trace
+//!   map reader; [`ksym::KernelSymbols`]: `/proc/kallsyms` symbolizer;
+//! - [`Program::info`] and [`enable_stats`]: run counts and run time per program;
 //! - [`loaded_ids`]: every program, map or link id in the kernel, for leak checks.
 //!
 //! ```no_run

@@ -42,16 +42,17 @@ pub fn attach(
              yet: see `kscope doctor` (kprobes)",
         )
     })?;
-    let event = perf::open_kprobe_ext(pmu, func, offset, retprobe, 0).map_err(|e| {
-        let hint = match e.raw_os_error() {
-            Some(libc::ENOENT | libc::EINVAL) => {
-                "no such probeable kernel function: it may be inlined, static and renamed, \
+    let event = perf::open_kprobe_ext(pmu, func, offset, retprobe, super::first_online_cpu())
+        .map_err(|e| {
+            let hint = match e.raw_os_error() {
+                Some(libc::ENOENT | libc::EINVAL) => {
+                    "no such probeable kernel function: it may be inlined, static and renamed, \
                  or on the kprobe blacklist"
-            }
-            _ => perf_open_hint(&e),
-        };
-        error(prog, &target, "opening the kprobe perf event", e, hint)
-    })?;
+                }
+                _ => perf_open_hint(&e),
+            };
+            error(prog, &target, "opening the kprobe perf event", e, hint)
+        })?;
     Ok(KprobeLink {
         link: attach_perf_event(prog, event, &target)?,
     })

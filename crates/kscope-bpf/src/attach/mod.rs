@@ -203,6 +203,15 @@ pub(crate) fn attach_perf_event_with(
     Ok(linked)
 }
 
+/// The CPU for events that only need to exist once (tracepoints, probes): the first online
+/// CPU, or 0 if the list cannot be read.
+pub(crate) fn first_online_cpu() -> i32 {
+    perf_event::online_cpus()
+        .ok()
+        .and_then(|c| c.first().copied())
+        .map_or(0, |c| c as i32)
+}
+
 /// Hint for a failed `perf_event_open`.
 pub(crate) fn perf_open_hint(e: &io::Error) -> &'static str {
     match e.raw_os_error() {

@@ -51,6 +51,17 @@ impl SamplingSpec {
         }
     }
 
+    /// `profile:s:N`, `profile:ms:N`, `profile:us:N` (converted to nanoseconds by the
+    /// caller): software `cpu-clock` with a period of `period_ns` on every online CPU.
+    pub fn profile_period_ns(period_ns: u64) -> SamplingSpec {
+        SamplingSpec {
+            type_: perf::TYPE_SOFTWARE,
+            config: perf::SW_CPU_CLOCK,
+            rate: SampleRate::Period(period_ns),
+            cpus: Cpus::AllOnline,
+        }
+    }
+
     /// `interval:ns:N` (and `s`, `ms`, `us` converted by the caller): software `cpu-clock`
     /// with a period of `period_ns` on the first online CPU.
     pub fn interval_ns(period_ns: u64) -> SamplingSpec {
@@ -72,6 +83,26 @@ impl SamplingSpec {
             cpus: Cpus::AllOnline,
         }
     }
+}
+
+/// The `PERF_COUNT_SW_*` number of a software event by the names bpftrace accepts
+/// (`software:NAME:COUNT`), e.g. `cpu-clock`/`cpu` → 0, `page-faults`/`faults` → 2,
+/// `context-switches`/`cs` → 3.
+pub fn software_event_config(name: &str) -> Option<u64> {
+    Some(match name {
+        "cpu-clock" | "cpu" => 0,
+        "task-clock" => 1,
+        "page-faults" | "faults" => 2,
+        "context-switches" | "cs" => 3,
+        "cpu-migrations" => 4,
+        "minor-faults" => 5,
+        "major-faults" => 6,
+        "alignment-faults" => 7,
+        "emulation-faults" => 8,
+        "dummy" => 9,
+        "bpf-output" => 10,
+        _ => return None,
+    })
 }
 
 /// The online CPUs from `/sys/devices/system/cpu/online` (e.g. `0-3,6`).
@@ -161,5 +192,8 @@ mod tests {
         assert_eq!(parse_cpu_list("0"), Some(vec![0]));
         assert_eq!(parse_cpu_list("3-1"), None);
         assert_eq!(parse_cpu_list("x"), None);
+        assert_eq!(software_event_config("cs"), Some(3));
+        assert_eq!(software_event_config("cpu-clock"), Some(perf::SW_CPU_CLOCK));
+        assert_eq!(software_event_config("nope"), None);
     }
 }

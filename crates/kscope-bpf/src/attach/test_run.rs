@@ -14,8 +14,8 @@
 //! `test_run_support` kernel test). `tracing` programs (fentry/fexit) only test-run
 //! attached, by calling a kernel test function. Networking types (socket filter, XDP, tc)
 //! and `syscall` programs can be test-run but lack the tracing helpers a bpftrace `BEGIN`
-//! block uses. Upstream bpftrace likewise loads `BEGIN`/`END` as raw tracepoint programs
-//! and runs them once with `BPF_PROG_TEST_RUN`.
+//! block uses. ply (a C compiler straight to BPF) likewise loads `BEGIN`/`END` as raw
+//! tracepoint programs and test-runs them once.
 //!
 //! The program runs in the calling thread's context, so `pid`, `comm` and friends are
 //! kscope's own, as in bpftrace.

@@ -93,7 +93,7 @@ pub fn attach_with(
         };
         error(prog, &target, "reading the tracepoint id", e, hint)
     })?;
-    let event_fd = perf::open_tracepoint(id, 0).map_err(|e| {
+    let event_fd = perf::open_tracepoint(id, super::first_online_cpu()).map_err(|e| {
         let hint = perf_open_hint(&e);
         error(prog, &target, "opening the perf event", e, hint)
     })?;

@@ -56,7 +56,7 @@ pub fn attach(
     // (the program still runs on every CPU: the uprobe is shared).
     let (pid, cpu) = match opts.pid {
         Some(p) => (p, -1),
-        None => (-1, 0),
+        None => (-1, super::first_online_cpu()),
     };
     let event = perf::open_uprobe_ext(pmu, path, offset, opts.retprobe, pid, cpu).map_err(|e| {
         let hint = match e.raw_os_error() {

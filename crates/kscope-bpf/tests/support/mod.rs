@@ -19,6 +19,15 @@ pub fn workload() -> &'static Path {
     PATH.get_or_init(|| {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("kscope-bpf-workload");
         std::fs::create_dir_all(&dir).unwrap();
+        // Remove the executables of earlier test processes that have exited.
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if let Some(pid) = name.strip_prefix("workload-")
+                && !Path::new("/proc").join(pid).exists()
+            {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/workload.c");
         let out = dir.join(format!("workload-{}", std::process::id()));
         let status = Command::new("cc")
