@@ -99,12 +99,31 @@ impl RingBuf {
         }
     }
 
-    /// Waits up to `timeout` for records (returns at once if some are pending), then
-    /// consumes them like [`RingBuf::consume`]. Returns 0 on timeout or signal.
-    pub fn poll(&mut self, timeout: Duration, f: impl FnMut(&[u8])) -> io::Result<usize> {
-        if self.pending_bytes() == 0 {
-            kscope_sys::poll::wait_readable(&[self.fd.as_fd()], timeout)?;
+    /// Waits up to `timeout` until at least one record could be handed out (returns at
+    /// once if some are ready), consuming like [`RingBuf::consume`]. Returns 0 on timeout
+    /// or when a signal interrupts the wait. A wakeup that only brought discarded records
+    /// goes back to waiting.
+    pub fn poll(&mut self, timeout: Duration, mut f: impl FnMut(&[u8])) -> io::Result<usize> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let n = self.consume(&mut f);
+            if n > 0 {
+                return Ok(n);
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Ok(0);
+            }
+            if self.pending_bytes() > 0 {
+                // A producer is still writing the next record: it takes nanoseconds.
+                std::thread::yield_now();
+                continue;
+            }
+            let ready = kscope_sys::poll::wait_readable(&[self.fd.as_fd()], left)?;
+            if !ready.iter().any(|&r| r) && self.pending_bytes() == 0 {
+                // Timeout, or a signal (EINTR): let the caller look at its flags.
+                return Ok(0);
+            }
         }
-        Ok(self.consume(f))
     }
 }

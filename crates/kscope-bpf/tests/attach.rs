@@ -77,7 +77,7 @@ fn load(spec: ProgramSpec) -> Program {
 }
 
 fn percpu_counter_map(name: &str) -> Map {
-    Map::create(&MapSpec::new(MapType::PercpuArray, 4, 8, 2).with_name(name)).unwrap()
+    Map::create(&MapSpec::new(MapType::PercpuArray, 4, 8, 3).with_name(name)).unwrap()
 }
 
 fn sum(map: &Map, key: u32) -> u64 {
@@ -318,10 +318,28 @@ fn ringbuf_skips_discarded_records() {
         leaks.track(&prog);
         let _link = tracepoint::attach(&prog, "syscalls", "sys_enter_getppid").unwrap();
         let mut reader = RingBuf::new(&ring).unwrap();
+        // A reader blocked in poll on the empty ring wakes up when records arrive.
+        assert_eq!(reader.pending_bytes(), 0);
+        let waiter = std::thread::spawn(move || {
+            let start = std::time::Instant::now();
+            let mut seqs = Vec::new();
+            let n = reader
+                .poll(Duration::from_secs(20), |rec| {
+                    seqs.push(u64::from_ne_bytes(rec.try_into().unwrap()))
+                })
+                .unwrap();
+            (reader, seqs, n, start.elapsed())
+        });
+        std::thread::sleep(Duration::from_millis(100));
         child.run_batch();
         child.finish();
-        let mut seqs = Vec::new();
-        let n = reader.consume(|rec| seqs.push(u64::from_ne_bytes(rec.try_into().unwrap())));
+        let (mut reader, mut seqs, mut n, woke_after) = waiter.join().unwrap();
+        assert!(
+            woke_after < Duration::from_secs(10),
+            "poll woke only after {woke_after:?}"
+        );
+        assert!(n > 0, "poll returned without records");
+        n += reader.consume(|rec| seqs.push(u64::from_ne_bytes(rec.try_into().unwrap())));
         assert_eq!(n, 500);
         assert_eq!(seqs, (1..=500).map(|i| i * 2).collect::<Vec<u64>>());
         assert_eq!(reader.pending_bytes(), 0);
@@ -431,11 +449,21 @@ fn uprobe_and_uretprobe_count_exactly_n_calls() {
             },
         )
         .unwrap_or_else(|e| panic!("{e}"));
+        // The same probe for every process that runs the file, filtered by tgid inside.
+        let any = counter(ProgType::Kprobe, &map, 2, child.pid(), "ks_uprobe_any");
+        leaks.track(&any);
+        let every_process = UprobeOptions {
+            retprobe: false,
+            pid: None,
+        };
+        let l3 =
+            uprobe::attach(&any, path, offset, every_process).unwrap_or_else(|e| panic!("{e}"));
         child.run_batch();
         child.finish();
         assert_eq!(sum(&map, 0), N);
         assert_eq!(sum(&map, 1), N);
-        drop((l1, l2));
+        assert_eq!(sum(&map, 2), N);
+        drop((l1, l2, l3));
         // A virtual address that is not a file offset inside text is refused clearly.
         let e = uprobe::attach(
             &entry,
