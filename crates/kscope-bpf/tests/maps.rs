@@ -19,6 +19,23 @@ fn errno(e: &BpfError) -> Option<i32> {
     }
 }
 
+/// Waits up to 5 s until none of `ids` is listed any more.
+fn assert_maps_gone(ids: &[u32]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let now = loaded_ids(IdKind::Map).unwrap();
+        let left: Vec<u32> = ids.iter().copied().filter(|i| now.contains(i)).collect();
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "maps {left:?} still exist after being dropped"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// The sorted (key, value) pairs of `entries` read as u64s.
 fn pairs(entries: &[(Vec<u8>, Vec<u8>)]) -> Vec<(u64, u64)> {
     let mut v: Vec<(u64, u64)> = entries
@@ -100,7 +117,7 @@ fn hash_map_operations_with_known_contents() {
         );
         assert_eq!(map.next_key(None).unwrap(), None);
     }
-    assert!(!loaded_ids(IdKind::Map).unwrap().contains(&map_id));
+    assert_maps_gone(&[map_id]);
 }
 
 /// A full bucket makes a small batch fail with ENOSPC: the batch grows and retries.
@@ -120,6 +137,9 @@ fn batch_lookup_on_a_map_larger_than_one_batch() {
             .enumerate()
             .all(|(i, &(k, v))| k == i as u64 && v == k + 1)
     );
+    let id = map.id().unwrap();
+    drop(map);
+    assert_maps_gone(&[id]);
 }
 
 #[test]
@@ -164,6 +184,9 @@ fn percpu_hash_values_per_cpu() {
     assert_eq!(map.lookup_u64_sum(&k(3)).unwrap(), Some(want));
     check(map.drain_by_batch().unwrap().unwrap());
     assert!(map.entries().unwrap().is_empty());
+    let id = map.id().unwrap();
+    drop(map);
+    assert_maps_gone(&[id]);
 }
 
 #[test]
@@ -196,4 +219,7 @@ fn array_batch_and_iteration_agree() {
     assert_eq!(errno(&e), Some(libc::EINVAL), "{e}");
     assert_eq!(map.entries().unwrap().len(), 50);
     assert_eq!(read(map.entries_by_iteration().unwrap()), want);
+    let id = map.id().unwrap();
+    drop(map);
+    assert_maps_gone(&[id]);
 }
