@@ -592,9 +592,24 @@ pub struct MapFd {
     value_len: usize,
 }
 
-/// How many bytes one value of a per-CPU map of `value_size` occupies in user space.
-pub fn percpu_value_len(value_size: u32) -> usize {
-    (value_size as usize).next_multiple_of(8) * crate::process::possible_cpus()
+/// The kernel's number of possible CPUs, which sizes per-CPU values: the highest index in
+/// `/sys/devices/system/cpu/possible` plus one (an over-count for a sparse list, which only
+/// makes buffers larger than needed, never smaller).
+pub fn possible_cpu_count() -> io::Result<usize> {
+    let path = "/sys/devices/system/cpu/possible";
+    let text = std::fs::read_to_string(path)?;
+    crate::process::parse_cpu_list(text.trim()).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("cannot parse {path}: {:?}", text.trim()),
+        )
+    })
+}
+
+/// How many bytes one value of a per-CPU map of `value_size` occupies in user space:
+/// `round_up(value_size, 8) × possible CPUs`.
+pub fn percpu_value_len(value_size: u32) -> io::Result<usize> {
+    Ok((value_size as usize).next_multiple_of(8) * possible_cpu_count()?)
 }
 
 fn invalid(msg: String) -> io::Error {
@@ -621,7 +636,13 @@ impl MapFd {
             map_flags: word(20),
         };
         let value_len = if is_percpu_map(info.map_type) {
-            percpu_value_len(info.value_size)
+            // Without the exact count the kernel could write past our buffers: refuse.
+            percpu_value_len(info.value_size).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("sizing the per-CPU values of BPF map id {}: {e}", info.id),
+                )
+            })?
         } else {
             info.value_size as usize
         };
