@@ -7,7 +7,18 @@
 //! - [`ProgType`] and [`MapType`]: the kernel types kscope uses;
 //! - [`Program::load`]: `BPF_PROG_LOAD`, retrying with an exactly-sized verifier log on
 //!   failure ([`LoadError`] carries the errno and the log);
-//! - [`Map::create`]: `BPF_MAP_CREATE` with each type's shape rules checked first;
+//! - [`Map::create`]: `BPF_MAP_CREATE` with each type's shape rules checked first, then
+//!   element operations ([`Map::lookup`], [`Map::update`] with [`UpdateFlags`],
+//!   [`Map::delete`], [`Map::lookup_and_delete`]), iteration ([`Map::keys`]) and whole-map
+//!   reads with batch operations and an iteration fallback ([`Map::entries`],
+//!   [`Map::drain`]); per-CPU values are `round_up(value_size, 8) × possible CPUs` bytes
+//!   ([`Map::split_percpu`], [`Map::lookup_u64_sum`]);
+//! - [`attach`]: one module per attach kind (tracepoint, raw tracepoint, uprobe, kprobe,
+//!   sampling perf events, run-once test runs), each attachment an owned value that
+//!   detaches on drop;
+//! - [`ringbuf::RingBuf`]: the ring buffer consumer; [`stack::stack_addresses`]: stack-trace
+//!   map reader; [`ksym::KernelSymbols`]: `/proc/kallsyms` symbolizer;
+//! - [`Program::info`] and [`enable_stats`]: run counts and run time per program;
 //! - [`loaded_ids`]: every program, map or link id in the kernel, for leak checks.
 //!
 //! ```no_run
@@ -22,9 +33,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod attach;
 pub mod insn;
+pub mod ksym;
 mod map;
 mod program;
+pub mod ringbuf;
+pub mod stack;
 mod types;
 
 use std::io;
@@ -32,8 +47,8 @@ use std::os::fd::BorrowedFd;
 
 pub use insn::Insn;
 pub use kscope_sys::bpf::IdKind;
-pub use map::{Map, MapSpec};
-pub use program::{ENOTSUPP, LoadError, Program, ProgramSpec, minimal_program};
+pub use map::{Entry, Map, MapSpec, UpdateFlags};
+pub use program::{ENOTSUPP, LoadError, Program, ProgramInfo, ProgramSpec, minimal_program};
 pub use types::{MapType, ProgType};
 
 /// Errors of map creation and other non-program BPF operations.
@@ -70,6 +85,18 @@ pub enum BpfError {
         /// The errno.
         source: io::Error,
     },
+    /// A map element operation failed.
+    #[error("{op} BPF map `{name}` (id {id}) failed: {source}")]
+    MapOp {
+        /// What was being done, e.g. "looking up an element of".
+        op: &'static str,
+        /// The map's name.
+        name: String,
+        /// The map's kernel id (0 if unknown).
+        id: u32,
+        /// The errno, or the size mismatch found before calling the kernel.
+        source: io::Error,
+    },
 }
 
 /// Makes a kernel object name: ASCII alphanumerics, `_` and `.` are kept, any other
@@ -99,6 +126,18 @@ pub fn object_id(fd: BorrowedFd<'_>) -> io::Result<u32> {
         )));
     }
     Ok(u32::from_ne_bytes([info[4], info[5], info[6], info[7]]))
+}
+
+/// Turns on run-time statistics for every BPF program (`BPF_ENABLE_STATS`, Linux 5.8)
+/// until the returned fd is dropped; read them with [`Program::info`]. Nothing to undo:
+/// closing the fd turns them off again (unless someone else also enabled them).
+pub fn enable_stats() -> io::Result<std::os::fd::OwnedFd> {
+    kscope_sys::bpf::enable_stats().map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("enabling BPF run-time statistics (BPF_ENABLE_STATS) failed: {e}; this needs CAP_SYS_ADMIN and Linux ≥ 5.8"),
+        )
+    })
 }
 
 /// Every id of `kind` currently in the kernel, ascending (`BPF_*_GET_NEXT_ID`).

@@ -277,6 +277,72 @@ impl Program {
     pub fn into_fd(self) -> OwnedFd {
         self.fd
     }
+
+    /// The kernel's `bpf_prog_info` for this program (`BPF_OBJ_GET_INFO_BY_FD`).
+    pub fn info(&self) -> io::Result<ProgramInfo> {
+        ProgramInfo::read(self.fd())
+    }
+}
+
+/// The parts of `struct bpf_prog_info` kscope uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgramInfo {
+    /// The program type number.
+    pub prog_type: u32,
+    /// The kernel id.
+    pub id: u32,
+    /// The kernel's (sanitised, 15-byte) name.
+    pub name: String,
+    /// Size of the JIT-compiled code in bytes (0 without the JIT).
+    pub jited_len: u32,
+    /// Size of the verified, rewritten instructions in bytes.
+    pub xlated_len: u32,
+    /// Total run time in nanoseconds while statistics are enabled (see
+    /// [`crate::enable_stats`]; Linux 5.1).
+    pub run_time_ns: u64,
+    /// Number of runs while statistics are enabled (Linux 5.1).
+    pub run_cnt: u64,
+    /// Runs skipped because the program was already running on that CPU (Linux 5.12).
+    pub recursion_misses: u64,
+    /// Instructions the verifier processed (Linux 5.16).
+    pub verified_insns: u32,
+}
+
+impl ProgramInfo {
+    /// Reads the info of the program behind `fd`.
+    pub fn read(fd: BorrowedFd<'_>) -> io::Result<ProgramInfo> {
+        // Zeroed: the kernel reads the pointer fields and copies no arrays for 0.
+        let mut raw = [0u8; 232];
+        let len = sys::obj_get_info_by_fd(fd, &mut raw)?;
+        let u32_at = |o: usize| {
+            if o + 4 <= len {
+                u32::from_ne_bytes([raw[o], raw[o + 1], raw[o + 2], raw[o + 3]])
+            } else {
+                0
+            }
+        };
+        let u64_at = |o: usize| {
+            if o + 8 <= len {
+                u64::from_ne_bytes(raw[o..o + 8].try_into().unwrap_or([0; 8]))
+            } else {
+                0
+            }
+        };
+        let name_bytes = &raw[64..80];
+        let end = name_bytes.iter().position(|&b| b == 0).unwrap_or(16);
+        Ok(ProgramInfo {
+            prog_type: u32_at(0),
+            id: u32_at(4),
+            name: String::from_utf8_lossy(&name_bytes[..end.min(len.saturating_sub(64))])
+                .into_owned(),
+            jited_len: u32_at(16),
+            xlated_len: u32_at(20),
+            run_time_ns: u64_at(192),
+            run_cnt: u64_at(200),
+            recursion_misses: u64_at(208),
+            verified_insns: u32_at(216),
+        })
+    }
 }
 
 /// The log text up to the kernel's NUL, lossily decoded.

@@ -15,7 +15,7 @@
 
 use std::ffi::CStr;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 /// Numbers of the `bpf(2)` commands (`enum bpf_cmd`) that kscope uses or refers to.
 pub mod cmd {
@@ -43,10 +43,18 @@ pub mod cmd {
     pub const RAW_TRACEPOINT_OPEN: u32 = 17;
     /// `BPF_BTF_GET_NEXT_ID`: iterate over the ids of loaded BTF objects.
     pub const BTF_GET_NEXT_ID: u32 = 23;
+    /// `BPF_MAP_LOOKUP_AND_DELETE_ELEM`: read and remove one element.
+    pub const MAP_LOOKUP_AND_DELETE_ELEM: u32 = 21;
+    /// `BPF_MAP_LOOKUP_BATCH`: read many elements at once (Linux 5.6).
+    pub const MAP_LOOKUP_BATCH: u32 = 24;
+    /// `BPF_MAP_LOOKUP_AND_DELETE_BATCH`: read and remove many elements (Linux 5.6).
+    pub const MAP_LOOKUP_AND_DELETE_BATCH: u32 = 25;
     /// `BPF_LINK_CREATE`: attach a program through a link.
     pub const LINK_CREATE: u32 = 28;
     /// `BPF_LINK_GET_NEXT_ID`: iterate over the ids of existing links.
     pub const LINK_GET_NEXT_ID: u32 = 31;
+    /// `BPF_ENABLE_STATS`: count program run time and runs while the returned fd is open.
+    pub const ENABLE_STATS: u32 = 32;
 }
 
 /// Program type numbers (`enum bpf_prog_type`).
@@ -118,6 +126,19 @@ pub mod log_level {
     /// `BPF_LOG_FIXED`: keep the start of the log instead of rotating to keep its end.
     pub const FIXED: u32 = 8;
 }
+
+/// Flags of [`map_update_elem`] (`BPF_ANY`, `BPF_NOEXIST`, `BPF_EXIST`).
+pub mod update_flags {
+    /// `BPF_ANY`: create a new element or update an existing one.
+    pub const ANY: u64 = 0;
+    /// `BPF_NOEXIST`: create a new element only; `EEXIST` if the key exists.
+    pub const NOEXIST: u64 = 1;
+    /// `BPF_EXIST`: update an existing element only; `ENOENT` if the key is absent.
+    pub const EXIST: u64 = 2;
+}
+
+/// `BPF_F_TEST_RUN_ON_CPU`: run a `BPF_PROG_TEST_RUN` on the CPU given in `cpu`.
+pub const F_TEST_RUN_ON_CPU: u32 = 1 << 0;
 
 /// `BPF_PSEUDO_MAP_FD`: `src_reg` of an `ld_imm64` whose immediate is a map fd.
 pub const PSEUDO_MAP_FD: u8 = 1;
@@ -200,8 +221,91 @@ struct ObjInfoAttr {
     info: u64,
 }
 
+/// `union bpf_attr` for the `BPF_MAP_*_ELEM` commands and `BPF_MAP_GET_NEXT_KEY`.
+#[repr(C)]
+#[derive(Default)]
+struct MapElemAttr {
+    map_fd: u32,
+    _pad: u32,
+    key: u64,
+    /// `value`, or `next_key` for `BPF_MAP_GET_NEXT_KEY`.
+    value: u64,
+    flags: u64,
+}
+
+/// `union bpf_attr` for the `BPF_MAP_*_BATCH` commands.
+#[repr(C)]
+#[derive(Default)]
+struct MapBatchAttr {
+    in_batch: u64,
+    out_batch: u64,
+    keys: u64,
+    values: u64,
+    count: u32,
+    map_fd: u32,
+    elem_flags: u64,
+    flags: u64,
+}
+
+/// `union bpf_attr` for `BPF_PROG_TEST_RUN`, up to `batch_size` (Linux 5.18).
+#[repr(C)]
+#[derive(Default)]
+struct TestRunAttr {
+    prog_fd: u32,
+    retval: u32,
+    data_size_in: u32,
+    data_size_out: u32,
+    data_in: u64,
+    data_out: u64,
+    repeat: u32,
+    duration: u32,
+    ctx_size_in: u32,
+    ctx_size_out: u32,
+    ctx_in: u64,
+    ctx_out: u64,
+    flags: u32,
+    cpu: u32,
+    batch_size: u32,
+    /// Explicit tail padding: the kernel rejects non-zero bytes past the last field, and
+    /// implicit padding would be left uninitialised.
+    _pad: u32,
+}
+
+/// `union bpf_attr` for `BPF_RAW_TRACEPOINT_OPEN`, up to `cookie` (Linux 6.10).
+#[repr(C)]
+#[derive(Default)]
+struct RawTracepointAttr {
+    name: u64,
+    prog_fd: u32,
+    _pad: u32,
+    cookie: u64,
+}
+
+/// `union bpf_attr` for `BPF_LINK_CREATE`, up to `perf_event.bpf_cookie`.
+#[repr(C)]
+#[derive(Default)]
+struct LinkCreateAttr {
+    prog_fd: u32,
+    target_fd: u32,
+    attach_type: u32,
+    flags: u32,
+    /// The first union member: `target_btf_id`, or `perf_event.bpf_cookie`.
+    cookie: u64,
+}
+
 // The layouts must match the kernel's offsets exactly.
 const _: () = {
+    assert!(std::mem::offset_of!(MapElemAttr, key) == 8);
+    assert!(std::mem::offset_of!(MapElemAttr, flags) == 24);
+    assert!(std::mem::size_of::<MapBatchAttr>() == 56);
+    assert!(std::mem::offset_of!(TestRunAttr, ctx_in) == 48);
+    assert!(std::mem::offset_of!(TestRunAttr, batch_size) == 72);
+    assert!(std::mem::size_of::<TestRunAttr>() == 80);
+    assert!(std::mem::size_of::<MapElemAttr>() == 32);
+    assert!(std::mem::size_of::<RawTracepointAttr>() == 24);
+    assert!(std::mem::size_of::<LinkCreateAttr>() == 24);
+    assert!(std::mem::offset_of!(RawTracepointAttr, cookie) == 16);
+    assert!(std::mem::offset_of!(LinkCreateAttr, cookie) == 16);
     assert!(std::mem::offset_of!(MapCreateAttr, map_name) == 28);
     assert!(std::mem::offset_of!(MapCreateAttr, map_extra) == 64);
     assert!(std::mem::size_of::<MapCreateAttr>() == 80);
@@ -452,6 +556,367 @@ pub fn obj_get_info_by_fd(fd: BorrowedFd<'_>, info: &mut [u8]) -> io::Result<usi
     };
     sys_bpf(cmd::OBJ_GET_INFO_BY_FD, &mut attr)?;
     Ok(attr.info_len as usize)
+}
+
+/// The start of `struct bpf_map_info`, as read by [`MapFd::new`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapInfo {
+    /// The map type number (see [`map_type`]).
+    pub map_type: u32,
+    /// The map's kernel id.
+    pub id: u32,
+    /// Key size in bytes.
+    pub key_size: u32,
+    /// Value size in bytes (per CPU for per-CPU maps).
+    pub value_size: u32,
+    /// Maximum number of entries.
+    pub max_entries: u32,
+    /// `BPF_F_*` flags the map was created with.
+    pub map_flags: u32,
+}
+
+/// Whether map type `t` keeps one value per possible CPU, so that lookups and updates from
+/// user space move `round_up(value_size, 8) * possible CPUs` bytes.
+pub const fn is_percpu_map(t: u32) -> bool {
+    // PERCPU_HASH, PERCPU_ARRAY, LRU_PERCPU_HASH, PERCPU_CGROUP_STORAGE.
+    matches!(t, 5 | 6 | 10 | 21)
+}
+
+/// A map fd together with its shape, read from the kernel once. Every element operation
+/// checks the caller's buffers against that shape before the kernel sees them, so a wrong
+/// buffer size is an `InvalidInput` error, never an out-of-bounds kernel write.
+#[derive(Debug)]
+pub struct MapFd {
+    fd: OwnedFd,
+    info: MapInfo,
+    value_len: usize,
+}
+
+/// The kernel's number of possible CPUs, which sizes per-CPU values: the highest index in
+/// `/sys/devices/system/cpu/possible` plus one (an over-count for a sparse list, which only
+/// makes buffers larger than needed, never smaller).
+pub fn possible_cpu_count() -> io::Result<usize> {
+    let path = "/sys/devices/system/cpu/possible";
+    let text = std::fs::read_to_string(path)?;
+    crate::process::parse_cpu_list(text.trim()).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("cannot parse {path}: {:?}", text.trim()),
+        )
+    })
+}
+
+/// How many bytes one value of a per-CPU map of `value_size` occupies in user space:
+/// `round_up(value_size, 8) × possible CPUs`.
+pub fn percpu_value_len(value_size: u32) -> io::Result<usize> {
+    Ok((value_size as usize).next_multiple_of(8) * possible_cpu_count()?)
+}
+
+fn invalid(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+impl MapFd {
+    /// Reads the map's shape with `BPF_OBJ_GET_INFO_BY_FD` and takes ownership of `fd`.
+    pub fn new(fd: OwnedFd) -> io::Result<MapFd> {
+        let mut raw = [0u8; 24];
+        let len = obj_get_info_by_fd(fd.as_fd(), &mut raw)?;
+        if len < 24 {
+            return Err(io::Error::other(format!(
+                "BPF_OBJ_GET_INFO_BY_FD returned {len} bytes of bpf_map_info, expected 24"
+            )));
+        }
+        let word = |i: usize| u32::from_ne_bytes([raw[i], raw[i + 1], raw[i + 2], raw[i + 3]]);
+        let info = MapInfo {
+            map_type: word(0),
+            id: word(4),
+            key_size: word(8),
+            value_size: word(12),
+            max_entries: word(16),
+            map_flags: word(20),
+        };
+        let value_len = if is_percpu_map(info.map_type) {
+            // Without the exact count the kernel could write past our buffers: refuse.
+            percpu_value_len(info.value_size).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("sizing the per-CPU values of BPF map id {}: {e}", info.id),
+                )
+            })?
+        } else {
+            info.value_size as usize
+        };
+        Ok(MapFd {
+            fd,
+            info,
+            value_len,
+        })
+    }
+
+    /// The map's shape as the kernel reported it.
+    pub fn info(&self) -> MapInfo {
+        self.info
+    }
+
+    /// The size of a value buffer for this map: `value_size`, or for per-CPU maps
+    /// `round_up(value_size, 8) * possible CPUs`.
+    pub fn value_len(&self) -> usize {
+        self.value_len
+    }
+
+    /// The map's fd.
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Gives up the fd.
+    pub fn into_fd(self) -> OwnedFd {
+        self.fd
+    }
+
+    fn check_key(&self, key: &[u8]) -> io::Result<()> {
+        if key.len() != self.info.key_size as usize {
+            return Err(invalid(format!(
+                "key of {} bytes for BPF map id {} whose keys are {} bytes",
+                key.len(),
+                self.info.id,
+                self.info.key_size
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_value(&self, value: &[u8]) -> io::Result<()> {
+        if value.len() != self.value_len {
+            return Err(invalid(format!(
+                "value buffer of {} bytes for BPF map id {} whose values take {} bytes",
+                value.len(),
+                self.info.id,
+                self.value_len
+            )));
+        }
+        Ok(())
+    }
+
+    fn elem(&self, cmd: u32, key: u64, value: u64, flags: u64) -> io::Result<()> {
+        let mut attr = MapElemAttr {
+            map_fd: self.fd.as_raw_fd() as u32,
+            key,
+            value,
+            flags,
+            ..MapElemAttr::default()
+        };
+        sys_bpf(cmd, &mut attr).map(|_| ())
+    }
+
+    /// `BPF_MAP_LOOKUP_ELEM`: copies the value of `key` into `value`; `Ok(false)` when the
+    /// key is absent (`ENOENT`).
+    pub fn lookup(&self, key: &[u8], value: &mut [u8]) -> io::Result<bool> {
+        self.check_key(key)?;
+        self.check_value(value)?;
+        match self.elem(
+            cmd::MAP_LOOKUP_ELEM,
+            key.as_ptr() as u64,
+            value.as_mut_ptr() as u64,
+            0,
+        ) {
+            Ok(()) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `BPF_MAP_UPDATE_ELEM` with one of the [`update_flags`].
+    pub fn update(&self, key: &[u8], value: &[u8], flags: u64) -> io::Result<()> {
+        self.check_key(key)?;
+        self.check_value(value)?;
+        self.elem(
+            cmd::MAP_UPDATE_ELEM,
+            key.as_ptr() as u64,
+            value.as_ptr() as u64,
+            flags,
+        )
+    }
+
+    /// `BPF_MAP_DELETE_ELEM`; `Ok(false)` when the key was absent.
+    pub fn delete(&self, key: &[u8]) -> io::Result<bool> {
+        self.check_key(key)?;
+        match self.elem(cmd::MAP_DELETE_ELEM, key.as_ptr() as u64, 0, 0) {
+            Ok(()) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `BPF_MAP_LOOKUP_AND_DELETE_ELEM` (hash maps since Linux 5.14, queues and stacks
+    /// since 4.20); `Ok(false)` when the key was absent.
+    pub fn lookup_and_delete(&self, key: &[u8], value: &mut [u8]) -> io::Result<bool> {
+        self.check_key(key)?;
+        self.check_value(value)?;
+        match self.elem(
+            cmd::MAP_LOOKUP_AND_DELETE_ELEM,
+            key.as_ptr() as u64,
+            value.as_mut_ptr() as u64,
+            0,
+        ) {
+            Ok(()) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `BPF_MAP_GET_NEXT_KEY`: writes the key after `key` (the first key for `None`) into
+    /// `next`; `Ok(false)` past the last key.
+    pub fn next_key(&self, key: Option<&[u8]>, next: &mut [u8]) -> io::Result<bool> {
+        if let Some(k) = key {
+            self.check_key(k)?;
+        }
+        self.check_key(next)?;
+        let key_ptr = key.map_or(0, |k| k.as_ptr() as u64);
+        match self.elem(cmd::MAP_GET_NEXT_KEY, key_ptr, next.as_mut_ptr() as u64, 0) {
+            Ok(()) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One `BPF_MAP_LOOKUP_BATCH` (or `..._AND_DELETE_BATCH` with `delete`) call.
+    ///
+    /// `in_batch` is `None` for the first call, then the previous call's `out_batch`; both
+    /// must be [`MapFd::batch_token_len`] bytes. `keys` and `values` hold room for `count`
+    /// elements. Returns how many elements were written and whether the map is exhausted
+    /// (the kernel's `ENOENT`). `ENOSPC` means one hash bucket holds more than `count`
+    /// elements: retry with more room. `EINVAL`/`ENOTSUPP` mean the map type has no batch
+    /// operations (e.g. before Linux 5.6).
+    pub fn batch(
+        &self,
+        delete: bool,
+        in_batch: Option<&[u8]>,
+        out_batch: &mut [u8],
+        keys: &mut [u8],
+        values: &mut [u8],
+    ) -> io::Result<(usize, bool)> {
+        let token = self.batch_token_len();
+        if in_batch.is_some_and(|b| b.len() != token) || out_batch.len() != token {
+            return Err(invalid(format!(
+                "batch tokens must be {token} bytes for BPF map id {}",
+                self.info.id
+            )));
+        }
+        let ks = (self.info.key_size as usize).max(1);
+        let count = keys.len() / ks;
+        if count == 0 || keys.len() != count * ks || values.len() != count * self.value_len {
+            return Err(invalid(format!(
+                "batch buffers of {} key bytes and {} value bytes do not hold a whole, \
+                 equal number of {}-byte keys and {}-byte values",
+                keys.len(),
+                values.len(),
+                self.info.key_size,
+                self.value_len
+            )));
+        }
+        let mut attr = MapBatchAttr {
+            in_batch: in_batch.map_or(0, |b| b.as_ptr() as u64),
+            out_batch: out_batch.as_mut_ptr() as u64,
+            keys: keys.as_mut_ptr() as u64,
+            values: values.as_mut_ptr() as u64,
+            count: u32::try_from(count).unwrap_or(u32::MAX),
+            map_fd: self.fd.as_raw_fd() as u32,
+            ..MapBatchAttr::default()
+        };
+        let cmd = if delete {
+            cmd::MAP_LOOKUP_AND_DELETE_BATCH
+        } else {
+            cmd::MAP_LOOKUP_BATCH
+        };
+        match sys_bpf(cmd, &mut attr) {
+            Ok(_) => Ok((attr.count as usize, false)),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok((attr.count as usize, true)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The size of a batch position token: hash maps use a `u32` bucket index, arrays a
+    /// key; the kernel copies at most `max(key_size, 4)` bytes.
+    pub fn batch_token_len(&self) -> usize {
+        (self.info.key_size as usize).max(8)
+    }
+}
+
+/// The outcome of [`prog_test_run`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TestRunOutput {
+    /// The program's return value (`r0`).
+    pub retval: u32,
+    /// Run time in nanoseconds as measured by the kernel (0 for types that do not time).
+    pub duration_ns: u32,
+}
+
+/// Runs a program once with `BPF_PROG_TEST_RUN`, with `ctx` as its context (raw tracepoint
+/// programs: the `u64` arguments, at most 12 of them, may be empty). `cpu` asks for
+/// `BPF_F_TEST_RUN_ON_CPU` (raw tracepoints only).
+///
+/// Program types without test-run support fail with `ENOTSUPP` (524) or `EINVAL`.
+pub fn prog_test_run(
+    prog: BorrowedFd<'_>,
+    ctx: &[u8],
+    cpu: Option<u32>,
+) -> io::Result<TestRunOutput> {
+    let mut attr = TestRunAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        ctx_size_in: u32::try_from(ctx.len()).map_err(|_| invalid("context too large".into()))?,
+        ctx_in: if ctx.is_empty() {
+            0
+        } else {
+            ctx.as_ptr() as u64
+        },
+        flags: if cpu.is_some() { F_TEST_RUN_ON_CPU } else { 0 },
+        cpu: cpu.unwrap_or(0),
+        ..TestRunAttr::default()
+    };
+    sys_bpf(cmd::PROG_TEST_RUN, &mut attr)?;
+    Ok(TestRunOutput {
+        retval: attr.retval,
+        duration_ns: attr.duration,
+    })
+}
+
+/// Attaches a raw tracepoint program to tracepoint `name` (e.g. `sys_enter`) with
+/// `BPF_RAW_TRACEPOINT_OPEN` (Linux 4.17). The returned fd is a BPF link since Linux 5.7;
+/// closing it detaches the program.
+pub fn raw_tracepoint_open(name: &CStr, prog: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let mut attr = RawTracepointAttr {
+        name: name.as_ptr() as u64,
+        prog_fd: prog.as_raw_fd() as u32,
+        ..RawTracepointAttr::default()
+    };
+    owned_fd(sys_bpf(cmd::RAW_TRACEPOINT_OPEN, &mut attr)?)
+}
+
+/// `BPF_LINK_CREATE` with `BPF_PERF_EVENT` (Linux 5.15): attaches `prog` to the perf event
+/// `perf_fd` (a tracepoint, kprobe, uprobe or sampling event) through a link; closing the
+/// link detaches it. `cookie` is what `bpf_get_attach_cookie` returns in the program.
+pub fn link_create_perf_event(
+    prog: BorrowedFd<'_>,
+    perf_fd: BorrowedFd<'_>,
+    cookie: u64,
+) -> io::Result<OwnedFd> {
+    let mut attr = LinkCreateAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        target_fd: perf_fd.as_raw_fd() as u32,
+        attach_type: attach_type::PERF_EVENT,
+        flags: 0,
+        cookie,
+    };
+    owned_fd(sys_bpf(cmd::LINK_CREATE, &mut attr)?)
+}
+
+/// `BPF_ENABLE_STATS` with `BPF_STATS_RUN_TIME` (Linux 5.8): programs' `run_time_ns` and
+/// `run_cnt` (in `bpf_prog_info`) count while the returned fd is open, like the
+/// `kernel.bpf_stats_enabled` sysctl but released automatically when the fd closes.
+pub fn enable_stats() -> io::Result<OwnedFd> {
+    let mut attr: u32 = 0; // enable_stats.type = BPF_STATS_RUN_TIME (0)
+    owned_fd(sys_bpf(cmd::ENABLE_STATS, &mut attr)?)
 }
 
 /// The system page size in bytes (`sysconf(_SC_PAGESIZE)`); a ring buffer's size must be a

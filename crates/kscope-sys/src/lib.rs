@@ -3,6 +3,7 @@
 //! it holds no policy, only thin, documented wrappers that return `std::io::Result`.
 
 pub mod bpf;
+pub mod bpf_ringbuf;
 pub mod caps;
 pub mod fs;
 pub mod gate;

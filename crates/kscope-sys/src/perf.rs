@@ -2,7 +2,7 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 use perf_event_open_sys::bindings as sys;
@@ -90,4 +90,106 @@ pub fn open_kprobe(pmu_type: u32, func: &str, offset: u64, cpu: i32) -> io::Resu
     attr.__bindgen_anon_3.kprobe_func = c_func.as_ptr() as u64;
     attr.__bindgen_anon_4.probe_offset = offset;
     open(&mut attr, -1, cpu)
+}
+
+/// Opens a uprobe or uretprobe through the `uprobe` PMU: like [`open_uprobe`], with
+/// `retprobe` setting config bit 0 (the PMU's `format/retprobe` is `config:0`).
+pub fn open_uprobe_ext(
+    pmu_type: u32,
+    path: &Path,
+    offset: u64,
+    retprobe: bool,
+    pid: i32,
+    cpu: i32,
+) -> io::Result<OwnedFd> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))?;
+    let mut attr = new_attr(pmu_type, u64::from(retprobe));
+    attr.set_disabled(1);
+    attr.__bindgen_anon_3.uprobe_path = c_path.as_ptr() as u64;
+    attr.__bindgen_anon_4.probe_offset = offset;
+    open(&mut attr, pid, cpu)
+}
+
+/// Opens a kprobe or kretprobe through the `kprobe` PMU on `func`+`offset`, every process,
+/// on CPU `cpu`; `retprobe` sets config bit 0.
+pub fn open_kprobe_ext(
+    pmu_type: u32,
+    func: &str,
+    offset: u64,
+    retprobe: bool,
+    cpu: i32,
+) -> io::Result<OwnedFd> {
+    let c_func = CString::new(func)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in function name"))?;
+    let mut attr = new_attr(pmu_type, u64::from(retprobe));
+    attr.set_disabled(1);
+    attr.__bindgen_anon_3.kprobe_func = c_func.as_ptr() as u64;
+    attr.__bindgen_anon_4.probe_offset = offset;
+    open(&mut attr, -1, cpu)
+}
+
+/// Opens a disabled tracepoint event (`PERF_TYPE_TRACEPOINT`, `config` = the id from
+/// tracefs `events/SYSTEM/EVENT/id`) for every process on `cpu`, with period 1 so that
+/// every hit is delivered (what a BPF program attached to it needs).
+pub fn open_tracepoint(id: u64, cpu: i32) -> io::Result<OwnedFd> {
+    let mut attr = new_attr(TYPE_TRACEPOINT, id);
+    attr.set_disabled(1);
+    attr.__bindgen_anon_1.sample_period = 1;
+    attr.__bindgen_anon_2.wakeup_events = 1;
+    open(&mut attr, -1, cpu)
+}
+
+/// How often a sampling event fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleRate {
+    /// `freq = 1`: this many samples per second (the kernel adapts the period).
+    Frequency(u64),
+    /// Every this many events (nanoseconds for the clock events).
+    Period(u64),
+}
+
+/// Opens a disabled sampling event of `type_`/`config` (e.g. [`TYPE_SOFTWARE`] /
+/// [`SW_CPU_CLOCK`]) for every process on `cpu`.
+pub fn open_sampling(type_: u32, config: u64, rate: SampleRate, cpu: i32) -> io::Result<OwnedFd> {
+    let mut attr = new_attr(type_, config);
+    attr.set_disabled(1);
+    match rate {
+        SampleRate::Frequency(hz) => {
+            attr.set_freq(1);
+            attr.__bindgen_anon_1.sample_freq = hz;
+        }
+        SampleRate::Period(p) => attr.__bindgen_anon_1.sample_period = p,
+    }
+    open(&mut attr, -1, cpu)
+}
+
+fn ioctl_result(rc: libc::c_int) -> io::Result<()> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// `PERF_EVENT_IOC_SET_BPF`: attaches the BPF program `prog` to the perf event (Linux 4.1
+/// for kprobes, 4.7 tracepoints, 4.9 sampling events). Closing the event detaches it.
+pub fn set_bpf(event: BorrowedFd<'_>, prog: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: plain ioctl on descriptors we borrow for the duration of the call.
+    ioctl_result(unsafe {
+        perf_event_open_sys::ioctls::SET_BPF(event.as_raw_fd(), prog.as_raw_fd() as u32)
+    })
+}
+
+/// `PERF_EVENT_IOC_ENABLE`.
+pub fn enable(event: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: plain ioctl on a borrowed descriptor; the argument is unused.
+    ioctl_result(unsafe { perf_event_open_sys::ioctls::ENABLE(event.as_raw_fd(), 0) })
+}
+
+/// `PERF_EVENT_IOC_DISABLE`.
+pub fn disable(event: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: plain ioctl on a borrowed descriptor; the argument is unused.
+    ioctl_result(unsafe { perf_event_open_sys::ioctls::DISABLE(event.as_raw_fd(), 0) })
 }
