@@ -247,24 +247,34 @@ fn syscall_line(rest: &str) -> Option<(String, String)> {
     Some((format!("sys_enter_{call}"), args.to_string()))
 }
 
-/// A syscall event's text with every number in one notation (`name=decimal`), so that
-/// the kernel's `mode: 0` and the format's `mode: 0x00000000` compare equal.
-fn canonical_syscall_text(text: &str) -> String {
-    let number = |v: &str| {
+/// Whether a syscall event's text from the kernel and from trace-cmd say the same: the
+/// same names, and numbers equal whatever notation each side used. trace-cmd renders the
+/// format (`mode: 0x00000000`); kernels print bare numbers in hex (6.12: `count: 1e`), in
+/// decimal or hex with `0x` (6.18: `fd: 7, count: 0x200`).
+fn syscall_texts_agree(kernel: &str, trace_cmd: &str) -> bool {
+    let values = |v: &str| -> Vec<u64> {
         let v = v.trim();
         match v.strip_prefix("0x") {
-            Some(hex) => u64::from_str_radix(hex, 16).map(|n| n.to_string()),
-            None => v.parse::<u64>().map(|n| n.to_string()),
+            Some(hex) => u64::from_str_radix(hex, 16).into_iter().collect(),
+            None => [v.parse::<u64>().ok(), u64::from_str_radix(v, 16).ok()]
+                .into_iter()
+                .flatten()
+                .collect(),
         }
-        .unwrap_or_else(|_| v.to_string())
     };
-    text.split(", ")
-        .map(|part| match part.split_once(": ") {
-            Some((k, v)) => format!("{}={}", k.trim(), number(v)),
-            None => number(part),
+    let fields = |t: &str| -> Vec<(String, String)> {
+        t.split(", ")
+            .map(|part| match part.split_once(": ") {
+                Some((k, v)) => (k.trim().to_string(), v.to_string()),
+                None => (String::new(), part.to_string()),
+            })
+            .collect()
+    };
+    let (k, t) = (fields(kernel), fields(trace_cmd));
+    k.len() == t.len()
+        && k.iter().zip(&t).all(|((kn, kv), (tn, tv))| {
+            kn == tn && (kv == tv || values(tv).iter().any(|v| values(kv).contains(v)))
         })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// `pid cpu ts …` lines of the `raw` output: the exact timestamps.
@@ -505,8 +515,7 @@ fn compare(
             if a.pid == b.pid && a.ts == b.ts && a.event == b.event {
                 same_header += 1;
                 let same = a.text == b.text
-                    || (a.event.starts_with("sys_")
-                        && canonical_syscall_text(&a.text) == canonical_syscall_text(&b.text));
+                    || (a.event.starts_with("sys_") && syscall_texts_agree(&a.text, &b.text));
                 if same {
                     same_text += 1;
                     entry.1 += 1;
