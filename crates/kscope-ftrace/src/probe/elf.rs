@@ -339,7 +339,9 @@ fn nearest_functions(file: &object::File<'_>, wanted: &str) -> Vec<String> {
         .filter(|n| !n.is_empty())
         .filter_map(|name| {
             let lname = name.to_ascii_lowercase();
-            if lname.contains(&lower) || (lower.len() >= 4 && lower.contains(&lname) && lname.len() >= 4) {
+            if lname.contains(&lower)
+                || (lower.len() >= 4 && lower.contains(&lname) && lname.len() >= 4)
+            {
                 return Some((0, name));
             }
             let d = edit_distance(&lower, &lname);

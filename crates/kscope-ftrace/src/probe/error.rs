@@ -23,13 +23,15 @@ pub enum ProbeError {
         reason: String,
     },
     /// A binary given without a slash is not in `$PATH`.
-    #[error("{binary}: no such program in $PATH; give its path (e.g. ./{binary} or /usr/lib/…/{binary})")]
+    #[error(
+        "{binary}: no such program in $PATH; give its path (e.g. ./{binary} or /usr/lib/…/{binary})"
+    )]
     NotInPath {
         /// The name given.
         binary: String,
     },
     /// The binary does not exist or cannot be opened.
-    #[error("{}: {source}", path.display())]
+    #[error("cannot open the binary {}: {source}", path.display())]
     Binary {
         /// The path.
         path: PathBuf,
@@ -40,7 +42,9 @@ pub enum ProbeError {
     #[error(transparent)]
     Elf(#[from] ElfError),
     /// This kernel has no control file for the probe kind.
-    #[error("this kernel cannot create {what}: {file} is missing from tracefs (kernel built without {config}?)")]
+    #[error(
+        "this kernel cannot create {what}: {file} is missing from tracefs (kernel built without {config}?)"
+    )]
     Unsupported {
         /// `kprobes` or `uprobes`.
         what: &'static str,
@@ -50,7 +54,9 @@ pub enum ProbeError {
         config: &'static str,
     },
     /// An event of that name exists already in the group.
-    #[error("kscope:{name} exists already ({line}); remove it with `kscope probe del {name}` or choose another --name")]
+    #[error(
+        "kscope:{name} exists already ({line}); remove it with `kscope probe del {name}` or choose another --name"
+    )]
     Exists {
         /// The name.
         name: String,
@@ -78,7 +84,9 @@ pub enum ProbeError {
         pattern: String,
     },
     /// The event cannot be removed because something uses it.
-    #[error("kscope:{name} is in use ({users}), so the kernel keeps it; stop that first, then delete it again")]
+    #[error(
+        "kscope:{name} is in use ({users}), so the kernel keeps it; stop that first, then delete it again"
+    )]
     InUse {
         /// The event name.
         name: String,

@@ -15,9 +15,7 @@ mod spec;
 
 pub use error::ProbeError;
 pub use manage::{add, definition, delete, list, matching, type_name};
-pub use spec::{
-    Location, ProbeDefinition, ProbeSpec, UserPlace, check_name, find_binary,
-};
+pub use spec::{Location, ProbeDefinition, ProbeSpec, UserPlace, check_name, find_binary};
 
 /// The event group of every kscope probe.
 pub const GROUP: &str = "kscope";

@@ -77,14 +77,15 @@ impl ProbeSpec {
             if place.is_empty() {
                 return Err(bad("the symbol or offset is missing after ':'"));
             }
-            let place = if place.starts_with(|c: char| c.is_ascii_digit()) {
-                UserPlace::FileOffset(parse_number(place).ok_or_else(|| {
-                    bad("a file offset is a number: decimal or 0x-prefixed hex")
-                })?)
-            } else {
-                let (name, offset) = symbol_and_offset(place).map_err(|r| bad(&r))?;
-                UserPlace::Symbol { name, offset }
-            };
+            let place =
+                if place.starts_with(|c: char| c.is_ascii_digit()) {
+                    UserPlace::FileOffset(parse_number(place).ok_or_else(|| {
+                        bad("a file offset is a number: decimal or 0x-prefixed hex")
+                    })?)
+                } else {
+                    let (name, offset) = symbol_and_offset(place).map_err(|r| bad(&r))?;
+                    UserPlace::Symbol { name, offset }
+                };
             Location::User {
                 binary: binary.to_string(),
                 place,
@@ -359,10 +360,14 @@ fn translate_arg(arg: &str, spec: &ProbeSpec) -> Result<String, ProbeError> {
         reason,
     };
     if arg.is_empty() || arg.chars().any(|c| c.is_control()) {
-        return Err(bad("a fetch argument must be non-empty text on one line".into()));
+        return Err(bad(
+            "a fetch argument must be non-empty text on one line".into()
+        ));
     }
     let (given_name, rest) = match arg.split_once('=') {
-        Some((n, r)) if !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+        Some((n, r))
+            if !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+        {
             (Some(n), r)
         }
         _ => (None, arg),
@@ -484,7 +489,10 @@ mod tests {
         let u = spec("/bin/x:f");
         assert_eq!(translate_arg("arg1", &u).unwrap(), "arg1=%di");
         assert_eq!(translate_arg("n=$arg2:s32", &u).unwrap(), "n=%si:s32");
-        assert_eq!(translate_arg("+0(%si):string", &u).unwrap(), "+0(%si):string");
+        assert_eq!(
+            translate_arg("+0(%si):string", &u).unwrap(),
+            "+0(%si):string"
+        );
         assert_eq!(translate_arg("argv", &u).unwrap(), "argv");
         assert!(translate_arg("arg7", &u).is_err());
         assert!(translate_arg("arg1", &spec("/bin/x:f+4")).is_err());
