@@ -34,8 +34,11 @@ fn add(tracefs: &Tracefs, args: &ProbeAddArgs) -> anyhow::Result<ExitCode> {
     let what = probe::type_name(&event);
     match &definition.resolved {
         Some(r) => println!(
-            "added kscope:{} ({what} on {} at file offset {:#x}, from {:?})",
-            event.name, r.name, r.file_offset, r.table
+            "added kscope:{} ({what} on {} at file offset {:#x}, from {})",
+            event.name,
+            r.name,
+            r.file_offset,
+            r.table.section()
         ),
         None => println!("added kscope:{} ({what})", event.name),
     }

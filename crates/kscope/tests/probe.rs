@@ -12,16 +12,22 @@ use kscope_ftrace::dynevent::{self, ProbeKind};
 use kscope_testkit::snapshot::KernelState;
 use kscope_testkit::{Feature, require};
 
-/// `kscope_probe_target(i % 7)` is called N times (N = argv[1]); it returns 2x+1.
+/// `kscope_probe_target(i % 7)` is called N times (N = argv[1]); it returns 2x+1. Then
+/// `kscope_probe_string(argv[2])` is called once.
 const SOURCE: &str = r#"
 #include <stdlib.h>
 __attribute__((noinline, noclone, used)) int kscope_probe_target(int x) {
     __asm__ volatile("");
     return x * 2 + 1;
 }
+__attribute__((noinline, noclone, used)) int kscope_probe_string(const char *s) {
+    __asm__ volatile("");
+    return s[0];
+}
 int main(int argc, char **argv) {
     int n = argc > 1 ? atoi(argv[1]) : 1, s = 0;
     for (int i = 0; i < n; i++) s += kscope_probe_target(i % 7);
+    s += kscope_probe_string(argc > 2 ? argv[2] : "none");
     return s == -1;
 }
 "#;
@@ -195,6 +201,28 @@ fn a_uprobe_counts_every_call_with_its_argument_in_pie_and_non_pie_programs() {
 }
 
 #[test]
+fn a_uprobe_fetches_a_string_through_a_pointer_argument() {
+    let Some(_kernel) = require(Feature::Uprobes) else {
+        return;
+    };
+    let programs = Programs::build("string");
+    let before = KernelState::capture();
+    let bin = programs.path("pie");
+    kscope_ok(&[
+        "probe",
+        "add",
+        "--name",
+        "kt_string",
+        &format!("{bin}:kscope_probe_string"),
+        "s=+0(%di):string",
+    ]);
+    let lines = record(&["kscope:kt_string"], &[&bin, "3", "hello-kscope"], 1);
+    assert_eq!(field_values(&lines, "kt_string", "s"), ["\"hello-kscope\""]);
+    kscope_ok(&["probe", "del", "kt_string"]);
+    assert_eq!(KernelState::capture(), before);
+}
+
+#[test]
 fn a_uretprobe_fetches_every_return_value() {
     let Some(_kernel) = require(Feature::Uprobes) else {
         return;
@@ -337,7 +365,7 @@ fn bad_probes_are_explained_and_leave_nothing() {
     assert_eq!(
         fails(&["probe", "add", &format!("{bin}:kscope_probe_targt")]),
         format!(
-            "kscope: error: {bin}: no function named \"kscope_probe_targt\"; did you mean kscope_probe_target?\n"
+            "kscope: error: {bin}: no function named \"kscope_probe_targt\"; did you mean kscope_probe_target, kscope_probe_string?\n"
         )
     );
     let missing = programs.path("missing");

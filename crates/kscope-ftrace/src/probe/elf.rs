@@ -23,6 +23,16 @@ pub enum SymbolTable {
     Dynsym,
 }
 
+impl SymbolTable {
+    /// The section name: `.symtab` or `.dynsym`.
+    pub fn section(self) -> &'static str {
+        match self {
+            SymbolTable::Symtab => ".symtab",
+            SymbolTable::Dynsym => ".dynsym",
+        }
+    }
+}
+
 /// A symbol resolved to the file offset a uprobe needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedSymbol {

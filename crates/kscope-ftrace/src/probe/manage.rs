@@ -37,8 +37,12 @@ pub fn add(tracefs: &Tracefs, definition: &ProbeDefinition) -> Result<DynamicEve
         Err(TracefsError::Rejected {
             source, error_log, ..
         }) => {
-            let hint = match &definition.resolved {
-                None if kind == ProbeKind::Kprobe => kernel_symbol_hint(&definition.location),
+            let hint = match source.raw_os_error() {
+                Some(libc::EACCES | libc::EPERM) => Some(format!(
+                    "writing {} needs root (CAP_SYS_ADMIN); run kscope with sudo",
+                    kind.control_file()
+                )),
+                _ if kind == ProbeKind::Kprobe => kernel_symbol_hint(&definition.location),
                 _ => None,
             };
             return Err(ProbeError::Rejected {
