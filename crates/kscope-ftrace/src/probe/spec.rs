@@ -36,7 +36,7 @@ pub enum Location {
     },
     /// A kprobe on a kernel symbol.
     Kernel {
-        /// The kernel symbol.
+        /// The kernel symbol, `MODULE:SYMBOL` for a module's.
         symbol: String,
         /// Bytes past its start.
         offset: u64,
@@ -54,7 +54,8 @@ pub struct ProbeSpec {
 
 impl ProbeSpec {
     /// Parses `BINARY:SYMBOL[+OFFSET]`, `BINARY:0xOFFSET` (uprobes) or `SYMBOL[+OFFSET]`
-    /// (kprobes), each optionally followed by `%return`.
+    /// (kprobes), each optionally followed by `%return`. `MODULE:SYMBOL` is a kprobe when
+    /// MODULE is a loaded kernel module and not a program in `$PATH`.
     pub fn parse(spec: &str, is_return: bool) -> Result<ProbeSpec, ProbeError> {
         let bad = |reason: &str| ProbeError::BadSpec {
             spec: spec.to_string(),
@@ -86,9 +87,17 @@ impl ProbeSpec {
                     let (name, offset) = symbol_and_offset(place).map_err(|r| bad(&r))?;
                     UserPlace::Symbol { name, offset }
                 };
-            Location::User {
-                binary: binary.to_string(),
-                place,
+            match place {
+                UserPlace::Symbol { name, offset } if is_kernel_module(binary) => {
+                    Location::Kernel {
+                        symbol: format!("{binary}:{name}"),
+                        offset,
+                    }
+                }
+                place => Location::User {
+                    binary: binary.to_string(),
+                    place,
+                },
             }
         } else {
             let (symbol, offset) = symbol_and_offset(text).map_err(|r| bad(&r))?;
@@ -145,8 +154,10 @@ impl ProbeSpec {
                 symbol: name,
                 offset,
             } => {
+                // A module-qualified kernel symbol is named by its symbol, as perf does.
+                let name = name.rsplit(':').next().unwrap_or(name);
                 if *offset == 0 {
-                    name.clone()
+                    name.to_string()
                 } else {
                     format!("{name}_{offset}")
                 }
@@ -173,6 +184,14 @@ impl ProbeSpec {
         name.truncate(MAX_NAME_LEN - suffix.len());
         name + suffix
     }
+}
+
+/// Whether `MODULE:SYMBOL` names a loaded kernel module (the kprobe syntax) rather than a
+/// program: no slash, not a program in `$PATH`, and listed in /sys/module.
+fn is_kernel_module(name: &str) -> bool {
+    !name.contains('/')
+        && find_binary(name).is_err()
+        && Path::new("/sys/module").join(name).is_dir()
 }
 
 fn parse_number(text: &str) -> Option<u64> {
@@ -467,6 +486,14 @@ mod tests {
             ProbeSpec::parse("f", true).unwrap().default_name(),
             "f__return"
         );
+        let module = ProbeSpec {
+            location: Location::Kernel {
+                symbol: "ext4:ext4_file_open".into(),
+                offset: 0,
+            },
+            is_return: true,
+        };
+        assert_eq!(module.default_name(), "ext4_file_open__return");
         let long = "a".repeat(100);
         let n = ProbeSpec::parse(&long, true).unwrap().default_name();
         assert_eq!(n.len(), MAX_NAME_LEN);
