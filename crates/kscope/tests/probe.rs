@@ -160,6 +160,8 @@ fn a_uprobe_counts_every_call_with_its_argument_in_pie_and_non_pie_programs() {
     };
     let programs = Programs::build("entry");
     let before = KernelState::capture();
+    let dynamic_events = || std::fs::read_to_string("/sys/kernel/tracing/dynamic_events").ok();
+    let dynamic_events_before = dynamic_events();
     // `argN` becomes the ABI's register; `NAME=%reg:TYPE` goes through as the kernel's syntax.
     for (variant, arg) in [("pie", "arg1:s32"), ("nopie", "arg1=%di:s32")] {
         let name = format!("kt_entry_{variant}");
@@ -197,6 +199,7 @@ fn a_uprobe_counts_every_call_with_its_argument_in_pie_and_non_pie_programs() {
             format!("deleted kscope:{name}\n")
         );
     }
+    assert_eq!(dynamic_events(), dynamic_events_before);
     assert_eq!(KernelState::capture(), before);
 }
 
