@@ -257,3 +257,41 @@ fn bad_symbols_offsets_and_files_get_clear_errors() {
         Err(ElfError::Read { .. })
     ));
 }
+
+#[test]
+fn two_static_functions_of_one_name_are_ambiguous_and_their_offsets_are_listed() {
+    let b = Binaries::build("dup");
+    for (file, add) in [("a.c", 1), ("b.c", 2)] {
+        let source = format!(
+            "__attribute__((noinline, used)) static int kscope_dup(int x) {{ __asm__ volatile(\"\"); return x + {add}; }}\n\
+             int call_{add}(int x) {{ return kscope_dup(x); }}\n"
+        );
+        std::fs::write(b.path(file), source).unwrap();
+    }
+    let lib = b.path("dup.so");
+    run(
+        "cc",
+        &[
+            "-O1",
+            "-fPIC",
+            "-shared",
+            "-o",
+            lib.to_str().unwrap(),
+            b.path("a.c").to_str().unwrap(),
+            b.path("b.c").to_str().unwrap(),
+        ],
+    );
+    let err = ElfImage::open(&lib)
+        .unwrap()
+        .resolve("kscope_dup", 0)
+        .unwrap_err();
+    let ElfError::Ambiguous { file_offsets, .. } = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(file_offsets.len(), 2, "{err}");
+    assert_ne!(file_offsets[0], file_offsets[1]);
+    assert!(
+        err.to_string().ends_with("; probe one as BINARY:0xOFFSET"),
+        "{err}"
+    );
+}

@@ -90,14 +90,14 @@ pub enum ElfError {
         kind: String,
     },
     /// Several functions of that name with different addresses.
-    #[error("{}: {symbol:?} names {} different functions (addresses {}); probe one by its file offset, BINARY:0xOFFSET", path.display(), addresses.len(), hex_list(addresses))]
+    #[error("{}: {symbol:?} names {} different functions (at file offsets {}); probe one as BINARY:0xOFFSET", path.display(), file_offsets.len(), hex_list(file_offsets))]
     Ambiguous {
         /// The file.
         path: PathBuf,
         /// The symbol.
         symbol: String,
-        /// The distinct addresses.
-        addresses: Vec<u64>,
+        /// The file offsets of the distinct functions.
+        file_offsets: Vec<u64>,
     },
     /// The offset lies past the end of the function.
     #[error("{symbol}+{offset} is past the end of {symbol}, which is {size} bytes long")]
@@ -274,10 +274,14 @@ impl ElfImage {
         addresses.sort_unstable();
         addresses.dedup();
         if addresses.len() > 1 {
+            let mut file_offsets = Vec::new();
+            for a in addresses {
+                file_offsets.extend(self.file_offset_of(a)?);
+            }
             return Err(ElfError::Ambiguous {
                 path: self.path.clone(),
                 symbol: symbol.to_string(),
-                addresses,
+                file_offsets,
             });
         }
         if first.size > 0 && offset >= first.size {
