@@ -358,6 +358,9 @@ fn nearest_functions(file: &object::File<'_>, wanted: &str) -> Vec<String> {
             {
                 return Some((0, name));
             }
+            if lname.len().abs_diff(lower.len()) > limit {
+                return None;
+            }
             let d = edit_distance(&lower, &lname);
             (d <= limit).then_some((d, name))
         })

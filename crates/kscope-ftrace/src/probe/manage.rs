@@ -156,8 +156,15 @@ fn users(tracefs: &Tracefs, name: &str) -> String {
 
 /// For a rejected kprobe: when the symbol is not a kernel function, the nearest ones.
 fn kernel_symbol_hint(location: &str) -> Option<String> {
-    let symbol = location.split('+').next()?;
     let kallsyms = std::fs::read_to_string("/proc/kallsyms").ok()?;
+    hint_from_kallsyms(&kallsyms, location)
+}
+
+/// The hint for a kprobe location (`[MODULE:]SYMBOL[+OFFSET]`) given the text of
+/// /proc/kallsyms: `None` when the symbol is a kernel function.
+fn hint_from_kallsyms(kallsyms: &str, location: &str) -> Option<String> {
+    let symbol = location.split('+').next()?;
+    let symbol = symbol.rsplit(':').next()?;
     let text_symbols = kallsyms.lines().filter_map(|l| {
         let mut f = l.split_whitespace();
         let (_, kind, name) = (f.next()?, f.next()?, f.next()?);
@@ -168,8 +175,14 @@ fn kernel_symbol_hint(location: &str) -> Option<String> {
         if name == symbol {
             return None;
         }
+        let limit = (symbol.len() / 3).max(2);
+        // The distance is at least the length difference: skip the sure misses cheaply
+        // (kallsyms has ~200k names).
+        if name.len().abs_diff(symbol.len()) > limit {
+            continue;
+        }
         let d = edit_distance(symbol, name);
-        if d <= (symbol.len() / 3).max(2) {
+        if d <= limit {
             scored.push((d, name));
         }
     }
@@ -184,4 +197,30 @@ fn kernel_symbol_hint(location: &str) -> Option<String> {
             nearest.join(", ")
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KALLSYMS: &str = "ffffffff81000000 T __x64_sys_getppid\n\
+                            ffffffff81000010 t do_sys_openat2\n\
+                            ffffffff81000020 D some_data\n\
+                            ffffffffc0000030 t ext4_file_open\t[ext4]\n";
+
+    #[test]
+    fn a_kprobe_on_an_unknown_symbol_gets_the_nearest_kernel_functions() {
+        assert_eq!(
+            hint_from_kallsyms(KALLSYMS, "__x64_sys_getppidx").as_deref(),
+            Some(
+                "__x64_sys_getppidx is not a kernel function in /proc/kallsyms; did you mean __x64_sys_getppid?"
+            )
+        );
+        assert_eq!(hint_from_kallsyms(KALLSYMS, "do_sys_openat2+4"), None);
+        assert_eq!(hint_from_kallsyms(KALLSYMS, "ext4:ext4_file_open"), None);
+        assert_eq!(
+            hint_from_kallsyms(KALLSYMS, "some_data").as_deref(),
+            Some("some_data is not a kernel function in /proc/kallsyms")
+        );
+    }
 }
