@@ -11,6 +11,7 @@ mod error;
 pub mod format;
 mod instance;
 pub mod page;
+pub mod probe;
 pub mod select;
 pub mod tracedat;
 mod tracefs;

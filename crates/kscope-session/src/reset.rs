@@ -106,3 +106,49 @@ pub fn remove(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fake tracefs holding only `uprobe_events` and an empty `instances/`.
+    fn fake_tracefs(uprobe_events: &str) -> (Tracefs, std::path::PathBuf) {
+        let root = std::env::temp_dir().join(format!("kscope-reset-test-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("instances")).unwrap();
+        std::fs::write(root.join("uprobe_events"), uprobe_events).unwrap();
+        (Tracefs::at(&root), root)
+    }
+
+    #[test]
+    fn plain_reset_takes_only_dead_owners_probes_and_all_takes_every_kscope_probe() {
+        let alive = std::process::id();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let (tracefs, root) = fake_tracefs(&format!(
+            "p:kscope/pid{alive}_a /bin/true:0x10\n\
+             p:kscope/pid{dead}_b /bin/true:0x10\n\
+             p:kscope/persistent /bin/true:0x10\n\
+             r:kscope/persistent__return /bin/true:0x10\n\
+             p:other/pid{dead}_c /bin/true:0x10\n"
+        ));
+        let names = |all| -> Vec<String> {
+            find(&tracefs, all)
+                .unwrap()
+                .into_iter()
+                .map(|l| l.name)
+                .collect()
+        };
+        assert_eq!(names(false), [format!("kscope/pid{dead}_b")]);
+        assert_eq!(
+            names(true),
+            [
+                format!("kscope/pid{alive}_a"),
+                format!("kscope/pid{dead}_b"),
+                "kscope/persistent".to_string(),
+                "kscope/persistent__return".to_string(),
+            ]
+        );
+        std::fs::remove_dir_all(root).unwrap();
+    }
+}

@@ -32,8 +32,8 @@ pub enum Command {
     Report(ReportArgs),
     /// Stream decoded events live from tracefs (not built yet).
     Stream(NotBuilt),
-    /// Add, list and delete kprobe/uprobe dynamic events (not built yet).
-    Probe(NotBuilt),
+    /// Add, list and delete persistent kprobe/uprobe events in the group `kscope`.
+    Probe(ProbeArgs),
     /// Count perf events for a command, pid, cgroup or the system (not built yet).
     Stat(NotBuilt),
     /// Sample stacks into flame graphs, pprof, Perfetto or perf.data (not built yet).
@@ -134,6 +134,58 @@ pub struct ReportArgs {
     /// Print timestamps in nanoseconds (trace-cmd's -t).
     #[arg(short = 't')]
     pub nanoseconds: bool,
+}
+
+/// Options of `kscope probe`.
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: ProbeAction,
+}
+
+/// The `kscope probe` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ProbeAction {
+    /// Create a probe that stays until `kscope probe del` (record it with
+    /// `kscope record -e kscope:NAME`).
+    Add(ProbeAddArgs),
+    /// List the probes of the group `kscope`: type, name, definition.
+    List,
+    /// Delete probes of the group `kscope` by name or glob.
+    Del(ProbeDelArgs),
+}
+
+/// Options of `kscope probe add`.
+#[derive(Debug, Args)]
+pub struct ProbeAddArgs {
+    /// Event name (default: the symbol, plus `__return` for a return probe).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// A return probe (uretprobe/kretprobe); a `%return` suffix on SPEC does the same.
+    #[arg(short = 'r', long = "return")]
+    pub is_return: bool,
+    /// Where: BINARY:SYMBOL[+OFFSET] or BINARY:0xOFFSET (uprobe), SYMBOL[+OFFSET] (kprobe).
+    pub spec: String,
+    /// Fetch arguments in the kernel's syntax: `%di`, `+0(%si):string`, `$retval`,
+    /// `NAME=FETCHARG[:TYPE]`; `argN` is the Nth function argument.
+    #[arg(
+        value_name = "ARG",
+        allow_hyphen_values = true,
+        trailing_var_arg = true
+    )]
+    pub args: Vec<String>,
+}
+
+/// Options of `kscope probe del`.
+#[derive(Debug, Args)]
+pub struct ProbeDelArgs {
+    /// Probe name or glob (`kscope:` prefix optional).
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub name: Option<String>,
+    /// Delete every probe of the group `kscope` that no running kscope owns.
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// Options of `kscope reset`.

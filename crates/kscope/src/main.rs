@@ -4,6 +4,7 @@
 mod cli;
 mod cmd;
 mod list;
+mod probe;
 mod record;
 mod report;
 
