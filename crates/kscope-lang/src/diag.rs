@@ -120,7 +120,8 @@ fn snippet(out: &mut String, src: &SourceFile, label: &Label, mark: char, width:
     let text = src.line_text(index);
     let line_start = src.line_start(index);
     let (shown, cols) = expand_tabs(text);
-    let _ = writeln!(out, "{line:>width$} | {}", shown.trim_end());
+    let source_line = format!("{line:>width$} | {}", shown.trim_end());
+    let _ = writeln!(out, "{}", source_line.trim_end());
     // Underline the span's part on this line; an empty span (end of input) gets one mark.
     let from = start - line_start;
     let to = (label.span.end as usize)
