@@ -17,6 +17,22 @@ struct Var {
     ty: Option<Type>,
     /// Where it got its type.
     span: Span,
+    /// The type came only from positive literals, so its sign may still follow a later
+    /// assignment (`$a = 1; $a = (uint64)2;` makes `$a` a `uint64`).
+    flex: bool,
+}
+
+/// Merges slot types where either side may be a sign-flexible literal type.
+fn merge_flex(old: &Type, old_flex: bool, new: &Type, new_flex: bool) -> (Option<Type>, bool) {
+    match (old, new) {
+        (Type::Int { bits: a, signed: asg }, Type::Int { bits: b, .. }) if new_flex && !old_flex => {
+            (Some(Type::int(*a.max(b), *asg)), false)
+        }
+        (Type::Int { bits: a, .. }, Type::Int { bits: b, signed: bsg }) if old_flex && !new_flex => {
+            (Some(Type::int(*a.max(b), *bsg)), false)
+        }
+        _ => (merge(old, new), old_flex && new_flex),
+    }
 }
 
 pub(super) struct Checker<'a> {
@@ -31,6 +47,8 @@ pub(super) struct Checker<'a> {
     pub(super) probe_infos: Vec<ProbeInfo>,
     scopes: Vec<BTreeMap<String, Var>>,
     probe_vars: BTreeMap<String, Type>,
+    /// Per map: whether each key and the value still have only literal (flexible) types.
+    map_flex: BTreeMap<String, (Vec<bool>, bool)>,
     attach: Vec<AttachPoint>,
     loop_depth: u32,
 }
@@ -81,6 +99,7 @@ impl<'a> Checker<'a> {
             probe_infos: Vec::new(),
             scopes: Vec::new(),
             probe_vars: BTreeMap::new(),
+            map_flex: BTreeMap::new(),
             attach: Vec::new(),
             loop_depth: 0,
         }
@@ -205,12 +224,14 @@ impl<'a> Checker<'a> {
             }
             StmtKind::Let { var, value } => {
                 let ty = value.as_ref().map(|v| self.value(v, "a variable"));
+                let flex = value.as_ref().is_some_and(is_positive_literal);
                 let scope = self.scopes.last_mut().expect("a scope");
                 scope.insert(
                     var.name.clone(),
                     Var {
                         ty: ty.clone(),
                         span: var.span,
+                        flex,
                     },
                 );
                 if let Some(t) = ty {
@@ -226,7 +247,8 @@ impl<'a> Checker<'a> {
                         self.binop_type(*op, &cur, &rt, None, value, s.span)
                     }
                 };
-                self.var_write(var, t, value.span);
+                let flex = op.is_none() && is_positive_literal(value);
+                self.var_write(var, t, value.span, flex);
             }
             StmtKind::AssignMap { map, op, value } => {
                 let t = match op {
@@ -245,7 +267,8 @@ impl<'a> Checker<'a> {
                     ));
                     return;
                 }
-                self.map_write(map, t, value.span);
+                let plain = if op.is_none() { Some(value) } else { None };
+                self.map_write(map, t, plain, value.span);
             }
             StmtKind::If {
                 cond,
@@ -338,6 +361,7 @@ impl<'a> Checker<'a> {
             Var {
                 ty: Some(t.clone()),
                 span: var.span,
+                flex: false,
             },
         );
         self.probe_vars.insert(var.name.clone(), t);
@@ -418,7 +442,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn var_write(&mut self, var: &Ident, t: Type, value_span: Span) {
+    fn var_write(&mut self, var: &Ident, t: Type, value_span: Span, flex: bool) {
         let name = &var.name;
         let existing = self.scopes.iter_mut().rev().find_map(|s| s.get_mut(name));
         match existing {
@@ -428,6 +452,7 @@ impl<'a> Checker<'a> {
                     Var {
                         ty: Some(t.clone()),
                         span: value_span,
+                        flex,
                     },
                 );
                 self.probe_vars.insert(name.clone(), t);
@@ -436,12 +461,15 @@ impl<'a> Checker<'a> {
                 let Some(old) = v.ty.clone() else {
                     v.ty = Some(t.clone());
                     v.span = value_span;
+                    v.flex = flex;
                     self.probe_vars.insert(name.clone(), t);
                     return;
                 };
-                match merge(&old, &t) {
+                let (merged, still_flex) = merge_flex(&old, v.flex, &t, flex);
+                match merged {
                     Some(m) => {
                         v.ty = Some(m.clone());
+                        v.flex = still_flex;
                         self.probe_vars.insert(name.clone(), m);
                     }
                     None => {
@@ -589,11 +617,17 @@ impl<'a> Checker<'a> {
         Type::INT64
     }
 
-    fn map_write(&mut self, map: &Expr, value: Type, value_span: Span) {
+    fn map_write(&mut self, map: &Expr, value: Type, value_expr: Option<&Expr>, value_span: Span) {
         let ExprKind::Map { name, keys } = &map.kind else {
             return;
         };
         let kt = self.key_types(keys);
+        let key_flex: Vec<bool> = if keys.len() == kt.len() {
+            keys.iter().map(is_positive_literal).collect()
+        } else {
+            vec![false; kt.len()]
+        };
+        let value_flex = value_expr.is_some_and(is_positive_literal);
         let value = match value {
             Type::Int { signed, .. } => Type::int(64, signed),
             Type::Bool => Type::UINT64,
@@ -601,6 +635,7 @@ impl<'a> Checker<'a> {
         };
         self.types[map.id.0 as usize] = value.clone();
         let Some(info) = self.maps.get(name).cloned() else {
+            self.map_flex.insert(name.clone(), (key_flex, value_flex));
             self.maps.insert(
                 name.clone(),
                 MapInfo {
@@ -615,17 +650,27 @@ impl<'a> Checker<'a> {
         if !self.check_keys(name, &kt, &info, map.span) {
             return;
         }
-        let keys: Vec<Type> = info
-            .keys
-            .iter()
-            .zip(&kt)
-            .map(|(a, b)| merge(a, b).unwrap_or_else(|| a.clone()))
-            .collect();
-        match merge(&info.value, &value) {
+        let (old_kflex, old_vflex) = self
+            .map_flex
+            .get(name)
+            .cloned()
+            .unwrap_or((vec![false; kt.len()], false));
+        let mut new_kflex = Vec::new();
+        let mut keys = Vec::new();
+        for (i, (a, b)) in info.keys.iter().zip(&kt).enumerate() {
+            let of = old_kflex.get(i).copied().unwrap_or(false);
+            let nf = key_flex.get(i).copied().unwrap_or(false);
+            let (m, f) = merge_flex(a, of, b, nf);
+            keys.push(m.unwrap_or_else(|| a.clone()));
+            new_kflex.push(f);
+        }
+        let (merged, vflex) = merge_flex(&info.value, old_vflex, &value, value_flex);
+        match merged {
             Some(m) => {
                 let entry = self.maps.get_mut(name).expect("present");
                 entry.keys = keys;
                 entry.value = m;
+                self.map_flex.insert(name.clone(), (new_kflex, vflex));
             }
             None => {
                 let (help, label) = match (&info.value, &value) {
@@ -714,7 +759,7 @@ impl<'a> Checker<'a> {
                     ExprKind::Map { .. } => {
                         let t = self.map_read_or_new(target);
                         if t.is_integer_like() {
-                            self.map_write(target, t.clone(), target.span);
+                            self.map_write(target, t.clone(), None, target.span);
                         }
                         t
                     }
