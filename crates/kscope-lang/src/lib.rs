@@ -27,6 +27,7 @@ pub mod parser;
 pub mod printer;
 pub mod sema;
 pub mod span;
+mod stack;
 pub mod suggest;
 
 pub use diag::{Diagnostic, Severity};

@@ -10,23 +10,24 @@ use std::collections::VecDeque;
 
 /// Parses a whole script.
 pub fn parse(src: &str) -> Result<Program, Diagnostic> {
-    let mut p = Parser::new(src);
-    p.program()
+    crate::stack::with_big_stack(|| Parser::new(src).program())
 }
 
 /// Parses a single expression (for tests and tools); the whole text must be consumed.
 pub fn parse_expr(src: &str) -> Result<Expr, Diagnostic> {
-    let mut p = Parser::new(src);
-    let e = p.expr()?;
-    p.expect(Token::Eof, "the end of the expression")?;
-    Ok(e)
+    crate::stack::with_big_stack(|| {
+        let mut p = Parser::new(src);
+        let e = p.expr()?;
+        p.expect(Token::Eof, "the end of the expression")?;
+        Ok(e)
+    })
 }
 
 type PResult<T> = Result<T, Diagnostic>;
 
-/// Deepest nesting of expressions and blocks, so that hostile input cannot overflow the
-/// stack.
-const MAX_DEPTH: u32 = 200;
+/// Deepest nesting of expressions and blocks (operator chains count one level per operator),
+/// so that hostile input cannot overflow the stack of the parser or of later passes.
+const MAX_DEPTH: u32 = 100;
 
 struct Parser<'a> {
     src: &'a str,
@@ -692,6 +693,13 @@ impl<'a> Parser<'a> {
     }
 
     fn binary(&mut self, min: u8) -> PResult<Expr> {
+        let entry_depth = self.depth;
+        let r = self.binary_chain(min);
+        self.depth = entry_depth;
+        r
+    }
+
+    fn binary_chain(&mut self, min: u8) -> PResult<Expr> {
         let mut lhs = self.unary()?;
         loop {
             let tok = self.peek();
@@ -703,7 +711,8 @@ impl<'a> Parser<'a> {
             if prec < min {
                 break;
             }
-            self.bump();
+            let op_span = self.bump().1;
+            self.enter(op_span)?;
             let rhs = self.binary(prec + 1)?;
             let span = lhs.span.to(rhs.span);
             lhs = self.mk(
@@ -764,8 +773,22 @@ impl<'a> Parser<'a> {
     }
 
     fn postfix(&mut self) -> PResult<Expr> {
+        let entry_depth = self.depth;
+        let r = self.postfix_chain();
+        self.depth = entry_depth;
+        r
+    }
+
+    fn postfix_chain(&mut self) -> PResult<Expr> {
         let mut e = self.primary()?;
         loop {
+            let s = self.peek_span();
+            if matches!(
+                self.peek(),
+                Token::Dot | Token::Arrow | Token::LBracket | Token::PlusPlus | Token::MinusMinus
+            ) {
+                self.enter(s)?;
+            }
             match self.peek() {
                 Token::Dot | Token::Arrow => {
                     let arrow = self.bump().0 == Token::Arrow;

@@ -78,6 +78,14 @@ pub fn check(
     options: &Options,
     types: &dyn TypeProvider,
 ) -> Result<Checked, Vec<Diagnostic>> {
+    crate::stack::with_big_stack(|| check_inline(program, options, types))
+}
+
+fn check_inline(
+    program: Program,
+    options: &Options,
+    types: &dyn TypeProvider,
+) -> Result<Checked, Vec<Diagnostic>> {
     // The first pass learns every map's types silently, so that a map read before its
     // assignment in source order (`kretprobe` before `kprobe`) still has a type.
     let mut first = check::Checker::new(&program, options, types, BTreeMap::new(), false);

@@ -27,8 +27,9 @@ pub struct Field {
     pub ty: Type,
 }
 
-/// Supplies kernel types to the checker. Every method defaults to "cannot tell".
-pub trait TypeProvider {
+/// Supplies kernel types to the checker. Every method defaults to "cannot tell". `Sync`
+/// because the checker runs on its own thread (see the crate docs).
+pub trait TypeProvider: Sync {
     /// Whether the attach point exists (wildcards: whether anything matches). For an unknown
     /// probe, `Missing` lists nearby names for the suggestion.
     fn probe(&self, ap: &AttachPoint) -> Lookup<()> {
