@@ -114,10 +114,12 @@ impl<'a> Parser<'a> {
     fn unexpected(&mut self, expected: &str) -> Diagnostic {
         let (tok, span) = self.peek_n(0);
         match tok {
-            Token::UnterminatedStr => {
-                Diagnostic::error("unterminated string", span, "this string has no closing `\"`")
-                    .with_help("close the string with `\"` on the same line")
-            }
+            Token::UnterminatedStr => Diagnostic::error(
+                "unterminated string",
+                span,
+                "this string has no closing `\"`",
+            )
+            .with_help("close the string with `\"` on the same line"),
             Token::UnterminatedComment => {
                 Diagnostic::error("unterminated comment", span, "this comment has no `*/`")
             }
@@ -305,7 +307,11 @@ impl<'a> Parser<'a> {
         let body = &self.src[span.start as usize + 1..span.end as usize - 1];
         unescape(body).map_err(|(at, msg)| {
             let s = span.start as usize + 1 + at;
-            let len = body[at..].chars().take(2).map(char::len_utf8).sum::<usize>();
+            let len = body[at..]
+                .chars()
+                .take(2)
+                .map(char::len_utf8)
+                .sum::<usize>();
             Diagnostic::error(msg, Span::new(s, s + len), "invalid escape")
                 .with_help("valid escapes: \\n \\t \\r \\\\ \\\" \\nnn (octal) \\xnn (hex)")
         })
@@ -400,7 +406,9 @@ impl<'a> Parser<'a> {
         let raw = &self.src[start..i];
         if raw.is_empty() {
             self.reset_to(start);
-            return Err(self.unexpected("a probe (for example `begin` or `tracepoint:syscalls:sys_enter_read`)"));
+            return Err(self.unexpected(
+                "a probe (for example `begin` or `tracepoint:syscalls:sys_enter_read`)",
+            ));
         }
         let mut fields = split_colons(raw);
         let provider_text = fields.remove(0);
@@ -473,7 +481,10 @@ impl<'a> Parser<'a> {
                     let at = self.prev_end;
                     let (tok, _) = self.peek_n(0);
                     return Err(Diagnostic::error(
-                        format!("expected `;` or `}}` after the statement, found {}", tok.describe()),
+                        format!(
+                            "expected `;` or `}}` after the statement, found {}",
+                            tok.describe()
+                        ),
                         Span::new(at, at),
                         "expected `;` here",
                     ));
@@ -573,11 +584,7 @@ impl<'a> Parser<'a> {
                                     target.span,
                                     "not a variable or map",
                                 )
-                                .with_note(
-                                    "the assignment is here",
-                                    op_span,
-                                    "",
-                                )
+                                .with_note("the assignment is here", op_span, "")
                                 .with_help("assign to a `$variable` or an `@map[key]`"));
                             }
                         }
@@ -913,9 +920,8 @@ impl<'a> Parser<'a> {
         let kind = match tok {
             Token::Int => {
                 self.bump();
-                let v = parse_int(text).map_err(|m| {
-                    Diagnostic::error(m, span, "invalid integer literal")
-                })?;
+                let v = parse_int(text)
+                    .map_err(|m| Diagnostic::error(m, span, "invalid integer literal"))?;
                 ExprKind::Int(v)
             }
             Token::Str => {
@@ -967,7 +973,8 @@ impl<'a> Parser<'a> {
                 self.bump();
                 if self.peek() == Token::LParen {
                     self.bump();
-                    let (args, end) = self.list(Token::RParen, "`,` or `)` in the argument list")?;
+                    let (args, end) =
+                        self.list(Token::RParen, "`,` or `)` in the argument list")?;
                     let name = Ident {
                         name: text.to_string(),
                         span,
@@ -1079,9 +1086,10 @@ impl<'a> Parser<'a> {
         if self.peek_n(n).0 == Token::LBracket {
             let (ti, si) = self.peek_n(n + 1);
             if ti == Token::Int && self.peek_n(n + 2).0 == Token::RBracket && known {
-                array = Some(parse_int(self.text(si)).map_err(|m| {
-                    Diagnostic::error(m, si, "invalid array length")
-                })?);
+                array = Some(
+                    parse_int(self.text(si))
+                        .map_err(|m| Diagnostic::error(m, si, "invalid array length"))?,
+                );
                 end = self.peek_n(n + 2).1;
                 n += 3;
             } else if ti == Token::RBracket && known {

@@ -181,7 +181,11 @@ fn expr(f: &mut fmt::Formatter<'_>, d: usize, e: &Expr) -> fmt::Result {
             line(f, d, &format!("cast: ({ty})"))?;
             expr(f, d + 1, x)
         }
-        ExprKind::Field { expr: x, field, arrow } => {
+        ExprKind::Field {
+            expr: x,
+            field,
+            arrow,
+        } => {
             let sep = if *arrow { "->" } else { "." };
             line(f, d, &format!("{sep}{}", field.name))?;
             expr(f, d + 1, x)
@@ -277,7 +281,13 @@ fn src_stmt(out: &mut String, d: usize, s: &Stmt) {
             out.push(';');
         }
         StmtKind::AssignVar { var, op, value } => {
-            let _ = write!(out, "${} {} {};", var.name, assign_name(*op), src_expr(value));
+            let _ = write!(
+                out,
+                "${} {} {};",
+                var.name,
+                assign_name(*op),
+                src_expr(value)
+            );
         }
         StmtKind::AssignMap { map, op, value } => {
             let _ = write!(

@@ -13,12 +13,17 @@ fn tokens_and_spans() {
     let text: Vec<&str> = toks.iter().map(|(_, s)| &src[s.range()]).collect();
     assert_eq!(
         text,
-        ["@m", "[", "$x", ",", "$1", "]", "+=", "0x1f", ";", "$#", "->"]
+        [
+            "@m", "[", "$x", ",", "$1", "]", "+=", "0x1f", ";", "$#", "->"
+        ]
     );
     use Token::*;
     assert_eq!(
         kinds(src),
-        [Map, LBracket, Var, Comma, Positional, RBracket, PlusAssign, Int, Semi, ParamCount, Arrow]
+        [
+            Map, LBracket, Var, Comma, Positional, RBracket, PlusAssign, Int, Semi, ParamCount,
+            Arrow
+        ]
     );
 }
 
@@ -27,7 +32,10 @@ fn operators_take_the_longest_match() {
     use Token::*;
     assert_eq!(
         kinds("<<= >>= << >> <= >= == != && || ++ -- .. . ! ~ ? :"),
-        [ShlAssign, ShrAssign, Shl, Shr, Le, Ge, EqEq, Ne, AndAnd, OrOr, PlusPlus, MinusMinus, DotDot, Dot, Bang, Tilde, Question, Colon]
+        [
+            ShlAssign, ShrAssign, Shl, Shr, Le, Ge, EqEq, Ne, AndAnd, OrOr, PlusPlus, MinusMinus,
+            DotDot, Dot, Bang, Tilde, Question, Colon
+        ]
     );
     assert_eq!(kinds("0..10"), [Int, DotDot, Int]);
     assert_eq!(kinds("$kv.0.1"), [Var, Dot, Int, Dot, Int]);
@@ -38,7 +46,10 @@ fn keywords_and_identifiers() {
     use Token::*;
     assert_eq!(
         kinds("if else unroll for while return break continue let true false iff _x @ @_a"),
-        [If, Else, Unroll, For, While, Return, Break, Continue, Let, True, False, Ident, Ident, Map, Map]
+        [
+            If, Else, Unroll, For, While, Return, Break, Continue, Let, True, False, Ident, Ident,
+            Map, Map
+        ]
     );
 }
 
@@ -79,7 +90,16 @@ fn integers() {
     for (text, want) in ok {
         assert_eq!(parse_int(text), Ok(want), "{text}");
     }
-    for bad in ["09", "0x", "12abc", "1e", "18446744073709551616", "1e20", "0x10s", "300000d"] {
+    for bad in [
+        "09",
+        "0x",
+        "12abc",
+        "1e",
+        "18446744073709551616",
+        "1e20",
+        "0x10s",
+        "300000d",
+    ] {
         assert!(parse_int(bad).is_err(), "{bad}");
     }
 }

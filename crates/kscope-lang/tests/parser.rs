@@ -27,8 +27,14 @@ fn c_precedence_and_associativity() {
         ("- -1", "(-(-1))"),
         ("(uint8)a + 1", "(((uint8)a) + 1)"),
         ("(uint8)(a + 1)", "((uint8)(a + 1))"),
-        ("(struct task_struct *)curtask->pid", "((struct task_struct *)curtask->pid)"),
-        ("((struct task_struct *)curtask)->pid", "((struct task_struct *)curtask)->pid"),
+        (
+            "(struct task_struct *)curtask->pid",
+            "((struct task_struct *)curtask->pid)",
+        ),
+        (
+            "((struct task_struct *)curtask)->pid",
+            "((struct task_struct *)curtask)->pid",
+        ),
         ("(pid) + 1", "(pid + 1)"),
         ("(a, b).1", "(a, b).1"),
         ("$kv.0.1", "$kv.0.1"),
@@ -79,10 +85,19 @@ fn attach_points() {
 #[test]
 fn predicate_slash_ends_the_expression_but_not_inside_parentheses() {
     let p = parse("kprobe:f /(arg0 / 2) > 1/ { }").unwrap();
-    assert_eq!(src_expr(p.probes[0].predicate.as_ref().unwrap()), "((arg0 / 2) > 1)");
+    assert_eq!(
+        src_expr(p.probes[0].predicate.as_ref().unwrap()),
+        "((arg0 / 2) > 1)"
+    );
     let p = parse("uprobe:/bin/bash:readline/pid == 1/{ }").unwrap();
-    assert_eq!(p.probes[0].attach_points[0].parts, ["/bin/bash", "readline"]);
-    assert_eq!(src_expr(p.probes[0].predicate.as_ref().unwrap()), "(pid == 1)");
+    assert_eq!(
+        p.probes[0].attach_points[0].parts,
+        ["/bin/bash", "readline"]
+    );
+    assert_eq!(
+        src_expr(p.probes[0].predicate.as_ref().unwrap()),
+        "(pid == 1)"
+    );
 }
 
 #[test]
@@ -114,7 +129,18 @@ fn statement_forms() {
         .collect();
     assert_eq!(
         kinds,
-        ["assign-var", "compound-var", "assign-map", "compound-map", "if", "unroll", "for-range", "for-map", "while", "return"]
+        [
+            "assign-var",
+            "compound-var",
+            "assign-map",
+            "compound-map",
+            "if",
+            "unroll",
+            "for-range",
+            "for-map",
+            "while",
+            "return"
+        ]
     );
 }
 
@@ -173,7 +199,11 @@ Program
 
 #[test]
 fn deep_nesting_is_an_error_not_a_crash() {
-    let src = format!("begin {{ print({}1{}); }}", "(".repeat(5000), ")".repeat(5000));
+    let src = format!(
+        "begin {{ print({}1{}); }}",
+        "(".repeat(5000),
+        ")".repeat(5000)
+    );
     let err = parse(&src).unwrap_err();
     assert_eq!(err.message, "the script nests too deeply");
     let src = format!("begin {{ $x = {}1; }}", "-".repeat(5000));
@@ -185,7 +215,10 @@ fn deep_nesting_is_an_error_not_a_crash() {
 #[test]
 fn long_operator_chains_are_bounded() {
     let src = format!("begin {{ $x = 1{}; }}", " + 1".repeat(100_000));
-    assert_eq!(parse(&src).unwrap_err().message, "the script nests too deeply");
+    assert_eq!(
+        parse(&src).unwrap_err().message,
+        "the script nests too deeply"
+    );
     let src = format!("begin {{ $x = $t{}; }}", ".0".repeat(100_000));
     assert!(parse(&src).is_err());
     // Realistic lengths are fine.

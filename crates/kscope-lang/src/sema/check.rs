@@ -25,12 +25,20 @@ struct Var {
 /// Merges slot types where either side may be a sign-flexible literal type.
 fn merge_flex(old: &Type, old_flex: bool, new: &Type, new_flex: bool) -> (Option<Type>, bool) {
     match (old, new) {
-        (Type::Int { bits: a, signed: asg }, Type::Int { bits: b, .. }) if new_flex && !old_flex => {
-            (Some(Type::int(*a.max(b), *asg)), false)
-        }
-        (Type::Int { bits: a, .. }, Type::Int { bits: b, signed: bsg }) if old_flex && !new_flex => {
-            (Some(Type::int(*a.max(b), *bsg)), false)
-        }
+        (
+            Type::Int {
+                bits: a,
+                signed: asg,
+            },
+            Type::Int { bits: b, .. },
+        ) if new_flex && !old_flex => (Some(Type::int(*a.max(b), *asg)), false),
+        (
+            Type::Int { bits: a, .. },
+            Type::Int {
+                bits: b,
+                signed: bsg,
+            },
+        ) if old_flex && !new_flex => (Some(Type::int(*a.max(b), *bsg)), false),
         _ => (merge(old, new), old_flex && new_flex),
     }
 }
@@ -53,7 +61,9 @@ pub(super) struct Checker<'a> {
     loop_depth: u32,
 }
 
-const AGGREGATIONS: &[&str] = &["count", "sum", "avg", "min", "max", "stats", "hist", "lhist"];
+const AGGREGATIONS: &[&str] = &[
+    "count", "sum", "avg", "min", "max", "stats", "hist", "lhist",
+];
 
 fn is_positive_literal(e: &Expr) -> bool {
     matches!(e.kind, ExprKind::Int(v) if v <= i64::MAX as u64)
@@ -123,7 +133,10 @@ impl<'a> Checker<'a> {
     fn config(&mut self, c: &Config) {
         for e in &c.entries {
             let raw = e.key.name.as_str();
-            let key = raw.strip_prefix("BPFTRACE_").unwrap_or(raw).to_ascii_lowercase();
+            let key = raw
+                .strip_prefix("BPFTRACE_")
+                .unwrap_or(raw)
+                .to_ascii_lowercase();
             let Some(&(_, numeric)) = CONFIG_KEYS.iter().find(|(k, _)| *k == key) else {
                 let mut d = Diagnostic::error(
                     format!("unknown config variable `{raw}`"),
@@ -422,11 +435,8 @@ impl<'a> Checker<'a> {
         match self.find_var(name) {
             Some(v) => v.ty.clone().unwrap_or(Type::INT64),
             None => {
-                let visible: Vec<String> = self
-                    .scopes
-                    .iter()
-                    .flat_map(|s| s.keys().cloned())
-                    .collect();
+                let visible: Vec<String> =
+                    self.scopes.iter().flat_map(|s| s.keys().cloned()).collect();
                 let mut d = Diagnostic::error(
                     format!("undefined variable `${name}`"),
                     span,
@@ -542,15 +552,15 @@ impl<'a> Checker<'a> {
         if info.keys.len() != keys.len() {
             self.error(
                 Diagnostic::error(
-                    format!(
-                        "`@{name}` is used with {} here",
-                        plural(keys.len(), "key")
-                    ),
+                    format!("`@{name}` is used with {} here", plural(keys.len(), "key")),
                     span,
                     format!("expected {}", plural(info.keys.len(), "key")),
                 )
                 .with_note(
-                    format!("`@{name}` has {} since here", plural(info.keys.len(), "key")),
+                    format!(
+                        "`@{name}` has {} since here",
+                        plural(info.keys.len(), "key")
+                    ),
                     info.key_span,
                     "",
                 ),
@@ -743,6 +753,14 @@ impl<'a> Checker<'a> {
             ExprKind::Bool(_) => Type::Bool,
             ExprKind::Ident(name) => self.ident(name, e.span),
             ExprKind::Var(name) => self.var_read(name, e.span),
+            ExprKind::Positional(0) => {
+                self.error(Diagnostic::error(
+                    "there is no positional parameter `$0`",
+                    e.span,
+                    "positional parameters start at `$1`",
+                ));
+                Type::Unknown
+            }
             ExprKind::Positional(n) => match self.opts.params.get(*n as usize - 1) {
                 Some(p) if crate::lexer::parse_int(p).is_err() && p.parse::<i64>().is_err() => {
                     Type::Str
@@ -795,11 +813,17 @@ impl<'a> Checker<'a> {
                     None => {
                         self.error(
                             Diagnostic::error(
-                                format!("the branches of `?:` have different types: `{a}` and `{b}`"),
+                                format!(
+                                    "the branches of `?:` have different types: `{a}` and `{b}`"
+                                ),
                                 otherwise.span,
                                 format!("this has type `{b}`"),
                             )
-                            .with_note("the other branch", then.span, format!("`{a}`")),
+                            .with_note(
+                                "the other branch",
+                                then.span,
+                                format!("`{a}`"),
+                            ),
                         );
                         Type::Unknown
                     }
@@ -858,7 +882,9 @@ impl<'a> Checker<'a> {
                                 expr.span,
                                 format!("this has type `{t}`"),
                             )
-                            .with_help("only pointers and arrays can be indexed; maps use `@m[key]`"),
+                            .with_help(
+                                "only pointers and arrays can be indexed; maps use `@m[key]`",
+                            ),
                         );
                         Type::Unknown
                     }
@@ -866,7 +892,11 @@ impl<'a> Checker<'a> {
             }
             ExprKind::Tuple(items) => {
                 if items.is_empty() {
-                    self.error(Diagnostic::error("empty tuples are not supported", e.span, "`()`"));
+                    self.error(Diagnostic::error(
+                        "empty tuples are not supported",
+                        e.span,
+                        "`()`",
+                    ));
                     return Type::Unknown;
                 }
                 let mut ts = Vec::new();
@@ -907,7 +937,10 @@ impl<'a> Checker<'a> {
                         span,
                         format!("not valid in a {} probe", p.name()),
                     )
-                    .with_help(format!("`{name}` can be used in {} probes", list.join(", "))),
+                    .with_help(format!(
+                        "`{name}` can be used in {} probes",
+                        list.join(", ")
+                    )),
                 );
                 return Type::Unknown;
             }
@@ -1071,7 +1104,10 @@ impl<'a> Checker<'a> {
         if let Some(n) = ty.array {
             target = Type::Array(Box::new(target), n);
         }
-        if matches!(from, Type::Void | Type::Agg(..) | Type::Args | Type::Tuple(_)) {
+        if matches!(
+            from,
+            Type::Void | Type::Agg(..) | Type::Args | Type::Tuple(_)
+        ) {
             self.error(Diagnostic::error(
                 format!("cannot cast `{from}` to `{ty}`"),
                 x.span,
@@ -1350,7 +1386,11 @@ impl<'a> Checker<'a> {
                     let t = self.expr(&args[0]);
                     if !matches!(
                         t,
-                        Type::Int { .. } | Type::Ptr(_) | Type::Array(..) | Type::Str | Type::Unknown
+                        Type::Int { .. }
+                            | Type::Ptr(_)
+                            | Type::Array(..)
+                            | Type::Str
+                            | Type::Unknown
                     ) {
                         self.error(Diagnostic::error(
                             format!("`str()` needs a pointer or an array, found `{t}`"),
@@ -1395,7 +1435,10 @@ impl<'a> Checker<'a> {
             "join" => {
                 if self.arity(e, n, args, 1, 2) {
                     let t = self.expr(&args[0]);
-                    if !matches!(t, Type::Int { .. } | Type::Ptr(_) | Type::Array(..) | Type::Unknown) {
+                    if !matches!(
+                        t,
+                        Type::Int { .. } | Type::Ptr(_) | Type::Array(..) | Type::Unknown
+                    ) {
                         self.error(Diagnostic::error(
                             format!("`join()` needs an array of strings, found `{t}`"),
                             args[0].span,
@@ -1455,7 +1498,11 @@ impl<'a> Checker<'a> {
                         }
                     }
                 }
-                if n == "kstack" { Type::Kstack } else { Type::Ustack }
+                if n == "kstack" {
+                    Type::Kstack
+                } else {
+                    Type::Ustack
+                }
             }
             _ => self.other_call(e, name, args),
         }
@@ -1544,7 +1591,10 @@ impl<'a> Checker<'a> {
 
     fn str_arg(&mut self, f: &str, a: &Expr) {
         let t = self.expr(a);
-        if !matches!(t, Type::Str | Type::Ptr(_) | Type::Array(..) | Type::Unknown) {
+        if !matches!(
+            t,
+            Type::Str | Type::Ptr(_) | Type::Array(..) | Type::Unknown
+        ) {
             self.error(Diagnostic::error(
                 format!("`{f}()` needs a string, found `{t}`"),
                 a.span,
@@ -1618,7 +1668,10 @@ impl<'a> Checker<'a> {
                         plural(values.len(), "argument")
                     ),
                     args[0].span,
-                    format!("expects {} after the format", plural(convs.len(), "argument")),
+                    format!(
+                        "expects {} after the format",
+                        plural(convs.len(), "argument")
+                    ),
                 )
                 .with_help("give one argument per `%` conversion (write `%%` for a percent sign)"),
             );
@@ -1747,7 +1800,7 @@ impl<'a> Checker<'a> {
                         args[1].span.to(args[2].span),
                         "min and max",
                     ));
-                } else if (hi - lo) / step > 1000 {
+                } else if (hi as i128 - lo as i128) / step as i128 > 1000 {
                     self.error(Diagnostic::error(
                         "`lhist()` would have more than 1000 buckets",
                         args[1].span.to(args[3].span),

@@ -54,9 +54,13 @@ pub fn conversions(fmt: &[u8]) -> Result<Vec<Conversion>, String> {
         while i < fmt.len() && b"hljzt".contains(&fmt[i]) {
             i += 1;
         }
-        let text = |end: usize| String::from_utf8_lossy(&fmt[start..end.min(fmt.len())]).into_owned();
+        let text =
+            |end: usize| String::from_utf8_lossy(&fmt[start..end.min(fmt.len())]).into_owned();
         let Some(&c) = fmt.get(i) else {
-            return Err(format!("the format ends inside the specifier `{}`", text(i)));
+            return Err(format!(
+                "the format ends inside the specifier `{}`",
+                text(i)
+            ));
         };
         i += 1;
         let kind = match c {

@@ -178,7 +178,11 @@ pub fn merge_int(a: (u8, bool), b: (u8, bool)) -> (u8, bool) {
         return (ab.max(bb), asg);
     }
     let (ub, sb) = if asg { (bb, ab) } else { (ab, bb) };
-    if sb > ub { (sb, true) } else { ((ub * 2).min(64), true) }
+    if sb > ub {
+        (sb, true)
+    } else {
+        ((ub * 2).min(64), true)
+    }
 }
 
 /// Combines the type already stored in a slot (variable, map key or value) with a new one;
@@ -207,7 +211,9 @@ pub fn merge(old: &Type, new: &Type) -> Option<Type> {
             .map(|(x, y)| merge(x, y))
             .collect::<Option<Vec<_>>>()
             .map(Type::Tuple),
-        (Type::Agg(a, asg), Type::Agg(b, bsg)) if a == b => Some(Type::Agg(a.clone(), *asg || *bsg)),
+        (Type::Agg(a, asg), Type::Agg(b, bsg)) if a == b => {
+            Some(Type::Agg(a.clone(), *asg || *bsg))
+        }
         (a, b) if a == b => Some(a.clone()),
         _ => None,
     }

@@ -1,4 +1,9 @@
-//! A fixed set of kernel types for the tests (instead of this machine's tracefs and BTF).
+//! Shared test data: a fixed set of kernel types (instead of this machine's tracefs and
+//! BTF) and the one-liner table. Each test crate uses a part of it.
+#![allow(dead_code)]
+
+mod oneliners;
+pub use oneliners::ONE_LINERS;
 
 use kscope_lang::sema::{Field, TableTypes, Type};
 
