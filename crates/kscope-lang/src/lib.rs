@@ -20,6 +20,8 @@
 //! assert_eq!(checked.maps["n"].value.to_string(), "count_t");
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod ast;
 pub mod diag;
 pub mod lexer;

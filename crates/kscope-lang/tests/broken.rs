@@ -25,7 +25,7 @@ fn broken_scripts_give_their_exact_errors() {
         let text = std::fs::read_to_string(path).unwrap();
         let src = SourceFile::new(name.clone(), text);
         let got = match kscope_lang::compile(&src, &Options::default(), &types) {
-            Ok(_) => format!("(compiled without error)\n"),
+            Ok(_) => "(compiled without error)\n".to_string(),
             Err(e) => e.rendered,
         };
         let err_path = path.with_extension("err");

@@ -1116,15 +1116,13 @@ impl<'a> Checker<'a> {
             return Type::Unknown;
         }
         match &target {
-            Type::Int { .. } | Type::Bool => {
-                if !from.is_truthy() {
-                    self.error(Diagnostic::error(
-                        format!("cannot cast `{from}` to `{ty}`"),
-                        x.span,
-                        format!("this has type `{from}`"),
-                    ));
-                    return Type::Unknown;
-                }
+            Type::Int { .. } | Type::Bool if !from.is_truthy() => {
+                self.error(Diagnostic::error(
+                    format!("cannot cast `{from}` to `{ty}`"),
+                    x.span,
+                    format!("this has type `{from}`"),
+                ));
+                return Type::Unknown;
             }
             Type::Struct(_) if ty.array.is_none() => {
                 self.error(

@@ -1,6 +1,6 @@
 //! Shared test data: a fixed set of kernel types (instead of this machine's tracefs and
 //! BTF) and the one-liner table. Each test crate uses a part of it.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 mod oneliners;
 pub use oneliners::ONE_LINERS;
