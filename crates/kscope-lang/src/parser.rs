@@ -476,6 +476,14 @@ impl<'a> Parser<'a> {
                     self.bump();
                 }
                 Token::RBrace => {}
+                Token::Eof => {
+                    return Err(Diagnostic::error(
+                        "unclosed block",
+                        open,
+                        "this `{` has no matching `}`",
+                    )
+                    .with_help("add `}` at the end of the block"));
+                }
                 _ if braced => {}
                 _ => {
                     let at = self.prev_end;

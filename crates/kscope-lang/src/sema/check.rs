@@ -121,6 +121,12 @@ impl<'a> Checker<'a> {
         }
     }
 
+    fn warn(&mut self, d: Diagnostic) {
+        if self.report {
+            self.warnings.push(d);
+        }
+    }
+
     pub(super) fn program(&mut self, p: &Program) {
         if let Some(c) = &p.config {
             self.config(c);
@@ -1080,6 +1086,23 @@ impl<'a> Checker<'a> {
                     ls = rs;
                 } else if rflex && !lflex {
                     rs = ls;
+                }
+                // Like upstream: operands of one type (after the literal's sign follows
+                // the other side) never warn.
+                let bits = |t: &Type| match t {
+                    Type::Int { bits, .. } => *bits,
+                    _ => 8,
+                };
+                let same = bits(lt) == bits(rt) && ls == rs;
+                if matches!(op, BinOp::Div | BinOp::Mod) && (ls || rs) && !same {
+                    self.warn(
+                        Diagnostic::warning(
+                            format!("signed operands for `{}`", op.symbol()),
+                            span,
+                            format!("`{lt}` {} `{rt}`", op.symbol()),
+                        )
+                        .with_help("a negative operand gives an unexpected result: cast both sides to an unsigned type"),
+                    );
                 }
                 Type::int(64, ls || rs || op == BinOp::Sub)
             }
