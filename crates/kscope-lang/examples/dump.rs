@@ -6,7 +6,7 @@ fn main() {
     let opts = kscope_lang::sema::Options::default();
     match kscope_lang::compile(&file, &opts, &kscope_lang::sema::NoKernelTypes) {
         Ok(c) => {
-            print!("{}", c.program);
+            print!("{}", c.typed_tree());
             for (name, m) in &c.maps {
                 let keys: Vec<String> = m.keys.iter().map(|k| k.to_string()).collect();
                 println!("@{name}[{}]: {}", keys.join(", "), m.value);

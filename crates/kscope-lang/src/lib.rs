@@ -51,12 +51,14 @@ pub fn compile(
     options: &sema::Options,
     types: &dyn sema::TypeProvider,
 ) -> Result<sema::Checked, CompileError> {
-    let program = parser::parse(src.text()).map_err(|d| CompileError {
-        rendered: d.render(src),
-        diagnostics: vec![d],
-    })?;
-    sema::check(program, options, types).map_err(|diagnostics| CompileError {
-        rendered: diag::render_all(&diagnostics, src),
-        diagnostics,
+    stack::with_big_stack(|| {
+        let program = parser::parse(src.text()).map_err(|d| CompileError {
+            rendered: d.render(src),
+            diagnostics: vec![d],
+        })?;
+        sema::check(program, options, types).map_err(|diagnostics| CompileError {
+            rendered: diag::render_all(&diagnostics, src),
+            diagnostics,
+        })
     })
 }

@@ -692,7 +692,16 @@ impl<'a> Parser<'a> {
         if self.peek() != Token::Question {
             return Ok(cond);
         }
-        self.bump();
+        let q = self.bump().1;
+        if self.peek() == Token::Colon {
+            let c = self.peek_span();
+            return Err(Diagnostic::error(
+                "the short conditional `a ?: b` is not supported yet",
+                q.to(c),
+                "`?:` without a middle operand",
+            )
+            .with_help("write `a ? a : b`"));
+        }
         let then = self.expr()?;
         self.expect(Token::Colon, "`:` in the conditional expression")?;
         let otherwise = self.expr()?;
@@ -1256,5 +1265,69 @@ fn check_parts(
             ));
         }
     }
+    if matches!(provider, Provider::Software | Provider::Hardware) {
+        let names: &[&str] = if provider == Provider::Software {
+            SOFTWARE_EVENTS
+        } else {
+            HARDWARE_EVENTS
+        };
+        let event = parts[0].as_str();
+        if !names.contains(&event) {
+            let mut d = Diagnostic::error(
+                format!("unknown {} event `{event}`", provider.name()),
+                span,
+                "not a perf event name",
+            );
+            d = match nearest(event, names.iter().copied()) {
+                Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                None => d.with_help(format!("events: {}", names.join(", "))),
+            };
+            return Err(d);
+        }
+        if let Some(count) = parts.get(1)
+            && !count.starts_with('$')
+            && parse_int(count).is_err()
+        {
+            return Err(Diagnostic::error(
+                format!("invalid {} count `{count}`", provider.name()),
+                span,
+                "expected a positive integer",
+            ));
+        }
+    }
     Ok(parts)
 }
+
+/// The software event names (and aliases) of `software:` probes.
+const SOFTWARE_EVENTS: &[&str] = &[
+    "cpu-clock",
+    "cpu",
+    "task-clock",
+    "page-faults",
+    "faults",
+    "context-switches",
+    "cs",
+    "cpu-migrations",
+    "minor-faults",
+    "major-faults",
+    "alignment-faults",
+    "emulation-faults",
+    "dummy",
+    "bpf-output",
+];
+
+/// The hardware event names (and aliases) of `hardware:` probes.
+const HARDWARE_EVENTS: &[&str] = &[
+    "cpu-cycles",
+    "cycles",
+    "instructions",
+    "cache-references",
+    "cache-misses",
+    "branch-instructions",
+    "branches",
+    "branch-misses",
+    "bus-cycles",
+    "frontend-stalls",
+    "backend-stalls",
+    "ref-cycles",
+];

@@ -6,206 +6,239 @@ use std::fmt::{self, Write};
 
 impl fmt::Display for Program {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Program\n")?;
-        if let Some(c) = &self.config {
-            line(f, 1, "config")?;
+        write_tree(f, self, &|_| None)
+    }
+}
+
+/// Writes the tree of `p`, one node per line; `ann` may add ` :: TEXT` to an expression's
+/// line (the type checker's types, for example).
+pub fn write_tree(
+    out: &mut dyn Write,
+    p: &Program,
+    ann: &dyn Fn(&Expr) -> Option<String>,
+) -> fmt::Result {
+    Tree { out, ann }.program(p)
+}
+
+struct Tree<'a> {
+    out: &'a mut dyn Write,
+    ann: &'a dyn Fn(&Expr) -> Option<String>,
+}
+
+impl Tree<'_> {
+    fn program(&mut self, p: &Program) -> fmt::Result {
+        let f = self;
+        f.out.write_str("Program\n")?;
+        if let Some(c) = &p.config {
+            f.line(1, "config")?;
             for e in &c.entries {
                 let v = match &e.value {
                     ConfigValue::Int(n) => n.to_string(),
                     ConfigValue::Str(s) => format!("{s:?}"),
                     ConfigValue::Word(w) => w.clone(),
                 };
-                line(f, 2, &format!("{} = {v}", e.key.name))?;
+                f.line(2, &format!("{} = {v}", e.key.name))?;
             }
         }
-        for p in &self.probes {
-            line(f, 1, "probe")?;
+        for p in &p.probes {
+            f.line(1, "probe")?;
             for ap in &p.attach_points {
-                line(f, 2, &ap.canonical())?;
+                f.line(2, &ap.canonical())?;
             }
             if let Some(pred) = &p.predicate {
-                line(f, 2, "predicate")?;
-                expr(f, 3, pred)?;
+                f.line(2, "predicate")?;
+                f.expr(3, pred)?;
             }
-            block(f, 2, &p.body)?;
+            f.block(2, &p.body)?;
         }
         Ok(())
     }
-}
 
-fn line(f: &mut fmt::Formatter<'_>, depth: usize, text: &str) -> fmt::Result {
-    writeln!(f, "{:1$}{text}", "", depth * 2)
-}
-
-fn block(f: &mut fmt::Formatter<'_>, depth: usize, b: &Block) -> fmt::Result {
-    line(f, depth, "block")?;
-    for s in &b.stmts {
-        stmt(f, depth + 1, s)?;
+    fn line(&mut self, depth: usize, text: &str) -> fmt::Result {
+        writeln!(self.out, "{:1$}{text}", "", depth * 2)
     }
-    Ok(())
+
+    /// An expression's line, with its annotation.
+    fn eline(&mut self, depth: usize, e: &Expr, text: &str) -> fmt::Result {
+        match (self.ann)(e) {
+            Some(a) => writeln!(self.out, "{:1$}{text} :: {a}", "", depth * 2),
+            None => self.line(depth, text),
+        }
+    }
+
+    fn block(&mut self, depth: usize, b: &Block) -> fmt::Result {
+        let f = self;
+        f.line(depth, "block")?;
+        for s in &b.stmts {
+            f.stmt(depth + 1, s)?;
+        }
+        Ok(())
+    }
+
+    fn stmt(&mut self, d: usize, s: &Stmt) -> fmt::Result {
+        let f = self;
+        match &s.kind {
+            StmtKind::Expr(e) => f.expr(d, e),
+            StmtKind::Let { var, value } => {
+                f.line(d, &format!("let ${}", var.name))?;
+                if let Some(v) = value {
+                    f.expr(d + 1, v)?;
+                }
+                Ok(())
+            }
+            StmtKind::AssignVar { var, op, value } => {
+                f.line(d, &assign_name(*op))?;
+                f.line(d + 1, &format!("variable: ${}", var.name))?;
+                f.expr(d + 1, value)
+            }
+            StmtKind::AssignMap { map, op, value } => {
+                f.line(d, &assign_name(*op))?;
+                f.expr(d + 1, map)?;
+                f.expr(d + 1, value)
+            }
+            StmtKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                f.line(d, "if")?;
+                f.expr(d + 1, cond)?;
+                f.line(d + 1, "then")?;
+                f.block(d + 2, then)?;
+                if let Some(o) = otherwise {
+                    f.line(d + 1, "else")?;
+                    f.block(d + 2, o)?;
+                }
+                Ok(())
+            }
+            StmtKind::Unroll { count, body } => {
+                f.line(d, "unroll")?;
+                f.expr(d + 1, count)?;
+                f.block(d + 1, body)
+            }
+            StmtKind::ForRange {
+                var,
+                start,
+                end,
+                body,
+            } => {
+                f.line(d, &format!("for ${} in range", var.name))?;
+                f.expr(d + 1, start)?;
+                f.expr(d + 1, end)?;
+                f.block(d + 1, body)
+            }
+            StmtKind::ForMap { var, map, body } => {
+                f.line(d, &format!("for ${} in map", var.name))?;
+                f.expr(d + 1, map)?;
+                f.block(d + 1, body)
+            }
+            StmtKind::While { cond, body } => {
+                f.line(d, "while")?;
+                f.expr(d + 1, cond)?;
+                f.block(d + 1, body)
+            }
+            StmtKind::Return(v) => {
+                f.line(d, "return")?;
+                if let Some(v) = v {
+                    f.expr(d + 1, v)?;
+                }
+                Ok(())
+            }
+            StmtKind::Break => f.line(d, "break"),
+            StmtKind::Continue => f.line(d, "continue"),
+        }
+    }
+
+    fn expr(&mut self, d: usize, e: &Expr) -> fmt::Result {
+        let f = self;
+        match &e.kind {
+            ExprKind::Int(n) => f.eline(d, e, &format!("int: {n}")),
+            ExprKind::Str(s) => f.eline(d, e, &format!("string: {}", quote(s))),
+            ExprKind::Bool(b) => f.eline(d, e, &format!("bool: {b}")),
+            ExprKind::Ident(n) => f.eline(d, e, &format!("builtin: {n}")),
+            ExprKind::Var(n) => f.eline(d, e, &format!("variable: ${n}")),
+            ExprKind::Positional(n) => f.eline(d, e, &format!("param: ${n}")),
+            ExprKind::ParamCount => f.eline(d, e, "param: $#"),
+            ExprKind::Map { name, keys } => {
+                f.eline(d, e, &format!("map: @{name}"))?;
+                for k in keys {
+                    f.expr(d + 1, k)?;
+                }
+                Ok(())
+            }
+            ExprKind::Call { name, args } => {
+                f.eline(d, e, &format!("call: {}", name.name))?;
+                for a in args {
+                    f.expr(d + 1, a)?;
+                }
+                Ok(())
+            }
+            ExprKind::Unary { op, expr: x } => {
+                f.eline(d, e, &format!("unop: {}", op.symbol()))?;
+                f.expr(d + 1, x)
+            }
+            ExprKind::IncDec {
+                increment,
+                prefix,
+                target,
+            } => {
+                let op = if *increment { "++" } else { "--" };
+                let pos = if *prefix { "pre" } else { "post" };
+                f.eline(d, e, &format!("{pos}: {op}"))?;
+                f.expr(d + 1, target)
+            }
+            ExprKind::Binary { op, lhs, rhs } => {
+                f.eline(d, e, op.symbol())?;
+                f.expr(d + 1, lhs)?;
+                f.expr(d + 1, rhs)
+            }
+            ExprKind::Ternary {
+                cond,
+                then,
+                otherwise,
+            } => {
+                f.eline(d, e, "?:")?;
+                f.expr(d + 1, cond)?;
+                f.expr(d + 1, then)?;
+                f.expr(d + 1, otherwise)
+            }
+            ExprKind::Cast { ty, expr: x } => {
+                f.eline(d, e, &format!("cast: ({ty})"))?;
+                f.expr(d + 1, x)
+            }
+            ExprKind::Field {
+                expr: x,
+                field,
+                arrow,
+            } => {
+                let sep = if *arrow { "->" } else { "." };
+                f.eline(d, e, &format!("{sep}{}", field.name))?;
+                f.expr(d + 1, x)
+            }
+            ExprKind::TupleIndex { expr: x, index } => {
+                f.eline(d, e, &format!(".{index}"))?;
+                f.expr(d + 1, x)
+            }
+            ExprKind::Index { expr: x, index } => {
+                f.eline(d, e, "[]")?;
+                f.expr(d + 1, x)?;
+                f.expr(d + 1, index)
+            }
+            ExprKind::Tuple(items) => {
+                f.eline(d, e, "tuple")?;
+                for i in items {
+                    f.expr(d + 1, i)?;
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 fn assign_name(op: Option<BinOp>) -> String {
     match op {
         None => "=".into(),
         Some(op) => format!("{}=", op.symbol()),
-    }
-}
-
-fn stmt(f: &mut fmt::Formatter<'_>, d: usize, s: &Stmt) -> fmt::Result {
-    match &s.kind {
-        StmtKind::Expr(e) => expr(f, d, e),
-        StmtKind::Let { var, value } => {
-            line(f, d, &format!("let ${}", var.name))?;
-            if let Some(v) = value {
-                expr(f, d + 1, v)?;
-            }
-            Ok(())
-        }
-        StmtKind::AssignVar { var, op, value } => {
-            line(f, d, &assign_name(*op))?;
-            line(f, d + 1, &format!("variable: ${}", var.name))?;
-            expr(f, d + 1, value)
-        }
-        StmtKind::AssignMap { map, op, value } => {
-            line(f, d, &assign_name(*op))?;
-            expr(f, d + 1, map)?;
-            expr(f, d + 1, value)
-        }
-        StmtKind::If {
-            cond,
-            then,
-            otherwise,
-        } => {
-            line(f, d, "if")?;
-            expr(f, d + 1, cond)?;
-            line(f, d + 1, "then")?;
-            block(f, d + 2, then)?;
-            if let Some(o) = otherwise {
-                line(f, d + 1, "else")?;
-                block(f, d + 2, o)?;
-            }
-            Ok(())
-        }
-        StmtKind::Unroll { count, body } => {
-            line(f, d, "unroll")?;
-            expr(f, d + 1, count)?;
-            block(f, d + 1, body)
-        }
-        StmtKind::ForRange {
-            var,
-            start,
-            end,
-            body,
-        } => {
-            line(f, d, &format!("for ${} in range", var.name))?;
-            expr(f, d + 1, start)?;
-            expr(f, d + 1, end)?;
-            block(f, d + 1, body)
-        }
-        StmtKind::ForMap { var, map, body } => {
-            line(f, d, &format!("for ${} in map", var.name))?;
-            expr(f, d + 1, map)?;
-            block(f, d + 1, body)
-        }
-        StmtKind::While { cond, body } => {
-            line(f, d, "while")?;
-            expr(f, d + 1, cond)?;
-            block(f, d + 1, body)
-        }
-        StmtKind::Return(v) => {
-            line(f, d, "return")?;
-            if let Some(v) = v {
-                expr(f, d + 1, v)?;
-            }
-            Ok(())
-        }
-        StmtKind::Break => line(f, d, "break"),
-        StmtKind::Continue => line(f, d, "continue"),
-    }
-}
-
-fn expr(f: &mut fmt::Formatter<'_>, d: usize, e: &Expr) -> fmt::Result {
-    match &e.kind {
-        ExprKind::Int(n) => line(f, d, &format!("int: {n}")),
-        ExprKind::Str(s) => line(f, d, &format!("string: {}", quote(s))),
-        ExprKind::Bool(b) => line(f, d, &format!("bool: {b}")),
-        ExprKind::Ident(n) => line(f, d, &format!("builtin: {n}")),
-        ExprKind::Var(n) => line(f, d, &format!("variable: ${n}")),
-        ExprKind::Positional(n) => line(f, d, &format!("param: ${n}")),
-        ExprKind::ParamCount => line(f, d, "param: $#"),
-        ExprKind::Map { name, keys } => {
-            line(f, d, &format!("map: @{name}"))?;
-            for k in keys {
-                expr(f, d + 1, k)?;
-            }
-            Ok(())
-        }
-        ExprKind::Call { name, args } => {
-            line(f, d, &format!("call: {}", name.name))?;
-            for a in args {
-                expr(f, d + 1, a)?;
-            }
-            Ok(())
-        }
-        ExprKind::Unary { op, expr: x } => {
-            line(f, d, &format!("unop: {}", op.symbol()))?;
-            expr(f, d + 1, x)
-        }
-        ExprKind::IncDec {
-            increment,
-            prefix,
-            target,
-        } => {
-            let op = if *increment { "++" } else { "--" };
-            let pos = if *prefix { "pre" } else { "post" };
-            line(f, d, &format!("{pos}: {op}"))?;
-            expr(f, d + 1, target)
-        }
-        ExprKind::Binary { op, lhs, rhs } => {
-            line(f, d, op.symbol())?;
-            expr(f, d + 1, lhs)?;
-            expr(f, d + 1, rhs)
-        }
-        ExprKind::Ternary {
-            cond,
-            then,
-            otherwise,
-        } => {
-            line(f, d, "?:")?;
-            expr(f, d + 1, cond)?;
-            expr(f, d + 1, then)?;
-            expr(f, d + 1, otherwise)
-        }
-        ExprKind::Cast { ty, expr: x } => {
-            line(f, d, &format!("cast: ({ty})"))?;
-            expr(f, d + 1, x)
-        }
-        ExprKind::Field {
-            expr: x,
-            field,
-            arrow,
-        } => {
-            let sep = if *arrow { "->" } else { "." };
-            line(f, d, &format!("{sep}{}", field.name))?;
-            expr(f, d + 1, x)
-        }
-        ExprKind::TupleIndex { expr: x, index } => {
-            line(f, d, &format!(".{index}"))?;
-            expr(f, d + 1, x)
-        }
-        ExprKind::Index { expr: x, index } => {
-            line(f, d, "[]")?;
-            expr(f, d + 1, x)?;
-            expr(f, d + 1, index)
-        }
-        ExprKind::Tuple(items) => {
-            line(f, d, "tuple")?;
-            for i in items {
-                expr(f, d + 1, i)?;
-            }
-            Ok(())
-        }
     }
 }
 

@@ -8,14 +8,26 @@
 /// Stack size of the pass thread.
 const STACK: usize = 64 << 20;
 
-/// Runs `f` on a thread with a large stack (or inline if no thread can be started).
+thread_local! {
+    /// Set on the pass thread, so that nested calls run inline.
+    static ON_BIG_STACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` on a thread with a large stack (inline when already on one, or when no thread
+/// can be started).
 pub(crate) fn with_big_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    if ON_BIG_STACK.with(|b| b.get()) {
+        return f();
+    }
     let mut f = Some(f);
     let out = std::thread::scope(|s| {
         let spawned = std::thread::Builder::new()
             .name("kscope-lang".into())
             .stack_size(STACK)
-            .spawn_scoped(s, || (f.take().expect("not run yet"))());
+            .spawn_scoped(s, || {
+                ON_BIG_STACK.with(|b| b.set(true));
+                (f.take().expect("not run yet"))()
+            });
         spawned.ok().map(|h| match h.join() {
             Ok(v) => v,
             Err(panic) => std::panic::resume_unwind(panic),

@@ -462,3 +462,32 @@ fn maps_read_before_their_assignment_in_source_order() {
     );
     assert_eq!(c.maps["start"].value, Type::UINT64);
 }
+
+#[test]
+fn typed_tree_snapshot() {
+    let c = compile_with(
+        "kretprobe:vfs_read /retval > 0/ { @bytes[comm] = hist(retval); $t = (pid, 1); }",
+        &NoKernelTypes,
+    );
+    let want = "\
+Program
+  probe
+    kretprobe:vfs_read
+    predicate
+      > :: bool
+        builtin: retval :: uint64
+        int: 0 :: int8
+    block
+      =
+        map: @bytes :: hist_t
+          builtin: comm :: string
+        call: hist :: hist_t
+          builtin: retval :: uint64
+      =
+        variable: $t
+        tuple :: (uint32,int8)
+          builtin: pid :: uint32
+          int: 1 :: int8
+";
+    assert_eq!(c.typed_tree(), want);
+}

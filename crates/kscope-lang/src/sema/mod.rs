@@ -70,6 +70,16 @@ impl Checked {
     pub fn type_of(&self, e: &Expr) -> &Type {
         &self.types[e.id.0 as usize]
     }
+
+    /// The tree as [`Program`]'s `Display` prints it, each expression followed by
+    /// ` :: TYPE` (for `--dry-run` and type snapshots).
+    pub fn typed_tree(&self) -> String {
+        let mut out = String::new();
+        let _ = crate::printer::write_tree(&mut out, &self.program, &|e| {
+            Some(self.type_of(e).to_string())
+        });
+        out
+    }
 }
 
 /// Checks a parsed program. On failure, returns the errors (then the warnings).
