@@ -8,7 +8,9 @@
 //! 4. [`sema`]: semantic analysis without the kernel: builtins, functions, bpftrace's
 //!    integer typing, map and variable types, probe-kind rules. Kernel types (tracepoint
 //!    formats, BTF) come in through the [`sema::TypeProvider`] trait;
-//! 5. [`diag`]: rustc-style diagnostics rendered as plain text.
+//! 5. [`diag`]: rustc-style diagnostics rendered as plain text;
+//! 6. [`kernel`]: a [`sema::TypeProvider`] over tracefs (tracepoint names and `format`
+//!    files); BTF (struct members, raw tracepoint and fentry `args`) comes later.
 //!
 //! Code generation is not built yet; it will consume [`sema::Checked`] (the types of every
 //! expression, the maps, the variables and the probes).
@@ -24,6 +26,7 @@
 
 pub mod ast;
 pub mod diag;
+pub mod kernel;
 pub mod lexer;
 pub mod parser;
 pub mod printer;
