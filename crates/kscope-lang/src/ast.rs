@@ -7,8 +7,12 @@ use crate::span::Span;
 /// A whole script.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Program {
+    /// The `#define`s of the preamble (already substituted into the expressions).
+    pub defines: Vec<crate::preproc::RawDefine>,
     /// The `config = { ... }` block, if any.
     pub config: Option<Config>,
+    /// Top-level map declarations (`let @m = lruhash(100);`).
+    pub map_decls: Vec<MapDecl>,
     /// The action blocks, in source order.
     pub probes: Vec<Probe>,
     /// Number of expressions (every [`ExprId`] is below this).
@@ -16,6 +20,22 @@ pub struct Program {
     /// The whole script.
     pub span: Span,
 }
+
+/// `let @name = KIND(max_entries);` at the top level.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapDecl {
+    /// The map name without `@`.
+    pub name: String,
+    /// `hash`, `lruhash`, `percpuhash` or `percpulruhash`.
+    pub kind: Ident,
+    /// The maximum number of entries.
+    pub max_entries: u64,
+    /// The whole declaration.
+    pub span: Span,
+}
+
+/// The map kinds a declaration may name.
+pub const MAP_KINDS: &[&str] = &["hash", "lruhash", "percpuhash", "percpulruhash"];
 
 /// `config = { key = value; ... }`.
 #[derive(Debug, Clone, PartialEq)]

@@ -29,6 +29,7 @@ pub mod diag;
 pub mod kernel;
 pub mod lexer;
 pub mod parser;
+pub mod preproc;
 pub mod printer;
 pub mod sema;
 pub mod span;

@@ -39,6 +39,8 @@ struct Parser<'a> {
     /// Inside a predicate `/.../` a `/` ends the expression (outside parentheses).
     stop_at_slash: bool,
     depth: u32,
+    /// `#define`d names and their values.
+    defines: Vec<crate::preproc::RawDefine>,
 }
 
 /// Type names that start a cast `(T)x` without `struct`.
@@ -57,6 +59,7 @@ impl<'a> Parser<'a> {
             next_id: 0,
             stop_at_slash: false,
             depth: 0,
+            defines: Vec::new(),
         }
     }
 
@@ -171,25 +174,34 @@ impl<'a> Parser<'a> {
         }
         let mut config = None;
         let mut probes: Vec<Probe> = Vec::new();
+        let mut map_decls: Vec<MapDecl> = Vec::new();
         loop {
             let (tok, span) = self.peek_n(0);
             match tok {
                 Token::Eof => break,
+                Token::Hash if probes.is_empty() && config.is_none() => {
+                    let (defines, next) = crate::preproc::preamble(self.src, span.start as usize)?;
+                    self.defines.extend(defines);
+                    self.reset_to(next);
+                }
                 Token::Hash => {
                     return Err(Diagnostic::error(
-                        "C preprocessor lines are not supported yet",
+                        "preprocessor lines must come first",
                         span,
-                        "`#include`/`#define` are not supported yet",
+                        "a `#` line after the config block or a probe",
                     )
-                    .with_help("remove the line: kscope reads kernel types from BTF"));
+                    .with_help("move `#include`/`#define` lines to the top of the script"));
                 }
-                Token::Let => {
-                    return Err(Diagnostic::error(
-                        "map declarations are not supported yet",
-                        span,
-                        "`let @map = ...` at the top level is not supported yet",
-                    )
-                    .with_help("drop the declaration: maps are created on first use"));
+                Token::Let if self.peek_n(1).0 == Token::Map => {
+                    let decl = self.map_decl()?;
+                    if map_decls.iter().any(|d: &MapDecl| d.name == decl.name) {
+                        return Err(Diagnostic::error(
+                            format!("`@{}` is declared twice", decl.name),
+                            decl.span,
+                            "second declaration",
+                        ));
+                    }
+                    map_decls.push(decl);
                 }
                 Token::Ident => {
                     let word = self.text(span);
@@ -235,7 +247,9 @@ impl<'a> Parser<'a> {
             .with_help("a probe is `PROVIDER:TARGET /predicate/ { actions }`"));
         }
         Ok(Program {
+            defines: std::mem::take(&mut self.defines),
             config,
+            map_decls,
             probes,
             expr_count: self.next_id,
             span: Span::new(0, self.src.len()),
@@ -294,6 +308,58 @@ impl<'a> Parser<'a> {
         let end = self.bump().1;
         Ok(Config {
             entries,
+            span: start.to(end),
+        })
+    }
+
+    /// `let @name = KIND(N);`
+    fn map_decl(&mut self) -> PResult<MapDecl> {
+        let start = self.bump().1; // `let`
+        let (_, mspan) = self.bump();
+        let name = self.text(mspan)[1..].to_string();
+        self.expect(Token::Assign, "`=` after the map name")?;
+        let (tok, kspan) = self.peek_n(0);
+        if tok != Token::Ident {
+            return Err(self.unexpected("a map kind such as `lruhash`"));
+        }
+        self.bump();
+        let kind = Ident {
+            name: self.text(kspan).to_string(),
+            span: kspan,
+        };
+        if !MAP_KINDS.contains(&kind.name.as_str()) {
+            let mut d = Diagnostic::error(
+                format!("unknown map kind `{}`", kind.name),
+                kspan,
+                "not a map kind",
+            );
+            d = match nearest(&kind.name, MAP_KINDS.iter().copied()) {
+                Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                None => d.with_help("map kinds: hash, lruhash, percpuhash, percpulruhash"),
+            };
+            return Err(d);
+        }
+        self.expect(Token::LParen, "`(` and the maximum number of entries")?;
+        let (tok, nspan) = self.peek_n(0);
+        let max_entries = match tok {
+            Token::Int => parse_int(self.text(nspan))
+                .map_err(|m| Diagnostic::error(m, nspan, "invalid integer"))?,
+            _ => return Err(self.unexpected("the maximum number of entries")),
+        };
+        self.bump();
+        if max_entries == 0 {
+            return Err(Diagnostic::error(
+                "a map needs room for at least one entry",
+                nspan,
+                "0 entries",
+            ));
+        }
+        let end = self.expect(Token::RParen, "`)`")?;
+        self.eat(Token::Semi);
+        Ok(MapDecl {
+            name,
+            kind,
+            max_entries,
             span: start.to(end),
         })
     }
@@ -998,7 +1064,14 @@ impl<'a> Parser<'a> {
                     };
                     return Ok(self.mk(ExprKind::Call { name, args }, span.to(end)));
                 }
-                ExprKind::Ident(text.to_string())
+                if let Some(d) = self.defines.iter().rev().find(|d| d.name == text) {
+                    match &d.value {
+                        crate::preproc::DefineValue::Int(v) => ExprKind::Int(*v),
+                        crate::preproc::DefineValue::Str(b) => ExprKind::Str(b.clone()),
+                    }
+                } else {
+                    ExprKind::Ident(text.to_string())
+                }
             }
             Token::LParen => return self.paren(),
             Token::LBrace => {

@@ -29,6 +29,9 @@ impl Tree<'_> {
     fn program(&mut self, p: &Program) -> fmt::Result {
         let f = self;
         f.out.write_str("Program\n")?;
+        for d in &p.defines {
+            f.line(1, &format!("define {} {}", d.name, define_value(&d.value)))?;
+        }
         if let Some(c) = &p.config {
             f.line(1, "config")?;
             for e in &c.entries {
@@ -39,6 +42,12 @@ impl Tree<'_> {
                 };
                 f.line(2, &format!("{} = {v}", e.key.name))?;
             }
+        }
+        for d in &p.map_decls {
+            f.line(
+                1,
+                &format!("map @{} = {}({})", d.name, d.kind.name, d.max_entries),
+            )?;
         }
         for p in &p.probes {
             f.line(1, "probe")?;
@@ -262,10 +271,20 @@ fn quote(bytes: &[u8]) -> String {
     s
 }
 
+fn define_value(v: &crate::preproc::DefineValue) -> String {
+    match v {
+        crate::preproc::DefineValue::Int(n) => n.to_string(),
+        crate::preproc::DefineValue::Str(b) => quote(b),
+    }
+}
+
 /// Writes the program back as a bpftrace script (fully parenthesized expressions, one
 /// statement per line). Parsing the result gives the same tree (up to spans and ids).
 pub fn to_source(p: &Program) -> String {
     let mut out = String::new();
+    for d in &p.defines {
+        let _ = writeln!(out, "#define {} {}", d.name, define_value(&d.value));
+    }
     if let Some(c) = &p.config {
         out.push_str("config = {\n");
         for e in &c.entries {
@@ -277,6 +296,9 @@ pub fn to_source(p: &Program) -> String {
             let _ = writeln!(out, "  {} = {v};", e.key.name);
         }
         out.push_str("}\n");
+    }
+    for d in &p.map_decls {
+        let _ = writeln!(out, "let @{} = {}({});", d.name, d.kind.name, d.max_entries);
     }
     for probe in &p.probes {
         let aps: Vec<&str> = probe.attach_points.iter().map(|a| a.raw.as_str()).collect();

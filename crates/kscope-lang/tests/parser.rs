@@ -225,3 +225,52 @@ fn long_operator_chains_are_bounded() {
     let src = format!("begin {{ $x = 1{}; }}", " + 1".repeat(50));
     parse(&src).unwrap();
 }
+
+#[test]
+fn preamble_preprocessor_and_map_declarations() {
+    let src = "#!/usr/bin/env bpftrace
+#ifndef BPFTRACE_HAVE_BTF
+#include <linux/socket.h>
+struct sock_common { unsigned short skc_family; };
+#else
+#define AF_INET 2 /* IPv4 */
+#ifdef NOPE
+#define AF_INET 99
+#else
+#define GREETING \"hi\\n\"
+#endif
+#endif
+#define LIMIT 0x10
+#undef LIMIT
+#define LIMIT 20
+let @seen = lruhash(128);
+begin { if (AF_INET < LIMIT) { printf(GREETING); } @seen[LIMIT] = 1; }
+";
+    let p = parse(src).unwrap_or_else(|d| panic!("{d:?}"));
+    let want = "\
+Program
+  define AF_INET 2
+  define GREETING \"hi\\n\"
+  define LIMIT 20
+  map @seen = lruhash(128)
+  probe
+    begin
+    block
+      if
+        <
+          int: 2
+          int: 20
+        then
+          block
+            call: printf
+              string: \"hi\\n\"
+      =
+        map: @seen
+          int: 20
+        int: 1
+";
+    assert_eq!(p.to_string(), want);
+    // The written source parses back to the same tree.
+    let again = parse(&kscope_lang::printer::to_source(&p)).unwrap();
+    assert_eq!(again.to_string(), want);
+}

@@ -918,12 +918,19 @@ impl<'a> Checker<'a> {
 
     fn ident(&mut self, name: &str, span: Span) -> Type {
         let Some(b) = builtins::builtin(name) else {
+            if let Some(v) = self.tp.enum_value(name) {
+                return literal_type(v as i128);
+            }
             let mut d =
                 Diagnostic::error(format!("unknown builtin `{name}`"), span, "not a builtin");
             if let Some(s) = nearest(name, builtins::builtin_names()) {
                 d = d.with_help(format!("did you mean `{s}`?"));
             } else if FUNCTIONS.contains(&name) || NOT_YET.contains(&name) {
                 d = d.with_help(format!("`{name}` is a function: call it as `{name}(...)`"));
+            } else if name.len() > 1 && !name.chars().any(|c| c.is_ascii_lowercase()) {
+                d = d.with_help(
+                    "kernel enum values come from BTF, which kscope does not read for scripts yet; use the number",
+                );
             }
             self.error(d);
             return Type::Unknown;

@@ -43,6 +43,12 @@ pub trait TypeProvider: Sync {
         Lookup::Unknown
     }
 
+    /// The value of a kernel enum constant such as `TCP_FIN_WAIT1` (from BTF).
+    fn enum_value(&self, name: &str) -> Option<i64> {
+        let _ = name;
+        None
+    }
+
     /// The type of `member` in the struct, union or enum `name` (`struct task_struct`).
     fn member(&self, name: &str, member: &str) -> Lookup<Type> {
         let _ = (name, member);
