@@ -1,0 +1,143 @@
+//! Kernel types from tracefs: which tracepoints exist, and the `args` of a tracepoint from
+//! its `format` file. Only reads tracefs; changes nothing.
+
+use crate::ast::{AttachPoint, Provider};
+use crate::sema::{Field, Lookup, Type, TypeProvider};
+use kscope_ftrace::Tracefs;
+use kscope_ftrace::format::{EventFormat, FieldKind};
+use kscope_ftrace::select::{EventId, glob, list_events};
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+/// Parsed `args` per (system, event); `None` when the format could not be read.
+type FormatCache = HashMap<(String, String), Option<Vec<Field>>>;
+
+/// A [`TypeProvider`] backed by a tracefs mount: tracepoint and raw tracepoint names are
+/// checked against `events/`, and tracepoint `args` come from `events/SYS/EVENT/format`
+/// (the event's own fields, without the `common_*` ones). Listings and formats are read once.
+pub struct TracefsTypes {
+    tracefs: Tracefs,
+    events: OnceLock<Vec<EventId>>,
+    formats: Mutex<FormatCache>,
+}
+
+impl TracefsTypes {
+    /// Types from the tracefs at `tracefs`.
+    pub fn new(tracefs: Tracefs) -> TracefsTypes {
+        TracefsTypes {
+            tracefs,
+            events: OnceLock::new(),
+            formats: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Types from the mounted tracefs, if one is mounted.
+    pub fn discover() -> Option<TracefsTypes> {
+        Tracefs::discover().ok().flatten().map(TracefsTypes::new)
+    }
+
+    /// Every event (empty when `events/` cannot be read).
+    fn events(&self) -> &[EventId] {
+        self.events
+            .get_or_init(|| list_events(&self.tracefs.path("events")).unwrap_or_default())
+    }
+
+    fn format(&self, system: &str, event: &str) -> Option<Vec<Field>> {
+        let key = (system.to_string(), event.to_string());
+        let mut cache = self.formats.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .entry(key)
+            .or_insert_with(|| {
+                let text = self
+                    .tracefs
+                    .read(&format!("events/{system}/{event}/format"))
+                    .ok()?;
+                let format = EventFormat::parse_lenient(&text).ok()?;
+                Some(
+                    format
+                        .event_fields()
+                        .map(|f| Field {
+                            name: f.name.clone(),
+                            ty: field_type(f.kind, &f.type_name),
+                        })
+                        .collect(),
+                )
+            })
+            .clone()
+    }
+}
+
+/// The checker's type for a `format` field.
+fn field_type(kind: FieldKind, type_name: &str) -> Type {
+    let char_ptr = || Type::Ptr(Box::new(Type::int(8, true)));
+    match kind {
+        FieldKind::Int { size, signed } => Type::int(size * 8, signed),
+        FieldKind::Pointer if type_name.contains("char") => char_ptr(),
+        FieldKind::Pointer => Type::Ptr(Box::new(Type::Unknown)),
+        FieldKind::CharArray { .. } => Type::Str,
+        FieldKind::Array {
+            len,
+            elem_size,
+            elem_signed,
+        } if len > 0 && matches!(elem_size, 1 | 2 | 4 | 8) => Type::Array(
+            Box::new(Type::int(elem_size as u8 * 8, elem_signed)),
+            len as u64,
+        ),
+        FieldKind::DataLoc { string: true, .. } | FieldKind::RelLoc { string: true, .. } => {
+            char_ptr()
+        }
+        FieldKind::DataLoc { .. } | FieldKind::RelLoc { .. } => Type::Ptr(Box::new(Type::Unknown)),
+        _ => Type::Unknown,
+    }
+}
+
+impl TypeProvider for TracefsTypes {
+    fn probe(&self, ap: &AttachPoint) -> Lookup<()> {
+        let events = self.events();
+        if events.is_empty() {
+            return Lookup::Unknown;
+        }
+        match (ap.provider, ap.parts.as_slice()) {
+            (Provider::Tracepoint, [system, event]) => {
+                if events
+                    .iter()
+                    .any(|e| glob(system, &e.system) && glob(event, &e.name))
+                {
+                    return Lookup::Found(());
+                }
+                Lookup::Missing {
+                    candidates: events
+                        .iter()
+                        .map(|e| format!("tracepoint:{}:{}", e.system, e.name))
+                        .collect(),
+                }
+            }
+            (Provider::Rawtracepoint, [.., event]) => {
+                if events.iter().any(|e| glob(event, &e.name)) {
+                    return Lookup::Found(());
+                }
+                let mut names: Vec<String> = events
+                    .iter()
+                    .map(|e| format!("rawtracepoint:{}", e.name))
+                    .collect();
+                names.sort();
+                names.dedup();
+                // The module form `rawtracepoint:MOD:EVENT` is suggested without the module.
+                Lookup::Missing { candidates: names }
+            }
+            _ => Lookup::Unknown,
+        }
+    }
+
+    fn args(&self, ap: &AttachPoint) -> Lookup<Vec<Field>> {
+        match (ap.provider, ap.parts.as_slice()) {
+            (Provider::Tracepoint, [system, event]) if !ap.has_wildcard() => {
+                match self.format(system, event) {
+                    Some(fields) => Lookup::Found(fields),
+                    None => Lookup::Unknown,
+                }
+            }
+            _ => Lookup::Unknown,
+        }
+    }
+}

@@ -1,0 +1,1406 @@
+//! The parser: recursive descent for statements, precedence climbing for expressions.
+//! It stops at the first error and returns it as a [`Diagnostic`].
+
+use crate::ast::*;
+use crate::diag::Diagnostic;
+use crate::lexer::{Token, next_token, parse_int, unescape};
+use crate::span::Span;
+use crate::suggest::nearest;
+use std::collections::VecDeque;
+
+/// Parses a whole script.
+pub fn parse(src: &str) -> Result<Program, Diagnostic> {
+    crate::stack::with_big_stack(|| Parser::new(src).program())
+}
+
+/// Parses a single expression (for tests and tools); the whole text must be consumed.
+pub fn parse_expr(src: &str) -> Result<Expr, Diagnostic> {
+    crate::stack::with_big_stack(|| {
+        let mut p = Parser::new(src);
+        let e = p.expr()?;
+        p.expect(Token::Eof, "the end of the expression")?;
+        Ok(e)
+    })
+}
+
+type PResult<T> = Result<T, Diagnostic>;
+
+/// Deepest nesting of expressions and blocks (operator chains count one level per operator),
+/// so that hostile input cannot overflow the stack of the parser or of later passes.
+const MAX_DEPTH: u32 = 100;
+
+struct Parser<'a> {
+    src: &'a str,
+    /// Byte offset where lexing continues after the buffered tokens.
+    pos: usize,
+    buf: VecDeque<(Token, Span)>,
+    prev_end: usize,
+    next_id: u32,
+    /// Inside a predicate `/.../` a `/` ends the expression (outside parentheses).
+    stop_at_slash: bool,
+    depth: u32,
+    /// `#define`d names and their values.
+    defines: Vec<crate::preproc::RawDefine>,
+}
+
+/// Type names that start a cast `(T)x` without `struct`.
+const SCALAR_TYPES: &[&str] = &[
+    "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64", "bool", "string",
+    "void", "char", "short", "int", "long", "unsigned", "signed", "inet", "buffer",
+];
+
+impl<'a> Parser<'a> {
+    fn new(src: &'a str) -> Parser<'a> {
+        Parser {
+            src,
+            pos: 0,
+            buf: VecDeque::new(),
+            prev_end: 0,
+            next_id: 0,
+            stop_at_slash: false,
+            depth: 0,
+            defines: Vec::new(),
+        }
+    }
+
+    fn peek_n(&mut self, n: usize) -> (Token, Span) {
+        while self.buf.len() <= n {
+            let (tok, span) = next_token(self.src, self.pos);
+            self.pos = span.end as usize;
+            self.buf.push_back((tok, span));
+            if tok == Token::Eof {
+                break;
+            }
+        }
+        self.buf
+            .get(n)
+            .copied()
+            .unwrap_or_else(|| *self.buf.back().expect("buffer holds Eof"))
+    }
+
+    fn peek(&mut self) -> Token {
+        self.peek_n(0).0
+    }
+
+    fn peek_span(&mut self) -> Span {
+        self.peek_n(0).1
+    }
+
+    fn text(&self, span: Span) -> &'a str {
+        &self.src[span.range()]
+    }
+
+    fn bump(&mut self) -> (Token, Span) {
+        let t = self.peek_n(0);
+        if t.0 != Token::Eof {
+            self.buf.pop_front();
+        }
+        self.prev_end = t.1.end as usize;
+        t
+    }
+
+    fn eat(&mut self, tok: Token) -> bool {
+        if self.peek() == tok {
+            self.bump();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Drops the lookahead and continues lexing at byte `at`.
+    fn reset_to(&mut self, at: usize) {
+        self.buf.clear();
+        self.pos = at;
+    }
+
+    fn unexpected(&mut self, expected: &str) -> Diagnostic {
+        let (tok, span) = self.peek_n(0);
+        match tok {
+            Token::UnterminatedStr => Diagnostic::error(
+                "unterminated string",
+                span,
+                "this string has no closing `\"`",
+            )
+            .with_help("close the string with `\"` on the same line"),
+            Token::UnterminatedComment => {
+                Diagnostic::error("unterminated comment", span, "this comment has no `*/`")
+            }
+            Token::Error => Diagnostic::error(
+                format!("unexpected character `{}`", self.text(span)),
+                span,
+                format!("expected {expected}"),
+            ),
+            _ => Diagnostic::error(
+                format!("expected {expected}, found {}", tok.describe()),
+                span,
+                format!("expected {expected}"),
+            ),
+        }
+    }
+
+    fn expect(&mut self, tok: Token, expected: &str) -> PResult<Span> {
+        if self.peek() == tok {
+            Ok(self.bump().1)
+        } else {
+            Err(self.unexpected(expected))
+        }
+    }
+
+    fn enter(&mut self, span: Span) -> PResult<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(Diagnostic::error(
+                "the script nests too deeply",
+                span,
+                format!("more than {MAX_DEPTH} levels of nesting"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn mk(&mut self, kind: ExprKind, span: Span) -> Expr {
+        let id = ExprId(self.next_id);
+        self.next_id += 1;
+        Expr { kind, span, id }
+    }
+
+    // ---- program level ----
+
+    fn program(&mut self) -> PResult<Program> {
+        if self.src.starts_with("#!") {
+            let end = self.src.find('\n').unwrap_or(self.src.len());
+            self.reset_to(end);
+        }
+        let mut config = None;
+        let mut probes: Vec<Probe> = Vec::new();
+        let mut map_decls: Vec<MapDecl> = Vec::new();
+        loop {
+            let (tok, span) = self.peek_n(0);
+            match tok {
+                Token::Eof => break,
+                Token::Hash if probes.is_empty() && config.is_none() => {
+                    let (defines, next) = crate::preproc::preamble(self.src, span.start as usize)?;
+                    self.defines.extend(defines);
+                    self.reset_to(next);
+                }
+                Token::Hash => {
+                    return Err(Diagnostic::error(
+                        "preprocessor lines must come first",
+                        span,
+                        "a `#` line after the config block or a probe",
+                    )
+                    .with_help("move `#include`/`#define` lines to the top of the script"));
+                }
+                Token::Let if self.peek_n(1).0 == Token::Map => {
+                    let decl = self.map_decl()?;
+                    if map_decls.iter().any(|d: &MapDecl| d.name == decl.name) {
+                        return Err(Diagnostic::error(
+                            format!("`@{}` is declared twice", decl.name),
+                            decl.span,
+                            "second declaration",
+                        ));
+                    }
+                    map_decls.push(decl);
+                }
+                Token::Ident => {
+                    let word = self.text(span);
+                    let next = self.peek_n(1).0;
+                    if word == "config" && next == Token::Assign {
+                        if !probes.is_empty() || config.is_some() {
+                            return Err(Diagnostic::error(
+                                "the config block must come first",
+                                span,
+                                "a config block after a probe or a second config block",
+                            )
+                            .with_help("move `config = { ... }` to the top of the script"));
+                        }
+                        config = Some(self.config()?);
+                        continue;
+                    }
+                    let unsupported = match (word, next) {
+                        ("macro", Token::Ident) => Some("macros"),
+                        ("fn", Token::Ident) => Some("functions (`fn`)"),
+                        ("import", Token::Str) => Some("imports"),
+                        ("struct" | "union" | "enum", Token::Ident) => Some("C type definitions"),
+                        _ => None,
+                    };
+                    if let Some(what) = unsupported {
+                        return Err(Diagnostic::error(
+                            format!("{what} are not supported yet"),
+                            span,
+                            format!("`{word}` starts one of the {what}"),
+                        ));
+                    }
+                    probes.push(self.probe()?);
+                }
+                _ => probes.push(self.probe()?),
+            }
+        }
+        if probes.is_empty() {
+            let end = self.src.len();
+            return Err(Diagnostic::error(
+                "the script has no probes",
+                Span::new(end, end),
+                "expected a probe such as `begin { ... }`",
+            )
+            .with_help("a probe is `PROVIDER:TARGET /predicate/ { actions }`"));
+        }
+        Ok(Program {
+            defines: std::mem::take(&mut self.defines),
+            config,
+            map_decls,
+            probes,
+            expr_count: self.next_id,
+            span: Span::new(0, self.src.len()),
+        })
+    }
+
+    fn config(&mut self) -> PResult<Config> {
+        let start = self.bump().1; // `config`
+        self.expect(Token::Assign, "`=` after `config`")?;
+        self.expect(Token::LBrace, "`{` to open the config block")?;
+        let mut entries = Vec::new();
+        loop {
+            if self.eat(Token::Semi) {
+                continue;
+            }
+            if self.peek() == Token::RBrace {
+                break;
+            }
+            let (tok, kspan) = self.peek_n(0);
+            if tok != Token::Ident {
+                return Err(self.unexpected("a config variable name or `}`"));
+            }
+            self.bump();
+            let key = Ident {
+                name: self.text(kspan).to_string(),
+                span: kspan,
+            };
+            self.expect(Token::Assign, "`=` after the config variable")?;
+            let (vt, vspan) = self.bump();
+            let value = match vt {
+                Token::Int => ConfigValue::Int(
+                    parse_int(self.text(vspan))
+                        .map_err(|m| Diagnostic::error(m.clone(), vspan, "invalid integer"))?,
+                ),
+                Token::Str => ConfigValue::Str(self.string_value(vspan)?),
+                Token::Ident | Token::True | Token::False => {
+                    ConfigValue::Word(self.text(vspan).to_string())
+                }
+                _ => {
+                    return Err(Diagnostic::error(
+                        format!("expected a config value, found {}", vt.describe()),
+                        vspan,
+                        "expected an integer, a string or a word",
+                    ));
+                }
+            };
+            entries.push(ConfigEntry {
+                key,
+                value,
+                span: kspan.to(vspan),
+            });
+            if self.peek() != Token::RBrace {
+                self.expect(Token::Semi, "`;` or `}` after the config value")?;
+            }
+        }
+        let end = self.bump().1;
+        Ok(Config {
+            entries,
+            span: start.to(end),
+        })
+    }
+
+    /// `let @name = KIND(N);`
+    fn map_decl(&mut self) -> PResult<MapDecl> {
+        let start = self.bump().1; // `let`
+        let (_, mspan) = self.bump();
+        let name = self.text(mspan)[1..].to_string();
+        self.expect(Token::Assign, "`=` after the map name")?;
+        let (tok, kspan) = self.peek_n(0);
+        if tok != Token::Ident {
+            return Err(self.unexpected("a map kind such as `lruhash`"));
+        }
+        self.bump();
+        let kind = Ident {
+            name: self.text(kspan).to_string(),
+            span: kspan,
+        };
+        if !MAP_KINDS.contains(&kind.name.as_str()) {
+            let mut d = Diagnostic::error(
+                format!("unknown map kind `{}`", kind.name),
+                kspan,
+                "not a map kind",
+            );
+            d = match nearest(&kind.name, MAP_KINDS.iter().copied()) {
+                Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                None => d.with_help("map kinds: hash, lruhash, percpuhash, percpulruhash"),
+            };
+            return Err(d);
+        }
+        self.expect(Token::LParen, "`(` and the maximum number of entries")?;
+        let (tok, nspan) = self.peek_n(0);
+        let max_entries = match tok {
+            Token::Int => parse_int(self.text(nspan))
+                .map_err(|m| Diagnostic::error(m, nspan, "invalid integer"))?,
+            _ => return Err(self.unexpected("the maximum number of entries")),
+        };
+        self.bump();
+        if max_entries == 0 {
+            return Err(Diagnostic::error(
+                "a map needs room for at least one entry",
+                nspan,
+                "0 entries",
+            ));
+        }
+        let end = self.expect(Token::RParen, "`)`")?;
+        self.eat(Token::Semi);
+        Ok(MapDecl {
+            name,
+            kind,
+            max_entries,
+            span: start.to(end),
+        })
+    }
+
+    fn string_value(&self, span: Span) -> PResult<String> {
+        let bytes = self.string_bytes(span)?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    fn string_bytes(&self, span: Span) -> PResult<Vec<u8>> {
+        let body = &self.src[span.start as usize + 1..span.end as usize - 1];
+        unescape(body).map_err(|(at, msg)| {
+            let s = span.start as usize + 1 + at;
+            let len = body[at..]
+                .chars()
+                .take(2)
+                .map(char::len_utf8)
+                .sum::<usize>();
+            Diagnostic::error(msg, Span::new(s, s + len), "invalid escape")
+                .with_help("valid escapes: \\n \\t \\r \\\\ \\\" \\nnn (octal) \\xnn (hex)")
+        })
+    }
+
+    // ---- probes ----
+
+    fn probe(&mut self) -> PResult<Probe> {
+        let mut attach_points = Vec::new();
+        let start = self.peek_span().start as usize;
+        let mut at = start;
+        loop {
+            let ap = self.attach_point(at)?;
+            let end = ap.span.end as usize;
+            attach_points.push(ap);
+            self.reset_to(end);
+            if self.peek() == Token::Comma {
+                self.bump();
+                at = self.peek_span().start as usize;
+                continue;
+            }
+            break;
+        }
+        let predicate = if self.peek() == Token::Slash {
+            self.bump();
+            let saved = self.stop_at_slash;
+            self.stop_at_slash = true;
+            let e = self.expr();
+            self.stop_at_slash = saved;
+            let e = e?;
+            self.expect(Token::Slash, "`/` to close the predicate")?;
+            Some(e)
+        } else {
+            None
+        };
+        if self.peek() != Token::LBrace {
+            let what = if predicate.is_some() {
+                "`{` to start the probe's actions"
+            } else {
+                "`{`, `,` or a predicate `/.../` after the attach point"
+            };
+            return Err(self.unexpected(what));
+        }
+        let body = self.block()?;
+        Ok(Probe {
+            attach_points,
+            predicate,
+            span: Span::new(start, body.span.end as usize),
+            body,
+        })
+    }
+
+    /// Scans one attach point as raw text starting at byte `start`.
+    fn attach_point(&mut self, start: usize) -> PResult<AttachPoint> {
+        let bytes = self.src.as_bytes();
+        let mut i = start;
+        let mut segment_start = start;
+        while i < bytes.len() {
+            let c = bytes[i];
+            match c {
+                b'"' => {
+                    let close = self.src[i + 1..].find('"').map(|j| i + 1 + j);
+                    match close {
+                        Some(j) => i = j + 1,
+                        None => {
+                            return Err(Diagnostic::error(
+                                "unterminated string in attach point",
+                                Span::new(i, self.src.len()),
+                                "this string has no closing `\"`",
+                            ));
+                        }
+                    }
+                    continue;
+                }
+                b':' => segment_start = i + 1,
+                b'/' => {
+                    // A `/` belongs to a path segment (`uprobe:/bin/bash:f`); elsewhere it
+                    // starts a predicate or a comment.
+                    let seg = &bytes[segment_start..i];
+                    let is_path = seg.is_empty() || seg[0] == b'/' || seg[0] == b'.';
+                    if !is_path {
+                        break;
+                    }
+                }
+                b',' | b'{' | b'}' | b';' | b'(' | b')' => break,
+                c if c.is_ascii_whitespace() => break,
+                _ => {}
+            }
+            i += 1;
+        }
+        let span = Span::new(start, i);
+        let raw = &self.src[start..i];
+        if raw.is_empty() {
+            self.reset_to(start);
+            return Err(self.unexpected(
+                "a probe (for example `begin` or `tracepoint:syscalls:sys_enter_read`)",
+            ));
+        }
+        let mut fields = split_colons(raw);
+        let provider_text = fields.remove(0);
+        let provider_span = Span::new(start, start + provider_text.len().min(raw.len()));
+        let Some(provider) = Provider::from_name(&provider_text) else {
+            let names: Vec<&str> = Provider::ALIASES.iter().map(|(n, _)| *n).collect();
+            let mut d = Diagnostic::error(
+                format!("unknown probe type `{provider_text}`"),
+                provider_span,
+                "not a probe type",
+            );
+            d = match nearest(&provider_text, names.iter().copied()) {
+                Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                None => d.with_help(
+                    "probe types: begin, end, tracepoint, rawtracepoint, kprobe, kretprobe, uprobe, uretprobe, fentry, fexit, interval, profile, software, hardware, usdt",
+                ),
+            };
+            return Err(d);
+        };
+        let parts = check_parts(provider, &provider_text, fields, span)?;
+        Ok(AttachPoint {
+            provider,
+            provider_text,
+            parts,
+            raw: raw.to_string(),
+            span,
+        })
+    }
+
+    // ---- blocks and statements ----
+
+    fn block(&mut self) -> PResult<Block> {
+        let open = self.expect(Token::LBrace, "`{`")?;
+        self.enter(open)?;
+        let mut stmts = Vec::new();
+        loop {
+            match self.peek() {
+                Token::RBrace => break,
+                Token::Semi => {
+                    self.bump();
+                    continue;
+                }
+                Token::Eof => {
+                    return Err(Diagnostic::error(
+                        "unclosed block",
+                        open,
+                        "this `{` has no matching `}`",
+                    )
+                    .with_help("add `}` at the end of the block"));
+                }
+                _ => {}
+            }
+            let stmt = self.stmt()?;
+            let braced = matches!(
+                stmt.kind,
+                StmtKind::If { .. }
+                    | StmtKind::Unroll { .. }
+                    | StmtKind::ForRange { .. }
+                    | StmtKind::ForMap { .. }
+                    | StmtKind::While { .. }
+            );
+            stmts.push(stmt);
+            match self.peek() {
+                Token::Semi => {
+                    self.bump();
+                }
+                Token::RBrace => {}
+                Token::Eof => {
+                    return Err(Diagnostic::error(
+                        "unclosed block",
+                        open,
+                        "this `{` has no matching `}`",
+                    )
+                    .with_help("add `}` at the end of the block"));
+                }
+                _ if braced => {}
+                _ => {
+                    let at = self.prev_end;
+                    let (tok, _) = self.peek_n(0);
+                    return Err(Diagnostic::error(
+                        format!(
+                            "expected `;` or `}}` after the statement, found {}",
+                            tok.describe()
+                        ),
+                        Span::new(at, at),
+                        "expected `;` here",
+                    ));
+                }
+            }
+        }
+        let close = self.bump().1;
+        self.depth -= 1;
+        Ok(Block {
+            stmts,
+            span: open.to(close),
+        })
+    }
+
+    fn stmt(&mut self) -> PResult<Stmt> {
+        let (tok, start) = self.peek_n(0);
+        let kind = match tok {
+            Token::If => return self.if_stmt(),
+            Token::Unroll => {
+                self.bump();
+                self.expect(Token::LParen, "`(` after `unroll`")?;
+                let count = self.expr()?;
+                self.expect(Token::RParen, "`)` after the unroll count")?;
+                let body = self.block()?;
+                StmtKind::Unroll { count, body }
+            }
+            Token::While => {
+                self.bump();
+                let cond = self.expr()?;
+                let body = self.block()?;
+                StmtKind::While { cond, body }
+            }
+            Token::For => return self.for_stmt(),
+            Token::Return => {
+                self.bump();
+                let value = match self.peek() {
+                    Token::Semi | Token::RBrace => None,
+                    _ => Some(self.expr()?),
+                };
+                StmtKind::Return(value)
+            }
+            Token::Break => {
+                self.bump();
+                StmtKind::Break
+            }
+            Token::Continue => {
+                self.bump();
+                StmtKind::Continue
+            }
+            Token::Let => {
+                self.bump();
+                let var = self.var_ident("a variable `$name` after `let`")?;
+                if self.peek() == Token::Colon {
+                    let s = self.peek_span();
+                    return Err(Diagnostic::error(
+                        "type annotations are not supported yet",
+                        s,
+                        "`let $x: TYPE` is not supported yet",
+                    )
+                    .with_help("write `let $x = (TYPE)value` instead"));
+                }
+                let value = if self.eat(Token::Assign) {
+                    Some(self.expr()?)
+                } else {
+                    None
+                };
+                StmtKind::Let { var, value }
+            }
+            _ => {
+                let target = self.expr()?;
+                let op = match self.peek() {
+                    Token::Assign => Some(None),
+                    t => compound_op(t).map(Some),
+                };
+                match op {
+                    None => StmtKind::Expr(target),
+                    Some(op) => {
+                        let (_, op_span) = self.bump();
+                        let value = self.expr()?;
+                        match target.kind {
+                            ExprKind::Var(name) => StmtKind::AssignVar {
+                                var: Ident {
+                                    name,
+                                    span: target.span,
+                                },
+                                op,
+                                value,
+                            },
+                            ExprKind::Map { .. } => StmtKind::AssignMap {
+                                map: target,
+                                op,
+                                value,
+                            },
+                            _ => {
+                                return Err(Diagnostic::error(
+                                    "cannot assign to this expression",
+                                    target.span,
+                                    "not a variable or map",
+                                )
+                                .with_note("the assignment is here", op_span, "")
+                                .with_help("assign to a `$variable` or an `@map[key]`"));
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        Ok(Stmt {
+            kind,
+            span: start.to(Span::new(self.prev_end, self.prev_end)),
+        })
+    }
+
+    fn var_ident(&mut self, expected: &str) -> PResult<Ident> {
+        let (tok, span) = self.peek_n(0);
+        if tok != Token::Var {
+            return Err(self.unexpected(expected));
+        }
+        self.bump();
+        Ok(Ident {
+            name: self.text(span)[1..].to_string(),
+            span,
+        })
+    }
+
+    fn if_stmt(&mut self) -> PResult<Stmt> {
+        let start = self.bump().1; // `if`
+        self.enter(start)?;
+        let cond = self.expr()?;
+        let then = self.block()?;
+        let otherwise = if self.eat(Token::Else) {
+            if self.peek() == Token::If {
+                let nested = self.if_stmt()?;
+                Some(Block {
+                    span: nested.span,
+                    stmts: vec![nested],
+                })
+            } else {
+                Some(self.block()?)
+            }
+        } else {
+            None
+        };
+        self.depth -= 1;
+        Ok(Stmt {
+            kind: StmtKind::If {
+                cond,
+                then,
+                otherwise,
+            },
+            span: start.to(Span::new(self.prev_end, self.prev_end)),
+        })
+    }
+
+    fn for_stmt(&mut self) -> PResult<Stmt> {
+        let start = self.bump().1; // `for`
+        self.expect(Token::LParen, "`(` after `for`")?;
+        let var = self.var_ident("a loop variable `$name`")?;
+        self.expect(Token::Colon, "`:` after the loop variable")?;
+        let kind = if self.peek() == Token::Map && self.peek_n(1).0 == Token::RParen {
+            let map = self.primary()?;
+            self.expect(Token::RParen, "`)` after the map")?;
+            let body = self.block()?;
+            StmtKind::ForMap { var, map, body }
+        } else {
+            let first = self.unary()?;
+            self.expect(Token::DotDot, "`..` between the range's start and end")?;
+            let end = self.unary()?;
+            self.expect(Token::RParen, "`)` after the range")?;
+            let body = self.block()?;
+            StmtKind::ForRange {
+                var,
+                start: first,
+                end,
+                body,
+            }
+        };
+        Ok(Stmt {
+            kind,
+            span: start.to(Span::new(self.prev_end, self.prev_end)),
+        })
+    }
+
+    // ---- expressions ----
+
+    /// Parses an expression.
+    fn expr(&mut self) -> PResult<Expr> {
+        let s = self.peek_span();
+        self.enter(s)?;
+        let r = self.ternary();
+        self.depth -= 1;
+        r
+    }
+
+    fn ternary(&mut self) -> PResult<Expr> {
+        let cond = self.binary(1)?;
+        if self.peek() != Token::Question {
+            return Ok(cond);
+        }
+        let q = self.bump().1;
+        if self.peek() == Token::Colon {
+            let c = self.peek_span();
+            return Err(Diagnostic::error(
+                "the short conditional `a ?: b` is not supported yet",
+                q.to(c),
+                "`?:` without a middle operand",
+            )
+            .with_help("write `a ? a : b`"));
+        }
+        let then = self.expr()?;
+        self.expect(Token::Colon, "`:` in the conditional expression")?;
+        let otherwise = self.expr()?;
+        let span = cond.span.to(otherwise.span);
+        Ok(self.mk(
+            ExprKind::Ternary {
+                cond: Box::new(cond),
+                then: Box::new(then),
+                otherwise: Box::new(otherwise),
+            },
+            span,
+        ))
+    }
+
+    fn binary(&mut self, min: u8) -> PResult<Expr> {
+        let entry_depth = self.depth;
+        let r = self.binary_chain(min);
+        self.depth = entry_depth;
+        r
+    }
+
+    fn binary_chain(&mut self, min: u8) -> PResult<Expr> {
+        let mut lhs = self.unary()?;
+        loop {
+            let tok = self.peek();
+            if tok == Token::Slash && self.stop_at_slash {
+                break;
+            }
+            let Some(op) = binop(tok) else { break };
+            let prec = op.precedence();
+            if prec < min {
+                break;
+            }
+            let op_span = self.bump().1;
+            self.enter(op_span)?;
+            let rhs = self.binary(prec + 1)?;
+            let span = lhs.span.to(rhs.span);
+            lhs = self.mk(
+                ExprKind::Binary {
+                    op,
+                    lhs: Box::new(lhs),
+                    rhs: Box::new(rhs),
+                },
+                span,
+            );
+        }
+        Ok(lhs)
+    }
+
+    fn unary(&mut self) -> PResult<Expr> {
+        let (tok, start) = self.peek_n(0);
+        let op = match tok {
+            Token::Bang => Some(UnOp::Not),
+            Token::Tilde => Some(UnOp::BitNot),
+            Token::Minus => Some(UnOp::Neg),
+            Token::Star => Some(UnOp::Deref),
+            Token::Amp => Some(UnOp::AddrOf),
+            _ => None,
+        };
+        if let Some(op) = op {
+            self.bump();
+            self.enter(start)?;
+            let e = self.unary();
+            self.depth -= 1;
+            let e = e?;
+            let span = start.to(e.span);
+            return Ok(self.mk(
+                ExprKind::Unary {
+                    op,
+                    expr: Box::new(e),
+                },
+                span,
+            ));
+        }
+        if matches!(tok, Token::PlusPlus | Token::MinusMinus) {
+            self.bump();
+            self.enter(start)?;
+            let target = self.unary();
+            self.depth -= 1;
+            let target = target?;
+            check_incdec_target(&target, tok)?;
+            let span = start.to(target.span);
+            return Ok(self.mk(
+                ExprKind::IncDec {
+                    increment: tok == Token::PlusPlus,
+                    prefix: true,
+                    target: Box::new(target),
+                },
+                span,
+            ));
+        }
+        self.postfix()
+    }
+
+    fn postfix(&mut self) -> PResult<Expr> {
+        let entry_depth = self.depth;
+        let r = self.postfix_chain();
+        self.depth = entry_depth;
+        r
+    }
+
+    fn postfix_chain(&mut self) -> PResult<Expr> {
+        let mut e = self.primary()?;
+        loop {
+            let s = self.peek_span();
+            if matches!(
+                self.peek(),
+                Token::Dot | Token::Arrow | Token::LBracket | Token::PlusPlus | Token::MinusMinus
+            ) {
+                self.enter(s)?;
+            }
+            match self.peek() {
+                Token::Dot | Token::Arrow => {
+                    let arrow = self.bump().0 == Token::Arrow;
+                    let (tok, span) = self.peek_n(0);
+                    match tok {
+                        Token::Int if !arrow => {
+                            self.bump();
+                            let index = self.text(span).parse::<u32>().map_err(|_| {
+                                Diagnostic::error(
+                                    "invalid tuple index",
+                                    span,
+                                    "expected a plain decimal index such as `0`",
+                                )
+                            })?;
+                            let s = e.span.to(span);
+                            e = self.mk(
+                                ExprKind::TupleIndex {
+                                    expr: Box::new(e),
+                                    index,
+                                },
+                                s,
+                            );
+                        }
+                        Token::Ident
+                        | Token::If
+                        | Token::Else
+                        | Token::For
+                        | Token::While
+                        | Token::Return
+                        | Token::Break
+                        | Token::Continue
+                        | Token::Let
+                        | Token::Unroll
+                        | Token::True
+                        | Token::False => {
+                            self.bump();
+                            let field = Ident {
+                                name: self.text(span).to_string(),
+                                span,
+                            };
+                            let s = e.span.to(span);
+                            e = self.mk(
+                                ExprKind::Field {
+                                    expr: Box::new(e),
+                                    field,
+                                    arrow,
+                                },
+                                s,
+                            );
+                        }
+                        _ => return Err(self.unexpected("a field name")),
+                    }
+                }
+                Token::LBracket => {
+                    self.bump();
+                    let saved = self.stop_at_slash;
+                    self.stop_at_slash = false;
+                    let index = self.expr();
+                    self.stop_at_slash = saved;
+                    let index = index?;
+                    let end = self.expect(Token::RBracket, "`]` after the index")?;
+                    let s = e.span.to(end);
+                    e = self.mk(
+                        ExprKind::Index {
+                            expr: Box::new(e),
+                            index: Box::new(index),
+                        },
+                        s,
+                    );
+                }
+                tok @ (Token::PlusPlus | Token::MinusMinus) => {
+                    if !matches!(e.kind, ExprKind::Var(_) | ExprKind::Map { .. }) {
+                        break;
+                    }
+                    let end = self.bump().1;
+                    let s = e.span.to(end);
+                    e = self.mk(
+                        ExprKind::IncDec {
+                            increment: tok == Token::PlusPlus,
+                            prefix: false,
+                            target: Box::new(e),
+                        },
+                        s,
+                    );
+                }
+                _ => break,
+            }
+        }
+        Ok(e)
+    }
+
+    /// A comma-separated list up to `close`, with `/` as an operator again.
+    fn list(&mut self, close: Token, what: &str) -> PResult<(Vec<Expr>, Span)> {
+        let saved = self.stop_at_slash;
+        self.stop_at_slash = false;
+        let r = self.list_inner(close, what);
+        self.stop_at_slash = saved;
+        r
+    }
+
+    fn list_inner(&mut self, close: Token, what: &str) -> PResult<(Vec<Expr>, Span)> {
+        let mut items = Vec::new();
+        if self.peek() == close {
+            return Ok((items, self.bump().1));
+        }
+        loop {
+            items.push(self.expr()?);
+            if self.eat(Token::Comma) {
+                if self.peek() == close {
+                    return Ok((items, self.bump().1));
+                }
+                continue;
+            }
+            let end = self.expect(close, what)?;
+            return Ok((items, end));
+        }
+    }
+
+    fn primary(&mut self) -> PResult<Expr> {
+        let (tok, span) = self.peek_n(0);
+        let text = self.text(span);
+        let kind = match tok {
+            Token::Int => {
+                self.bump();
+                let v = parse_int(text)
+                    .map_err(|m| Diagnostic::error(m, span, "invalid integer literal"))?;
+                ExprKind::Int(v)
+            }
+            Token::Str => {
+                self.bump();
+                ExprKind::Str(self.string_bytes(span)?)
+            }
+            Token::True | Token::False => {
+                self.bump();
+                ExprKind::Bool(tok == Token::True)
+            }
+            Token::Var => {
+                self.bump();
+                ExprKind::Var(text[1..].to_string())
+            }
+            Token::Positional => {
+                self.bump();
+                let n = text[1..].parse::<u32>().map_err(|_| {
+                    Diagnostic::error("positional parameter number too large", span, "here")
+                })?;
+                ExprKind::Positional(n)
+            }
+            Token::ParamCount => {
+                self.bump();
+                ExprKind::ParamCount
+            }
+            Token::Map => {
+                self.bump();
+                let name = text[1..].to_string();
+                if self.peek() == Token::LBracket {
+                    self.bump();
+                    let (keys, end) = self.list(Token::RBracket, "`,` or `]` after the map key")?;
+                    if keys.is_empty() {
+                        return Err(Diagnostic::error(
+                            "empty map key",
+                            span.to(end),
+                            "`[]` needs at least one key",
+                        )
+                        .with_help(format!("write `@{name}` for a map without keys")));
+                    }
+                    let s = span.to(end);
+                    return Ok(self.mk(ExprKind::Map { name, keys }, s));
+                }
+                ExprKind::Map {
+                    name,
+                    keys: Vec::new(),
+                }
+            }
+            Token::Ident => {
+                self.bump();
+                if self.peek() == Token::LParen {
+                    self.bump();
+                    let (args, end) =
+                        self.list(Token::RParen, "`,` or `)` in the argument list")?;
+                    let name = Ident {
+                        name: text.to_string(),
+                        span,
+                    };
+                    return Ok(self.mk(ExprKind::Call { name, args }, span.to(end)));
+                }
+                if let Some(d) = self.defines.iter().rev().find(|d| d.name == text) {
+                    match &d.value {
+                        crate::preproc::DefineValue::Int(v) => ExprKind::Int(*v),
+                        crate::preproc::DefineValue::Str(b) => ExprKind::Str(b.clone()),
+                    }
+                } else {
+                    ExprKind::Ident(text.to_string())
+                }
+            }
+            Token::LParen => return self.paren(),
+            Token::LBrace => {
+                return Err(Diagnostic::error(
+                    "block expressions are not supported yet",
+                    span,
+                    "a `{` where an expression was expected",
+                ));
+            }
+            Token::If => {
+                return Err(Diagnostic::error(
+                    "`if` expressions are not supported yet",
+                    span,
+                    "`if` used as an expression",
+                )
+                .with_help("use the conditional operator `cond ? a : b`"));
+            }
+            _ => return Err(self.unexpected("an expression")),
+        };
+        Ok(self.mk(kind, span))
+    }
+
+    /// `(` starts a cast, a tuple or a parenthesized expression.
+    fn paren(&mut self) -> PResult<Expr> {
+        let open = self.peek_span();
+        if let Some(ty) = self.try_cast_type()? {
+            self.enter(open)?;
+            let operand = self.unary();
+            self.depth -= 1;
+            let operand = operand?;
+            let span = open.to(operand.span);
+            return Ok(self.mk(
+                ExprKind::Cast {
+                    ty,
+                    expr: Box::new(operand),
+                },
+                span,
+            ));
+        }
+        self.bump();
+        let saved = self.stop_at_slash;
+        self.stop_at_slash = false;
+        let r = self.paren_rest(open);
+        self.stop_at_slash = saved;
+        r
+    }
+
+    fn paren_rest(&mut self, open: Span) -> PResult<Expr> {
+        if self.peek() == Token::RParen {
+            let end = self.bump().1;
+            return Ok(self.mk(ExprKind::Tuple(Vec::new()), open.to(end)));
+        }
+        let first = self.expr()?;
+        if self.peek() == Token::Comma {
+            self.bump();
+            let (mut rest, end) = self.list(Token::RParen, "`,` or `)` in the tuple")?;
+            rest.insert(0, first);
+            return Ok(self.mk(ExprKind::Tuple(rest), open.to(end)));
+        }
+        self.expect(Token::RParen, "`)`")?;
+        Ok(first)
+    }
+
+    /// If the tokens after `(` spell a type and `)`, consumes them and returns the type.
+    fn try_cast_type(&mut self) -> PResult<Option<TypeName>> {
+        let (t1, s1) = self.peek_n(1);
+        if t1 != Token::Ident {
+            return Ok(None);
+        }
+        let w1 = self.text(s1);
+        let mut n = 2;
+        let mut base = w1.to_string();
+        let mut end = s1;
+        if matches!(w1, "struct" | "union" | "enum") {
+            let (t2, s2) = self.peek_n(2);
+            if t2 != Token::Ident {
+                return Ok(None);
+            }
+            base = format!("{w1} {}", self.text(s2));
+            end = s2;
+            n = 3;
+        } else if w1 == "unsigned" || w1 == "signed" {
+            // `unsigned int`, `unsigned long long`...
+            while self.peek_n(n).0 == Token::Ident {
+                let s = self.peek_n(n).1;
+                base.push(' ');
+                base.push_str(self.text(s));
+                end = s;
+                n += 1;
+            }
+        }
+        let known = SCALAR_TYPES.contains(&w1)
+            || w1.ends_with("_t")
+            || matches!(w1, "struct" | "union" | "enum");
+        let mut pointer = 0u8;
+        while self.peek_n(n).0 == Token::Star {
+            pointer = pointer.saturating_add(1);
+            end = self.peek_n(n).1;
+            n += 1;
+        }
+        let mut array = None;
+        if self.peek_n(n).0 == Token::LBracket {
+            let (ti, si) = self.peek_n(n + 1);
+            if ti == Token::Int && self.peek_n(n + 2).0 == Token::RBracket && known {
+                array = Some(
+                    parse_int(self.text(si))
+                        .map_err(|m| Diagnostic::error(m, si, "invalid array length"))?,
+                );
+                end = self.peek_n(n + 2).1;
+                n += 3;
+            } else if ti == Token::RBracket && known {
+                return Err(Diagnostic::error(
+                    "array casts need a length",
+                    self.peek_n(n).1.to(self.peek_n(n + 1).1),
+                    "expected `[N]`",
+                ));
+            }
+        }
+        if self.peek_n(n).0 != Token::RParen || !(known || pointer > 0) {
+            return Ok(None);
+        }
+        let after = self.peek_n(n + 1).0;
+        // `(x) - 1` with x a type name is still a cast in C; but `(pid)` alone is grouping,
+        // which `known` already decides. A cast must be followed by an operand.
+        if matches!(
+            after,
+            Token::RParen | Token::Semi | Token::Comma | Token::RBrace | Token::Eof
+        ) {
+            return Ok(None);
+        }
+        let open = self.peek_span();
+        for _ in 0..=n {
+            self.bump();
+        }
+        Ok(Some(TypeName {
+            base,
+            pointer,
+            array,
+            span: open.to(end),
+        }))
+    }
+}
+
+fn binop(tok: Token) -> Option<BinOp> {
+    Some(match tok {
+        Token::OrOr => BinOp::LogOr,
+        Token::AndAnd => BinOp::LogAnd,
+        Token::Pipe => BinOp::BitOr,
+        Token::Caret => BinOp::BitXor,
+        Token::Amp => BinOp::BitAnd,
+        Token::EqEq => BinOp::Eq,
+        Token::Ne => BinOp::Ne,
+        Token::Lt => BinOp::Lt,
+        Token::Gt => BinOp::Gt,
+        Token::Le => BinOp::Le,
+        Token::Ge => BinOp::Ge,
+        Token::Shl => BinOp::Shl,
+        Token::Shr => BinOp::Shr,
+        Token::Plus => BinOp::Add,
+        Token::Minus => BinOp::Sub,
+        Token::Star => BinOp::Mul,
+        Token::Slash => BinOp::Div,
+        Token::Percent => BinOp::Mod,
+        _ => return None,
+    })
+}
+
+fn compound_op(tok: Token) -> Option<BinOp> {
+    Some(match tok {
+        Token::PlusAssign => BinOp::Add,
+        Token::MinusAssign => BinOp::Sub,
+        Token::StarAssign => BinOp::Mul,
+        Token::SlashAssign => BinOp::Div,
+        Token::PercentAssign => BinOp::Mod,
+        Token::AmpAssign => BinOp::BitAnd,
+        Token::PipeAssign => BinOp::BitOr,
+        Token::CaretAssign => BinOp::BitXor,
+        Token::ShlAssign => BinOp::Shl,
+        Token::ShrAssign => BinOp::Shr,
+        _ => return None,
+    })
+}
+
+fn check_incdec_target(target: &Expr, tok: Token) -> PResult<()> {
+    if matches!(target.kind, ExprKind::Var(_) | ExprKind::Map { .. }) {
+        return Ok(());
+    }
+    Err(Diagnostic::error(
+        format!("{} needs a variable or a map", tok.describe()),
+        target.span,
+        "not a `$variable` or `@map`",
+    ))
+}
+
+/// Splits an attach point at `:` outside double quotes, dropping the quotes.
+fn split_colons(raw: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut quoted = false;
+    for c in raw.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ':' if !quoted => out.push(String::new()),
+            c => out.last_mut().expect("never empty").push(c),
+        }
+    }
+    out
+}
+
+/// Checks the number and form of an attach point's parts for its provider.
+fn check_parts(
+    provider: Provider,
+    written: &str,
+    mut parts: Vec<String>,
+    span: Span,
+) -> PResult<Vec<String>> {
+    let (min, max, form) = match provider {
+        Provider::Begin | Provider::End => (0, 0, written.to_string()),
+        Provider::Tracepoint => (2, 2, format!("{written}:CATEGORY:EVENT")),
+        Provider::Rawtracepoint => (1, 2, format!("{written}[:MODULE]:EVENT")),
+        Provider::Kprobe | Provider::Kretprobe | Provider::Fentry | Provider::Fexit => {
+            (1, 2, format!("{written}[:MODULE]:FUNCTION"))
+        }
+        Provider::Uprobe | Provider::Uretprobe => (1, 3, format!("{written}:PATH:FUNCTION")),
+        Provider::Usdt => (1, 3, format!("{written}:PATH[:PROVIDER]:NAME")),
+        Provider::Interval => (1, 2, format!("{written}:UNIT:N (UNIT is s, ms, us or hz)")),
+        Provider::Profile => (1, 2, format!("{written}:UNIT:N (UNIT is hz, s, ms or us)")),
+        Provider::Software | Provider::Hardware => (1, 2, format!("{written}:EVENT[:COUNT]")),
+    };
+    if parts.len() < min || parts.len() > max || parts.iter().any(|p| p.is_empty()) {
+        let what = if parts.len() > max {
+            "too many parts"
+        } else {
+            "missing parts"
+        };
+        return Err(Diagnostic::error(
+            format!("invalid {} attach point: {what}", provider.name()),
+            span,
+            format!("expected `{form}`"),
+        ));
+    }
+    if matches!(provider, Provider::Interval | Provider::Profile) {
+        if parts.len() == 1 {
+            parts.insert(0, String::new());
+        }
+        let unit = parts[0].as_str();
+        let ok_unit = matches!(unit, "" | "s" | "ms" | "us" | "hz");
+        if !ok_unit {
+            let mut d = Diagnostic::error(
+                format!("unknown {} unit `{unit}`", provider.name()),
+                span,
+                "the unit must be s, ms, us or hz",
+            );
+            if let Some(s) = nearest(unit, ["s", "ms", "us", "hz"]) {
+                d = d.with_help(format!("did you mean `{s}`?"));
+            }
+            return Err(d);
+        }
+        let value = &parts[1];
+        if !value.starts_with('$') && parse_int(value).is_err() {
+            return Err(Diagnostic::error(
+                format!("invalid {} rate `{value}`", provider.name()),
+                span,
+                "expected a positive integer",
+            ));
+        }
+    }
+    if matches!(provider, Provider::Software | Provider::Hardware) {
+        let names: &[&str] = if provider == Provider::Software {
+            SOFTWARE_EVENTS
+        } else {
+            HARDWARE_EVENTS
+        };
+        let event = parts[0].as_str();
+        if !names.contains(&event) {
+            let mut d = Diagnostic::error(
+                format!("unknown {} event `{event}`", provider.name()),
+                span,
+                "not a perf event name",
+            );
+            d = match nearest(event, names.iter().copied()) {
+                Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                None => d.with_help(format!("events: {}", names.join(", "))),
+            };
+            return Err(d);
+        }
+        if let Some(count) = parts.get(1)
+            && !count.starts_with('$')
+            && parse_int(count).is_err()
+        {
+            return Err(Diagnostic::error(
+                format!("invalid {} count `{count}`", provider.name()),
+                span,
+                "expected a positive integer",
+            ));
+        }
+    }
+    Ok(parts)
+}
+
+/// The software event names (and aliases) of `software:` probes.
+const SOFTWARE_EVENTS: &[&str] = &[
+    "cpu-clock",
+    "cpu",
+    "task-clock",
+    "page-faults",
+    "faults",
+    "context-switches",
+    "cs",
+    "cpu-migrations",
+    "minor-faults",
+    "major-faults",
+    "alignment-faults",
+    "emulation-faults",
+    "dummy",
+    "bpf-output",
+];
+
+/// The hardware event names (and aliases) of `hardware:` probes.
+const HARDWARE_EVENTS: &[&str] = &[
+    "cpu-cycles",
+    "cycles",
+    "instructions",
+    "cache-references",
+    "cache-misses",
+    "branch-instructions",
+    "branches",
+    "branch-misses",
+    "bus-cycles",
+    "frontend-stalls",
+    "backend-stalls",
+    "ref-cycles",
+];

@@ -1,0 +1,1847 @@
+//! The checker: one walk over the program that types every expression.
+
+use super::builtins::{self, CONFIG_KEYS, FUNCTIONS, NOT_YET, STACK_MODES, Scope};
+use super::printf::{ArgKind, conversions};
+use super::provider::{Lookup, TypeProvider};
+use super::types::{AggKind, Type, literal_type, merge};
+use super::{MapInfo, Options, ProbeInfo};
+use crate::ast::*;
+use crate::diag::Diagnostic;
+use crate::span::Span;
+use crate::suggest::nearest;
+use std::collections::BTreeMap;
+
+/// A scratch variable in scope.
+struct Var {
+    /// `None` after `let $x;` until the first assignment.
+    ty: Option<Type>,
+    /// Where it got its type.
+    span: Span,
+    /// The type came only from positive literals, so its sign may still follow a later
+    /// assignment (`$a = 1; $a = (uint64)2;` makes `$a` a `uint64`).
+    flex: bool,
+}
+
+/// Merges slot types where either side may be a sign-flexible literal type.
+fn merge_flex(old: &Type, old_flex: bool, new: &Type, new_flex: bool) -> (Option<Type>, bool) {
+    match (old, new) {
+        (
+            Type::Int {
+                bits: a,
+                signed: asg,
+            },
+            Type::Int { bits: b, .. },
+        ) if new_flex && !old_flex => (Some(Type::int(*a.max(b), *asg)), false),
+        (
+            Type::Int { bits: a, .. },
+            Type::Int {
+                bits: b,
+                signed: bsg,
+            },
+        ) if old_flex && !new_flex => (Some(Type::int(*a.max(b), *bsg)), false),
+        _ => (merge(old, new), old_flex && new_flex),
+    }
+}
+
+pub(super) struct Checker<'a> {
+    opts: &'a Options,
+    tp: &'a dyn TypeProvider,
+    report: bool,
+    pub(super) errors: Vec<Diagnostic>,
+    pub(super) warnings: Vec<Diagnostic>,
+    pub(super) types: Vec<Type>,
+    pub(super) maps: BTreeMap<String, MapInfo>,
+    hints: BTreeMap<String, MapInfo>,
+    pub(super) probe_infos: Vec<ProbeInfo>,
+    scopes: Vec<BTreeMap<String, Var>>,
+    probe_vars: BTreeMap<String, Type>,
+    /// Per map: whether each key and the value still have only literal (flexible) types.
+    map_flex: BTreeMap<String, (Vec<bool>, bool)>,
+    attach: Vec<AttachPoint>,
+    loop_depth: u32,
+}
+
+const AGGREGATIONS: &[&str] = &[
+    "count", "sum", "avg", "min", "max", "stats", "hist", "lhist",
+];
+
+fn is_positive_literal(e: &Expr) -> bool {
+    matches!(e.kind, ExprKind::Int(v) if v <= i64::MAX as u64)
+}
+
+/// The integer value of a literal (with an optional minus), if `e` is one.
+fn literal_value(e: &Expr) -> Option<i128> {
+    match &e.kind {
+        ExprKind::Int(v) => Some(*v as i128),
+        ExprKind::Unary {
+            op: UnOp::Neg,
+            expr,
+        } => literal_value(expr).map(|v| -v),
+        _ => None,
+    }
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+impl<'a> Checker<'a> {
+    pub(super) fn new(
+        program: &Program,
+        opts: &'a Options,
+        tp: &'a dyn TypeProvider,
+        hints: BTreeMap<String, MapInfo>,
+        report: bool,
+    ) -> Checker<'a> {
+        Checker {
+            opts,
+            tp,
+            report,
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            types: vec![Type::Unknown; program.expr_count as usize],
+            maps: BTreeMap::new(),
+            hints,
+            probe_infos: Vec::new(),
+            scopes: Vec::new(),
+            probe_vars: BTreeMap::new(),
+            map_flex: BTreeMap::new(),
+            attach: Vec::new(),
+            loop_depth: 0,
+        }
+    }
+
+    fn error(&mut self, d: Diagnostic) {
+        if self.report {
+            self.errors.push(d);
+        }
+    }
+
+    fn warn(&mut self, d: Diagnostic) {
+        if self.report {
+            self.warnings.push(d);
+        }
+    }
+
+    pub(super) fn program(&mut self, p: &Program) {
+        if let Some(c) = &p.config {
+            self.config(c);
+        }
+        for probe in &p.probes {
+            self.probe(probe);
+        }
+    }
+
+    fn config(&mut self, c: &Config) {
+        for e in &c.entries {
+            let raw = e.key.name.as_str();
+            let key = raw
+                .strip_prefix("BPFTRACE_")
+                .unwrap_or(raw)
+                .to_ascii_lowercase();
+            let Some(&(_, numeric)) = CONFIG_KEYS.iter().find(|(k, _)| *k == key) else {
+                let mut d = Diagnostic::error(
+                    format!("unknown config variable `{raw}`"),
+                    e.key.span,
+                    "not a config variable",
+                );
+                if let Some(s) = nearest(&key, CONFIG_KEYS.iter().map(|(k, _)| *k)) {
+                    d = d.with_help(format!("did you mean `{s}`?"));
+                }
+                self.error(d);
+                continue;
+            };
+            if numeric && !matches!(e.value, ConfigValue::Int(_)) {
+                self.error(Diagnostic::error(
+                    format!("config variable `{raw}` needs a number"),
+                    e.span,
+                    "expected an integer value",
+                ));
+            }
+            if key == "stack_mode" {
+                let ok = matches!(&e.value, ConfigValue::Word(w) | ConfigValue::Str(w) if STACK_MODES.contains(&w.as_str()));
+                if !ok {
+                    self.error(
+                        Diagnostic::error("invalid stack_mode", e.span, "unknown stack mode")
+                            .with_help("stack_mode is one of bpftrace, perf, raw, build_id"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn probe(&mut self, probe: &Probe) {
+        self.attach = probe.attach_points.clone();
+        for ap in &probe.attach_points {
+            if let Lookup::Missing { candidates } = self.tp.probe(ap) {
+                let name = ap.canonical();
+                let mut d = Diagnostic::error(
+                    format!("unknown probe `{name}`"),
+                    ap.span,
+                    "no such probe on this system",
+                );
+                if let Some(s) = nearest(&name, candidates.iter().map(String::as_str)) {
+                    d = d.with_help(format!("did you mean `{s}`?"));
+                }
+                self.error(d);
+            }
+        }
+        self.scopes = vec![BTreeMap::new()];
+        self.probe_vars = BTreeMap::new();
+        self.loop_depth = 0;
+        if let Some(pred) = &probe.predicate {
+            let t = self.expr(pred);
+            self.truthy(&t, pred, "the predicate");
+        }
+        self.block_stmts(&probe.body);
+        self.probe_infos.push(ProbeInfo {
+            providers: probe.attach_points.iter().map(|a| a.provider).collect(),
+            variables: std::mem::take(&mut self.probe_vars),
+        });
+    }
+
+    fn truthy(&mut self, t: &Type, e: &Expr, what: &str) {
+        if !t.is_truthy() && *t != Type::Void {
+            self.error(
+                Diagnostic::error(
+                    format!("{what} must be an integer, bool or pointer, found `{t}`"),
+                    e.span,
+                    format!("this has type `{t}`"),
+                )
+                .with_help("compare it with something, e.g. `x == \"text\"` or `x != 0`"),
+            );
+        } else if *t == Type::Void {
+            self.error(Diagnostic::error(
+                format!("{what} has no value"),
+                e.span,
+                "this gives no value",
+            ));
+        }
+    }
+
+    /// A block in its own scope.
+    fn block(&mut self, b: &Block) {
+        self.scopes.push(BTreeMap::new());
+        self.block_stmts(b);
+        self.scopes.pop();
+    }
+
+    fn block_stmts(&mut self, b: &Block) {
+        for s in &b.stmts {
+            self.stmt(s);
+        }
+    }
+
+    fn stmt(&mut self, s: &Stmt) {
+        match &s.kind {
+            StmtKind::Expr(e) => {
+                self.expr(e);
+            }
+            StmtKind::Let { var, value } => {
+                let ty = value.as_ref().map(|v| self.value(v, "a variable"));
+                let flex = value.as_ref().is_some_and(is_positive_literal);
+                let scope = self.scopes.last_mut().expect("a scope");
+                scope.insert(
+                    var.name.clone(),
+                    Var {
+                        ty: ty.clone(),
+                        span: var.span,
+                        flex,
+                    },
+                );
+                if let Some(t) = ty {
+                    self.probe_vars.insert(var.name.clone(), t);
+                }
+            }
+            StmtKind::AssignVar { var, op, value } => {
+                let t = match op {
+                    None => self.value(value, "a variable"),
+                    Some(op) => {
+                        let cur = self.var_read(&var.name, var.span);
+                        let rt = self.expr(value);
+                        self.binop_type(*op, &cur, &rt, None, value, s.span)
+                    }
+                };
+                let flex = op.is_none() && is_positive_literal(value);
+                self.var_write(var, t, value.span, flex);
+            }
+            StmtKind::AssignMap { map, op, value } => {
+                let t = match op {
+                    None => self.expr_with(value, true),
+                    Some(op) => {
+                        let cur = self.map_read_or_new(map);
+                        let rt = self.expr(value);
+                        self.binop_type(*op, &cur, &rt, None, value, s.span)
+                    }
+                };
+                if t == Type::Void {
+                    self.error(Diagnostic::error(
+                        "cannot store a value-less expression in a map",
+                        value.span,
+                        "this gives no value",
+                    ));
+                    return;
+                }
+                let plain = if op.is_none() { Some(value) } else { None };
+                self.map_write(map, t, plain, value.span);
+            }
+            StmtKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let t = self.expr(cond);
+                self.truthy(&t, cond, "the `if` condition");
+                self.block(then);
+                if let Some(o) = otherwise {
+                    self.block(o);
+                }
+            }
+            StmtKind::Unroll { count, body } => {
+                self.expr(count);
+                match (&count.kind, literal_value(count)) {
+                    (ExprKind::Positional(_), _) => {}
+                    (_, Some(n)) if (1..=100).contains(&n) => {}
+                    _ => self.error(Diagnostic::error(
+                        "invalid unroll count",
+                        count.span,
+                        "expected an integer from 1 to 100",
+                    )),
+                }
+                self.block(body);
+            }
+            StmtKind::ForRange {
+                var,
+                start,
+                end,
+                body,
+            } => {
+                for e in [start, end] {
+                    let t = self.expr(e);
+                    if !t.is_integer_like() {
+                        self.error(Diagnostic::error(
+                            format!("a range bound must be an integer, found `{t}`"),
+                            e.span,
+                            format!("this has type `{t}`"),
+                        ));
+                    }
+                }
+                self.loop_body(var, Type::INT64, body);
+            }
+            StmtKind::ForMap { var, map, body } => {
+                let t = self.for_map_type(map);
+                self.types[map.id.0 as usize] = t.clone();
+                self.loop_body(var, t, body);
+            }
+            StmtKind::While { cond, body } => {
+                let t = self.expr(cond);
+                self.truthy(&t, cond, "the `while` condition");
+                self.loop_depth += 1;
+                self.block(body);
+                self.loop_depth -= 1;
+            }
+            StmtKind::Return(v) => {
+                if let Some(v) = v {
+                    let t = self.expr(v);
+                    if !t.is_integer_like() {
+                        self.error(Diagnostic::error(
+                            format!("`return` takes an integer, found `{t}`"),
+                            v.span,
+                            format!("this has type `{t}`"),
+                        ));
+                    }
+                }
+            }
+            StmtKind::Break | StmtKind::Continue => {
+                if self.loop_depth == 0 {
+                    let w = if s.kind == StmtKind::Break {
+                        "break"
+                    } else {
+                        "continue"
+                    };
+                    self.error(Diagnostic::error(
+                        format!("`{w}` outside of a loop"),
+                        s.span,
+                        "not inside `for` or `while`",
+                    ));
+                }
+            }
+        }
+    }
+
+    fn loop_body(&mut self, var: &Ident, t: Type, body: &Block) {
+        let mut scope = BTreeMap::new();
+        scope.insert(
+            var.name.clone(),
+            Var {
+                ty: Some(t.clone()),
+                span: var.span,
+                flex: false,
+            },
+        );
+        self.probe_vars.insert(var.name.clone(), t);
+        self.scopes.push(scope);
+        self.loop_depth += 1;
+        self.block(body);
+        self.loop_depth -= 1;
+        self.scopes.pop();
+    }
+
+    fn for_map_type(&mut self, map: &Expr) -> Type {
+        let ExprKind::Map { name, .. } = &map.kind else {
+            return Type::Unknown;
+        };
+        let Some(info) = self.map_info(name, map.span) else {
+            return Type::Unknown;
+        };
+        if info.keys.is_empty() {
+            self.error(
+                Diagnostic::error(
+                    format!("cannot iterate over `@{name}`: it has no keys"),
+                    map.span,
+                    "a map without keys",
+                )
+                .with_help("`for` walks maps with keys, such as `@m[pid]`"),
+            );
+            return Type::Unknown;
+        }
+        let value = match &info.value {
+            Type::Agg(..) => match info.value.agg_read() {
+                Some(t) => t,
+                None => {
+                    self.error(Diagnostic::error(
+                        format!("cannot iterate over a map of `{}`", info.value),
+                        map.span,
+                        "its values cannot be read in BPF",
+                    ));
+                    return Type::Unknown;
+                }
+            },
+            t => t.clone(),
+        };
+        let key = if info.keys.len() == 1 {
+            info.keys[0].clone()
+        } else {
+            Type::Tuple(info.keys.clone())
+        };
+        Type::Tuple(vec![key, value])
+    }
+
+    // ---- variables ----
+
+    fn find_var(&self, name: &str) -> Option<&Var> {
+        self.scopes.iter().rev().find_map(|s| s.get(name))
+    }
+
+    fn var_read(&mut self, name: &str, span: Span) -> Type {
+        match self.find_var(name) {
+            Some(v) => v.ty.clone().unwrap_or(Type::INT64),
+            None => {
+                let visible: Vec<String> =
+                    self.scopes.iter().flat_map(|s| s.keys().cloned()).collect();
+                let mut d = Diagnostic::error(
+                    format!("undefined variable `${name}`"),
+                    span,
+                    "used before any assignment",
+                );
+                d = match nearest(name, visible.iter().map(String::as_str)) {
+                    Some(s) => d.with_help(format!("did you mean `${s}`?")),
+                    None => d.with_help(format!("assign it first: `${name} = ...;`")),
+                };
+                self.error(d);
+                Type::Unknown
+            }
+        }
+    }
+
+    fn var_write(&mut self, var: &Ident, t: Type, value_span: Span, flex: bool) {
+        let name = &var.name;
+        let existing = self.scopes.iter_mut().rev().find_map(|s| s.get_mut(name));
+        match existing {
+            None => {
+                self.scopes.last_mut().expect("a scope").insert(
+                    name.clone(),
+                    Var {
+                        ty: Some(t.clone()),
+                        span: value_span,
+                        flex,
+                    },
+                );
+                self.probe_vars.insert(name.clone(), t);
+            }
+            Some(v) => {
+                let Some(old) = v.ty.clone() else {
+                    v.ty = Some(t.clone());
+                    v.span = value_span;
+                    v.flex = flex;
+                    self.probe_vars.insert(name.clone(), t);
+                    return;
+                };
+                let (merged, still_flex) = merge_flex(&old, v.flex, &t, flex);
+                match merged {
+                    Some(m) => {
+                        v.ty = Some(m.clone());
+                        v.flex = still_flex;
+                        self.probe_vars.insert(name.clone(), m);
+                    }
+                    None => {
+                        let first = v.span;
+                        self.error(
+                            Diagnostic::error(
+                                format!("type mismatch for `${name}`: it holds `{old}`, not `{t}`"),
+                                value_span,
+                                format!("this has type `{t}`"),
+                            )
+                            .with_note(
+                                format!("`${name}` got its type here"),
+                                first,
+                                format!("`{old}`"),
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    // ---- maps ----
+
+    fn map_info(&mut self, name: &str, span: Span) -> Option<MapInfo> {
+        if let Some(i) = self.maps.get(name).or_else(|| self.hints.get(name)) {
+            return Some(i.clone());
+        }
+        let known: Vec<String> = self.maps.keys().chain(self.hints.keys()).cloned().collect();
+        let mut d = Diagnostic::error(
+            format!("undefined map `@{name}`"),
+            span,
+            "this map is never assigned",
+        );
+        d = match nearest(name, known.iter().map(String::as_str)) {
+            Some(s) if !s.is_empty() => d.with_help(format!("did you mean `@{s}`?")),
+            _ => d.with_help(format!("assign it somewhere, e.g. `@{name} = count();`")),
+        };
+        self.error(d);
+        None
+    }
+
+    /// The key types of a map expression (`@m[(a, b)]` is the same as `@m[a, b]`).
+    fn key_types(&mut self, keys: &[Expr]) -> Vec<Type> {
+        let mut out = Vec::new();
+        for k in keys {
+            let t = self.expr(k);
+            self.check_storable(&t, k, "a map key");
+            match t {
+                Type::Tuple(ts) if keys.len() == 1 => out.extend(ts),
+                Type::Int { signed, .. } => out.push(Type::int(64, signed)),
+                t => out.push(t),
+            }
+        }
+        out
+    }
+
+    fn check_storable(&mut self, t: &Type, e: &Expr, what: &str) {
+        if matches!(t, Type::Void | Type::Agg(..) | Type::Args) {
+            self.error(Diagnostic::error(
+                format!("`{t}` cannot be used as {what}"),
+                e.span,
+                format!("this has type `{t}`"),
+            ));
+        }
+    }
+
+    /// Checks `keys` against the map's key types; `first` gives them when the map is new.
+    fn check_keys(&mut self, name: &str, keys: &[Type], info: &MapInfo, span: Span) -> bool {
+        if info.keys.len() != keys.len() {
+            self.error(
+                Diagnostic::error(
+                    format!("`@{name}` is used with {} here", plural(keys.len(), "key")),
+                    span,
+                    format!("expected {}", plural(info.keys.len(), "key")),
+                )
+                .with_note(
+                    format!(
+                        "`@{name}` has {} since here",
+                        plural(info.keys.len(), "key")
+                    ),
+                    info.key_span,
+                    "",
+                ),
+            );
+            return false;
+        }
+        for (old, new) in info.keys.iter().zip(keys) {
+            if merge(old, new).is_none() {
+                self.error(
+                    Diagnostic::error(
+                        format!("map key type mismatch for `@{name}`: `{new}` instead of `{old}`"),
+                        span,
+                        format!("key of type `{new}`"),
+                    )
+                    .with_note(
+                        format!("`@{name}` got its key type here"),
+                        info.key_span,
+                        format!("`{old}`"),
+                    ),
+                );
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The value of `@m[keys]` read in an expression.
+    fn map_read(&mut self, e: &Expr, name: &str, keys: &[Expr]) -> Type {
+        let kt = self.key_types(keys);
+        let Some(info) = self.map_info(name, e.span) else {
+            return Type::Unknown;
+        };
+        self.check_keys(name, &kt, &info, e.span);
+        match &info.value {
+            Type::Agg(..) => match info.value.agg_read() {
+                Some(t) => t,
+                None => {
+                    self.error(
+                        Diagnostic::error(
+                            format!("a map of `{}` cannot be used in an expression", info.value),
+                            e.span,
+                            "its value exists only in user space",
+                        )
+                        .with_help(format!("print it with `print(@{name})`")),
+                    );
+                    Type::Unknown
+                }
+            },
+            t => t.clone(),
+        }
+    }
+
+    /// For `@m++` and `@m += x`: the current value, an `int64` 0 for a new map.
+    fn map_read_or_new(&mut self, map: &Expr) -> Type {
+        let ExprKind::Map { name, keys } = &map.kind else {
+            return Type::Unknown;
+        };
+        if self.maps.contains_key(name) || self.hints.contains_key(name) {
+            let t = self.map_read(map, name, keys);
+            self.types[map.id.0 as usize] = t.clone();
+            return t;
+        }
+        self.key_types(keys);
+        Type::INT64
+    }
+
+    fn map_write(&mut self, map: &Expr, value: Type, value_expr: Option<&Expr>, value_span: Span) {
+        let ExprKind::Map { name, keys } = &map.kind else {
+            return;
+        };
+        let kt = self.key_types(keys);
+        let key_flex: Vec<bool> = if keys.len() == kt.len() {
+            keys.iter().map(is_positive_literal).collect()
+        } else {
+            vec![false; kt.len()]
+        };
+        let value_flex = value_expr.is_some_and(is_positive_literal);
+        let value = match value {
+            Type::Int { signed, .. } => Type::int(64, signed),
+            Type::Bool => Type::UINT64,
+            t => t,
+        };
+        self.types[map.id.0 as usize] = value.clone();
+        let Some(info) = self.maps.get(name).cloned() else {
+            self.map_flex.insert(name.clone(), (key_flex, value_flex));
+            self.maps.insert(
+                name.clone(),
+                MapInfo {
+                    keys: kt,
+                    value,
+                    key_span: map.span,
+                    value_span,
+                },
+            );
+            return;
+        };
+        if !self.check_keys(name, &kt, &info, map.span) {
+            return;
+        }
+        let (old_kflex, old_vflex) = self
+            .map_flex
+            .get(name)
+            .cloned()
+            .unwrap_or((vec![false; kt.len()], false));
+        let mut new_kflex = Vec::new();
+        let mut keys = Vec::new();
+        for (i, (a, b)) in info.keys.iter().zip(&kt).enumerate() {
+            let of = old_kflex.get(i).copied().unwrap_or(false);
+            let nf = key_flex.get(i).copied().unwrap_or(false);
+            let (m, f) = merge_flex(a, of, b, nf);
+            keys.push(m.unwrap_or_else(|| a.clone()));
+            new_kflex.push(f);
+        }
+        let (merged, vflex) = merge_flex(&info.value, old_vflex, &value, value_flex);
+        match merged {
+            Some(m) => {
+                let entry = self.maps.get_mut(name).expect("present");
+                entry.keys = keys;
+                entry.value = m;
+                self.map_flex.insert(name.clone(), (new_kflex, vflex));
+            }
+            None => {
+                let (help, label) = match (&info.value, &value) {
+                    (Type::Agg(..), _) | (_, Type::Agg(..)) => (
+                        "a map holds one kind of value: use another map name for this one",
+                        format!("this has type `{value}`"),
+                    ),
+                    _ => (
+                        "a map keeps the value type of its first assignment",
+                        format!("this has type `{value}`"),
+                    ),
+                };
+                self.error(
+                    Diagnostic::error(
+                        format!(
+                            "type mismatch for `@{name}`: it holds `{}`, not `{value}`",
+                            info.value
+                        ),
+                        value_span,
+                        label,
+                    )
+                    .with_note(
+                        format!("`@{name}` got its type here"),
+                        info.value_span,
+                        format!("`{}`", info.value),
+                    )
+                    .with_help(help),
+                );
+            }
+        }
+    }
+
+    // ---- expressions ----
+
+    /// Types an expression (aggregations not allowed).
+    fn expr(&mut self, e: &Expr) -> Type {
+        self.expr_with(e, false)
+    }
+
+    /// A value being stored in a variable: no aggregations, no void, no args record.
+    fn value(&mut self, e: &Expr, what: &str) -> Type {
+        let t = self.expr(e);
+        if matches!(t, Type::Void | Type::Args) {
+            self.error(Diagnostic::error(
+                format!("`{t}` cannot be stored in {what}"),
+                e.span,
+                format!("this has type `{t}`"),
+            ));
+            return Type::Unknown;
+        }
+        t
+    }
+
+    fn expr_with(&mut self, e: &Expr, agg_ok: bool) -> Type {
+        let t = self.expr_inner(e, agg_ok);
+        self.types[e.id.0 as usize] = t.clone();
+        t
+    }
+
+    fn expr_inner(&mut self, e: &Expr, agg_ok: bool) -> Type {
+        match &e.kind {
+            ExprKind::Int(v) => {
+                if *v > i64::MAX as u64 {
+                    Type::UINT64
+                } else {
+                    literal_type(*v as i128)
+                }
+            }
+            ExprKind::Str(_) => Type::Str,
+            ExprKind::Bool(_) => Type::Bool,
+            ExprKind::Ident(name) => self.ident(name, e.span),
+            ExprKind::Var(name) => self.var_read(name, e.span),
+            ExprKind::Positional(0) => {
+                self.error(Diagnostic::error(
+                    "there is no positional parameter `$0`",
+                    e.span,
+                    "positional parameters start at `$1`",
+                ));
+                Type::Unknown
+            }
+            ExprKind::Positional(n) => match self.opts.params.get(*n as usize - 1) {
+                Some(p) if crate::lexer::parse_int(p).is_err() && p.parse::<i64>().is_err() => {
+                    Type::Str
+                }
+                _ => Type::INT64,
+            },
+            ExprKind::ParamCount => Type::INT64,
+            ExprKind::Map { name, keys } => self.map_read(e, name, keys),
+            ExprKind::Call { name, args } => self.call(e, name, args, agg_ok),
+            ExprKind::Unary { op, expr } => self.unary(*op, expr),
+            ExprKind::IncDec { target, .. } => {
+                let t = match &target.kind {
+                    ExprKind::Var(name) => self.var_read(name, target.span),
+                    ExprKind::Map { .. } => {
+                        let t = self.map_read_or_new(target);
+                        if t.is_integer_like() {
+                            self.map_write(target, t.clone(), None, target.span);
+                        }
+                        t
+                    }
+                    _ => Type::Unknown,
+                };
+                self.types[target.id.0 as usize] = t.clone();
+                if !t.is_integer_like() && !matches!(t, Type::Ptr(_)) {
+                    self.error(Diagnostic::error(
+                        format!("`++`/`--` needs an integer or pointer, found `{t}`"),
+                        target.span,
+                        format!("this has type `{t}`"),
+                    ));
+                    return Type::Unknown;
+                }
+                t
+            }
+            ExprKind::Binary { op, lhs, rhs } => {
+                let lt = self.expr(lhs);
+                let rt = self.expr(rhs);
+                self.binop_type(*op, &lt, &rt, Some(lhs), rhs, e.span)
+            }
+            ExprKind::Ternary {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let ct = self.expr(cond);
+                self.truthy(&ct, cond, "the condition of `?:`");
+                let a = self.expr(then);
+                let b = self.expr(otherwise);
+                match merge(&a, &b) {
+                    Some(t) => t,
+                    None => {
+                        self.error(
+                            Diagnostic::error(
+                                format!(
+                                    "the branches of `?:` have different types: `{a}` and `{b}`"
+                                ),
+                                otherwise.span,
+                                format!("this has type `{b}`"),
+                            )
+                            .with_note(
+                                "the other branch",
+                                then.span,
+                                format!("`{a}`"),
+                            ),
+                        );
+                        Type::Unknown
+                    }
+                }
+            }
+            ExprKind::Cast { ty, expr } => {
+                let from = self.expr(expr);
+                self.cast(ty, &from, expr)
+            }
+            ExprKind::Field { expr, field, .. } => {
+                let base = self.expr(expr);
+                self.field(&base, expr, field)
+            }
+            ExprKind::TupleIndex { expr, index } => {
+                let base = self.expr(expr);
+                match base {
+                    Type::Tuple(ts) => match ts.get(*index as usize) {
+                        Some(t) => t.clone(),
+                        None => {
+                            self.error(Diagnostic::error(
+                                format!("tuple index {index} is out of range"),
+                                e.span,
+                                format!("the tuple has {}", plural(ts.len(), "element")),
+                            ));
+                            Type::Unknown
+                        }
+                    },
+                    Type::Unknown => Type::Unknown,
+                    t => {
+                        self.error(Diagnostic::error(
+                            format!("`.{index}` needs a tuple, found `{t}`"),
+                            expr.span,
+                            format!("this has type `{t}`"),
+                        ));
+                        Type::Unknown
+                    }
+                }
+            }
+            ExprKind::Index { expr, index } => {
+                let base = self.expr(expr);
+                let it = self.expr(index);
+                if !it.is_integer_like() {
+                    self.error(Diagnostic::error(
+                        format!("an index must be an integer, found `{it}`"),
+                        index.span,
+                        format!("this has type `{it}`"),
+                    ));
+                }
+                match base {
+                    Type::Ptr(t) | Type::Array(t, _) => *t,
+                    Type::Unknown => Type::Unknown,
+                    t => {
+                        self.error(
+                            Diagnostic::error(
+                                format!("cannot index into `{t}`"),
+                                expr.span,
+                                format!("this has type `{t}`"),
+                            )
+                            .with_help(
+                                "only pointers and arrays can be indexed; maps use `@m[key]`",
+                            ),
+                        );
+                        Type::Unknown
+                    }
+                }
+            }
+            ExprKind::Tuple(items) => {
+                if items.is_empty() {
+                    self.error(Diagnostic::error(
+                        "empty tuples are not supported",
+                        e.span,
+                        "`()`",
+                    ));
+                    return Type::Unknown;
+                }
+                let mut ts = Vec::new();
+                for i in items {
+                    let t = self.expr(i);
+                    self.check_storable(&t, i, "a tuple element");
+                    ts.push(t);
+                }
+                Type::Tuple(ts)
+            }
+        }
+    }
+
+    fn ident(&mut self, name: &str, span: Span) -> Type {
+        let Some(b) = builtins::builtin(name) else {
+            if let Some(v) = self.tp.enum_value(name) {
+                return literal_type(v as i128);
+            }
+            let mut d =
+                Diagnostic::error(format!("unknown builtin `{name}`"), span, "not a builtin");
+            if let Some(s) = nearest(name, builtins::builtin_names()) {
+                d = d.with_help(format!("did you mean `{s}`?"));
+            } else if FUNCTIONS.contains(&name) || NOT_YET.contains(&name) {
+                d = d.with_help(format!("`{name}` is a function: call it as `{name}(...)`"));
+            } else if name.len() > 1 && !name.chars().any(|c| c.is_ascii_lowercase()) {
+                d = d.with_help(
+                    "kernel enum values come from BTF, which kscope does not read for scripts yet; use the number",
+                );
+            }
+            self.error(d);
+            return Type::Unknown;
+        };
+        if let Scope::Only(allowed) = b.scope {
+            let bad: Vec<Provider> = self
+                .attach
+                .iter()
+                .map(|a| a.provider)
+                .filter(|p| !allowed.contains(p))
+                .collect();
+            if let Some(p) = bad.first() {
+                let list: Vec<&str> = allowed.iter().map(|p| p.name()).collect();
+                self.error(
+                    Diagnostic::error(
+                        format!("`{name}` is not available in {} probes", p.name()),
+                        span,
+                        format!("not valid in a {} probe", p.name()),
+                    )
+                    .with_help(format!(
+                        "`{name}` can be used in {} probes",
+                        list.join(", ")
+                    )),
+                );
+                return Type::Unknown;
+            }
+        }
+        if name == "func"
+            && self
+                .attach
+                .iter()
+                .all(|a| matches!(a.provider, Provider::Uprobe | Provider::Uretprobe))
+        {
+            return Type::Usym;
+        }
+        (b.ty)()
+    }
+
+    fn unary(&mut self, op: UnOp, x: &Expr) -> Type {
+        let t = self.expr(x);
+        let bad = |c: &mut Self, what: &str| {
+            c.error(Diagnostic::error(
+                format!("`{}` needs {what}, found `{t}`", op.symbol()),
+                x.span,
+                format!("this has type `{t}`"),
+            ));
+            Type::Unknown
+        };
+        match op {
+            UnOp::Not if t.is_truthy() => Type::Bool,
+            UnOp::Not => bad(self, "an integer, bool or pointer"),
+            UnOp::BitNot if t.is_integer_like() => match t {
+                Type::Bool => Type::UINT64,
+                t => t,
+            },
+            UnOp::BitNot => bad(self, "an integer"),
+            UnOp::Neg => {
+                if let Some(v) = literal_value(x) {
+                    return literal_type(-v);
+                }
+                match t {
+                    Type::Int { bits, .. } => Type::int(bits, true),
+                    Type::Bool => Type::INT64,
+                    Type::Unknown => Type::Unknown,
+                    _ => bad(self, "an integer"),
+                }
+            }
+            UnOp::Deref => match t {
+                Type::Ptr(inner) => *inner,
+                Type::Unknown => Type::Unknown,
+                _ => {
+                    self.error(
+                        Diagnostic::error(
+                            format!("cannot dereference `{t}`"),
+                            x.span,
+                            format!("this has type `{t}`"),
+                        )
+                        .with_help("cast it to a pointer first, e.g. `*(uint64 *)arg0`"),
+                    );
+                    Type::Unknown
+                }
+            },
+            UnOp::AddrOf => match t {
+                Type::Void | Type::Agg(..) => bad(self, "a value"),
+                t => Type::Ptr(Box::new(t)),
+            },
+        }
+    }
+
+    /// bpftrace's rules for binary operators: comparisons and logic give `bool`; integer
+    /// arithmetic gives a 64-bit integer, signed when either side is signed (a positive
+    /// literal takes the other side's sign) and always for `-`.
+    fn binop_type(
+        &mut self,
+        op: BinOp,
+        lt: &Type,
+        rt: &Type,
+        lhs: Option<&Expr>,
+        rhs: &Expr,
+        span: Span,
+    ) -> Type {
+        let mismatch = |c: &mut Self| {
+            c.error(Diagnostic::error(
+                format!("cannot apply `{}` to `{lt}` and `{rt}`", op.symbol()),
+                span,
+                format!("`{lt}` {} `{rt}`", op.symbol()),
+            ));
+            Type::Unknown
+        };
+        if *lt == Type::Unknown && *rt == Type::Unknown {
+            return if op.is_boolean() {
+                Type::Bool
+            } else {
+                Type::Unknown
+            };
+        }
+        match op {
+            BinOp::LogAnd | BinOp::LogOr => {
+                if lt.is_truthy() && rt.is_truthy() {
+                    Type::Bool
+                } else {
+                    mismatch(self)
+                }
+            }
+            BinOp::Eq | BinOp::Ne => {
+                let ok = (lt.is_truthy() && rt.is_truthy())
+                    || merge(lt, rt).is_some() && !matches!(lt, Type::Void | Type::Agg(..));
+                if ok { Type::Bool } else { mismatch(self) }
+            }
+            BinOp::Lt | BinOp::Gt | BinOp::Le | BinOp::Ge => {
+                if lt.is_truthy() && rt.is_truthy() {
+                    Type::Bool
+                } else {
+                    mismatch(self)
+                }
+            }
+            _ => {
+                let lptr = matches!(lt, Type::Ptr(_));
+                let rptr = matches!(rt, Type::Ptr(_));
+                if lptr || rptr {
+                    return match (op, lptr, rptr) {
+                        (BinOp::Add, true, false) if rt.is_integer_like() => lt.clone(),
+                        (BinOp::Add, false, true) if lt.is_integer_like() => rt.clone(),
+                        (BinOp::Sub, true, false) if rt.is_integer_like() => lt.clone(),
+                        (BinOp::Sub, true, true) => Type::INT64,
+                        _ => mismatch(self),
+                    };
+                }
+                if !lt.is_integer_like() || !rt.is_integer_like() {
+                    return mismatch(self);
+                }
+                if *lt == Type::Unknown || *rt == Type::Unknown {
+                    return Type::Unknown;
+                }
+                let mut ls = lt.is_signed();
+                let mut rs = rt.is_signed();
+                let lflex = lhs.is_some_and(is_positive_literal);
+                let rflex = is_positive_literal(rhs);
+                if lflex && !rflex {
+                    ls = rs;
+                } else if rflex && !lflex {
+                    rs = ls;
+                }
+                // Like upstream: operands of one type (after the literal's sign follows
+                // the other side) never warn.
+                let bits = |t: &Type| match t {
+                    Type::Int { bits, .. } => *bits,
+                    _ => 8,
+                };
+                let same = bits(lt) == bits(rt) && ls == rs;
+                if matches!(op, BinOp::Div | BinOp::Mod) && (ls || rs) && !same {
+                    self.warn(
+                        Diagnostic::warning(
+                            format!("signed operands for `{}`", op.symbol()),
+                            span,
+                            format!("`{lt}` {} `{rt}`", op.symbol()),
+                        )
+                        .with_help("a negative operand gives an unexpected result: cast both sides to an unsigned type"),
+                    );
+                }
+                Type::int(64, ls || rs || op == BinOp::Sub)
+            }
+        }
+    }
+
+    fn cast(&mut self, ty: &TypeName, from: &Type, x: &Expr) -> Type {
+        let base = match builtins::cast_base(&ty.base) {
+            Some(t) => t,
+            None if ty.base.starts_with("struct ")
+                || ty.base.starts_with("union ")
+                || ty.base.starts_with("enum ") =>
+            {
+                Type::Struct(ty.base.clone())
+            }
+            None => Type::Unknown,
+        };
+        let mut target = base.clone();
+        for _ in 0..ty.pointer {
+            target = Type::Ptr(Box::new(target));
+        }
+        if let Some(n) = ty.array {
+            target = Type::Array(Box::new(target), n);
+        }
+        if matches!(
+            from,
+            Type::Void | Type::Agg(..) | Type::Args | Type::Tuple(_)
+        ) {
+            self.error(Diagnostic::error(
+                format!("cannot cast `{from}` to `{ty}`"),
+                x.span,
+                format!("this has type `{from}`"),
+            ));
+            return Type::Unknown;
+        }
+        match &target {
+            Type::Int { .. } | Type::Bool if !from.is_truthy() => {
+                self.error(Diagnostic::error(
+                    format!("cannot cast `{from}` to `{ty}`"),
+                    x.span,
+                    format!("this has type `{from}`"),
+                ));
+                return Type::Unknown;
+            }
+            Type::Struct(_) if ty.array.is_none() => {
+                self.error(
+                    Diagnostic::error(
+                        format!("cannot cast to `{ty}`: only to a pointer to it"),
+                        ty.span,
+                        "a struct by value",
+                    )
+                    .with_help(format!("write `({ty} *)`")),
+                );
+                return Type::Unknown;
+            }
+            Type::Str | Type::Void if ty.pointer == 0 && ty.array.is_none() => {
+                self.error(Diagnostic::error(
+                    format!("cannot cast to `{ty}`"),
+                    ty.span,
+                    "not a type values can be cast to",
+                ));
+                return Type::Unknown;
+            }
+            _ => {}
+        }
+        target
+    }
+
+    fn field(&mut self, base: &Type, x: &Expr, field: &Ident) -> Type {
+        let name = &field.name;
+        match base {
+            Type::Unknown => Type::Unknown,
+            Type::Args => self.args_field(field),
+            Type::Struct(s) => self.member(s, field),
+            Type::Ptr(inner) => match &**inner {
+                Type::Struct(s) => self.member(s, field),
+                Type::Unknown => Type::Unknown,
+                t => {
+                    self.error(Diagnostic::error(
+                        format!("`{t} *` has no field `{name}`"),
+                        field.span,
+                        "not a struct pointer",
+                    ));
+                    Type::Unknown
+                }
+            },
+            t => {
+                let mut d = Diagnostic::error(
+                    format!("`{t}` has no field `{name}`"),
+                    field.span,
+                    format!("`{}` is a `{t}`", crate::printer::src_expr(x)),
+                );
+                if t.is_integer_like() {
+                    d = d.with_help("cast it to a struct pointer first, e.g. `((struct task_struct *)arg0)->pid`");
+                }
+                self.error(d);
+                Type::Unknown
+            }
+        }
+    }
+
+    fn member(&mut self, s: &str, field: &Ident) -> Type {
+        match self.tp.member(s, &field.name) {
+            Lookup::Found(t) => t,
+            Lookup::Unknown => Type::Unknown,
+            Lookup::Missing { candidates } => {
+                let mut d = Diagnostic::error(
+                    format!("`{s}` has no field `{}`", field.name),
+                    field.span,
+                    "unknown field",
+                );
+                if let Some(c) = nearest(&field.name, candidates.iter().map(String::as_str)) {
+                    d = d.with_help(format!("did you mean `{c}`?"));
+                }
+                self.error(d);
+                Type::Unknown
+            }
+        }
+    }
+
+    fn args_field(&mut self, field: &Ident) -> Type {
+        let mut found: Option<Type> = None;
+        for ap in self.attach.clone() {
+            if let Lookup::Found(fields) = self.tp.args(&ap) {
+                match fields.iter().find(|f| f.name == field.name) {
+                    Some(f) => {
+                        found.get_or_insert(f.ty.clone());
+                    }
+                    None => {
+                        let mut d = Diagnostic::error(
+                            format!("`{}` has no argument `{}`", ap.canonical(), field.name),
+                            field.span,
+                            "unknown field of `args`",
+                        );
+                        d = match nearest(&field.name, fields.iter().map(|f| f.name.as_str())) {
+                            Some(c) => d.with_help(format!("did you mean `{c}`?")),
+                            None => {
+                                let names: Vec<&str> =
+                                    fields.iter().map(|f| f.name.as_str()).collect();
+                                d.with_help(format!("its arguments are: {}", names.join(", ")))
+                            }
+                        };
+                        self.error(d);
+                        return Type::Unknown;
+                    }
+                }
+            }
+        }
+        found.unwrap_or(Type::Unknown)
+    }
+
+    // ---- calls ----
+
+    fn arity(&mut self, e: &Expr, name: &str, args: &[Expr], min: usize, max: usize) -> bool {
+        if args.len() >= min && args.len() <= max {
+            return true;
+        }
+        let want = if min == max {
+            plural(min, "argument")
+        } else if max == usize::MAX {
+            format!("at least {}", plural(min, "argument"))
+        } else {
+            format!("{min} to {max} arguments")
+        };
+        self.error(Diagnostic::error(
+            format!("`{name}()` takes {want}, {} given", args.len()),
+            e.span,
+            format!("{} given", args.len()),
+        ));
+        false
+    }
+
+    fn call(&mut self, e: &Expr, name: &Ident, args: &[Expr], agg_ok: bool) -> Type {
+        let n = name.name.as_str();
+        if AGGREGATIONS.contains(&n) {
+            return self.aggregation(e, name, args, agg_ok);
+        }
+        match n {
+            "printf" | "system" => {
+                if n == "system" && !self.unsafe_ok(name) {
+                    return Type::Void;
+                }
+                self.format_call(e, name, args);
+                Type::Void
+            }
+            "print" => {
+                if !self.arity(e, n, args, 1, 3) {
+                    return Type::Void;
+                }
+                if let ExprKind::Map { name: m, keys } = &args[0].kind
+                    && keys.is_empty()
+                {
+                    self.map_info(m, args[0].span);
+                    for a in &args[1..] {
+                        self.int_arg(n, a);
+                    }
+                    return Type::Void;
+                }
+                if args.len() > 1 {
+                    self.error(
+                        Diagnostic::error(
+                            "`print()` takes extra arguments only for a map",
+                            args[1].span,
+                            "unexpected argument",
+                        )
+                        .with_help("`print(@map, top, div)` or `print(value)`"),
+                    );
+                }
+                let t = self.expr(&args[0]);
+                if t == Type::Void {
+                    self.error(Diagnostic::error(
+                        "nothing to print",
+                        args[0].span,
+                        "this gives no value",
+                    ));
+                }
+                Type::Void
+            }
+            "time" => {
+                if self.arity(e, n, args, 0, 1) && !args.is_empty() {
+                    self.literal_string_arg(n, &args[0]);
+                }
+                Type::Void
+            }
+            "exit" => {
+                if self.arity(e, n, args, 0, 1) && !args.is_empty() {
+                    self.int_arg(n, &args[0]);
+                }
+                Type::Void
+            }
+            "clear" | "zero" => {
+                if self.arity(e, n, args, 1, 1) {
+                    self.map_arg(n, &args[0]);
+                }
+                Type::Void
+            }
+            "len" => {
+                if self.arity(e, n, args, 1, 1) {
+                    if let ExprKind::Map { keys, .. } = &args[0].kind
+                        && keys.is_empty()
+                    {
+                        self.map_arg(n, &args[0]);
+                    } else {
+                        let t = self.expr(&args[0]);
+                        if !matches!(t, Type::Kstack | Type::Ustack | Type::Unknown) {
+                            self.error(Diagnostic::error(
+                                format!("`len()` needs a map or a stack, found `{t}`"),
+                                args[0].span,
+                                format!("this has type `{t}`"),
+                            ));
+                        }
+                    }
+                }
+                Type::INT64
+            }
+            "delete" | "has_key" => {
+                let (min, max) = if n == "delete" { (1, 2) } else { (2, 2) };
+                if !self.arity(e, n, args, min, max) {
+                    return Type::Bool;
+                }
+                if args.len() == 1 {
+                    match &args[0].kind {
+                        ExprKind::Map { name: m, keys } if !keys.is_empty() => {
+                            let kt = self.key_types(keys);
+                            if let Some(info) = self.map_info(m, args[0].span) {
+                                self.check_keys(m, &kt, &info, args[0].span);
+                            }
+                        }
+                        _ => self.error(
+                            Diagnostic::error(
+                                "`delete()` needs a map element",
+                                args[0].span,
+                                "expected `@map[key]`",
+                            )
+                            .with_help("write `delete(@map[key])` or `delete(@map, key)`"),
+                        ),
+                    }
+                    return Type::Bool;
+                }
+                if let Some((m, info)) = self.map_arg(n, &args[0]) {
+                    let kt = self.key_types(std::slice::from_ref(&args[1]));
+                    if info.keys.is_empty() {
+                        self.error(Diagnostic::error(
+                            format!("`@{m}` has no keys"),
+                            args[0].span,
+                            "a map without keys",
+                        ));
+                    } else {
+                        self.check_keys(&m, &kt, &info, args[1].span);
+                    }
+                }
+                Type::Bool
+            }
+            "ksym" | "usym" => {
+                if self.arity(e, n, args, 1, 1) {
+                    self.int_arg(n, &args[0]);
+                }
+                if n == "ksym" { Type::Ksym } else { Type::Usym }
+            }
+            "str" => {
+                if self.arity(e, n, args, 1, 2) {
+                    let t = self.expr(&args[0]);
+                    if !matches!(
+                        t,
+                        Type::Int { .. }
+                            | Type::Ptr(_)
+                            | Type::Array(..)
+                            | Type::Str
+                            | Type::Unknown
+                    ) {
+                        self.error(Diagnostic::error(
+                            format!("`str()` needs a pointer or an array, found `{t}`"),
+                            args[0].span,
+                            format!("this has type `{t}`"),
+                        ));
+                    }
+                    if let Some(a) = args.get(1) {
+                        self.int_arg(n, a);
+                    }
+                }
+                Type::Str
+            }
+            "strlen" => {
+                if self.arity(e, n, args, 1, 1) {
+                    self.str_arg(n, &args[0]);
+                }
+                Type::UINT64
+            }
+            "strncmp" => {
+                if self.arity(e, n, args, 3, 3) {
+                    self.str_arg(n, &args[0]);
+                    self.str_arg(n, &args[1]);
+                    self.expr(&args[2]);
+                    if !matches!(literal_value(&args[2]), Some(v) if v >= 0) {
+                        self.error(Diagnostic::error(
+                            "the length of `strncmp()` must be an integer literal",
+                            args[2].span,
+                            "expected a constant such as `4`",
+                        ));
+                    }
+                }
+                Type::INT64
+            }
+            "strcontains" => {
+                if self.arity(e, n, args, 2, 2) {
+                    self.str_arg(n, &args[0]);
+                    self.str_arg(n, &args[1]);
+                }
+                Type::Bool
+            }
+            "join" => {
+                if self.arity(e, n, args, 1, 2) {
+                    let t = self.expr(&args[0]);
+                    if !matches!(
+                        t,
+                        Type::Int { .. } | Type::Ptr(_) | Type::Array(..) | Type::Unknown
+                    ) {
+                        self.error(Diagnostic::error(
+                            format!("`join()` needs an array of strings, found `{t}`"),
+                            args[0].span,
+                            format!("this has type `{t}`"),
+                        ));
+                    }
+                    if let Some(a) = args.get(1) {
+                        self.literal_string_arg(n, a);
+                    }
+                }
+                Type::Void
+            }
+            "signal" => {
+                if !self.unsafe_ok(name) {
+                    return Type::Void;
+                }
+                if self.arity(e, n, args, 1, 1) {
+                    let t = self.expr(&args[0]);
+                    if !(t.is_integer_like() || matches!(args[0].kind, ExprKind::Str(_))) {
+                        self.error(Diagnostic::error(
+                            format!("`signal()` needs a signal name or number, found `{t}`"),
+                            args[0].span,
+                            format!("this has type `{t}`"),
+                        ));
+                    }
+                }
+                Type::Void
+            }
+            "kstack" | "ustack" => {
+                if self.arity(e, n, args, 0, 2) {
+                    let mut rest = args;
+                    if let Some(first) = args.first()
+                        && let ExprKind::Ident(mode) = &first.kind
+                    {
+                        if !STACK_MODES.contains(&mode.as_str()) {
+                            let mut d = Diagnostic::error(
+                                format!("unknown stack mode `{mode}`"),
+                                first.span,
+                                "not a stack mode",
+                            );
+                            d = match nearest(mode, STACK_MODES.iter().copied()) {
+                                Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                                None => d.with_help("stack modes: bpftrace, perf, raw, build_id"),
+                            };
+                            self.error(d);
+                        }
+                        rest = &args[1..];
+                    }
+                    for a in rest {
+                        self.expr(a);
+                        if !matches!(literal_value(a), Some(v) if (1..=1024).contains(&v)) {
+                            self.error(Diagnostic::error(
+                                format!("the stack limit of `{n}()` must be an integer literal"),
+                                a.span,
+                                "expected a constant from 1 to 1024",
+                            ));
+                        }
+                    }
+                }
+                if n == "kstack" {
+                    Type::Kstack
+                } else {
+                    Type::Ustack
+                }
+            }
+            _ => self.other_call(e, name, args),
+        }
+    }
+
+    fn other_call(&mut self, e: &Expr, name: &Ident, args: &[Expr]) -> Type {
+        let n = name.name.as_str();
+        if let Some(b) = builtins::builtin(n) {
+            let words: &[&str] = match n {
+                "pid" | "tid" => &["curr_ns", "init"],
+                "nsecs" => &["monotonic", "boot", "tai", "sw_tai"],
+                _ => &[],
+            };
+            let ok = match args {
+                [] => true,
+                [a] => matches!(&a.kind, ExprKind::Ident(w) if words.contains(&w.as_str())),
+                _ => false,
+            };
+            if !ok {
+                let help = if words.is_empty() {
+                    format!("`{n}` takes no arguments")
+                } else {
+                    format!("`{n}()` takes one of: {}", words.join(", "))
+                };
+                self.error(
+                    Diagnostic::error(
+                        format!("invalid arguments to `{n}()`"),
+                        e.span,
+                        "unexpected arguments",
+                    )
+                    .with_help(help),
+                );
+                return Type::Unknown;
+            }
+            let t = self.ident(n, name.span);
+            return if b.name == "argN" { Type::UINT64 } else { t };
+        }
+        for a in args {
+            self.expr_with(a, false);
+        }
+        if NOT_YET.contains(&n) {
+            self.error(Diagnostic::error(
+                format!("`{n}()` is not supported by kscope yet"),
+                name.span,
+                "not supported yet",
+            ));
+            return Type::Unknown;
+        }
+        let mut d = Diagnostic::error(
+            format!("unknown function `{n}`"),
+            name.span,
+            "not a function",
+        );
+        if let Some(s) = nearest(n, FUNCTIONS.iter().copied().chain(NOT_YET.iter().copied())) {
+            d = d.with_help(format!("did you mean `{s}`?"));
+        }
+        self.error(d);
+        Type::Unknown
+    }
+
+    fn unsafe_ok(&mut self, name: &Ident) -> bool {
+        if self.opts.allow_unsafe {
+            return true;
+        }
+        self.error(
+            Diagnostic::error(
+                format!("`{}()` is unsafe", name.name),
+                name.span,
+                "needs --unsafe",
+            )
+            .with_help("run with `--unsafe` to allow it"),
+        );
+        false
+    }
+
+    fn int_arg(&mut self, f: &str, a: &Expr) {
+        let t = self.expr(a);
+        if !t.is_integer_like() && !matches!(t, Type::Ptr(_)) {
+            self.error(Diagnostic::error(
+                format!("`{f}()` needs an integer here, found `{t}`"),
+                a.span,
+                format!("this has type `{t}`"),
+            ));
+        }
+    }
+
+    fn str_arg(&mut self, f: &str, a: &Expr) {
+        let t = self.expr(a);
+        if !matches!(
+            t,
+            Type::Str | Type::Ptr(_) | Type::Array(..) | Type::Unknown
+        ) {
+            self.error(Diagnostic::error(
+                format!("`{f}()` needs a string, found `{t}`"),
+                a.span,
+                format!("this has type `{t}`"),
+            ));
+        }
+    }
+
+    fn literal_string_arg(&mut self, f: &str, a: &Expr) -> Option<Vec<u8>> {
+        self.expr(a);
+        if let ExprKind::Str(s) = &a.kind {
+            return Some(s.clone());
+        }
+        self.error(Diagnostic::error(
+            format!("`{f}()` needs a string literal here"),
+            a.span,
+            "expected a constant string \"...\"",
+        ));
+        None
+    }
+
+    /// A `@map` argument (no keys) that must exist; returns its name and info.
+    fn map_arg(&mut self, f: &str, a: &Expr) -> Option<(String, MapInfo)> {
+        match &a.kind {
+            ExprKind::Map { name, keys } if keys.is_empty() => {
+                let info = self.map_info(name, a.span)?;
+                self.types[a.id.0 as usize] = info.value.clone();
+                Some((name.clone(), info))
+            }
+            _ => {
+                self.expr(a);
+                self.error(Diagnostic::error(
+                    format!("`{f}()` needs a map"),
+                    a.span,
+                    "expected `@name`",
+                ));
+                None
+            }
+        }
+    }
+
+    fn format_call(&mut self, e: &Expr, name: &Ident, args: &[Expr]) {
+        let n = name.name.as_str();
+        if !self.arity(e, n, args, 1, usize::MAX) {
+            return;
+        }
+        let Some(fmt) = self.literal_string_arg(n, &args[0]) else {
+            for a in &args[1..] {
+                self.expr(a);
+            }
+            return;
+        };
+        let values: Vec<Type> = args[1..].iter().map(|a| self.expr(a)).collect();
+        let convs = match conversions(&fmt) {
+            Ok(c) => c,
+            Err(msg) => {
+                self.error(Diagnostic::error(
+                    format!("invalid format string: {msg}"),
+                    args[0].span,
+                    "in this format",
+                ));
+                return;
+            }
+        };
+        if convs.len() != values.len() {
+            self.error(
+                Diagnostic::error(
+                    format!(
+                        "`{n}()`: the format has {} but {} given",
+                        plural(convs.len(), "conversion"),
+                        plural(values.len(), "argument")
+                    ),
+                    args[0].span,
+                    format!(
+                        "expects {} after the format",
+                        plural(convs.len(), "argument")
+                    ),
+                )
+                .with_help("give one argument per `%` conversion (write `%%` for a percent sign)"),
+            );
+            return;
+        }
+        for ((c, t), a) in convs.iter().zip(&values).zip(&args[1..]) {
+            let ok = match c.kind {
+                ArgKind::Integer => t.is_integer_like() || matches!(t, Type::Ptr(_)),
+                ArgKind::Pointer => t.is_integer_like() || matches!(t, Type::Ptr(_)),
+                ArgKind::Buffer => matches!(t, Type::Str | Type::Array(..) | Type::Unknown),
+                ArgKind::Text => !matches!(t, Type::Void | Type::Agg(..) | Type::Args),
+            };
+            if !ok {
+                let want = match c.kind {
+                    ArgKind::Integer => "an integer",
+                    ArgKind::Pointer => "a pointer",
+                    ArgKind::Buffer => "a buffer",
+                    ArgKind::Text => "a printable value",
+                };
+                let mut d = Diagnostic::error(
+                    format!("`{}` expects {want}, found `{t}`", c.text),
+                    a.span,
+                    format!("this has type `{t}`"),
+                );
+                if *t == Type::Str {
+                    d = d.with_help("use `%s` for strings");
+                }
+                self.error(d);
+            }
+        }
+    }
+
+    fn aggregation(&mut self, e: &Expr, name: &Ident, args: &[Expr], agg_ok: bool) -> Type {
+        let n = name.name.as_str();
+        if !agg_ok {
+            self.error(
+                Diagnostic::error(
+                    format!("`{n}()` can only be assigned to a map"),
+                    e.span,
+                    "an aggregation used as a value",
+                )
+                .with_help(format!(
+                    "write `@name = {n}(...)` or `@name[key] = {n}(...)`"
+                )),
+            );
+            for a in args {
+                self.expr(a);
+            }
+            return Type::Unknown;
+        }
+        let (min, max) = match n {
+            "count" => (0, 0),
+            "hist" => (1, 2),
+            "lhist" => (4, 4),
+            _ => (1, 1),
+        };
+        if !self.arity(e, n, args, min, max) {
+            for a in args {
+                self.expr(a);
+            }
+            return Type::Unknown;
+        }
+        let mut signed = false;
+        if let Some(v) = args.first() {
+            let t = self.expr(v);
+            if !t.is_integer_like() {
+                self.error(Diagnostic::error(
+                    format!("`{n}()` needs an integer, found `{t}`"),
+                    v.span,
+                    format!("this has type `{t}`"),
+                ));
+                return Type::Unknown;
+            }
+            signed = t.is_signed() && !is_positive_literal(v);
+        }
+        let kind = match n {
+            "count" => AggKind::Count,
+            "sum" => AggKind::Sum,
+            "avg" => AggKind::Avg,
+            "min" => AggKind::Min,
+            "max" => AggKind::Max,
+            "stats" => AggKind::Stats,
+            "hist" => {
+                let mut bits = 0;
+                if let Some(b) = args.get(1) {
+                    self.expr(b);
+                    match literal_value(b) {
+                        Some(v @ 0..=5) => bits = v as u8,
+                        _ => self.error(Diagnostic::error(
+                            "the second argument of `hist()` must be 0 to 5",
+                            b.span,
+                            "expected an integer literal from 0 to 5",
+                        )),
+                    }
+                }
+                AggKind::Hist { bits }
+            }
+            _ => {
+                let mut vals = [0i64; 3];
+                for (i, a) in args[1..].iter().enumerate() {
+                    self.expr(a);
+                    match literal_value(a) {
+                        Some(v) if v >= i64::MIN as i128 && v <= i64::MAX as i128 => {
+                            vals[i] = v as i64
+                        }
+                        _ => {
+                            self.error(Diagnostic::error(
+                                "the bounds and step of `lhist()` must be integer literals",
+                                a.span,
+                                "expected a constant",
+                            ));
+                            return Type::Unknown;
+                        }
+                    }
+                }
+                let [lo, hi, step] = vals;
+                if step <= 0 {
+                    self.error(Diagnostic::error(
+                        "the step of `lhist()` must be above 0",
+                        args[3].span,
+                        "step",
+                    ));
+                } else if hi <= lo {
+                    self.error(Diagnostic::error(
+                        "the max of `lhist()` must be above its min",
+                        args[1].span.to(args[2].span),
+                        "min and max",
+                    ));
+                } else if (hi as i128 - lo as i128) / step as i128 > 1000 {
+                    self.error(Diagnostic::error(
+                        "`lhist()` would have more than 1000 buckets",
+                        args[1].span.to(args[3].span),
+                        "min, max and step",
+                    ));
+                }
+                AggKind::Lhist {
+                    min: lo,
+                    max: hi,
+                    step,
+                }
+            }
+        };
+        Type::Agg(kind, signed)
+    }
+}

@@ -1,0 +1,118 @@
+//! Semantic analysis without the kernel: builtins and functions, bpftrace's integer typing,
+//! map and variable types, aggregation and probe-kind rules. Kernel types come in through
+//! [`TypeProvider`]; [`NoKernelTypes`] makes every kernel value [`Type::Unknown`].
+
+mod builtins;
+mod check;
+mod printf;
+mod provider;
+mod types;
+
+pub use builtins::{BUILTINS, Builtin, CONFIG_KEYS, FUNCTIONS, NOT_YET, STACK_MODES, Scope};
+pub use printf::{ArgKind, Conversion, conversions};
+pub use provider::{Field, Lookup, NoKernelTypes, TableTypes, TypeProvider};
+pub use types::{AggKind, Type, literal_type, merge, merge_int};
+
+use crate::ast::{Expr, Program, Provider};
+use crate::diag::Diagnostic;
+use crate::span::Span;
+use std::collections::BTreeMap;
+
+/// What the checker allows.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `--unsafe`: allow `system()` and `signal()`.
+    pub allow_unsafe: bool,
+    /// The positional parameters (`$1` is `params[0]`); integers type as `int64`, other
+    /// text as `string`, a missing one as `int64` (it reads as 0).
+    pub params: Vec<String>,
+}
+
+/// What the checker learned about one map.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MapInfo {
+    /// The key types (empty for a map without keys; `@m[a, b]` has two).
+    pub keys: Vec<Type>,
+    /// The value type (an integer, string, tuple, ... or [`Type::Agg`]).
+    pub value: Type,
+    /// The first place that gave the map its key types.
+    pub key_span: Span,
+    /// The first place that gave the map its value type.
+    pub value_span: Span,
+}
+
+/// What the checker learned about one probe.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeInfo {
+    /// The providers of its attach points.
+    pub providers: Vec<Provider>,
+    /// Its scratch variables and their final types (by name; shadowed names merged).
+    pub variables: BTreeMap<String, Type>,
+}
+
+/// A checked program: the tree plus the facts codegen needs.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The program.
+    pub program: Program,
+    /// The type of every expression, indexed by [`crate::ast::ExprId`].
+    pub types: Vec<Type>,
+    /// Every map by name (without `@`; the anonymous map is `""`).
+    pub maps: BTreeMap<String, MapInfo>,
+    /// One entry per probe, in program order.
+    pub probes: Vec<ProbeInfo>,
+    /// Warnings (the script is still valid).
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl Checked {
+    /// The type of an expression of [`Checked::program`].
+    pub fn type_of(&self, e: &Expr) -> &Type {
+        &self.types[e.id.0 as usize]
+    }
+
+    /// The tree as [`Program`]'s `Display` prints it, each expression followed by
+    /// ` :: TYPE` (for `--dry-run` and type snapshots).
+    pub fn typed_tree(&self) -> String {
+        let mut out = String::new();
+        let _ = crate::printer::write_tree(&mut out, &self.program, &|e| {
+            Some(self.type_of(e).to_string())
+        });
+        out
+    }
+}
+
+/// Checks a parsed program. On failure, returns the errors (then the warnings).
+pub fn check(
+    program: Program,
+    options: &Options,
+    types: &dyn TypeProvider,
+) -> Result<Checked, Vec<Diagnostic>> {
+    crate::stack::with_big_stack(|| check_inline(program, options, types))
+}
+
+fn check_inline(
+    program: Program,
+    options: &Options,
+    types: &dyn TypeProvider,
+) -> Result<Checked, Vec<Diagnostic>> {
+    // The first pass learns every map's types silently, so that a map read before its
+    // assignment in source order (`kretprobe` before `kprobe`) still has a type.
+    let mut first = check::Checker::new(&program, options, types, BTreeMap::new(), false);
+    first.program(&program);
+    let hints = first.maps;
+    let mut second = check::Checker::new(&program, options, types, hints, true);
+    second.program(&program);
+    if !second.errors.is_empty() {
+        let mut all = second.errors;
+        all.extend(second.warnings);
+        return Err(all);
+    }
+    Ok(Checked {
+        types: second.types,
+        maps: second.maps,
+        probes: second.probe_infos,
+        warnings: second.warnings,
+        program,
+    })
+}

@@ -1,0 +1,122 @@
+//! The hook through which later code supplies kernel types: tracepoint formats and BTF.
+
+use super::types::Type;
+use crate::ast::AttachPoint;
+use std::collections::BTreeMap;
+
+/// The answer to a kernel-type question.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup<T> {
+    /// The provider cannot tell (no BTF, not resolved yet): the checker accepts the use.
+    Unknown,
+    /// The answer.
+    Found(T),
+    /// It does not exist; `candidates` are the names that do, for suggestions.
+    Missing {
+        /// Names that exist in the same place.
+        candidates: Vec<String>,
+    },
+}
+
+/// A named, typed field of `args` or of a struct.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    /// The field name.
+    pub name: String,
+    /// Its type.
+    pub ty: Type,
+}
+
+/// Supplies kernel types to the checker. Every method defaults to "cannot tell". `Sync`
+/// because the checker runs on its own thread (see the crate docs).
+pub trait TypeProvider: Sync {
+    /// Whether the attach point exists (wildcards: whether anything matches). For an unknown
+    /// probe, `Missing` lists nearby names for the suggestion.
+    fn probe(&self, ap: &AttachPoint) -> Lookup<()> {
+        let _ = ap;
+        Lookup::Unknown
+    }
+
+    /// The fields of `args` for an attach point (tracepoint `format` file or BTF).
+    fn args(&self, ap: &AttachPoint) -> Lookup<Vec<Field>> {
+        let _ = ap;
+        Lookup::Unknown
+    }
+
+    /// The value of a kernel enum constant such as `TCP_FIN_WAIT1` (from BTF).
+    fn enum_value(&self, name: &str) -> Option<i64> {
+        let _ = name;
+        None
+    }
+
+    /// The type of `member` in the struct, union or enum `name` (`struct task_struct`).
+    fn member(&self, name: &str, member: &str) -> Lookup<Type> {
+        let _ = (name, member);
+        Lookup::Unknown
+    }
+}
+
+/// A provider that knows nothing: every kernel type is [`Type::Unknown`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoKernelTypes;
+
+impl TypeProvider for NoKernelTypes {}
+
+/// A provider backed by tables, for tests and for callers that gathered the types up front.
+/// Probes are keyed by their canonical text (`tracepoint:syscalls:sys_enter_read`). With
+/// `closed` set, a probe absent from `probes` is missing when the table lists other probes
+/// of its provider (and unknown otherwise).
+#[derive(Debug, Clone, Default)]
+pub struct TableTypes {
+    /// Canonical attach point → its `args` fields.
+    pub probes: BTreeMap<String, Vec<Field>>,
+    /// Struct name (`struct task_struct`) → its members.
+    pub structs: BTreeMap<String, Vec<Field>>,
+    /// Whether `probes` lists every probe that exists.
+    pub closed: bool,
+}
+
+impl TableTypes {
+    fn candidates(&self, ap: &AttachPoint) -> Vec<String> {
+        let prefix = format!("{}:", ap.provider.name());
+        self.probes
+            .keys()
+            .filter(|k| k.starts_with(&prefix))
+            .cloned()
+            .collect()
+    }
+}
+
+impl TypeProvider for TableTypes {
+    fn probe(&self, ap: &AttachPoint) -> Lookup<()> {
+        let name = ap.canonical();
+        if ap.has_wildcard() || self.probes.contains_key(&name) {
+            return Lookup::Found(());
+        }
+        let candidates = self.candidates(ap);
+        if self.closed && !candidates.is_empty() {
+            Lookup::Missing { candidates }
+        } else {
+            Lookup::Unknown
+        }
+    }
+
+    fn args(&self, ap: &AttachPoint) -> Lookup<Vec<Field>> {
+        match self.probes.get(&ap.canonical()) {
+            Some(f) => Lookup::Found(f.clone()),
+            None => Lookup::Unknown,
+        }
+    }
+
+    fn member(&self, name: &str, member: &str) -> Lookup<Type> {
+        match self.structs.get(name) {
+            None => Lookup::Unknown,
+            Some(fields) => match fields.iter().find(|f| f.name == member) {
+                Some(f) => Lookup::Found(f.ty.clone()),
+                None => Lookup::Missing {
+                    candidates: fields.iter().map(|f| f.name.clone()).collect(),
+                },
+            },
+        }
+    }
+}
