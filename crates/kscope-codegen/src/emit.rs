@@ -73,6 +73,7 @@ struct Emitter<'a> {
     labels: HashMap<Label, usize>,
     fixups: Vec<(usize, Label)>,
     relocs: Vec<(usize, MapId)>,
+    poison: bool,
 }
 
 impl Emitter<'_> {
@@ -286,6 +287,11 @@ impl Emitter<'_> {
             Op::Call { helper, args, ret } => {
                 self.call_args(args);
                 self.put(Insn::call(*helper));
+                if self.poison {
+                    for r in [Reg::R1, Reg::R2, Reg::R3, Reg::R4, Reg::R5] {
+                        self.put(Insn::mov64_imm(r, POISON));
+                    }
+                }
                 if let Some(r) = ret {
                     let d = self.target(*r, Reg::R0);
                     self.mov(d, Reg::R0);
@@ -337,12 +343,33 @@ impl Emitter<'_> {
     }
 }
 
+/// Options of [`compile_with`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// After every helper call, overwrite `r1`–`r5` with a poison value, as the calling
+    /// convention allows the kernel to. For user-space interpreters whose helpers leave
+    /// those registers alone, so that tests catch values wrongly kept there.
+    pub poison_after_calls: bool,
+}
+
+/// The value [`Options::poison_after_calls`] writes.
+pub const POISON: i32 = 0x0bad_c0de;
+
 /// Allocates registers for `f`, lays out its stack and emits it. `maps` gives the fd of
 /// each map the function loads (it can be a placeholder for a dry run; the relocations
 /// in [`Compiled::map_relocs`] say where to patch).
 pub fn compile(
     f: &Function,
     maps: &dyn Fn(MapId) -> Option<i32>,
+) -> Result<Compiled, CodegenError> {
+    compile_with(f, maps, &Options::default())
+}
+
+/// [`compile`] with [`Options`].
+pub fn compile_with(
+    f: &Function,
+    maps: &dyn Fn(MapId) -> Option<i32>,
+    opts: &Options,
 ) -> Result<Compiled, CodegenError> {
     let alloc = allocate(f)?;
     let (slot_off, spill_off, stack_size) = layout(f, &alloc)?;
@@ -356,6 +383,7 @@ pub fn compile(
         labels: HashMap::new(),
         fixups: Vec::new(),
         relocs: Vec::new(),
+        poison: opts.poison_after_calls,
     };
     for inst in &f.insts {
         e.span = inst.span;

@@ -40,7 +40,7 @@ pub mod regalloc;
 mod verifier;
 
 pub use builder::Builder;
-pub use emit::{Compiled, MAX_STACK, compile};
+pub use emit::{Compiled, MAX_STACK, Options, POISON, compile, compile_with};
 pub use ir::{Function, Label, MapId, Operand, Slot, Span, VReg, Width};
 pub use verifier::Rejection;
 
