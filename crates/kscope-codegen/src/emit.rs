@@ -226,7 +226,13 @@ impl Emitter<'_> {
                 let shift_limit = if *alu32 { 32 } else { 64 };
                 match (*op, *src) {
                     (AluOp::Div, Operand::Imm(0)) => self.put(Insn::mov64_imm(d, 0)),
-                    (AluOp::Mod, Operand::Imm(0)) => {}
+                    // The kernel's semantics of a modulo by zero: dst unchanged (its low
+                    // half, for a 32-bit operation).
+                    (AluOp::Mod, Operand::Imm(0)) => {
+                        if *alu32 {
+                            self.put(Insn::alu32_reg(AluOp::Mov, d, d));
+                        }
+                    }
                     (AluOp::Lsh | AluOp::Rsh | AluOp::Arsh, Operand::Imm(i))
                         if !(0..shift_limit).contains(&i) =>
                     {
