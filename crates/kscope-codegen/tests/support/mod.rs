@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod expr;
+
 use kscope_bpf::Insn;
 use kscope_codegen::{Compiled, Function, Options, compile_with};
 
