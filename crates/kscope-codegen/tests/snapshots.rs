@@ -1,0 +1,373 @@
+//! Disassembly snapshots of fixed programs (in the verifier log's format), and the
+//! errors of code generation: stack over 512 bytes, broken IR, spans and relocations.
+
+use kscope_codegen::ir::{AluOp, Base, JmpOp, Size};
+use kscope_codegen::lower::{self, Field};
+use kscope_codegen::{Builder, CodegenError, Compiled, MapId, Span, VReg, Width, compile};
+
+fn build(b: Builder) -> Compiled {
+    compile(&b.finish(), &|m: MapId| Some(3 + m.0 as i32)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn arith() -> Compiled {
+    let mut b = Builder::new();
+    let ctx = b.ctx();
+    let x = b.load(Size::DW, Base::Reg(ctx), 0);
+    let y = b.load(Size::DW, Base::Reg(ctx), 8);
+    let s = b.binop(AluOp::Add, x, 5);
+    let p = b.binop(AluOp::Mul, s, y);
+    b.exit(p);
+    build(b)
+}
+
+fn count_by_pid() -> Compiled {
+    let mut b = Builder::new();
+    let p = lower::pid(&mut b);
+    let k = b.slot(8);
+    b.store(Size::DW, Base::Slot(k), 0, p);
+    let kp = b.slot_addr(k, 0);
+    lower::count(&mut b, MapId(0), kp);
+    b.exit(0);
+    build(b)
+}
+
+fn printf_record() -> Compiled {
+    let mut b = Builder::new();
+    let p = lower::pid(&mut b);
+    let c = lower::cpu(&mut b);
+    lower::ringbuf_output(
+        &mut b,
+        MapId(0),
+        MapId(1),
+        2,
+        &[Field::Value(p, Width::W32), Field::Value(c, Width::W32)],
+    );
+    b.exit(0);
+    build(b)
+}
+
+/// Twelve values live across a helper call: four fit r6-r9, the rest are spilled.
+fn spilling() -> Compiled {
+    let mut b = Builder::new();
+    let ctx = b.ctx();
+    let vals: Vec<VReg> = (0..12)
+        .map(|i| b.load(Size::DW, Base::Reg(ctx), i * 8))
+        .collect();
+    b.call_void(kscope_codegen::helper::KTIME_GET_NS, &[]);
+    let acc = b.imm(0);
+    for v in &vals {
+        b.alu(AluOp::Add, acc, *v);
+    }
+    b.exit(acc);
+    build(b)
+}
+
+#[test]
+fn snapshot_arith() {
+    assert_eq!(
+        arith().disassemble(),
+        "\
+0: (bf) r0 = r1
+1: (79) r1 = *(u64 *)(r0 +0)
+2: (79) r0 = *(u64 *)(r0 +8)
+3: (07) r1 += 5
+4: (2f) r1 *= r0
+5: (bf) r0 = r1
+6: (95) exit
+"
+    );
+}
+
+#[test]
+fn snapshot_count() {
+    assert_eq!(
+        count_by_pid().disassemble(),
+        "\
+0: (bf) r0 = r1
+1: (85) call bpf_get_current_pid_tgid#14
+2: (77) r0 >>= 32
+3: (7b) *(u64 *)(r10 -8) = r0
+4: (bf) r6 = r10
+5: (07) r6 += -8
+6: (18) r0 = map[fd:3]
+8: (bf) r1 = r0
+9: (bf) r2 = r6
+10: (85) call bpf_map_lookup_elem#1
+11: (15) if r0 == 0x0 goto pc+4
+12: (79) r1 = *(u64 *)(r0 +0)
+13: (07) r1 += 1
+14: (7b) *(u64 *)(r0 +0) = r1
+15: (05) goto pc+21
+16: (7a) *(u64 *)(r10 -16) = 1
+17: (bf) r0 = r10
+18: (07) r0 += -16
+19: (18) r1 = map[fd:3]
+21: (b7) r2 = 1
+22: (bf) r3 = r0
+23: (bf) r4 = r2
+24: (bf) r2 = r6
+25: (85) call bpf_map_update_elem#2
+26: (15) if r0 == 0xffffffef goto pc+1
+27: (05) goto pc+9
+28: (18) r0 = map[fd:3]
+30: (bf) r1 = r0
+31: (bf) r2 = r6
+32: (85) call bpf_map_lookup_elem#1
+33: (15) if r0 == 0x0 goto pc+3
+34: (79) r1 = *(u64 *)(r0 +0)
+35: (07) r1 += 1
+36: (7b) *(u64 *)(r0 +0) = r1
+37: (b7) r0 = 0
+38: (95) exit
+"
+    );
+}
+
+#[test]
+fn snapshot_printf() {
+    assert_eq!(
+        printf_record().disassemble(),
+        "\
+0: (bf) r0 = r1
+1: (85) call bpf_get_current_pid_tgid#14
+2: (bf) r6 = r0
+3: (77) r6 >>= 32
+4: (85) call bpf_get_smp_processor_id#8
+5: (bf) r7 = r0
+6: (18) r0 = map[fd:3]
+8: (b7) r1 = 16
+9: (b7) r2 = 0
+10: (bf) r3 = r2
+11: (bf) r2 = r1
+12: (bf) r1 = r0
+13: (85) call bpf_ringbuf_reserve#131
+14: (15) if r0 == 0x0 goto pc+8
+15: (7a) *(u64 *)(r0 +0) = 2
+16: (63) *(u32 *)(r0 +8) = r6
+17: (63) *(u32 *)(r0 +12) = r7
+18: (b7) r1 = 0
+19: (bf) r2 = r1
+20: (bf) r1 = r0
+21: (85) call bpf_ringbuf_submit#132
+22: (05) goto pc+11
+23: (62) *(u32 *)(r10 -8) = 0
+24: (bf) r0 = r10
+25: (07) r0 += -8
+26: (18) r1 = map[fd:4]
+28: (bf) r2 = r0
+29: (85) call bpf_map_lookup_elem#1
+30: (15) if r0 == 0x0 goto pc+3
+31: (79) r1 = *(u64 *)(r0 +0)
+32: (07) r1 += 1
+33: (7b) *(u64 *)(r0 +0) = r1
+34: (b7) r0 = 0
+35: (95) exit
+"
+    );
+}
+
+#[test]
+fn snapshot_spill() {
+    assert_eq!(
+        spilling().disassemble(),
+        "\
+0: (bf) r0 = r1
+1: (79) r6 = *(u64 *)(r0 +0)
+2: (79) r7 = *(u64 *)(r0 +8)
+3: (79) r8 = *(u64 *)(r0 +16)
+4: (79) r9 = *(u64 *)(r0 +24)
+5: (79) r4 = *(u64 *)(r0 +32)
+6: (7b) *(u64 *)(r10 -8) = r4
+7: (79) r4 = *(u64 *)(r0 +40)
+8: (7b) *(u64 *)(r10 -16) = r4
+9: (79) r4 = *(u64 *)(r0 +48)
+10: (7b) *(u64 *)(r10 -24) = r4
+11: (79) r4 = *(u64 *)(r0 +56)
+12: (7b) *(u64 *)(r10 -32) = r4
+13: (79) r4 = *(u64 *)(r0 +64)
+14: (7b) *(u64 *)(r10 -40) = r4
+15: (79) r4 = *(u64 *)(r0 +72)
+16: (7b) *(u64 *)(r10 -48) = r4
+17: (79) r4 = *(u64 *)(r0 +80)
+18: (7b) *(u64 *)(r10 -56) = r4
+19: (79) r4 = *(u64 *)(r0 +88)
+20: (7b) *(u64 *)(r10 -64) = r4
+21: (85) call bpf_ktime_get_ns#5
+22: (b7) r0 = 0
+23: (0f) r0 += r6
+24: (0f) r0 += r7
+25: (0f) r0 += r8
+26: (0f) r0 += r9
+27: (79) r5 = *(u64 *)(r10 -8)
+28: (0f) r0 += r5
+29: (79) r5 = *(u64 *)(r10 -16)
+30: (0f) r0 += r5
+31: (79) r5 = *(u64 *)(r10 -24)
+32: (0f) r0 += r5
+33: (79) r5 = *(u64 *)(r10 -32)
+34: (0f) r0 += r5
+35: (79) r5 = *(u64 *)(r10 -40)
+36: (0f) r0 += r5
+37: (79) r5 = *(u64 *)(r10 -48)
+38: (0f) r0 += r5
+39: (79) r5 = *(u64 *)(r10 -56)
+40: (0f) r0 += r5
+41: (79) r5 = *(u64 *)(r10 -64)
+42: (0f) r0 += r5
+43: (95) exit
+"
+    );
+}
+
+#[test]
+fn every_instruction_has_the_span_it_came_from() {
+    let mut b = Builder::new();
+    b.set_span(Span::new(1, 4));
+    let x = b.imm(1 << 40);
+    let y = b.with_span(Span::new(5, 9), |b| b.binop(AluOp::Add, x, 2));
+    b.set_span(Span::new(10, 12));
+    let m = b.map_ptr(MapId(1));
+    let s = b.binop(AluOp::Add, y, m);
+    b.exit(s);
+    let c = build(b);
+    assert_eq!(c.insns.len(), c.spans.len());
+    // ctx save, ld_imm64 (2), add (the copy lands in the same register), ld_imm64 map
+    // (2), add, exit.
+    let want = [
+        Span::default(),
+        Span::new(1, 4),
+        Span::new(1, 4),
+        Span::new(5, 9),
+        Span::new(10, 12),
+        Span::new(10, 12),
+    ];
+    assert_eq!(&c.spans[..want.len()], &want, "\n{}", c.disassemble());
+    assert!(c.spans[want.len()..].iter().all(|s| *s == Span::new(10, 12)));
+    assert_eq!(c.map_relocs, vec![(4, MapId(1))]);
+    assert_eq!(c.insns[4].imm, 4, "map fd of MapId(1)");
+    assert_eq!(c.span_at(3), Some(Span::new(5, 9)));
+    assert_eq!(c.span_at(1000), None);
+    let log = "4: (18) r1 = map[fd:4]\nR1 type=map_ptr expected=fp\nprocessed 6 insns";
+    let r = c.rejection(log).unwrap();
+    assert_eq!((r.insn, r.span), (4, Span::new(10, 12)));
+    assert_eq!(r.message, "R1 type=map_ptr expected=fp");
+}
+
+#[test]
+fn stack_over_512_bytes_names_the_biggest_user() {
+    let mut b = Builder::new();
+    b.set_span(Span::new(0, 3));
+    let a = b.slot(100);
+    b.set_span(Span::new(4, 20));
+    let big = b.slot(400);
+    b.set_span(Span::new(21, 30));
+    let c = b.slot(16);
+    for s in [a, big, c] {
+        b.zero_slot(s, 0, 8);
+    }
+    b.exit(0);
+    let err = compile(&b.finish(), &|_| None).unwrap_err();
+    match &err {
+        CodegenError::StackTooLarge { used, span, bytes } => {
+            assert_eq!((*used, *span, *bytes), (104 + 400 + 16, Span::new(4, 20), 400));
+        }
+        e => panic!("{e}"),
+    }
+    assert_eq!(err.span(), Some(Span::new(4, 20)));
+    assert!(err.to_string().contains("520 bytes"), "{err}");
+
+    // Exactly 512 is allowed.
+    let mut b = Builder::new();
+    let s = b.slot(512);
+    b.zero_slot(s, 0, 512);
+    b.exit(0);
+    assert_eq!(compile(&b.finish(), &|_| None).unwrap().stack_size, 512);
+}
+
+#[test]
+fn spills_count_towards_the_stack() {
+    let mut b = Builder::new();
+    let s = b.slot(480);
+    b.zero_slot(s, 0, 8);
+    let ctx = b.ctx();
+    b.set_span(Span::new(7, 8));
+    let vals: Vec<VReg> = (0..12)
+        .map(|i| b.load(Size::DW, Base::Reg(ctx), i * 8))
+        .collect();
+    b.call_void(kscope_codegen::helper::KTIME_GET_NS, &[]);
+    let acc = b.imm(0);
+    for v in &vals {
+        b.alu(AluOp::Add, acc, *v);
+    }
+    b.exit(acc);
+    let err = compile(&b.finish(), &|_| None).unwrap_err();
+    assert!(
+        matches!(err, CodegenError::StackTooLarge { used: 544, .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn broken_ir_is_an_error_not_a_panic() {
+    let expect = |b: Builder, what: &str| {
+        let e = compile(&b.finish(), &|_| None).unwrap_err();
+        assert!(matches!(e, CodegenError::InvalidIr { .. }), "{e}");
+        assert!(e.to_string().contains(what), "{e}");
+    };
+    let b = Builder::new();
+    expect(b, "run off its end");
+
+    let mut b = Builder::new();
+    let l = b.label();
+    b.jmp(l);
+    expect(b, "never placed");
+
+    let mut b = Builder::new();
+    let l = b.label();
+    b.place(l);
+    b.place(l);
+    b.exit(0);
+    expect(b, "placed twice");
+
+    let mut b = Builder::new();
+    let x = b.imm(1);
+    b.call(1, &[x, x, x, x, x, x]);
+    b.exit(0);
+    expect(b, "at most 5 arguments");
+
+    let mut b = Builder::new();
+    let v = b.vreg(Width::W64);
+    b.set_span(Span::new(3, 4));
+    b.exit(v);
+    let e = compile(&b.finish(), &|_| None).unwrap_err();
+    assert!(e.to_string().contains("read before it is written"), "{e}");
+    assert_eq!(e.span(), Some(Span::new(3, 4)));
+
+    let mut b = Builder::new();
+    let v = b.imm(1);
+    b.alu(AluOp::Lsh, v, 64);
+    b.exit(v);
+    expect(b, "out of range");
+
+    let mut b = Builder::new();
+    let m = b.map_ptr(MapId(9));
+    b.exit(m);
+    let e = compile(&b.finish(), &|_| None).unwrap_err();
+    assert!(matches!(e, CodegenError::UnknownMap { .. }), "{e}");
+}
+
+/// A value defined in only one branch but read after the join is refused.
+#[test]
+fn maybe_unset_register_is_refused() {
+    let mut b = Builder::new();
+    let ctx = b.ctx();
+    let x = b.load(Size::DW, Base::Reg(ctx), 0);
+    let v = b.vreg(Width::W64);
+    let skip = b.label();
+    b.jmp_if(JmpOp::Eq, x, 0, skip);
+    b.mov(v, 1);
+    b.place(skip);
+    b.exit(v);
+    let e = compile(&b.finish(), &|_| None).unwrap_err();
+    assert!(e.to_string().contains("read before it is written"), "{e}");
+}
