@@ -30,10 +30,7 @@ pub struct Compiled {
 }
 
 /// Where a stack slot or spill slot sits: its offset from `r10`.
-fn layout(
-    f: &Function,
-    alloc: &Allocation,
-) -> Result<(Vec<i16>, Vec<i16>, u32), CodegenError> {
+fn layout(f: &Function, alloc: &Allocation) -> Result<(Vec<i16>, Vec<i16>, u32), CodegenError> {
     let mut used: u32 = 0;
     let mut per_span: HashMap<Span, u32> = HashMap::new();
     let mut slot_off = Vec::new();
@@ -54,11 +51,7 @@ fn layout(
             .into_iter()
             .max_by_key(|&(s, b)| (b, std::cmp::Reverse((s.start, s.end))))
             .unwrap_or_default();
-        return Err(CodegenError::StackTooLarge {
-            used,
-            span,
-            bytes,
-        });
+        return Err(CodegenError::StackTooLarge { used, span, bytes });
     }
     Ok((slot_off, spill_off, used))
 }
@@ -174,11 +167,7 @@ impl Emitter<'_> {
         }
     }
 
-    fn inst(
-        &mut self,
-        op: &Op,
-        maps: &dyn Fn(MapId) -> Option<i32>,
-    ) -> Result<(), CodegenError> {
+    fn inst(&mut self, op: &Op, maps: &dyn Fn(MapId) -> Option<i32>) -> Result<(), CodegenError> {
         match op {
             Op::Ctx { dst } => {
                 let d = self.target(*dst, SCRATCH1);

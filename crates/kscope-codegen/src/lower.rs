@@ -117,7 +117,10 @@ pub fn add(b: &mut Builder, map: MapId, key: VReg, delta: Operand) {
         b,
         map,
         key,
-        Miss::Init { size: 8, fill: &fill },
+        Miss::Init {
+            size: 8,
+            fill: &fill,
+        },
         &|b, p| add_at(b, p, 0, delta),
     );
 }

@@ -87,7 +87,10 @@ pub(crate) fn validate(f: &Function) -> Result<(), CodegenError> {
             Op::Call { args, .. } if args.len() > 5 => {
                 return Err(invalid(
                     inst.span,
-                    format!("a helper call takes at most 5 arguments, not {}", args.len()),
+                    format!(
+                        "a helper call takes at most 5 arguments, not {}",
+                        args.len()
+                    ),
                 ));
             }
             Op::Label(l) => {
@@ -195,7 +198,9 @@ impl Bits {
     }
     fn iter(&self) -> impl Iterator<Item = usize> + '_ {
         self.0.iter().enumerate().flat_map(|(w, &bits)| {
-            (0..64).filter(move |b| bits & (1 << b) != 0).map(move |b| w * 64 + b)
+            (0..64)
+                .filter(move |b| bits & (1 << b) != 0)
+                .map(move |b| w * 64 + b)
         })
     }
 }
@@ -314,7 +319,7 @@ pub fn allocate(f: &Function) -> Result<Allocation, CodegenError> {
         let wants: &[Reg] = if crosses((start, end)) {
             &CALLEE_SAVED
         } else {
-&ANY
+            &ANY
         };
         if let Some(&r) = wants
             .iter()

@@ -42,10 +42,19 @@ fn random_expression_trees_match_the_reference() {
         }
         let want = fold_ref(&vals) ^ eval(&last, &ins, &vals);
         let got = run(&prog, &mut mem);
-        assert_eq!(got, want, "seed {seed}\n{:#?}\n{}", exprs, prog.disassemble());
+        assert_eq!(
+            got,
+            want,
+            "seed {seed}\n{:#?}\n{}",
+            exprs,
+            prog.disassemble()
+        );
     }
     // The point of the test: values did not fit the registers.
-    assert!(total_spilled > 300, "only {total_spilled} spills in 300 programs");
+    assert!(
+        total_spilled > 300,
+        "only {total_spilled} spills in 300 programs"
+    );
 }
 
 /// Twenty values live across a loop whose body calls helpers and branches.
@@ -103,7 +112,12 @@ fn values_live_across_a_loop_with_calls() {
             }
         }
         let want = acc.wrapping_add(fold_ref(&v));
-        assert_eq!(run(&prog, &mut mem), want, "seed {seed}\n{}", prog.disassemble());
+        assert_eq!(
+            run(&prog, &mut mem),
+            want,
+            "seed {seed}\n{}",
+            prog.disassemble()
+        );
     }
 }
 
@@ -129,7 +143,12 @@ fn argument_moves_with_cycles() {
         let a1: Vec<u64> = (0..5).map(|k| g((k + rot) % 5)).collect();
         let a2: Vec<u64> = (0..5).map(|k| g((5 - k + rot) % 5)).collect();
         let want = mix(a1[0], a1[1], a1[2], a1[3], a1[4]) ^ mix(a2[0], a2[1], a2[2], a2[3], a2[4]);
-        assert_eq!(run(&prog, &mut mem), want, "rot {rot}\n{}", prog.disassemble());
+        assert_eq!(
+            run(&prog, &mut mem),
+            want,
+            "rot {rot}\n{}",
+            prog.disassemble()
+        );
     }
 }
 
@@ -137,7 +156,22 @@ fn argument_moves_with_cycles() {
 #[test]
 fn hist_and_lhist_buckets_in_bpf() {
     use kscope_codegen::lower::{hist_bucket, hist_index, lhist_bucket, lhist_index};
-    let mut values: Vec<i64> = vec![i64::MIN, -1, 0, 1, 2, 3, 4, 5, 7, 8, 9, 1023, 1024, i64::MAX];
+    let mut values: Vec<i64> = vec![
+        i64::MIN,
+        -1,
+        0,
+        1,
+        2,
+        3,
+        4,
+        5,
+        7,
+        8,
+        9,
+        1023,
+        1024,
+        i64::MAX,
+    ];
     let mut r = Rng::new(7);
     for _ in 0..300 {
         let shift = r.below(64);

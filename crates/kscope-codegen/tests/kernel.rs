@@ -99,9 +99,7 @@ fn generated_aggregations_of_write_counts_are_exact() {
     {
         // Value i is written i + 1 times; -5 is a size_t the kernel refuses (EFAULT) but
         // the tracepoint sees, and bpftrace's hist puts negatives in bucket 0.
-        let values: [i64; 14] = [
-            -5, 0, 1, 2, 3, 4, 7, 8, 15, 99, 100, 1000, 65536, 1 << 20,
-        ];
+        let values: [i64; 14] = [-5, 0, 1, 2, 3, 4, 7, 8, 15, 99, 100, 1000, 65536, 1 << 20];
         let arg: Vec<String> = values.iter().map(|v| (*v as u64).to_string()).collect();
         let mut child = Workload::start(&["write", &arg.join(",")]);
         let nb0 = lower::hist_buckets(0);
@@ -116,11 +114,15 @@ fn generated_aggregations_of_write_counts_are_exact() {
         let keyed =
             Map::create(&MapSpec::new(MapType::PercpuHash, 8, nb0 * 8, 16).with_name("cg_khist"))
                 .unwrap();
-        let zero = Map::create(&MapSpec::new(MapType::PercpuArray, 4, nb0 * 8, 1).with_name("cg_zero"))
-            .unwrap();
-        let sums = Map::create(&MapSpec::new(MapType::PercpuHash, 8, 8, 4).with_name("cg_sum")).unwrap();
-        let mins = Map::create(&MapSpec::new(MapType::PercpuHash, 8, 16, 4).with_name("cg_min")).unwrap();
-        let maxs = Map::create(&MapSpec::new(MapType::PercpuHash, 8, 16, 4).with_name("cg_max")).unwrap();
+        let zero =
+            Map::create(&MapSpec::new(MapType::PercpuArray, 4, nb0 * 8, 1).with_name("cg_zero"))
+                .unwrap();
+        let sums =
+            Map::create(&MapSpec::new(MapType::PercpuHash, 8, 8, 4).with_name("cg_sum")).unwrap();
+        let mins =
+            Map::create(&MapSpec::new(MapType::PercpuHash, 8, 16, 4).with_name("cg_min")).unwrap();
+        let maxs =
+            Map::create(&MapSpec::new(MapType::PercpuHash, 8, 16, 4).with_name("cg_max")).unwrap();
         let stats = Map::create(&MapSpec::new(MapType::PercpuHash, 8, 16, 4).with_name("cg_stats"))
             .unwrap();
 
@@ -146,11 +148,14 @@ fn generated_aggregations_of_write_counts_are_exact() {
         lower::avg_stats(&mut b, MapId(8), pkey, v);
         b.place(not_ours);
         b.exit(0);
-        let c = build(b, &[&h0, &h2, &lh, &keyed, &zero, &sums, &mins, &maxs, &stats]);
+        let c = build(
+            b,
+            &[&h0, &h2, &lh, &keyed, &zero, &sums, &mins, &maxs, &stats],
+        );
         let prog = load(&c, "cg_aggs");
         leaks.track(&prog);
-        let link =
-            tracepoint::attach(&prog, "syscalls", "sys_enter_write").unwrap_or_else(|e| panic!("{e}"));
+        let link = tracepoint::attach(&prog, "syscalls", "sys_enter_write")
+            .unwrap_or_else(|e| panic!("{e}"));
         child.run_batch();
         let pid = (child.pid() as u64).to_ne_bytes();
         child.finish();
@@ -169,7 +174,9 @@ fn generated_aggregations_of_write_counts_are_exact() {
             n += times;
         }
         let read = |m: &Map, nb: u32| -> Vec<u64> {
-            (0..nb).map(|k| percpu_sum(m, &k.to_ne_bytes(), 0)).collect()
+            (0..nb)
+                .map(|k| percpu_sum(m, &k.to_ne_bytes(), 0))
+                .collect()
         };
         assert_eq!(read(&h0, nb0), want0, "hist");
         assert_eq!(read(&h2, nb2), want2, "hist(n, 2)");
@@ -207,8 +214,8 @@ fn generated_ringbuf_records_10000_in_order_none_lost() {
     {
         let mut child = Workload::start(&["getppid", "10000"]);
         let ring = Map::create(&MapSpec::ringbuf(1 << 20).with_name("cg_ring")).unwrap();
-        let loss = Map::create(&MapSpec::new(MapType::PercpuArray, 4, 8, 1).with_name("cg_loss"))
-            .unwrap();
+        let loss =
+            Map::create(&MapSpec::new(MapType::PercpuArray, 4, 8, 1).with_name("cg_loss")).unwrap();
         let seq = Map::create(&MapSpec::new(MapType::Array, 4, 8, 1).with_name("cg_seq")).unwrap();
         let c = record_program(child.pid(), 7);
         let c = {
@@ -307,7 +314,10 @@ fn generated_ringbuf_counts_lost_records() {
         let mut got = Vec::new();
         rb.consume(|rec| got.push(u64::from_ne_bytes(rec[8..16].try_into().unwrap())));
         let lost = percpu_sum(&loss, &0u32.to_ne_bytes(), 0);
-        assert!(lost > 0, "a 4 KiB ring cannot hold 1000 records of 56 bytes");
+        assert!(
+            lost > 0,
+            "a 4 KiB ring cannot hold 1000 records of 56 bytes"
+        );
         assert_eq!(got.len() as u64 + lost, 1000);
         assert!(got.windows(2).all(|w| w[0] < w[1]), "records in order");
     }
@@ -352,8 +362,8 @@ fn generated_user_string_reads_into_scratch() {
         let c = build(b, &[&ring, &loss, &scratch]);
         let prog = load(&c, "cg_str");
         leaks.track(&prog);
-        let link =
-            tracepoint::attach(&prog, "syscalls", "sys_enter_write").unwrap_or_else(|e| panic!("{e}"));
+        let link = tracepoint::attach(&prog, "syscalls", "sys_enter_write")
+            .unwrap_or_else(|e| panic!("{e}"));
         let mut rb = RingBuf::new(&ring).unwrap();
         child.run_batch();
         child.finish();
@@ -403,11 +413,19 @@ fn verifier_rejection_maps_to_the_span() {
     };
     assert_eq!(r.span, Span::new(31, 44), "{err}\n{}", c.disassemble());
     assert!(r.message.contains("invalid mem access"), "{}", r.message);
-    assert_eq!(c.insns[r.insn].code & 0x07, 0x01, "the culprit is the load (LDX)");
+    assert_eq!(
+        c.insns[r.insn].code & 0x07,
+        0x01,
+        "the culprit is the load (LDX)"
+    );
     assert_eq!(err.span(), Some(Span::new(31, 44)));
     assert!(err.to_string().contains("bytes 31..44"), "{err}");
     let after = kscope_bpf::loaded_ids(kscope_bpf::IdKind::Prog).unwrap();
-    let new: Vec<u32> = after.iter().copied().filter(|i| !before.contains(i)).collect();
+    let new: Vec<u32> = after
+        .iter()
+        .copied()
+        .filter(|i| !before.contains(i))
+        .collect();
     // A refused program never gets an id; any new id here belongs to another process.
     for id in new {
         eprintln!("note: program {id} appeared meanwhile (not ours: ours was refused)");

@@ -242,7 +242,11 @@ fn every_instruction_has_the_span_it_came_from() {
         Span::new(10, 12),
     ];
     assert_eq!(&c.spans[..want.len()], &want, "\n{}", c.disassemble());
-    assert!(c.spans[want.len()..].iter().all(|s| *s == Span::new(10, 12)));
+    assert!(
+        c.spans[want.len()..]
+            .iter()
+            .all(|s| *s == Span::new(10, 12))
+    );
     assert_eq!(c.map_relocs, vec![(4, MapId(1))]);
     assert_eq!(c.insns[4].imm, 4, "map fd of MapId(1)");
     assert_eq!(c.span_at(3), Some(Span::new(5, 9)));
@@ -269,7 +273,10 @@ fn stack_over_512_bytes_names_the_biggest_user() {
     let err = compile(&b.finish(), &|_| None).unwrap_err();
     match &err {
         CodegenError::StackTooLarge { used, span, bytes } => {
-            assert_eq!((*used, *span, *bytes), (104 + 400 + 16, Span::new(4, 20), 400));
+            assert_eq!(
+                (*used, *span, *bytes),
+                (104 + 400 + 16, Span::new(4, 20), 400)
+            );
         }
         e => panic!("{e}"),
     }

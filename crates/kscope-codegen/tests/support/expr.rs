@@ -150,15 +150,31 @@ fn eval_with(e: &E, inputs: &[u64], vars: &[u64], kc: bool) -> u64 {
         E::Const(c) => *c as u64,
         E::Input(i) => inputs[*i],
         E::Var(v) => vars[*v],
-        E::Bin(op, w, a, b) => alu_ref(*op, *w, eval_with(a, inputs, vars, kc), eval_with(b, inputs, vars, kc)),
+        E::Bin(op, w, a, b) => alu_ref(
+            *op,
+            *w,
+            eval_with(a, inputs, vars, kc),
+            eval_with(b, inputs, vars, kc),
+        ),
         E::Neg(a) => eval_with(a, inputs, vars, kc).wrapping_neg(),
         E::Call(h, args) => {
-            let mut v: Vec<u64> = args.iter().map(|a| eval_with(a, inputs, vars, kc)).collect();
+            let mut v: Vec<u64> = args
+                .iter()
+                .map(|a| eval_with(a, inputs, vars, kc))
+                .collect();
             v.resize(5, 0);
-            if kc { call_ref(SUM5, &v) } else { call_ref(*h, &v) }
+            if kc {
+                call_ref(SUM5, &v)
+            } else {
+                call_ref(*h, &v)
+            }
         }
         E::Sel(op, a, b, t, f) => {
-            if cmp_ref(*op, eval_with(a, inputs, vars, kc), eval_with(b, inputs, vars, kc)) {
+            if cmp_ref(
+                *op,
+                eval_with(a, inputs, vars, kc),
+                eval_with(b, inputs, vars, kc),
+            ) {
                 eval_with(t, inputs, vars, kc)
             } else {
                 eval_with(f, inputs, vars, kc)
@@ -210,7 +226,10 @@ pub fn lower_with(b: &mut Builder, e: &E, ctx: VReg, vars: &[VReg], kc: bool) ->
             d
         }
         E::Call(h, args) => {
-            let mut regs: Vec<VReg> = args.iter().map(|a| lower_with(b, a, ctx, vars, kc)).collect();
+            let mut regs: Vec<VReg> = args
+                .iter()
+                .map(|a| lower_with(b, a, ctx, vars, kc))
+                .collect();
             while regs.len() < 5 {
                 regs.push(b.imm(0));
             }
@@ -285,4 +304,3 @@ pub fn inputs(r: &mut Rng) -> ([u64; INPUTS], Vec<u8>) {
     let mem = ins.iter().flat_map(|x| x.to_ne_bytes()).collect();
     (ins, mem)
 }
-

@@ -41,7 +41,11 @@ pub fn build(f: &Function) -> Compiled {
 
 /// Runs `prog` in rbpf with `mem` as the context (`r1`).
 pub fn run(prog: &Compiled, mem: &mut [u8]) -> u64 {
-    let bytes: Vec<u8> = prog.insns.iter().flat_map(|i: &Insn| i.to_bytes()).collect();
+    let bytes: Vec<u8> = prog
+        .insns
+        .iter()
+        .flat_map(|i: &Insn| i.to_bytes())
+        .collect();
     let mut vm = rbpf::EbpfVmRaw::new(Some(&bytes)).unwrap();
     vm.register_helper(MIX, mix).unwrap();
     vm.register_helper(SUM5, sum5).unwrap();
@@ -188,7 +192,10 @@ pub mod kernel {
                     .filter(|i| now.contains(i))
                     .collect();
                 if Instant::now() > deadline {
-                    assert!(ours_left.is_empty(), "our programs {ours_left:?} are still loaded");
+                    assert!(
+                        ours_left.is_empty(),
+                        "our programs {ours_left:?} are still loaded"
+                    );
                     eprintln!(
                         "note: program ids changed from {:?} to {now:?}, not by this test",
                         self.before
