@@ -67,6 +67,8 @@ struct Emitter<'a> {
     fixups: Vec<(usize, Label)>,
     relocs: Vec<(usize, MapId)>,
     poison: bool,
+    /// The program never reads its context: no need to save `r1`.
+    unused_ctx: bool,
 }
 
 impl Emitter<'_> {
@@ -169,6 +171,9 @@ impl Emitter<'_> {
 
     fn inst(&mut self, op: &Op, maps: &dyn Fn(MapId) -> Option<i32>) -> Result<(), CodegenError> {
         match op {
+            Op::Ctx { dst } if self.unused_ctx => {
+                let _ = dst;
+            }
             Op::Ctx { dst } => {
                 let d = self.target(*dst, SCRATCH1);
                 self.mov(d, Reg::R1);
@@ -379,6 +384,11 @@ pub fn compile_with(
         fixups: Vec::new(),
         relocs: Vec::new(),
         poison: opts.poison_after_calls,
+        unused_ctx: !f.insts.iter().any(|i| {
+            i.op.uses()
+                .iter()
+                .any(|u| matches!(f.insts.first().map(|c| &c.op), Some(Op::Ctx { dst }) if dst == u))
+        }),
     };
     for inst in &f.insts {
         e.span = inst.span;

@@ -307,6 +307,23 @@ pub fn allocate(f: &Function) -> Result<Allocation, CodegenError> {
         }
     }
 
+    // Preferred registers, to save moves: a value whose live range ends as argument k of
+    // a call wants r(k+1); a call's result wants r0.
+    let mut hint: Vec<Option<Reg>> = vec![None; iv.len()];
+    const ARGS: [Reg; 5] = [Reg::R1, Reg::R2, Reg::R3, Reg::R4, Reg::R5];
+    for (i, inst) in f.insts.iter().enumerate() {
+        if let Op::Call { args, ret, .. } = &inst.op {
+            for (k, a) in args.iter().enumerate() {
+                if iv[a.index()].is_some_and(|(_, e)| e == 2 * i) && ANY.contains(&ARGS[k]) {
+                    hint[a.index()] = Some(ARGS[k]);
+                }
+            }
+            if let Some(r) = ret {
+                hint[r.index()] = Some(Reg::R0);
+            }
+        }
+    }
+
     let mut order: Vec<usize> = (0..iv.len()).filter(|&v| iv[v].is_some()).collect();
     order.sort_by_key(|&v| iv[v].map(|x| x.0));
     let mut locs = vec![Loc::Unused; iv.len()];
@@ -321,10 +338,9 @@ pub fn allocate(f: &Function) -> Result<Allocation, CodegenError> {
         } else {
             &ANY
         };
-        if let Some(&r) = wants
-            .iter()
-            .find(|r| !active.iter().any(|&(_, _, a)| a == **r))
-        {
+        let free = |r: &Reg| !active.iter().any(|&(_, _, a)| a == *r);
+        let hinted = hint[v].filter(|h| wants.contains(h) && free(h));
+        if let Some(r) = hinted.or_else(|| wants.iter().copied().find(free)) {
             locs[v] = Loc::Reg(r);
             active.push((end, v, r));
             continue;
