@@ -385,9 +385,9 @@ pub fn compile_with(
         relocs: Vec::new(),
         poison: opts.poison_after_calls,
         unused_ctx: !f.insts.iter().any(|i| {
-            i.op.uses()
-                .iter()
-                .any(|u| matches!(f.insts.first().map(|c| &c.op), Some(Op::Ctx { dst }) if dst == u))
+            i.op.uses().iter().any(
+                |u| matches!(f.insts.first().map(|c| &c.op), Some(Op::Ctx { dst }) if dst == u),
+            )
         }),
     };
     for inst in &f.insts {

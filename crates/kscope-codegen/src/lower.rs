@@ -1,5 +1,6 @@
 //! Reusable lowering pieces with bpftrace's semantics, built on [`Builder`]:
 //!
+//! - plain map access: [`lookup`], [`read_u64_or_zero`], [`update`], [`delete`];
 //! - map updates in place ([`update_in_place`]): look up; on a hit change the value
 //!   through the returned pointer; on a miss insert with `BPF_NOEXIST` and, if another
 //!   CPU inserted first (`-EEXIST`), look up again;
@@ -55,6 +56,33 @@ pub fn const_key(b: &mut Builder, key: i32) -> VReg {
 pub fn lookup(b: &mut Builder, map: MapId, key: VReg) -> VReg {
     let m = b.map_ptr(map);
     b.call(helper::MAP_LOOKUP_ELEM, &[m, key])
+}
+
+/// Reads the 8-byte value at byte `off` of `key`'s value in `map` into a new register, 0
+/// when the key is missing (`@x[k]` read as an expression).
+pub fn read_u64_or_zero(b: &mut Builder, map: MapId, key: VReg, off: i16) -> VReg {
+    let res = b.imm(0);
+    let done = b.label();
+    let p = lookup(b, map, key);
+    b.jmp_if(JmpOp::Eq, p, 0, done);
+    let v = b.load(Size::DW, Base::Reg(p), off);
+    b.mov(res, v);
+    b.place(done);
+    res
+}
+
+/// `bpf_map_update_elem(map, key, value, flags)` (`@x[k] = v`: flags 0, `BPF_ANY`);
+/// returns the helper's result (0 or a negative errno, e.g. `-E2BIG` when full).
+pub fn update(b: &mut Builder, map: MapId, key: VReg, value: VReg, flags: i32) -> VReg {
+    let m = b.map_ptr(map);
+    let f = b.imm(flags as i64);
+    b.call(helper::MAP_UPDATE_ELEM, &[m, key, value, f])
+}
+
+/// `bpf_map_delete_elem(map, key)` (`delete(@x, k)`); returns the helper's result.
+pub fn delete(b: &mut Builder, map: MapId, key: VReg) -> VReg {
+    let m = b.map_ptr(map);
+    b.call(helper::MAP_DELETE_ELEM, &[m, key])
 }
 
 /// Looks `key` up in `map` and runs `hit` with the value pointer; on a miss inserts per

@@ -485,3 +485,47 @@ fn generated_pressure_programs_pass_the_verifier_and_compute_exactly() {
     assert!(spilled > 40, "only {spilled} spills");
     leaks.assert_clean();
 }
+
+/// `@c[pid] = @c[pid] + 1; @t[pid + 1] = 1; delete(@t, pid + 1)` through plain lookups,
+/// updates and deletes: exactly 1000 and no leftover key.
+#[test]
+fn generated_plain_map_read_update_delete() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let mut leaks = LeakCheck::start();
+    {
+        let mut child = Workload::start(&["getppid", "1000"]);
+        let map =
+            Map::create(&MapSpec::new(MapType::Hash, 8, 8, 16).with_name("cg_plain")).unwrap();
+        let mut b = Builder::new();
+        let p = filter_pid(&mut b, child.pid());
+        let key = key_of(&mut b, p);
+        let x = lower::read_u64_or_zero(&mut b, MapId(0), key, 0);
+        b.alu(AluOp::Add, x, 1);
+        let val = key_of(&mut b, x);
+        lower::update(&mut b, MapId(0), key, val, 0);
+        let p1 = b.binop(AluOp::Add, p, 1);
+        let key1 = key_of(&mut b, p1);
+        let one = b.imm(1);
+        let v1 = key_of(&mut b, one);
+        lower::update(&mut b, MapId(0), key1, v1, 0);
+        lower::delete(&mut b, MapId(0), key1);
+        b.exit(0);
+        let c = build(b, &[&map]);
+        let prog = load(&c, "cg_plain");
+        leaks.track(&prog);
+        let link = tracepoint::attach(&prog, "syscalls", "sys_enter_getppid")
+            .unwrap_or_else(|e| panic!("{e}"));
+        child.run_batch();
+        let pid = child.pid() as u64;
+        child.finish();
+        drop(link);
+        assert_eq!(map.keys().unwrap(), vec![pid.to_ne_bytes().to_vec()]);
+        assert_eq!(
+            map.lookup(&pid.to_ne_bytes()).unwrap(),
+            Some(1000u64.to_ne_bytes().to_vec())
+        );
+    }
+    leaks.assert_clean();
+}
