@@ -2,8 +2,8 @@
 //! the current span, and hands out fresh virtual registers, labels and stack slots.
 
 use crate::ir::{
-    AluOp, Base, Function, Inst, JmpOp, Label, MapId, Op, Operand, Size, Slot, SlotDecl, Span,
-    VReg, Width,
+    AluOp, Base, FuncId, Function, Inst, JmpOp, Label, MapId, Op, Operand, Size, Slot, SlotDecl,
+    Span, VReg, Width,
 };
 
 /// Builds one [`Function`]. Instructions get the span set by [`Builder::set_span`] (or
@@ -13,6 +13,7 @@ pub struct Builder {
     f: Function,
     span: Span,
     ctx: VReg,
+    params: Vec<VReg>,
 }
 
 impl Default for Builder {
@@ -29,11 +30,40 @@ impl Builder {
             f: Function::default(),
             span: Span::default(),
             ctx: VReg(0),
+            params: Vec::new(),
         };
         let ctx = b.vreg(Width::W64);
         b.push(Op::Ctx { dst: ctx });
         b.ctx = ctx;
         b
+    }
+
+    /// A new subprogram taking `nparams` (at most 5) 64-bit parameters, read with
+    /// [`Builder::params`]; it returns with [`Builder::exit`]. Its [`Builder::ctx`] is its
+    /// first parameter.
+    pub fn subprogram(nparams: u8) -> Builder {
+        let mut b = Builder {
+            f: Function::default(),
+            span: Span::default(),
+            ctx: VReg(0),
+            params: Vec::new(),
+        };
+        for index in 0..nparams {
+            let dst = b.vreg(Width::W64);
+            b.push(Op::Param { dst, index });
+            b.params.push(dst);
+        }
+        if let Some(&p) = b.params.first() {
+            b.ctx = p;
+        } else {
+            b.ctx = b.vreg(Width::W64);
+        }
+        b
+    }
+
+    /// The registers holding a subprogram's parameters (empty for the entry function).
+    pub fn params(&self) -> &[VReg] {
+        &self.params
     }
 
     /// The span given to the instructions appended from now on.
@@ -258,6 +288,17 @@ impl Builder {
             args: args.to_vec(),
             ret: None,
         });
+    }
+
+    /// Calls subprogram `func` with up to five arguments; returns its result (`r0`).
+    pub fn call_sub(&mut self, func: FuncId, args: &[VReg]) -> VReg {
+        let ret = self.vreg(Width::W64);
+        self.push(Op::CallSub {
+            func,
+            args: args.to_vec(),
+            ret: Some(ret),
+        });
+        ret
     }
 
     /// `goto l`.

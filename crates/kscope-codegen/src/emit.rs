@@ -8,7 +8,7 @@ use kscope_bpf::Insn;
 use kscope_bpf::insn::{AluOp, Reg, Size};
 
 use crate::CodegenError;
-use crate::ir::{Base, Function, Label, MapId, Op, Operand, Span, VReg};
+use crate::ir::{Base, FuncId, Function, Label, MapId, Op, Operand, Span, VReg};
 use crate::regalloc::{Allocation, Loc, SCRATCH1, SCRATCH2, allocate};
 
 /// The kernel's limit on a BPF program's stack, in bytes.
@@ -30,7 +30,11 @@ pub struct Compiled {
 }
 
 /// Where a stack slot or spill slot sits: its offset from `r10`.
-fn layout(f: &Function, alloc: &Allocation) -> Result<(Vec<i16>, Vec<i16>, u32), CodegenError> {
+#[allow(clippy::type_complexity)]
+fn layout(
+    f: &Function,
+    alloc: &Allocation,
+) -> Result<(Vec<i16>, Vec<i16>, u32, (Span, u32)), CodegenError> {
     let mut used: u32 = 0;
     let mut per_span: HashMap<Span, u32> = HashMap::new();
     let mut slot_off = Vec::new();
@@ -46,14 +50,18 @@ fn layout(f: &Function, alloc: &Allocation) -> Result<(Vec<i16>, Vec<i16>, u32),
         *per_span.entry(span).or_default() += 8;
         spill_off.push(-(used.min(i16::MAX as u32) as i32) as i16);
     }
+    let biggest = per_span
+        .into_iter()
+        .max_by_key(|&(s, b)| (b, std::cmp::Reverse((s.start, s.end))))
+        .unwrap_or_default();
     if used > MAX_STACK {
-        let (span, bytes) = per_span
-            .into_iter()
-            .max_by_key(|&(s, b)| (b, std::cmp::Reverse((s.start, s.end))))
-            .unwrap_or_default();
-        return Err(CodegenError::StackTooLarge { used, span, bytes });
+        return Err(CodegenError::StackTooLarge {
+            used,
+            span: biggest.0,
+            bytes: biggest.1,
+        });
     }
-    Ok((slot_off, spill_off, used))
+    Ok((slot_off, spill_off, used, biggest))
 }
 
 struct Emitter<'a> {
@@ -66,6 +74,7 @@ struct Emitter<'a> {
     labels: HashMap<Label, usize>,
     fixups: Vec<(usize, Label)>,
     relocs: Vec<(usize, MapId)>,
+    sub_calls: Vec<(usize, FuncId)>,
     poison: bool,
     /// The program never reads its context: no need to save `r1`.
     unused_ctx: bool,
@@ -171,6 +180,29 @@ impl Emitter<'_> {
 
     fn inst(&mut self, op: &Op, maps: &dyn Fn(MapId) -> Option<i32>) -> Result<(), CodegenError> {
         match op {
+            Op::Param { dst, index } => {
+                const ARGS: [Reg; 5] = [Reg::R1, Reg::R2, Reg::R3, Reg::R4, Reg::R5];
+                let src = ARGS[*index as usize];
+                let d = self.target(*dst, src);
+                self.mov(d, src);
+                self.flush(*dst, d);
+            }
+            Op::CallSub { func, args, ret } => {
+                self.call_args(args);
+                self.sub_calls.push((self.out.len(), *func));
+                self.put(Insn::new(
+                    kscope_bpf::insn::op::JMP | kscope_bpf::insn::op::CALL,
+                    0,
+                    PSEUDO_CALL,
+                    0,
+                    0,
+                ));
+                if let Some(r) = ret {
+                    let d = self.target(*r, Reg::R0);
+                    self.mov(d, Reg::R0);
+                    self.flush(*r, d);
+                }
+            }
             Op::Ctx { dst } if self.unused_ctx => {
                 let _ = dst;
             }
@@ -371,8 +403,31 @@ pub fn compile_with(
     maps: &dyn Fn(MapId) -> Option<i32>,
     opts: &Options,
 ) -> Result<Compiled, CodegenError> {
+    compile_program(std::slice::from_ref(f), maps, opts)
+}
+
+/// `src_reg` of a call instruction that calls a BPF-to-BPF subprogram
+/// (`BPF_PSEUDO_CALL`); its immediate is the distance to the callee.
+pub const PSEUDO_CALL: u8 = 1;
+
+/// One function, emitted on its own.
+struct Emitted {
+    out: Vec<Insn>,
+    spans: Vec<Span>,
+    relocs: Vec<(usize, MapId)>,
+    sub_calls: Vec<(usize, FuncId)>,
+    frame: u32,
+    biggest: (Span, u32),
+    spilled: usize,
+}
+
+fn emit_function(
+    f: &Function,
+    maps: &dyn Fn(MapId) -> Option<i32>,
+    opts: &Options,
+) -> Result<Emitted, CodegenError> {
     let alloc = allocate(f)?;
-    let (slot_off, spill_off, stack_size) = layout(f, &alloc)?;
+    let (slot_off, spill_off, frame, biggest) = layout(f, &alloc)?;
     let mut e = Emitter {
         alloc: &alloc,
         slot_off,
@@ -383,6 +438,7 @@ pub fn compile_with(
         labels: HashMap::new(),
         fixups: Vec::new(),
         relocs: Vec::new(),
+        sub_calls: Vec::new(),
         poison: opts.poison_after_calls,
         unused_ctx: !f.insts.iter().any(|i| {
             i.op.uses().iter().any(
@@ -403,11 +459,138 @@ pub fn compile_with(
         })?;
         e.out[at].off = off;
     }
-    Ok(Compiled {
-        insns: e.out,
+    Ok(Emitted {
+        out: e.out,
         spans: e.spans,
-        stack_size,
-        map_relocs: e.relocs,
+        relocs: e.relocs,
+        sub_calls: e.sub_calls,
+        frame,
+        biggest,
         spilled: alloc.spilled(),
     })
+}
+
+/// The verifier's size of a frame in a call chain: rounded up to 32 bytes.
+fn chain_frame(frame: u32) -> u32 {
+    frame.max(1).div_ceil(32) * 32
+}
+
+/// Compiles a program of several functions: `funcs[0]` is the entry point (built with
+/// [`crate::Builder::new`]); the others are subprograms (built with
+/// [`crate::Builder::subprogram`]) that it calls with [`crate::Builder::call_sub`] as
+/// `FuncId(i)`. Subprograms no one calls are left out (the verifier refuses unreachable
+/// code); recursion is an error (BPF has none). The stack limit applies to the deepest
+/// chain of calls, each frame rounded up to 32 bytes as the verifier does.
+pub fn compile_program(
+    funcs: &[Function],
+    maps: &dyn Fn(MapId) -> Option<i32>,
+    opts: &Options,
+) -> Result<Compiled, CodegenError> {
+    let Some(main) = funcs.first() else {
+        return Err(CodegenError::InvalidIr {
+            span: Span::default(),
+            reason: "a program needs at least one function".into(),
+        });
+    };
+    let _ = main;
+    let mut emitted: Vec<Option<Emitted>> = funcs.iter().map(|_| None).collect();
+    // Emit the functions reachable from the entry point, in discovery order.
+    let mut order = vec![0usize];
+    let mut k = 0;
+    while k < order.len() {
+        let i = order[k];
+        let em = emit_function(&funcs[i], maps, opts)?;
+        for &(at, FuncId(callee)) in &em.sub_calls {
+            let c = callee as usize;
+            if c >= funcs.len() || c == 0 {
+                return Err(CodegenError::InvalidIr {
+                    span: em.spans[at],
+                    reason: format!("call to unknown subprogram {callee}"),
+                });
+            }
+            if !order.contains(&c) {
+                order.push(c);
+            }
+        }
+        emitted[i] = Some(em);
+        k += 1;
+    }
+    let get = |i: usize| emitted[i].as_ref().expect("emitted above");
+
+    // Deepest stack over call chains (and no recursion).
+    fn depth(
+        i: usize,
+        get: &dyn Fn(usize) -> (u32, (Span, u32), Vec<usize>, Span),
+        on_path: &mut Vec<usize>,
+    ) -> Result<(u32, (Span, u32)), CodegenError> {
+        let (frame, biggest, callees, span) = get(i);
+        if on_path.contains(&i) {
+            return Err(CodegenError::InvalidIr {
+                span,
+                reason: "subprograms call each other recursively, which BPF cannot do".into(),
+            });
+        }
+        on_path.push(i);
+        let mut worst = (0, (Span::default(), 0));
+        for c in callees {
+            let d = depth(c, get, on_path)?;
+            if d.0 > worst.0 {
+                worst = d;
+            }
+        }
+        on_path.pop();
+        let frame = if on_path.is_empty() && worst.0 == 0 {
+            frame
+        } else {
+            chain_frame(frame)
+        };
+        let big = if biggest.1 >= worst.1.1 {
+            biggest
+        } else {
+            worst.1
+        };
+        Ok((frame + worst.0, big))
+    }
+    let info = |i: usize| {
+        let e = get(i);
+        let callees = e.sub_calls.iter().map(|&(_, f)| f.0 as usize).collect();
+        let span = e
+            .sub_calls
+            .first()
+            .map_or(Span::default(), |&(at, _)| e.spans[at]);
+        (e.frame, e.biggest, callees, span)
+    };
+    let (stack_size, (span, bytes)) = depth(0, &info, &mut Vec::new())?;
+    if stack_size > MAX_STACK {
+        return Err(CodegenError::StackTooLarge {
+            used: stack_size,
+            span,
+            bytes,
+        });
+    }
+
+    let mut out = Compiled {
+        insns: Vec::new(),
+        spans: Vec::new(),
+        stack_size,
+        map_relocs: Vec::new(),
+        spilled: 0,
+    };
+    let mut start = HashMap::new();
+    let mut calls = Vec::new();
+    for &i in &order {
+        let e = get(i);
+        let base = out.insns.len();
+        start.insert(i, base);
+        out.insns.extend(&e.out);
+        out.spans.extend(&e.spans);
+        out.map_relocs
+            .extend(e.relocs.iter().map(|&(at, m)| (at + base, m)));
+        calls.extend(e.sub_calls.iter().map(|&(at, f)| (at + base, f.0 as usize)));
+        out.spilled += e.spilled;
+    }
+    for (at, callee) in calls {
+        out.insns[at].imm = (start[&callee] as i64 - at as i64 - 1) as i32;
+    }
+    Ok(out)
 }

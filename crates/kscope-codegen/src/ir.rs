@@ -94,6 +94,11 @@ pub struct Slot(pub(crate) u32);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MapId(pub u32);
 
+/// A function of a multi-function program: index 0 is the entry point, the others are
+/// BPF-to-BPF subprograms (see [`crate::compile_program`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FuncId(pub u32);
+
 /// The second operand of an ALU operation, compare or store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Operand {
@@ -131,6 +136,14 @@ pub enum Op {
     Ctx {
         /// Receives the context pointer.
         dst: VReg,
+    },
+    /// `dst =` parameter `index` of a subprogram (`r1 + index` on entry); only in the
+    /// leading instructions of a subprogram.
+    Param {
+        /// Receives the parameter.
+        dst: VReg,
+        /// Which parameter (0-4).
+        index: u8,
     },
     /// `dst = src` (64-bit).
     Mov {
@@ -204,6 +217,16 @@ pub enum Op {
         /// Receives `r0`.
         ret: Option<VReg>,
     },
+    /// Calls subprogram `func` (a BPF-to-BPF call) with `args` in `r1`…, result (if
+    /// kept) from `r0`. Like a helper call it clobbers `r0`–`r5`.
+    CallSub {
+        /// The subprogram.
+        func: FuncId,
+        /// Up to five arguments.
+        args: Vec<VReg>,
+        /// Receives `r0`.
+        ret: Option<VReg>,
+    },
     /// `goto target`.
     Jmp {
         /// Target.
@@ -262,6 +285,11 @@ pub struct Function {
 }
 
 impl Op {
+    /// Whether this is a call (helper or subprogram), which clobbers `r0`–`r5`.
+    pub fn is_call(&self) -> bool {
+        matches!(self, Op::Call { .. } | Op::CallSub { .. })
+    }
+
     /// The registers this instruction reads.
     pub fn uses(&self) -> Vec<VReg> {
         let opnd = |o: &Operand| match o {
@@ -273,7 +301,11 @@ impl Op {
             Base::Slot(_) => None,
         };
         match self {
-            Op::Ctx { .. } | Op::LdImm64 { .. } | Op::LdMap { .. } | Op::SlotAddr { .. } => {
+            Op::Ctx { .. }
+            | Op::Param { .. }
+            | Op::LdImm64 { .. }
+            | Op::LdMap { .. }
+            | Op::SlotAddr { .. } => {
                 vec![]
             }
             Op::Mov { src, .. } => opnd(src).into_iter().collect(),
@@ -286,7 +318,7 @@ impl Op {
             }
             Op::Load { base: b, .. } => base(b).into_iter().collect(),
             Op::Store { base: b, src, .. } => base(b).into_iter().chain(opnd(src)).collect(),
-            Op::Call { args, .. } => args.clone(),
+            Op::Call { args, .. } | Op::CallSub { args, .. } => args.clone(),
             Op::Jmp { .. } | Op::Label(_) => vec![],
             Op::JmpIf { a, b, .. } => std::iter::once(*a).chain(opnd(b)).collect(),
             Op::Exit { value } => opnd(value).into_iter().collect(),
@@ -297,13 +329,14 @@ impl Op {
     pub fn def(&self) -> Option<VReg> {
         match self {
             Op::Ctx { dst }
+            | Op::Param { dst, .. }
             | Op::Mov { dst, .. }
             | Op::LdImm64 { dst, .. }
             | Op::LdMap { dst, .. }
             | Op::Alu { dst, .. }
             | Op::Load { dst, .. }
             | Op::SlotAddr { dst, .. } => Some(*dst),
-            Op::Call { ret, .. } => *ret,
+            Op::Call { ret, .. } | Op::CallSub { ret, .. } => *ret,
             _ => None,
         }
     }

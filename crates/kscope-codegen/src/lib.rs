@@ -40,8 +40,10 @@ pub mod regalloc;
 mod verifier;
 
 pub use builder::Builder;
-pub use emit::{Compiled, MAX_STACK, Options, POISON, compile, compile_with};
-pub use ir::{Function, Label, MapId, Operand, Slot, Span, VReg, Width};
+pub use emit::{
+    Compiled, MAX_STACK, Options, POISON, PSEUDO_CALL, compile, compile_program, compile_with,
+};
+pub use ir::{FuncId, Function, Label, MapId, Operand, Slot, Span, VReg, Width};
 pub use verifier::Rejection;
 
 /// Errors of code generation and of loading generated code.

@@ -84,7 +84,23 @@ pub(crate) fn validate(f: &Function) -> Result<(), CodegenError> {
             Op::Ctx { .. } if i != 0 => {
                 return Err(invalid(inst.span, "the context is only read on entry"));
             }
-            Op::Call { args, .. } if args.len() > 5 => {
+            Op::Param { index, .. } if *index > 4 => {
+                return Err(invalid(
+                    inst.span,
+                    "a subprogram takes at most 5 parameters",
+                ));
+            }
+            Op::Param { .. }
+                if f.insts[..i]
+                    .iter()
+                    .any(|p| !matches!(p.op, Op::Param { .. })) =>
+            {
+                return Err(invalid(
+                    inst.span,
+                    "subprogram parameters are only read on entry",
+                ));
+            }
+            Op::Call { args, .. } | Op::CallSub { args, .. } if args.len() > 5 => {
                 return Err(invalid(
                     inst.span,
                     format!(
@@ -293,7 +309,7 @@ pub fn allocate(f: &Function) -> Result<Allocation, CodegenError> {
         .insts
         .iter()
         .enumerate()
-        .filter(|(_, i)| matches!(i.op, Op::Call { .. }))
+        .filter(|(_, i)| i.op.is_call())
         .map(|(i, _)| 2 * i + 1)
         .collect();
     let crosses = |(s, e): (usize, usize)| {
@@ -312,7 +328,7 @@ pub fn allocate(f: &Function) -> Result<Allocation, CodegenError> {
     let mut hint: Vec<Option<Reg>> = vec![None; iv.len()];
     const ARGS: [Reg; 5] = [Reg::R1, Reg::R2, Reg::R3, Reg::R4, Reg::R5];
     for (i, inst) in f.insts.iter().enumerate() {
-        if let Op::Call { args, ret, .. } = &inst.op {
+        if let Op::Call { args, ret, .. } | Op::CallSub { args, ret, .. } = &inst.op {
             for (k, a) in args.iter().enumerate() {
                 if iv[a.index()].is_some_and(|(_, e)| e == 2 * i) && ANY.contains(&ARGS[k]) {
                     hint[a.index()] = Some(ARGS[k]);
@@ -321,6 +337,15 @@ pub fn allocate(f: &Function) -> Result<Allocation, CodegenError> {
             if let Some(r) = ret {
                 hint[r.index()] = Some(Reg::R0);
             }
+        }
+    }
+
+    // Parameter k arrives in r(k+1): it may stay there, or go to r0, r6-r9 or the stack,
+    // but never into another parameter's register before that one is read.
+    let mut param_of: Vec<Option<Reg>> = vec![None; iv.len()];
+    for inst in &f.insts {
+        if let Op::Param { dst, index } = inst.op {
+            param_of[dst.index()] = Some(ARGS[index as usize]);
         }
     }
 
@@ -338,6 +363,14 @@ pub fn allocate(f: &Function) -> Result<Allocation, CodegenError> {
         } else {
             &ANY
         };
+        let own = param_of[v];
+        let allowed = |r: &Reg| own.is_none_or(|o| *r == o || !ARGS.contains(r));
+        let wants: Vec<Reg> = wants.iter().copied().filter(allowed).collect();
+        let wants = &wants[..];
+        let hint = &mut hint;
+        if own.is_some() {
+            hint[v] = own;
+        }
         let free = |r: &Reg| !active.iter().any(|&(_, _, a)| a == *r);
         let hinted = hint[v].filter(|h| wants.contains(h) && free(h));
         if let Some(r) = hinted.or_else(|| wants.iter().copied().find(free)) {

@@ -367,3 +367,103 @@ fn maybe_unset_register_is_refused() {
     let e = compile(&b.finish(), &|_| None).unwrap_err();
     assert!(e.to_string().contains("read before it is written"), "{e}");
 }
+
+fn two_functions() -> Compiled {
+    use kscope_codegen::{FuncId, Options, compile_program};
+    let mut s = Builder::subprogram(2);
+    let (a, b2) = (s.params()[0], s.params()[1]);
+    let r = s.binop(AluOp::Sub, a, b2);
+    s.exit(r);
+    let mut m = Builder::new();
+    let ctx = m.ctx();
+    let x = m.load(Size::DW, Base::Reg(ctx), 0);
+    let y = m.load(Size::DW, Base::Reg(ctx), 8);
+    let r = m.call_sub(FuncId(1), &[y, x]);
+    m.alu(AluOp::Add, r, x);
+    m.exit(r);
+    // An uncalled subprogram is left out.
+    let mut unused = Builder::subprogram(0);
+    unused.exit(7);
+    compile_program(
+        &[m.finish(), s.finish(), unused.finish()],
+        &|_| None,
+        &Options::default(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn snapshot_subprogram() {
+    assert_eq!(
+        two_functions().disassemble(),
+        "\
+0: (bf) r0 = r1
+1: (79) r6 = *(u64 *)(r0 +0)
+2: (79) r1 = *(u64 *)(r0 +8)
+3: (bf) r2 = r6
+4: (85) call pc+2
+5: (0f) r0 += r6
+6: (95) exit
+7: (bf) r0 = r1
+8: (1f) r0 -= r2
+9: (95) exit
+"
+    );
+}
+
+#[test]
+fn subprogram_errors() {
+    use kscope_codegen::{FuncId, Options, compile_program};
+    // Recursion.
+    let mut m = Builder::new();
+    let r = m.call_sub(FuncId(1), &[]);
+    m.exit(r);
+    let mut s = Builder::subprogram(0);
+    s.set_span(Span::new(9, 10));
+    let r = s.call_sub(FuncId(1), &[]);
+    s.exit(r);
+    let e = compile_program(&[m.finish(), s.finish()], &|_| None, &Options::default()).unwrap_err();
+    assert!(e.to_string().contains("recursively"), "{e}");
+    assert_eq!(e.span(), Some(Span::new(9, 10)));
+
+    // Unknown subprogram.
+    let mut m = Builder::new();
+    let r = m.call_sub(FuncId(5), &[]);
+    m.exit(r);
+    let e = compile_program(&[m.finish()], &|_| None, &Options::default()).unwrap_err();
+    assert!(e.to_string().contains("unknown subprogram"), "{e}");
+
+    // Stack over a chain: 304 + 320 bytes, each frame rounded up to 32: 640.
+    let mut m = Builder::new();
+    m.set_span(Span::new(0, 1));
+    let a = m.slot(300);
+    m.zero_slot(a, 0, 8);
+    let r = m.call_sub(FuncId(1), &[]);
+    m.exit(r);
+    let mut s = Builder::subprogram(0);
+    s.set_span(Span::new(2, 3));
+    let b = s.slot(320);
+    s.zero_slot(b, 0, 8);
+    s.exit(0);
+    let e = compile_program(&[m.finish(), s.finish()], &|_| None, &Options::default()).unwrap_err();
+    match e {
+        CodegenError::StackTooLarge { used, span, bytes } => {
+            assert_eq!((used, span, bytes), (320 + 320, Span::new(2, 3), 320));
+        }
+        e => panic!("{e}"),
+    }
+
+    // Parameters are only read on entry.
+    let mut s = Builder::subprogram(1);
+    let x = s.imm(1);
+    let p = s.vreg(Width::W64);
+    s.push(kscope_codegen::ir::Op::Param { dst: p, index: 1 });
+    let r = s.binop(AluOp::Add, x, p);
+    s.exit(r);
+    let mut m = Builder::new();
+    let one = m.imm(1);
+    let r = m.call_sub(FuncId(1), &[one]);
+    m.exit(r);
+    let e = compile_program(&[m.finish(), s.finish()], &|_| None, &Options::default()).unwrap_err();
+    assert!(e.to_string().contains("only read on entry"), "{e}");
+}
