@@ -5,7 +5,7 @@ use kscope_bpf::{ProgType, Program, ProgramSpec};
 
 use crate::CodegenError;
 use crate::emit::Compiled;
-use crate::ir::Span;
+use crate::ir::{MapId, Span};
 
 /// Where and why the verifier refused a program.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,11 +103,34 @@ impl Compiled {
     /// Loads the program as `prog_type` named `name`; a rejection is reported at the
     /// script span of the instruction the verifier stopped at.
     pub fn load(&self, prog_type: ProgType, name: &str) -> Result<Program, CodegenError> {
-        let spec = ProgramSpec::new(prog_type, self.insns.clone()).with_name(name);
-        Program::load(&spec).map_err(|source| CodegenError::Load {
+        self.load_spec(&self.spec(prog_type, name))
+    }
+
+    /// A load spec for these instructions (licence GPL), to adjust (attach type, BTF id)
+    /// before [`Compiled::load_spec`].
+    pub fn spec(&self, prog_type: ProgType, name: &str) -> ProgramSpec {
+        ProgramSpec::new(prog_type, self.insns.clone()).with_name(name)
+    }
+
+    /// Loads `spec` (whose instructions must be these), mapping a rejection to its span.
+    pub fn load_spec(&self, spec: &ProgramSpec) -> Result<Program, CodegenError> {
+        Program::load(spec).map_err(|source| CodegenError::Load {
             rejection: self.rejection(&source.log),
             source,
         })
+    }
+
+    /// Puts map fds into the `ld_imm64` instructions listed in [`Compiled::map_relocs`]
+    /// (for a program compiled with placeholder fds before its maps existed).
+    pub fn patch_maps(&mut self, fds: &dyn Fn(MapId) -> Option<i32>) -> Result<(), CodegenError> {
+        for &(at, map) in &self.map_relocs {
+            let fd = fds(map).ok_or(CodegenError::UnknownMap {
+                map,
+                span: self.spans[at],
+            })?;
+            self.insns[at].imm = fd;
+        }
+        Ok(())
     }
 }
 

@@ -239,6 +239,12 @@ fn every_instruction_has_the_span_it_came_from() {
     assert_eq!(c.map_relocs, vec![(3, MapId(1))]);
     assert_eq!(c.insns[3].imm, 4, "map fd of MapId(1)");
     assert_eq!(c.span_at(2), Some(Span::new(5, 9)));
+    let mut patched = c.clone();
+    patched
+        .patch_maps(&|m| (m == MapId(1)).then_some(42))
+        .unwrap();
+    assert_eq!(patched.insns[3].imm, 42);
+    assert!(patched.patch_maps(&|_| None).is_err());
     assert_eq!(c.span_at(1000), None);
     let log = "3: (18) r1 = map[fd:4]\nR1 type=map_ptr expected=fp\nprocessed 6 insns";
     let r = c.rejection(log).unwrap();
