@@ -323,6 +323,12 @@ impl Builder {
         });
     }
 
+    /// Records a problem found while lowering at the current span; [`crate::compile`]
+    /// reports the first one instead of compiling.
+    pub fn error(&mut self, reason: impl Into<String>) {
+        self.f.errors.push((self.span, reason.into()));
+    }
+
     /// The function built so far.
     pub fn function(&self) -> &Function {
         &self.f

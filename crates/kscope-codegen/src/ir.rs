@@ -282,6 +282,9 @@ pub struct Function {
     pub slots: Vec<SlotDecl>,
     /// Number of labels created.
     pub labels: u32,
+    /// Problems the lowering helpers found while building (reported by
+    /// [`crate::compile`] as [`crate::CodegenError::InvalidIr`]).
+    pub errors: Vec<(Span, String)>,
 }
 
 impl Op {

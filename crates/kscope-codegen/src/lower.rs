@@ -226,6 +226,7 @@ pub fn avg_stats(b: &mut Builder, map: MapId, key: VReg, v: VReg) {
 /// Number of buckets of `hist(n, k)`: indexes run from 0 (negative values) to that of
 /// the largest positive 64-bit value.
 pub fn hist_buckets(k: u32) -> u32 {
+    let k = k.min(5);
     ((64 - k) << k) + 1
 }
 
@@ -234,6 +235,7 @@ pub fn hist_buckets(k: u32) -> u32 {
 /// `0 <= n < 2^k`; otherwise, with `l = floor(log2 n)`, `((l - k + 1) << k) + x + 1` where
 /// `x` is the `k` bits below the leading one (`2^k` buckets per power of 2).
 pub fn hist_index(n: i64, k: u32) -> u64 {
+    let k = k.min(5);
     if n < 0 {
         return 0;
     }
@@ -296,12 +298,13 @@ pub fn lhist_buckets(min: i64, max: i64, step: i64) -> u32 {
 /// The bucket bpftrace's `lhist(n, min, max, step)` gives `n`: 0 below `min`,
 /// `1 + (max - min) / step` above `max`, else `1 + (n - min) / step`.
 pub fn lhist_index(n: i64, min: i64, max: i64, step: i64) -> u64 {
+    let step = step.max(1);
     if n < min {
         0
     } else if n > max {
-        1 + ((max - min) / step) as u64
+        1 + (max.wrapping_sub(min) as u64 / step as u64)
     } else {
-        1 + ((n - min) / step) as u64
+        1 + (n.wrapping_sub(min) as u64 / step as u64)
     }
 }
 
@@ -319,7 +322,10 @@ pub fn lhist_bucket(b: &mut Builder, v: VReg, min: i64, max: i64, step: i64) -> 
     b.jmp(done);
     b.place(not_low);
     b.jmp_if(JmpOp::Sle, v, hi, in_range);
-    b.set_imm(res, 1 + (max - min) / step.max(1));
+    b.set_imm(
+        res,
+        lhist_index(max.saturating_add(1), min, max, step) as i64,
+    );
     b.jmp(done);
     b.place(in_range);
     b.mov(res, v);
@@ -400,8 +406,14 @@ impl Field {
 /// Size in bytes of a record with these fields: 8 for the format id, then the fields
 /// packed without padding.
 pub fn record_size(fields: &[Field]) -> u32 {
-    8 + fields.iter().map(|f| f.len()).sum::<u32>()
+    fields
+        .iter()
+        .fold(8u32, |acc, f| acc.saturating_add(f.len()))
 }
+
+/// The largest output record [`ringbuf_output`] builds (its fields are addressed with
+/// 16-bit offsets).
+pub const MAX_RECORD: u32 = i16::MAX as u32;
 
 /// Sends `{u64 fmt_id, fields...}` through `ringbuf`; when the ring has no room, adds 1
 /// to entry 0 of `loss` (a per-CPU array of one 8-byte counter).
@@ -409,6 +421,13 @@ pub fn ringbuf_output(b: &mut Builder, ringbuf: MapId, loss: MapId, fmt_id: u64,
     let lost = b.label();
     let done = b.label();
     let size = record_size(fields);
+    if size > MAX_RECORD {
+        b.error(format!(
+            "an output record of {size} bytes is larger than the {MAX_RECORD} bytes allowed: \
+             print fewer or shorter values"
+        ));
+        return;
+    }
     let m = b.map_ptr(ringbuf);
     let sz = b.imm(size as i64);
     let flags = b.imm(0);

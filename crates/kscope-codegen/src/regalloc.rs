@@ -10,7 +10,7 @@
 use kscope_bpf::insn::Reg;
 
 use crate::CodegenError;
-use crate::ir::{Function, Label, Op, Span, VReg};
+use crate::ir::{Base, Function, Label, Op, Span, VReg};
 
 /// Registers for values not live across a call, in order of preference.
 const CALLER_SAVED: [Reg; 4] = [Reg::R0, Reg::R1, Reg::R2, Reg::R3];
@@ -73,6 +73,9 @@ fn invalid(span: Span, reason: impl Into<String>) -> CodegenError {
 
 /// Checks the shape rules the allocator and emitter rely on.
 pub(crate) fn validate(f: &Function) -> Result<(), CodegenError> {
+    if let Some((span, reason)) = f.errors.first() {
+        return Err(invalid(*span, reason.clone()));
+    }
     let mut placed = vec![false; f.labels as usize];
     for (i, inst) in f.insts.iter().enumerate() {
         for r in inst.op.uses().into_iter().chain(inst.op.def()) {
@@ -118,7 +121,15 @@ pub(crate) fn validate(f: &Function) -> Result<(), CodegenError> {
                 }
                 *p = true;
             }
-            Op::SlotAddr { slot, .. } if slot.0 as usize >= f.slots.len() => {
+            Op::SlotAddr { slot, .. }
+            | Op::Load {
+                base: Base::Slot(slot),
+                ..
+            }
+            | Op::Store {
+                base: Base::Slot(slot),
+                ..
+            } if slot.0 as usize >= f.slots.len() => {
                 return Err(invalid(inst.span, format!("unknown stack slot {}", slot.0)));
             }
             _ => {}

@@ -473,3 +473,111 @@ fn subprogram_errors() {
     let e = compile_program(&[m.finish(), s.finish()], &|_| None, &Options::default()).unwrap_err();
     assert!(e.to_string().contains("only read on entry"), "{e}");
 }
+
+/// Random, mostly broken IR: compiling it returns a result (an error or a program),
+/// never panics.
+#[test]
+fn random_ir_never_panics() {
+    use kscope_codegen::ir::{Function, Inst, Op, Operand};
+    use kscope_codegen::{FuncId, Label, Options, Slot, compile_program};
+    let mut seed = 0x1234_5678_9abc_def0u64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n.max(1)
+    };
+    let mut ok = 0;
+    for _ in 0..3000 {
+        let mut b = Builder::new();
+        let nv = 1 + next(12) as usize;
+        let regs: Vec<VReg> = (0..nv).map(|_| b.vreg(Width::W64)).collect();
+        let labels: Vec<Label> = (0..3).map(|_| b.label()).collect();
+        let slots: Vec<Slot> = (0..2).map(|_| b.slot(next(600) as u32)).collect();
+        let mut f: Function = b.finish();
+        let r = |n: &mut dyn FnMut(u64) -> u64| regs[n(nv as u64) as usize];
+        for _ in 0..next(30) {
+            let opnd = |n: &mut dyn FnMut(u64) -> u64| {
+                if n(2) == 0 {
+                    Operand::Imm(n(200) as i32 - 100)
+                } else {
+                    Operand::Reg(regs[n(nv as u64) as usize])
+                }
+            };
+            let base = |n: &mut dyn FnMut(u64) -> u64| {
+                if n(2) == 0 {
+                    Base::Slot(slots[n(2) as usize])
+                } else {
+                    Base::Reg(regs[n(nv as u64) as usize])
+                }
+            };
+            let op = match next(11) {
+                0 => Op::Mov {
+                    dst: r(&mut next),
+                    src: opnd(&mut next),
+                },
+                1 => Op::Alu {
+                    op: AluOp::Add,
+                    alu32: next(2) == 0,
+                    dst: r(&mut next),
+                    src: opnd(&mut next),
+                },
+                2 => Op::Alu {
+                    op: AluOp::Lsh,
+                    alu32: false,
+                    dst: r(&mut next),
+                    src: Operand::Imm(next(80) as i32),
+                },
+                3 => Op::Load {
+                    size: Size::DW,
+                    dst: r(&mut next),
+                    base: base(&mut next),
+                    off: next(16) as i16 - 8,
+                },
+                4 => Op::Store {
+                    size: Size::W,
+                    base: base(&mut next),
+                    off: 0,
+                    src: opnd(&mut next),
+                },
+                5 => Op::Call {
+                    helper: 5,
+                    args: (0..next(7)).map(|_| r(&mut next)).collect(),
+                    ret: Some(r(&mut next)),
+                },
+                6 => Op::CallSub {
+                    func: FuncId(next(3) as u32),
+                    args: vec![],
+                    ret: None,
+                },
+                7 => Op::Jmp {
+                    target: labels[next(3) as usize],
+                },
+                8 => Op::JmpIf {
+                    op: JmpOp::Eq,
+                    a: r(&mut next),
+                    b: opnd(&mut next),
+                    target: labels[next(3) as usize],
+                },
+                9 => Op::Label(labels[next(3) as usize]),
+                _ => Op::Exit {
+                    value: opnd(&mut next),
+                },
+            };
+            f.insts.push(Inst {
+                op,
+                span: Span::new(0, 1),
+            });
+        }
+        let mut sub = Builder::subprogram(next(3) as u8);
+        let p = sub.params().first().copied();
+        match p {
+            Some(p) => sub.exit(p),
+            None => sub.exit(0),
+        }
+        if compile_program(&[f, sub.finish()], &|_| Some(3), &Options::default()).is_ok() {
+            ok += 1;
+        }
+    }
+    assert!(ok > 0, "no random program was valid");
+}
