@@ -90,7 +90,8 @@ pub struct Label(pub(crate) u32);
 pub struct Slot(pub(crate) u32);
 
 /// A map the program refers to; the fd is supplied when the program is compiled
-/// ([`crate::MapFds`]), and every `ld_imm64` that loads it is listed as a relocation.
+/// (the `maps` argument of [`crate::compile`]), and every `ld_imm64` that loads it is
+/// listed as a relocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MapId(pub u32);
 

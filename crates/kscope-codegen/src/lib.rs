@@ -11,6 +11,10 @@
 //! every instruction so that a verifier rejection is reported at the script location
 //! ([`Compiled::load`], [`Compiled::rejection`]).
 //!
+//! Several functions make one program with [`compile_program`]: the entry point and
+//! subprograms ([`Builder::subprogram`], called with [`Builder::call_sub`] as BPF-to-BPF
+//! calls), for complex helpers generated once per program.
+//!
 //! [`lower`] holds the reusable pieces of bpftrace semantics: in-place per-CPU
 //! aggregation updates, hist/lhist buckets, ringbuf output records with a loss counter,
 //! builtins read through helpers, and string reads into per-CPU scratch.
