@@ -614,3 +614,59 @@ fn generated_subprograms_compute_exactly() {
     drop(prog);
     leaks.assert_clean();
 }
+
+/// `bpf_probe_read_kernel_str` into scratch: `comm` read from the stack (kernel memory)
+/// comes back with its length.
+#[test]
+fn generated_kernel_string_reads_into_scratch() {
+    let Some(_kernel) = require_all(&[Feature::BpfTracepoint, Feature::Ringbuf]) else {
+        return;
+    };
+    let mut leaks = LeakCheck::start();
+    {
+        let mut child = Workload::start(&["getppid", "10"]);
+        let ring = Map::create(&MapSpec::ringbuf(1 << 16).with_name("cg_ring_kstr")).unwrap();
+        let loss = Map::create(&MapSpec::new(MapType::PercpuArray, 4, 8, 1).with_name("cg_loss4"))
+            .unwrap();
+        let scratch =
+            Map::create(&MapSpec::new(MapType::PercpuArray, 4, 64, 1).with_name("cg_scratch2"))
+                .unwrap();
+        let mut b = Builder::new();
+        filter_pid(&mut b, child.pid());
+        let out = b.label();
+        let comm = b.slot(16);
+        let cp = b.slot_addr(comm, 0);
+        lower::comm_into(&mut b, cp);
+        let (buf, len) = lower::read_str(&mut b, MapId(2), cp, 64, false, out);
+        lower::ringbuf_output(
+            &mut b,
+            MapId(0),
+            MapId(1),
+            4,
+            &[
+                Field::Value(len, Width::W32),
+                Field::Bytes { ptr: buf, len: 16 },
+            ],
+        );
+        b.place(out);
+        b.exit(0);
+        let c = build(b, &[&ring, &loss, &scratch]);
+        let prog = load(&c, "cg_kstr");
+        leaks.track(&prog);
+        let link = tracepoint::attach(&prog, "syscalls", "sys_enter_getppid")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut rb = RingBuf::new(&ring).unwrap();
+        child.run_batch();
+        child.finish();
+        drop(link);
+        let mut got = Vec::new();
+        rb.consume(|r| got.push(r.to_vec()));
+        assert_eq!(got.len(), 10);
+        for r in got {
+            assert_eq!(u64::from_ne_bytes(r[0..8].try_into().unwrap()), 4);
+            assert_eq!(u32::from_ne_bytes(r[8..12].try_into().unwrap()), 15, "length with NUL");
+            assert_eq!(&r[12..28], b"kscope-cg-work\0\0");
+        }
+    }
+    leaks.assert_clean();
+}
