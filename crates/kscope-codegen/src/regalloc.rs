@@ -360,6 +360,20 @@ pub fn allocate(f: &Function) -> Result<Allocation, CodegenError> {
         }
     }
 
+    // A copy of a value that dies at the copy wants the same register (no move).
+    let mut copy_of: Vec<Option<usize>> = vec![None; iv.len()];
+    for (i, inst) in f.insts.iter().enumerate() {
+        if let Op::Mov {
+            dst,
+            src: crate::ir::Operand::Reg(s),
+        } = inst.op
+            && iv[s.index()].is_some_and(|(_, e)| e == 2 * i)
+            && iv[dst.index()].is_some_and(|(st, _)| st == 2 * i + 1)
+        {
+            copy_of[dst.index()] = Some(s.index());
+        }
+    }
+
     let mut order: Vec<usize> = (0..iv.len()).filter(|&v| iv[v].is_some()).collect();
     order.sort_by_key(|&v| iv[v].map(|x| x.0));
     let mut locs = vec![Loc::Unused; iv.len()];
@@ -383,7 +397,11 @@ pub fn allocate(f: &Function) -> Result<Allocation, CodegenError> {
             hint[v] = own;
         }
         let free = |r: &Reg| !active.iter().any(|&(_, _, a)| a == *r);
-        let hinted = hint[v].filter(|h| wants.contains(h) && free(h));
+        let copied = copy_of[v].and_then(|s| match locs[s] {
+            Loc::Reg(r) => Some(r),
+            _ => None,
+        });
+        let hinted = hint[v].or(copied).filter(|h| wants.contains(h) && free(h));
         if let Some(r) = hinted.or_else(|| wants.iter().copied().find(free)) {
             locs[v] = Loc::Reg(r);
             active.push((end, v, r));

@@ -664,7 +664,11 @@ fn generated_kernel_string_reads_into_scratch() {
         assert_eq!(got.len(), 10);
         for r in got {
             assert_eq!(u64::from_ne_bytes(r[0..8].try_into().unwrap()), 4);
-            assert_eq!(u32::from_ne_bytes(r[8..12].try_into().unwrap()), 15, "length with NUL");
+            assert_eq!(
+                u32::from_ne_bytes(r[8..12].try_into().unwrap()),
+                15,
+                "length with NUL"
+            );
             assert_eq!(&r[12..28], b"kscope-cg-work\0\0");
         }
     }

@@ -410,8 +410,8 @@ fn snapshot_subprogram() {
 4: (85) call pc+2
 5: (0f) r0 += r6
 6: (95) exit
-7: (bf) r0 = r1
-8: (1f) r0 -= r2
+7: (1f) r1 -= r2
+8: (bf) r0 = r1
 9: (95) exit
 "
     );
