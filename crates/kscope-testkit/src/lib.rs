@@ -131,10 +131,16 @@ pub fn doctor_report() -> &'static Report {
     REPORT.get_or_init(|| {
         if let Some(path) = std::env::var_os(SAVED_REPORT_ENV) {
             let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-                panic!("reading the saved doctor report {}: {e}", Path::new(&path).display())
+                panic!(
+                    "reading the saved doctor report {}: {e}",
+                    Path::new(&path).display()
+                )
             });
             return Report::from_json(&text).unwrap_or_else(|e| {
-                panic!("parsing the saved doctor report {}: {e}", Path::new(&path).display())
+                panic!(
+                    "parsing the saved doctor report {}: {e}",
+                    Path::new(&path).display()
+                )
             });
         }
         let _guard = lock();
