@@ -1,0 +1,68 @@
+//! `time(fmt)`: C `strftime` formatting of the current local time (bpftrace's default
+//! format is `%H:%M:%S\n`).
+//!
+//! Each conversion is formatted on its own by `jiff`'s strftime; a conversion it does
+//! not know is copied as written (glibc does the same with unknown conversions).
+
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, Zoned};
+
+/// bpftrace's default `time()` format.
+pub const DEFAULT_TIME_FORMAT: &str = "%H:%M:%S\n";
+
+/// The length of the conversion starting at `s[0] == '%'` (flags, width, `E`/`O`,
+/// `:`-prefixed zone forms, the conversion character).
+fn conversion_len(s: &[u8]) -> usize {
+    let mut i = 1;
+    while i < s.len() && b"_-0^#".contains(&s[i]) {
+        i += 1;
+    }
+    while i < s.len() && s[i].is_ascii_digit() {
+        i += 1;
+    }
+    while i < s.len() && (s[i] == b'E' || s[i] == b'O' || s[i] == b':') {
+        i += 1;
+    }
+    // One (ASCII) conversion character, if any.
+    if i < s.len() && s[i].is_ascii() {
+        i += 1;
+    }
+    i
+}
+
+/// Formats `zoned` with a C strftime format.
+pub fn strftime(fmt: &str, zoned: &Zoned) -> String {
+    let bytes = fmt.as_bytes();
+    let mut out = String::new();
+    let mut last = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'%' {
+            i += 1;
+            continue;
+        }
+        out.push_str(&fmt[last..i]);
+        let len = conversion_len(&bytes[i..]);
+        let token = &fmt[i..i + len];
+        match jiff::fmt::strtime::format(token, zoned) {
+            Ok(s) => out.push_str(&s),
+            Err(_) => out.push_str(token),
+        }
+        i += len;
+        last = i;
+    }
+    out.push_str(&fmt[last..]);
+    out
+}
+
+/// Formats a moment (nanoseconds since the Unix epoch) in time zone `tz`.
+pub fn strftime_at(fmt: &str, unix_nanos: i128, tz: TimeZone) -> String {
+    let ts = Timestamp::from_nanosecond(unix_nanos).unwrap_or(Timestamp::UNIX_EPOCH);
+    strftime(fmt, &ts.to_zoned(tz))
+}
+
+/// Formats the current time in the system's time zone (`TZ`, else `/etc/localtime`),
+/// which is what `time()` prints.
+pub fn strftime_now(fmt: &str) -> String {
+    strftime(fmt, &Zoned::now())
+}
