@@ -10,6 +10,9 @@ use jiff::{Timestamp, Zoned};
 /// bpftrace's default `time()` format.
 pub const DEFAULT_TIME_FORMAT: &str = "%H:%M:%S\n";
 
+/// The conversion characters glibc's strftime knows (others are copied as written).
+const GLIBC: &[u8] = b"aAbBCdeFgGhHIjklmMnpPRsStTuUVwWyYzZ%";
+
 /// The length of the conversion starting at `s[0] == '%'` (flags, width, `E`/`O`,
 /// `:`-prefixed zone forms, the conversion character).
 fn conversion_len(s: &[u8]) -> usize {
@@ -44,9 +47,23 @@ pub fn strftime(fmt: &str, zoned: &Zoned) -> String {
         out.push_str(&fmt[last..i]);
         let len = conversion_len(&bytes[i..]);
         let token = &fmt[i..i + len];
-        match jiff::fmt::strtime::format(token, zoned) {
-            Ok(s) => out.push_str(&s),
-            Err(_) => out.push_str(token),
+        let conv = token.as_bytes().last().copied().unwrap_or(b'%');
+        let expanded = match conv {
+            // The C locale's forms, spelled out so they do not depend on jiff's choice.
+            b'c' => Some("%a %b %e %H:%M:%S %Y"),
+            b'x' => Some("%m/%d/%y"),
+            b'X' => Some("%H:%M:%S"),
+            b'r' => Some("%I:%M:%S %p"),
+            b'D' => Some("%m/%d/%y"),
+            _ => None,
+        };
+        match expanded {
+            Some(f) => out.push_str(&strftime(f, zoned)),
+            None if GLIBC.contains(&conv) => match jiff::fmt::strtime::format(token, zoned) {
+                Ok(s) => out.push_str(&s),
+                Err(_) => out.push_str(token),
+            },
+            None => out.push_str(token),
         }
         i += len;
         last = i;
