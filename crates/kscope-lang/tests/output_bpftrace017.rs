@@ -196,12 +196,20 @@ fn maps_program_values() -> Vec<MapData> {
         ),
         scalar(
             "@l",
-            ValueKind::Lhist { min: 0, max: 10, step: 2 },
+            ValueKind::Lhist {
+                min: 0,
+                max: 10,
+                step: 2,
+            },
             lhist_cell(&[-1, 2, 3, 7, 10], 0, 10, 2),
         ),
         scalar(
             "@lk",
-            ValueKind::Lhist { min: 0, max: 4096, step: 1024 },
+            ValueKind::Lhist {
+                min: 0,
+                max: 4096,
+                step: 1024,
+            },
             lhist_cell(&[1500, 5000], 0, 4096, 1024),
         ),
         keyed(
@@ -225,8 +233,7 @@ fn render_exit(format: Format, maps: &[MapData]) -> String {
 
 #[test]
 fn maps_at_exit_match_bpftrace_017_text() {
-    let Some(_kernel) = kscope_testkit::require_all(&[Feature::Uprobes, Feature::BpfKprobe])
-    else {
+    let Some(_kernel) = kscope_testkit::require_all(&[Feature::Uprobes, Feature::BpfKprobe]) else {
         return;
     };
     let Some(theirs) = bpftrace(MAPS_PROGRAM, false) else {
@@ -239,8 +246,7 @@ fn maps_at_exit_match_bpftrace_017_text() {
 
 #[test]
 fn maps_at_exit_match_bpftrace_017_json() {
-    let Some(_kernel) = kscope_testkit::require_all(&[Feature::Uprobes, Feature::BpfKprobe])
-    else {
+    let Some(_kernel) = kscope_testkit::require_all(&[Feature::Uprobes, Feature::BpfKprobe]) else {
         return;
     };
     let Some(theirs) = bpftrace(MAPS_PROGRAM, true) else {
@@ -266,9 +272,7 @@ const EVENTS_PROGRAM: &str = r#"BEGIN {
 /// What EVENTS_PROGRAM prints, through our printer.
 fn render_events(format: Format) -> String {
     let i = Primitive::Int;
-    let fmt = FormatString::parse(
-        "%d|%-5d|%5d|%x|%X|%o|%s|%5s|%-4s|%c|%u|%lu|%ld|%%|%llx\n",
-    );
+    let fmt = FormatString::parse("%d|%-5d|%5d|%x|%X|%o|%s|%5s|%-4s|%c|%u|%lu|%ld|%%|%llx\n");
     let args = [
         i(3),
         i(3),
@@ -319,8 +323,7 @@ fn render_events(format: Format) -> String {
 
 #[test]
 fn printf_print_top_div_match_bpftrace_017() {
-    let Some(_kernel) = kscope_testkit::require_all(&[Feature::Uprobes, Feature::BpfKprobe])
-    else {
+    let Some(_kernel) = kscope_testkit::require_all(&[Feature::Uprobes, Feature::BpfKprobe]) else {
         return;
     };
     let Some(text) = bpftrace(EVENTS_PROGRAM, false) else {

@@ -103,10 +103,7 @@ fn signed_sum_sorts_negative_first() {
         "@s",
         KeyType::Str,
         ValueKind::Sum { signed: true },
-        vec![
-            (s("b"), Cell::Int(5)),
-            (s("a"), Cell::Int((-7i64) as u64)),
-        ],
+        vec![(s("b"), Cell::Int(5)), (s("a"), Cell::Int((-7i64) as u64))],
     );
     assert_eq!(text(&m), "@s[a]: -7\n@s[b]: 5\n");
 }
@@ -145,7 +142,10 @@ fn string_keys_are_unquoted_and_json_keys_lose_spaces() {
         "@complex",
         KeyType::Tuple(vec![KeyType::Str, KeyType::Int(8)]),
         ValueKind::Int { signed: true },
-        vec![(Primitive::Tuple(vec![s("a b"), Primitive::Int(2)]), Cell::Int(5))],
+        vec![(
+            Primitive::Tuple(vec![s("a b"), Primitive::Int(2)]),
+            Cell::Int(5),
+        )],
     );
     assert_eq!(text(&c), "@complex[a b, 2]: 5\n");
     assert_eq!(
@@ -186,7 +186,13 @@ fn tuple_and_record_values() {
         s("string"),
         Primitive::Tuple(vec![Primitive::Int(4), Primitive::Int(5)]),
     ]);
-    let m = scalar("@", ValueKind::Other { zero: Primitive::None }, Some(Cell::Value(tup)));
+    let m = scalar(
+        "@",
+        ValueKind::Other {
+            zero: Primitive::None,
+        },
+        Some(Cell::Value(tup)),
+    );
     assert_eq!(text(&m), "@: (1, 2, string, (4, 5))\n");
     assert_eq!(
         json(&m),
@@ -208,7 +214,13 @@ fn tuple_and_record_values() {
             ]),
         ),
     ]);
-    let m = scalar("@a", ValueKind::Other { zero: Primitive::None }, Some(Cell::Value(rec)));
+    let m = scalar(
+        "@a",
+        ValueKind::Other {
+            zero: Primitive::None,
+        },
+        Some(Cell::Value(rec)),
+    );
     assert_eq!(
         text(&m),
         "@a: { .a = 0, .b = 1, .c = str, .d = (5, 6), .e = { .x = 1, .y = 2 } }\n"
@@ -257,7 +269,10 @@ fn stats_scalar_and_keyed() {
         ValueKind::Stats { signed: false },
         Some(combine_avg(&[(2, 1), (10, 1)])),
     );
-    assert_eq!(text(&m), "@stats: { .count = 2, .average = 6, .total = 12 }\n");
+    assert_eq!(
+        text(&m),
+        "@stats: { .count = 2, .average = 6, .total = 12 }\n"
+    );
     assert_eq!(
         json(&m),
         "{\"type\": \"stats\", \"data\": {\"@stats\": {\"count\": 2, \"average\": 6, \"total\": 12}}}\n"
@@ -362,7 +377,11 @@ fn empty_maps_print_nothing_but_print_of_empty_scalar_shows_zero() {
 #[test]
 fn hist_text_with_negative_and_single_value_buckets() {
     // outputs/hist.txt.
-    let m = scalar("@", ValueKind::Hist { bits: 0 }, Some(hist_cell(&[-1, 2, 3, 5, 20], 0)));
+    let m = scalar(
+        "@",
+        ValueKind::Hist { bits: 0 },
+        Some(hist_cell(&[-1, 2, 3, 5, 20], 0)),
+    );
     assert_eq!(
         text(&m),
         "@:\n\
@@ -380,7 +399,11 @@ fn hist_text_with_negative_and_single_value_buckets() {
 #[test]
 fn hist_text_starting_above_zero() {
     // outputs/hist_2_values.txt.
-    let m = scalar("@", ValueKind::Hist { bits: 0 }, Some(hist_cell(&[3, 17], 0)));
+    let m = scalar(
+        "@",
+        ValueKind::Hist { bits: 0 },
+        Some(hist_cell(&[3, 17], 0)),
+    );
     assert_eq!(
         text(&m),
         "@:\n\
@@ -396,7 +419,11 @@ fn hist_text_starting_above_zero() {
 fn hist_suffix_labels_and_bar_scaling() {
     let mut values = vec![1500; 3];
     values.push(3_000_000);
-    let m = scalar("@bytes", ValueKind::Hist { bits: 0 }, Some(hist_cell(&values, 0)));
+    let m = scalar(
+        "@bytes",
+        ValueKind::Hist { bits: 0 },
+        Some(hist_cell(&values, 0)),
+    );
     let t = text(&m);
     let lines: Vec<&str> = t.lines().collect();
     assert_eq!(lines[0], "@bytes:");
@@ -408,10 +435,7 @@ fn hist_suffix_labels_and_bar_scaling() {
         lines[2],
         "[2K, 4K)               0 |                                                    |"
     );
-    assert_eq!(
-        lines.last().copied(),
-        Some("")
-    );
+    assert_eq!(lines.last().copied(), Some(""));
     assert_eq!(
         lines[lines.len() - 2],
         "[2M, 4M)               1 |@@@@@@@@@@@@@@@@@                                   |"
@@ -432,8 +456,13 @@ fn hist_fine_grained_json() {
     assert!(j.starts_with(
         "{\"type\": \"hist\", \"data\": {\"@\": [{\"min\": 0, \"max\": 0, \"count\": 1},{\"min\": 1, \"max\": 1, \"count\": 1},"
     ));
-    assert!(j.contains("{\"min\": 15, \"max\": 15, \"count\": 1},{\"min\": 16, \"max\": 17, \"count\": 2},"));
-    assert!(j.ends_with("{\"min\": 36, \"max\": 39, \"count\": 4}]}}\n"), "{j}");
+    assert!(j.contains(
+        "{\"min\": 15, \"max\": 15, \"count\": 1},{\"min\": 16, \"max\": 17, \"count\": 2},"
+    ));
+    assert!(
+        j.ends_with("{\"min\": 36, \"max\": 39, \"count\": 4}]}}\n"),
+        "{j}"
+    );
     let t = text(&m);
     assert!(t.contains("\n[15]                   1 |"));
     assert!(t.contains("\n[16, 18)               2 |"));
@@ -443,14 +472,25 @@ fn hist_fine_grained_json() {
 #[test]
 fn hist_json_scalar_and_zeroed() {
     // outputs/hist.json, outputs/hist_zero.json.
-    let m = scalar("@hist", ValueKind::Hist { bits: 0 }, Some(hist_cell(&[2, 1025], 0)));
+    let m = scalar(
+        "@hist",
+        ValueKind::Hist { bits: 0 },
+        Some(hist_cell(&[2, 1025], 0)),
+    );
     assert_eq!(
         json(&m),
         "{\"type\": \"hist\", \"data\": {\"@hist\": [{\"min\": 2, \"max\": 3, \"count\": 1},{\"min\": 4, \"max\": 7, \"count\": 0},{\"min\": 8, \"max\": 15, \"count\": 0},{\"min\": 16, \"max\": 31, \"count\": 0},{\"min\": 32, \"max\": 63, \"count\": 0},{\"min\": 64, \"max\": 127, \"count\": 0},{\"min\": 128, \"max\": 255, \"count\": 0},{\"min\": 256, \"max\": 511, \"count\": 0},{\"min\": 512, \"max\": 1023, \"count\": 0},{\"min\": 1024, \"max\": 2047, \"count\": 1}]}}\n"
     );
     // zero(@hist): the key stays with empty buckets.
-    let z = scalar("@hist", ValueKind::Hist { bits: 0 }, Some(Cell::Buckets(vec![0; 66])));
-    assert_eq!(json(&z), "{\"type\": \"hist\", \"data\": {\"@hist\": []}}\n");
+    let z = scalar(
+        "@hist",
+        ValueKind::Hist { bits: 0 },
+        Some(Cell::Buckets(vec![0; 66])),
+    );
+    assert_eq!(
+        json(&z),
+        "{\"type\": \"hist\", \"data\": {\"@hist\": []}}\n"
+    );
     assert_eq!(text(&z), "@hist:\n\n");
 }
 
@@ -501,7 +541,11 @@ fn lhist_text_with_below_and_above() {
     // outputs/lhist.txt (lhist(_, 0, 10, 2)).
     let m = scalar(
         "@",
-        ValueKind::Lhist { min: 0, max: 10, step: 2 },
+        ValueKind::Lhist {
+            min: 0,
+            max: 10,
+            step: 2,
+        },
         Some(lhist_cell(&[-1, 2, 3, 6, 10], 0, 10, 2)),
     );
     assert_eq!(
@@ -522,16 +566,30 @@ fn lhist_text_with_below_and_above() {
 fn lhist_json_and_keyed_order() {
     // outputs/lhist.json, outputs/lhist_multiple.json.
     let cell = lhist_cell(&[2, 50, 1000], 0, 100, 10);
-    let m = scalar("@h", ValueKind::Lhist { min: 0, max: 100, step: 10 }, Some(cell.clone()));
+    let m = scalar(
+        "@h",
+        ValueKind::Lhist {
+            min: 0,
+            max: 100,
+            step: 10,
+        },
+        Some(cell.clone()),
+    );
     let j = json(&m);
     assert!(j.starts_with(
         "{\"type\": \"hist\", \"data\": {\"@h\": [{\"min\": 0, \"max\": 9, \"count\": 1},{\"min\": 10, \"max\": 19, \"count\": 0},"
     ));
-    assert!(j.ends_with("{\"min\": 90, \"max\": 99, \"count\": 0},{\"min\": 100, \"count\": 1}]}}\n"));
+    assert!(
+        j.ends_with("{\"min\": 90, \"max\": 99, \"count\": 0},{\"min\": 100, \"count\": 1}]}}\n")
+    );
     let k = map(
         "@stats",
         KeyType::Str,
-        ValueKind::Lhist { min: 0, max: 100, step: 10 },
+        ValueKind::Lhist {
+            min: 0,
+            max: 100,
+            step: 10,
+        },
         vec![
             (s("bpftrace"), lhist_cell(&[2, 1000], 0, 100, 10)),
             (s("curl"), lhist_cell(&[50], 0, 100, 10)),
@@ -546,7 +604,11 @@ fn lhist_json_and_keyed_order() {
 fn lhist_step_one_single_values_and_kilo_labels() {
     let m = scalar(
         "@l",
-        ValueKind::Lhist { min: 0, max: 3, step: 1 },
+        ValueKind::Lhist {
+            min: 0,
+            max: 3,
+            step: 1,
+        },
         Some(lhist_cell(&[0, 1, 1, 2], 0, 3, 1)),
     );
     assert_eq!(
@@ -559,7 +621,11 @@ fn lhist_step_one_single_values_and_kilo_labels() {
     );
     let k = scalar(
         "@k",
-        ValueKind::Lhist { min: 0, max: 4096, step: 1024 },
+        ValueKind::Lhist {
+            min: 0,
+            max: 4096,
+            step: 1024,
+        },
         Some(lhist_cell(&[1500, 5000], 0, 4096, 1024)),
     );
     assert_eq!(
@@ -599,7 +665,12 @@ fn maps_at_exit_in_name_order_after_two_newlines() {
         scalar("@b", ValueKind::Count, Some(Cell::Int(2))),
         scalar("@", ValueKind::Count, Some(Cell::Int(1))),
         scalar("@a", ValueKind::Int { signed: true }, Some(Cell::Int(3))),
-        map("@B", KeyType::Int(8), ValueKind::Count, vec![(Primitive::Int(1), Cell::Int(9))]),
+        map(
+            "@B",
+            KeyType::Int(8),
+            ValueKind::Count,
+            vec![(Primitive::Int(1), Cell::Int(9))],
+        ),
     ];
     let mut out = Vec::new();
     let mut err = Vec::new();
@@ -658,7 +729,8 @@ fn json_events_printf_time_value() {
         o.value(&s("Argument list too long").into()).unwrap();
         o.value(&Primitive::Tuple(vec![Primitive::Bool(true), Primitive::Bool(false)]).into())
             .unwrap();
-        o.value(&Primitive::enum_value(Some("FOO"), 333).into()).unwrap();
+        o.value(&Primitive::enum_value(Some("FOO"), 333).into())
+            .unwrap();
     }
     assert_eq!(
         String::from_utf8(out).unwrap(),
@@ -678,11 +750,13 @@ fn text_print_of_values() {
     {
         let mut o = Output::new(Format::Text, &mut out, std::io::sink());
         o.value(&s("matched").into()).unwrap();
-        o.value(&Primitive::enum_value(Some("FOO"), 333).into()).unwrap();
+        o.value(&Primitive::enum_value(Some("FOO"), 333).into())
+            .unwrap();
         o.value(&Primitive::pointer(0x32).into()).unwrap();
         o.value(&Primitive::Array(vec![Primitive::Int(1), Primitive::Int(2)]).into())
             .unwrap();
-        o.value(&Primitive::Buffer(b"ab\x00\xff".to_vec()).into()).unwrap();
+        o.value(&Primitive::Buffer(b"ab\x00\xff".to_vec()).into())
+            .unwrap();
         o.value(&Primitive::Record(vec![]).into()).unwrap();
         o.join("a b c").unwrap();
     }
@@ -697,7 +771,9 @@ fn json_pointer_and_big_numbers() {
     // runtime/json-output print_hex_values: a pointer is its number in JSON.
     let m = scalar(
         "@",
-        ValueKind::Other { zero: Primitive::None },
+        ValueKind::Other {
+            zero: Primitive::None,
+        },
         Some(Cell::Value(Primitive::pointer(0x32))),
     );
     assert_eq!(json(&m), "{\"type\": \"map\", \"data\": {\"@\": 50}}\n");
@@ -706,7 +782,10 @@ fn json_pointer_and_big_numbers() {
     assert_eq!(json::uint((1 << 53) + 1), "\"9007199254740993\"");
     assert_eq!(json::uint(1 << 53), "9007199254740992");
     assert_eq!(json::int(-5), "-5");
-    assert_eq!(json::primitive(&Primitive::Buffer(vec![65, 0xff])), "[65,-1]");
+    assert_eq!(
+        json::primitive(&Primitive::Buffer(vec![65, 0xff])),
+        "[65,-1]"
+    );
 }
 
 // ---- printf ----
@@ -714,8 +793,14 @@ fn json_pointer_and_big_numbers() {
 #[test]
 fn printf_upstream_expectations() {
     // runtime/call printf_*, runtime/json-output enum_symbolized_printf.
-    assert_eq!(printf("value: %dms100\n", &[Primitive::Int(100)]), "value: 100ms100\n");
-    assert_eq!(printf("%5s %04x", &[s("ba"), Primitive::Int(2)]), "   ba 0002");
+    assert_eq!(
+        printf("value: %dms100\n", &[Primitive::Int(100)]),
+        "value: 100ms100\n"
+    );
+    assert_eq!(
+        printf("%5s %04x", &[s("ba"), Primitive::Int(2)]),
+        "   ba 0002"
+    );
     let x = Primitive::Int(0x12345678abcdef);
     assert_eq!(
         printf("%hhx %hx %x %jx\n", &[x.clone(), x.clone(), x.clone(), x]),
@@ -725,7 +810,15 @@ fn printf_upstream_expectations() {
     assert_eq!(printf("%c%c%c%c\n", &abcd), "ABCD\n");
     let e = |n: &str, v| Primitive::enum_value(Some(n), v);
     assert_eq!(
-        printf("%d %s %d %s\n", &[e("ONE", 1), e("ONE", 1), e("OTHER", 99999), e("OTHER", 99999)]),
+        printf(
+            "%d %s %d %s\n",
+            &[
+                e("ONE", 1),
+                e("ONE", 1),
+                e("OTHER", 99999),
+                e("OTHER", 99999)
+            ]
+        ),
         "1 ONE 99999 OTHER\n"
     );
     assert_eq!(
@@ -733,7 +826,10 @@ fn printf_upstream_expectations() {
         "A         B C\n"
     );
     assert_eq!(
-        printf("%dst: %sa; %llus\n", &[Primitive::Int(1), s("a"), Primitive::Uint(1)]),
+        printf(
+            "%dst: %sa; %llus\n",
+            &[Primitive::Int(1), s("a"), Primitive::Uint(1)]
+        ),
         "1st: aa; 1s\n"
     );
 }
@@ -746,25 +842,37 @@ fn printf_iostream_rules() {
     assert_eq!(printf("[%-6d]", &[n(42)]), "[42    ]");
     assert_eq!(printf("[%+d %+d %+u]", &[n(5), n(-5), n(5)]), "[+5 -5 5]");
     assert_eq!(printf("[% d]", &[n(5)]), "[5]");
-    assert_eq!(printf("[%#x %#X %#o %#x]", &[n(255), n(255), n(8), n(0)]), "[0xff 0XFF 010 0]");
+    assert_eq!(
+        printf("[%#x %#X %#o %#x]", &[n(255), n(255), n(8), n(0)]),
+        "[0xff 0XFF 010 0]"
+    );
     assert_eq!(printf("[%.3s]", &[s("abcdef")]), "[abcdef]");
     assert_eq!(printf("[%d]", &[n(1 << 32 | 7)]), "[7]");
-    assert_eq!(printf("[%ld %lu]", &[n(-1), n(-1)]), "[-1 18446744073709551615]");
+    assert_eq!(
+        printf("[%ld %lu]", &[n(-1), n(-1)]),
+        "[-1 18446744073709551615]"
+    );
     assert_eq!(printf("[%u %x]", &[n(-1), n(-1)]), "[4294967295 ffffffff]");
     assert_eq!(printf("[%p %p]", &[n(0xffff_8000), n(0)]), "[0xffff8000 0]");
-    assert_eq!(printf("[%10s]", &[Primitive::Tuple(vec![n(1), n(2)])]), "[         (1, 2)]");
+    assert_eq!(
+        printf("[%10s]", &[Primitive::Tuple(vec![n(1), n(2)])]),
+        "[         (1, 2)]"
+    );
     assert_eq!(printf("100%% %d%%", &[n(3)]), "100% 3%");
     assert_eq!(printf("%y %", &[]), "%y %");
     assert_eq!(printf("[%s]", &[Primitive::Bool(true)]), "[true]");
-    assert_eq!(printf("[%d]", &[s("x")]), "[!{invalid integer conversion: x}]");
+    assert_eq!(
+        printf("[%d]", &[s("x")]),
+        "[!{invalid integer conversion: x}]"
+    );
     assert_eq!(printf("[%.2f %f]", &[n(3), n(3)]), "[3.00 3]");
 }
 
 #[test]
 fn printf_buffers() {
     let b = Primitive::Buffer(b"hi\x01\x7f".to_vec());
-    assert_eq!(printf("%r", &[b.clone()]), "hi\\x01\\x7f");
-    assert_eq!(printf("%rx", &[b.clone()]), "\\x68\\x69\\x01\\x7f");
+    assert_eq!(printf("%r", std::slice::from_ref(&b)), "hi\\x01\\x7f");
+    assert_eq!(printf("%rx", std::slice::from_ref(&b)), "\\x68\\x69\\x01\\x7f");
     assert_eq!(printf("%rh", &[b]), "68 69 01 7f");
 }
 
@@ -775,7 +883,14 @@ fn printf_parse_segments() {
     let specs: Vec<(&str, &str, usize, bool)> = f
         .specs
         .iter()
-        .map(|s| (s.specifier.as_str(), s.length_modifier.as_str(), s.width, s.left_align))
+        .map(|s| {
+            (
+                s.specifier.as_str(),
+                s.length_modifier.as_str(),
+                s.width,
+                s.left_align,
+            )
+        })
         .collect();
     assert_eq!(
         specs,

@@ -127,7 +127,11 @@ pub fn value(v: &Value) -> String {
 /// `{"type": "T", "data": {"NAME": DATA}}`, with its newline.
 pub fn event(kind: &str, name: Option<&str>, data: &str) -> String {
     match name {
-        Some(n) => format!("{{\"type\": {}, \"data\": {{{}: {data}}}}}\n", string(kind), string(n)),
+        Some(n) => format!(
+            "{{\"type\": {}, \"data\": {{{}: {data}}}}}\n",
+            string(kind),
+            string(n)
+        ),
         None => format!("{{\"type\": {}, \"data\": {data}}}\n", string(kind)),
     }
 }

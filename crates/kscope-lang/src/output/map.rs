@@ -174,7 +174,9 @@ pub fn combine_buckets(per_cpu: &[Vec<u64>]) -> Cell {
 
 /// The map does not hold what its [`MapInfo`] says.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("map {map}: a {found} value where its type says {expected}; the runtime decoded the map with the wrong layout")]
+#[error(
+    "map {map}: a {found} value where its type says {expected}; the runtime decoded the map with the wrong layout"
+)]
 pub struct CellMismatch {
     /// The map.
     pub map: String,
@@ -254,9 +256,7 @@ fn cell_value(info: &MapInfo, cell: &Cell, div: u64) -> Result<Value, CellMismat
             ])
             .into()
         }
-        (ValueKind::Hist { bits }, Cell::Buckets(b)) => {
-            Value::Histogram(hist::log2(b, *bits, div))
-        }
+        (ValueKind::Hist { bits }, Cell::Buckets(b)) => Value::Histogram(hist::log2(b, *bits, div)),
         (ValueKind::Lhist { min, max, step }, Cell::Buckets(b)) => {
             Value::Histogram(hist::linear(b, *min, *max, *step))
         }
@@ -380,7 +380,11 @@ pub fn format_map(
         out.push((key.clone(), v));
     }
     let map = Value::OrderedMap(out);
-    Ok(if stats { Value::Stats(Box::new(map)) } else { map })
+    Ok(if stats {
+        Value::Stats(Box::new(map))
+    } else {
+        map
+    })
 }
 
 /// What `print(@m)` shows for a scalar map that holds nothing yet (`@x: 0`,

@@ -30,8 +30,8 @@ pub mod value;
 use std::io::{self, Write};
 
 pub use map::{
-    combine_avg, combine_buckets, combine_min_max, combine_sum, empty_scalar, format_map,
-    Cell, CellMismatch, KeyType, MapInfo, ValueKind,
+    Cell, CellMismatch, KeyType, MapInfo, ValueKind, combine_avg, combine_buckets, combine_min_max,
+    combine_sum, empty_scalar, format_map,
 };
 pub use printf::{FormatSpec, FormatString};
 pub use value::{Frame, Histogram, Primitive, StackMode, Value};

@@ -27,7 +27,11 @@ pub fn hex_format_buffer(data: &[u8], keep_ascii: bool, escape_hex: bool) -> Str
 
 /// Appends the text form of `p`; `first` receives the first token separately so that
 /// printf's field width can pad just that token, as iostream does.
-pub(crate) fn primitive_tokens(out: &mut String, p: &Primitive, first: &mut dyn FnMut(&str) -> String) {
+pub(crate) fn primitive_tokens(
+    out: &mut String,
+    p: &Primitive,
+    first: &mut dyn FnMut(&str) -> String,
+) {
     match p {
         Primitive::None => out.push_str(&first("null")),
         Primitive::Bool(b) => out.push_str(&first(if *b { "true" } else { "false" })),
