@@ -872,7 +872,10 @@ fn printf_iostream_rules() {
 fn printf_buffers() {
     let b = Primitive::Buffer(b"hi\x01\x7f".to_vec());
     assert_eq!(printf("%r", std::slice::from_ref(&b)), "hi\\x01\\x7f");
-    assert_eq!(printf("%rx", std::slice::from_ref(&b)), "\\x68\\x69\\x01\\x7f");
+    assert_eq!(
+        printf("%rx", std::slice::from_ref(&b)),
+        "\\x68\\x69\\x01\\x7f"
+    );
     assert_eq!(printf("%rh", &[b]), "68 69 01 7f");
 }
 
@@ -941,4 +944,43 @@ fn time_conversions_match_gnu_date() {
         jiff::tz::TimeZone::UTC,
     );
     assert_eq!(got, want);
+}
+
+#[test]
+fn map_info_from_the_type_checker() {
+    use kscope_lang::output::sema_bridge::map_info;
+    let src = kscope_lang::SourceFile::new(
+        "-e",
+        r#"begin { @c[1, "a"] = count(); @ = hist(5, 2); @s = "x"; @u[(uint32)1] = (uint16)5; @m = min(-1); }"#,
+    );
+    let checked = kscope_lang::compile(
+        &src,
+        &kscope_lang::sema::Options::default(),
+        &kscope_lang::sema::NoKernelTypes,
+    )
+    .unwrap();
+    let got: Vec<MapInfo> = checked.maps.iter().map(|(n, i)| map_info(n, i)).collect();
+    let names: Vec<&str> = got.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["@", "@c", "@m", "@s", "@u"]);
+    assert_eq!(got[0].value, ValueKind::Hist { bits: 2 });
+    assert!(got[0].scalar);
+    assert_eq!(
+        got[1].key,
+        KeyType::Tuple(vec![KeyType::Int(8), KeyType::Str])
+    );
+    assert_eq!(got[1].value, ValueKind::Count);
+    assert_eq!(got[2].value, ValueKind::Min { signed: true });
+    assert_eq!(got[3].value, ValueKind::Other { zero: s("") });
+    let bits = match &checked.maps["u"].keys[0] {
+        kscope_lang::sema::Type::Int { bits, .. } => *bits,
+        other => panic!("{other}"),
+    };
+    assert_eq!(got[4].key, KeyType::Int(bits / 8));
+    assert_eq!(got[4].value, ValueKind::Int { signed: false });
+    // print(@s) before any write prints the zero string.
+    let m = MapData {
+        info: got[3].clone(),
+        entries: vec![],
+    };
+    assert_eq!(text(&m), "@s: \n");
 }

@@ -7,6 +7,7 @@
 //! - [`hist`]: `hist`/`lhist` bucket arrays into labelled histograms;
 //! - [`printf`]: format strings (parse once, format per event);
 //! - [`time`]: `time()`'s strftime;
+//! - [`sema_bridge`]: the type checker's map types as [`MapInfo`];
 //! - [`text`], [`json`]: the two renderings;
 //! - [`Output`]: the printer the runtime drives, one method per kind of event.
 //!
@@ -23,6 +24,7 @@ pub mod hist;
 pub mod json;
 pub mod map;
 pub mod printf;
+pub mod sema_bridge;
 pub mod text;
 pub mod time;
 pub mod value;

@@ -192,8 +192,9 @@ fn number_of(p: &Primitive) -> Result<u64, String> {
 }
 
 impl FormatSpec {
+    /// Pads to the field width, counted in bytes as iostream does.
     fn pad(&self, s: &str) -> String {
-        let len = s.chars().count();
+        let len = s.len();
         if len >= self.width {
             return s.to_string();
         }
