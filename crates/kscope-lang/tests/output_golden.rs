@@ -984,3 +984,18 @@ fn map_info_from_the_type_checker() {
     };
     assert_eq!(text(&m), "@s: \n");
 }
+
+#[test]
+fn strftime_builtin_extensions() {
+    // runtime/call strftime_microsecond_extension*: "%s.%f" of 1000123000 ns is 1.000123.
+    let utc = jiff::tz::TimeZone::UTC;
+    assert_eq!(
+        time::strftime_extended("%s.%f", 1_000_123_000, utc.clone()),
+        "1.000123"
+    );
+    assert_eq!(
+        time::strftime_extended("%H:%M:%S.%l|%k", 1_767_323_045_123_456_789, utc.clone()),
+        "03:04:05.123|123456789"
+    );
+    assert_eq!(time::strftime_extended("%s", 5, utc), "(?)");
+}

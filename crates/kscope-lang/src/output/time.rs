@@ -83,3 +83,22 @@ pub fn strftime_at(fmt: &str, unix_nanos: i128, tz: TimeZone) -> String {
 pub fn strftime_now(fmt: &str) -> String {
     strftime(fmt, &Zoned::now())
 }
+
+/// `strftime(fmt, ts)`: the builtin's value, for a moment already converted to
+/// nanoseconds since the Unix epoch. bpftrace's extensions are replaced first, anywhere
+/// in the format (even after `%%`, as upstream does): `%f` microseconds (6 digits), `%k`
+/// nanoseconds (9), `%l` milliseconds (3) of the second. The epoch itself and an empty
+/// result print `(?)`.
+pub fn strftime_extended(fmt: &str, unix_nanos: i128, tz: TimeZone) -> String {
+    let secs = unix_nanos.div_euclid(1_000_000_000);
+    if secs == 0 {
+        return "(?)".into();
+    }
+    let ns = unix_nanos.rem_euclid(1_000_000_000);
+    let fmt = fmt
+        .replace("%f", &format!("{:06}", ns / 1000))
+        .replace("%k", &format!("{ns:09}"))
+        .replace("%l", &format!("{:03}", ns / 1_000_000));
+    let s = strftime_at(&fmt, unix_nanos, tz);
+    if s.is_empty() { "(?)".into() } else { s }
+}
