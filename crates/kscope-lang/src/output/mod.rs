@@ -134,6 +134,11 @@ impl<'a> Output<'a> {
         self.text_or_json(&t, || json::event("syscall", None, &json::string(s)))
     }
 
+    /// `cat()`: the file's contents as they are.
+    pub fn cat(&mut self, s: &str) -> io::Result<()> {
+        self.text_or_json(s, || json::event("cat", None, &json::string(s)))
+    }
+
     /// `join()`: a newline is added in text mode.
     pub fn join(&mut self, s: &str) -> io::Result<()> {
         let t = format!("{s}\n");
