@@ -999,3 +999,31 @@ fn strftime_builtin_extensions() {
     );
     assert_eq!(time::strftime_extended("%s", 5, utc), "(?)");
 }
+
+#[test]
+fn printf_argument_checks_follow_upstream_parsing() {
+    // Upstream's pattern takes flags in the order `-+ #0` only, so `%0-5d` and `%+-d`
+    // are literal text and take no argument; `%.d` needs digits after the dot.
+    for lit in ["%0-5d", "%+-d", "%.d", "% %", "%5%"] {
+        assert_eq!(FormatString::parse(lit).specs.len(), 0, "{lit}");
+    }
+    assert_eq!(printf("[%0-5d]", &[]), "[%0-5d]");
+    let f = FormatString::parse("%d %s");
+    assert_eq!(f.check_count(2), Ok(()));
+    assert_eq!(
+        f.check_count(1).unwrap_err(),
+        "not enough arguments for format string (1 supplied, 2 expected)"
+    );
+    assert_eq!(
+        f.check_count(3).unwrap_err(),
+        "too many arguments for format string (3 supplied, 2 expected)"
+    );
+    assert_eq!(
+        FormatString::parse("%f").check_count(1).unwrap_err(),
+        "unsupported format specifier: f"
+    );
+    assert_eq!(
+        FormatString::parse("%rh").specs[0].accepts(),
+        Accepts::Buffer
+    );
+}

@@ -35,7 +35,7 @@ pub use map::{
     Cell, CellMismatch, KeyType, MapInfo, ValueKind, combine_avg, combine_buckets, combine_min_max,
     combine_sum, empty_scalar, format_map,
 };
-pub use printf::{FormatSpec, FormatString};
+pub use printf::{Accepts, FormatSpec, FormatString};
 pub use value::{Frame, Histogram, Primitive, StackMode, Value};
 
 /// The output format (`-f text|json`).

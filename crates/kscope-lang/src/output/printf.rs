@@ -110,7 +110,56 @@ fn parse_spec(s: &[u8]) -> Option<(FormatSpec, usize)> {
     Some((spec, i + conv.len()))
 }
 
+/// What argument a conversion accepts (upstream's `FormatString::check` table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepts {
+    /// `d i u o x X c p gr`: an integer, a bool or a pointer.
+    Integer,
+    /// `r rx rh`: a buffer.
+    Buffer,
+    /// `s`: anything printable.
+    Any,
+    /// Parsed but refused by upstream (`%f`, `%e`, `%g`, `%n`, `%a`...).
+    Unsupported,
+}
+
+impl FormatSpec {
+    /// What argument this conversion accepts.
+    pub fn accepts(&self) -> Accepts {
+        match self.specifier.as_str() {
+            "d" | "i" | "u" | "o" | "x" | "X" | "c" | "p" | "gr" => Accepts::Integer,
+            "r" | "rx" | "rh" => Accepts::Buffer,
+            "s" => Accepts::Any,
+            _ => Accepts::Unsupported,
+        }
+    }
+}
+
 impl FormatString {
+    /// Upstream's argument checks, in its words: the count first, then each
+    /// conversion's support (the per-type check needs the checker's types).
+    pub fn check_count(&self, args: usize) -> Result<(), String> {
+        let n = self.specs.len();
+        if args < n {
+            return Err(format!(
+                "not enough arguments for format string ({args} supplied, {n} expected)"
+            ));
+        }
+        if args > n {
+            return Err(format!(
+                "too many arguments for format string ({args} supplied, {n} expected)"
+            ));
+        }
+        match self
+            .specs
+            .iter()
+            .find(|s| s.accepts() == Accepts::Unsupported)
+        {
+            Some(s) => Err(format!("unsupported format specifier: {}", s.specifier)),
+            None => Ok(()),
+        }
+    }
+
     /// Parses a (decoded) format string. Text that does not form a conversion stays
     /// literal, as upstream's pattern search leaves it.
     pub fn parse(fmt: &str) -> Self {
