@@ -90,6 +90,11 @@ impl Primitive {
         }
     }
 
+    /// A `ksym`/`usym` value: the symbol's name, or `0x<hex>` when it did not resolve.
+    pub fn symbol(name: Option<&str>, addr: u64) -> Self {
+        Primitive::Str(name.map_or_else(|| format!("0x{addr:x}"), str::to_string))
+    }
+
     /// A stack (`kstack`/`ustack`) as upstream formats it: a leading newline, then one
     /// line per frame; frames after an unwind failure (address `u64::MAX`) are dropped.
     pub fn stack(frames: &[Frame], mode: StackMode) -> Self {
