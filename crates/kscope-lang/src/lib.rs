@@ -28,6 +28,7 @@ pub mod ast;
 pub mod diag;
 pub mod kernel;
 pub mod lexer;
+pub mod output;
 pub mod parser;
 pub mod preproc;
 pub mod printer;
