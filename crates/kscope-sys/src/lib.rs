@@ -8,6 +8,7 @@ pub mod fs;
 pub mod gate;
 pub mod lock;
 pub mod lockdown;
+pub mod madvise;
 pub mod mmap;
 pub mod mounts;
 pub mod perf;

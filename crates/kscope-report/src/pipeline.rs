@@ -1,0 +1,341 @@
+//! Per-CPU decoding in parallel: one thread per CPU cursor decodes its records and renders
+//! each record's text into bounded batches; the calling thread merges the batches on
+//! their timestamps (the k-way merge of `MergedRecords`, same order) and writes them.
+//!
+//! Memory is bounded by the number of cursors: each has at most [`IN_FLIGHT`] batches of
+//! at most [`BATCH_ITEMS`] records and [`BATCH_TEXT`] bytes of text between it and the
+//! merge, and batches are handed back for reuse.
+
+use std::ops::Range;
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+
+use kscope_ftrace::format::{EventFormat, RenderContext};
+use kscope_ftrace::tracedat::read::{CpuRecords, EventTable, Item, LostEvents, ReadError};
+
+use crate::num::{push_i64_left, push_u64_right};
+use crate::plugins::{self, Graph, Plugin};
+
+/// Records per batch.
+pub(crate) const BATCH_ITEMS: usize = 1024;
+/// Text bytes after which a batch is sent even when it has room for more records.
+pub(crate) const BATCH_TEXT: usize = 128 << 10;
+/// Batches a cursor may have queued for the merge.
+pub(crate) const IN_FLIGHT: usize = 2;
+
+/// What every decoding thread needs to know about an event id.
+pub(crate) struct EventInfo {
+    pub(crate) plugin: Plugin,
+    /// Whether `-F` can show it at all (false: not rendered).
+    pub(crate) selected: bool,
+    /// `name:` padded to 21 columns and a space.
+    pub(crate) head: Box<[u8]>,
+}
+
+/// The read-only state the decoding threads share.
+pub(crate) struct Shared<'a> {
+    pub(crate) table: &'a EventTable,
+    /// By event id.
+    pub(crate) events: Vec<Option<EventInfo>>,
+    pub(crate) ctx: &'a RenderContext,
+    /// Render text (false: JSON).
+    pub(crate) text: bool,
+    pub(crate) nanoseconds: bool,
+    /// Copy each record's payload into the batch (for `-F` and JSON).
+    pub(crate) payloads: bool,
+}
+
+impl Shared<'_> {
+    pub(crate) fn event(&self, id: u32) -> Option<(&EventFormat, &EventInfo)> {
+        let info = self.events.get(id as usize)?.as_ref()?;
+        Some((&self.table.get(id)?.format, info))
+    }
+
+    pub(crate) fn id(&self, p: &[u8]) -> u32 {
+        p.get(0..2)
+            .map(|b| {
+                let a = [b[0], b[1]];
+                u32::from(if self.ctx.big_endian {
+                    u16::from_be_bytes(a)
+                } else {
+                    u16::from_le_bytes(a)
+                })
+            })
+            .unwrap_or(0)
+    }
+
+    pub(crate) fn pid(&self, p: &[u8]) -> i32 {
+        p.get(4..8)
+            .map(|b| {
+                let a = [b[0], b[1], b[2], b[3]];
+                if self.ctx.big_endian {
+                    i32::from_be_bytes(a)
+                } else {
+                    i32::from_le_bytes(a)
+                }
+            })
+            .unwrap_or(0)
+    }
+}
+
+/// One decoded record, its text in the batch's `text`.
+#[derive(Debug, Clone)]
+pub(crate) struct Rec {
+    pub(crate) timestamp: u64,
+    pub(crate) pid: i32,
+    pub(crate) id: u32,
+    /// Whether the file has a format for `id`.
+    pub(crate) known: bool,
+    /// `-PID [CPU] TIME: NAME: ` then the event text: `line.start..body` is the part
+    /// before the event text, `body..line.end` the text.
+    pub(crate) line: Range<usize>,
+    pub(crate) body: usize,
+    /// The payload in the batch's `data` (empty unless asked for).
+    pub(crate) payload: Range<usize>,
+    /// A comm trace-cmd's sched plugin learns from this record: pid, range in `text`.
+    pub(crate) learned: Option<(i32, Range<usize>)>,
+    pub(crate) graph: Graph,
+}
+
+/// A batch entry.
+#[derive(Debug)]
+pub(crate) enum Entry {
+    Rec(Rec),
+    Lost(LostEvents),
+    Error(ReadError),
+}
+
+/// Records of one cursor, in order, with the merge key of each (the timestamp
+/// `MergedRecords` would order it by).
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    pub(crate) keys: Vec<u64>,
+    pub(crate) entries: Vec<Entry>,
+    pub(crate) text: Vec<u8>,
+    pub(crate) data: Vec<u8>,
+}
+
+impl Batch {
+    fn clear(&mut self) {
+        self.keys.clear();
+        self.entries.clear();
+        self.text.clear();
+        self.data.clear();
+    }
+}
+
+/// Decodes `cursor` into batches sent to `tx` until the data ends, an error was sent or
+/// the merge hangs up. Used batches come back through `back`.
+pub(crate) fn decode(
+    mut cursor: CpuRecords<'_>,
+    shared: &Shared<'_>,
+    tx: SyncSender<Batch>,
+    back: Receiver<Batch>,
+) {
+    let cpu = cursor.cpu();
+    let mut done = false;
+    while !done {
+        let mut batch = match back.try_recv() {
+            Ok(b) => b,
+            Err(TryRecvError::Empty | TryRecvError::Disconnected) => Batch::default(),
+        };
+        batch.clear();
+        while batch.entries.len() < BATCH_ITEMS && batch.text.len() < BATCH_TEXT {
+            let Some(key) = cursor.peek_timestamp() else {
+                done = true;
+                break;
+            };
+            let entry = match cursor.next_ref() {
+                None => {
+                    done = true;
+                    break;
+                }
+                Some(Err(e)) => {
+                    done = true;
+                    Entry::Error(e)
+                }
+                Some(Ok(Item::Lost(lost))) => Entry::Lost(lost),
+                Some(Ok(Item::Record(r))) => {
+                    Entry::Rec(record(shared, cpu, r.timestamp, r.payload, &mut batch))
+                }
+            };
+            batch.keys.push(key);
+            batch.entries.push(entry);
+            if done {
+                break;
+            }
+        }
+        if batch.entries.is_empty() {
+            break;
+        }
+        if tx.send(batch).is_err() {
+            return;
+        }
+    }
+}
+
+/// Renders one record into `batch`.
+fn record(shared: &Shared<'_>, cpu: u32, timestamp: u64, p: &[u8], batch: &mut Batch) -> Rec {
+    let id = shared.id(p);
+    let pid = shared.pid(p);
+    let payload = if shared.payloads {
+        let at = batch.data.len();
+        batch.data.extend_from_slice(p);
+        at..batch.data.len()
+    } else {
+        0..0
+    };
+    let start = batch.text.len();
+    let mut rec = Rec {
+        timestamp,
+        pid,
+        id,
+        known: false,
+        line: start..start,
+        body: start,
+        payload,
+        learned: None,
+        graph: Graph::No,
+    };
+    let Some((fmt, info)) = shared.event(id) else {
+        return rec;
+    };
+    rec.known = true;
+    if !shared.text || !info.selected {
+        return rec;
+    }
+    let out = &mut batch.text;
+    out.push(b'-');
+    push_i64_left(out, i64::from(pid), 5);
+    out.extend_from_slice(b" [");
+    push_u64_right(out, u64::from(cpu), 3, b'0');
+    out.extend_from_slice(b"] ");
+    let (p10, div, prec) = if shared.nanoseconds {
+        (1_000_000_000u64, 1u64, 9)
+    } else {
+        (1_000_000, 1000, 6)
+    };
+    let t = (timestamp + div / 2) / div;
+    if p10 < t {
+        push_u64_right(out, t / p10, 5, b' ');
+        out.push(b'.');
+        push_u64_right(out, t % p10, prec, b'0');
+    } else {
+        push_u64_right(out, t, 12, b' ');
+    }
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(&info.head);
+    rec.body = out.len();
+    rec.graph = plugins::graph(info.plugin, fmt, p, shared.ctx);
+    match rec.graph {
+        // The merge decides between the nested and the leaf form.
+        Graph::Entry { .. } => {}
+        Graph::Exit {
+            depth, duration, ..
+        } => plugins::graph_exit(out, depth, duration),
+        Graph::No => {
+            if !plugins::render(info.plugin, fmt, p, shared.ctx, out, &mut rec.learned) {
+                out.extend_from_slice(fmt.render(p, shared.ctx).as_bytes());
+            }
+        }
+    }
+    rec.line = start..out.len();
+    rec
+}
+
+/// One cursor's stream of batches, as the merge sees it.
+pub(crate) struct Source {
+    pub(crate) buffer: usize,
+    pub(crate) cpu: u32,
+    rx: Receiver<Batch>,
+    back: SyncSender<Batch>,
+    batch: Option<Batch>,
+    next: usize,
+}
+
+impl Source {
+    /// A source and the channel ends its decoding thread uses.
+    pub(crate) fn new(buffer: usize, cpu: u32) -> (Source, SyncSender<Batch>, Receiver<Batch>) {
+        let (tx, rx) = sync_channel(IN_FLIGHT);
+        let (back, back_rx) = sync_channel(IN_FLIGHT + 1);
+        (
+            Source {
+                buffer,
+                cpu,
+                rx,
+                back,
+                batch: None,
+                next: 0,
+            },
+            tx,
+            back_rx,
+        )
+    }
+
+    /// The merge key of the next entry, waiting for its batch; None at the end.
+    pub(crate) fn key(&mut self) -> Option<u64> {
+        loop {
+            if let Some(b) = &self.batch
+                && let Some(&k) = b.keys.get(self.next)
+            {
+                return Some(k);
+            }
+            if let Some(old) = self.batch.take() {
+                let _ = self.back.try_send(old);
+            }
+            self.batch = Some(self.rx.recv().ok()?);
+            self.next = 0;
+        }
+    }
+
+    /// The next entry (call after [`Source::key`] returned a key).
+    pub(crate) fn peek(&self) -> Option<&Entry> {
+        self.batch.as_ref()?.entries.get(self.next)
+    }
+
+    /// Moves past the next entry.
+    pub(crate) fn advance(&mut self) {
+        self.next += 1;
+    }
+
+    /// The batch the entries point into.
+    pub(crate) fn batch(&self) -> Option<&Batch> {
+        self.batch.as_ref()
+    }
+
+    /// Takes the next entry out (errors are moved, not cloned).
+    pub(crate) fn take_error(&mut self) -> Option<ReadError> {
+        let b = self.batch.as_mut()?;
+        let e = b.entries.get_mut(self.next)?;
+        match std::mem::replace(e, Entry::Lost(placeholder())) {
+            Entry::Error(err) => Some(err),
+            other => {
+                *e = other;
+                None
+            }
+        }
+    }
+}
+
+fn placeholder() -> LostEvents {
+    LostEvents {
+        buffer: 0,
+        cpu: 0,
+        timestamp: 0,
+        missed: kscope_ftrace::page::Missed::Unknown,
+    }
+}
+
+/// The index of the source whose next entry comes first (ties: lower buffer, then lower
+/// CPU), or None when all are done.
+pub(crate) fn first(sources: &mut [Source]) -> Option<usize> {
+    let mut best: Option<(u64, usize, u32, usize)> = None;
+    for (i, s) in sources.iter_mut().enumerate() {
+        if let Some(k) = s.key() {
+            let cand = (k, s.buffer, s.cpu, i);
+            if best.is_none_or(|b| cand < b) {
+                best = Some(cand);
+            }
+        }
+    }
+    best.map(|b| b.3)
+}
