@@ -39,6 +39,7 @@
 //! File version, compression, clock, CPU count, then per buffer and CPU the number of
 //! events, lost-event notices and lost events, and the first and last timestamps.
 
+mod fastfmt;
 mod filter;
 mod num;
 mod pipeline;
@@ -120,7 +121,7 @@ pub fn run(path: &Path, opts: &Options, out: &mut dyn Write) -> Result<(), Repor
     }
     let table = file.event_table();
     let ctx = file.render_context();
-    let (events, conds) = event_infos(&table, &filters);
+    let (events, conds) = event_infos(&table, &filters, &ctx);
     let shared = Shared {
         table: &table,
         events,
@@ -161,6 +162,7 @@ pub fn run(path: &Path, opts: &Options, out: &mut dyn Write) -> Result<(), Repor
 fn event_infos(
     table: &EventTable,
     filters: &[EventFilter],
+    ctx: &RenderContext,
 ) -> (Vec<Option<EventInfo>>, HashMap<u32, Vec<Vec<Vec<Cmp>>>>) {
     let mut infos: Vec<Option<EventInfo>> = Vec::new();
     let mut conds = HashMap::new();
@@ -199,6 +201,7 @@ fn event_infos(
             plugin: Plugin::of(&e.system, &f.name),
             selected,
             head: head.into_boxed_slice(),
+            fast: fastfmt::plan(f, ctx),
         });
     }
     (infos, conds)
@@ -210,18 +213,43 @@ struct Reporter<'f> {
     opts: &'f Options,
     shared: &'f Shared<'f>,
     conds: HashMap<u32, Vec<Vec<Vec<Cmp>>>>,
-    comms: HashMap<i32, String>,
+    comms: Comms,
     prefix_width: Option<usize>,
     buffer_names: Vec<String>,
-    line: Vec<u8>,
+    /// The function plugin's per-CPU call chains.
+    indent: plugins::FunctionIndent,
     /// With `-F`, lost-event notices wait for their record: like trace-cmd, one is shown
     /// only when the record after it is.
     pending: Vec<LostEvents>,
 }
 
+/// A hasher for pids: one multiply (the default SipHash costs more than the rest of a
+/// line's comm lookup; the keys are not attacker-chosen in a way that matters here).
+#[derive(Default)]
+struct PidHasher(u64);
+
+impl std::hash::Hasher for PidHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_i32(&mut self, v: i32) {
+        self.0 = (u64::from(v as u32)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// Comms by pid.
+type Comms = HashMap<i32, String, std::hash::BuildHasherDefault<PidHasher>>;
+
 /// Reads `pid comm` lines of saved cmdlines.
-fn parse_cmdlines(text: &str) -> HashMap<i32, String> {
-    let mut map = HashMap::new();
+fn parse_cmdlines(text: &str) -> Comms {
+    let mut map = Comms::default();
     for line in text.lines() {
         if let Some((pid, comm)) = line.trim_start().split_once(' ')
             && let Ok(pid) = pid.parse::<i32>()
@@ -250,7 +278,7 @@ impl<'f> Reporter<'f> {
             comms: parse_cmdlines(file.cmdlines()),
             prefix_width,
             buffer_names,
-            line: Vec::with_capacity(512),
+            indent: plugins::FunctionIndent::default(),
             pending: Vec::new(),
         }
     }
@@ -259,11 +287,22 @@ impl<'f> Reporter<'f> {
         self.shared.ctx
     }
 
-    fn stream(&mut self, mut sources: Vec<Source>, out: &mut dyn Write) -> Result<(), ReportError> {
+    fn stream(
+        &mut self,
+        mut sources: Vec<Source>,
+        final_out: &mut dyn Write,
+    ) -> Result<(), ReportError> {
+        // Lines are built in place in one big buffer, written out whenever it is full.
+        let mut buf = Vec::with_capacity(OUT_BUFFER + (64 << 10));
+        let out = &mut buf;
         if self.opts.mode == Mode::Text {
             writeln!(out, "cpus={}", self.file.cpu_count())?;
         }
         while let Some(i) = pipeline::first(&mut sources) {
+            if out.len() >= OUT_BUFFER {
+                final_out.write_all(out)?;
+                out.clear();
+            }
             if let Some(err) = sources[i].take_error() {
                 return Err(err.into());
             }
@@ -293,10 +332,11 @@ impl<'f> Reporter<'f> {
         for lost in std::mem::take(&mut self.pending) {
             self.lost(&lost, out)?;
         }
+        final_out.write_all(out)?;
         Ok(())
     }
 
-    fn lost(&mut self, lost: &LostEvents, out: &mut dyn Write) -> Result<(), ReportError> {
+    fn lost(&mut self, lost: &LostEvents, out: &mut Vec<u8>) -> Result<(), ReportError> {
         match self.opts.mode {
             Mode::Json => {
                 let count = match lost.missed {
@@ -332,7 +372,7 @@ impl<'f> Reporter<'f> {
         rec: &Rec,
         buffer: usize,
         cpu: u32,
-        out: &mut dyn Write,
+        out: &mut Vec<u8>,
     ) -> Result<(), ReportError> {
         let lost = if self.pending.is_empty() {
             None
@@ -364,17 +404,15 @@ impl<'f> Reporter<'f> {
             sources[i].advance();
             return r;
         }
-        let mut line = std::mem::take(&mut self.line);
-        line.clear();
+        let line = out;
         if let Some(w) = self.prefix_width {
+            let start = line.len();
             let name = &self.buffer_names[buffer];
-            if name.is_empty() {
-                line.resize(w + 1, b' ');
-            } else {
+            if !name.is_empty() {
                 line.extend_from_slice(name.as_bytes());
                 line.push(b':');
-                line.resize(w + 1, b' ');
             }
+            line.resize(start + w + 1, b' ');
         }
         let comm = self.comm(rec.pid);
         let width = if comm.is_ascii() {
@@ -395,33 +433,52 @@ impl<'f> Reporter<'f> {
             Graph::Entry { func, depth } => {
                 line.extend_from_slice(&text[rec.line.start..rec.body]);
                 sources[i].advance();
-                match self.leaf_return(sources, rec.pid, func) {
+                match self.leaf_return(sources, buffer, cpu, rec.pid, func) {
                     Some(duration) => {
-                        plugins::graph_leaf(&mut line, self.ctx(), func, depth, duration)
+                        plugins::graph_leaf(line, self.ctx(), func, depth, duration)
                     }
-                    None => plugins::graph_nested(&mut line, self.ctx(), func, depth),
+                    None => plugins::graph_nested(line, self.ctx(), func, depth),
                 }
+            }
+            Graph::Function { ip, parent } => {
+                line.extend_from_slice(&text[rec.line.start..rec.body]);
+                sources[i].advance();
+                let ctx = self.shared.ctx;
+                self.indent.render(line, ctx, cpu, ip, parent);
             }
             _ => {
                 line.extend_from_slice(&text[rec.line.clone()]);
                 sources[i].advance();
             }
         }
-        line.push(b'\n');
-        let r = out.write_all(&line);
-        self.line = line;
+        // trace-cmd ends a line with the event text's own newline when it has one
+        // (`kernel_stack`, `user_stack`).
+        if line.last() != Some(&b'\n') {
+            line.push(b'\n');
+        }
         if let Some((pid, comm)) = learned {
             self.comms.insert(pid, comm);
         }
-        r?;
         Ok(())
     }
 
-    /// trace-cmd prints a function-graph entry as a leaf when the next record (on any
-    /// CPU) is the return of the same function in the same task; it then skips that
-    /// return. Returns its duration, having moved past it.
-    fn leaf_return(&self, sources: &mut [Source], pid: i32, func: u64) -> Option<u64> {
+    /// trace-cmd prints a function-graph entry as a leaf when the next record is the
+    /// return of the same function in the same task on the same CPU; it then skips that
+    /// return. Returns its duration, having moved past it. (trace-cmd 3.1.6 also takes a
+    /// return on another CPU, and then reads a freed record; later versions require the
+    /// same CPU, as here.)
+    fn leaf_return(
+        &self,
+        sources: &mut [Source],
+        buffer: usize,
+        cpu: u32,
+        pid: i32,
+        func: u64,
+    ) -> Option<u64> {
         let j = pipeline::first(sources)?;
+        if sources[j].buffer != buffer || sources[j].cpu != cpu {
+            return None;
+        }
         let Some(Entry::Rec(next)) = sources[j].peek() else {
             return None;
         };
@@ -470,7 +527,7 @@ impl<'f> Reporter<'f> {
         p: &[u8],
         buffer: usize,
         cpu: u32,
-        out: &mut dyn Write,
+        out: &mut Vec<u8>,
     ) -> Result<(), ReportError> {
         let Some((fmt, _)) = self.shared.event(rec.id) else {
             return Ok(());
@@ -484,7 +541,7 @@ impl<'f> Reporter<'f> {
     }
 }
 
-fn comm_of(comms: &HashMap<i32, String>, pid: i32) -> &str {
+fn comm_of(comms: &Comms, pid: i32) -> &str {
     if pid == 0 {
         return "<idle>";
     }

@@ -13,6 +13,7 @@ use kscope_ftrace::format::{EventFormat, RenderContext};
 use kscope_ftrace::tracedat::read::{CpuRecords, EventTable, Item, LostEvents, ReadError};
 
 use crate::num::{push_i64_left, push_u64_right};
+use crate::fastfmt::{CHECKS, Plan};
 use crate::plugins::{self, Graph, Plugin};
 
 /// Records per batch.
@@ -29,6 +30,8 @@ pub(crate) struct EventInfo {
     pub(crate) selected: bool,
     /// `name:` padded to 21 columns and a space.
     pub(crate) head: Box<[u8]>,
+    /// A fast path for its `print fmt`.
+    pub(crate) fast: Option<Plan>,
 }
 
 /// The read-only state the decoding threads share.
@@ -133,6 +136,8 @@ pub(crate) fn decode(
 ) {
     let cpu = cursor.cpu();
     let mut done = false;
+    // Per event id: records whose fast-path text was checked (u32::MAX: it differed).
+    let mut checks = vec![0u32; shared.events.len()];
     while !done {
         let mut batch = match back.try_recv() {
             Ok(b) => b,
@@ -155,7 +160,7 @@ pub(crate) fn decode(
                 }
                 Some(Ok(Item::Lost(lost))) => Entry::Lost(lost),
                 Some(Ok(Item::Record(r))) => {
-                    Entry::Rec(record(shared, cpu, r.timestamp, r.payload, &mut batch))
+                    Entry::Rec(record(shared, cpu, r.timestamp, r.payload, &mut batch, &mut checks))
                 }
             };
             batch.keys.push(key);
@@ -174,7 +179,14 @@ pub(crate) fn decode(
 }
 
 /// Renders one record into `batch`.
-fn record(shared: &Shared<'_>, cpu: u32, timestamp: u64, p: &[u8], batch: &mut Batch) -> Rec {
+fn record(
+    shared: &Shared<'_>,
+    cpu: u32,
+    timestamp: u64,
+    p: &[u8],
+    batch: &mut Batch,
+    checks: &mut [u32],
+) -> Rec {
     let id = shared.id(p);
     let pid = shared.pid(p);
     let payload = if shared.payloads {
@@ -227,14 +239,28 @@ fn record(shared: &Shared<'_>, cpu: u32, timestamp: u64, p: &[u8], batch: &mut B
     rec.body = out.len();
     rec.graph = plugins::graph(info.plugin, fmt, p, shared.ctx);
     match rec.graph {
-        // The merge decides between the nested and the leaf form.
-        Graph::Entry { .. } => {}
+        // The merge renders these: their text depends on the records around them.
+        Graph::Entry { .. } | Graph::Function { .. } => {}
         Graph::Exit {
             depth, duration, ..
         } => plugins::graph_exit(out, depth, duration),
         Graph::No => {
-            if !plugins::render(info.plugin, fmt, p, shared.ctx, out, &mut rec.learned) {
-                out.extend_from_slice(fmt.render(p, shared.ctx).as_bytes());
+            let check = &mut checks[id as usize];
+            let fast = info.fast.as_ref().filter(|_| *check != u32::MAX);
+            if plugins::render(info.plugin, fmt, p, shared.ctx, out, &mut rec.learned) {
+            } else if let Some(plan) = fast
+                && *check >= CHECKS
+                && plan.render(p, out)
+            {
+            } else {
+                let text = fmt.render(p, shared.ctx);
+                if let Some(plan) = fast {
+                    let at = out.len();
+                    let same = plan.render(p, out) && &out[at..] == text.as_bytes();
+                    out.truncate(at);
+                    *check = if same { *check + 1 } else { u32::MAX };
+                }
+                out.extend_from_slice(text.as_bytes());
             }
         }
     }

@@ -1,6 +1,7 @@
 //! The event text trace-cmd 3.1.6 prints instead of `print fmt` for some events: its
 //! sched_switch, hrtimer and futex plugins (libtraceevent 1.7.1), the function plugin's
-//! `kernel_stack` form, and trace-cmd's own function and function-graph output. Written
+//! `kernel_stack` form, the function plugin's
+//! indented `function` form, and trace-cmd's own function-graph output. Written
 //! from the observed output and the plugins' documented behaviour.
 
 use std::ops::Range;
@@ -120,7 +121,9 @@ pub(crate) fn render(
         }
     };
     match plugin {
-        Plugin::None | Plugin::FuncgraphEntry | Plugin::FuncgraphExit => false,
+        Plugin::None | Plugin::Function | Plugin::FuncgraphEntry | Plugin::FuncgraphExit => {
+            false
+        }
         Plugin::SchedSwitch => {
             let (Some(pc), Some(pp), Some(ppr), Some(st), Some(nc), Some(np), Some(npr)) = (
                 string("prev_comm"),
@@ -196,7 +199,6 @@ pub(crate) fn render(
             true
         }
         Plugin::Futex => futex(fmt, p, ctx, out),
-        Plugin::Function => function(fmt, p, ctx, out),
         Plugin::KernelStack => kernel_stack(fmt, p, ctx, out),
     }
 }
@@ -305,33 +307,64 @@ fn futex(fmt: &EventFormat, p: &[u8], ctx: &RenderContext, out: &mut Vec<u8>) ->
     true
 }
 
-/// The function tracer's `function` event: `func <-- parent` (names from kallsyms;
-/// an unknown function prints as `0x…` with no arrow after it, as trace-cmd does).
-fn function(fmt: &EventFormat, p: &[u8], ctx: &RenderContext, out: &mut Vec<u8>) -> bool {
-    let (Some(ip), Some(parent)) = (
-        field_uint(fmt, p, "ip", ctx),
-        field_uint(fmt, p, "parent_ip", ctx),
-    ) else {
-        return false;
-    };
-    match function_name(ctx, ip) {
-        Some(name) => {
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(b" <-- ");
+/// The function plugin's per-CPU memory of call chains, which indents a `function` event
+/// by 3 columns per level of its parent in the chain last seen on that CPU.
+#[derive(Debug, Default)]
+pub(crate) struct FunctionIndent {
+    /// Per CPU: the chain (a slot is overwritten, never cleared, as the plugin does).
+    stacks: Vec<Vec<String>>,
+}
+
+impl FunctionIndent {
+    /// The indent level of `func` called from `parent` on `cpu`, remembering the call.
+    fn level(&mut self, cpu: u32, parent: &str, func: Option<&str>) -> usize {
+        let cpu = cpu as usize;
+        if self.stacks.len() <= cpu {
+            self.stacks.resize_with(cpu + 1, Vec::new);
         }
-        None => {
-            out.extend_from_slice(b"0x");
-            push_hex(out, ip, 0);
+        let stack = &mut self.stacks[cpu];
+        let set = |stack: &mut Vec<String>, pos: usize, name: Option<&str>| {
+            let Some(name) = name else { return };
+            if pos < stack.len() {
+                stack[pos] = name.to_string();
+            } else {
+                stack.push(name.to_string());
+            }
+        };
+        if let Some(i) = stack.iter().position(|s| s == parent) {
+            set(stack, i + 1, func);
+            return i;
+        }
+        set(stack, 0, Some(parent));
+        set(stack, 1, func);
+        0
+    }
+
+    /// The function tracer's `function` event as trace-cmd 3.1.6 prints it (its
+    /// libtraceevent function plugin, default options): indent, then the function's name
+    /// (`0x…` when kallsyms has none); the parent is not printed.
+    pub(crate) fn render(
+        &mut self,
+        out: &mut Vec<u8>,
+        ctx: &RenderContext,
+        cpu: u32,
+        ip: u64,
+        parent: u64,
+    ) {
+        let func = function_name(ctx, ip);
+        let level = match function_name(ctx, parent) {
+            Some(p) => self.level(cpu, p, func),
+            None => 0,
+        };
+        out.resize(out.len() + level * 3, b' ');
+        match func {
+            Some(name) => out.extend_from_slice(name.as_bytes()),
+            None => {
+                out.extend_from_slice(b"0x");
+                push_hex(out, ip, 0);
+            }
         }
     }
-    match function_name(ctx, parent) {
-        Some(name) => out.extend_from_slice(name.as_bytes()),
-        None => {
-            out.extend_from_slice(b"0x");
-            push_hex(out, parent, 0);
-        }
-    }
-    true
 }
 
 /// `kernel_stack`: `<stack trace >` and one `=> func (addr)` line per caller, up to the
@@ -374,11 +407,15 @@ fn kernel_stack(fmt: &EventFormat, p: &[u8], ctx: &RenderContext, out: &mut Vec<
     true
 }
 
-/// What the function-graph output needs of a `funcgraph_entry` or `funcgraph_exit`.
+/// What the merging thread needs of the events whose text depends on the records around
+/// them: `function` (indent from the CPU's earlier calls), `funcgraph_entry` (leaf or
+/// nested, depending on the next record) and `funcgraph_exit` (which a leaf swallows).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Graph {
-    /// Not a function-graph event (or one missing its fields).
+    /// None of those (or one missing its fields).
     No,
+    /// A `function` event.
+    Function { ip: u64, parent: u64 },
     /// An entry: the function and the depth.
     Entry { func: u64, depth: u64 },
     /// A return: the function, the depth and the duration (rettime - calltime).
@@ -393,6 +430,10 @@ pub(crate) enum Graph {
 pub(crate) fn graph(plugin: Plugin, fmt: &EventFormat, p: &[u8], ctx: &RenderContext) -> Graph {
     let get = |n: &str| field_uint(fmt, p, n, ctx);
     match plugin {
+        Plugin::Function => match (get("ip"), get("parent_ip")) {
+            (Some(ip), Some(parent)) => Graph::Function { ip, parent },
+            _ => Graph::No,
+        },
         Plugin::FuncgraphEntry => match (get("func"), get("depth")) {
             (Some(func), Some(depth)) => Graph::Entry { func, depth },
             _ => Graph::No,

@@ -5,6 +5,7 @@
 pub mod bpf;
 pub mod caps;
 pub mod fs;
+pub mod futex;
 pub mod gate;
 pub mod lock;
 pub mod lockdown;
