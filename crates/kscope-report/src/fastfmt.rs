@@ -167,3 +167,82 @@ fn pad_front(out: &mut Vec<u8>, at: usize, width: usize, fill: u8) {
     };
     out.splice(insert_at..insert_at, std::iter::repeat_n(fill, n));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kscope_ftrace::format::Dialect;
+
+    const ENTER_READ: &str = "name: sys_enter_read
+ID: 700
+format:
+\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
+\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;
+\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;
+\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
+
+\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;
+\tfield:unsigned int fd;\toffset:16;\tsize:8;\tsigned:0;
+\tfield:char * buf;\toffset:24;\tsize:8;\tsigned:0;
+\tfield:size_t count;\toffset:32;\tsize:8;\tsigned:0;
+
+print fmt: \"fd: 0x%08lx, buf: 0x%08lx, count: 0x%08lx\", ((unsigned long)(REC->fd)), ((unsigned long)(REC->buf)), ((unsigned long)(REC->count))
+";
+
+    const EXIT_READ: &str = "name: sys_exit_read
+ID: 699
+format:
+\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
+\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;
+\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;
+\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
+
+\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;
+\tfield:long ret;\toffset:16;\tsize:8;\tsigned:1;
+
+print fmt: \"0x%lx\", REC->ret
+";
+
+    fn record(values: &[u64]) -> Vec<u8> {
+        let mut p = vec![0u8; 16];
+        for v in values {
+            p.extend_from_slice(&v.to_le_bytes());
+        }
+        p
+    }
+
+    #[test]
+    fn plans_render_what_the_renderer_renders() {
+        let ctx = RenderContext::new().with_dialect(Dialect::TraceCmd);
+        let enter = EventFormat::parse(ENTER_READ).unwrap();
+        let exit = EventFormat::parse(EXIT_READ).unwrap();
+        let (pe, px) = (plan(&enter, &ctx).unwrap(), plan(&exit, &ctx).unwrap());
+        let values = [0, 1, 0x1234_5678, 0xffff_ffff, 1 << 40, u64::MAX, (-13i64) as u64];
+        for &a in &values {
+            for &b in &values {
+                for (fmt, plan, p) in [
+                    (&enter, &pe, record(&[a, b, a ^ b])),
+                    (&exit, &px, record(&[a])),
+                ] {
+                    let mut out = Vec::new();
+                    assert!(plan.render(&p, &mut out));
+                    assert_eq!(String::from_utf8(out).unwrap(), fmt.render(&p, &ctx));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        assert!(!pe.render(&record(&[1]), &mut out), "a short record");
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn other_shapes_have_no_plan() {
+        let ctx = RenderContext::new().with_dialect(Dialect::TraceCmd);
+        let text = EXIT_READ.replace("\"0x%lx\", REC->ret", "\"%s\", __get_str(x)");
+        let fmt = EventFormat::parse_lenient(&text).unwrap();
+        assert!(plan(&fmt, &ctx).is_none());
+        let text = EXIT_READ.replace("\"0x%lx\"", "\"0x%x\"");
+        let fmt = EventFormat::parse(&text).unwrap();
+        assert!(plan(&fmt, &ctx).is_none());
+    }
+}

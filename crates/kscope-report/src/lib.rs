@@ -1,8 +1,12 @@
 //! Decoding trace.dat files to trace-cmd's report text, JSON and statistics.
 //!
-//! [`run`] streams the records of a file (a k-way merge over the CPUs' cursors of
-//! `kscope_ftrace::tracedat::read`, payloads lent from the mapped file) and writes one line
-//! per record, so memory does not grow with the file's size.
+//! [`run`] decodes each CPU's ring-buffer data on its own thread (the file's per-CPU
+//! cursors of `kscope_ftrace::tracedat::read`), which renders the records' text into
+//! bounded batches; the calling thread merges the batches on their timestamps (a k-way
+//! merge, in `MergedRecords`' order) and writes the lines. Memory does not grow with the
+//! file's size: the reader releases the mapped pages it has finished with (compressed
+//! data is decompressed a chunk at a time), and each CPU has at most a few batches in
+//! flight.
 //!
 //! # Text
 //!
@@ -11,9 +15,16 @@
 //! nanoseconds with `-t`), the comm taken from the saved cmdlines (`<idle>` for pid 0,
 //! `<...>` when unknown, plus the comms that trace-cmd's sched plugin learns from
 //! `sched_switch` and `sched_wakeup*`), an instance-name column when the file has more
-//! than one buffer, `CPU:N [M EVENTS DROPPED]` lines, and trace-cmd's plugin rewrites of
-//! `sched_switch`, `sched_wakeup`, `sched_wakeup_new`, `hrtimer_start` and
-//! `hrtimer_expire_entry`. Like trace-cmd, `--cpu` shows the top instance only.
+//! than one buffer, `CPU:N [M EVENTS DROPPED]` lines, and trace-cmd's rewrites of
+//! `sched_switch`, `sched_wakeup`, `sched_wakeup_new`, `hrtimer_start`,
+//! `hrtimer_expire_entry`, `sys_enter_futex` (its futex plugin), `function` (indented by
+//! the CPU's call chain, as its function plugin does), `kernel_stack` (`=> symbol
+//! (addr)` lines) and `funcgraph_entry`/`funcgraph_exit` (durations, overhead marks,
+//! leaves folded with their return). Like trace-cmd, `--cpu` shows the top instance only.
+//! One deliberate difference: trace-cmd 3.1.6 also folds a function-graph entry with a
+//! return that comes next on *another* CPU, and then reads a freed record (its output
+//! goes out of order); kscope folds only a return on the same CPU, as later trace-cmd
+//! versions do.
 //!
 //! # JSON (`--json`)
 //!
@@ -123,7 +134,6 @@ pub fn run(path: &Path, opts: &Options, out: &mut dyn Write) -> Result<(), Repor
     let ctx = file.render_context();
     let (events, conds) = event_infos(&table, &filters, &ctx);
     let shared = Shared {
-        table: &table,
         events,
         ctx: &ctx,
         text: opts.mode == Mode::Text,
@@ -158,13 +168,16 @@ pub fn run(path: &Path, opts: &Options, out: &mut dyn Write) -> Result<(), Repor
     result
 }
 
+/// Per event id: the `-F` condition sets (any of them lets a record through).
+type Conditions = HashMap<u32, Vec<Vec<Vec<Cmp>>>>;
+
 /// Per event id: how it is shown, and the `-F` conditions that apply to it.
-fn event_infos(
-    table: &EventTable,
+fn event_infos<'a>(
+    table: &'a EventTable,
     filters: &[EventFilter],
     ctx: &RenderContext,
-) -> (Vec<Option<EventInfo>>, HashMap<u32, Vec<Vec<Vec<Cmp>>>>) {
-    let mut infos: Vec<Option<EventInfo>> = Vec::new();
+) -> (Vec<Option<EventInfo<'a>>>, Conditions) {
+    let mut infos: Vec<Option<EventInfo<'a>>> = Vec::new();
     let mut conds = HashMap::new();
     for e in table.iter() {
         let f = &e.format;
@@ -198,6 +211,8 @@ fn event_infos(
         }
         let head = format!("{:<21} ", format!("{}:", f.name)).into_bytes();
         infos[id] = Some(EventInfo {
+            format: f,
+            system: &e.system,
             plugin: Plugin::of(&e.system, &f.name),
             selected,
             head: head.into_boxed_slice(),
@@ -212,7 +227,7 @@ struct Reporter<'f> {
     file: &'f TraceFile,
     opts: &'f Options,
     shared: &'f Shared<'f>,
-    conds: HashMap<u32, Vec<Vec<Vec<Cmp>>>>,
+    conds: Conditions,
     comms: Comms,
     prefix_width: Option<usize>,
     buffer_names: Vec<String>,
@@ -265,7 +280,7 @@ impl<'f> Reporter<'f> {
         file: &'f TraceFile,
         opts: &'f Options,
         shared: &'f Shared<'f>,
-        conds: HashMap<u32, Vec<Vec<Vec<Cmp>>>>,
+        conds: Conditions,
     ) -> Reporter<'f> {
         let buffer_names: Vec<String> = file.buffers().iter().map(|b| b.name.clone()).collect();
         let prefix_width = (buffer_names.len() > 1)
@@ -434,9 +449,7 @@ impl<'f> Reporter<'f> {
                 line.extend_from_slice(&text[rec.line.start..rec.body]);
                 sources[i].advance();
                 match self.leaf_return(sources, buffer, cpu, rec.pid, func) {
-                    Some(duration) => {
-                        plugins::graph_leaf(line, self.ctx(), func, depth, duration)
-                    }
+                    Some(duration) => plugins::graph_leaf(line, self.ctx(), func, depth, duration),
                     None => plugins::graph_nested(line, self.ctx(), func, depth),
                 }
             }
@@ -529,15 +542,10 @@ impl<'f> Reporter<'f> {
         cpu: u32,
         out: &mut Vec<u8>,
     ) -> Result<(), ReportError> {
-        let Some((fmt, _)) = self.shared.event(rec.id) else {
+        let Some((fmt, info)) = self.shared.event(rec.id) else {
             return Ok(());
         };
-        let system = self
-            .shared
-            .table
-            .get(rec.id)
-            .map_or("", |e| e.system.as_str());
-        json_line(self, fmt, system, rec, p, buffer, cpu, out)
+        json_line(self, fmt, info.system, rec, p, buffer, cpu, out)
     }
 }
 

@@ -7,13 +7,13 @@
 //! merge, and batches are handed back for reuse.
 
 use std::ops::Range;
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use kscope_ftrace::format::{EventFormat, RenderContext};
-use kscope_ftrace::tracedat::read::{CpuRecords, EventTable, Item, LostEvents, ReadError};
+use kscope_ftrace::tracedat::read::{CpuRecords, Item, LostEvents, ReadError};
 
-use crate::num::{push_i64_left, push_u64_right};
 use crate::fastfmt::{CHECKS, Plan};
+use crate::num::{push_i64_left, push_u64_right};
 use crate::plugins::{self, Graph, Plugin};
 
 /// Records per batch.
@@ -24,7 +24,9 @@ pub(crate) const BATCH_TEXT: usize = 128 << 10;
 pub(crate) const IN_FLIGHT: usize = 2;
 
 /// What every decoding thread needs to know about an event id.
-pub(crate) struct EventInfo {
+pub(crate) struct EventInfo<'a> {
+    pub(crate) format: &'a EventFormat,
+    pub(crate) system: &'a str,
     pub(crate) plugin: Plugin,
     /// Whether `-F` can show it at all (false: not rendered).
     pub(crate) selected: bool,
@@ -36,9 +38,8 @@ pub(crate) struct EventInfo {
 
 /// The read-only state the decoding threads share.
 pub(crate) struct Shared<'a> {
-    pub(crate) table: &'a EventTable,
     /// By event id.
-    pub(crate) events: Vec<Option<EventInfo>>,
+    pub(crate) events: Vec<Option<EventInfo<'a>>>,
     pub(crate) ctx: &'a RenderContext,
     /// Render text (false: JSON).
     pub(crate) text: bool,
@@ -48,9 +49,9 @@ pub(crate) struct Shared<'a> {
 }
 
 impl Shared<'_> {
-    pub(crate) fn event(&self, id: u32) -> Option<(&EventFormat, &EventInfo)> {
+    pub(crate) fn event(&self, id: u32) -> Option<(&EventFormat, &EventInfo<'_>)> {
         let info = self.events.get(id as usize)?.as_ref()?;
-        Some((&self.table.get(id)?.format, info))
+        Some((info.format, info))
     }
 
     pub(crate) fn id(&self, p: &[u8]) -> u32 {
@@ -139,10 +140,7 @@ pub(crate) fn decode(
     // Per event id: records whose fast-path text was checked (u32::MAX: it differed).
     let mut checks = vec![0u32; shared.events.len()];
     while !done {
-        let mut batch = match back.try_recv() {
-            Ok(b) => b,
-            Err(TryRecvError::Empty | TryRecvError::Disconnected) => Batch::default(),
-        };
+        let mut batch = back.try_recv().unwrap_or_default();
         batch.clear();
         while batch.entries.len() < BATCH_ITEMS && batch.text.len() < BATCH_TEXT {
             let Some(key) = cursor.peek_timestamp() else {
@@ -159,9 +157,14 @@ pub(crate) fn decode(
                     Entry::Error(e)
                 }
                 Some(Ok(Item::Lost(lost))) => Entry::Lost(lost),
-                Some(Ok(Item::Record(r))) => {
-                    Entry::Rec(record(shared, cpu, r.timestamp, r.payload, &mut batch, &mut checks))
-                }
+                Some(Ok(Item::Record(r))) => Entry::Rec(record(
+                    shared,
+                    cpu,
+                    r.timestamp,
+                    r.payload,
+                    &mut batch,
+                    &mut checks,
+                )),
             };
             batch.keys.push(key);
             batch.entries.push(entry);

@@ -110,20 +110,18 @@ pub(crate) fn render(
         _ => None,
     };
     let num = |name: &str| field_uint(fmt, p, name, ctx);
-    let func = |out: &mut Vec<u8>, addr: u64| match ctx.symbols.as_ref().and_then(|s| s.lookup(addr))
-    {
-        Some(sym) => {
-            let _ = write!(out, "{}/0x{:x}", sym.name, sym.start.wrapping_sub(addr));
-        }
-        None => {
-            out.extend_from_slice(b"0x");
-            push_hex(out, addr, 8);
-        }
-    };
+    let func =
+        |out: &mut Vec<u8>, addr: u64| match ctx.symbols.as_ref().and_then(|s| s.lookup(addr)) {
+            Some(sym) => {
+                let _ = write!(out, "{}/0x{:x}", sym.name, sym.start.wrapping_sub(addr));
+            }
+            None => {
+                out.extend_from_slice(b"0x");
+                push_hex(out, addr, 8);
+            }
+        };
     match plugin {
-        Plugin::None | Plugin::Function | Plugin::FuncgraphEntry | Plugin::FuncgraphExit => {
-            false
-        }
+        Plugin::None | Plugin::Function | Plugin::FuncgraphEntry | Plugin::FuncgraphExit => false,
         Plugin::SchedSwitch => {
             let (Some(pc), Some(pp), Some(ppr), Some(st), Some(nc), Some(np), Some(npr)) = (
                 string("prev_comm"),

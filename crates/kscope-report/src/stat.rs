@@ -89,4 +89,3 @@ pub(crate) fn stat(file: &TraceFile, out: &mut dyn Write) -> Result<(), ReportEr
     }
     Ok(())
 }
-

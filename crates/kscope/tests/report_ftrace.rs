@@ -194,7 +194,11 @@ fn temp(name: &str) -> PathBuf {
 fn run(cmd: &mut Command) -> Option<String> {
     match cmd.output() {
         Ok(o) => {
-            assert!(o.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&o.stderr));
+            assert!(
+                o.status.success(),
+                "{cmd:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
             Some(String::from_utf8(o.stdout).unwrap())
         }
         Err(e) => {

@@ -85,7 +85,11 @@ fn futex_and_kernel_stack_lines_equal_trace_cmd() {
     assert_eq!(ours.matches(&wait).count(), WAITS, "{wait:?}");
     // Every event is followed by its stack, symbolised from the file's kallsyms.
     let events = ours.matches(" sys_enter_futex: ").count();
-    assert_eq!(ours.matches(" kernel_stack:         <stack trace >\n").count(), events);
+    assert_eq!(
+        ours.matches(" kernel_stack:         <stack trace >\n")
+            .count(),
+        events
+    );
     assert!(ours.contains("\n=> do_syscall_64 (ffffffff"), "{ours}");
 
     match Command::new("trace-cmd").arg("report").arg(&file).output() {

@@ -7,7 +7,9 @@
 //! where each buffer's per-CPU ring-buffer data is. The ring-buffer data itself is read
 //! only when asked for, and streamed: uncompressed sub-buffers are borrowed from the
 //! mapping, compressed ones are decompressed one chunk at a time, so memory does not grow
-//! with the size of the file.
+//! with the size of the file. A cursor over a mapped file tells the kernel to drop the
+//! mapped pages it has moved past (every MiB, `madvise(MADV_DONTNEED)`), so they do not
+//! stay resident either; reading them again (another cursor) faults them back in.
 //!
 //! - [`TraceFile::cpu_pages`]: one CPU's sub-buffers.
 //! - [`TraceFile::cpu_records`]: one CPU's records, a cursor independent of the others (it

@@ -1,9 +1,9 @@
 //! Reading a whole file's layout: the prefix, then the v6 sequence of parts or the v7 chain
 //! of sections, into [`Meta`].
 
-use std::sync::Arc;
 use std::borrow::Cow;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use super::bytes::{Origin, Reader, text};
 use super::compress::{Compression, Decompressor};
