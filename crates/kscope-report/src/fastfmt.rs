@@ -217,7 +217,15 @@ print fmt: \"0x%lx\", REC->ret
         let enter = EventFormat::parse(ENTER_READ).unwrap();
         let exit = EventFormat::parse(EXIT_READ).unwrap();
         let (pe, px) = (plan(&enter, &ctx).unwrap(), plan(&exit, &ctx).unwrap());
-        let values = [0, 1, 0x1234_5678, 0xffff_ffff, 1 << 40, u64::MAX, (-13i64) as u64];
+        let values = [
+            0,
+            1,
+            0x1234_5678,
+            0xffff_ffff,
+            1 << 40,
+            u64::MAX,
+            (-13i64) as u64,
+        ];
         for &a in &values {
             for &b in &values {
                 for (fmt, plan, p) in [

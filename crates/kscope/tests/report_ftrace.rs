@@ -1,11 +1,12 @@
 //! `kscope report` == `trace-cmd report` (3.1.6) line for line on the ftrace events
-//! trace-cmd rewrites: the function tracer's `function` (`func <-- parent`), function-graph
-//! entries and returns (nested, leaf, overhead marks), and `kernel_stack` (`=> symbol
-//! (addr)`). The function tracers are absent on this kernel, so the file is built here
-//! with kscope's trace.dat writer from Linux 6.18's own format texts
-//! (`tests/data/ftrace/*.format`, copied from `/sys/kernel/tracing/events/ftrace`).
-//! Needs trace-cmd, no kernel access; skips without trace-cmd (fails under
-//! `KSCOPE_REQUIRE_KERNEL=1`).
+//! trace-cmd prints its own way: the function tracer's `function` (the function plugin's
+//! indented form: the name only, indented by its parent's place in the CPU's call chain),
+//! function-graph entries and returns (nested, leaf, overhead marks), `kernel_stack`
+//! (`=> symbol (addr)`) and `user_stack` (`print fmt`, one `=>` line per slot). The
+//! function tracers are absent on this kernel, so the file is built here with kscope's
+//! trace.dat writer from Linux 6.18's own format texts (`tests/data/ftrace/*.format`,
+//! copied from `/sys/kernel/tracing/events/ftrace`). Needs trace-cmd, no kernel access;
+//! skips without trace-cmd (fails under `KSCOPE_REQUIRE_KERNEL=1`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,6 +18,7 @@ const FUNCTION: u16 = 1;
 const ENTRY: u16 = 11;
 const EXIT: u16 = 10;
 const STACK: u16 = 4;
+const USER_STACK: u16 = 13;
 
 const STEXT: u64 = 0xffff_ffff_8100_0000;
 const FUNC_A: u64 = 0xffff_ffff_8100_1000;
@@ -40,6 +42,7 @@ fn metadata() -> Metadata {
             fmt("funcgraph_entry"),
             fmt("funcgraph_exit"),
             fmt("kernel_stack"),
+            fmt("user_stack"),
         ],
         event_formats: Vec::new(),
         kallsyms: format!(
@@ -96,6 +99,16 @@ fn exit(pid: i32, func: u64, depth: u32, calltime: u64, duration: u64) -> Vec<u8
 fn stack(pid: i32, callers: &[u64]) -> Vec<u8> {
     let mut p = common(STACK, pid);
     p.extend_from_slice(&(callers.len() as i32).to_le_bytes());
+    p.extend_from_slice(&[0; 4]);
+    for c in callers {
+        p.extend_from_slice(&c.to_le_bytes());
+    }
+    p
+}
+
+fn user_stack(pid: i32, callers: [u64; 8]) -> Vec<u8> {
+    let mut p = common(USER_STACK, pid);
+    p.extend_from_slice(&(pid as u32).to_le_bytes());
     p.extend_from_slice(&[0; 4]);
     for c in callers {
         p.extend_from_slice(&c.to_le_bytes());
@@ -163,6 +176,10 @@ fn records() -> [Vec<(u64, Vec<u8>)>; 2] {
             stack(100, &[FUNC_A + 0x33, FUNC_B + 1, UNKNOWN, FUNC_C]),
         ),
         (T + 16_000, stack(100, &[FUNC_B + 8, u64::MAX, FUNC_A])),
+        (
+            T + 17_000,
+            user_stack(100, [0x7f31_d5aa_14f7, 0x5555_0000_1000, 0, 0, 0, 0, 0, 0]),
+        ),
     ];
     let cpu1 = vec![
         (T + 7_000, function(200, FUNC_B, FUNC_A)),
@@ -252,9 +269,10 @@ fn ftrace_events_equal_trace_cmd() {
         "kernel_stack:         <stack trace >\n=> func_a (ffffffff81001033)\n\
          => func_b (ffffffff81002001)\n=> 12345678\n=> func_c (ffffffff81003000)\n",
         "kernel_stack:         <stack trace >\n=> func_b (ffffffff81002008)\n",
+        "user_stack:           \t=> 0x7f31d5aa14f7\n\t=> 0x555500001000\n\t=> 0x0\n",
     ];
     for e in expect {
         assert!(ours.contains(e), "missing {e:?} in\n{ours}");
     }
-    assert_eq!(a.len(), 27, "{ours}");
+    assert_eq!(a.len(), 35, "{ours}");
 }
