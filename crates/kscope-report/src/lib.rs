@@ -133,32 +133,36 @@ pub fn run(path: &Path, opts: &Options, out: &mut dyn Write) -> Result<(), Repor
     let table = file.event_table();
     let ctx = file.render_context();
     let (events, conds) = event_infos(&table, &filters, &ctx);
+    // The cursors to decode: trace-cmd's --cpu shows only the top instance.
+    let mut wanted = Vec::new();
+    for (i, b) in file.buffers().iter().enumerate() {
+        if !opts.cpus.is_empty() && !b.name.is_empty() {
+            continue;
+        }
+        for c in &b.cpus {
+            if c.size > 0 && (opts.cpus.is_empty() || opts.cpus.contains(&c.cpu)) {
+                wanted.push((i, c.cpu));
+            }
+        }
+    }
     let shared = Shared {
         events,
         ctx: &ctx,
         text: opts.mode == Mode::Text,
         nanoseconds: opts.nanoseconds,
         payloads: opts.mode == Mode::Json || !filters.is_empty(),
+        batch: pipeline::BatchSize::for_cursors(wanted.len()),
     };
     let result = std::thread::scope(|scope| -> Result<(), ReportError> {
         let mut sources = Vec::new();
-        for (i, b) in file.buffers().iter().enumerate() {
-            // trace-cmd's --cpu shows only the top instance.
-            if !opts.cpus.is_empty() && !b.name.is_empty() {
-                continue;
-            }
-            for c in &b.cpus {
-                if c.size == 0 || (!opts.cpus.is_empty() && !opts.cpus.contains(&c.cpu)) {
-                    continue;
-                }
-                let cursor = file.cpu_records(i, c.cpu)?;
-                let (source, tx, back) = Source::new(i, c.cpu);
-                let shared = &shared;
-                std::thread::Builder::new()
-                    .name(format!("report-cpu{}", c.cpu))
-                    .spawn_scoped(scope, move || pipeline::decode(cursor, shared, tx, back))?;
-                sources.push(source);
-            }
+        for &(buffer, cpu) in &wanted {
+            let cursor = file.cpu_records(buffer, cpu)?;
+            let (source, tx, back) = Source::new(buffer, cpu);
+            let shared = &shared;
+            std::thread::Builder::new()
+                .name(format!("report-cpu{cpu}"))
+                .spawn_scoped(scope, move || pipeline::decode(cursor, shared, tx, back))?;
+            sources.push(source);
         }
         let mut r = Reporter::new(&file, opts, &shared, conds);
         // `sources` is dropped on return, which stops the decoding threads early on error.

@@ -2,9 +2,10 @@
 //! each record's text into bounded batches; the calling thread merges the batches on
 //! their timestamps (the k-way merge of `MergedRecords`, same order) and writes them.
 //!
-//! Memory is bounded by the number of cursors: each has at most [`IN_FLIGHT`] batches of
-//! at most [`BATCH_ITEMS`] records and [`BATCH_TEXT`] bytes of text between it and the
-//! merge, and batches are handed back for reuse.
+//! Memory is bounded: each cursor has at most [`IN_FLIGHT`] batches (plus the one being
+//! filled and the one being merged) between it and the merge, batches are handed back for
+//! reuse, and their size ([`BatchSize`]) shrinks as the number of cursors grows, so that
+//! all of them together stay near [`TEXT_BUDGET`].
 
 use std::ops::Range;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -16,10 +17,31 @@ use crate::fastfmt::{CHECKS, Plan};
 use crate::num::{push_i64_left, push_u64_right};
 use crate::plugins::{self, Graph, Plugin};
 
-/// Records per batch.
-pub(crate) const BATCH_ITEMS: usize = 1024;
-/// Text bytes after which a batch is sent even when it has room for more records.
-pub(crate) const BATCH_TEXT: usize = 128 << 10;
+/// The text of one batch when there are few cursors.
+const BATCH_TEXT: usize = 128 << 10;
+/// The text of all batches of one fill-round together, when there are many cursors.
+pub(crate) const TEXT_BUDGET: usize = 2 << 20;
+
+/// How big the batches of each cursor are.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BatchSize {
+    /// Records per batch.
+    pub(crate) items: usize,
+    /// Text bytes after which a batch is sent even when it has room for more records.
+    pub(crate) text: usize,
+}
+
+impl BatchSize {
+    /// The size for `cursors` cursors: 128 KiB of text and 1024 records each, less when
+    /// there are more than 16 cursors (down to 16 KiB and 128 records).
+    pub(crate) fn for_cursors(cursors: usize) -> BatchSize {
+        let text = (TEXT_BUDGET / cursors.max(1)).clamp(16 << 10, BATCH_TEXT);
+        BatchSize {
+            items: text / 128,
+            text,
+        }
+    }
+}
 /// Batches a cursor may have queued for the merge.
 pub(crate) const IN_FLIGHT: usize = 2;
 
@@ -46,6 +68,7 @@ pub(crate) struct Shared<'a> {
     pub(crate) nanoseconds: bool,
     /// Copy each record's payload into the batch (for `-F` and JSON).
     pub(crate) payloads: bool,
+    pub(crate) batch: BatchSize,
 }
 
 impl Shared<'_> {
@@ -142,7 +165,7 @@ pub(crate) fn decode(
     while !done {
         let mut batch = back.try_recv().unwrap_or_default();
         batch.clear();
-        while batch.entries.len() < BATCH_ITEMS && batch.text.len() < BATCH_TEXT {
+        while batch.entries.len() < shared.batch.items && batch.text.len() < shared.batch.text {
             let Some(key) = cursor.peek_timestamp() else {
                 done = true;
                 break;
@@ -367,4 +390,19 @@ pub(crate) fn first(sources: &mut [Source]) -> Option<usize> {
         }
     }
     best.map(|b| b.3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_shrink_with_many_cursors() {
+        let few = BatchSize::for_cursors(2);
+        assert_eq!((few.items, few.text), (1024, 128 << 10));
+        let many = BatchSize::for_cursors(64);
+        assert_eq!((many.items, many.text), (256, 32 << 10));
+        let lots = BatchSize::for_cursors(1024);
+        assert_eq!((lots.items, lots.text), (128, 16 << 10));
+    }
 }
