@@ -18,9 +18,9 @@ use crate::num::{push_i64_left, push_u64_right};
 use crate::plugins::{self, Graph, Plugin};
 
 /// The text of one batch when there are few cursors.
-const BATCH_TEXT: usize = 128 << 10;
-/// The text of all batches of one fill-round together, when there are many cursors.
-pub(crate) const TEXT_BUDGET: usize = 2 << 20;
+const BATCH_TEXT: usize = 256 << 10;
+/// The text of one batch per cursor, all cursors together, when there are many.
+pub(crate) const TEXT_BUDGET: usize = 4 << 20;
 
 /// How big the batches of each cursor are.
 #[derive(Debug, Clone, Copy)]
@@ -32,7 +32,7 @@ pub(crate) struct BatchSize {
 }
 
 impl BatchSize {
-    /// The size for `cursors` cursors: 128 KiB of text and 1024 records each, less when
+    /// The size for `cursors` cursors: 256 KiB of text and 2048 records each, less when
     /// there are more than 16 cursors (down to 16 KiB and 128 records).
     pub(crate) fn for_cursors(cursors: usize) -> BatchSize {
         let text = (TEXT_BUDGET / cursors.max(1)).clamp(16 << 10, BATCH_TEXT);
@@ -43,7 +43,7 @@ impl BatchSize {
     }
 }
 /// Batches a cursor may have queued for the merge.
-pub(crate) const IN_FLIGHT: usize = 2;
+pub(crate) const IN_FLIGHT: usize = 4;
 
 /// What every decoding thread needs to know about an event id.
 pub(crate) struct EventInfo<'a> {
@@ -399,9 +399,9 @@ mod tests {
     #[test]
     fn batches_shrink_with_many_cursors() {
         let few = BatchSize::for_cursors(2);
-        assert_eq!((few.items, few.text), (1024, 128 << 10));
+        assert_eq!((few.items, few.text), (2048, 256 << 10));
         let many = BatchSize::for_cursors(64);
-        assert_eq!((many.items, many.text), (256, 32 << 10));
+        assert_eq!((many.items, many.text), (512, 64 << 10));
         let lots = BatchSize::for_cursors(1024);
         assert_eq!((lots.items, lots.text), (128, 16 << 10));
     }
