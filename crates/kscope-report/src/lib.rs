@@ -322,15 +322,18 @@ impl<'f> Reporter<'f> {
                 final_out.write_all(out)?;
                 out.clear();
             }
-            if let Some(err) = sources[i].take_error() {
-                return Err(err.into());
-            }
             let Some(entry) = sources[i].peek() else {
                 sources[i].advance();
                 continue;
             };
             match entry {
-                Entry::Error(_) => unreachable!("taken above"),
+                Entry::Error(_) => {
+                    // The cursor's data ends with its first error, which ends the report.
+                    if let Some(err) = sources[i].take_error() {
+                        return Err(err.into());
+                    }
+                    sources[i].advance();
+                }
                 Entry::Lost(lost) => {
                     let lost = *lost;
                     sources[i].advance();
@@ -402,7 +405,10 @@ impl<'f> Reporter<'f> {
                 .position(|l| l.buffer == buffer && l.cpu == cpu);
             at.map(|at| self.pending.swap_remove(at))
         };
-        let batch = sources[i].batch().expect("a batch holds the record");
+        let Some(batch) = sources[i].batch() else {
+            sources[i].advance();
+            return Ok(());
+        };
         let payload = &batch.data[rec.payload.clone()];
         if !self.selected(rec, payload) {
             sources[i].advance();
