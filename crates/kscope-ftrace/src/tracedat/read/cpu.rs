@@ -9,6 +9,10 @@ use std::collections::BinaryHeap;
 use super::compress::{Compression, Decompressor};
 use super::error::{ErrorKind, Place, ReadError};
 use crate::page::{Endian, Missed, Page, PageFormat};
+use kscope_sys::mmap::Mapping;
+
+/// How far a reader gets past the bytes it last released before it releases again.
+const RELEASE_STEP: u64 = 1 << 20;
 
 /// The largest decompressed chunk accepted: trace-cmd writes chunks of 10 sub-buffers.
 fn chunk_limit(align: usize) -> u64 {
@@ -84,6 +88,10 @@ pub(crate) struct ChunkReader<'f> {
     state: State,
     decompressor: Option<Decompressor>,
     align: usize,
+    /// The file's mapping, when the bytes are mapped: consumed ranges are released.
+    mapping: Option<&'f Mapping>,
+    /// The file offset up to which bytes were released (or where the data starts).
+    released: u64,
 }
 
 impl<'f> ChunkReader<'f> {
@@ -114,6 +122,26 @@ impl<'f> ChunkReader<'f> {
             state,
             decompressor: compressed.then(|| Decompressor::new(algorithm.clone())),
             align: align.max(1),
+            mapping: None,
+            released: offset,
+        }
+    }
+
+    /// Releases the pages of `mapping` (the mapping of `file`) behind the reader as it
+    /// goes, so that the resident memory of a long read stays bounded.
+    pub(crate) fn with_release(mut self, mapping: Option<&'f Mapping>) -> ChunkReader<'f> {
+        self.mapping = mapping;
+        self
+    }
+
+    /// Says that the file's bytes before `upto` will not be read again.
+    fn consumed(&mut self, upto: u64) {
+        if let Some(m) = self.mapping
+            && upto >= self.released.saturating_add(RELEASE_STEP)
+        {
+            // Only a hint: on failure the pages stay resident, nothing else changes.
+            let _ = m.release(self.released as usize, (upto - self.released) as usize);
+            self.released = upto;
         }
     }
 
@@ -290,6 +318,7 @@ impl<'f> ChunkReader<'f> {
                     if let Err(kind) = decompressor.decompress(src, usize_.into(), buf) {
                         return self.fail(ReadError::new(section, here, kind));
                     }
+                    self.consumed(data_at + u64::from(csize));
                     if usize_ == 0 {
                         continue;
                     }
@@ -581,6 +610,9 @@ impl<'f> CpuRecords<'f> {
             }
         };
         let start = self.pos;
+        if let (Chunk::Borrowed { offset, .. }, Some(chunks)) = (chunk, self.chunks.as_mut()) {
+            chunks.consumed(offset + start as u64);
+        }
         let bytes = &chunk.bytes(&self.buf)[start..start + self.page_size];
         let index = self.page_index;
         self.pos += self.page_size;

@@ -7,7 +7,9 @@
 //! where each buffer's per-CPU ring-buffer data is. The ring-buffer data itself is read
 //! only when asked for, and streamed: uncompressed sub-buffers are borrowed from the
 //! mapping, compressed ones are decompressed one chunk at a time, so memory does not grow
-//! with the size of the file.
+//! with the size of the file. A cursor over a mapped file tells the kernel to drop the
+//! mapped pages it has moved past (every MiB, `madvise(MADV_DONTNEED)`), so they do not
+//! stay resident either; reading them again (another cursor) faults them back in.
 //!
 //! - [`TraceFile::cpu_pages`]: one CPU's sub-buffers.
 //! - [`TraceFile::cpu_records`]: one CPU's records, a cursor independent of the others (it
@@ -56,6 +58,7 @@ mod error;
 mod meta;
 mod options;
 mod parse;
+mod symbols;
 
 use std::collections::HashMap;
 use std::os::fd::AsFd;
@@ -70,7 +73,7 @@ pub use options::{
     BufferOption, BufferTextOption, CpuData, OptionValue, TraceOption, Tsc2Nsec, option_name,
 };
 
-use crate::format::{Dialect, EventFormat, FormatError, Kallsyms, RenderContext};
+use crate::format::{Dialect, EventFormat, FormatError, RenderContext};
 use crate::page::{Endian, PageFormat};
 use crate::tracedat::option as id;
 use cpu::ChunkReader;
@@ -244,7 +247,19 @@ impl TraceFile {
 
     fn with_storage(storage: Storage) -> Result<TraceFile, ReadError> {
         let meta = parse::parse(storage.bytes())?;
+        if let Storage::Mapped(m) = &storage {
+            // Everything parsed is copied out; the data sections are read (and released)
+            // later, as they are streamed. Only a hint: failure changes nothing.
+            let _ = m.release(0, m.bytes().len());
+        }
         Ok(TraceFile { storage, meta })
+    }
+
+    fn mapping(&self) -> Option<&Mapping> {
+        match &self.storage {
+            Storage::Mapped(m) => Some(m),
+            Storage::Owned(_) => None,
+        }
     }
 
     /// The whole file.
@@ -457,7 +472,8 @@ impl TraceFile {
             b.compressed,
             &self.meta.compression,
             b.subbuf_size as usize,
-        );
+        )
+        .with_release(self.mapping());
         Ok((reader, b.subbuf_size as usize))
     }
 
@@ -582,7 +598,9 @@ impl TraceFile {
             .with_printk_formats(&self.meta.printk_formats)
             .with_dialect(Dialect::TraceCmd);
         if !self.meta.kallsyms.is_empty() {
-            ctx = ctx.with_symbols(Arc::new(Kallsyms::parse(&self.meta.kallsyms)));
+            ctx = ctx.with_symbols(Arc::new(symbols::LazyKallsyms::new(
+                self.meta.kallsyms.clone(),
+            )));
         }
         ctx.big_endian = self.meta.endian == Endian::Big;
         ctx.long_size = self.meta.page_format.layout.commit_size as u8;

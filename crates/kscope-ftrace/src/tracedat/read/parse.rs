@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use super::bytes::{Origin, Reader, text};
 use super::compress::{Compression, Decompressor};
@@ -34,7 +35,7 @@ pub(crate) struct Meta {
     pub(crate) page_format: PageFormat,
     pub(crate) ftrace_formats: Vec<String>,
     pub(crate) systems: Vec<EventSystem>,
-    pub(crate) kallsyms: String,
+    pub(crate) kallsyms: Arc<str>,
     pub(crate) printk_formats: String,
     pub(crate) cmdlines: String,
     pub(crate) cpu_count: u32,
@@ -428,7 +429,7 @@ fn parse_v6(file: &[u8], mut r: Reader<'_>, prefix: Prefix) -> Result<Meta, Read
         page_format,
         ftrace_formats,
         systems,
-        kallsyms,
+        kallsyms: kallsyms.into(),
         printk_formats,
         cmdlines,
         cpu_count,
@@ -833,7 +834,7 @@ fn parse_v7(file: &[u8], mut r: Reader<'_>, prefix: Prefix) -> Result<Meta, Read
         page_format,
         ftrace_formats,
         systems,
-        kallsyms,
+        kallsyms: kallsyms.into(),
         printk_formats,
         cmdlines,
         cpu_count,
