@@ -6,6 +6,7 @@ mod cmd;
 mod list;
 mod record;
 mod report;
+mod stream;
 
 use std::process::ExitCode;
 
