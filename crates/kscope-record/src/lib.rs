@@ -243,15 +243,7 @@ pub(crate) fn prepare(selection: &Selection, purpose: &str) -> Result<Prepared, 
         instance.set_event_pids(&pids, true)?;
     }
     if let Some(tracer) = &selection.tracer {
-        if !pids.is_empty() {
-            // The function tracers follow set_ftrace_pid, not set_event_pid.
-            let list: Vec<String> = pids.iter().map(u32::to_string).collect();
-            instance.write("set_ftrace_pid", &list.join(" "))?;
-            if instance.path("options/function-fork").exists() {
-                instance.set_option("function-fork", true)?;
-            }
-        }
-        tracer::apply(&instance, tracer)?;
+        tracer::apply(&instance, tracer, &pids)?;
     }
 
     let cpus = instance_cpu_count(&instance).map_err(|source| RecordError::Write {

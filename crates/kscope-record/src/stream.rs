@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kscope_ftrace::format::{Dialect, EventFormat, Kallsyms, RenderContext};
 use kscope_ftrace::page::{Page, PageFormat, PageLayout};
@@ -147,8 +147,10 @@ struct Decoder {
 }
 
 struct Comms {
+    /// The last `saved_cmdlines` read.
     known: HashMap<i32, String>,
-    refreshed: Instant,
+    /// The comm chosen for each pid shown so far.
+    seen: HashMap<i32, String>,
 }
 
 impl Decoder {
@@ -197,7 +199,7 @@ impl Decoder {
             ctx,
             comms: Mutex::new(Comms {
                 known,
-                refreshed: Instant::now(),
+                seen: HashMap::new(),
             }),
             tracefs: tracefs.clone(),
         })
@@ -208,21 +210,30 @@ impl Decoder {
             return "<idle>".into();
         }
         let mut comms = self.comms.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = comms.known.get(&pid) {
+        if let Some(c) = comms.seen.get(&pid) {
             return c.clone();
         }
-        // The kernel saves a pid's comm when it records its first event: look again, at
-        // most every 50 ms.
-        if comms.refreshed.elapsed() >= Duration::from_millis(50) {
-            comms.refreshed = Instant::now();
-            if let Ok(text) = self.tracefs.read("saved_cmdlines") {
-                comms.known = parse_cmdlines(&text);
+        // A live task's own comm first: the kernel saves a pid's comm in saved_cmdlines
+        // only at its next context switch, and an older entry may belong to an earlier
+        // task with the same pid. Then the list, read again, for tasks already gone.
+        let live = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .ok()
+            .map(|c| c.trim_end_matches('\n').to_string());
+        let comm = match live {
+            Some(c) => c,
+            None => {
+                if let Ok(text) = self.tracefs.read("saved_cmdlines") {
+                    comms.known = parse_cmdlines(&text);
+                }
+                comms
+                    .known
+                    .get(&pid)
+                    .cloned()
+                    .unwrap_or_else(|| "<...>".into())
             }
-            if let Some(c) = comms.known.get(&pid) {
-                return c.clone();
-            }
-        }
-        "<...>".into()
+        };
+        comms.seen.insert(pid, comm.clone());
+        comm
     }
 
     /// One line as `kscope report` prints it (without trace-cmd's plugin rewrites).

@@ -29,7 +29,11 @@ const NOP: &str = "nop";
 /// Sets the tracer and its filters in `instance`. The filters are written first (they
 /// take effect when the tracer starts) and each is read back: a pattern that matched
 /// nothing is refused.
-pub(crate) fn apply(instance: &Instance, options: &TracerOptions) -> Result<(), RecordError> {
+pub(crate) fn apply(
+    instance: &Instance,
+    options: &TracerOptions,
+    pids: &[u32],
+) -> Result<(), RecordError> {
     let available = instance.read("available_tracers").unwrap_or_default();
     if !available.split_whitespace().any(|t| t == options.name) {
         return Err(RecordError::TracerAbsent {
@@ -46,15 +50,37 @@ pub(crate) fn apply(instance: &Instance, options: &TracerOptions) -> Result<(), 
             options.name
         )));
     }
-    set_filter(instance, "set_ftrace_filter", "-l", &options.filter)?;
-    set_filter(instance, "set_ftrace_notrace", "-n", &options.notrace)?;
-    set_filter(instance, "set_graph_function", "-g", &options.graph)?;
+    let refused = |e: TracefsError| match errno(&e) {
+        Some(libc::EPERM | libc::EACCES) => RecordError::TracerAbsent {
+            tracer: options.name.clone(),
+            why: format!("the kernel refused its control files ({})", e_short(&e)),
+        },
+        _ => e.into(),
+    };
+    set_filter(instance, "set_ftrace_filter", "-l", &options.filter, &refused)?;
+    set_filter(instance, "set_ftrace_notrace", "-n", &options.notrace, &refused)?;
+    set_filter(instance, "set_graph_function", "-g", &options.graph, &refused)?;
+    if !pids.is_empty() {
+        // The function tracers follow set_ftrace_pid, not set_event_pid.
+        let list: Vec<String> = pids.iter().map(u32::to_string).collect();
+        instance
+            .write("set_ftrace_pid", &list.join(" "))
+            .map_err(refused)?;
+        if instance.path("options/function-fork").exists() {
+            instance
+                .set_option("function-fork", true)
+                .map_err(&refused)?;
+        }
+    }
     if options.name != NOP {
         instance
             .set_tracer(&options.name)
             .map_err(|e| RecordError::TracerAbsent {
                 tracer: options.name.clone(),
-                why: format!("selecting it in kscope's private instance failed: {e}"),
+                why: format!(
+                    "selecting it in kscope's private instance failed ({})",
+                    e_short(&e)
+                ),
             })?;
     }
     Ok(())
@@ -65,6 +91,7 @@ fn set_filter(
     file: &str,
     flag: &str,
     patterns: &[String],
+    refused: &dyn Fn(TracefsError) -> RecordError,
 ) -> Result<(), RecordError> {
     if patterns.is_empty() {
         return Ok(());
@@ -76,7 +103,7 @@ fn set_filter(
         )));
     }
     // Start from an empty list (the instance is new, but be explicit).
-    instance.write(file, "")?;
+    instance.write(file, "").map_err(refused)?;
     for pattern in patterns {
         if pattern.trim().is_empty() {
             return Err(RecordError::Tracer(format!("{flag}: an empty function name")));
@@ -86,10 +113,10 @@ fn set_filter(
             Err(e) if matches!(errno(&e), Some(libc::EINVAL | libc::ENODEV | libc::ENOENT)) => {
                 return Err(no_match(flag, pattern));
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(refused(e)),
         }
     }
-    let set = instance.read(file)?;
+    let set = instance.read(file).map_err(refused)?;
     let entries: Vec<&str> = set
         .lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
@@ -114,5 +141,19 @@ fn errno(e: &TracefsError) -> Option<i32> {
             source.raw_os_error()
         }
         _ => None,
+    }
+}
+
+/// The kernel's error without the error_log excerpt (which may belong to another tool).
+fn e_short(e: &TracefsError) -> String {
+    match e {
+        TracefsError::Io { op, path, source } => format!("{op} {}: {source}", path.display()),
+        TracefsError::Rejected {
+            path,
+            value,
+            source,
+            ..
+        } => format!("writing {value:?} to {}: {source}", path.display()),
+        other => other.to_string(),
     }
 }
