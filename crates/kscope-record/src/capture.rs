@@ -1,8 +1,9 @@
 //! Reading every CPU's ring buffer on its own thread and handing its sub-buffers to a sink.
 //!
-//! Each CPU is read the best way the kernel offers: the ring-buffer mapping (Linux ≥
-//! 6.10), else `splice(2)` of `trace_pipe_raw` into a pipe, else `read(2)` of
-//! `trace_pipe_raw`. One thread per CPU waits with `poll` (which wakes at the instance's
+//! Each CPU is read one of three ways: `splice(2)` of `trace_pipe_raw` into a pipe (the
+//! default for recordings: whole sub-buffers, moved without copying), the ring-buffer
+//! mapping (Linux ≥ 6.10; the default for streams, which show partly filled sub-buffers;
+//! `read` where the kernel lacks it), or `read(2)` of `trace_pipe_raw`. One thread per CPU waits with `poll` (which wakes at the instance's
 //! `buffer_percent`) and passes each sub-buffer to a [`PageSink`].
 //!
 //! While tracing is on, a reader never hands over the sub-buffer the kernel is still
@@ -30,10 +31,14 @@ use crate::RecordError;
 /// the kernel starts a new sub-buffer when the next event does not fit.
 const SLACK: usize = 512;
 
+/// The longest a CPU thread sleeps in `poll` (which wakes earlier at the instance's
+/// `buffer_percent`): also how often the mapping is looked at when few events come.
+const POLL_TIMEOUT: Duration = Duration::from_millis(100);
+
 /// How a CPU's ring buffer is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ReaderKind {
-    /// The best the kernel offers: mapping, then splice, then read.
+    /// Recording: splice. Streaming: the mapping, else read.
     #[default]
     Auto,
     /// The ring-buffer mapping (Linux ≥ 6.10).
@@ -240,6 +245,18 @@ fn open_source(
     partial: bool,
 ) -> Result<Source, RecordError> {
     let what = |how: &str| format!("reading CPU {cpu}'s ring buffer with {how}");
+    // A recording takes whole sub-buffers: splice moves them without copying and was the
+    // cheapest per event (docs/BENCHMARKS.md, "record"). The mapping is for streams: it
+    // shows the records of the sub-buffer the kernel is still writing, which splice
+    // never hands over. (Its GET_READER walks every event of a sub-buffer in the kernel
+    // with interrupts off, which made it the costliest way to record.)
+    if kind == ReaderKind::Splice || (kind == ReaderKind::Auto && !partial) {
+        let pipe = Pipe::new(subbuf_size * 16).map_err(crate::io_error(what("splice")))?;
+        return Ok(Source::Spliced {
+            file: open_pipe(instance, cpu)?,
+            pipe,
+        });
+    }
     if matches!(kind, ReaderKind::Auto | ReaderKind::Mmap) {
         match TraceMap::new(open_pipe(instance, cpu)?) {
             Ok(map) if map.subbuf_size() == subbuf_size => return Ok(Source::Mapped(map)),
@@ -261,15 +278,6 @@ fn open_source(
             }
             Err(_) => {}
         }
-    }
-    // Splice hands over full sub-buffers only: a stream that shows partly filled ones
-    // reads them.
-    if kind == ReaderKind::Splice || (kind == ReaderKind::Auto && !partial) {
-        let pipe = Pipe::new(subbuf_size * 16).map_err(crate::io_error(what("splice")))?;
-        return Ok(Source::Spliced {
-            file: open_pipe(instance, cpu)?,
-            pipe,
-        });
     }
     Ok(Source::Read(open_pipe(instance, cpu)?))
 }
@@ -298,8 +306,9 @@ impl CpuReader {
             if control.draining.load(Ordering::Relaxed) {
                 return self.pump(false, sink);
             }
-            let ready = kscope_sys::poll::wait_readable(&[self.fd()], Duration::from_millis(100))
-                .map_err(crate::io_error(format!("waiting for CPU {}'s data", self.cpu)))?;
+            let ready = kscope_sys::poll::wait_readable(&[self.fd()], POLL_TIMEOUT).map_err(
+                crate::io_error(format!("waiting for CPU {}'s data", self.cpu)),
+            )?;
             // The mapping is asked on every wake-up: one ioctl shows whether the writer
             // has moved on, and a stream shows new records without waiting for the
             // kernel's buffer_percent.
@@ -318,10 +327,14 @@ impl CpuReader {
         };
         result.map_err(|e| match e {
             Failure::Io(source) => RecordError::Io {
-                what: format!("reading CPU {}'s ring buffer ({})", self.cpu, self.kind().name()),
+                what: format!(
+                    "reading CPU {}'s ring buffer ({})",
+                    self.cpu,
+                    self.kind().name()
+                ),
                 source,
             },
-            Failure::Sink(e) => e,
+            Failure::Sink(e) => *e,
         })
     }
 
@@ -331,7 +344,9 @@ impl CpuReader {
     /// `from`, as the kernel's `read` does with a partly read sub-buffer.
     fn deliver<S: PageSink>(&mut self, sink: &S, from: usize) -> Result<(), Failure> {
         let Ok(page) = Page::parse(&self.buf, self.format) else {
-            return sink.page(self.cpu, &self.buf).map_err(Failure::Sink);
+            return sink
+                .page(self.cpu, &self.buf)
+                .map_err(|e| Failure::Sink(Box::new(e)));
         };
         let layout = self.format.layout;
         let start = layout.data_offset + from;
@@ -346,7 +361,9 @@ impl CpuReader {
                     Missed::Unknown => 0,
                 };
             }
-            return sink.page(self.cpu, &self.buf).map_err(Failure::Sink);
+            return sink
+                .page(self.cpu, &self.buf)
+                .map_err(|e| Failure::Sink(Box::new(e)));
         }
         let mut time = page.timestamp();
         for entry in page.entries() {
@@ -367,7 +384,8 @@ impl CpuReader {
         }
         let data = layout.data_offset;
         split[data..data + rest].copy_from_slice(&self.buf[start..start + rest]);
-        sink.page(self.cpu, &split).map_err(Failure::Sink)
+        sink.page(self.cpu, &split)
+            .map_err(|e| Failure::Sink(Box::new(e)))
     }
 
     fn used(&self) -> usize {
@@ -495,7 +513,7 @@ impl CpuReader {
 
 enum Failure {
     Io(io::Error),
-    Sink(RecordError),
+    Sink(Box<RecordError>),
 }
 
 /// Totals per CPU: the events delivered and the larger of the lost counts from the final
@@ -507,10 +525,7 @@ pub(crate) fn totals(counts: &[(u64, u64, ReaderKind)], stats: &[String]) -> Vec
         .map(|(cpu, &(events, missed, reader))| CpuTotals {
             cpu: cpu as u32,
             events,
-            lost: stats
-                .get(cpu)
-                .map_or(0, |s| lost_from_stats(s))
-                .max(missed),
+            lost: stats.get(cpu).map_or(0, |s| lost_from_stats(s)).max(missed),
             reader,
         })
         .collect()

@@ -6,9 +6,9 @@
 //! the selected events with their kernel-side filters, sets the tracer and its function
 //! filters, applies pid filters (following forks), buffer size, clock and options; forks
 //! the command held at a gate; turns tracing on and opens the gate. One thread per CPU
-//! then reads that CPU's ring buffer (the ring-buffer mapping where the kernel has it,
-//! else splice, else read; see `capture`) and hands its sub-buffers to the file's
-//! per-CPU regions, or to the decoder. It stops when the command exits, the duration
+//! then reads that CPU's ring buffer (splice for a recording, the ring-buffer mapping
+//! for a stream where the kernel has it, else read; see `capture`) and hands its
+//! sub-buffers to the file's per-CPU regions, or to the decoder. It stops when the command exits, the duration
 //! passes or a signal asks it to, turns tracing off, drains what is left, records the
 //! per-CPU stats and reports lost events.
 
@@ -126,9 +126,7 @@ pub enum StopReason {
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
     /// Nothing to record.
-    #[error(
-        "no events selected: give -e SYSTEM[:EVENT] (see `kscope list`) or a tracer with -p"
-    )]
+    #[error("no events selected: give -e SYSTEM[:EVENT] (see `kscope list`) or a tracer with -p")]
     NoEvents,
     /// The tracer cannot be used on this kernel.
     #[error("the {tracer} tracer is not available: {why}")]
@@ -173,6 +171,8 @@ fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RecordErr
     move |source| RecordError::Io { what, source }
 }
 
+/// Bytes of the output file reserved for each CPU's data before its region moves.
+const CPU_RESERVE: u64 = 512 << 20;
 
 /// A private instance set up as a [`Selection`] says, with its command waiting at the gate.
 pub(crate) struct Prepared {
@@ -360,9 +360,12 @@ pub fn record(options: &RecordOptions) -> Result<RecordSummary, RecordError> {
     let mut writer_options = WriterOptions {
         version: options.version,
         compression: options.compression,
-        // Room for each CPU's data before a region has to move; the gaps are collapsed
-        // (or left as holes) at the end.
-        cpu_reserve: 16 << 20,
+        // Room for each CPU's data before its region has to move. A move copies the region
+        // while the other CPUs' threads wait for the writer, and at a few hundred thousand
+        // events per second that wait overflowed the kernel buffers (16 MiB gave 3-6 %
+        // lost events; see docs/BENCHMARKS.md). The unused part of a reservation is never
+        // written (a hole) and the gaps are collapsed at the end (ext4, xfs) or stay holes.
+        cpu_reserve: CPU_RESERVE,
         ..WriterOptions::default()
     };
     if let Some(size) = prepared.subbuf_size {

@@ -57,9 +57,27 @@ pub(crate) fn apply(
         },
         _ => e.into(),
     };
-    set_filter(instance, "set_ftrace_filter", "-l", &options.filter, &refused)?;
-    set_filter(instance, "set_ftrace_notrace", "-n", &options.notrace, &refused)?;
-    set_filter(instance, "set_graph_function", "-g", &options.graph, &refused)?;
+    set_filter(
+        instance,
+        "set_ftrace_filter",
+        "-l",
+        &options.filter,
+        &refused,
+    )?;
+    set_filter(
+        instance,
+        "set_ftrace_notrace",
+        "-n",
+        &options.notrace,
+        &refused,
+    )?;
+    set_filter(
+        instance,
+        "set_graph_function",
+        "-g",
+        &options.graph,
+        &refused,
+    )?;
     if !pids.is_empty() {
         // The function tracers follow set_ftrace_pid, not set_event_pid.
         let list: Vec<String> = pids.iter().map(u32::to_string).collect();
@@ -106,7 +124,9 @@ fn set_filter(
     instance.write(file, "").map_err(refused)?;
     for pattern in patterns {
         if pattern.trim().is_empty() {
-            return Err(RecordError::Tracer(format!("{flag}: an empty function name")));
+            return Err(RecordError::Tracer(format!(
+                "{flag}: an empty function name"
+            )));
         }
         match instance.append(file, pattern) {
             Ok(()) => {}

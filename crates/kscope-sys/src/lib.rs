@@ -13,5 +13,5 @@ pub mod mounts;
 pub mod perf;
 pub mod poll;
 pub mod process;
-pub mod trace_mmap;
 pub mod splice;
+pub mod trace_mmap;

@@ -158,12 +158,8 @@ impl TraceMap {
     pub fn get_reader(&self) -> io::Result<()> {
         loop {
             // SAFETY: an ioctl without argument on a descriptor this value owns.
-            let rc = unsafe {
-                libc::ioctl(
-                    self.file.as_raw_fd(),
-                    TRACE_MMAP_IOCTL_GET_READER as _,
-                )
-            };
+            let rc =
+                unsafe { libc::ioctl(self.file.as_raw_fd(), TRACE_MMAP_IOCTL_GET_READER as _) };
             if rc == 0 {
                 return Ok(());
             }

@@ -111,7 +111,8 @@ pub struct TraceArgs {
     /// Stop after this many seconds.
     #[arg(long, value_name = "SECS")]
     pub duration: Option<f64>,
-    /// How to read the ring buffers: auto (mmap, else splice, else read), mmap, splice, read.
+    /// How to read the ring buffers: auto (record: splice; stream: mmap, else read), mmap,
+    /// splice or read.
     #[arg(long = "reader", value_parser = ["auto", "mmap", "splice", "read"], default_value = "auto", hide = true)]
     pub reader: String,
     /// The command to trace: started once tracing is on, and traced with its children.

@@ -339,7 +339,10 @@ fn record_getppid_with(reader: &str) {
         stderr.starts_with("kscope record: 1000 events on "),
         "{reader}: {stderr}"
     );
-    assert!(stderr.contains(&format!("(read with {reader})")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("(read with {reader})")),
+        "{stderr}"
+    );
     if let Some(lines) = trace_cmd_report(&file) {
         assert_eq!(lines.len(), 1000, "{reader}: trace-cmd sees the 1000 calls");
     }
@@ -479,8 +482,7 @@ fn tracer_round_trip(tracer: &str, filter_flag: &str, event: &str, field: &str) 
             others.push(entry.format.name.clone());
             continue;
         }
-        let Some(Value::Unsigned(ip)) = entry.format.field_value_by_name(&r.payload, field)
-        else {
+        let Some(Value::Unsigned(ip)) = entry.format.field_value_by_name(&r.payload, field) else {
             panic!("{event} without {field}");
         };
         use kscope_ftrace::format::SymbolLookup;

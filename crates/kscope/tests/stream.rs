@@ -112,7 +112,11 @@ fn stream_lines_are_report_lines() {
             .and_then(|(_, t)| t.split_once(": "))
             .map(|(_, r)| r.to_string())
     };
-    let streamed: Vec<_> = stdout.lines().filter(|l| l.contains(" [")).map(tail).collect();
+    let streamed: Vec<_> = stdout
+        .lines()
+        .filter(|l| l.contains(" ["))
+        .map(tail)
+        .collect();
     let reported: Vec<_> = String::from_utf8_lossy(&report.stdout)
         .lines()
         .filter(|l| !l.starts_with("cpus="))
