@@ -31,6 +31,9 @@ use crate::RecordError;
 /// the kernel starts a new sub-buffer when the next event does not fit.
 const SLACK: usize = 512;
 
+/// Sub-buffers moved by one splice call (a pipe holds 16 by default).
+const SPLICE_PAGES: usize = 16;
+
 /// The longest a CPU thread sleeps in `poll` (which wakes earlier at the instance's
 /// `buffer_percent`): also how often the mapping is looked at when few events come.
 const POLL_TIMEOUT: Duration = Duration::from_millis(100);
@@ -251,7 +254,8 @@ fn open_source(
     // never hands over. (Its GET_READER walks every event of a sub-buffer in the kernel
     // with interrupts off, which made it the costliest way to record.)
     if kind == ReaderKind::Splice || (kind == ReaderKind::Auto && !partial) {
-        let pipe = Pipe::new(subbuf_size * 16).map_err(crate::io_error(what("splice")))?;
+        let pipe =
+            Pipe::new(subbuf_size * SPLICE_PAGES).map_err(crate::io_error(what("splice")))?;
         return Ok(Source::Spliced {
             file: open_pipe(instance, cpu)?,
             pipe,
@@ -467,7 +471,7 @@ impl CpuReader {
             let Source::Spliced { file, pipe } = &mut self.source else {
                 return Ok(());
             };
-            let moved = match splice::splice_into(file.as_fd(), pipe, size) {
+            let moved = match splice::splice_into(file.as_fd(), pipe, size * SPLICE_PAGES) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
                 Err(e) => return Err(Failure::Io(e)),
@@ -475,21 +479,18 @@ impl CpuReader {
             if moved == 0 {
                 break;
             }
-            let mut filled = 0;
-            while filled < moved {
-                match pipe.read.read(&mut self.buf[filled..moved]) {
-                    Ok(0) => break,
-                    Ok(n) => filled += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(Failure::Io(e)),
-                }
-            }
-            if filled < size {
+            if !moved.is_multiple_of(size) {
                 return Err(Failure::Io(io::Error::other(format!(
-                    "splice moved {filled} bytes, not a whole sub-buffer of {size}"
+                    "splice moved {moved} bytes, not whole sub-buffers of {size}"
                 ))));
             }
-            self.deliver(sink, 0)?;
+            for _ in 0..moved / size {
+                let Source::Spliced { pipe, .. } = &mut self.source else {
+                    return Ok(());
+                };
+                pipe.read.read_exact(&mut self.buf).map_err(Failure::Io)?;
+                self.deliver(sink, 0)?;
+            }
         }
         if live {
             return Ok(());
