@@ -556,6 +556,83 @@ mod tests {
         assert_eq!(lost_from_stats(""), 0);
     }
 
+    struct Collect(std::sync::Mutex<Vec<Vec<u8>>>);
+
+    impl PageSink for Collect {
+        fn page(&self, _cpu: u32, page: &[u8]) -> Result<(), RecordError> {
+            self.0.lock().unwrap().push(page.to_vec());
+            Ok(())
+        }
+    }
+
+    /// A 4096-byte page (64-bit layout) at time 1000 with three 8-byte records whose
+    /// deltas are 10, 20 and 30, payloads 1, 2 and 3.
+    fn page_of_three() -> Vec<u8> {
+        let mut page = vec![0u8; 4096];
+        page[0..8].copy_from_slice(&1000u64.to_ne_bytes());
+        page[8..16].copy_from_slice(&36u64.to_ne_bytes());
+        for (i, delta) in [10u32, 20, 30].into_iter().enumerate() {
+            let at = 16 + i * 12;
+            page[at..at + 4].copy_from_slice(&(2 | (delta << 5)).to_ne_bytes());
+            page[at + 4..at + 12].copy_from_slice(&(i as u64 + 1).to_ne_bytes());
+        }
+        page
+    }
+
+    fn reader_with(buf: Vec<u8>) -> CpuReader {
+        CpuReader {
+            cpu: 0,
+            source: Source::Read(File::open("/dev/null").unwrap()),
+            partial: false,
+            buf,
+            format: PageFormat::new(
+                kscope_ftrace::page::PageLayout::for_long_size(8),
+                kscope_ftrace::page::Endian::NATIVE,
+            ),
+            current: None,
+            delivered: 0,
+            pending: false,
+            events: 0,
+            missed: 0,
+        }
+    }
+
+    fn records(page: &[u8], format: PageFormat) -> Vec<(u64, Vec<u8>)> {
+        Page::parse(page, format)
+            .unwrap()
+            .records()
+            .map(|r| r.unwrap())
+            .map(|r| (r.timestamp, r.payload.to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn a_sub_buffer_that_grew_is_handed_over_with_only_its_new_records() {
+        let mut reader = reader_with(page_of_three());
+        let sink = Collect(Default::default());
+        let whole = records(&reader.buf, reader.format);
+        assert_eq!(
+            whole.iter().map(|r| r.0).collect::<Vec<_>>(),
+            [1010, 1030, 1060]
+        );
+        reader.deliver(&sink, 12).ok().unwrap();
+        let pages = sink.0.lock().unwrap();
+        assert_eq!(pages.len(), 1);
+        // The records after the first one, with the same times and payloads.
+        assert_eq!(records(&pages[0], reader.format), whole[1..]);
+        assert_eq!(reader.events, 2);
+    }
+
+    #[test]
+    fn a_whole_sub_buffer_is_handed_over_as_it_is() {
+        let page = page_of_three();
+        let mut reader = reader_with(page.clone());
+        let sink = Collect(Default::default());
+        reader.deliver(&sink, 0).ok().unwrap();
+        assert_eq!(sink.0.lock().unwrap()[0], page);
+        assert_eq!(reader.events, 3);
+    }
+
     #[test]
     fn page_flags_count_when_the_stats_say_less() {
         let stats = vec!["overrun: 2\n".to_string(), "overrun: 9\n".to_string()];
