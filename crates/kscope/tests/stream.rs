@@ -142,8 +142,7 @@ fn sigint_stops_a_stream_and_leaves_nothing_behind() {
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(700));
-    // SAFETY-free: kill(2) through the libc crate on our own child.
-    assert_eq!(unsafe_free_kill(child.id(), libc::SIGINT), 0);
+    assert_eq!(send_signal(child.id(), libc::SIGINT), 0);
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -152,11 +151,48 @@ fn sigint_stops_a_stream_and_leaves_nothing_behind() {
     assert_eq!(KernelState::capture(), before);
 }
 
-fn unsafe_free_kill(pid: u32, signal: i32) -> i32 {
+/// kill(1) on our own child (tests hold no unsafe code): 0 when it was sent.
+fn send_signal(pid: u32, signal: i32) -> i32 {
     let status = Command::new("kill")
         .arg(format!("-{signal}"))
         .arg(pid.to_string())
         .status()
         .unwrap();
     if status.success() { 0 } else { 1 }
+}
+
+#[test]
+fn a_stream_ends_at_its_duration_or_on_sigterm() {
+    let Some(_kernel) = require(Feature::Tracepoints) else {
+        return;
+    };
+    let before = KernelState::capture();
+    let out = Command::new(env!("CARGO_BIN_EXE_kscope"))
+        .args(["stream", "-e", "sched:sched_switch", "--duration", "0.5"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("(duration reached)"), "{stderr}");
+    let lines = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        lines.lines().all(|l| l.contains(": sched_switch: ")),
+        "only the selected event"
+    );
+
+    let child = Command::new(env!("CARGO_BIN_EXE_kscope"))
+        .args(["stream", "-e", "sched:sched_switch"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    assert_eq!(send_signal(child.id(), libc::SIGTERM), 0);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("(interrupted)"), "{stderr}");
+    assert_eq!(KernelState::capture(), before);
 }
