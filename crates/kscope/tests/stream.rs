@@ -196,3 +196,29 @@ fn a_stream_ends_at_its_duration_or_on_sigterm() {
     assert!(stderr.contains("(interrupted)"), "{stderr}");
     assert_eq!(KernelState::capture(), before);
 }
+
+#[test]
+fn lab_record_stream_shows_the_function_tracer_s_getppid_entries_exactly() {
+    let Some(_kernel) = require(Feature::FunctionTracer) else {
+        return;
+    };
+    let before = KernelState::capture();
+    let available =
+        std::fs::read_to_string("/sys/kernel/tracing/available_filter_functions").unwrap();
+    let function = ["__do_sys_getppid", "__x64_sys_getppid", "sys_getppid"]
+        .into_iter()
+        .find(|f| {
+            available
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(*f))
+        })
+        .expect("a traceable getppid function");
+    let (stdout, stderr, ok) = stream(&["-p", "function", "-l", function, "-b", "8192"], "auto");
+    assert!(ok, "{stderr}");
+    let entries = stdout
+        .lines()
+        .filter(|l| l.contains(": function: ") && l.contains(function))
+        .count();
+    assert_eq!(entries, 1000, "{stderr}");
+    assert_eq!(KernelState::capture(), before);
+}
