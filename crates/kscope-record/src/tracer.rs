@@ -115,9 +115,14 @@ fn set_filter(
         return Ok(());
     }
     if !instance.path(file).exists() {
+        let hint = if flag == "-g" {
+            "; -l FUNC limits function_graph to FUNC instead"
+        } else {
+            ""
+        };
         return Err(RecordError::Tracer(format!(
             "{flag} needs {file}, which this kernel does not offer in tracefs instances \
-             (kscope records only in its private instance)"
+             (kscope records only in its private instance){hint}"
         )));
     }
     // Start from an empty list (the instance is new, but be explicit).

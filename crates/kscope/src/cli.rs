@@ -93,7 +93,8 @@ pub struct TraceArgs {
     /// Do not trace this function (set_ftrace_notrace); repeatable.
     #[arg(short = 'n', value_name = "FUNC", requires = "plugin")]
     pub function_notrace: Vec<String>,
-    /// function_graph: graph only this function and its callees (set_graph_function).
+    /// function_graph: graph only this function and its callees (set_graph_function; an
+    /// error where tracefs instances lack that file, as 6.18's do).
     #[arg(short = 'g', value_name = "FUNC", requires = "plugin")]
     pub graph_function: Vec<String>,
     /// Trace only these pids (and the children they fork); repeatable.
