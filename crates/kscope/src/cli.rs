@@ -94,7 +94,7 @@ pub struct TraceArgs {
     #[arg(short = 'n', value_name = "FUNC", requires = "plugin")]
     pub function_notrace: Vec<String>,
     /// function_graph: graph only this function and its callees (set_graph_function; an
-    /// error where tracefs instances lack that file, as 6.18's do).
+    /// error where the kernel creates that file only at the top level, not in instances).
     #[arg(short = 'g', value_name = "FUNC", requires = "plugin")]
     pub graph_function: Vec<String>,
     /// Trace only these pids (and the children they fork); repeatable.

@@ -517,7 +517,7 @@ fn lab_record_function_graph_tracer_counts_a_command_s_getppid_entries_exactly()
         return;
     };
     let before = KernelState::capture();
-    // -l, not -g: set_graph_function exists only at the top level (not in instances).
+    // -l, not -g: the kernel sources create set_graph_function only at the top level.
     tracer_round_trip("function_graph", "-l", "funcgraph_entry", "func");
     assert_eq!(KernelState::capture(), before);
 }
