@@ -16,3 +16,5 @@ pub mod mounts;
 pub mod perf;
 pub mod poll;
 pub mod process;
+pub mod splice;
+pub mod trace_mmap;

@@ -30,8 +30,8 @@ pub enum Command {
     Record(RecordArgs),
     /// Decode a trace.dat file (kscope's or trace-cmd's) to trace-cmd's text or JSON.
     Report(ReportArgs),
-    /// Stream decoded events live from tracefs (not built yet).
-    Stream(NotBuilt),
+    /// Stream decoded events live from tracefs, in `kscope report`'s text.
+    Stream(StreamArgs),
     /// Add, list and delete persistent kprobe/uprobe events in the group `kscope`.
     Probe(ProbeArgs),
     /// Count perf events for a command, pid, cgroup or the system (not built yet).
@@ -75,17 +75,30 @@ pub struct ListArgs {
     pub glob: Option<String>,
 }
 
-/// Options of `kscope record`.
+/// What to trace: the options `kscope record` and `kscope stream` share.
 #[derive(Debug, Args)]
-pub struct RecordArgs {
+pub struct TraceArgs {
     /// Event to record: SYSTEM, EVENT, SYSTEM:EVENT (globs allowed) or `all`; repeatable.
     #[arg(short = 'e', long = "event", value_name = "EVENT")]
     pub events: Vec<String>,
     /// Kernel-side filter (the kernel's syntax) for the events of the preceding -e.
     #[arg(short = 'f', long = "filter", value_name = "FILTER")]
     pub filters: Vec<String>,
-    /// Record only these pids (and the children they fork); repeatable.
-    #[arg(short = 'p', long = "pid", value_name = "PID")]
+    /// Tracer to run in kscope's instance: function or function_graph.
+    #[arg(short = 'p', long = "plugin", value_name = "TRACER")]
+    pub plugin: Option<String>,
+    /// Trace only this function (set_ftrace_filter, globs allowed); repeatable.
+    #[arg(short = 'l', value_name = "FUNC", requires = "plugin")]
+    pub function_filter: Vec<String>,
+    /// Do not trace this function (set_ftrace_notrace); repeatable.
+    #[arg(short = 'n', value_name = "FUNC", requires = "plugin")]
+    pub function_notrace: Vec<String>,
+    /// function_graph: graph only this function and its callees (set_graph_function; an
+    /// error where the kernel creates that file only at the top level, not in instances).
+    #[arg(short = 'g', value_name = "FUNC", requires = "plugin")]
+    pub graph_function: Vec<String>,
+    /// Trace only these pids (and the children they fork); repeatable.
+    #[arg(short = 'P', long = "pid", value_name = "PID")]
     pub pids: Vec<u32>,
     /// Per-CPU buffer size in KiB.
     #[arg(short = 'b', long = "buffer-kb", value_name = "KB")]
@@ -99,6 +112,21 @@ pub struct RecordArgs {
     /// Stop after this many seconds.
     #[arg(long, value_name = "SECS")]
     pub duration: Option<f64>,
+    /// How to read the ring buffers: auto (record: splice; stream: mmap, else read), mmap,
+    /// splice or read.
+    #[arg(long = "reader", value_parser = ["auto", "mmap", "splice", "read"], default_value = "auto", hide = true)]
+    pub reader: String,
+    /// The command to trace: started once tracing is on, and traced with its children.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+/// Options of `kscope record`.
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// What to trace.
+    #[command(flatten)]
+    pub trace: TraceArgs,
     /// Output file.
     #[arg(short = 'o', long = "output", default_value = "trace.dat")]
     pub output: std::path::PathBuf,
@@ -108,9 +136,14 @@ pub struct RecordArgs {
     /// Compress the event data (v7 only).
     #[arg(long = "compress", value_name = "ALGORITHM", value_parser = ["none", "zstd"], default_value = "none")]
     pub compress: String,
-    /// The command to trace: started once tracing is on, and traced with its children.
-    #[arg(last = true, value_name = "CMD")]
-    pub command: Vec<std::ffi::OsString>,
+}
+
+/// Options of `kscope stream`.
+#[derive(Debug, Args)]
+pub struct StreamArgs {
+    /// What to trace.
+    #[command(flatten)]
+    pub trace: TraceArgs,
 }
 
 /// Options of `kscope report`.

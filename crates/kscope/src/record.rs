@@ -6,14 +6,16 @@ use std::time::Duration;
 use anyhow::Context;
 use kscope_ftrace::select::EventSpec;
 use kscope_ftrace::tracedat::write::{Compression, FileVersion};
-use kscope_record::{EventRequest, RecordOptions, StopReason};
+use kscope_record::{
+    EventRequest, ReaderKind, RecordError, RecordOptions, Selection, StopReason, TracerOptions,
+};
 
-use crate::cli::RecordArgs;
+use crate::cli::{RecordArgs, TraceArgs};
 
 /// Pairs each `-f FILTER` with the `-e` given before it on the command line, as trace-cmd
 /// does. A filter before any `-e` is an error.
 fn event_requests(
-    args: &RecordArgs,
+    args: &TraceArgs,
     matches: Option<&clap::ArgMatches>,
 ) -> anyhow::Result<Vec<EventRequest>> {
     let mut requests: Vec<EventRequest> = args
@@ -50,15 +52,63 @@ fn event_requests(
     Ok(requests)
 }
 
-/// Runs `kscope record`.
-pub fn run(args: &RecordArgs, matches: Option<&clap::ArgMatches>) -> anyhow::Result<ExitCode> {
-    let options = RecordOptions {
+/// The selection `record` and `stream` share, from their common options. `matches` are
+/// the subcommand's (they give the order of -e and -f).
+pub(crate) fn selection(
+    args: &TraceArgs,
+    matches: Option<&clap::ArgMatches>,
+) -> anyhow::Result<Selection> {
+    Ok(Selection {
         events: event_requests(args, matches)?,
+        tracer: args.plugin.as_ref().map(|name| TracerOptions {
+            name: name.clone(),
+            filter: args.function_filter.clone(),
+            notrace: args.function_notrace.clone(),
+            graph: args.graph_function.clone(),
+        }),
         pids: args.pids.clone(),
         buffer_kb: args.buffer_kb,
         stacktrace: args.stacktrace,
         clock: args.clock.clone(),
         duration: args.duration.map(Duration::from_secs_f64),
+        command: args.command.clone(),
+        reader: match args.reader.as_str() {
+            "mmap" => ReaderKind::Mmap,
+            "splice" => ReaderKind::Splice,
+            "read" => ReaderKind::Read,
+            _ => ReaderKind::Auto,
+        },
+    })
+}
+
+/// Adds doctor's reason and remedy to a tracer that the kernel does not offer.
+pub(crate) fn explain(error: RecordError) -> anyhow::Error {
+    if let RecordError::TracerAbsent { tracer, .. } = &error {
+        let check = match tracer.as_str() {
+            "function" => Some("function_tracer"),
+            "function_graph" => Some("function_graph_tracer"),
+            _ => None,
+        };
+        if let Some(name) = check {
+            let report = kscope_doctor::run();
+            if let Some(c) = report.get(name)
+                && !c.available
+            {
+                return anyhow::anyhow!(
+                    "{error}\nkscope doctor ({name}): {}\nremedy: {}",
+                    c.reason,
+                    c.remedy
+                );
+            }
+        }
+    }
+    error.into()
+}
+
+/// Runs `kscope record`.
+pub fn run(args: &RecordArgs, matches: Option<&clap::ArgMatches>) -> anyhow::Result<ExitCode> {
+    let options = RecordOptions {
+        selection: selection(&args.trace, matches)?,
         output: args.output.clone(),
         version: if args.file_version == 6 {
             FileVersion::V6
@@ -69,14 +119,13 @@ pub fn run(args: &RecordArgs, matches: Option<&clap::ArgMatches>) -> anyhow::Res
             "zstd" => Compression::Zstd { level: 3 },
             _ => Compression::None,
         },
-        command: args.command.clone(),
     };
     if options.version == FileVersion::V6 && options.compression != Compression::None {
         anyhow::bail!(
             "trace.dat version 6 cannot be compressed: drop --compress or use --file-version 7"
         );
     }
-    let summary = kscope_record::record(&options)?;
+    let summary = kscope_record::record(&options).map_err(explain)?;
     eprintln!(
         "kscope record: {} events on {} CPUs in {:.2} s ({}) -> {} ({} bytes)",
         summary.total_events(),
@@ -92,8 +141,11 @@ pub fn run(args: &RecordArgs, matches: Option<&clap::ArgMatches>) -> anyhow::Res
     );
     for cpu in &summary.cpus {
         eprintln!(
-            "  CPU {}: {} events, {} lost",
-            cpu.cpu, cpu.events, cpu.lost
+            "  CPU {}: {} events, {} lost (read with {})",
+            cpu.cpu,
+            cpu.events,
+            cpu.lost,
+            cpu.reader.name()
         );
     }
     if summary.total_lost() > 0 {

@@ -314,3 +314,210 @@ fn bad_selections_and_filters_are_explained() {
     );
     assert_eq!(KernelState::capture(), before);
 }
+
+/// Records the workload's 1000 getppid calls with `--reader KIND`: exactly 1000 events.
+fn record_getppid_with(reader: &str) {
+    let file = temp_file(&format!("reader-{reader}"));
+    let file_arg = file.display().to_string();
+    let out = kscope(
+        &[
+            "record",
+            "--reader",
+            reader,
+            "-e",
+            "syscalls:sys_enter_getppid",
+            "-o",
+            &file_arg,
+            "--",
+        ],
+        &workload_command(),
+        Some((WORKLOAD_VAR, "1000".into())),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{reader}: {stderr}");
+    assert!(
+        stderr.starts_with("kscope record: 1000 events on "),
+        "{reader}: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("(read with {reader})")),
+        "{stderr}"
+    );
+    if let Some(lines) = trace_cmd_report(&file) {
+        assert_eq!(lines.len(), 1000, "{reader}: trace-cmd sees the 1000 calls");
+    }
+    std::fs::remove_file(&file).unwrap();
+}
+
+#[test]
+fn the_splice_and_read_fallbacks_record_the_exact_count() {
+    let Some(_kernel) = require(Feature::Tracepoints) else {
+        return;
+    };
+    let before = KernelState::capture();
+    record_getppid_with("splice");
+    record_getppid_with("read");
+    assert_eq!(KernelState::capture(), before);
+}
+
+#[test]
+fn the_ring_buffer_mapping_records_the_exact_count() {
+    let Some(_kernel) = require(Feature::RingBufferMmap) else {
+        return;
+    };
+    let before = KernelState::capture();
+    record_getppid_with("mmap");
+    assert_eq!(KernelState::capture(), before);
+}
+
+#[test]
+fn a_refused_tracer_or_filter_is_explained() {
+    let Some(_kernel) = require(Feature::Tracepoints) else {
+        return;
+    };
+    let before = KernelState::capture();
+    let file = temp_file("no-tracer");
+    let file_arg = file.display().to_string();
+    let out = kscope(
+        &[
+            "record",
+            "-p",
+            "function",
+            "-l",
+            "kscope_no_such_function_xyz",
+            "-o",
+            &file_arg,
+            "--",
+            "true",
+        ],
+        &[],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    let function_tracer = kscope_testkit::doctor_report()
+        .get("function_tracer")
+        .is_some_and(|c| c.available);
+    if function_tracer {
+        assert!(
+            stderr.contains("-l kscope_no_such_function_xyz: matches no traceable function"),
+            "{stderr}"
+        );
+    } else {
+        assert!(
+            stderr.contains("the function tracer is not available")
+                && stderr.contains("kscope doctor (function_tracer): "),
+            "{stderr}"
+        );
+    }
+    let out = kscope(
+        &["record", "-p", "kscope_no_such_tracer", "-o", &file_arg],
+        &[],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the kscope_no_such_tracer tracer is not available: this kernel's available_tracers lists only: "),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(KernelState::capture(), before);
+}
+
+/// The traceable function getppid(2) enters on this kernel (6.1: `__x64_sys_getppid`,
+/// 6.12: `__do_sys_getppid`).
+fn getppid_function() -> String {
+    let available =
+        std::fs::read_to_string("/sys/kernel/tracing/available_filter_functions").unwrap();
+    ["__do_sys_getppid", "__x64_sys_getppid", "sys_getppid"]
+        .into_iter()
+        .find(|f| {
+            available
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(*f))
+        })
+        .expect("a traceable getppid function")
+        .to_string()
+}
+
+/// Records the workload's 1000 getppid calls under a tracer and counts, with kscope's
+/// own trace.dat reader, the records of `event` whose `field` is the getppid function.
+fn tracer_round_trip(tracer: &str, filter_flag: &str, event: &str, field: &str) {
+    use kscope_ftrace::format::Value;
+    use kscope_ftrace::tracedat::read::{Item, TraceFile};
+
+    let function = getppid_function();
+    let file = temp_file(tracer);
+    let file_arg = file.display().to_string();
+    let out = kscope(
+        &[
+            "record",
+            "-p",
+            tracer,
+            filter_flag,
+            &function,
+            "-b",
+            "8192",
+            "-o",
+            &file_arg,
+            "--",
+        ],
+        &workload_command(),
+        Some((WORKLOAD_VAR, "1000".into())),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let trace = TraceFile::open(&file).unwrap();
+    let events = trace.event_table();
+    let symbols = kscope_ftrace::format::Kallsyms::parse(trace.kallsyms());
+    let mut hits = 0;
+    let mut others = Vec::new();
+    for item in trace.all_records() {
+        let Item::Record(r) = item.unwrap() else {
+            continue;
+        };
+        let id = u16::from_ne_bytes([r.payload[0], r.payload[1]]);
+        let entry = events.get(id.into()).expect("a known event");
+        if entry.format.name != event {
+            others.push(entry.format.name.clone());
+            continue;
+        }
+        let Some(Value::Unsigned(ip)) = entry.format.field_value_by_name(&r.payload, field) else {
+            panic!("{event} without {field}");
+        };
+        use kscope_ftrace::format::SymbolLookup;
+        let name = symbols.lookup(ip).map(|s| s.name.to_string());
+        if name.as_deref() == Some(function.as_str()) {
+            hits += 1;
+        } else {
+            // function_graph also shows what the graphed function calls.
+            others.push(format!("{event} {name:?}"));
+        }
+    }
+    assert_eq!(hits, 1000, "{tracer}: {stderr}");
+    if tracer == "function" {
+        assert!(others.is_empty(), "only the filtered function: {others:?}");
+    }
+    std::fs::remove_file(&file).unwrap();
+}
+
+#[test]
+fn lab_record_function_tracer_counts_a_command_s_getppid_entries_exactly() {
+    let Some(_kernel) = require(Feature::FunctionTracer) else {
+        return;
+    };
+    let before = KernelState::capture();
+    tracer_round_trip("function", "-l", "function", "ip");
+    assert_eq!(KernelState::capture(), before);
+}
+
+#[test]
+fn lab_record_function_graph_tracer_counts_a_command_s_getppid_entries_exactly() {
+    let Some(_kernel) = require(Feature::FunctionGraphTracer) else {
+        return;
+    };
+    let before = KernelState::capture();
+    // -l, not -g: the kernel sources create set_graph_function only at the top level.
+    tracer_round_trip("function_graph", "-l", "funcgraph_entry", "func");
+    assert_eq!(KernelState::capture(), before);
+}
