@@ -69,10 +69,7 @@ impl Binaries {
     }
 
     fn cc(&self, out: &str, flags: &[&str]) {
-        let mut args: Vec<&str> = flags.to_vec();
-        let (src, dst) = (self.path("t.c"), self.path(out));
-        args.extend(["-o", dst.to_str().unwrap(), src.to_str().unwrap()]);
-        run("cc", &args);
+        kscope_testkit::cprogram::compile(&self.path("t.c"), &self.path(out), flags);
     }
 
     fn path(&self, name: &str) -> PathBuf {

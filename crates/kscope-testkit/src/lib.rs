@@ -15,6 +15,7 @@
 //! prints why and skips — except under `KSCOPE_REQUIRE_KERNEL=1` (set by CI), where a skip
 //! is a failure unless doctor reports the feature absent or blocked on this kernel.
 
+pub mod cprogram;
 pub mod snapshot;
 
 use std::path::Path;

@@ -60,19 +60,8 @@ impl Programs {
             ("pie", ["-fPIE", "-pie"]),
             ("nopie", ["-fno-pie", "-no-pie"]),
         ] {
-            let out = Command::new("cc")
-                .args(["-O1"])
-                .args(flags)
-                .arg("-o")
-                .arg(dir.join(name))
-                .arg(dir.join("t.c"))
-                .output()
-                .expect("running cc (gcc is needed to build the probed program)");
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let flags = [&["-O1"][..], &flags[..]].concat();
+            kscope_testkit::cprogram::compile(&dir.join("t.c"), &dir.join(name), &flags);
         }
         Programs { dir }
     }

@@ -17,27 +17,8 @@ use kscope_bpf::{IdKind, Insn, loaded_ids};
 pub fn workload() -> &'static Path {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("kscope-bpf-workload");
-        std::fs::create_dir_all(&dir).unwrap();
-        // Remove the executables of earlier test processes that have exited.
-        for e in std::fs::read_dir(&dir).unwrap().flatten() {
-            let name = e.file_name().to_string_lossy().to_string();
-            if let Some(pid) = name.strip_prefix("workload-")
-                && !Path::new("/proc").join(pid).exists()
-            {
-                let _ = std::fs::remove_file(e.path());
-            }
-        }
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/workload.c");
-        let out = dir.join(format!("workload-{}", std::process::id()));
-        let status = Command::new("cc")
-            .args(["-O1", "-g", "-o"])
-            .arg(&out)
-            .arg(&src)
-            .status()
-            .expect("running cc (gcc must be installed)");
-        assert!(status.success(), "cc failed on {}", src.display());
-        out
+        kscope_testkit::cprogram::build_once(&src, &["-O1", "-g"])
     })
 }
 
