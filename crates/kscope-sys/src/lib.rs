@@ -10,6 +10,7 @@ pub mod gate;
 pub mod lock;
 pub mod lockdown;
 pub mod mmap;
+pub mod mmap_private;
 pub mod mounts;
 pub mod perf;
 pub mod poll;
