@@ -168,7 +168,9 @@ impl Btf {
             Kind::Ptr => Ok(POINTER_SIZE),
             Kind::Array => {
                 let a = self.array(rid)?;
-                Ok(self.size_of_depth(a.elem, depth + 1)? * a.count as u64)
+                self.size_of_depth(a.elem, depth + 1)?
+                    .checked_mul(a.count as u64)
+                    .ok_or_else(|| self.wrong(rid, "an array whose size fits in 64 bits"))
             }
             Kind::Var => self.size_of_depth(t.size_or_type, depth + 1),
             _ => Err(self.wrong(rid, "a type with a size")),

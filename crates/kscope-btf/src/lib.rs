@@ -775,3 +775,5 @@ impl Btf {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_layout;
