@@ -3,6 +3,7 @@
 //! prototypes, including the raw tracepoint prototypes `btf_trace_<name>`.
 
 use crate::{Btf, BtfError, Kind};
+use std::sync::atomic::Ordering;
 
 /// How long a chain of typedefs/modifiers or a nesting of members may be before the BTF
 /// is taken to be corrupt (a loop).
@@ -394,22 +395,23 @@ impl Btf {
     }
 
     /// The enum type and value of the enumerator `name` (such as `TASK_COMM_LEN`), from
-    /// any ENUM or ENUM64, lowest type id first. The first call indexes every enumerator.
+    /// any ENUM or ENUM64, lowest type id first. Like [`Btf::find_by_name`], the first
+    /// lookups scan and later ones use an index of every enumerator.
     pub fn enum_value(&self, name: &str) -> Option<(u32, i128)> {
         if let Some(base) = self.base()
             && let Some(found) = base.enum_value(name)
         {
             return Some(found);
         }
+        if self.inner.enumerators.get().is_none()
+            && self.inner.enum_scans.fetch_add(1, Ordering::Relaxed) < crate::SCANS_BEFORE_INDEX
+        {
+            return self.scan_enum_value(name);
+        }
         let index = self.inner.enumerators.get_or_init(|| {
-            let first = self.first_id();
-            let ids = first..=self.type_count();
+            let ids = self.first_id()..=self.type_count();
             crate::index::EnumIndex::build(ids.flat_map(|id| {
-                let vlen = match self.raw_type(id) {
-                    Ok(t) if matches!(t.kind, Kind::Enum | Kind::Enum64) => t.vlen as u32,
-                    _ => 0,
-                };
-                (0..vlen).filter_map(move |i| {
+                (0..self.enum_len(id)).filter_map(move |i| {
                     let e = self.enumerator(id, i).ok()?;
                     Some((e.name.as_bytes(), id, i))
                 })
@@ -419,6 +421,41 @@ impl Btf {
             let e = self.enumerator(id, i).ok()?;
             (e.name == name).then_some((id, e.value))
         })
+    }
+
+    /// The number of enumerators of `id`, 0 if it is not an enum.
+    fn enum_len(&self, id: u32) -> u32 {
+        match self.raw_type(id) {
+            Ok(t) if matches!(t.kind, Kind::Enum | Kind::Enum64) => t.vlen as u32,
+            _ => 0,
+        }
+    }
+
+    /// [`Btf::enum_value`] over this blob's own types by one scan.
+    fn scan_enum_value(&self, name: &str) -> Option<(u32, i128)> {
+        let offs = self.string_offsets(name.as_bytes());
+        if offs.is_empty() {
+            return None;
+        }
+        for id in self.first_id()..=self.type_count() {
+            let n = self.enum_len(id);
+            if n == 0 {
+                continue;
+            }
+            let words = if self.kind(id).ok()? == Kind::Enum {
+                2
+            } else {
+                3
+            };
+            for i in 0..n {
+                let off = self.trailing_u32(id, (i * words) as usize).ok()?;
+                if offs.binary_search(&off).is_ok() {
+                    let e = self.enumerator(id, i).ok()?;
+                    return Some((id, e.value));
+                }
+            }
+        }
+        None
     }
 
     /// The prototype of a FUNC, a FUNC_PROTO, or a (typedef of a) pointer to one.
@@ -464,13 +501,34 @@ impl Btf {
     /// The arguments of the raw tracepoint `tp` (such as `sched_switch`): the kernel
     /// declares each as a typedef `btf_trace_<tp>`, a pointer to a prototype whose first
     /// parameter is the BPF context (`void *`); the rest are the tracepoint's arguments.
+    /// That prototype has no parameter names, so they come from the function with the same
+    /// prototype that the kernel defines per event, `__probestub_<tp>` (Linux ≥ 6.4), or
+    /// per event class, `__bpf_trace_<tp>`; without either, names are `""`.
     /// `None` when there is no such typedef.
     pub fn raw_tracepoint_args(&self, tp: &str) -> Result<Option<Vec<Param<'_>>>, BtfError> {
         let Some(id) = self.find_by_name(Kind::Typedef, &format!("btf_trace_{tp}")) else {
             return Ok(None);
         };
         let proto = self.func_proto(id)?;
-        Ok(Some(proto.params.into_iter().skip(1).collect()))
+        let mut params: Vec<Param<'_>> = proto.params.into_iter().skip(1).collect();
+        for prefix in ["__probestub_", "__bpf_trace_"] {
+            let Some(func) = self.find_by_name(Kind::Func, &format!("{prefix}{tp}")) else {
+                continue;
+            };
+            let named = self.func_proto(func)?;
+            let same = named.params.len() == params.len() + 1
+                && named.params[1..]
+                    .iter()
+                    .zip(&params)
+                    .all(|(n, p)| n.type_id == p.type_id);
+            if same {
+                for (p, n) in params.iter_mut().zip(&named.params[1..]) {
+                    p.name = n.name;
+                }
+                break;
+            }
+        }
+        Ok(Some(params))
     }
 
     /// The names of all raw tracepoints (typedefs `btf_trace_*`), for suggestions.

@@ -40,10 +40,12 @@ fn layout_blob() -> (Vec<u8>, u32) {
     b.ty("long unsigned int", Kind::Int, 0, 8, &[64]); // 4
     b.ty("", Kind::Ptr, 0, id::TASK, &[]); // 5
     b.ty("u32", Kind::Typedef, 0, id::UINT, &[]); // 6
-    let m: Vec<u32> = ["pid", "", "flags", "more", "comm", "parent", "state", "big", ""]
-        .iter()
-        .map(|n| s(&mut b, n))
-        .collect();
+    let m: Vec<u32> = [
+        "pid", "", "flags", "more", "comm", "parent", "state", "big", "",
+    ]
+    .iter()
+    .map(|n| s(&mut b, n))
+    .collect();
     #[rustfmt::skip]
     b.ty_kf("task", Kind::Struct, 9, 48, &[
         m[0], id::INT, 0,
@@ -57,7 +59,13 @@ fn layout_blob() -> (Vec<u8>, u32) {
         m[8], 15, 320,
     ]); // 7
     let (tgid, alias) = (s(&mut b, "tgid"), s(&mut b, "alias"));
-    b.ty("", Kind::Union, 2, 4, &[tgid, id::INT, 0, alias, id::U32, 0]); // 8
+    b.ty(
+        "",
+        Kind::Union,
+        2,
+        4,
+        &[tgid, id::INT, 0, alias, id::U32, 0],
+    ); // 8
     b.ty("", Kind::Array, 0, 0, &[id::CHAR, id::UINT, 16]); // 9
     b.ty("", Kind::Const, 0, 11, &[]); // 10
     b.ty("", Kind::Volatile, 0, id::U32, &[]); // 11
@@ -95,11 +103,24 @@ fn layout_blob() -> (Vec<u8>, u32) {
     b.ty("int", Kind::Int, 0, 4, &[(1 << 24) | 3]); // 25: old-style 3-bit field
     b.ty("int", Kind::Int, 0, 4, &[(1 << 24) | (2 << 16) | 5]); // 26: 5 bits at +2
     let (c, i) = (s(&mut b, "c"), s(&mut b, "i"));
-    b.ty("packed", Kind::Struct, 2, 5, &[c, id::CHAR, 0, i, id::INT, 8]); // 27
+    b.ty(
+        "packed",
+        Kind::Struct,
+        2,
+        5,
+        &[c, id::CHAR, 0, i, id::INT, 8],
+    ); // 27
     b.ty("", Kind::Ptr, 0, 29, &[]); // 28
     b.ty("", Kind::FuncProto, 1, id::INT, &[0, id::TASK_PTR]); // 29
     b.ty("", Kind::Array, 0, 0, &[id::TASK_PTR, id::UINT, 4]); // 30
     b.ty("", Kind::Ptr, 0, 30, &[]); // 31
+    // A raw tracepoint whose typedef'd prototype has no names: they come from its stub.
+    b.ty("", Kind::FuncProto, 2, 0, &[0, 18, 0, id::TASK_PTR]); // 32
+    b.ty("", Kind::Ptr, 0, 32, &[]); // 33
+    b.ty("btf_trace_sched_waking", Kind::Typedef, 0, 33, &[]); // 34
+    let (data, p) = (s(&mut b, "__data"), s(&mut b, "p"));
+    b.ty("", Kind::FuncProto, 2, 0, &[data, 18, p, id::TASK_PTR]); // 35
+    b.ty("__probestub_sched_waking", Kind::Func, 1, 35, &[]); // 36
     let str_len = b.str_len();
     (b.build(), str_len)
 }
@@ -113,7 +134,11 @@ fn member(btf: &Btf, id: u32, name: &str) -> (u64, u8, String) {
         .find_member(id, name)
         .unwrap()
         .unwrap_or_else(|| panic!("no member {name}"));
-    (m.bit_offset, m.bitfield_size, btf.type_name(m.type_id).unwrap())
+    (
+        m.bit_offset,
+        m.bitfield_size,
+        btf.type_name(m.type_id).unwrap(),
+    )
 }
 
 #[test]
@@ -132,8 +157,14 @@ fn members_have_exact_offsets() {
     assert_eq!(member(&btf, t, "state"), (192, 0, "state_t".into()));
     assert_eq!(member(&btf, t, "big"), (256, 0, "enum big_e".into()));
     // Two levels of anonymous members: struct { union { ... } } at byte 40.
-    assert_eq!(member(&btf, t, "deep"), (320, 0, "long unsigned int".into()));
-    assert_eq!(member(&btf, t, "deep_ptr"), (320, 0, "struct task *".into()));
+    assert_eq!(
+        member(&btf, t, "deep"),
+        (320, 0, "long unsigned int".into())
+    );
+    assert_eq!(
+        member(&btf, t, "deep_ptr"),
+        (320, 0, "struct task *".into())
+    );
     assert_eq!(btf.find_member(t, "nope").unwrap(), None);
     assert_eq!(btf.find_member(t, "").unwrap(), None);
     let m = btf.find_member(t, "more").unwrap().unwrap();
@@ -203,6 +234,18 @@ fn enums_and_lookup_by_name() {
         .collect();
     assert_eq!(names, ["BIG", "HUGE"]);
     assert_eq!(btf.type_name(id::COLOR).unwrap(), "enum color");
+    // Past the scans, the same answers come from the indexes.
+    for _ in 0..=SCANS_BEFORE_INDEX {
+        btf.find_by_name(Kind::Struct, "nope");
+        btf.enum_value("NOPE");
+    }
+    assert!(btf.inner.names.get().is_some() && btf.inner.enumerators.get().is_some());
+    assert_eq!(btf.find_by_name(Kind::Struct, "task"), Some(id::TASK));
+    assert_eq!(btf.find_by_name(Kind::Typedef, "task"), None);
+    assert_eq!(btf.find_all_by_name("int"), [1, 25, 26]);
+    assert_eq!(btf.enum_value("RED"), Some((id::COLOR, -1)));
+    assert_eq!(btf.enum_value("HUGE"), Some((id::BIG_E, u64::MAX as i128)));
+    assert_eq!(btf.enum_value("BLUE"), None);
 }
 
 #[test]
@@ -222,7 +265,15 @@ fn prototypes_and_raw_tracepoints() {
         ]
     );
     assert_eq!(btf.raw_tracepoint_args("sched_wakeup").unwrap(), None);
-    assert_eq!(btf.raw_tracepoint_names(), ["sched_switch"]);
+    assert_eq!(btf.raw_tracepoint_names(), ["sched_switch", "sched_waking"]);
+    let waking = btf.raw_tracepoint_args("sched_waking").unwrap().unwrap();
+    assert_eq!(
+        waking,
+        [Param {
+            name: "p",
+            type_id: id::TASK_PTR
+        }]
+    );
     let f = btf.func_args("do_thing").unwrap().unwrap();
     assert_eq!((f.ret, f.params.len(), f.variadic), (id::INT, 1, true));
     assert_eq!(f.params[0].name, "a");
@@ -230,7 +281,10 @@ fn prototypes_and_raw_tracepoints() {
         btf.type_name(id::TP_PTR).unwrap(),
         "void (*)(void *, _Bool, struct task *, unsigned int)"
     );
-    assert_eq!(btf.type_name(id::DO_THING).unwrap(), "int do_thing(int, ...)");
+    assert_eq!(
+        btf.type_name(id::DO_THING).unwrap(),
+        "int do_thing(int, ...)"
+    );
     assert_eq!(btf.type_name(id::FN_PTR).unwrap(), "int (*)(struct task *)");
     assert_eq!(btf.type_name(id::ARRAY_PTR).unwrap(), "struct task *(*)[4]");
     assert_eq!(btf.declaration(id::COMM, "comm").unwrap(), "char comm[16]");
@@ -245,7 +299,7 @@ fn split_btf_continues_ids_and_strings() {
     let (base_blob, base_strs) = layout_blob();
     let base = Btf::parse(base_blob).unwrap();
     let first = base.type_count() + 1;
-    assert_eq!(first, 32);
+    assert_eq!(first, 37);
     let mut b = Builder::split(base_strs);
     let (t, m) = (b.str("t"), b.str("m"));
     // Member `pid` reuses the base's string "pid" (the name of task's first member).
@@ -271,10 +325,13 @@ fn split_btf_continues_ids_and_strings() {
     assert_eq!(split.size_of(first).unwrap(), 24);
     assert_eq!(split.enum_value("GREEN"), Some((id::COLOR, 2)));
     // Base types seen through the split BTF keep their layout.
-    assert_eq!(member(&split, id::TASK, "deep"), (320, 0, "long unsigned int".into()));
+    assert_eq!(
+        member(&split, id::TASK, "deep"),
+        (320, 0, "long unsigned int".into())
+    );
     assert!(matches!(
         split.kind(first + 3),
-        Err(BtfError::UnknownType { id: 35, count: 34 })
+        Err(BtfError::UnknownType { id: 40, count: 39 })
     ));
     // A split blob referring to strings beyond the base's and its own is rejected.
     let mut bad = Builder::split(base_strs);
@@ -283,6 +340,6 @@ fn split_btf_continues_ids_and_strings() {
     blob[24..28].copy_from_slice(&(base_strs + 100).to_le_bytes());
     assert!(matches!(
         Btf::parse_split(blob, &base),
-        Err(BtfError::BadNameOffset { id: 32, .. })
+        Err(BtfError::BadNameOffset { id: 37, .. })
     ));
 }
