@@ -343,3 +343,29 @@ fn split_btf_continues_ids_and_strings() {
         Err(BtfError::BadNameOffset { id: 37, .. })
     ));
 }
+
+#[test]
+fn open_maps_a_file_and_explains_failures() {
+    let dir = std::env::temp_dir().join(format!("kscope-btf-open-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("blob.btf");
+    std::fs::write(&path, layout_blob().0).unwrap();
+    let btf = Btf::open(&path).unwrap();
+    assert_eq!(
+        member(&btf, id::TASK, "deep"),
+        (320, 0, "long unsigned int".into())
+    );
+    std::fs::write(&path, b"").unwrap();
+    assert!(matches!(
+        Btf::open(&path),
+        Err(BtfError::Truncated { offset: 0, .. })
+    ));
+    let missing = dir.join("missing");
+    let e = Btf::open(&missing).unwrap_err().to_string();
+    assert!(e.contains("missing") && e.contains("reading BTF"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+    let e = Btf::open_sys_module("no_such_module_kscope", &btf)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("/sys/kernel/btf/no_such_module_kscope"), "{e}");
+}
