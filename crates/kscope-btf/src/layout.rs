@@ -3,11 +3,26 @@
 //! prototypes, including the raw tracepoint prototypes `btf_trace_<name>`.
 
 use crate::{Btf, BtfError, Kind};
+use std::cell::Cell;
 use std::sync::atomic::Ordering;
 
 /// How long a chain of typedefs/modifiers or a nesting of members may be before the BTF
 /// is taken to be corrupt (a loop).
 const MAX_DEPTH: u32 = 64;
+/// How many types one walk (alignment, member search, printing) may visit before the BTF
+/// is taken to be corrupt: a crafted blob can nest anonymous members so that a walk would
+/// otherwise take exponential time.
+pub(crate) const MAX_STEPS: u32 = 100_000;
+/// The budget of one walk, counted down.
+pub(crate) type Steps = Cell<u32>;
+
+/// Takes one step from the budget; false when it is spent.
+pub(crate) fn take(steps: &Steps) -> bool {
+    let left = steps.get();
+    steps.set(left.saturating_sub(1));
+    left > 0
+}
+
 /// The size of a pointer: BTF does not record it; the kernels kscope runs on are 64-bit.
 pub const POINTER_SIZE: u64 = 8;
 
@@ -181,11 +196,11 @@ impl Btf {
     /// The alignment in bytes of a type, as the compiler laid it out: 1 for a packed
     /// struct (a member off its natural alignment, or a size not a multiple of it).
     pub fn align_of(&self, id: u32) -> Result<u64, BtfError> {
-        self.align_of_depth(id, 0)
+        self.align_of_depth(id, 0, &Cell::new(MAX_STEPS))
     }
 
-    fn align_of_depth(&self, id: u32, depth: u32) -> Result<u64, BtfError> {
-        if depth > MAX_DEPTH {
+    fn align_of_depth(&self, id: u32, depth: u32, steps: &Steps) -> Result<u64, BtfError> {
+        if depth > MAX_DEPTH || !take(steps) {
             return Err(BtfError::TooDeep {
                 id,
                 limit: MAX_DEPTH,
@@ -198,14 +213,14 @@ impl Btf {
                 Ok((t.size_or_type as u64).clamp(1, POINTER_SIZE))
             }
             Kind::Ptr => Ok(POINTER_SIZE),
-            Kind::Array => self.align_of_depth(self.array(rid)?.elem, depth + 1),
+            Kind::Array => self.align_of_depth(self.array(rid)?.elem, depth + 1, steps),
             Kind::Struct | Kind::Union => {
                 let mut max = 1;
                 for m in self.members(rid)? {
                     if m.is_bitfield() {
                         continue;
                     }
-                    let a = self.align_of_depth(m.type_id, depth + 1)?;
+                    let a = self.align_of_depth(m.type_id, depth + 1, steps)?;
                     if m.bit_offset % (a * 8) != 0 {
                         return Ok(1);
                     }
@@ -261,7 +276,7 @@ impl Btf {
     /// The member `name` of a struct or union, looking inside anonymous struct and union
     /// members as C does; its `bit_offset` counts from the start of `id`.
     pub fn find_member(&self, id: u32, name: &str) -> Result<Option<Member<'_>>, BtfError> {
-        self.find_member_depth(id, name, 0, 0)
+        self.find_member_depth(id, name, 0, 0, &Cell::new(MAX_STEPS))
     }
 
     fn find_member_depth(
@@ -270,8 +285,9 @@ impl Btf {
         name: &str,
         base: u64,
         depth: u32,
+        steps: &Steps,
     ) -> Result<Option<Member<'_>>, BtfError> {
-        if depth > MAX_DEPTH {
+        if depth > MAX_DEPTH || !take(steps) {
             return Err(BtfError::TooDeep {
                 id,
                 limit: MAX_DEPTH,
@@ -287,7 +303,7 @@ impl Btf {
         for m in members.iter().filter(|m| m.name.is_empty()) {
             if self.is_aggregate(m.type_id)?
                 && let Some(found) =
-                    self.find_member_depth(m.type_id, name, base + m.bit_offset, depth + 1)?
+                    self.find_member_depth(m.type_id, name, base + m.bit_offset, depth + 1, steps)?
             {
                 return Ok(Some(found));
             }
@@ -306,7 +322,7 @@ impl Btf {
     /// its anonymous members, recursively (for suggestions).
     pub fn member_names(&self, id: u32) -> Result<Vec<&str>, BtfError> {
         let mut out = Vec::new();
-        self.member_names_into(id, &mut out, 0)?;
+        self.member_names_into(id, &mut out, 0, &Cell::new(MAX_STEPS))?;
         Ok(out)
     }
 
@@ -315,8 +331,9 @@ impl Btf {
         id: u32,
         out: &mut Vec<&'a str>,
         depth: u32,
+        steps: &Steps,
     ) -> Result<(), BtfError> {
-        if depth > MAX_DEPTH {
+        if depth > MAX_DEPTH || !take(steps) {
             return Err(BtfError::TooDeep {
                 id,
                 limit: MAX_DEPTH,
@@ -326,7 +343,7 @@ impl Btf {
             if !m.name.is_empty() {
                 out.push(m.name);
             } else if self.is_aggregate(m.type_id)? {
-                self.member_names_into(m.type_id, out, depth + 1)?;
+                self.member_names_into(m.type_id, out, depth + 1, steps)?;
             }
         }
         Ok(())

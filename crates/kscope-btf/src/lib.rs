@@ -154,8 +154,12 @@ pub enum BtfError {
         /// What was needed.
         want: &'static str,
     },
-    /// Typedefs, modifiers or nesting go on without end (a loop in corrupt BTF).
-    #[error("BTF type {id} starts a chain of more than {limit} types; the BTF is corrupt")]
+    /// Typedefs, modifiers or nesting go on without end (a loop in corrupt BTF), or a
+    /// walk from the type visits more types than any real BTF needs.
+    #[error(
+        "BTF type {id} starts a chain of more than {limit} types (or a walk over too many); \
+         the BTF is corrupt"
+    )]
     TooDeep {
         /// Where the chain starts.
         id: u32,

@@ -1,7 +1,9 @@
 //! Writing BTF types as C: `struct task_struct *`, `char[16]`, `void (*)(int)`,
 //! `unsigned int flags:3`.
 
+use crate::layout::{MAX_STEPS, Steps, take};
 use crate::{Btf, BtfError, Kind, Member};
+use std::cell::Cell;
 
 /// Nesting beyond this is taken as a loop in corrupt BTF.
 const MAX_DEPTH: u32 = 64;
@@ -26,7 +28,7 @@ impl Btf {
 
     /// A C declaration of `name` with type `id`: `char comm[16]`, `int (*fn)(void)`.
     pub fn declaration(&self, id: u32, name: &str) -> Result<String, BtfError> {
-        self.decl(id, name.to_string(), 0)
+        self.decl(id, name.to_string(), 0, &Cell::new(MAX_STEPS))
     }
 
     /// A member as C: `unsigned int flags:3` for a bitfield, `char comm[16]` otherwise;
@@ -40,8 +42,8 @@ impl Btf {
         })
     }
 
-    fn decl(&self, id: u32, inner: String, depth: u32) -> Result<String, BtfError> {
-        if depth > MAX_DEPTH {
+    fn decl(&self, id: u32, inner: String, depth: u32, steps: &Steps) -> Result<String, BtfError> {
+        if depth > MAX_DEPTH || !take(steps) {
             return Err(BtfError::TooDeep {
                 id,
                 limit: MAX_DEPTH,
@@ -72,7 +74,7 @@ impl Btf {
                 } else {
                     format!("*{inner}")
                 };
-                self.decl(next, inner, depth + 1)?
+                self.decl(next, inner, depth + 1, steps)?
             }
             Kind::Const | Kind::Volatile | Kind::Restrict => {
                 let q = match t.kind {
@@ -81,21 +83,21 @@ impl Btf {
                     _ => "restrict",
                 };
                 if self.kind(self.strip_modifiers(next)?)? == Kind::Ptr {
-                    self.decl(next, join(q, &inner), depth + 1)?
+                    self.decl(next, join(q, &inner), depth + 1, steps)?
                 } else {
-                    format!("{q} {}", self.decl(next, inner, depth + 1)?)
+                    format!("{q} {}", self.decl(next, inner, depth + 1, steps)?)
                 }
             }
-            Kind::TypeTag => self.decl(next, inner, depth + 1)?,
+            Kind::TypeTag => self.decl(next, inner, depth + 1, steps)?,
             Kind::Array => {
                 let a = self.array(id)?;
-                self.decl(a.elem, format!("{inner}[{}]", a.count), depth + 1)?
+                self.decl(a.elem, format!("{inner}[{}]", a.count), depth + 1, steps)?
             }
             Kind::FuncProto => {
                 let proto = self.func_proto(id)?;
                 let mut params = Vec::new();
                 for p in &proto.params {
-                    params.push(self.decl(p.type_id, String::new(), depth + 1)?);
+                    params.push(self.decl(p.type_id, String::new(), depth + 1, steps)?);
                 }
                 if proto.variadic {
                     params.push("...".into());
@@ -104,7 +106,7 @@ impl Btf {
                     params.push("void".into());
                 }
                 let inner = format!("{inner}({})", params.join(", "));
-                self.decl(proto.ret, inner, depth + 1)?
+                self.decl(proto.ret, inner, depth + 1, steps)?
             }
             Kind::Func => {
                 let inner = if inner.is_empty() {
@@ -112,7 +114,7 @@ impl Btf {
                 } else {
                     inner
                 };
-                self.decl(next, inner, depth + 1)?
+                self.decl(next, inner, depth + 1, steps)?
             }
             Kind::Var | Kind::Datasec | Kind::DeclTag => join(name, &inner),
         })

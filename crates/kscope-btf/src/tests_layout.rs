@@ -369,3 +369,33 @@ fn open_maps_a_file_and_explains_failures() {
         .to_string();
     assert!(e.contains("/sys/kernel/btf/no_such_module_kscope"), "{e}");
 }
+
+#[test]
+fn exponential_nesting_is_cut_off() {
+    // union u_k { union u_k+1; union u_k+1; } (both anonymous) for 40 levels: a walk
+    // through every anonymous member would visit 2^40 unions.
+    let mut b = Builder::new(false);
+    b.ty("int", Kind::Int, 0, 4, &[(1 << 24) | 32]); // 1
+    for k in 0..40u32 {
+        let next = k + 3;
+        b.ty(
+            &format!("u{k}"),
+            Kind::Union,
+            2,
+            4,
+            &[0, next, 0, 0, next, 0],
+        ); // k + 2
+    }
+    let x = b.str("x");
+    b.ty("leaf", Kind::Union, 1, 4, &[x, 1, 0]); // 42
+    let btf = Btf::parse(b.build()).unwrap();
+    // The first path down finds `x` at once; a missing name walks until the budget ends.
+    assert_eq!(member(&btf, 2, "x"), (0, 0, "int".into()));
+    assert!(matches!(
+        btf.find_member(2, "nope"),
+        Err(BtfError::TooDeep { id: _, .. })
+    ));
+    assert!(btf.member_names(2).is_err());
+    assert!(btf.align_of(2).is_err());
+    assert!(btf.type_name(2).is_ok());
+}

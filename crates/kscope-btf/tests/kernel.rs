@@ -216,6 +216,10 @@ fn every_type_matches_bpftool() {
         match e.kind.as_str() {
             "STRUCT" | "UNION" => {
                 assert_eq!(btf.size_of(id).unwrap() as i128, num(&e.fields, "size"));
+                // Within the walk budget, and a divisor of the size.
+                let align = btf.align_of(id).unwrap();
+                assert_eq!(btf.size_of(id).unwrap() % align, 0, "alignment of {id}");
+                btf.member_names(id).unwrap();
                 let mine = btf.members(id).unwrap();
                 assert_eq!(mine.len(), e.items.len(), "members of {id}");
                 for (m, (name, f)) in mine.iter().zip(&e.items) {

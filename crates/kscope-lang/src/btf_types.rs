@@ -147,6 +147,8 @@ fn convert(btf: &Btf, id: u32, depth: u32) -> Option<Type> {
     }
     // Modifiers are dropped; typedefs are followed, remembering the last name for
     // anonymous structs (`typedef struct { ... } atomic_t`).
+    // `resolve` fails on a typedef loop, which would make the walk below endless.
+    btf.resolve(id).ok()?;
     let mut cur = btf.strip_modifiers(id).ok()?;
     let mut typedef = None;
     while btf.kind(cur).ok()? == Kind::Typedef {
