@@ -217,3 +217,31 @@ fn kernel_btf() {
     let e = error(&t, "fentry:vfs_raed { @n = 1; }");
     assert!(e.contains("vfs_raed"), "{e}");
 }
+
+mod common;
+
+#[test]
+fn one_liners_type_check_against_kernel_btf() {
+    let Some(_kernel) = kscope_testkit::require(kscope_testkit::Feature::Btf) else {
+        return;
+    };
+    let t = BtfTypes::discover().expect("vmlinux BTF");
+    let opts = Options {
+        allow_unsafe: true,
+        params: vec!["1".into(), "hello".into()],
+    };
+    // Only the one-liners that fail without kernel types too: three read maps nothing
+    // assigns, and one made-up tracepoint (which tracefs now rejects). BTF adds no errors.
+    let mut failed = Vec::new();
+    for src in common::ONE_LINERS {
+        let file = SourceFile::new("-e", *src);
+        if let Err(e) = kscope_lang::compile(&file, &opts, &t) {
+            let expected = e.rendered.contains("undefined map")
+                || e.rendered.contains("unknown probe `tracepoint:a:b`");
+            if !expected {
+                failed.push(e.rendered);
+            }
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+}
