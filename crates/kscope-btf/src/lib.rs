@@ -412,11 +412,16 @@ impl Btf {
     /// The split BTF of a loaded kernel module, `/sys/kernel/btf/<module>`, on top of
     /// `base` (the kernel's BTF). Fails with [`BtfError::Io`] when the module has no BTF.
     pub fn open_sys_module(module: &str, base: &Btf) -> Result<Btf, BtfError> {
-        let path = Path::new("/sys/kernel/btf").join(module);
-        let data: Storage = match kscope_sys::mmap_private::PrivateMapping::open(&path) {
+        Btf::open_split(Path::new("/sys/kernel/btf").join(module), base)
+    }
+
+    /// Maps (or reads) a split BTF file and parses it on top of `base`.
+    pub fn open_split(path: impl AsRef<Path>, base: &Btf) -> Result<Btf, BtfError> {
+        let path = path.as_ref();
+        let data: Storage = match kscope_sys::mmap_private::PrivateMapping::open(path) {
             Ok(map) => Box::new(map),
-            Err(_) => Box::new(std::fs::read(&path).map_err(|source| BtfError::Io {
-                path: path.clone(),
+            Err(_) => Box::new(std::fs::read(path).map_err(|source| BtfError::Io {
+                path: path.to_path_buf(),
                 source,
             })?),
         };

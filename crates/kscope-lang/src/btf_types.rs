@@ -9,6 +9,7 @@ use crate::sema::{Field, Lookup, NoKernelTypes, Type, TypeProvider};
 use kscope_btf::{Btf, Kind};
 use kscope_ftrace::select::glob;
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 /// How deep pointers to pointers are followed when converting a type; deeper ones are
@@ -25,17 +26,28 @@ const ANON: &str = "<anon:";
 pub struct BtfTypes {
     btf: Btf,
     fallback: Box<dyn TypeProvider>,
+    /// Where module BTF files are (`/sys/kernel/btf`); `None`: modules are not looked at.
+    module_dir: Option<PathBuf>,
     modules: Mutex<HashMap<String, Option<Btf>>>,
 }
 
 impl BtfTypes {
     /// Types from `btf`, asking `fallback` for tracepoint `args` and what BTF cannot tell.
+    /// Module BTF is not used until [`BtfTypes::with_module_dir`].
     pub fn new(btf: Btf, fallback: Box<dyn TypeProvider>) -> BtfTypes {
         BtfTypes {
             btf,
             fallback,
+            module_dir: None,
             modules: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Also uses the split BTF files of modules in `dir` (`/sys/kernel/btf`), named after
+    /// their module.
+    pub fn with_module_dir(mut self, dir: impl Into<PathBuf>) -> BtfTypes {
+        self.module_dir = Some(dir.into());
+        self
     }
 
     /// The running kernel's BTF (mapped from `/sys/kernel/btf/vmlinux`) over the mounted
@@ -46,7 +58,7 @@ impl BtfTypes {
             Some(t) => Box::new(t),
             None => Box::new(NoKernelTypes),
         };
-        Some(BtfTypes::new(btf, fallback))
+        Some(BtfTypes::new(btf, fallback).with_module_dir("/sys/kernel/btf"))
     }
 
     /// The kernel's BTF.
@@ -57,37 +69,66 @@ impl BtfTypes {
     /// The BTF for `module` (`vmlinux` or absent: the kernel's); a module without BTF
     /// falls back to the kernel's.
     fn module_btf(&self, module: Option<&str>) -> Btf {
-        let Some(m) = module.filter(|m| *m != "vmlinux") else {
+        let (Some(m), Some(dir)) = (module.filter(|m| *m != "vmlinux"), &self.module_dir) else {
             return self.btf.clone();
         };
         let mut cache = self.modules.lock().unwrap_or_else(|e| e.into_inner());
         cache
             .entry(m.to_string())
-            .or_insert_with(|| Btf::open_sys_module(m, &self.btf).ok())
+            .or_insert_with(|| Btf::open_split(dir.join(m), &self.btf).ok())
             .clone()
             .unwrap_or_else(|| self.btf.clone())
     }
 
+    /// Whether any module has BTF (the module directory holds more than `vmlinux`).
+    fn has_module_btf(&self) -> bool {
+        self.module_dir
+            .as_ref()
+            .and_then(|dir| std::fs::read_dir(dir).ok())
+            .is_some_and(|d| d.flatten().any(|e| e.file_name() != "vmlinux"))
+    }
+
     /// The struct, union or typedef'd aggregate a checker type name denotes: `struct X`,
-    /// `union X`, `struct <anon:ID>`, or a typedef name such as `atomic_t`.
-    fn aggregate(&self, name: &str) -> Option<u32> {
-        let btf = &self.btf;
+    /// `union X`, `struct <anon:ID>`, `struct <anon:MODULE:ID>`, or a typedef name such as
+    /// `atomic_t`; with the BTF and module it is in. Named types are looked for in the
+    /// kernel's BTF, then in the modules' loaded so far.
+    fn aggregate(&self, name: &str) -> Option<(Btf, Option<String>, u32)> {
         let (kind, rest) = match name.split_once(' ') {
             Some(("struct", rest)) => (Kind::Struct, rest),
             Some(("union", rest)) => (Kind::Union, rest),
-            _ => {
-                let id = btf.find_by_name(Kind::Typedef, name)?;
-                return btf.resolve(id).ok();
-            }
+            _ => (Kind::Typedef, name),
         };
-        if let Some(id) = rest.strip_prefix(ANON).and_then(|r| r.strip_suffix('>')) {
-            return id.parse().ok();
+        if let Some(anon) = rest.strip_prefix(ANON).and_then(|r| r.strip_suffix('>')) {
+            return match anon.rsplit_once(':') {
+                Some((module, id)) => Some((
+                    self.module_btf(Some(module)),
+                    Some(module.to_string()),
+                    id.parse().ok()?,
+                )),
+                None => Some((self.btf.clone(), None, anon.parse().ok()?)),
+            };
         }
-        btf.find_by_name(kind, rest)
+        let find = |btf: &Btf| {
+            let id = btf.find_by_name(kind, rest)?;
+            btf.resolve(id).ok()
+        };
+        if let Some(id) = find(&self.btf) {
+            return Some((self.btf.clone(), None, id));
+        }
+        let cache = self.modules.lock().unwrap_or_else(|e| e.into_inner());
+        cache.iter().find_map(|(module, btf)| {
+            let btf = btf.as_ref()?;
+            Some((btf.clone(), Some(module.clone()), find(btf)?))
+        })
     }
 
     /// The fields of `args` for a prototype's parameters; unnamed ones are `argN`.
-    fn fields(&self, btf: &Btf, params: &[kscope_btf::Param<'_>]) -> Vec<Field> {
+    fn fields(
+        &self,
+        btf: &Btf,
+        module: Option<&str>,
+        params: &[kscope_btf::Param<'_>],
+    ) -> Vec<Field> {
         params
             .iter()
             .enumerate()
@@ -97,7 +138,7 @@ impl BtfTypes {
                 } else {
                     p.name.to_string()
                 },
-                ty: to_type(btf, p.type_id),
+                ty: to_type(btf, module, p.type_id),
             })
             .collect()
     }
@@ -106,22 +147,15 @@ impl BtfTypes {
         let (module, event) = split_module(&ap.parts)?;
         let btf = self.module_btf(module);
         let args = btf.raw_tracepoint_args(event).ok()??;
-        Some(Lookup::Found(self.fields(&btf, &args)))
+        Some(Lookup::Found(self.fields(&btf, module, &args)))
     }
 
     fn function(&self, ap: &AttachPoint) -> Option<Lookup<Vec<Field>>> {
         let (module, func) = split_module(&ap.parts)?;
         let btf = self.module_btf(module);
         let proto = btf.func_args(func).ok()??;
-        Some(Lookup::Found(self.fields(&btf, &proto.params)))
+        Some(Lookup::Found(self.fields(&btf, module, &proto.params)))
     }
-}
-
-/// Whether any kernel module has BTF (`/sys/kernel/btf/` holds more than `vmlinux`).
-fn has_module_btf() -> bool {
-    std::fs::read_dir("/sys/kernel/btf")
-        .map(|d| d.flatten().any(|e| e.file_name() != "vmlinux"))
-        .unwrap_or(false)
 }
 
 /// `[EVENT]` or `[MODULE, EVENT]` without wildcards.
@@ -136,12 +170,14 @@ fn split_module(parts: &[String]) -> Option<(Option<&str>, &str)> {
     }
 }
 
-/// The checker's type for BTF type `id`.
-pub fn to_type(btf: &Btf, id: u32) -> Type {
-    convert(btf, id, 0).unwrap_or(Type::Unknown)
+/// The checker's type for BTF type `id` of `btf`, the BTF of `module` (`None`: the
+/// kernel's). Anonymous structs and unions are named `struct <anon:ID>` (or
+/// `struct <anon:MODULE:ID>`) for [`BtfTypes`]'s member lookups.
+pub fn to_type(btf: &Btf, module: Option<&str>, id: u32) -> Type {
+    convert(btf, module, id, 0).unwrap_or(Type::Unknown)
 }
 
-fn convert(btf: &Btf, id: u32, depth: u32) -> Option<Type> {
+fn convert(btf: &Btf, module: Option<&str>, id: u32, depth: u32) -> Option<Type> {
     if depth > MAX_DEPTH {
         return None;
     }
@@ -161,7 +197,10 @@ fn convert(btf: &Btf, id: u32, depth: u32) -> Option<Type> {
     let name = btf.name(cur).ok()?;
     let tagged = |tag: &str| match (name, typedef) {
         ("", Some(td)) => td.to_string(),
-        ("", None) => format!("{tag} {ANON}{cur}>"),
+        ("", None) => match module {
+            Some(m) if cur >= btf.first_id() => format!("{tag} {ANON}{m}:{cur}>"),
+            _ => format!("{tag} {ANON}{cur}>"),
+        },
         (n, _) => format!("{tag} {n}"),
     };
     Some(match t.kind {
@@ -176,7 +215,7 @@ fn convert(btf: &Btf, id: u32, depth: u32) -> Option<Type> {
         }
         Kind::Enum | Kind::Enum64 => int(t.size_or_type, t.kind_flag),
         Kind::Ptr => Type::Ptr(Box::new(
-            convert(btf, t.size_or_type, depth + 1).unwrap_or(Type::Unknown),
+            convert(btf, module, t.size_or_type, depth + 1).unwrap_or(Type::Unknown),
         )),
         Kind::Array => {
             let a = btf.array(cur).ok()?;
@@ -187,7 +226,10 @@ fn convert(btf: &Btf, id: u32, depth: u32) -> Option<Type> {
             if is_char {
                 Type::Str
             } else {
-                Type::Array(Box::new(convert(btf, a.elem, depth + 1)?), a.count as u64)
+                Type::Array(
+                    Box::new(convert(btf, module, a.elem, depth + 1)?),
+                    a.count as u64,
+                )
             }
         }
         Kind::Struct => Type::Struct(tagged("struct")),
@@ -219,7 +261,7 @@ impl TypeProvider for BtfTypes {
                 if names.iter().any(|n| glob(event, n)) {
                     return Lookup::Found(());
                 }
-                if module.is_none() && has_module_btf() {
+                if module.is_none() && self.has_module_btf() {
                     // It may be a module's; those are not searched without the module name.
                     return Lookup::Unknown;
                 }
@@ -235,7 +277,7 @@ impl TypeProvider for BtfTypes {
                         .is_some()
                     {
                         Lookup::Found(())
-                    } else if module.is_none() && has_module_btf() {
+                    } else if module.is_none() && self.has_module_btf() {
                         Lookup::Unknown
                     } else {
                         // Every kernel function would be too many to rank; none offered.
@@ -268,14 +310,13 @@ impl TypeProvider for BtfTypes {
     }
 
     fn member(&self, name: &str, member: &str) -> Lookup<Type> {
-        let Some(id) = self.aggregate(name) else {
+        let Some((btf, module, id)) = self.aggregate(name) else {
             return self.fallback.member(name, member);
         };
-        match self.btf.find_member(id, member) {
-            Ok(Some(m)) => Lookup::Found(to_type(&self.btf, m.type_id)),
+        match btf.find_member(id, member) {
+            Ok(Some(m)) => Lookup::Found(to_type(&btf, module.as_deref(), m.type_id)),
             Ok(None) => Lookup::Missing {
-                candidates: self
-                    .btf
+                candidates: btf
                     .member_names(id)
                     .unwrap_or_default()
                     .into_iter()

@@ -11,17 +11,19 @@ use kscope_lang::{CompileError, SourceFile};
 struct Blob {
     types: Vec<u32>,
     strs: Vec<u8>,
+    /// Split BTF: the base's string section length (its own strings start there).
+    str_base: Option<u32>,
 }
 
 impl Blob {
     fn str(&mut self, s: &str) -> u32 {
-        if self.strs.is_empty() {
+        if self.strs.is_empty() && self.str_base.is_none() {
             self.strs.push(0);
         }
         if s.is_empty() {
             return 0;
         }
-        let off = self.strs.len() as u32;
+        let off = self.str_base.unwrap_or(0) + self.strs.len() as u32;
         self.strs.extend_from_slice(s.as_bytes());
         self.strs.push(0);
         off
@@ -35,7 +37,9 @@ impl Blob {
     }
 
     fn build(mut self) -> Vec<u8> {
-        self.str("");
+        if self.str_base.is_none() {
+            self.str("");
+        }
         let types: Vec<u8> = self.types.iter().flat_map(|w| w.to_le_bytes()).collect();
         let mut out = BTF_MAGIC.to_le_bytes().to_vec();
         out.extend([1, 0]);
@@ -181,6 +185,70 @@ fn hand_built_btf() {
         e.contains("`atomic_t` has no field `countr`") && e.contains("did you mean `counter`?"),
         "{e}"
     );
+}
+
+/// Split BTF for a module `kmod` over [`blob`]: a raw tracepoint `kmod_event(struct
+/// task_struct *t, struct kmod_state *st)` and `struct kmod_state { int code; union {
+/// unsigned int hidden; }; struct { int inner; } sub; }`.
+fn module_blob(base: &Btf) -> Vec<u8> {
+    let base_strs = {
+        let b = base.bytes();
+        u32::from_le_bytes(b[20..24].try_into().unwrap())
+    };
+    let mut b = Blob {
+        str_base: Some(base_strs),
+        ..Blob::default()
+    };
+    let (code, sub) = (b.str("code"), b.str("sub"));
+    #[rustfmt::skip]
+    b.ty("kmod_state", Kind::Struct, false, 3, 12, &[
+        code, 1, 0,
+        0, 18, 32,
+        sub, 25, 64,
+    ]); // 17
+    let hidden = b.str("hidden");
+    b.ty("", Kind::Union, false, 1, 4, &[hidden, 2, 0]); // 18
+    b.ty("", Kind::Ptr, false, 0, 17, &[]); // 19
+    b.ty("", Kind::FuncProto, false, 3, 0, &[0, 16, 0, 9, 0, 19]); // 20
+    b.ty("", Kind::Ptr, false, 0, 20, &[]); // 21
+    b.ty("btf_trace_kmod_event", Kind::Typedef, false, 0, 21, &[]); // 22
+    let (data, t, st) = (b.str("__data"), b.str("t"), b.str("st"));
+    b.ty("", Kind::FuncProto, false, 3, 0, &[data, 16, t, 9, st, 19]); // 23
+    b.ty("__probestub_kmod_event", Kind::Func, false, 1, 23, &[]); // 24
+    let inner = b.str("inner");
+    b.ty("", Kind::Struct, false, 1, 4, &[inner, 1, 0]); // 25
+    b.build()
+}
+
+#[test]
+fn module_btf() {
+    let base_blob = blob();
+    let base = Btf::parse(base_blob.clone()).unwrap();
+    let dir = std::env::temp_dir().join(format!("kscope-lang-btf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("vmlinux"), &base_blob).unwrap();
+    std::fs::write(dir.join("kmod"), module_blob(&base)).unwrap();
+    let t = BtfTypes::new(base, Box::new(NoKernelTypes)).with_module_dir(&dir);
+    let probe = "rawtracepoint:kmod:kmod_event";
+    assert_eq!(ty(&t, probe, "args.t->pid"), "int32");
+    assert_eq!(ty(&t, probe, "args.st"), "struct kmod_state *");
+    assert_eq!(ty(&t, probe, "args.st->code"), "int32");
+    assert_eq!(ty(&t, probe, "args.st->hidden"), "uint32");
+    assert_eq!(ty(&t, probe, "args.st->sub"), "struct <anon:kmod:25>");
+    assert_eq!(ty(&t, probe, "args.st->sub.inner"), "int32");
+    // Once the module is loaded, its named structs serve casts too.
+    assert_eq!(
+        ty(&t, "begin", "((struct kmod_state *)0)->hidden"),
+        "uint32"
+    );
+    let e = error(&t, &format!("{probe} {{ @x = args.st->hiddn; }}"));
+    assert!(e.contains("did you mean `hidden`?"), "{e}");
+    // Without the module's name: modules are not searched, so the checker cannot tell.
+    assert!(compile(&t, "rawtracepoint:kmod_event { @x = 1; }").is_ok());
+    // A module without BTF: its name is checked against the kernel's raw tracepoints.
+    let e = error(&t, "rawtracepoint:nomod:kmod_event { @x = 1; }");
+    assert!(e.contains("unknown probe"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
