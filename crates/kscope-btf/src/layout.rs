@@ -548,6 +548,12 @@ impl Btf {
         Ok(Some(params))
     }
 
+    /// The type of bpftrace's `curtask`, `struct task_struct` (`curtask` is a pointer to
+    /// it); `None` when this BTF has no such struct.
+    pub fn curtask(&self) -> Option<u32> {
+        self.find_by_name(Kind::Struct, "task_struct")
+    }
+
     /// The names of all raw tracepoints (typedefs `btf_trace_*`), for suggestions.
     pub fn raw_tracepoint_names(&self) -> Vec<&str> {
         let mut out = match self.base() {

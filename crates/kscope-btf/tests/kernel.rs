@@ -142,7 +142,8 @@ fn layouts_match_the_c_compiler() {
         }
     }
     println!("{checked} member offsets equal to the C compiler's");
-    let task = btf.find_by_name(Kind::Struct, "task_struct").unwrap();
+    let task = btf.curtask().unwrap();
+    assert_eq!(btf.type_name(task).unwrap(), "struct task_struct");
     let ty = |p: &str| btf.type_name(path_offset(&btf, task, p).1).unwrap();
     assert_eq!(ty("comm"), "char[16]");
     assert_eq!(ty("real_parent"), "struct task_struct *");

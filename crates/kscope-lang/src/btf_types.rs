@@ -257,6 +257,10 @@ impl TypeProvider for BtfTypes {
                 };
                 let module = (ap.parts.len() == 2).then(|| ap.parts[0].as_str());
                 let btf = self.module_btf(module);
+                let exact = format!("btf_trace_{event}");
+                if btf.find_by_name(Kind::Typedef, &exact).is_some() {
+                    return Lookup::Found(());
+                }
                 let names = btf.raw_tracepoint_names();
                 if names.iter().any(|n| glob(event, n)) {
                     return Lookup::Found(());

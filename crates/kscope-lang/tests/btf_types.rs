@@ -256,7 +256,15 @@ fn kernel_btf() {
     let Some(_kernel) = kscope_testkit::require(kscope_testkit::Feature::Btf) else {
         return;
     };
+    let start = std::time::Instant::now();
     let t = BtfTypes::discover().expect("vmlinux BTF");
+    let script = "rawtracepoint:sched_switch { @[args.prev->comm, curtask->real_parent->pid] \
+                  = count(); }";
+    compile(&t, script).unwrap();
+    println!(
+        "discover + type-check of a raw tracepoint script: {:.2} ms",
+        start.elapsed().as_secs_f64() * 1e3
+    );
     check_common(&t, "rawtracepoint");
     let b = |expr: &str| ty(&t, "begin", expr);
     assert_eq!(b("curtask->se.vruntime"), "uint64");
