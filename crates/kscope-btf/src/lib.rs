@@ -96,6 +96,8 @@ pub(crate) struct Inner {
     strs_end: usize,
     /// `offsets[id - first_id]` is the byte offset of type `id`.
     offsets: Vec<u32>,
+    /// Whether the bytes are a memory mapping of the file (else a copy).
+    mapped: bool,
     /// The BTF this one extends (split BTF), whose ids and strings come first.
     base: Option<Btf>,
     /// The first id of this blob's own types: 1, or the base's last id + 1.
@@ -160,7 +162,7 @@ impl Btf {
     pub fn open(path: impl AsRef<Path>) -> Result<Btf, BtfError> {
         let path = path.as_ref();
         match kscope_sys::mmap_private::PrivateMapping::open(path) {
-            Ok(map) => Btf::parse_from(map),
+            Ok(map) => Btf::build(Box::new(map), None, true),
             Err(_) => Btf::from_file(path),
         }
     }
@@ -179,14 +181,18 @@ impl Btf {
     /// Maps (or reads) a split BTF file and parses it on top of `base`.
     pub fn open_split(path: impl AsRef<Path>, base: &Btf) -> Result<Btf, BtfError> {
         let path = path.as_ref();
-        let data: Storage = match kscope_sys::mmap_private::PrivateMapping::open(path) {
-            Ok(map) => Box::new(map),
-            Err(_) => Box::new(std::fs::read(path).map_err(|source| BtfError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?),
-        };
-        Btf::build(data, Some(base.clone()))
+        let (data, mapped): (Storage, bool) =
+            match kscope_sys::mmap_private::PrivateMapping::open(path) {
+                Ok(map) => (Box::new(map), true),
+                Err(_) => (
+                    Box::new(std::fs::read(path).map_err(|source| BtfError::Io {
+                        path: path.to_path_buf(),
+                        source,
+                    })?),
+                    false,
+                ),
+            };
+        Btf::build(data, Some(base.clone()), mapped)
     }
 
     /// Validates the header and the section bounds, and indexes every type.
@@ -196,7 +202,7 @@ impl Btf {
 
     /// Like [`Btf::parse`] for bytes held elsewhere, e.g. a read-only mapping.
     pub fn parse_from(data: impl AsRef<[u8]> + Send + Sync + 'static) -> Result<Btf, BtfError> {
-        Btf::build(Box::new(data), None)
+        Btf::build(Box::new(data), None, false)
     }
 
     /// Parses split BTF (a kernel module's) whose type ids continue after `base`'s last id
@@ -205,10 +211,10 @@ impl Btf {
         data: impl AsRef<[u8]> + Send + Sync + 'static,
         base: &Btf,
     ) -> Result<Btf, BtfError> {
-        Btf::build(Box::new(data), Some(base.clone()))
+        Btf::build(Box::new(data), Some(base.clone()), false)
     }
 
-    fn build(data: Storage, base: Option<Btf>) -> Result<Btf, BtfError> {
+    fn build(data: Storage, base: Option<Btf>, mapped: bool) -> Result<Btf, BtfError> {
         let (first_id, str_base) = match &base {
             Some(b) => (b.type_count() + 1, b.str_total()),
             None => (1, 0),
@@ -221,6 +227,7 @@ impl Btf {
                 strs_start: s.strs_start,
                 strs_end: s.strs_end,
                 offsets: s.offsets,
+                mapped,
                 base,
                 first_id,
                 str_base,
@@ -385,6 +392,12 @@ impl Btf {
     /// The first id of this blob's own types: 1, or for split BTF the base's last id + 1.
     pub fn first_id(&self) -> u32 {
         self.inner.first_id
+    }
+
+    /// Whether [`Btf::open`] (or [`Btf::open_split`]) mapped the file rather than read it
+    /// (kernels before 6.16 refuse mappings of `/sys/kernel/btf/*`).
+    pub fn is_mapped(&self) -> bool {
+        self.inner.mapped
     }
 
     /// The base BTF of split BTF.

@@ -351,6 +351,7 @@ fn open_maps_a_file_and_explains_failures() {
     let path = dir.join("blob.btf");
     std::fs::write(&path, layout_blob().0).unwrap();
     let btf = Btf::open(&path).unwrap();
+    assert!(btf.is_mapped());
     assert_eq!(
         member(&btf, id::TASK, "deep"),
         (320, 0, "long unsigned int".into())

@@ -365,6 +365,14 @@ fn load_and_lookup_timing() {
     let t = Instant::now();
     let read = Btf::from_sys_vmlinux().unwrap();
     let read_parse = t.elapsed();
+    // Linux 6.16 added mappings of /sys/kernel/btf/vmlinux; older kernels are read.
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut parts = release
+        .split(['.', '-'])
+        .map(|n| n.parse::<u32>().unwrap_or(0));
+    let version = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    assert_eq!(btf.is_mapped(), version >= (6, 16), "kernel {release}");
+    assert!(!read.is_mapped());
     assert_eq!(read.type_count(), btf.type_count());
     assert_eq!((v, args.len()), (16, 4));
     assert!(task > 0 && m.bit_offset > 0);
