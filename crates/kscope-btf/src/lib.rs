@@ -10,7 +10,7 @@
 //! On top of the raw types: [`layout`] resolves typedef/modifier chains, sizes and
 //! alignment, struct members (through anonymous structs and unions, with bitfields),
 //! arrays, enumerators and function prototypes, including raw tracepoint arguments
-//! ([`Btf::raw_tracepoint_args`]); [`print`] writes a type as C (`struct task_struct *`).
+//! ([`Btf::raw_tracepoint_args`]); [`mod@print`] writes a type as C (`struct task_struct *`).
 //!
 //! Type ids start at 1; id 0 is `void`. Split BTF (kernel modules under
 //! `/sys/kernel/btf/<module>`, whose type ids and string offsets continue those of vmlinux)
