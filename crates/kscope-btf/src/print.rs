@@ -85,7 +85,14 @@ impl Btf {
                 if self.kind(self.strip_modifiers(next)?)? == Kind::Ptr {
                     self.decl(next, join(q, &inner), depth + 1, steps)?
                 } else {
-                    format!("{q} {}", self.decl(next, inner, depth + 1, steps)?)
+                    let rest = self.decl(next, inner, depth + 1, steps)?;
+                    // A qualified array is an array of qualified elements, which may
+                    // carry the qualifier already (`const char name[]`).
+                    if rest.starts_with(&format!("{q} ")) {
+                        rest
+                    } else {
+                        format!("{q} {rest}")
+                    }
                 }
             }
             Kind::TypeTag => self.decl(next, inner, depth + 1, steps)?,

@@ -400,3 +400,22 @@ fn exponential_nesting_is_cut_off() {
     assert!(btf.align_of(2).is_err());
     assert!(btf.type_name(2).is_ok());
 }
+
+#[test]
+fn qualifiers_print_once() {
+    let mut b = Builder::new(false);
+    b.ty("char", Kind::Int, 0, 1, &[(3 << 24) | 8]); // 1
+    b.ty("", Kind::Const, 0, 1, &[]); // 2: const char
+    b.ty("", Kind::Array, 0, 0, &[2, 1, 0]); // 3: const char[0]
+    b.ty("", Kind::Const, 0, 3, &[]); // 4: const (const char[0])
+    b.ty("", Kind::Ptr, 0, 2, &[]); // 5: const char *
+    b.ty("", Kind::Const, 0, 5, &[]); // 6: const char *const
+    b.ty("", Kind::Ptr, 0, 6, &[]); // 7: const char *const *
+    b.ty("", Kind::Volatile, 0, 1, &[]); // 8: volatile char
+    b.ty("", Kind::Const, 0, 8, &[]); // 9: const volatile char
+    let btf = Btf::parse(b.build()).unwrap();
+    assert_eq!(btf.declaration(4, "iname").unwrap(), "const char iname[0]");
+    assert_eq!(btf.declaration(6, "p").unwrap(), "const char *const p");
+    assert_eq!(btf.type_name(7).unwrap(), "const char *const *");
+    assert_eq!(btf.type_name(9).unwrap(), "const volatile char");
+}

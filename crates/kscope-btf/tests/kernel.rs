@@ -392,3 +392,97 @@ fn load_and_lookup_timing() {
         ms(read_parse),
     );
 }
+
+/// The member lines (`\tTYPE NAME;`, one level deep) of every top-level `struct X {` and
+/// `union X {` block of a C header, by `struct X`.
+fn header_members(h: &str) -> HashMap<String, Vec<String>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    let mut current: Option<String> = None;
+    for line in h.lines() {
+        if let Some(name) = line.strip_suffix(" {")
+            && (name.starts_with("struct ") || name.starts_with("union "))
+        {
+            current = Some(name.to_string());
+            continue;
+        }
+        if line == "};" {
+            current = None;
+            continue;
+        }
+        if let Some(c) = &current
+            && let Some(m) = line.strip_prefix('\t')
+            && !m.starts_with(['\t', '}'])
+        {
+            // Spacing only: bpftool writes `unsigned int x: 1`, `char * (*f)(void)` and
+            // `int * const p`; kscope `unsigned int x:1`, `char *(*f)(void)`, `int *const p`.
+            // And bpftool renames the second of two types named X `X___2`; BTF does not.
+            let m = strip_renames(
+                &m.replace(": ", ":")
+                    .replace("* (", "*(")
+                    .replace("* const", "*const")
+                    .replace("* restrict", "*restrict"),
+            );
+            out.entry(c.clone()).or_default().push(m);
+        }
+    }
+    out
+}
+
+/// `s` without bpftool's `___N` suffixes of duplicate names.
+fn strip_renames(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("___") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 3..];
+        let digits = after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if digits == 0 {
+            out.push_str("___");
+        }
+        rest = &after[digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn member_declarations_match_bpftool_c() {
+    let Some(_kernel) = require(Feature::Btf) else {
+        return;
+    };
+    let header = header_members(&bpftool_dump("c"));
+    let btf = Btf::open_sys_vmlinux().unwrap();
+    let (mut checked, mut failed) = (0, Vec::new());
+    for id in 1..=btf.type_count() {
+        let kind = btf.kind(id).unwrap();
+        let tag = match kind {
+            Kind::Struct => "struct",
+            Kind::Union => "union",
+            _ => continue,
+        };
+        let name = btf.name(id).unwrap();
+        // Only the first of duplicate names keeps its name in bpftool's header.
+        if name.is_empty() || btf.find_by_name(kind, name) != Some(id) {
+            continue;
+        }
+        let Some(lines) = header.get(&format!("{tag} {name}")) else {
+            continue;
+        };
+        for m in btf.members(id).unwrap() {
+            let decl = btf.member_declaration(&m).unwrap();
+            // Anonymous members and members of anonymous types span several lines there.
+            if m.name.is_empty() || decl.contains("{...}") {
+                continue;
+            }
+            if lines.contains(&format!("{decl};")) {
+                checked += 1;
+            } else {
+                failed.push(format!("{tag} {name}: {decl}"));
+            }
+        }
+    }
+    println!("{checked} member declarations equal to bpftool's vmlinux.h");
+    assert!(checked > 50_000, "{checked}");
+    let shown = failed[..failed.len().min(40)].join("\n");
+    assert!(failed.is_empty(), "{} differ:\n{shown}", failed.len());
+}
