@@ -73,12 +73,24 @@ const STRUCTS: &[(&str, &[&str])] = &[
         ],
     ),
     ("file", &["f_mode", "f_pos", "f_inode"]),
-    // Not `struct inode`: it holds a 1-byte `enum rw_hint` (`__packed` in the kernel, size 1
-    // in BTF) that bpftool 7.1 writes to vmlinux.h without the attribute, so the compiler
-    // lays inode out 8 bytes bigger than the kernel did.
+    // Not `struct inode` nor `struct bio`: they hold a 1-byte `enum rw_hint` (`__packed` in
+    // the kernel, size 1 in BTF) that bpftool 7.1 writes to vmlinux.h without the
+    // attribute, so the compiler lays them out 8 bytes bigger than the kernel did.
     ("cred", &["uid", "euid", "cap_effective", "user_ns"]),
     ("mm_struct", &["pgd", "map_count", "start_stack"]),
     ("sched_entity", &["vruntime", "load"]),
+];
+
+/// More structs whose every member is compared. (Not `struct bio` nor `struct inode`:
+/// see `STRUCTS`.)
+const MORE_STRUCTS: &[(&str, &[&str])] = &[
+    ("net_device", &[]),
+    ("page", &[]),
+    ("dentry", &[]),
+    ("vm_area_struct", &[]),
+    ("signal_struct", &[]),
+    ("perf_event", &[]),
+    ("bpf_prog", &[]),
 ];
 
 #[test]
@@ -86,16 +98,31 @@ fn layouts_match_the_c_compiler() {
     let Some(_kernel) = require(Feature::Btf) else {
         return;
     };
+    let btf = Btf::open_sys_vmlinux().unwrap();
+    // The paths above, plus every member name reachable from each struct (through its
+    // anonymous structs and unions), except bitfields, which have no `offsetof`.
+    let mut paths: Vec<(&str, u32, Vec<String>)> = Vec::new();
+    for (s, members) in STRUCTS.iter().chain(MORE_STRUCTS) {
+        let id = btf.find_by_name(Kind::Struct, s).unwrap();
+        let mut all: Vec<String> = members.iter().map(|m| m.to_string()).collect();
+        for name in btf.member_names(id).unwrap() {
+            let m = btf.find_member(id, name).unwrap().unwrap();
+            if !m.is_bitfield() && !all.iter().any(|a| a == name) {
+                all.push(name.to_string());
+            }
+        }
+        paths.push((s, id, all));
+    }
     let dir = std::env::temp_dir().join(format!("kscope-btf-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("vmlinux.h"), bpftool_dump("c")).unwrap();
     let mut c = String::from("#include \"vmlinux.h\"\nint main(void) {\n");
-    for (s, members) in STRUCTS {
+    for (s, _, members) in &paths {
         c.push_str(&format!(
             "  __builtin_printf(\"{s} %lu %lu\\n\", (unsigned long)sizeof(struct {s}), \
              (unsigned long)_Alignof(struct {s}));\n"
         ));
-        for m in *members {
+        for m in members {
             c.push_str(&format!(
                 "  __builtin_printf(\"{s}.{m} %lu\\n\", \
                  (unsigned long)__builtin_offsetof(struct {s}, {m}));\n"
@@ -124,14 +151,12 @@ fn layouts_match_the_c_compiler() {
         })
         .collect();
 
-    let btf = Btf::open_sys_vmlinux().unwrap();
     let mut checked = 0;
-    for (s, members) in STRUCTS {
-        let id = btf.find_by_name(Kind::Struct, s).unwrap();
-        let mine = vec![btf.size_of(id).unwrap(), btf.align_of(id).unwrap()];
+    for (s, id, members) in &paths {
+        let mine = vec![btf.size_of(*id).unwrap(), btf.align_of(*id).unwrap()];
         assert_eq!(mine, expected[s], "size and alignment of struct {s}");
-        for m in *members {
-            let (bits, _) = path_offset(&btf, id, m);
+        for m in members {
+            let (bits, _) = path_offset(&btf, *id, m);
             assert_eq!(bits % 8, 0);
             assert_eq!(
                 bits / 8,
