@@ -21,8 +21,9 @@ const ANON: &str = "<anon:";
 
 /// A [`TypeProvider`] backed by the kernel's BTF, composed with a fallback provider for
 /// what BTF does not describe (tracepoint `format` files, and everything when a question
-/// is not about BTF). Module BTF (`rawtracepoint:MODULE:EVENT`, `fentry:MODULE:FUNC`) is
-/// loaded from `/sys/kernel/btf/MODULE` on first use.
+/// is not about BTF). With a module directory ([`BtfTypes::discover`] sets
+/// `/sys/kernel/btf`), module BTF (`rawtracepoint:MODULE:EVENT`, `fentry:MODULE:FUNC`) is
+/// loaded from `DIR/MODULE` on first use.
 pub struct BtfTypes {
     btf: Btf,
     fallback: Box<dyn TypeProvider>,
@@ -69,7 +70,9 @@ impl BtfTypes {
     /// The BTF for `module` (`vmlinux` or absent: the kernel's); a module without BTF
     /// falls back to the kernel's.
     fn module_btf(&self, module: Option<&str>) -> Btf {
-        let (Some(m), Some(dir)) = (module.filter(|m| *m != "vmlinux"), &self.module_dir) else {
+        // A module name is one path component (no `/`, not `.` or `..`).
+        let module = module.filter(|m| *m != "vmlinux" && !m.contains('/') && !m.starts_with('.'));
+        let (Some(m), Some(dir)) = (module, &self.module_dir) else {
             return self.btf.clone();
         };
         let mut cache = self.modules.lock().unwrap_or_else(|e| e.into_inner());
