@@ -265,6 +265,10 @@ impl TypeProvider for BtfTypes {
                     return Lookup::Found(());
                 }
                 let names = btf.raw_tracepoint_names();
+                if names.is_empty() {
+                    // BTF without `btf_trace_*` typedefs (before Linux 5.5): ask tracefs.
+                    return self.fallback.probe(ap);
+                }
                 if names.iter().any(|n| glob(event, n)) {
                     return Lookup::Found(());
                 }
