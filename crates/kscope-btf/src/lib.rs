@@ -1,12 +1,20 @@
 //! BTF (BPF Type Format) parsing and type lookup for kscope.
 //!
 //! [`Btf::parse`] validates the header and walks the type section once, recording the byte
-//! offset of every type, so that [`Btf::kind`], [`Btf::name`] and [`Btf::raw_type`] are O(1)
-//! and [`Btf::find_by_name`] is one scan without allocation. Every malformed input is an
-//! error naming the byte offset at which it was found; nothing panics.
+//! offset of every type, so that [`Btf::kind`], [`Btf::name`] and [`Btf::raw_type`] are O(1).
+//! [`Btf::open_sys_vmlinux`] maps the kernel's BTF privately instead of reading it. The
+//! first [`Btf::find_by_name`] builds a hash index of the names (a few ms for vmlinux);
+//! later lookups are O(1). Every malformed input is an error naming the byte offset or type
+//! id at which it was found; nothing panics.
 //!
-//! Type ids start at 1; id 0 is `void`. Split BTF (kernel modules, whose ids continue
-//! those of vmlinux) is not supported yet.
+//! On top of the raw types: [`layout`] resolves typedef/modifier chains, sizes and
+//! alignment, struct members (through anonymous structs and unions, with bitfields),
+//! arrays, enumerators and function prototypes, including raw tracepoint arguments
+//! ([`Btf::raw_tracepoint_args`]); [`mod@print`] writes a type as C (`struct task_struct *`).
+//!
+//! Type ids start at 1; id 0 is `void`. Split BTF (kernel modules under
+//! `/sys/kernel/btf/<module>`, whose type ids and string offsets continue those of vmlinux)
+//! is parsed by [`Btf::parse_split`]; lookups in it see the base types too.
 //!
 //! ```no_run
 //! use kscope_btf::{Btf, Kind};
@@ -22,8 +30,21 @@
 #![warn(missing_docs)]
 
 use std::fmt;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
+use std::sync::atomic::AtomicU32;
+use std::sync::{Arc, OnceLock};
+
+mod error;
+mod index;
+mod kind;
+pub mod layout;
+mod lookup;
+pub mod print;
+
+pub use error::BtfError;
+pub use kind::Kind;
+
+pub use layout::{Array, Enumerator, FuncProto, Member, Param};
 
 /// `BTF_MAGIC`, read in the blob's own byte order.
 pub const BTF_MAGIC: u16 = 0xeb9f;
@@ -33,229 +54,10 @@ pub const SYS_VMLINUX: &str = "/sys/kernel/btf/vmlinux";
 const HEADER_LEN: usize = 24;
 /// Size of `struct btf_type`.
 const TYPE_LEN: usize = 12;
-
-/// Errors from reading or parsing BTF. Offsets are byte offsets from the start of the blob.
-#[derive(Debug, thiserror::Error)]
-pub enum BtfError {
-    /// The file could not be read.
-    #[error(
-        "reading BTF from {path} failed: {source}; check that the file exists and is \
-         readable (the kernel needs CONFIG_DEBUG_INFO_BTF=y for {SYS_VMLINUX})"
-    )]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
-    /// The blob ends inside a structure.
-    #[error(
-        "BTF is truncated at byte offset {offset}: {what} needs {need} bytes but only \
-         {available} remain; the input is incomplete or not raw BTF"
-    )]
-    Truncated {
-        /// Where the structure starts.
-        offset: usize,
-        /// What was being read.
-        what: String,
-        /// Bytes it needs.
-        need: usize,
-        /// Bytes left in its section.
-        available: usize,
-    },
-    /// The first two bytes are not the BTF magic in either byte order.
-    #[error(
-        "no BTF magic at byte offset 0: found {found:#06x}, expected {BTF_MAGIC:#06x}; the \
-         input is not raw BTF (for an ELF file, extract its .BTF section first)"
-    )]
-    BadMagic {
-        /// The 16-bit value found, read little-endian.
-        found: u16,
-    },
-    /// The header's version byte is not 1.
-    #[error(
-        "unsupported BTF version {version} at byte offset 2; only version 1 is known \
-         (a newer kernel? update kscope)"
-    )]
-    UnsupportedVersion {
-        /// The version found.
-        version: u8,
-    },
-    /// A header field is out of range.
-    #[error("invalid BTF header field at byte offset {offset}: {reason}")]
-    BadHeader {
-        /// Offset of the field.
-        offset: usize,
-        /// What is wrong.
-        reason: String,
-    },
-    /// A type has a kind this parser does not know (or 0, which only `void` may have).
-    #[error(
-        "BTF type {id} at byte offset {offset} has unknown kind {kind}; kinds 1 to 19 are \
-         known (BTF from a newer kernel? update kscope)"
-    )]
-    BadKind {
-        /// Offset of the type.
-        offset: usize,
-        /// The type id.
-        id: u32,
-        /// The kind number found.
-        kind: u8,
-    },
-    /// A type's `name_off` points outside the string section.
-    #[error(
-        "BTF type {id} at byte offset {offset} has name offset {name_off}, outside the \
-         {str_len}-byte string section; the BTF is corrupt"
-    )]
-    BadNameOffset {
-        /// Offset of the type.
-        offset: usize,
-        /// The type id.
-        id: u32,
-        /// The name offset found.
-        name_off: u32,
-        /// Length of the string section.
-        str_len: usize,
-    },
-    /// A string is not NUL-terminated or not UTF-8.
-    #[error("bad BTF string at byte offset {offset}: {reason}; the BTF is corrupt")]
-    BadString {
-        /// Offset of the string in the blob.
-        offset: usize,
-        /// What is wrong.
-        reason: &'static str,
-    },
-    /// A type id beyond the last type was asked for.
-    #[error("BTF type id {id} does not exist: this BTF has ids 0 (void) to {count}")]
-    UnknownType {
-        /// The id asked for.
-        id: u32,
-        /// The number of types.
-        count: u32,
-    },
-}
-
-/// BTF type kinds (`BTF_KIND_*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum Kind {
-    /// `void`: only type id 0.
-    Void = 0,
-    /// `BTF_KIND_INT`: an integer; trailing u32 with encoding, offset and bits.
-    Int = 1,
-    /// `BTF_KIND_PTR`: a pointer to `type`.
-    Ptr = 2,
-    /// `BTF_KIND_ARRAY`: trailing `btf_array` (element type, index type, count).
-    Array = 3,
-    /// `BTF_KIND_STRUCT`: `vlen` trailing `btf_member`s.
-    Struct = 4,
-    /// `BTF_KIND_UNION`: `vlen` trailing `btf_member`s.
-    Union = 5,
-    /// `BTF_KIND_ENUM`: `vlen` trailing `btf_enum`s (32-bit values).
-    Enum = 6,
-    /// `BTF_KIND_FWD`: a forward declaration of a struct (or union with `kind_flag`).
-    Fwd = 7,
-    /// `BTF_KIND_TYPEDEF`: a name for `type`.
-    Typedef = 8,
-    /// `BTF_KIND_VOLATILE`: `volatile type`.
-    Volatile = 9,
-    /// `BTF_KIND_CONST`: `const type`.
-    Const = 10,
-    /// `BTF_KIND_RESTRICT`: `restrict type`.
-    Restrict = 11,
-    /// `BTF_KIND_FUNC`: a function; `type` is its FUNC_PROTO, `vlen` its linkage.
-    Func = 12,
-    /// `BTF_KIND_FUNC_PROTO`: `vlen` trailing `btf_param`s, return type in `type`.
-    FuncProto = 13,
-    /// `BTF_KIND_VAR`: a variable; trailing u32 linkage.
-    Var = 14,
-    /// `BTF_KIND_DATASEC`: a section; `vlen` trailing `btf_var_secinfo`s.
-    Datasec = 15,
-    /// `BTF_KIND_FLOAT`: a floating-point type.
-    Float = 16,
-    /// `BTF_KIND_DECL_TAG`: an attribute on a type or member; trailing u32 component index.
-    DeclTag = 17,
-    /// `BTF_KIND_TYPE_TAG`: an attribute on a pointer target.
-    TypeTag = 18,
-    /// `BTF_KIND_ENUM64`: `vlen` trailing `btf_enum64`s (64-bit values).
-    Enum64 = 19,
-}
-
-impl Kind {
-    /// The kind for a `BTF_KIND_*` number (0 gives [`Kind::Void`]).
-    pub fn from_u8(n: u8) -> Option<Kind> {
-        use Kind::*;
-        Some(match n {
-            0 => Void,
-            1 => Int,
-            2 => Ptr,
-            3 => Array,
-            4 => Struct,
-            5 => Union,
-            6 => Enum,
-            7 => Fwd,
-            8 => Typedef,
-            9 => Volatile,
-            10 => Const,
-            11 => Restrict,
-            12 => Func,
-            13 => FuncProto,
-            14 => Var,
-            15 => Datasec,
-            16 => Float,
-            17 => DeclTag,
-            18 => TypeTag,
-            19 => Enum64,
-            _ => return None,
-        })
-    }
-
-    /// The name bpftool uses, e.g. `STRUCT` or `FUNC_PROTO`.
-    pub fn name(self) -> &'static str {
-        use Kind::*;
-        match self {
-            Void => "VOID",
-            Int => "INT",
-            Ptr => "PTR",
-            Array => "ARRAY",
-            Struct => "STRUCT",
-            Union => "UNION",
-            Enum => "ENUM",
-            Fwd => "FWD",
-            Typedef => "TYPEDEF",
-            Volatile => "VOLATILE",
-            Const => "CONST",
-            Restrict => "RESTRICT",
-            Func => "FUNC",
-            FuncProto => "FUNC_PROTO",
-            Var => "VAR",
-            Datasec => "DATASEC",
-            Float => "FLOAT",
-            DeclTag => "DECL_TAG",
-            TypeTag => "TYPE_TAG",
-            Enum64 => "ENUM64",
-        }
-    }
-
-    /// Bytes of kind-specific data following the 12-byte `btf_type`, for `vlen` entries.
-    pub fn trailing_len(self, vlen: u16) -> usize {
-        use Kind::*;
-        let vlen = vlen as usize;
-        match self {
-            Int | Var | DeclTag => 4,
-            Array => 12,
-            Struct | Union | Datasec | Enum64 => vlen * 12,
-            Enum | FuncProto => vlen * 8,
-            _ => 0,
-        }
-    }
-}
-
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+/// Name lookups answered by scanning before [`Btf::find_by_name`] (or
+/// [`Btf::enum_value`]) builds a hash index: a scan of vmlinux costs about 0.15 ms, an
+/// index about 12 ms.
+pub const SCANS_BEFORE_INDEX: u32 = 64;
 
 /// The common 12-byte head of one type (`struct btf_type`), decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,28 +78,49 @@ pub struct RawType {
     pub offset: usize,
 }
 
-/// Where the bytes of a [`Btf`] live: a `Vec<u8>`, or e.g. a read-only memory mapping.
-type Storage = Arc<dyn AsRef<[u8]> + Send + Sync>;
+/// Where the bytes of a [`Btf`] live: a `Vec<u8>`, or a private memory mapping.
+type Storage = Box<dyn AsRef<[u8]> + Send + Sync>;
 
 /// A parsed BTF blob: the bytes plus an index of every type's offset. Cloning is cheap
-/// (the bytes are shared).
+/// (everything is shared, including the lazily built name index).
 #[derive(Clone)]
 pub struct Btf {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
     data: Storage,
     /// The blob is in the opposite byte order to this machine's.
     swapped: bool,
     strs_start: usize,
     strs_end: usize,
-    /// `offsets[id - 1]` is the byte offset of type `id`.
+    /// `offsets[id - first_id]` is the byte offset of type `id`.
     offsets: Vec<u32>,
+    /// Whether the bytes are a memory mapping of the file (else a copy).
+    mapped: bool,
+    /// The BTF this one extends (split BTF), whose ids and strings come first.
+    base: Option<Btf>,
+    /// The first id of this blob's own types: 1, or the base's last id + 1.
+    first_id: u32,
+    /// The first string offset of this blob's own string section: 0, or the base's total.
+    str_base: u32,
+    /// Name → type ids of this blob's own types, built once lookups become frequent.
+    pub(crate) names: OnceLock<index::NameIndex>,
+    /// Name lookups answered by scanning so far (see `find_by_name`).
+    scans: AtomicU32,
+    /// Enumerator lookups answered by scanning so far.
+    pub(crate) enum_scans: AtomicU32,
+    /// Enumerator name → (type id, index), built on first use.
+    pub(crate) enumerators: OnceLock<index::EnumIndex>,
 }
 
 impl fmt::Debug for Btf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Btf")
             .field("bytes", &self.bytes().len())
-            .field("types", &self.offsets.len())
-            .field("swapped", &self.swapped)
+            .field("first_id", &self.inner.first_id)
+            .field("types", &self.type_count())
+            .field("swapped", &self.inner.swapped)
             .finish()
     }
 }
@@ -307,6 +130,14 @@ fn read_u32(data: &[u8], off: usize, swapped: bool) -> Option<u32> {
     let b: [u8; 4] = data.get(off..off.checked_add(4)?)?.try_into().ok()?;
     let v = u32::from_ne_bytes(b);
     Some(if swapped { v.swap_bytes() } else { v })
+}
+
+/// What `Btf::index` found: byte order, string section bounds, type offsets.
+struct Sections {
+    swapped: bool,
+    strs_start: usize,
+    strs_end: usize,
+    offsets: Vec<u32>,
 }
 
 impl Btf {
@@ -325,33 +156,97 @@ impl Btf {
         Btf::from_file(SYS_VMLINUX)
     }
 
+    /// Maps a raw BTF file privately and read-only (no copy) and parses it. Linux ≥ 6.16
+    /// allows `MAP_PRIVATE` mappings of `/sys/kernel/btf/*`; where the mapping fails, the
+    /// file is read instead.
+    pub fn open(path: impl AsRef<Path>) -> Result<Btf, BtfError> {
+        let path = path.as_ref();
+        match kscope_sys::mmap_private::PrivateMapping::open(path) {
+            Ok(map) => Btf::build(Box::new(map), None, true),
+            Err(_) => Btf::from_file(path),
+        }
+    }
+
+    /// [`Btf::open`] on [`SYS_VMLINUX`]: the running kernel's BTF, mapped.
+    pub fn open_sys_vmlinux() -> Result<Btf, BtfError> {
+        Btf::open(SYS_VMLINUX)
+    }
+
+    /// The split BTF of a loaded kernel module, `/sys/kernel/btf/<module>`, on top of
+    /// `base` (the kernel's BTF). Fails with [`BtfError::Io`] when the module has no BTF.
+    pub fn open_sys_module(module: &str, base: &Btf) -> Result<Btf, BtfError> {
+        Btf::open_split(Path::new("/sys/kernel/btf").join(module), base)
+    }
+
+    /// Maps (or reads) a split BTF file and parses it on top of `base`.
+    pub fn open_split(path: impl AsRef<Path>, base: &Btf) -> Result<Btf, BtfError> {
+        let path = path.as_ref();
+        let (data, mapped): (Storage, bool) =
+            match kscope_sys::mmap_private::PrivateMapping::open(path) {
+                Ok(map) => (Box::new(map), true),
+                Err(_) => (
+                    Box::new(std::fs::read(path).map_err(|source| BtfError::Io {
+                        path: path.to_path_buf(),
+                        source,
+                    })?),
+                    false,
+                ),
+            };
+        Btf::build(data, Some(base.clone()), mapped)
+    }
+
     /// Validates the header and the section bounds, and indexes every type.
     pub fn parse(data: Vec<u8>) -> Result<Btf, BtfError> {
         Btf::parse_from(data)
     }
 
-    /// Like [`Btf::parse`] for bytes held elsewhere, e.g. a read-only `mmap` of
-    /// `/sys/kernel/btf/vmlinux` (Linux ≥ 6.16 allows `MAP_PRIVATE` mappings of it, which
-    /// avoids reading 5 MB in page-sized chunks).
+    /// Like [`Btf::parse`] for bytes held elsewhere, e.g. a read-only mapping.
     pub fn parse_from(data: impl AsRef<[u8]> + Send + Sync + 'static) -> Result<Btf, BtfError> {
-        let storage: Storage = Arc::new(data);
-        let offsets;
-        let (swapped, strs_start, strs_end);
-        {
-            let data: &[u8] = (*storage).as_ref();
-            (swapped, strs_start, strs_end, offsets) = Btf::index(data)?;
-        }
+        Btf::build(Box::new(data), None, false)
+    }
+
+    /// Parses split BTF (a kernel module's) whose type ids continue after `base`'s last id
+    /// and whose string offsets continue after `base`'s strings.
+    pub fn parse_split(
+        data: impl AsRef<[u8]> + Send + Sync + 'static,
+        base: &Btf,
+    ) -> Result<Btf, BtfError> {
+        Btf::build(Box::new(data), Some(base.clone()), false)
+    }
+
+    fn build(data: Storage, base: Option<Btf>, mapped: bool) -> Result<Btf, BtfError> {
+        let (first_id, str_base) = match &base {
+            Some(b) => (b.type_count() + 1, b.str_total()),
+            None => (1, 0),
+        };
+        let s = Btf::index((*data).as_ref(), first_id, str_base)?;
         Ok(Btf {
-            data: storage,
-            swapped,
-            strs_start,
-            strs_end,
-            offsets,
+            inner: Arc::new(Inner {
+                data,
+                swapped: s.swapped,
+                strs_start: s.strs_start,
+                strs_end: s.strs_end,
+                offsets: s.offsets,
+                mapped,
+                base,
+                first_id,
+                str_base,
+                names: OnceLock::new(),
+                scans: AtomicU32::new(0),
+                enum_scans: AtomicU32::new(0),
+                enumerators: OnceLock::new(),
+            }),
         })
     }
 
-    /// Validates `data` and returns (byte order swapped, string section bounds, offsets).
-    fn index(data: &[u8]) -> Result<(bool, usize, usize, Vec<u32>), BtfError> {
+    /// Total length of the string sections of this blob and its bases.
+    fn str_total(&self) -> u32 {
+        self.inner.str_base + (self.inner.strs_end - self.inner.strs_start) as u32
+    }
+
+    /// Validates `data`; `first_id`/`str_base` are 1/0 unless it is split BTF.
+    fn index(data: &[u8], first_id: u32, str_base: u32) -> Result<Sections, BtfError> {
+        let split = first_id > 1 || str_base > 0;
         let len = data.len();
         if len < HEADER_LEN {
             return Err(BtfError::Truncated {
@@ -413,24 +308,26 @@ impl Btf {
                 ),
             });
         }
-        if str_len == 0 || data[strs_start] != 0 {
+        // Split BTF's own strings need not start with the empty string (the base has it).
+        if !split && (str_len == 0 || data[strs_start] != 0) {
             return Err(BtfError::BadString {
                 offset: strs_start,
                 reason: "the string section must start with the empty string (a NUL byte)",
             });
         }
-        if data[strs_end - 1] != 0 {
+        if str_len > 0 && data[strs_end - 1] != 0 {
             return Err(BtfError::BadString {
                 offset: strs_end - 1,
                 reason: "the string section does not end with a NUL byte",
             });
         }
+        let names_end = str_base as usize + str_len;
 
         // One pass over the type section; about 12 bytes of header per type are read.
         let mut offsets = Vec::with_capacity(type_len / 32);
         let mut off = types_start;
         while off < types_end {
-            let id = offsets.len() as u32 + 1;
+            let id = first_id + offsets.len() as u32;
             if types_end - off < TYPE_LEN {
                 return Err(BtfError::Truncated {
                     offset: off,
@@ -452,12 +349,12 @@ impl Btf {
                 }
                 Some(k) => k,
             };
-            if name_off as usize >= str_len {
+            if name_off as usize >= names_end.max(1) {
                 return Err(BtfError::BadNameOffset {
                     offset: off,
                     id,
                     name_off,
-                    str_len,
+                    str_len: names_end,
                 });
             }
             let need = TYPE_LEN + kind.trailing_len(info as u16);
@@ -478,35 +375,70 @@ impl Btf {
             offsets.push(off32);
             off += need;
         }
-        Ok((swapped, strs_start, strs_end, offsets))
+        Ok(Sections {
+            swapped,
+            strs_start,
+            strs_end,
+            offsets,
+        })
     }
 
-    /// The number of types; valid ids are 1 to this (and 0 for `void`).
+    /// The last valid type id (the number of types, counting a split BTF's base); valid
+    /// ids are 1 to this, and 0 for `void`.
     pub fn type_count(&self) -> u32 {
-        self.offsets.len() as u32
+        self.inner.first_id - 1 + self.inner.offsets.len() as u32
     }
 
-    /// The raw bytes of the blob.
+    /// The first id of this blob's own types: 1, or for split BTF the base's last id + 1.
+    pub fn first_id(&self) -> u32 {
+        self.inner.first_id
+    }
+
+    /// Whether [`Btf::open`] (or [`Btf::open_split`]) mapped the file rather than read it
+    /// (kernels before 6.16 refuse mappings of `/sys/kernel/btf/*`).
+    pub fn is_mapped(&self) -> bool {
+        self.inner.mapped
+    }
+
+    /// The base BTF of split BTF.
+    pub fn base(&self) -> Option<&Btf> {
+        self.inner.base.as_ref()
+    }
+
+    /// The raw bytes of this blob (not its base's).
     pub fn bytes(&self) -> &[u8] {
-        (*self.data).as_ref()
+        (*self.inner.data).as_ref()
     }
 
-    fn u32_at(&self, off: usize) -> u32 {
-        // Offsets handed to this were bounds-checked by `parse`.
-        read_u32(self.bytes(), off, self.swapped).unwrap_or(0)
-    }
-
-    fn offset_of(&self, id: u32) -> Result<usize, BtfError> {
-        id.checked_sub(1)
-            .and_then(|i| self.offsets.get(i as usize))
-            .map(|&o| o as usize)
+    /// The blob (this one or a base) holding type `id`, and the type's byte offset in it.
+    fn locate(&self, id: u32) -> Result<(&Btf, usize), BtfError> {
+        if id < self.inner.first_id
+            && let Some(base) = &self.inner.base
+        {
+            return base.locate(id);
+        }
+        id.checked_sub(self.inner.first_id)
+            .and_then(|i| self.inner.offsets.get(i as usize))
+            .map(|&o| (self, o as usize))
             .ok_or(BtfError::UnknownType {
                 id,
                 count: self.type_count(),
             })
     }
 
-    /// The decoded head of type `id`. Id 0 gives an anonymous [`Kind::Void`].
+    /// The u32 at `off` in this blob; offsets handed to this were bounds-checked by `index`.
+    fn u32_at(&self, off: usize) -> u32 {
+        read_u32(self.bytes(), off, self.inner.swapped).unwrap_or(0)
+    }
+
+    /// The `i`-th u32 of the trailing data of type `id` (bounds checked by `index`).
+    pub(crate) fn trailing_u32(&self, id: u32, i: usize) -> Result<u32, BtfError> {
+        let (blob, off) = self.locate(id)?;
+        Ok(blob.u32_at(off + TYPE_LEN + 4 * i))
+    }
+
+    /// The decoded head of type `id`. Id 0 gives an anonymous [`Kind::Void`]. `offset` is
+    /// relative to the blob holding the type (a base for low ids of split BTF).
     pub fn raw_type(&self, id: u32) -> Result<RawType, BtfError> {
         if id == 0 {
             return Ok(RawType {
@@ -519,15 +451,15 @@ impl Btf {
                 offset: 0,
             });
         }
-        let offset = self.offset_of(id)?;
-        let info = self.u32_at(offset + 4);
+        let (blob, offset) = self.locate(id)?;
+        let info = blob.u32_at(offset + 4);
         Ok(RawType {
             id,
             kind: Kind::from_u8(((info >> 24) & 0x1f) as u8).unwrap_or(Kind::Void),
-            name_off: self.u32_at(offset),
+            name_off: blob.u32_at(offset),
             vlen: info as u16,
             kind_flag: info >> 31 != 0,
-            size_or_type: self.u32_at(offset + 8),
+            size_or_type: blob.u32_at(offset + 8),
             offset,
         })
     }
@@ -543,16 +475,23 @@ impl Btf {
         self.string_at(t.name_off)
     }
 
-    /// The NUL-terminated string at `name_off` in the string section.
+    /// The NUL-terminated string at `name_off` (offsets below this blob's own string
+    /// section belong to the base of split BTF).
     pub fn string_at(&self, name_off: u32) -> Result<&str, BtfError> {
-        let strs = &self.bytes()[self.strs_start..self.strs_end];
-        let start = name_off as usize;
-        let offset = self.strs_start + start;
+        if name_off < self.inner.str_base
+            && let Some(base) = &self.inner.base
+        {
+            return base.string_at(name_off);
+        }
+        let inner = &self.inner;
+        let strs = &self.bytes()[inner.strs_start..inner.strs_end];
+        let start = (name_off - inner.str_base) as usize;
+        let offset = inner.strs_start + start;
         let rest = strs.get(start..).ok_or(BtfError::BadString {
             offset,
             reason: "the name offset is outside the string section",
         })?;
-        // `parse` checked that the section ends with a NUL.
+        // `index` checked that the section ends with a NUL.
         let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
         std::str::from_utf8(&rest[..end]).map_err(|_| BtfError::BadString {
             offset,
@@ -560,26 +499,32 @@ impl Btf {
         })
     }
 
-    /// The first type of `kind` named `name`, by one scan over the index (about 1 ms for
-    /// vmlinux). Returns `None` if there is none.
-    pub fn find_by_name(&self, kind: Kind, name: &str) -> Option<u32> {
-        let data = self.bytes();
-        let strs = &data[self.strs_start..self.strs_end];
-        let want = name.as_bytes();
-        let kind_no = kind as u32;
-        let word = |off: usize| read_u32(data, off, self.swapped).unwrap_or(0);
-        self.offsets.iter().enumerate().find_map(|(i, &off)| {
-            let off = off as usize;
-            if (word(off + 4) >> 24) & 0x1f != kind_no {
-                return None;
-            }
-            let start = word(off) as usize;
-            let end = start.checked_add(want.len())?;
-            (strs.get(start..end) == Some(want) && strs.get(end) == Some(&0))
-                .then_some(i as u32 + 1)
-        })
+    /// The raw name bytes of own type number `i` (id `first_id + i`), without UTF-8 checks.
+    fn own_name_bytes(&self, i: usize) -> &[u8] {
+        let inner = &self.inner;
+        let off = inner.offsets[i] as usize;
+        let name_off = self.u32_at(off);
+        if name_off < inner.str_base {
+            return match &inner.base {
+                Some(b) => b.string_at(name_off).map(str::as_bytes).unwrap_or(b""),
+                None => b"",
+            };
+        }
+        let strs = &self.bytes()[inner.strs_start..inner.strs_end];
+        let rest = strs
+            .get((name_off - inner.str_base) as usize..)
+            .unwrap_or(b"");
+        let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+        &rest[..end]
+    }
+
+    /// The kind number of own type at index `i`.
+    fn own_kind_no(&self, i: usize) -> u32 {
+        (self.u32_at(self.inner.offsets[i] as usize + 4) >> 24) & 0x1f
     }
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_layout;

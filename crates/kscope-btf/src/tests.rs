@@ -3,19 +3,53 @@
 use super::*;
 
 /// Builds raw BTF in either byte order.
-struct Builder {
+pub(crate) struct Builder {
     big_endian: bool,
     types: Vec<u8>,
     strs: Vec<u8>,
+    /// First string offset of this blob's strings (split BTF: the base's string length).
+    str_base: u32,
 }
 
 impl Builder {
-    fn new(big_endian: bool) -> Builder {
+    pub(crate) fn new(big_endian: bool) -> Builder {
         Builder {
             big_endian,
             types: Vec::new(),
             strs: vec![0],
+            str_base: 0,
         }
+    }
+
+    /// A builder for split BTF over a base whose string section is `str_base` bytes.
+    pub(crate) fn split(str_base: u32) -> Builder {
+        Builder {
+            big_endian: false,
+            types: Vec::new(),
+            strs: Vec::new(),
+            str_base,
+        }
+    }
+
+    /// Adds a type with the kind flag set.
+    pub(crate) fn ty_kf(
+        &mut self,
+        name: &str,
+        kind: Kind,
+        vlen: u16,
+        size_or_type: u32,
+        trailing: &[u32],
+    ) {
+        let start = self.types.len();
+        self.ty(name, kind, vlen, size_or_type, trailing);
+        let info = ((1u32 << 31) | ((kind as u32) << 24)) | vlen as u32;
+        let b = self.u32(info);
+        self.types[start + 4..start + 8].copy_from_slice(&b);
+    }
+
+    /// The string section's length so far.
+    pub(crate) fn str_len(&self) -> u32 {
+        self.strs.len() as u32
     }
 
     fn u32(&self, v: u32) -> [u8; 4] {
@@ -26,18 +60,25 @@ impl Builder {
         }
     }
 
-    fn str(&mut self, s: &str) -> u32 {
+    pub(crate) fn str(&mut self, s: &str) -> u32 {
         if s.is_empty() {
             return 0;
         }
-        let off = self.strs.len() as u32;
+        let off = self.str_base + self.strs.len() as u32;
         self.strs.extend_from_slice(s.as_bytes());
         self.strs.push(0);
         off
     }
 
     /// Adds a type; `trailing` words may hold string offsets already added.
-    fn ty(&mut self, name: &str, kind: Kind, vlen: u16, size_or_type: u32, trailing: &[u32]) {
+    pub(crate) fn ty(
+        &mut self,
+        name: &str,
+        kind: Kind,
+        vlen: u16,
+        size_or_type: u32,
+        trailing: &[u32],
+    ) {
         let name_off = self.str(name);
         let info = ((kind as u32) << 24) | vlen as u32;
         for w in [name_off, info, size_or_type].iter().chain(trailing) {
@@ -46,7 +87,7 @@ impl Builder {
         }
     }
 
-    fn build(&self) -> Vec<u8> {
+    pub(crate) fn build(&self) -> Vec<u8> {
         let mut out = Vec::new();
         let magic = if self.big_endian {
             BTF_MAGIC.to_be_bytes()
@@ -291,6 +332,22 @@ fn poke(btf: &Btf) {
     let _ = btf.find_by_name(Kind::Struct, "point");
     let _ = btf.find_by_name(Kind::Func, "");
     let _ = btf.string_at(u32::MAX);
+    for id in 0..=btf.type_count() + 1 {
+        let _ = btf.resolve(id);
+        let _ = btf.size_of(id);
+        let _ = btf.align_of(id);
+        let _ = btf.members(id);
+        let _ = btf.find_member(id, "x");
+        let _ = btf.member_names(id);
+        let _ = btf.array(id);
+        let _ = btf.enumerators(id);
+        let _ = btf.func_proto(id);
+        let _ = btf.type_name(id);
+        let _ = btf.int_encoding(id);
+    }
+    let _ = btf.enum_value("RED");
+    let _ = btf.raw_tracepoint_args("x");
+    let _ = btf.func_args("do_nanosleep");
 }
 
 #[test]

@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod ast;
+pub mod btf_types;
 pub mod diag;
 pub mod kernel;
 pub mod lexer;

@@ -12,6 +12,7 @@ pub mod lock;
 pub mod lockdown;
 pub mod madvise;
 pub mod mmap;
+pub mod mmap_private;
 pub mod mounts;
 pub mod perf;
 pub mod poll;

@@ -1,0 +1,340 @@
+//! Kernel types from BTF: struct and union members (through anonymous members, with
+//! bitfields), casts to `struct X *`, enum constants, and the `args` of raw tracepoints
+//! and fentry/fexit probes. Tracepoint `args` and everything BTF cannot answer go to
+//! another provider (normally [`TracefsTypes`]).
+
+use crate::ast::{AttachPoint, Provider};
+use crate::kernel::TracefsTypes;
+use crate::sema::{Field, Lookup, NoKernelTypes, Type, TypeProvider};
+use kscope_btf::{Btf, Kind};
+use kscope_ftrace::select::glob;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// How deep pointers to pointers are followed when converting a type; deeper ones are
+/// [`Type::Unknown`] (BTF has no such types in practice; this bounds corrupt input).
+const MAX_DEPTH: u32 = 16;
+/// The name prefix of an anonymous struct or union reached through a member, followed by
+/// its BTF type id, e.g. `struct <anon:1234>`.
+const ANON: &str = "<anon:";
+
+/// A [`TypeProvider`] backed by the kernel's BTF, composed with a fallback provider for
+/// what BTF does not describe (tracepoint `format` files, and everything when a question
+/// is not about BTF). With a module directory ([`BtfTypes::discover`] sets
+/// `/sys/kernel/btf`), module BTF (`rawtracepoint:MODULE:EVENT`, `fentry:MODULE:FUNC`) is
+/// loaded from `DIR/MODULE` on first use.
+pub struct BtfTypes {
+    btf: Btf,
+    fallback: Box<dyn TypeProvider>,
+    /// Where module BTF files are (`/sys/kernel/btf`); `None`: modules are not looked at.
+    module_dir: Option<PathBuf>,
+    modules: Mutex<HashMap<String, Option<Btf>>>,
+}
+
+impl BtfTypes {
+    /// Types from `btf`, asking `fallback` for tracepoint `args` and what BTF cannot tell.
+    /// Module BTF is not used until [`BtfTypes::with_module_dir`].
+    pub fn new(btf: Btf, fallback: Box<dyn TypeProvider>) -> BtfTypes {
+        BtfTypes {
+            btf,
+            fallback,
+            module_dir: None,
+            modules: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Also uses the split BTF files of modules in `dir` (`/sys/kernel/btf`), named after
+    /// their module.
+    pub fn with_module_dir(mut self, dir: impl Into<PathBuf>) -> BtfTypes {
+        self.module_dir = Some(dir.into());
+        self
+    }
+
+    /// The running kernel's BTF (mapped from `/sys/kernel/btf/vmlinux`) over the mounted
+    /// tracefs (or nothing when none is mounted). `None` without kernel BTF.
+    pub fn discover() -> Option<BtfTypes> {
+        let btf = Btf::open_sys_vmlinux().ok()?;
+        let fallback: Box<dyn TypeProvider> = match TracefsTypes::discover() {
+            Some(t) => Box::new(t),
+            None => Box::new(NoKernelTypes),
+        };
+        Some(BtfTypes::new(btf, fallback).with_module_dir("/sys/kernel/btf"))
+    }
+
+    /// The kernel's BTF.
+    pub fn btf(&self) -> &Btf {
+        &self.btf
+    }
+
+    /// The BTF for `module` (`vmlinux` or absent: the kernel's); a module without BTF
+    /// falls back to the kernel's.
+    fn module_btf(&self, module: Option<&str>) -> Btf {
+        // A module name is one path component (no `/`, not `.` or `..`).
+        let module = module.filter(|m| *m != "vmlinux" && !m.contains('/') && !m.starts_with('.'));
+        let (Some(m), Some(dir)) = (module, &self.module_dir) else {
+            return self.btf.clone();
+        };
+        let mut cache = self.modules.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .entry(m.to_string())
+            .or_insert_with(|| Btf::open_split(dir.join(m), &self.btf).ok())
+            .clone()
+            .unwrap_or_else(|| self.btf.clone())
+    }
+
+    /// Whether any module has BTF (the module directory holds more than `vmlinux`).
+    fn has_module_btf(&self) -> bool {
+        self.module_dir
+            .as_ref()
+            .and_then(|dir| std::fs::read_dir(dir).ok())
+            .is_some_and(|d| d.flatten().any(|e| e.file_name() != "vmlinux"))
+    }
+
+    /// The struct, union or typedef'd aggregate a checker type name denotes: `struct X`,
+    /// `union X`, `struct <anon:ID>`, `struct <anon:MODULE:ID>`, or a typedef name such as
+    /// `atomic_t`; with the BTF and module it is in. Named types are looked for in the
+    /// kernel's BTF, then in the modules' loaded so far.
+    fn aggregate(&self, name: &str) -> Option<(Btf, Option<String>, u32)> {
+        let (kind, rest) = match name.split_once(' ') {
+            Some(("struct", rest)) => (Kind::Struct, rest),
+            Some(("union", rest)) => (Kind::Union, rest),
+            _ => (Kind::Typedef, name),
+        };
+        if let Some(anon) = rest.strip_prefix(ANON).and_then(|r| r.strip_suffix('>')) {
+            return match anon.rsplit_once(':') {
+                Some((module, id)) => Some((
+                    self.module_btf(Some(module)),
+                    Some(module.to_string()),
+                    id.parse().ok()?,
+                )),
+                None => Some((self.btf.clone(), None, anon.parse().ok()?)),
+            };
+        }
+        let find = |btf: &Btf| {
+            let id = btf.find_by_name(kind, rest)?;
+            btf.resolve(id).ok()
+        };
+        if let Some(id) = find(&self.btf) {
+            return Some((self.btf.clone(), None, id));
+        }
+        let cache = self.modules.lock().unwrap_or_else(|e| e.into_inner());
+        cache.iter().find_map(|(module, btf)| {
+            let btf = btf.as_ref()?;
+            Some((btf.clone(), Some(module.clone()), find(btf)?))
+        })
+    }
+
+    /// The fields of `args` for a prototype's parameters; unnamed ones are `argN`.
+    fn fields(
+        &self,
+        btf: &Btf,
+        module: Option<&str>,
+        params: &[kscope_btf::Param<'_>],
+    ) -> Vec<Field> {
+        params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Field {
+                name: if p.name.is_empty() {
+                    format!("arg{i}")
+                } else {
+                    p.name.to_string()
+                },
+                ty: to_type(btf, module, p.type_id),
+            })
+            .collect()
+    }
+
+    fn raw_tracepoint(&self, ap: &AttachPoint) -> Option<Lookup<Vec<Field>>> {
+        let (module, event) = split_module(&ap.parts)?;
+        let btf = self.module_btf(module);
+        let args = btf.raw_tracepoint_args(event).ok()??;
+        Some(Lookup::Found(self.fields(&btf, module, &args)))
+    }
+
+    fn function(&self, ap: &AttachPoint) -> Option<Lookup<Vec<Field>>> {
+        let (module, func) = split_module(&ap.parts)?;
+        let btf = self.module_btf(module);
+        let proto = btf.func_args(func).ok()??;
+        Some(Lookup::Found(self.fields(&btf, module, &proto.params)))
+    }
+}
+
+/// `[EVENT]` or `[MODULE, EVENT]` without wildcards.
+fn split_module(parts: &[String]) -> Option<(Option<&str>, &str)> {
+    if parts.iter().any(|p| p.contains(['*', '?', '['])) {
+        return None;
+    }
+    match parts {
+        [event] => Some((None, event)),
+        [module, event] => Some((Some(module), event)),
+        _ => None,
+    }
+}
+
+/// The checker's type for BTF type `id` of `btf`, the BTF of `module` (`None`: the
+/// kernel's). Anonymous structs and unions are named `struct <anon:ID>` (or
+/// `struct <anon:MODULE:ID>`) for [`BtfTypes`]'s member lookups.
+pub fn to_type(btf: &Btf, module: Option<&str>, id: u32) -> Type {
+    convert(btf, module, id, 0).unwrap_or(Type::Unknown)
+}
+
+fn convert(btf: &Btf, module: Option<&str>, id: u32, depth: u32) -> Option<Type> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    // Modifiers are dropped; typedefs are followed, remembering the last name for
+    // anonymous structs (`typedef struct { ... } atomic_t`).
+    // `resolve` fails on a typedef loop, which would make the walk below endless.
+    btf.resolve(id).ok()?;
+    let mut cur = btf.strip_modifiers(id).ok()?;
+    let mut typedef = None;
+    while btf.kind(cur).ok()? == Kind::Typedef {
+        typedef = Some(btf.name(cur).ok()?);
+        cur = btf
+            .strip_modifiers(btf.raw_type(cur).ok()?.size_or_type)
+            .ok()?;
+    }
+    let t = btf.raw_type(cur).ok()?;
+    let name = btf.name(cur).ok()?;
+    let tagged = |tag: &str| match (name, typedef) {
+        ("", Some(td)) => td.to_string(),
+        ("", None) => match module {
+            Some(m) if cur >= btf.first_id() => format!("{tag} {ANON}{m}:{cur}>"),
+            _ => format!("{tag} {ANON}{cur}>"),
+        },
+        (n, _) => format!("{tag} {n}"),
+    };
+    Some(match t.kind {
+        Kind::Void | Kind::FuncProto => Type::Void,
+        Kind::Int => {
+            let enc = btf.int_encoding(cur).ok()?;
+            if enc.bool {
+                Type::Bool
+            } else {
+                int(t.size_or_type, enc.signed)
+            }
+        }
+        Kind::Enum | Kind::Enum64 => int(t.size_or_type, t.kind_flag),
+        Kind::Ptr => Type::Ptr(Box::new(
+            convert(btf, module, t.size_or_type, depth + 1).unwrap_or(Type::Unknown),
+        )),
+        Kind::Array => {
+            let a = btf.array(cur).ok()?;
+            let elem = btf.resolve(a.elem).ok()?;
+            let is_char = btf.kind(elem).ok()? == Kind::Int
+                && btf.size_of(elem).ok()? == 1
+                && (btf.int_encoding(elem).ok()?.char || btf.name(elem).ok()? == "char");
+            if is_char {
+                Type::Str
+            } else {
+                Type::Array(
+                    Box::new(convert(btf, module, a.elem, depth + 1)?),
+                    a.count as u64,
+                )
+            }
+        }
+        Kind::Struct => Type::Struct(tagged("struct")),
+        Kind::Union => Type::Struct(tagged("union")),
+        Kind::Fwd if t.kind_flag => Type::Struct(format!("union {name}")),
+        Kind::Fwd => Type::Struct(format!("struct {name}")),
+        _ => Type::Unknown,
+    })
+}
+
+/// An integer of `size` bytes; sizes other than 1, 2, 4 and 8 are [`Type::Unknown`].
+fn int(size: u32, signed: bool) -> Type {
+    match size {
+        1 | 2 | 4 | 8 => Type::int(size as u8 * 8, signed),
+        _ => Type::Unknown,
+    }
+}
+
+impl TypeProvider for BtfTypes {
+    fn probe(&self, ap: &AttachPoint) -> Lookup<()> {
+        match ap.provider {
+            Provider::Rawtracepoint => {
+                let Some(event) = ap.parts.last() else {
+                    return Lookup::Unknown;
+                };
+                let module = (ap.parts.len() == 2).then(|| ap.parts[0].as_str());
+                let btf = self.module_btf(module);
+                let exact = format!("btf_trace_{event}");
+                if btf.find_by_name(Kind::Typedef, &exact).is_some() {
+                    return Lookup::Found(());
+                }
+                let names = btf.raw_tracepoint_names();
+                if names.is_empty() {
+                    // BTF without `btf_trace_*` typedefs (before Linux 5.5): ask tracefs.
+                    return self.fallback.probe(ap);
+                }
+                if names.iter().any(|n| glob(event, n)) {
+                    return Lookup::Found(());
+                }
+                if module.is_none() && self.has_module_btf() {
+                    // It may be a module's; those are not searched without the module name.
+                    return Lookup::Unknown;
+                }
+                Lookup::Missing {
+                    candidates: names.iter().map(|n| format!("rawtracepoint:{n}")).collect(),
+                }
+            }
+            Provider::Fentry | Provider::Fexit => match split_module(&ap.parts) {
+                Some((module, func)) => {
+                    if self
+                        .module_btf(module)
+                        .find_by_name(Kind::Func, func)
+                        .is_some()
+                    {
+                        Lookup::Found(())
+                    } else if module.is_none() && self.has_module_btf() {
+                        Lookup::Unknown
+                    } else {
+                        // Every kernel function would be too many to rank; none offered.
+                        Lookup::Missing {
+                            candidates: Vec::new(),
+                        }
+                    }
+                }
+                None => Lookup::Unknown,
+            },
+            _ => self.fallback.probe(ap),
+        }
+    }
+
+    fn args(&self, ap: &AttachPoint) -> Lookup<Vec<Field>> {
+        let found = match ap.provider {
+            Provider::Rawtracepoint => self.raw_tracepoint(ap),
+            Provider::Fentry | Provider::Fexit => self.function(ap),
+            _ => None,
+        };
+        found.unwrap_or_else(|| self.fallback.args(ap))
+    }
+
+    fn enum_value(&self, name: &str) -> Option<i64> {
+        match self.btf.enum_value(name) {
+            // ENUM64 values above i64::MAX keep their bits.
+            Some((_, v)) => Some(v as i64),
+            None => self.fallback.enum_value(name),
+        }
+    }
+
+    fn member(&self, name: &str, member: &str) -> Lookup<Type> {
+        let Some((btf, module, id)) = self.aggregate(name) else {
+            return self.fallback.member(name, member);
+        };
+        match btf.find_member(id, member) {
+            Ok(Some(m)) => Lookup::Found(to_type(&btf, module.as_deref(), m.type_id)),
+            Ok(None) => Lookup::Missing {
+                candidates: btf
+                    .member_names(id)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect(),
+            },
+            Err(_) => Lookup::Unknown,
+        }
+    }
+}
