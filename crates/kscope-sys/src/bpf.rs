@@ -127,7 +127,7 @@ pub mod log_level {
     pub const FIXED: u32 = 8;
 }
 
-/// Flags of [`map_update_elem`] (`BPF_ANY`, `BPF_NOEXIST`, `BPF_EXIST`).
+/// Flags of [`MapFd::update`] (`BPF_ANY`, `BPF_NOEXIST`, `BPF_EXIST`).
 pub mod update_flags {
     /// `BPF_ANY`: create a new element or update an existing one.
     pub const ANY: u64 = 0;

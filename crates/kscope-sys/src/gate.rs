@@ -61,7 +61,7 @@ fn cstring(s: &OsStr) -> io::Result<CString> {
 }
 
 impl GatedChild {
-    /// Forks a child that will run `program` with `args` (argv[0] is `program` as given),
+    /// Forks a child that will run `program` with `args` (`argv[0]` is `program` as given),
     /// inheriting this process's standard streams and environment. The child waits before
     /// `exec` until [`GatedChild::open`]; if the gate is dropped unopened it exits with 127
     /// without running the command.

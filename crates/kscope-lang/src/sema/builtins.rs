@@ -46,7 +46,7 @@ const FUNC_PROBES: &[Provider] = &[
     Provider::Fexit,
 ];
 
-/// The builtin variables (`argN` is handled by [`builtin`]).
+/// The builtin variables (`argN` is handled by the lookup function, `builtin`).
 pub const BUILTINS: &[Builtin] = &[
     Builtin {
         name: "pid",
