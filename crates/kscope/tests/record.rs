@@ -493,6 +493,33 @@ fn tracer_round_trip(tracer: &str, filter_flag: &str, event: &str, field: &str) 
     if tracer == "function" {
         assert!(others.is_empty(), "only the filtered function: {others:?}");
     }
+    // The round trip through `kscope report`: trace-cmd's text, line for line, for the
+    // function tracer; for function_graph (whose entries trace-cmd 3.1.6 may fold with a
+    // return on another CPU) each call on a line of its own.
+    let report = kscope(&["report", &file_arg], &[], None);
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    let ours: Vec<String> = String::from_utf8_lossy(&report.stdout)
+        .lines()
+        .filter(|l| !l.starts_with("cpus="))
+        .map(str::to_string)
+        .collect();
+    let calls = ours
+        .iter()
+        .filter(|l| l.contains(function.as_str()))
+        .count();
+    assert_eq!(
+        calls, 1000,
+        "{tracer}: lines naming {function} in kscope report"
+    );
+    if tracer == "function"
+        && let Some(theirs) = trace_cmd_report(&file)
+    {
+        assert_eq!(ours, theirs, "kscope report and trace-cmd report differ");
+    }
     std::fs::remove_file(&file).unwrap();
 }
 
