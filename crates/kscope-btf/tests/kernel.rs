@@ -514,7 +514,8 @@ fn member_declarations_match_bpftool_c() {
         }
     }
     println!("{checked} member declarations equal to bpftool's vmlinux.h");
-    assert!(checked > 50_000, "{checked}");
+    // Linux 6.18 has 57,135 such members, 6.1 about 45,000: all of them must agree.
+    assert!(checked > 20_000, "only {checked} members compared");
     let shown = failed[..failed.len().min(40)].join("\n");
     assert!(failed.is_empty(), "{} differ:\n{shown}", failed.len());
 }
