@@ -17,6 +17,7 @@ pub fn dispatch(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode
         Command::Record(args) => crate::record::run(args, matches.subcommand_matches("record")),
         Command::Report(args) => crate::report::run(args),
         Command::Probe(args) => crate::probe::run(args),
+        Command::Run(args) => crate::run::run(args),
         other => {
             eprintln!("kscope {}: not built yet", other.name());
             Ok(ExitCode::from(2))

@@ -1,0 +1,104 @@
+//! User space side of the layouts in [`crate::plan`]: map keys and values into the
+//! printer's [`MapData`], ring buffer records into printf text.
+
+use kscope_bpf::Map;
+use kscope_lang::output::{
+    Cell, MapData, Primitive, combine_avg, combine_buckets, combine_min_max, combine_sum,
+    sema_bridge,
+};
+
+use crate::plan::{Message, STR_SIZE, Scalar, UserMap, ValueLayout};
+
+fn u64_at(b: &[u8], off: usize) -> u64 {
+    b.get(off..off + 8)
+        .and_then(|s| s.try_into().ok())
+        .map(u64::from_ne_bytes)
+        .unwrap_or(0)
+}
+
+/// One stored scalar as a printable value.
+pub fn scalar(bytes: &[u8], sc: Scalar) -> Primitive {
+    match sc {
+        Scalar::Int { signed: true } => Primitive::Int(u64_at(bytes, 0) as i64),
+        Scalar::Int { signed: false } => Primitive::Uint(u64_at(bytes, 0)),
+        Scalar::Str => Primitive::from_c_bytes(&bytes[..bytes.len().min(STR_SIZE as usize)]),
+    }
+}
+
+fn key(bytes: &[u8], m: &UserMap) -> Primitive {
+    let mut parts = Vec::new();
+    let mut off = 0usize;
+    for sc in &m.keys {
+        let n = sc.size() as usize;
+        parts.push(scalar(bytes.get(off..off + n).unwrap_or(&[]), *sc));
+        off += n;
+    }
+    match parts.len() {
+        0 => Primitive::None,
+        1 => parts.remove(0),
+        _ => Primitive::Tuple(parts),
+    }
+}
+
+/// Reads map `m` (whose kernel map is `map`) into printable form.
+pub fn read_map(m: &UserMap, map: &Map) -> Result<MapData, kscope_bpf::BpfError> {
+    let mut entries = Vec::new();
+    for (k, v) in map.entries()? {
+        let cell = match &m.value {
+            ValueLayout::Plain(sc) => match sc {
+                Scalar::Int { .. } => Cell::Int(u64_at(&v, 0)),
+                Scalar::Str => Cell::Value(scalar(&v, *sc)),
+            },
+            layout => {
+                let cpus = map.split_percpu(&v);
+                match layout {
+                    ValueLayout::Sum => {
+                        combine_sum(&cpus.iter().map(|c| u64_at(c, 0)).collect::<Vec<_>>())
+                    }
+                    ValueLayout::MinMax { max, signed } => combine_min_max(
+                        &cpus
+                            .iter()
+                            .map(|c| (u64_at(c, 0), u64_at(c, 8)))
+                            .collect::<Vec<_>>(),
+                        *max,
+                        *signed,
+                    ),
+                    // The BPF value is {count, sum}; the printer takes (total, count).
+                    ValueLayout::AvgStats => combine_avg(
+                        &cpus
+                            .iter()
+                            .map(|c| (u64_at(c, 8), u64_at(c, 0)))
+                            .collect::<Vec<_>>(),
+                    ),
+                    ValueLayout::Buckets { n, .. } => combine_buckets(
+                        &cpus
+                            .iter()
+                            .map(|c| (0..*n as usize).map(|i| u64_at(c, i * 8)).collect())
+                            .collect::<Vec<_>>(),
+                    ),
+                    ValueLayout::Plain(_) => unreachable!("handled above"),
+                }
+            }
+        };
+        entries.push((key(&k, m), cell));
+    }
+    Ok(MapData {
+        info: sema_bridge::map_info(&m.name, &m.info),
+        entries,
+    })
+}
+
+/// The text of a printf record (`rec` after its 8-byte id).
+pub fn printf_text(msg: &Message, rec: &[u8]) -> Option<String> {
+    let Message::Printf { format, args } = msg else {
+        return None;
+    };
+    let mut off = 0usize;
+    let mut values = Vec::with_capacity(args.len());
+    for sc in args {
+        let n = sc.size() as usize;
+        values.push(scalar(rec.get(off..off + n).unwrap_or(&[]), *sc));
+        off += n;
+    }
+    Some(format.format(&values))
+}
