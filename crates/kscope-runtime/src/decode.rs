@@ -4,7 +4,7 @@
 use kscope_bpf::Map;
 use kscope_lang::output::{
     Cell, MapData, Primitive, combine_avg, combine_buckets, combine_min_max, combine_sum,
-    sema_bridge,
+    sema_bridge, ValueKind,
 };
 
 use crate::plan::{Message, STR_SIZE, Scalar, UserMap, ValueLayout};
@@ -82,10 +82,13 @@ pub fn read_map(m: &UserMap, map: &Map) -> Result<MapData, kscope_bpf::BpfError>
         };
         entries.push((key(&k, m), cell));
     }
-    Ok(MapData {
-        info: sema_bridge::map_info(&m.name, &m.info),
-        entries,
-    })
+    let mut info = sema_bridge::map_info(&m.name, &m.info);
+    if let (ValueLayout::Plain(Scalar::Int { signed }), ValueKind::Other { .. }) =
+        (&m.value, &info.value)
+    {
+        info.value = ValueKind::Int { signed: *signed };
+    }
+    Ok(MapData { info, entries })
 }
 
 /// The text of a printf record (`rec` after its 8-byte id).

@@ -34,7 +34,9 @@ impl Scalar {
     pub fn of(t: &Type) -> Option<Scalar> {
         match t {
             Type::Int { signed, .. } => Some(Scalar::Int { signed: *signed }),
-            Type::Bool | Type::Unknown | Type::Ptr(_) => Some(Scalar::Int { signed: false }),
+            // A kernel value the checker could not type reads as int64, as upstream's.
+            Type::Unknown => Some(Scalar::Int { signed: true }),
+            Type::Bool | Type::Ptr(_) => Some(Scalar::Int { signed: false }),
             Type::Str => Some(Scalar::Str),
             _ => None,
         }

@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kscope_bpf::attach::{kprobe, perf_event, raw_tracepoint, test_run, tracepoint, uprobe};
 use kscope_bpf::ringbuf::RingBuf;
@@ -236,14 +236,18 @@ pub fn run(
             Provider::End => end.push(prog),
             _ => {
                 links.push(attach(&prog, &u.attach, opts.pid).map_err(|e| {
-                    RunError::Script(
-                        Diagnostic::error(
-                            format!("cannot attach {}: {e}", u.attach.canonical()),
-                            u.attach.span,
-                            "this attach point",
-                        )
-                        .render(src),
-                    )
+                    let mut d = Diagnostic::error(
+                        format!("cannot attach {}: {e}", u.attach.canonical()),
+                        u.attach.span,
+                        "this attach point",
+                    );
+                    if u.attach.provider == Provider::Rawtracepoint {
+                        d = d.with_help(
+                            "a raw tracepoint refuses a program that reads an argN beyond \
+                             the tracepoint's own arguments",
+                        );
+                    }
+                    RunError::Script(d.render(src))
                 })?);
                 links.push(Box::new(prog));
             }
@@ -302,10 +306,7 @@ pub fn run(
     for m in &plan.maps {
         datas.push(decode::read_map(m, &maps[m.id.0 as usize]).map_err(failed)?);
     }
-    let any = datas.iter().any(|d| !d.entries.is_empty());
-    if any {
-        let _ = output.end();
-    }
+    let _ = output.end();
     output.maps_at_exit(&datas).map_err(failed)?;
     let lost = maps[plan.loss.0 as usize]
         .lookup_u64_sum(&0u32.to_ne_bytes())
@@ -323,7 +324,6 @@ pub fn run(
         }
         let _ = c.wait();
     }
-    let _ = Instant::now();
     match state.io_error {
         Some(e) => Err(failed(format!("cannot write the output: {e}"))),
         None => Ok(0),

@@ -884,7 +884,7 @@ impl<'a> Lowerer<'a> {
                 }
                 let ptr = self.int(src);
                 let size = match args.get(1).map(|a| &a.kind) {
-                    Some(ExprKind::Int(n)) => (*n as u32).clamp(1, STR_SIZE),
+                    Some(ExprKind::Int(n)) => (*n).min(u64::from(STR_SIZE)) as u32,
                     Some(_) => {
                         self.not_built(e.span, "`str(p, n)` with a non-literal length");
                         return None;
@@ -892,7 +892,7 @@ impl<'a> Lowerer<'a> {
                     None => STR_SIZE,
                 };
                 let (_, p) = self.str_slot();
-                let n = self.b.imm(i64::from(size.min(STR_SIZE - 1)));
+                let n = self.b.imm(i64::from(size.min(STR_SIZE)));
                 let h = if self.ctx.user_pointers {
                     kscope_codegen::helper::PROBE_READ_USER_STR
                 } else {
