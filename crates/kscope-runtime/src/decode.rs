@@ -3,8 +3,8 @@
 
 use kscope_bpf::Map;
 use kscope_lang::output::{
-    Cell, MapData, Primitive, combine_avg, combine_buckets, combine_min_max, combine_sum,
-    sema_bridge, ValueKind,
+    Cell, MapData, Primitive, ValueKind, combine_avg, combine_buckets, combine_min_max,
+    combine_sum, sema_bridge,
 };
 
 use crate::plan::{Message, STR_SIZE, Scalar, UserMap, ValueLayout};

@@ -3,9 +3,7 @@
 
 use kscope_bpf::{MapSpec, MapType};
 use kscope_codegen::MapId;
-use kscope_codegen::lower::{
-    MINMAX_VALUE_SIZE, STATS_VALUE_SIZE, hist_buckets, lhist_buckets,
-};
+use kscope_codegen::lower::{MINMAX_VALUE_SIZE, STATS_VALUE_SIZE, hist_buckets, lhist_buckets};
 use kscope_lang::output::FormatString;
 use kscope_lang::sema::{AggKind, Checked, Type};
 

@@ -108,8 +108,8 @@ pub fn run(
         Some(t) => t,
         None => &sema::NoKernelTypes,
     };
-    let checked = kscope_lang::compile(src, &options, types)
-        .map_err(|e| RunError::Script(e.rendered))?;
+    let checked =
+        kscope_lang::compile(src, &options, types).map_err(|e| RunError::Script(e.rendered))?;
     for w in &checked.warnings {
         let _ = write!(err, "{}", w.render(src));
     }
@@ -437,7 +437,9 @@ fn parse_ns(unit: &str, value: &str) -> Option<u64> {
 fn attach(prog: &Program, ap: &AttachPoint, pid: Option<i32>) -> Result<Box<dyn Any>, String> {
     let e = |x: &dyn std::fmt::Display| x.to_string();
     Ok(match (ap.provider, ap.parts.as_slice()) {
-        (Provider::Tracepoint, [s, ev]) => Box::new(tracepoint::attach(prog, s, ev).map_err(|x| e(&x))?),
+        (Provider::Tracepoint, [s, ev]) => {
+            Box::new(tracepoint::attach(prog, s, ev).map_err(|x| e(&x))?)
+        }
         (Provider::Rawtracepoint, [.., ev]) => {
             Box::new(raw_tracepoint::attach(prog, ev).map_err(|x| e(&x))?)
         }
@@ -449,7 +451,9 @@ fn attach(prog: &Program, ap: &AttachPoint, pid: Option<i32>) -> Result<Box<dyn 
                 retprobe: ap.provider == Provider::Uretprobe,
                 pid,
             };
-            Box::new(uprobe::attach(prog, Path::new(&path), r.file_offset, opts).map_err(|x| e(&x))?)
+            Box::new(
+                uprobe::attach(prog, Path::new(&path), r.file_offset, opts).map_err(|x| e(&x))?,
+            )
         }
         (Provider::Kprobe | Provider::Kretprobe, [.., f]) => {
             let (func, off) = match f.split_once('+') {
@@ -463,7 +467,10 @@ fn attach(prog: &Program, ap: &AttachPoint, pid: Option<i32>) -> Result<Box<dyn 
         }
         (Provider::Interval, [unit, value]) => {
             let ns = parse_ns(unit, value).ok_or("interval needs s, ms, us or ns and a count")?;
-            Box::new(perf_event::attach(prog, &perf_event::SamplingSpec::interval_ns(ns)).map_err(|x| e(&x))?)
+            Box::new(
+                perf_event::attach(prog, &perf_event::SamplingSpec::interval_ns(ns))
+                    .map_err(|x| e(&x))?,
+            )
         }
         (Provider::Profile, [unit, value]) => {
             let spec = if unit == "hz" {

@@ -13,7 +13,8 @@ use kscope_testkit::{Feature, require, require_all};
 fn workload() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("ksw-{}", std::process::id()));
+        let out =
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("ksw-{}", std::process::id()));
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/run_support.c");
         let st = Command::new("cc")
             .args(["-O1", "-g0", "-o"])
@@ -163,7 +164,10 @@ fn hist_and_lhist_of_write_sizes_land_in_exact_buckets() {
 [90, 100)              0 |                                                    |\n\
 [100, ...)             4 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n\
 \n";
-    assert_eq!(out, want.replace("@h: \n", "@h:\n").replace("@l: \n", "@l:\n"));
+    assert_eq!(
+        out,
+        want.replace("@h: \n", "@h:\n").replace("@l: \n", "@l:\n")
+    );
 }
 
 #[test]
@@ -214,7 +218,11 @@ fn rawtracepoint_sys_enter_with_a_filter_counts_exactly() {
     };
     let clean = Clean::start();
     // arg1 of sys_enter is the system call number: getppid is 110 on x86-64.
-    let nr = if cfg!(target_arch = "x86_64") { 110 } else { 173 };
+    let nr = if cfg!(target_arch = "x86_64") {
+        110
+    } else {
+        173
+    };
     let out = run_c(
         &format!("rawtracepoint:sys_enter /pid == cpid && arg1 == {nr}/ {{ @n = count(); }}"),
         "getppid 1234",
@@ -254,7 +262,10 @@ fn unlowered_feature_says_not_built_yet_at_its_span() {
     let out = kscope(&["-e", "BEGIN { for ($i : 0..3) { } }"]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.starts_with("error: `for ($i : a..b)` is not built yet in `kscope run`\n --> -e:1:9\n"), "{err}");
+    assert!(
+        err.starts_with("error: `for ($i : a..b)` is not built yet in `kscope run`\n --> -e:1:9\n"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -308,36 +319,126 @@ fn dry_run_prints_the_tree_and_the_code_and_loads_nothing() {
 
 /// One differential case: a script, the workload arguments.
 const DIFFERENTIAL: &[(&str, &str)] = &[
-    ("tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @ = count(); }", "getppid 300"),
-    ("tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @[comm] = count(); }", "getppid 200"),
-    ("tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @[pid == cpid] = count(); }", "getppid 50"),
-    ("tracepoint:syscalls:sys_enter_write /pid == cpid/ { @ = hist(args->count); }", "write 30"),
-    ("tracepoint:syscalls:sys_enter_write /pid == cpid/ { @ = lhist(args->count, 0, 1000, 100); }", "write 30"),
-    ("tracepoint:syscalls:sys_enter_write /pid == cpid/ { @[comm] = hist(args->count); }", "write 20"),
-    ("tracepoint:syscalls:sys_enter_write /pid == cpid/ { @s = sum(args->count); @mn = min(args->count); @mx = max(args->count); }", "write 25"),
-    ("tracepoint:syscalls:sys_enter_write /pid == cpid/ { @a = avg(args->count); @st = stats(args->count); }", "write 25"),
-    ("tracepoint:syscalls:sys_enter_write /pid == cpid/ { @[args->count] = count(); }", "write 12"),
-    ("tracepoint:syscalls:sys_enter_write /pid == cpid/ { @[args->fd, args->count % 3] = count(); }", "write 12"),
-    ("tracepoint:syscalls:sys_enter_write /pid == cpid/ { if (args->count > 300) { @big = count(); } else { @small = count(); } }", "write 20"),
-    ("tracepoint:syscalls:sys_enter_write /pid == cpid/ { @[args->count > 300 ? 1 : 0] = count(); }", "write 20"),
-    ("tracepoint:syscalls:sys_enter_write /pid == cpid/ { $x = args->count * 2 + 1; @ = sum($x); }", "write 15"),
-    ("tracepoint:syscalls:sys_enter_write /pid == cpid/ { @[args->count & 0xf, args->count >> 4] = count(); }", "write 10"),
-    ("tracepoint:syscalls:sys_enter_write /pid == cpid && (args->count < 100 || args->count > 500)/ { @ = count(); }", "write 20"),
-    ("tracepoint:syscalls:sys_enter_write /pid == cpid/ { @last = args->count; @n++; }", "write 9"),
-    ("tracepoint:syscalls:sys_enter_openat /pid == cpid/ { @[str(args->filename)] = count(); }", "open 10"),
-    ("tracepoint:syscalls:sys_enter_openat /pid == cpid && str(args->filename) == \"/nonexistent/kscope-3\"/ { @ = count(); }", "open 10"),
-    ("tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @[probe] = count(); }", "getppid 10"),
-    ("tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @[comm, 1] = count(); }", "getppid 10"),
-    ("tracepoint:syscalls:sys_exit_write /pid == cpid/ { @ = hist(args->ret); }", "write 14"),
-    ("tracepoint:syscalls:sys_exit_write /pid == cpid/ { @[args->ret > 200] = sum(args->ret); }", "write 14"),
-    ("tracepoint:syscalls:sys_enter_write /pid == cpid/ { @c[args->count % 4] = count(); } END { delete(@c[0]); }", "write 12"),
-    ("tracepoint:syscalls:sys_enter_write /pid == cpid/ { @c[1] = count(); @d = count(); } END { clear(@c); }", "write 12"),
-    ("tracepoint:syscalls:sys_enter_write /pid == cpid/ { $s = comm; @[$s] = count(); }", "write 5"),
-    ("tracepoint:syscalls:sys_enter_write /pid == cpid/ { printf(\"%d %s\\n\", args->count, comm); }", "write 6"),
-    ("tracepoint:syscalls:sys_enter_write /pid == cpid/ { @ = lhist(args->count, 100, 400, 50); }", "write 15"),
-    ("tracepoint:syscalls:sys_enter_write /pid == cpid/ { @[(int8)args->count] = count(); }", "write 8"),
-    ("tracepoint:syscalls:sys_enter_write /pid == cpid/ { @x = -(int64)args->count; @m = min(-(int64)args->count); }", "write 8"),
-    ("BEGIN { @b = 1; @s = \"str\"; printf(\"%s-%d\\n\", \"a\", 5); exit(); }", "getppid 1"),
+    (
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @ = count(); }",
+        "getppid 300",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @[comm] = count(); }",
+        "getppid 200",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @[pid == cpid] = count(); }",
+        "getppid 50",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { @ = hist(args->count); }",
+        "write 30",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { @ = lhist(args->count, 0, 1000, 100); }",
+        "write 30",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { @[comm] = hist(args->count); }",
+        "write 20",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { @s = sum(args->count); @mn = min(args->count); @mx = max(args->count); }",
+        "write 25",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { @a = avg(args->count); @st = stats(args->count); }",
+        "write 25",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { @[args->count] = count(); }",
+        "write 12",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { @[args->fd, args->count % 3] = count(); }",
+        "write 12",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { if (args->count > 300) { @big = count(); } else { @small = count(); } }",
+        "write 20",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { @[args->count > 300 ? 1 : 0] = count(); }",
+        "write 20",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { $x = args->count * 2 + 1; @ = sum($x); }",
+        "write 15",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { @[args->count & 0xf, args->count >> 4] = count(); }",
+        "write 10",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid && (args->count < 100 || args->count > 500)/ { @ = count(); }",
+        "write 20",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { @last = args->count; @n++; }",
+        "write 9",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_openat /pid == cpid/ { @[str(args->filename)] = count(); }",
+        "open 10",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_openat /pid == cpid && str(args->filename) == \"/nonexistent/kscope-3\"/ { @ = count(); }",
+        "open 10",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @[probe] = count(); }",
+        "getppid 10",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @[comm, 1] = count(); }",
+        "getppid 10",
+    ),
+    (
+        "tracepoint:syscalls:sys_exit_write /pid == cpid/ { @ = hist(args->ret); }",
+        "write 14",
+    ),
+    (
+        "tracepoint:syscalls:sys_exit_write /pid == cpid/ { @[args->ret > 200] = sum(args->ret); }",
+        "write 14",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { @c[args->count % 4] = count(); } END { delete(@c[0]); }",
+        "write 12",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { @c[1] = count(); @d = count(); } END { clear(@c); }",
+        "write 12",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { $s = comm; @[$s] = count(); }",
+        "write 5",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { printf(\"%d %s\\n\", args->count, comm); }",
+        "write 6",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { @ = lhist(args->count, 100, 400, 50); }",
+        "write 15",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { @[(int8)args->count] = count(); }",
+        "write 8",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { @x = -(int64)args->count; @m = min(-(int64)args->count); }",
+        "write 8",
+    ),
+    (
+        "BEGIN { @b = 1; @s = \"str\"; printf(\"%s-%d\\n\", \"a\", 5); exit(); }",
+        "getppid 1",
+    ),
 ];
 
 /// The non-empty lines of an output, sorted: map contents compare as sets of
@@ -352,7 +453,9 @@ fn normalized(out: &str) -> Vec<String> {
         .filter(|l| !l.is_empty())
         .map(|l| match l.split_once(": count ") {
             Some((name, rest)) => {
-                let rest = rest.replace(", average ", ", .average = ").replace(", total ", ", .total = ");
+                let rest = rest
+                    .replace(", average ", ", .average = ")
+                    .replace(", total ", ", .total = ");
                 format!("{name}: {{ .count = {rest} }}")
             }
             None => l.to_string(),
@@ -380,7 +483,12 @@ fn differential_against_bpftrace_017() {
             failures.push(format!("{script}\n--- bpftrace\n{want}--- kscope\n{got}"));
         }
     }
-    assert!(failures.is_empty(), "{} of {compared} differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {compared} differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -399,4 +507,49 @@ fn positional_parameters_are_constants() {
     // Sizes 37 * i for i in 0..10, written i % 7 + 1 times; above 200: i = 6..9.
     let n: u64 = (6..10).map(|i| i % 7 + 1).sum();
     assert_eq!(text(&out.stdout), format!("\n\n@: {n}\n"));
+}
+
+/// SIGINT and SIGTERM stop the run like bpftrace's Ctrl-C: END runs, the maps are
+/// printed, everything is detached.
+#[test]
+fn signals_stop_the_run_print_maps_and_leave_nothing() {
+    use std::io::{BufRead, BufReader};
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        let clean = Clean::start();
+        // The workload's comm (its file name, cut to 15 bytes) is the filter.
+        let name = workload()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let comm: String = name.chars().take(15).collect();
+        let mut k = Command::new(env!("CARGO_BIN_EXE_kscope"))
+            .args([
+                "run",
+                "-e",
+                "tracepoint:syscalls:sys_enter_getppid /comm == $1/ { @c = count(); } END { @end = count(); }",
+                &comm,
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut err = BufReader::new(k.stderr.take().unwrap());
+        let mut line = String::new();
+        err.read_line(&mut line).unwrap();
+        assert_eq!(line, "Attached 2 probes\n");
+        let st = Command::new(workload())
+            .args(["getppid", "100"])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        kscope_sys::process::send_signal(k.id(), sig).unwrap();
+        let out = k.wait_with_output().unwrap();
+        assert!(out.status.success(), "signal {sig}: {:?}", out.status);
+        assert_eq!(text(&out.stdout), "\n\n@c: 100\n@end: 1\n", "signal {sig}");
+        clean.check();
+    }
 }

@@ -11,9 +11,7 @@ use std::collections::HashMap;
 use kscope_codegen::ir::{AluOp, Base, JmpOp, Size};
 use kscope_codegen::lower::{self as cg, Field};
 use kscope_codegen::{Builder, Function, Slot, VReg, Width};
-use kscope_lang::ast::{
-    BinOp, Block, Expr, ExprKind, Probe, Provider, Stmt, StmtKind, UnOp,
-};
+use kscope_lang::ast::{BinOp, Block, Expr, ExprKind, Probe, Provider, Stmt, StmtKind, UnOp};
 use kscope_lang::output::FormatString;
 use kscope_lang::sema::{Checked, Type};
 use kscope_lang::span::Span;
@@ -156,9 +154,9 @@ impl<'a> Lowerer<'a> {
             StmtKind::Unroll { count, body } => {
                 let n = match &count.kind {
                     ExprKind::Int(n) => Some(*n),
-                    ExprKind::Positional(i) => self
-                        .checked_param(*i)
-                        .and_then(|p| p.parse::<u64>().ok()),
+                    ExprKind::Positional(i) => {
+                        self.checked_param(*i).and_then(|p| p.parse::<u64>().ok())
+                    }
                     _ => None,
                 };
                 match n {
@@ -170,14 +168,20 @@ impl<'a> Lowerer<'a> {
                     _ => self.not_built(count.span, "an unroll count other than 0..=100"),
                 }
             }
-            StmtKind::Return(_) => self.b.jmp(self.out),
+            StmtKind::Return(_) => self.leave(),
             StmtKind::ForRange { .. } => self.not_built(s.span, "`for ($i : a..b)`"),
             StmtKind::ForMap { .. } => self.not_built(s.span, "`for ($kv : @map)`"),
             StmtKind::While { .. } => self.not_built(s.span, "`while`"),
-            StmtKind::Break | StmtKind::Continue => {
-                self.not_built(s.span, "`break`/`continue`")
-            }
+            StmtKind::Break | StmtKind::Continue => self.not_built(s.span, "`break`/`continue`"),
         }
+    }
+
+    /// Ends the probe here. A conditional jump keeps the code after it reachable in the
+    /// control-flow graph (the verifier refuses unreachable instructions); the condition
+    /// is always true.
+    fn leave(&mut self) {
+        let one = self.b.imm(1);
+        self.b.jmp_if(JmpOp::Ne, one, 0, self.out);
     }
 
     fn checked_param(&self, i: u32) -> Option<String> {
@@ -822,9 +826,7 @@ impl<'a> Lowerer<'a> {
                 }
                 let id = self.message(Message::Exit);
                 self.output(id, &[]);
-                self.b.jmp(self.out);
-                let after = self.b.label();
-                self.b.place(after);
+                self.leave();
                 None
             }
             "time" => {
