@@ -114,4 +114,3 @@ mod tests {
         assert_eq!(parse_cpu_list("x"), None);
     }
 }
-

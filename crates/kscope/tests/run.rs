@@ -553,3 +553,63 @@ fn signals_stop_the_run_print_maps_and_leave_nothing() {
         clean.check();
     }
 }
+
+#[test]
+fn json_output_is_upstream_ndjson() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let out = kscope(&[
+        "-f",
+        "json",
+        "-c",
+        &child("getppid 42"),
+        "-e",
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @c = count(); @h = hist(5); }",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "{\"type\": \"attached_probes\", \"count\": 1, \"data\": {\"probes\": 1}}\n\
+         {\"type\": \"map\", \"data\": {\"@c\": 42}}\n\
+         {\"type\": \"hist\", \"data\": {\"@h\": [{\"min\": 4, \"max\": 7, \"count\": 42}]}}\n"
+    );
+}
+
+#[test]
+fn output_file_gets_the_program_output() {
+    let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
+        return;
+    };
+    let path =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("run-o-{}.txt", std::process::id()));
+    let out = kscope(&[
+        "-o",
+        path.to_str().unwrap(),
+        "-e",
+        "BEGIN { printf(\"to file\\n\"); @n = 7; exit(); }",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "to file\n\n\n@n: 7\n"
+    );
+    let _ = std::fs::remove_file(&path);
+}
+
+/// kprobe and kretprobe scripts (kprobes are absent on this machine: the lab runs them).
+#[test]
+fn lab_run_kprobe_and_kretprobe_count_exactly() {
+    let Some(_kernel) = require_all(&[Feature::Kprobes, Feature::BpfKprobe]) else {
+        return;
+    };
+    let clean = Clean::start();
+    let out = run_c(
+        "kprobe:__x64_sys_getppid /pid == cpid/ { @k = count(); } \
+         kretprobe:__x64_sys_getppid /pid == cpid/ { @r = count(); }",
+        "getppid 100",
+    );
+    assert_eq!(out, "\n\n@k: 100\n@r: 100\n");
+    clean.check();
+}
