@@ -12,8 +12,9 @@ use kscope_lang::sema::{AggKind, Checked, Type};
 pub const STR_SIZE: u32 = 64;
 /// Entries of a map (upstream's default `max_map_keys`).
 pub const MAP_ENTRIES: u32 = 4096;
-/// Bytes of the output ring buffer.
-pub const RINGBUF_BYTES: u32 = 1 << 22;
+/// Bytes of the output ring buffer (its pages count in the resident set twice: the
+/// consumer maps the data area twice to read records that wrap).
+pub const RINGBUF_BYTES: u32 = 1 << 19;
 
 /// How one scalar (a key part, a variable, a plain map value) is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
