@@ -467,12 +467,18 @@ fn normalized(out: &str) -> Vec<String> {
 
 #[test]
 fn differential_against_bpftrace_017() {
-    let Some(_kernel) = require_all(&[Feature::BpfTracepoint, Feature::BpfRawTracepoint]) else {
+    let Some(_kernel) = require_all(&[
+        Feature::BpfTracepoint,
+        Feature::BpfRawTracepoint,
+        Feature::BpfKprobe,
+        Feature::Uprobes,
+    ]) else {
         return;
     };
     let mut failures = Vec::new();
     let mut compared = 0;
     for (script, args) in DIFFERENTIAL {
+        let script = &script.replace("{W}", &workload().display().to_string());
         let Some(want) = bpftrace_c(script, args) else {
             eprintln!("bpftrace is not installed: differential test skipped");
             return;
