@@ -619,3 +619,17 @@ fn lab_run_kprobe_and_kretprobe_count_exactly() {
     assert_eq!(out, "\n\n@k: 100\n@r: 100\n");
     clean.check();
 }
+
+/// Reading a count/sum map in a probe gives the total over CPUs, as upstream.
+#[test]
+fn count_and_sum_maps_read_in_a_probe_are_totals() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let out = run_c(
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @c = count(); @s = sum(2); \
+         if (@c == 50) { printf(\"half %d %d\\n\", @c, @s); } }",
+        "getppid 100",
+    );
+    assert_eq!(out, "half 50 100\n\n\n@c: 100\n@s: 200\n");
+}

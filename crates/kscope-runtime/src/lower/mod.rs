@@ -20,6 +20,11 @@ pub use context::{ArgSource, ProbeContext};
 
 use crate::plan::{Message, Plan, STR_SIZE, Scalar, ValueLayout};
 
+/// `bpf_map_lookup_percpu_elem` (Linux 5.19).
+const HELPER_MAP_LOOKUP_PERCPU_ELEM: u32 = 195;
+/// Reading a `count`/`sum` map sums this many CPUs at most (the loop is unrolled).
+const MAX_SUM_CPUS: u32 = 64;
+
 /// A lowered value.
 #[derive(Debug, Clone, Copy)]
 enum V {
@@ -675,11 +680,31 @@ impl<'a> Lowerer<'a> {
                 self.b.place(done);
                 Some(V::Str(dst))
             }
+            ValueLayout::Sum if self.ctx.ncpus <= MAX_SUM_CPUS => {
+                Some(V::Int(self.percpu_sum(m.id, key)))
+            }
             _ => {
-                self.not_built(e.span, "reading an aggregation map in an expression");
+                self.not_built(e.span, "reading this aggregation map in an expression");
                 None
             }
         }
+    }
+
+    /// The sum over every possible CPU of the 8-byte value of `key` in a per-CPU map
+    /// (`bpf_map_lookup_percpu_elem`, Linux 5.19), as upstream reads `count`/`sum` maps.
+    fn percpu_sum(&mut self, map: kscope_codegen::MapId, key: VReg) -> VReg {
+        let total = self.b.imm(0);
+        for cpu in 0..self.ctx.ncpus {
+            let skip = self.b.label();
+            let m = self.b.map_ptr(map);
+            let c = self.b.imm(i64::from(cpu));
+            let p = self.b.call(HELPER_MAP_LOOKUP_PERCPU_ELEM, &[m, key, c]);
+            self.b.jmp_if(JmpOp::Eq, p, 0, skip);
+            let v = self.b.load(Size::DW, Base::Reg(p), 0);
+            self.b.alu(AluOp::Add, total, v);
+            self.b.place(skip);
+        }
+        total
     }
 
     fn builtin(&mut self, name: &str, e: &Expr) -> Option<V> {
