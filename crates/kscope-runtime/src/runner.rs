@@ -155,37 +155,42 @@ pub fn run(
                 });
                 continue;
             }
-            if ap.has_wildcard() {
-                errors.push(LowerError {
-                    span: ap.span,
-                    message: "wildcard attach points are not built yet in `kscope run`".into(),
-                });
-                continue;
-            }
-            let fields = match (ap.provider, ap.parts.as_slice()) {
-                (Provider::Tracepoint, [s, e]) => tracepoint_fields(s, e),
-                _ => Vec::new(),
+            let expanded = match expand(ap) {
+                Ok(v) => v,
+                Err(message) => {
+                    errors.push(LowerError {
+                        span: ap.span,
+                        message,
+                    });
+                    continue;
+                }
             };
-            let user_pointers = matches!(ap.provider, Provider::Uprobe | Provider::Uretprobe)
-                || (ap.provider == Provider::Tracepoint
-                    && ap.parts.first().is_some_and(|s| s == "syscalls"));
-            let ctx = ProbeContext {
-                attach: ap.clone(),
-                args: ProbeContext::arg_source(ap.provider),
-                fields,
-                user_pointers,
-                params: opts.params.clone(),
-                ncpus,
-                cpid: child.as_ref().map(|c| c.id()),
-                start_ns,
-            };
-            match Lowerer::lower(&checked, &mut plan, &ctx, i, probe) {
-                Ok(func) => units.push(Unit {
+            for ap in &expanded {
+                let fields = match (ap.provider, ap.parts.as_slice()) {
+                    (Provider::Tracepoint, [s, e]) => tracepoint_fields(s, e),
+                    _ => Vec::new(),
+                };
+                let user_pointers = matches!(ap.provider, Provider::Uprobe | Provider::Uretprobe)
+                    || (ap.provider == Provider::Tracepoint
+                        && ap.parts.first().is_some_and(|s| s == "syscalls"));
+                let ctx = ProbeContext {
                     attach: ap.clone(),
-                    prog_type: prog_type(ap.provider),
-                    func,
-                }),
-                Err(e) => errors.extend(e),
+                    args: ProbeContext::arg_source(ap.provider),
+                    fields,
+                    user_pointers,
+                    params: opts.params.clone(),
+                    ncpus,
+                    cpid: child.as_ref().map(|c| c.id()),
+                    start_ns,
+                };
+                match Lowerer::lower(&checked, &mut plan, &ctx, i, probe) {
+                    Ok(func) => units.push(Unit {
+                        attach: ap.clone(),
+                        prog_type: prog_type(ap.provider),
+                        func,
+                    }),
+                    Err(e) => errors.extend(e),
+                }
             }
         }
     }
@@ -415,6 +420,59 @@ fn codegen_error(e: &CodegenError, src: &SourceFile, ap: &AttachPoint) -> RunErr
         }
         None => failed(format!("{}: {e}", ap.canonical())),
     }
+}
+
+/// The concrete attach points of `ap`: itself, or for a tracepoint or raw tracepoint
+/// with wildcards every matching event in tracefs (sorted).
+fn expand(ap: &AttachPoint) -> Result<Vec<AttachPoint>, String> {
+    if !ap.has_wildcard() {
+        return Ok(vec![ap.clone()]);
+    }
+    let events = || -> Result<Vec<kscope_ftrace::select::EventId>, String> {
+        let tracefs = kscope_ftrace::Tracefs::discover()
+            .ok()
+            .flatten()
+            .ok_or("tracefs is not mounted: run `kscope doctor`")?;
+        kscope_ftrace::select::list_events(&tracefs.path("events"))
+            .map_err(|e| format!("cannot list tracefs events: {e}"))
+    };
+    let with_parts = |parts: Vec<String>| {
+        let mut a = ap.clone();
+        a.parts = parts;
+        a.raw = a.canonical();
+        a
+    };
+    let mut out: Vec<AttachPoint> = match (ap.provider, ap.parts.as_slice()) {
+        (Provider::Tracepoint, [sys, ev]) => events()?
+            .into_iter()
+            .filter(|e| {
+                kscope_ftrace::select::glob(sys, &e.system)
+                    && kscope_ftrace::select::glob(ev, &e.name)
+            })
+            .map(|e| with_parts(vec![e.system, e.name]))
+            .collect(),
+        (Provider::Rawtracepoint, [ev]) => {
+            let mut names: Vec<String> = events()?
+                .into_iter()
+                .filter(|e| kscope_ftrace::select::glob(ev, &e.name))
+                .map(|e| e.name)
+                .collect();
+            names.sort();
+            names.dedup();
+            names.into_iter().map(|n| with_parts(vec![n])).collect()
+        }
+        _ => {
+            return Err(format!(
+                "wildcards in {} attach points are not built yet in `kscope run`",
+                ap.provider.name()
+            ));
+        }
+    };
+    out.sort_by_key(|a| a.canonical());
+    if out.is_empty() {
+        return Err(format!("no probe matches {}", ap.canonical()));
+    }
+    Ok(out)
 }
 
 fn parse_ns(unit: &str, value: &str) -> Option<u64> {
