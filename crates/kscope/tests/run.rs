@@ -633,3 +633,19 @@ fn count_and_sum_maps_read_in_a_probe_are_totals() {
     );
     assert_eq!(out, "half 50 100\n\n\n@c: 100\n@s: 200\n");
 }
+
+/// `for ($i : a..b)` with break and continue, and `while`, as bounded BPF loops.
+#[test]
+fn loops_run_exactly() {
+    let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
+        return;
+    };
+    let out = kscope(&[
+        "-e",
+        "BEGIN { for ($i : 0..10) { if ($i == 7) { break; } if ($i % 2 == 0) { continue; } \
+         @s = sum($i); } $j = 0; while ($j < 5) { $j++; @w = count(); } \
+         for ($k : 3..3) { @never = count(); } exit(); }",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "\n\n@s: 9\n@w: 5\n");
+}

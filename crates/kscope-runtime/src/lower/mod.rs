@@ -58,6 +58,8 @@ pub struct Lowerer<'a> {
     errors: Vec<LowerError>,
     /// Where `return` and the end of the body jump.
     out: kscope_codegen::Label,
+    /// The enclosing loops: (where `continue` goes, where `break` goes).
+    loops: Vec<(kscope_codegen::Label, kscope_codegen::Label)>,
 }
 
 impl<'a> Lowerer<'a> {
@@ -80,6 +82,7 @@ impl<'a> Lowerer<'a> {
             vars: HashMap::new(),
             errors: Vec::new(),
             out,
+            loops: Vec::new(),
         };
         if let Some(pred) = &probe.predicate {
             l.span(pred.span);
@@ -174,10 +177,63 @@ impl<'a> Lowerer<'a> {
                 }
             }
             StmtKind::Return(_) => self.leave(),
-            StmtKind::ForRange { .. } => self.not_built(s.span, "`for ($i : a..b)`"),
+            StmtKind::ForRange {
+                var,
+                start,
+                end,
+                body,
+            } => {
+                let name = var.name.trim_start_matches('$').to_string();
+                let Some((slot, _)) = self.var_slot(&name, var.span) else {
+                    return;
+                };
+                let first = self.int(start);
+                self.b.store(Size::DW, Base::Slot(slot), 0, first);
+                let last = self.int(end);
+                let stop = self.b.slot(8);
+                self.b.store(Size::DW, Base::Slot(stop), 0, last);
+                let head = self.b.label();
+                let next = self.b.label();
+                let exit = self.b.label();
+                self.b.place(head);
+                let i = self.b.load(Size::DW, Base::Slot(slot), 0);
+                let e = self.b.load(Size::DW, Base::Slot(stop), 0);
+                self.b.jmp_if(JmpOp::Sge, i, e, exit);
+                self.loops.push((next, exit));
+                self.block(body);
+                self.loops.pop();
+                self.b.place(next);
+                let i = self.b.load(Size::DW, Base::Slot(slot), 0);
+                self.b.alu(AluOp::Add, i, 1);
+                self.b.store(Size::DW, Base::Slot(slot), 0, i);
+                self.b.jmp(head);
+                self.b.place(exit);
+            }
+            StmtKind::While { cond, body } => {
+                let head = self.b.label();
+                let exit = self.b.label();
+                self.b.place(head);
+                let c = self.int(cond);
+                self.b.jmp_if(JmpOp::Eq, c, 0, exit);
+                self.loops.push((head, exit));
+                self.block(body);
+                self.loops.pop();
+                self.b.jmp(head);
+                self.b.place(exit);
+            }
+            StmtKind::Break | StmtKind::Continue => match self.loops.last().copied() {
+                Some((next, exit)) => {
+                    let target = if matches!(s.kind, StmtKind::Break) {
+                        exit
+                    } else {
+                        next
+                    };
+                    let one = self.b.imm(1);
+                    self.b.jmp_if(JmpOp::Ne, one, 0, target);
+                }
+                None => self.not_built(s.span, "`break`/`continue` outside a loop"),
+            },
             StmtKind::ForMap { .. } => self.not_built(s.span, "`for ($kv : @map)`"),
-            StmtKind::While { .. } => self.not_built(s.span, "`while`"),
-            StmtKind::Break | StmtKind::Continue => self.not_built(s.span, "`break`/`continue`"),
         }
     }
 
