@@ -91,9 +91,9 @@ pub fn read_map(m: &UserMap, map: &Map) -> Result<MapData, kscope_bpf::BpfError>
     Ok(MapData { info, entries })
 }
 
-/// The text of a printf record (`rec` after its 8-byte id).
+/// The text of a printf or system record (`rec` after its 8-byte id).
 pub fn printf_text(msg: &Message, rec: &[u8]) -> Option<String> {
-    let Message::Printf { format, args } = msg else {
+    let (Message::Printf { format, args } | Message::System { format, args }) = msg else {
         return None;
     };
     let mut off = 0usize;

@@ -144,6 +144,13 @@ pub enum Message {
         /// The argument layouts.
         args: Vec<Scalar>,
     },
+    /// `system(fmt, args...)` (`--unsafe`): the command line is formatted like printf.
+    System {
+        /// The parsed format.
+        format: FormatString,
+        /// The argument layouts.
+        args: Vec<Scalar>,
+    },
     /// `exit()`.
     Exit,
     /// `print(@m)` of user map index `map`.

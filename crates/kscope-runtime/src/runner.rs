@@ -356,6 +356,20 @@ impl State<'_> {
                 Some(t) => output.printf(&t),
                 None => Ok(()),
             },
+            Message::System { .. } => match decode::printf_text(msg, &rec[8..]) {
+                Some(cmd) => match std::process::Command::new("sh")
+                    .args(["-c", &cmd])
+                    .stderr(std::process::Stdio::inherit())
+                    .output()
+                {
+                    Ok(o) => {
+                        let text = String::from_utf8_lossy(&o.stdout);
+                        output.syscall(text.strip_suffix('\n').unwrap_or(&text))
+                    }
+                    Err(e) => Err(std::io::Error::other(format!("system({cmd}): {e}"))),
+                },
+                None => Ok(()),
+            },
             Message::Exit => {
                 self.exit = true;
                 Ok(())

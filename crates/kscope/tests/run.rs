@@ -649,3 +649,25 @@ fn loops_run_exactly() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "\n\n@s: 9\n@w: 5\n");
 }
+
+/// `--unsafe` functions: `signal("KILL")` stops the child at its first system call, and
+/// `system()` runs a formatted command line. Without `--unsafe` both are refused.
+#[test]
+fn unsafe_signal_and_system() {
+    let Some(_kernel) = require_all(&[Feature::BpfTracepoint, Feature::Ringbuf]) else {
+        return;
+    };
+    let out = kscope(&[
+        "--unsafe",
+        "-c",
+        &child("getppid 1000000000"),
+        "-e",
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @c = count(); signal(\"KILL\"); } \
+         END { system(\"echo done %d\", 42); }",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "done 42\n\n\n@c: 1\n");
+    let refused = kscope(&["-e", "BEGIN { system(\"true\"); }"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused.stderr).contains("needs --unsafe"));
+}

@@ -25,6 +25,36 @@ const HELPER_MAP_LOOKUP_PERCPU_ELEM: u32 = 195;
 /// Reading a `count`/`sum` map sums this many CPUs at most (the loop is unrolled).
 const MAX_SUM_CPUS: u32 = 64;
 
+/// `bpf_send_signal` (Linux 5.3).
+const HELPER_SEND_SIGNAL: u32 = 109;
+
+/// The number of a signal named as `signal()` accepts (`"KILL"` or `"SIGKILL"`).
+fn signal_number(name: &str) -> Option<i64> {
+    let name = name.strip_prefix("SIG").unwrap_or(name);
+    Some(match name {
+        "HUP" => 1,
+        "INT" => 2,
+        "QUIT" => 3,
+        "ILL" => 4,
+        "TRAP" => 5,
+        "ABRT" => 6,
+        "BUS" => 7,
+        "FPE" => 8,
+        "KILL" => 9,
+        "USR1" => 10,
+        "SEGV" => 11,
+        "USR2" => 12,
+        "PIPE" => 13,
+        "ALRM" => 14,
+        "TERM" => 15,
+        "CHLD" => 17,
+        "CONT" => 18,
+        "STOP" => 19,
+        "TSTP" => 20,
+        _ => return None,
+    })
+}
+
 /// A lowered value.
 #[derive(Debug, Clone, Copy)]
 enum V {
@@ -873,26 +903,7 @@ impl<'a> Lowerer<'a> {
                     return None;
                 };
                 let format = FormatString::parse(&String::from_utf8_lossy(fmt));
-                let mut fields = Vec::new();
-                let mut layouts = Vec::new();
-                for a in &args[1..] {
-                    let t = self.ty(a);
-                    match self.expr(a)? {
-                        V::Int(r) => {
-                            fields.push(Field::Value(r, Width::W64));
-                            layouts.push(Scalar::Int {
-                                signed: t.is_signed(),
-                            });
-                        }
-                        V::Str(p) => {
-                            fields.push(Field::Bytes {
-                                ptr: p,
-                                len: STR_SIZE,
-                            });
-                            layouts.push(Scalar::Str);
-                        }
-                    }
-                }
+                let (fields, layouts) = self.packed_args(&args[1..])?;
                 self.span(e.span);
                 let id = self.message(Message::Printf {
                     format,
@@ -984,6 +995,88 @@ impl<'a> Lowerer<'a> {
                 self.b.call_void(h, &[p, n, ptr]);
                 Some(V::Str(p))
             }
+            "has_key" => {
+                let [m, rest @ ..] = args else {
+                    return None;
+                };
+                let (mi, _) = self.map_of(m)?;
+                let key = self.map_key(mi, rest, e.span);
+                let id = self.plan.maps[mi].id;
+                let p = cg::lookup(&mut self.b, id, key);
+                Some(V::Int(self.bool_of(JmpOp::Ne, p, None)))
+            }
+            "strlen" => {
+                let p = self.string(args.first()?);
+                // Strings are NUL padded: the length is the number of non-NUL bytes.
+                let n = self.b.imm(0);
+                for off in 0..STR_SIZE as i16 {
+                    let skip = self.b.label();
+                    let c = self.b.load(Size::B, Base::Reg(p), off);
+                    self.b.jmp_if(JmpOp::Eq, c, 0, skip);
+                    self.b.alu(AluOp::Add, n, 1);
+                    self.b.place(skip);
+                }
+                Some(V::Int(n))
+            }
+            "strncmp" => {
+                let [a, b, n] = args else {
+                    return None;
+                };
+                let ExprKind::Int(n) = n.kind else {
+                    self.not_built(e.span, "`strncmp` with a non-literal length");
+                    return None;
+                };
+                let a = self.string(a);
+                let b = self.string(b);
+                // 0 when the first n bytes are equal (NUL padding makes that strncmp's
+                // equality), else 1.
+                let res = self.b.imm(1);
+                let differ = self.b.label();
+                for off in 0..(n.min(u64::from(STR_SIZE)) as i16) {
+                    let x = self.b.load(Size::B, Base::Reg(a), off);
+                    let y = self.b.load(Size::B, Base::Reg(b), off);
+                    self.b.jmp_if(JmpOp::Ne, x, y, differ);
+                }
+                self.b.mov(res, 0);
+                self.b.place(differ);
+                Some(V::Int(res))
+            }
+            "signal" => {
+                let sig = match args.first().map(|a| &a.kind) {
+                    Some(ExprKind::Int(n)) => *n as i64,
+                    Some(ExprKind::Str(name)) => {
+                        match signal_number(&String::from_utf8_lossy(name)) {
+                            Some(n) => n,
+                            None => {
+                                self.not_built(e.span, "this signal name");
+                                return None;
+                            }
+                        }
+                    }
+                    _ => {
+                        self.not_built(e.span, "`signal()` of a computed value");
+                        return None;
+                    }
+                };
+                let s = self.b.imm(sig);
+                self.b.call_void(HELPER_SEND_SIGNAL, &[s]);
+                None
+            }
+            "system" => {
+                let Some(ExprKind::Str(fmt)) = args.first().map(|a| &a.kind) else {
+                    self.not_built(e.span, "a system() command that is not a literal");
+                    return None;
+                };
+                let format = FormatString::parse(&String::from_utf8_lossy(fmt));
+                let (fields, layouts) = self.packed_args(&args[1..])?;
+                self.span(e.span);
+                let id = self.message(Message::System {
+                    format,
+                    args: layouts,
+                });
+                self.output(id, &fields);
+                None
+            }
             "count" | "sum" | "avg" | "min" | "max" | "stats" | "hist" | "lhist" => {
                 self.not_built(e.span, format!("`{name}()` outside a map assignment"));
                 None
@@ -993,6 +1086,31 @@ impl<'a> Lowerer<'a> {
                 None
             }
         }
+    }
+
+    /// Evaluates output arguments: the record fields and their layouts.
+    fn packed_args(&mut self, args: &[Expr]) -> Option<(Vec<Field>, Vec<Scalar>)> {
+        let mut fields = Vec::new();
+        let mut layouts = Vec::new();
+        for a in args {
+            let t = self.ty(a);
+            match self.expr(a)? {
+                V::Int(r) => {
+                    fields.push(Field::Value(r, Width::W64));
+                    layouts.push(Scalar::Int {
+                        signed: t.is_signed(),
+                    });
+                }
+                V::Str(p) => {
+                    fields.push(Field::Bytes {
+                        ptr: p,
+                        len: STR_SIZE,
+                    });
+                    layouts.push(Scalar::Str);
+                }
+            }
+        }
+        Some((fields, layouts))
     }
 
     fn message(&mut self, m: Message) -> u64 {
