@@ -12,6 +12,8 @@ use kscope_lang::sema::{AggKind, Checked, Type};
 pub const STR_SIZE: u32 = 64;
 /// Entries of a map (upstream's default `max_map_keys`).
 pub const MAP_ENTRIES: u32 = 4096;
+/// Frames kept per stack (upstream's default `max_stack_depth`... of perf: 127).
+pub const STACK_DEPTH: u32 = 127;
 /// Bytes of the output ring buffer (its pages count in the resident set twice: the
 /// consumer maps the data area twice to read records that wrap).
 pub const RINGBUF_BYTES: u32 = 1 << 19;
@@ -26,6 +28,8 @@ pub enum Scalar {
     },
     /// [`STR_SIZE`] bytes, NUL padded.
     Str,
+    /// `kstack`: the 8-byte id `bpf_get_stackid` returned (negative: no stack).
+    Kstack,
 }
 
 impl Scalar {
@@ -37,6 +41,7 @@ impl Scalar {
             Type::Unknown => Some(Scalar::Int { signed: true }),
             Type::Bool | Type::Ptr(_) => Some(Scalar::Int { signed: false }),
             Type::Str => Some(Scalar::Str),
+            Type::Kstack => Some(Scalar::Kstack),
             _ => None,
         }
     }
@@ -44,7 +49,7 @@ impl Scalar {
     /// Its size in bytes.
     pub fn size(self) -> u32 {
         match self {
-            Scalar::Int { .. } => 8,
+            Scalar::Int { .. } | Scalar::Kstack => 8,
             Scalar::Str => STR_SIZE,
         }
     }
@@ -183,6 +188,8 @@ pub struct Plan {
     pub loss: MapId,
     /// An all-zero per-CPU array for inserting bucket arrays (when a map has buckets).
     pub zero: Option<(MapId, u32)>,
+    /// The stack trace map (when the script uses `kstack`).
+    pub stacks: Option<MapId>,
     /// The ring buffer record kinds; lowering appends to it.
     pub messages: Vec<Message>,
 }
@@ -249,11 +256,19 @@ impl Plan {
             });
         }
         let n = maps.len() as u32;
+        let zero = (zero_size > 0).then_some((MapId(n + 2), zero_size));
+        let next = n + 2 + u32::from(zero.is_some());
+        let stacks = checked
+            .types
+            .iter()
+            .any(|t| *t == Type::Kstack)
+            .then_some(MapId(next));
         Ok(Plan {
             maps,
             ringbuf: MapId(n),
             loss: MapId(n + 1),
-            zero: (zero_size > 0).then_some((MapId(n + 2), zero_size)),
+            zero,
+            stacks,
             messages: Vec::new(),
         })
     }
@@ -265,6 +280,9 @@ impl Plan {
         out.push(MapSpec::new(MapType::PercpuArray, 4, 8, 1).with_name("ks_lost"));
         if let Some((_, size)) = self.zero {
             out.push(MapSpec::new(MapType::PercpuArray, 4, size, 1).with_name("ks_zero"));
+        }
+        if self.stacks.is_some() {
+            out.push(MapSpec::stack_trace(STACK_DEPTH, MAP_ENTRIES).with_name("ks_stacks"));
         }
         out
     }

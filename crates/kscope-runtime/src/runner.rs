@@ -265,9 +265,11 @@ pub fn run(
         let _ = output.attached_probes(attached);
         let _ = output.flush();
     }
+    let stacks = decode::Stacks::new(plan.stacks.map(|m| &maps[m.0 as usize]));
     let mut state = State {
         plan: &plan,
         maps: &maps,
+        stacks: &stacks,
         exit: false,
         io_error: None,
     };
@@ -309,7 +311,7 @@ pub fn run(
     ring.consume(|rec| state.record(rec, &mut output));
     let mut datas = Vec::new();
     for m in &plan.maps {
-        datas.push(decode::read_map(m, &maps[m.id.0 as usize]).map_err(failed)?);
+        datas.push(decode::read_map(m, &maps[m.id.0 as usize], &stacks).map_err(failed)?);
     }
     let _ = output.end();
     output.maps_at_exit(&datas).map_err(failed)?;
@@ -338,6 +340,7 @@ pub fn run(
 struct State<'a> {
     plan: &'a Plan,
     maps: &'a [Map],
+    stacks: &'a decode::Stacks<'a>,
     exit: bool,
     io_error: Option<std::io::Error>,
 }
@@ -352,11 +355,11 @@ impl State<'_> {
             return;
         };
         let r = match msg {
-            Message::Printf { .. } => match decode::printf_text(msg, &rec[8..]) {
+            Message::Printf { .. } => match decode::printf_text(msg, &rec[8..], self.stacks) {
                 Some(t) => output.printf(&t),
                 None => Ok(()),
             },
-            Message::System { .. } => match decode::printf_text(msg, &rec[8..]) {
+            Message::System { .. } => match decode::printf_text(msg, &rec[8..], self.stacks) {
                 Some(cmd) => match std::process::Command::new("sh")
                     .args(["-c", &cmd])
                     .stderr(std::process::Stdio::inherit())
@@ -379,7 +382,7 @@ impl State<'_> {
             }
             Message::Print { map } => {
                 let m = &self.plan.maps[*map];
-                match decode::read_map(m, &self.maps[m.id.0 as usize]) {
+                match decode::read_map(m, &self.maps[m.id.0 as usize], self.stacks) {
                     Ok(d) => output
                         .print_map(&d, 0, 1)
                         .map_err(|e| std::io::Error::other(e.to_string())),

@@ -444,12 +444,12 @@ const DIFFERENTIAL: &[(&str, &str)] = &[
 /// The non-empty lines of an output, sorted: map contents compare as sets of
 /// `key: value` and bucket lines (upstream and 0.17 order entries with equal values
 /// differently, and space maps differently). 0.17 prints a space after a histogram's
-/// `@name:` and `stats` as `count C, average A, total T`; upstream (and kscope) print
-/// `{ .count = C, .average = A, .total = T }`.
+/// `@name:`, `stats` as `count C, average A, total T` and stack frames indented by 4;
+/// upstream (and kscope) print `{ .count = C, .average = A, .total = T }` and indent by 8.
 fn normalized(out: &str) -> Vec<String> {
     let mut lines: Vec<String> = out
         .lines()
-        .map(|l| l.trim_end())
+        .map(|l| l.trim())
         .filter(|l| !l.is_empty())
         .map(|l| match l.split_once(": count ") {
             Some((name, rest)) => {

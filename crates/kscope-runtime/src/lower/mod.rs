@@ -25,6 +25,8 @@ const HELPER_MAP_LOOKUP_PERCPU_ELEM: u32 = 195;
 /// Reading a `count`/`sum` map sums this many CPUs at most (the loop is unrolled).
 const MAX_SUM_CPUS: u32 = 64;
 
+/// `bpf_get_stackid`.
+const HELPER_GET_STACKID: u32 = 27;
 /// `bpf_send_signal` (Linux 5.3).
 const HELPER_SEND_SIGNAL: u32 = 109;
 
@@ -303,7 +305,7 @@ impl<'a> Lowerer<'a> {
             return;
         };
         match sc {
-            Scalar::Int { .. } => {
+            Scalar::Int { .. } | Scalar::Kstack => {
                 let v = self.int(value);
                 let v = match op {
                     None => v,
@@ -356,7 +358,7 @@ impl<'a> Lowerer<'a> {
         let mut off = 0i16;
         for (k, sc) in keys.iter().zip(&layout) {
             match sc {
-                Scalar::Int { .. } => {
+                Scalar::Int { .. } | Scalar::Kstack => {
                     let v = self.int(k);
                     self.b.store(Size::DW, Base::Slot(slot), off, v);
                 }
@@ -395,7 +397,7 @@ impl<'a> Lowerer<'a> {
         self.span(value.span);
         if let ValueLayout::Plain(sc) = m.value {
             let val = match sc {
-                Scalar::Int { .. } => {
+                Scalar::Int { .. } | Scalar::Kstack => {
                     let v = self.int(value);
                     let v = match op {
                         None => v,
@@ -539,7 +541,9 @@ impl<'a> Lowerer<'a> {
             ExprKind::Var(name) => {
                 let (slot, sc) = self.var_slot(name, e.span)?;
                 match sc {
-                    Scalar::Int { .. } => V::Int(self.b.load(Size::DW, Base::Slot(slot), 0)),
+                    Scalar::Int { .. } | Scalar::Kstack => {
+                        V::Int(self.b.load(Size::DW, Base::Slot(slot), 0))
+                    }
                     Scalar::Str => V::Str(self.b.slot_addr(slot, 0)),
                 }
             }
@@ -754,7 +758,7 @@ impl<'a> Lowerer<'a> {
         let m = self.plan.maps[mi].clone();
         let key = self.map_key(mi, &keys, e.span);
         match m.value {
-            ValueLayout::Plain(Scalar::Int { .. }) => {
+            ValueLayout::Plain(Scalar::Int { .. } | Scalar::Kstack) => {
                 Some(V::Int(cg::read_u64_or_zero(&mut self.b, m.id, key, 0)))
             }
             ValueLayout::Plain(Scalar::Str) => {
@@ -810,6 +814,7 @@ impl<'a> Lowerer<'a> {
             "ncpus" => b.imm(self.ctx.ncpus as i64),
             "cpid" => b.imm(self.ctx.cpid.unwrap_or(0) as i64),
             "rand" => b.call(kscope_codegen::helper::GET_PRANDOM_U32, &[]),
+            "kstack" => return self.kstack(e),
             "comm" => {
                 let (_, p) = self.str_slot();
                 cg::comm_into(&mut self.b, p);
@@ -853,6 +858,18 @@ impl<'a> Lowerer<'a> {
             }
         };
         Some(V::Int(v))
+    }
+
+    /// `kstack`: `bpf_get_stackid(ctx, stacks, 0)` (a negative id means no stack).
+    fn kstack(&mut self, e: &Expr) -> Option<V> {
+        let Some(map) = self.plan.stacks else {
+            self.not_built(e.span, "`kstack` here");
+            return None;
+        };
+        let c = self.b.ctx();
+        let m = self.b.map_ptr(map);
+        let flags = self.b.imm(0);
+        Some(V::Int(self.b.call(HELPER_GET_STACKID, &[c, m, flags])))
     }
 
     fn args_field(&mut self, name: &str, t: &Type, span: Span) -> Option<V> {
@@ -1077,6 +1094,7 @@ impl<'a> Lowerer<'a> {
                 self.output(id, &fields);
                 None
             }
+            "kstack" if args.is_empty() => self.kstack(e),
             "count" | "sum" | "avg" | "min" | "max" | "stats" | "hist" | "lhist" => {
                 self.not_built(e.span, format!("`{name}()` outside a map assignment"));
                 None
