@@ -116,6 +116,17 @@ impl<'a> Lowerer<'a> {
             out,
             loops: Vec::new(),
         };
+        // Every variable gets its zeroed slot at entry, so a read on a path that did not
+        // assign it sees 0 (never uninitialised stack, which the verifier refuses).
+        l.span(probe.span);
+        let names: Vec<String> = checked.probes[probe_index]
+            .variables
+            .keys()
+            .cloned()
+            .collect();
+        for name in names {
+            l.var_slot(&name, probe.span);
+        }
         if let Some(pred) = &probe.predicate {
             l.span(pred.span);
             let v = l.int(pred);
