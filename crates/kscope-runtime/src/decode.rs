@@ -32,6 +32,21 @@ impl<'a> Stacks<'a> {
         }
     }
 
+    fn ksyms(&self) -> Option<&kscope_bpf::ksym::KernelSymbols> {
+        self.ksyms
+            .get_or_init(|| kscope_bpf::ksym::KernelSymbols::load().ok())
+            .as_ref()
+    }
+
+    /// `ksym(addr)`: the name of the kernel symbol containing `addr` (no offset).
+    fn symbol(&self, addr: u64) -> Primitive {
+        let name = self
+            .ksyms()
+            .and_then(|k| k.resolve(addr))
+            .map(|(s, _)| s.name.clone());
+        Primitive::symbol(name.as_deref(), addr)
+    }
+
     fn kernel(&self, id: i64) -> Primitive {
         let addrs = match (self.map, u32::try_from(id)) {
             (Some(m), Ok(id)) => kscope_bpf::stack::stack_addresses(m, id)
@@ -40,14 +55,12 @@ impl<'a> Stacks<'a> {
                 .unwrap_or_default(),
             _ => Vec::new(),
         };
-        let ksyms = self
-            .ksyms
-            .get_or_init(|| kscope_bpf::ksym::KernelSymbols::load().ok());
+        let ksyms = self.ksyms();
         let frames: Vec<Frame> = addrs
             .into_iter()
             .map(|addr| Frame {
                 addr,
-                symbol: ksyms.as_ref().and_then(|k| {
+                symbol: ksyms.and_then(|k| {
                     k.resolve(addr).map(|(s, off)| {
                         if off == 0 {
                             s.name.clone()
@@ -66,6 +79,7 @@ impl<'a> Stacks<'a> {
 pub fn scalar(bytes: &[u8], sc: Scalar, stacks: &Stacks<'_>) -> Primitive {
     match sc {
         Scalar::Kstack => stacks.kernel(u64_at(bytes, 0) as i64),
+        Scalar::Ksym => stacks.symbol(u64_at(bytes, 0)),
         Scalar::Int { signed: true } => Primitive::Int(u64_at(bytes, 0) as i64),
         Scalar::Int { signed: false } => Primitive::Uint(u64_at(bytes, 0)),
         Scalar::Str => Primitive::from_c_bytes(&bytes[..bytes.len().min(STR_SIZE as usize)]),
@@ -98,7 +112,7 @@ pub fn read_map(
         let cell = match &m.value {
             ValueLayout::Plain(sc) => match sc {
                 Scalar::Int { .. } => Cell::Int(u64_at(&v, 0)),
-                Scalar::Str | Scalar::Kstack => Cell::Value(scalar(&v, *sc, stacks)),
+                Scalar::Str | Scalar::Kstack | Scalar::Ksym => Cell::Value(scalar(&v, *sc, stacks)),
             },
             layout => {
                 let cpus = map.split_percpu(&v);

@@ -30,6 +30,8 @@ pub enum Scalar {
     Str,
     /// `kstack`: the 8-byte id `bpf_get_stackid` returned (negative: no stack).
     Kstack,
+    /// `ksym(addr)`, `func` in kernel probes: the 8-byte address, named in user space.
+    Ksym,
 }
 
 impl Scalar {
@@ -42,6 +44,7 @@ impl Scalar {
             Type::Bool | Type::Ptr(_) => Some(Scalar::Int { signed: false }),
             Type::Str => Some(Scalar::Str),
             Type::Kstack => Some(Scalar::Kstack),
+            Type::Ksym => Some(Scalar::Ksym),
             _ => None,
         }
     }
@@ -49,7 +52,7 @@ impl Scalar {
     /// Its size in bytes.
     pub fn size(self) -> u32 {
         match self {
-            Scalar::Int { .. } | Scalar::Kstack => 8,
+            Scalar::Int { .. } | Scalar::Kstack | Scalar::Ksym => 8,
             Scalar::Str => STR_SIZE,
         }
     }

@@ -671,3 +671,31 @@ fn unsafe_signal_and_system() {
     assert_eq!(refused.status.code(), Some(1));
     assert!(text(&refused.stderr).contains("needs --unsafe"));
 }
+
+/// `ksym(addr)` names the kernel symbol containing an address (from /proc/kallsyms).
+#[test]
+fn ksym_names_kernel_addresses() {
+    let Some(_kernel) = require_all(&[Feature::BpfRawTracepoint, Feature::KallsymsAll]) else {
+        return;
+    };
+    let kallsyms = std::fs::read_to_string("/proc/kallsyms").unwrap();
+    let addr = kallsyms
+        .lines()
+        .find_map(|l| {
+            let mut f = l.split_whitespace();
+            let (a, t, n) = (f.next()?, f.next()?, f.next()?);
+            (n == "do_syscall_64" && t.eq_ignore_ascii_case("t"))
+                .then(|| u64::from_str_radix(a, 16).ok())?
+        })
+        .expect("do_syscall_64 in /proc/kallsyms");
+    let out = kscope(&[
+        "-e",
+        "BEGIN { @[ksym($1)] = 1; @inside[ksym($1 + 5)] = 2; exit(); }",
+        &addr.to_string(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "\n\n@[do_syscall_64]: 1\n@inside[do_syscall_64]: 2\n"
+    );
+}

@@ -25,6 +25,8 @@ const HELPER_MAP_LOOKUP_PERCPU_ELEM: u32 = 195;
 /// Reading a `count`/`sum` map sums this many CPUs at most (the loop is unrolled).
 const MAX_SUM_CPUS: u32 = 64;
 
+/// `bpf_get_func_ip` (Linux 5.15 for kprobes).
+const HELPER_GET_FUNC_IP: u32 = 173;
 /// `bpf_get_stackid`.
 const HELPER_GET_STACKID: u32 = 27;
 /// `bpf_send_signal` (Linux 5.3).
@@ -55,6 +57,17 @@ fn signal_number(name: &str) -> Option<i64> {
         "TSTP" => 20,
         _ => return None,
     })
+}
+
+/// A positional parameter as an integer: decimal (signed or up to `u64::MAX`) or `0x` hex;
+/// anything else reads as 0, like a missing parameter.
+fn parse_int(p: &str) -> i64 {
+    if let Some(hex) = p.strip_prefix("0x") {
+        return u64::from_str_radix(hex, 16).map_or(0, |v| v as i64);
+    }
+    p.parse::<i64>()
+        .or_else(|_| p.parse::<u64>().map(|v| v as i64))
+        .unwrap_or(0)
 }
 
 /// A lowered value.
@@ -316,7 +329,7 @@ impl<'a> Lowerer<'a> {
             return;
         };
         match sc {
-            Scalar::Int { .. } | Scalar::Kstack => {
+            Scalar::Int { .. } | Scalar::Kstack | Scalar::Ksym => {
                 let v = self.int(value);
                 let v = match op {
                     None => v,
@@ -369,7 +382,7 @@ impl<'a> Lowerer<'a> {
         let mut off = 0i16;
         for (k, sc) in keys.iter().zip(&layout) {
             match sc {
-                Scalar::Int { .. } | Scalar::Kstack => {
+                Scalar::Int { .. } | Scalar::Kstack | Scalar::Ksym => {
                     let v = self.int(k);
                     self.b.store(Size::DW, Base::Slot(slot), off, v);
                 }
@@ -408,7 +421,7 @@ impl<'a> Lowerer<'a> {
         self.span(value.span);
         if let ValueLayout::Plain(sc) = m.value {
             let val = match sc {
-                Scalar::Int { .. } | Scalar::Kstack => {
+                Scalar::Int { .. } | Scalar::Kstack | Scalar::Ksym => {
                     let v = self.int(value);
                     let v = match op {
                         None => v,
@@ -545,14 +558,14 @@ impl<'a> Lowerer<'a> {
                 let p = self.checked_param(*i).unwrap_or_default();
                 match t {
                     Type::Str => V::Str(self.str_literal(p.as_bytes())),
-                    _ => V::Int(self.b.imm(p.parse::<i64>().unwrap_or(0))),
+                    _ => V::Int(self.b.imm(parse_int(&p))),
                 }
             }
             ExprKind::ParamCount => V::Int(self.b.imm(self.ctx.params.len() as i64)),
             ExprKind::Var(name) => {
                 let (slot, sc) = self.var_slot(name, e.span)?;
                 match sc {
-                    Scalar::Int { .. } | Scalar::Kstack => {
+                    Scalar::Int { .. } | Scalar::Kstack | Scalar::Ksym => {
                         V::Int(self.b.load(Size::DW, Base::Slot(slot), 0))
                     }
                     Scalar::Str => V::Str(self.b.slot_addr(slot, 0)),
@@ -769,7 +782,7 @@ impl<'a> Lowerer<'a> {
         let m = self.plan.maps[mi].clone();
         let key = self.map_key(mi, &keys, e.span);
         match m.value {
-            ValueLayout::Plain(Scalar::Int { .. } | Scalar::Kstack) => {
+            ValueLayout::Plain(Scalar::Int { .. } | Scalar::Kstack | Scalar::Ksym) => {
                 Some(V::Int(cg::read_u64_or_zero(&mut self.b, m.id, key, 0)))
             }
             ValueLayout::Plain(Scalar::Str) => {
@@ -826,6 +839,15 @@ impl<'a> Lowerer<'a> {
             "cpid" => b.imm(self.ctx.cpid.unwrap_or(0) as i64),
             "rand" => b.call(kscope_codegen::helper::GET_PRANDOM_U32, &[]),
             "kstack" => return self.kstack(e),
+            "func"
+                if matches!(
+                    self.ctx.attach.provider,
+                    Provider::Kprobe | Provider::Kretprobe
+                ) =>
+            {
+                let c = b.ctx();
+                b.call(HELPER_GET_FUNC_IP, &[c])
+            }
             "comm" => {
                 let (_, p) = self.str_slot();
                 cg::comm_into(&mut self.b, p);
@@ -1106,6 +1128,7 @@ impl<'a> Lowerer<'a> {
                 None
             }
             "kstack" if args.is_empty() => self.kstack(e),
+            "ksym" => Some(V::Int(self.int(args.first()?))),
             "count" | "sum" | "avg" | "min" | "max" | "stats" | "hist" | "lhist" => {
                 self.not_built(e.span, format!("`{name}()` outside a map assignment"));
                 None
