@@ -107,9 +107,12 @@ pub struct RunArgs {
     /// Allow unsafe functions (system, signal).
     #[arg(long = "unsafe")]
     pub allow_unsafe: bool,
-    /// List probes matching GLOB (not built yet).
-    #[arg(short = 'l', value_name = "GLOB", num_args = 0..=1, default_missing_value = "*")]
+    /// List probes matching GLOB (as `kscope list`); `-lv` or `-l -v` with their fields.
+    #[arg(short = 'l', value_name = "GLOB", num_args = 0..=1, default_missing_value = "")]
     pub list: Option<String>,
+    /// With -l: show each tracepoint's fields.
+    #[arg(short = 'v')]
+    pub verbose: bool,
 }
 
 /// Options of `kscope record`.

@@ -9,9 +9,17 @@ use crate::cli::RunArgs;
 
 /// Runs `kscope run`.
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    if args.list.is_some() {
-        eprintln!("kscope run -l: not built yet (use `kscope list`)");
-        return Ok(ExitCode::from(2));
+    if let Some(glob) = &args.list {
+        // `-lv` parses as `-l v`: upstream's spelling of "list verbosely".
+        let (verbose, glob) = match glob.as_str() {
+            "v" => (true, args.program.clone()),
+            "" => (args.verbose, args.program.clone()),
+            g => (args.verbose, Some(g.to_string())),
+        };
+        return crate::list::run(&crate::cli::ListArgs {
+            verbose,
+            glob: glob.or_else(|| args.rest.first().cloned()),
+        });
     }
     let (name, text, params) = match &args.program {
         Some(p) => ("-e".to_string(), p.clone(), args.rest.clone()),

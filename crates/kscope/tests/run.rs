@@ -699,3 +699,29 @@ fn ksym_names_kernel_addresses() {
         "\n\n@[do_syscall_64]: 1\n@inside[do_syscall_64]: 2\n"
     );
 }
+
+/// `kscope run -l [GLOB]` and `-lv` share `kscope list`'s listing.
+#[test]
+fn list_probes_is_kscope_list() {
+    let Some(_kernel) = require(Feature::Tracepoints) else {
+        return;
+    };
+    let list = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_kscope"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}: {}", text(&o.stderr));
+        text(&o.stdout)
+    };
+    let glob = "tracepoint:syscalls:sys_enter_getpp*";
+    assert_eq!(
+        list(&["run", "-l", glob]),
+        "tracepoint:syscalls:sys_enter_getppid\n"
+    );
+    assert_eq!(list(&["run", "-l", glob]), list(&["list", glob]));
+    assert_eq!(
+        list(&["run", "-lv", "tracepoint:syscalls:sys_enter_write"]),
+        list(&["list", "-v", "tracepoint:syscalls:sys_enter_write"])
+    );
+}
