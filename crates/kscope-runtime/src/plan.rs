@@ -159,6 +159,11 @@ pub enum Message {
         /// The argument layouts.
         args: Vec<Scalar>,
     },
+    /// `print(value)` of a non-map value.
+    PrintValue {
+        /// The value's layout.
+        layout: Scalar,
+    },
     /// `exit()`.
     Exit,
     /// `print(@m)` of user map index `map`.

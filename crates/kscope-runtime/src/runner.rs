@@ -373,6 +373,10 @@ impl State<'_> {
                 },
                 None => Ok(()),
             },
+            Message::PrintValue { layout } => {
+                let v = decode::scalar(&rec[8..], *layout, self.stacks);
+                output.value(&kscope_lang::output::Value::Primitive(v))
+            }
             Message::Exit => {
                 self.exit = true;
                 Ok(())

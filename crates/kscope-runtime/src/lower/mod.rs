@@ -989,6 +989,12 @@ impl<'a> Lowerer<'a> {
                     self.not_built(e.span, format!("`{name}()` without arguments"));
                     return None;
                 };
+                if name == "print" && !matches!(&target.kind, ExprKind::Map { .. }) {
+                    let (fields, layouts) = self.packed_args(std::slice::from_ref(target))?;
+                    let id = self.message(Message::PrintValue { layout: layouts[0] });
+                    self.output(id, &fields);
+                    return None;
+                }
                 if !matches!(&target.kind, ExprKind::Map { keys, .. } if keys.is_empty())
                     || args.len() > 1
                 {
@@ -1149,8 +1155,11 @@ impl<'a> Lowerer<'a> {
             match self.expr(a)? {
                 V::Int(r) => {
                     fields.push(Field::Value(r, Width::W64));
-                    layouts.push(Scalar::Int {
-                        signed: t.is_signed(),
+                    layouts.push(match Scalar::of(&t) {
+                        Some(sc @ (Scalar::Kstack | Scalar::Ksym)) => sc,
+                        _ => Scalar::Int {
+                            signed: t.is_signed(),
+                        },
                     });
                 }
                 V::Str(p) => {
