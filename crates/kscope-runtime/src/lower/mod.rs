@@ -134,8 +134,9 @@ impl<'a> Lowerer<'a> {
         l.span(probe.span);
         let names: Vec<String> = checked.probes[probe_index]
             .variables
-            .keys()
-            .cloned()
+            .iter()
+            .filter(|(_, t)| Scalar::of(t).is_some())
+            .map(|(n, _)| n.clone())
             .collect();
         for name in names {
             l.var_slot(&name, probe.span);
