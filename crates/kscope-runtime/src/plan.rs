@@ -266,11 +266,7 @@ impl Plan {
         let n = maps.len() as u32;
         let zero = (zero_size > 0).then_some((MapId(n + 2), zero_size));
         let next = n + 2 + u32::from(zero.is_some());
-        let stacks = checked
-            .types
-            .iter()
-            .any(|t| *t == Type::Kstack)
-            .then_some(MapId(next));
+        let stacks = checked.types.contains(&Type::Kstack).then_some(MapId(next));
         Ok(Plan {
             maps,
             ringbuf: MapId(n),
