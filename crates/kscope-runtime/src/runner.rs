@@ -218,6 +218,13 @@ pub fn run(
     }
 
     // Maps, programs, attachments. Everything is an owned value whose Drop releases it.
+    // KSCOPE_BPF_STATS=1 keeps the kernel's per-program run-time statistics on while
+    // this run lasts (for scripts/bench-run-events; the kernel turns them off when the
+    // last such fd closes).
+    let _stats = match std::env::var_os("KSCOPE_BPF_STATS") {
+        Some(_) => Some(kscope_bpf::enable_stats().map_err(failed)?),
+        None => None,
+    };
     let _session = kscope_session::Session::new();
     kscope_session::set_interrupt_mode(kscope_session::InterruptMode::Graceful);
     let mut maps = Vec::new();
@@ -283,7 +290,8 @@ pub fn run(
     }
     let mut child_done = false;
     while !state.exit && !kscope_session::stop_requested() {
-        let _ = ring.poll(Duration::from_millis(100), |rec| {
+        // Records do not wake the consumer (exit() does): poll every 10 ms.
+        let _ = ring.poll(Duration::from_millis(10), |rec| {
             state.record(rec, &mut output)
         });
         if let Some(c) = child.as_mut()

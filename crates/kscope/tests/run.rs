@@ -525,13 +525,14 @@ fn signals_stop_the_run_print_maps_and_leave_nothing() {
     };
     for sig in [libc::SIGINT, libc::SIGTERM] {
         let clean = Clean::start();
-        // The workload's comm (its file name, cut to 15 bytes) is the filter.
-        let name = workload()
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
-        let comm: String = name.chars().take(15).collect();
+        // The workload's comm (its file name, cut to 15 bytes) is the filter: a copy with
+        // a name of its own, since other tests run the workload meanwhile.
+        let comm: String = format!("kssig-{}", std::process::id())
+            .chars()
+            .take(15)
+            .collect();
+        let own = Path::new(env!("CARGO_TARGET_TMPDIR")).join(&comm);
+        std::fs::copy(workload(), &own).unwrap();
         let mut k = Command::new(env!("CARGO_BIN_EXE_kscope"))
             .args([
                 "run",
@@ -547,7 +548,7 @@ fn signals_stop_the_run_print_maps_and_leave_nothing() {
         let mut line = String::new();
         err.read_line(&mut line).unwrap();
         assert_eq!(line, "Attached 2 probes\n");
-        let st = Command::new(workload())
+        let st = Command::new(&own)
             .args(["getppid", "100"])
             .status()
             .unwrap();

@@ -1182,7 +1182,12 @@ impl<'a> Lowerer<'a> {
 
     fn output(&mut self, id: u64, fields: &[Field]) {
         let (rb, loss) = (self.plan.ringbuf, self.plan.loss);
-        cg::ringbuf_output(&mut self.b, rb, loss, id, fields);
+        // Records wait for the consumer's next timed poll, except exit(), which wakes it.
+        let flags = match self.plan.messages.get(id as usize) {
+            Some(Message::Exit) => cg::BPF_RB_FORCE_WAKEUP,
+            _ => cg::BPF_RB_NO_WAKEUP,
+        };
+        cg::ringbuf_output_with(&mut self.b, rb, loss, id, fields, flags);
     }
 }
 
