@@ -714,11 +714,18 @@ impl<'a> Lowerer<'a> {
                 self.not_built(span, format!("string operator `{}`", op.symbol()));
                 return None;
             }
+            // Against a literal of length L only the words holding bytes 0..=L can
+            // differ (both sides are NUL padded).
+            let literal = [lhs, rhs].iter().find_map(|e| match &e.kind {
+                ExprKind::Str(l) => Some(l.len()),
+                _ => None,
+            });
+            let len = literal.map_or(STR_SIZE, |l| ((l as u32 + 1).div_ceil(8) * 8).min(STR_SIZE));
             let a = self.string(lhs);
             let b = self.string(rhs);
             let res = self.b.imm(if op == BinOp::Eq { 0 } else { 1 });
             let differ = self.b.label();
-            for off in (0..STR_SIZE as i16).step_by(8) {
+            for off in (0..len as i16).step_by(8) {
                 let x = self.b.load(Size::DW, Base::Reg(a), off);
                 let y = self.b.load(Size::DW, Base::Reg(b), off);
                 self.b.jmp_if(JmpOp::Ne, x, y, differ);
