@@ -439,6 +439,34 @@ const DIFFERENTIAL: &[(&str, &str)] = &[
         "write 8",
     ),
     (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { @[args->count % 3] = count(); @z[1] = sum(args->count); } END { print(@); zero(@z); clear(@); }",
+        "write 6",
+    ),
+    (
+        "uprobe:{W}:kscope_target /pid == cpid/ { @[arg0 % 4] = count(); }",
+        "call 50",
+    ),
+    (
+        "uretprobe:{W}:kscope_target /pid == cpid/ { @ = hist(retval); }",
+        "call 50",
+    ),
+    (
+        "uprobe:{W}:kscope_target /pid == cpid/ { @ = lhist(arg0, 0, 50, 5); @s = stats(arg0); }",
+        "call 60",
+    ),
+    (
+        "tracepoint:syscalls:sys_*_getppid /pid == cpid/ { @[probe] = count(); }",
+        "getppid 20",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @[kstack] = count(); }",
+        "getppid 10",
+    ),
+    (
+        "BEGIN { print(5); print(\"str\"); print(-3); exit(); }",
+        "getppid 1",
+    ),
+    (
         "BEGIN { @b = 1; @s = \"str\"; printf(\"%s-%d\\n\", \"a\", 5); exit(); }",
         "getppid 1",
     ),
