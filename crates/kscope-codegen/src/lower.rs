@@ -418,6 +418,24 @@ pub const MAX_RECORD: u32 = i16::MAX as u32;
 /// Sends `{u64 fmt_id, fields...}` through `ringbuf`; when the ring has no room, adds 1
 /// to entry 0 of `loss` (a per-CPU array of one 8-byte counter).
 pub fn ringbuf_output(b: &mut Builder, ringbuf: MapId, loss: MapId, fmt_id: u64, fields: &[Field]) {
+    ringbuf_output_with(b, ringbuf, loss, fmt_id, fields, 0);
+}
+
+/// `bpf_ringbuf_submit` flag: do not wake the consumer (it polls on a timer).
+pub const BPF_RB_NO_WAKEUP: i32 = 1;
+/// `bpf_ringbuf_submit` flag: wake the consumer now.
+pub const BPF_RB_FORCE_WAKEUP: i32 = 2;
+
+/// [`ringbuf_output`] with `bpf_ringbuf_submit` flags: [`BPF_RB_NO_WAKEUP`] saves the
+/// consumer wake-up (most of a record's cost) when user space polls on a timer.
+pub fn ringbuf_output_with(
+    b: &mut Builder,
+    ringbuf: MapId,
+    loss: MapId,
+    fmt_id: u64,
+    fields: &[Field],
+    submit_flags: i32,
+) {
     let lost = b.label();
     let done = b.label();
     let size = record_size(fields);
@@ -452,8 +470,8 @@ pub fn ringbuf_output(b: &mut Builder, ringbuf: MapId, loss: MapId, fmt_id: u64,
         }
         off += f.len() as i16;
     }
-    let zero = b.imm(0);
-    b.call_void(helper::RINGBUF_SUBMIT, &[rec, zero]);
+    let flags = b.imm(i64::from(submit_flags));
+    b.call_void(helper::RINGBUF_SUBMIT, &[rec, flags]);
     b.jmp(done);
     b.place(lost);
     let key = const_key(b, 0);

@@ -21,8 +21,8 @@ pub enum Command {
     Reset(ResetArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
-    /// Run a bpftrace-language script compiled straight to eBPF (not built yet).
-    Run(NotBuilt),
+    /// Run a bpftrace-language script compiled straight to eBPF.
+    Run(RunArgs),
     /// List probe points: tracepoints (with their fields under -v), kprobe-able functions,
     /// software events, tracers and trace options.
     List(ListArgs),
@@ -73,6 +73,46 @@ pub struct ListArgs {
     /// Only probes matching this glob: a whole name (`tracepoint:sched:*`), a name without
     /// its provider (`sched:sched_sw*`), or its last part (`*openat*`).
     pub glob: Option<String>,
+}
+
+/// Options of `kscope run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The program text.
+    #[arg(short = 'e', value_name = "PROGRAM")]
+    pub program: Option<String>,
+    /// The script file (`-` for standard input) when -e is not given, then the
+    /// positional parameters ($1, $2, ...).
+    #[arg(value_name = "FILE_OR_PARAMS", allow_hyphen_values = true)]
+    pub rest: Vec<String>,
+    /// Run this command (held until the probes are attached); `cpid` is its pid and the
+    /// run ends when it exits.
+    #[arg(short = 'c', value_name = "CMD")]
+    pub command: Option<String>,
+    /// Uprobes only in this process; the run ends when it exits.
+    #[arg(short = 'p', value_name = "PID")]
+    pub pid: Option<i32>,
+    /// Output format.
+    #[arg(short = 'f', value_name = "FORMAT", value_parser = ["text", "json"], default_value = "text")]
+    pub format: String,
+    /// Write the program's output to this file.
+    #[arg(short = 'o', value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+    /// Quiet: no `Attached N probes`.
+    #[arg(short = 'q')]
+    pub quiet: bool,
+    /// Print the typed AST and the BPF code; load nothing.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+    /// Allow unsafe functions (system, signal).
+    #[arg(long = "unsafe")]
+    pub allow_unsafe: bool,
+    /// List probes matching GLOB (as `kscope list`); `-lv` or `-l -v` with their fields.
+    #[arg(short = 'l', value_name = "GLOB", num_args = 0..=1, default_missing_value = "")]
+    pub list: Option<String>,
+    /// With -l: show each tracepoint's fields.
+    #[arg(short = 'v')]
+    pub verbose: bool,
 }
 
 /// What to trace: the options `kscope record` and `kscope stream` share.

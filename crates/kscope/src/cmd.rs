@@ -18,6 +18,7 @@ pub fn dispatch(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode
         Command::Report(args) => crate::report::run(args),
         Command::Probe(args) => crate::probe::run(args),
         Command::Stream(args) => crate::stream::run(args, matches.subcommand_matches("stream")),
+        Command::Run(args) => crate::run::run(args),
         other => {
             eprintln!("kscope {}: not built yet", other.name());
             Ok(ExitCode::from(2))

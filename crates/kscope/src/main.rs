@@ -7,6 +7,7 @@ mod list;
 mod probe;
 mod record;
 mod report;
+mod run;
 mod stream;
 
 use std::process::ExitCode;

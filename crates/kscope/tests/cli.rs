@@ -66,6 +66,7 @@ fn commands_not_built_yet_say_so_in_one_line_and_exit_2() {
         "report",
         "probe",
         "stream",
+        "run",
     ];
     for cmd in ALL_COMMANDS.iter().filter(|c| !built.contains(c)) {
         let out = kscope(&[cmd, "-e", "some args", "--flag"]);

@@ -1,0 +1,50 @@
+//! What a probe body sees at one attach point: where its arguments come from, the
+//! tracepoint fields, and the constants of this run.
+
+use kscope_ftrace::format::Field;
+use kscope_lang::ast::{AttachPoint, Provider};
+
+/// Where `argN` and `retval` are read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgSource {
+    /// No arguments (BEGIN/END, interval, profile, tracepoints use `args`).
+    None,
+    /// `struct pt_regs` (kprobes, uprobes): x86-64 calling convention.
+    PtRegs,
+    /// A raw tracepoint's `u64` argument array.
+    Raw,
+}
+
+/// The facts one attach point gives its probe body.
+#[derive(Debug, Clone)]
+pub struct ProbeContext {
+    /// The attach point.
+    pub attach: AttachPoint,
+    /// Where arguments come from.
+    pub args: ArgSource,
+    /// Tracepoint fields (from the event's `format` file), with their record offsets.
+    pub fields: Vec<Field>,
+    /// Whether pointers in arguments point at user memory (syscall tracepoints, uprobes).
+    pub user_pointers: bool,
+    /// The positional parameters (`$1` is `params[0]`).
+    pub params: Vec<String>,
+    /// Possible CPUs (`ncpus`).
+    pub ncpus: u32,
+    /// The `-c` child's pid (`cpid`).
+    pub cpid: Option<u32>,
+    /// `bpf_ktime_get_ns()` when the run started (`elapsed`).
+    pub start_ns: u64,
+}
+
+impl ProbeContext {
+    /// The argument source of a provider.
+    pub fn arg_source(p: Provider) -> ArgSource {
+        match p {
+            Provider::Kprobe | Provider::Kretprobe | Provider::Uprobe | Provider::Uretprobe => {
+                ArgSource::PtRegs
+            }
+            Provider::Rawtracepoint => ArgSource::Raw,
+            _ => ArgSource::None,
+        }
+    }
+}

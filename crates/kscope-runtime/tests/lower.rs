@@ -1,0 +1,164 @@
+//! Lowering without the kernel: layouts, "not built yet" diagnostics at their spans, and
+//! the records user space decodes.
+
+use kscope_lang::ast::Provider;
+use kscope_lang::sema::{NoKernelTypes, Options};
+use kscope_lang::{SourceFile, compile};
+use kscope_runtime::decode::{Stacks, printf_text, scalar};
+use kscope_runtime::lower::{ArgSource, Lowerer, ProbeContext};
+use kscope_runtime::plan::{Message, Plan, STR_SIZE, Scalar, ValueLayout};
+
+fn ctx(checked: &kscope_lang::sema::Checked, probe: usize) -> ProbeContext {
+    let ap = checked.program.probes[probe].attach_points[0].clone();
+    ProbeContext {
+        args: ProbeContext::arg_source(ap.provider),
+        attach: ap,
+        fields: Vec::new(),
+        user_pointers: false,
+        params: vec!["7".into(), "text".into()],
+        ncpus: 2,
+        cpid: Some(42),
+        start_ns: 0,
+    }
+}
+
+/// Lowers every probe; returns the plan and the error messages with their byte ranges.
+fn lower(src: &str) -> (Plan, Vec<(String, u32, u32)>) {
+    let file = SourceFile::new("-e", src);
+    let options = Options {
+        params: vec!["7".into(), "text".into()],
+        ..Options::default()
+    };
+    let checked = compile(&file, &options, &NoKernelTypes).expect("valid script");
+    let mut plan = Plan::new(&checked).expect("layout");
+    let mut errors = Vec::new();
+    for (i, p) in checked.program.probes.iter().enumerate() {
+        let c = ctx(&checked, i);
+        match Lowerer::lower(&checked, &mut plan, &c, i, p) {
+            Ok(f) => {
+                kscope_codegen::compile(&f, &|m| Some(m.0 as i32 + 3)).expect("compiles");
+            }
+            Err(es) => errors.extend(
+                es.into_iter()
+                    .map(|e| (e.message, e.span.start, e.span.end)),
+            ),
+        }
+    }
+    (plan, errors)
+}
+
+#[test]
+fn maps_get_their_layouts() {
+    let (plan, errors) = lower(
+        "BEGIN { @c = count(); @s[comm, 1] = sum(2); @m = max(-1); @a = avg(3); \
+         @h = hist(5); @l = lhist(5, 0, 100, 10); @x = \"str\"; @i[7] = 1; }",
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    let get = |n: &str| plan.map(n).unwrap().1.clone();
+    assert_eq!(get("c").value, ValueLayout::Sum);
+    assert_eq!(
+        get("s").keys,
+        vec![Scalar::Str, Scalar::Int { signed: true }]
+    );
+    assert_eq!(get("s").key_size(), STR_SIZE + 8);
+    assert_eq!(
+        get("m").value,
+        ValueLayout::MinMax {
+            max: true,
+            signed: true
+        }
+    );
+    assert_eq!(get("a").value_size(), 16);
+    assert_eq!(get("h").value_size(), 65 * 8);
+    assert_eq!(get("l").value_size(), 12 * 8);
+    assert_eq!(get("x").value, ValueLayout::Plain(Scalar::Str));
+    assert_eq!(
+        get("c").key_size(),
+        8,
+        "a scalar map has one 8-byte zero key"
+    );
+    // The zero map is as large as the largest bucket array.
+    assert_eq!(plan.zero.map(|z| z.1), Some(65 * 8));
+}
+
+#[test]
+fn unlowered_constructs_say_not_built_yet_at_their_span() {
+    let src = "BEGIN { @m[1] = 1; for ($kv : @m) { } }";
+    let (_, errors) = lower(src);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let (msg, start, end) = &errors[0];
+    assert_eq!(msg, "`for ($kv : @map)` is not built yet in `kscope run`");
+    assert_eq!(&src[*start as usize..*end as usize], "for ($kv : @m) { }");
+}
+
+#[test]
+fn printf_records_decode_in_argument_order() {
+    let (plan, errors) = lower("BEGIN { printf(\"%d %s %u\\n\", -5, \"ab\", 7); exit(); }");
+    assert!(errors.is_empty(), "{errors:?}");
+    let Message::Printf { args, .. } = &plan.messages[0] else {
+        panic!("first message is printf: {:?}", plan.messages);
+    };
+    assert_eq!(
+        args,
+        &vec![
+            Scalar::Int { signed: true },
+            Scalar::Str,
+            Scalar::Int { signed: true }
+        ]
+    );
+    let mut rec = Vec::new();
+    rec.extend((-5i64).to_ne_bytes());
+    let mut s = b"ab".to_vec();
+    s.resize(STR_SIZE as usize, 0);
+    rec.extend(s);
+    rec.extend(7u64.to_ne_bytes());
+    let stacks = Stacks::new(None);
+    assert_eq!(
+        printf_text(&plan.messages[0], &rec, &stacks).unwrap(),
+        "-5 ab 7\n"
+    );
+    assert!(matches!(plan.messages[1], Message::Exit));
+    assert_eq!(
+        scalar(
+            &(-1i64).to_ne_bytes(),
+            Scalar::Int { signed: false },
+            &stacks
+        )
+        .as_bits(),
+        Some(u64::MAX)
+    );
+}
+
+#[test]
+fn probe_kinds_read_arguments_from_their_context() {
+    assert_eq!(
+        ProbeContext::arg_source(Provider::Uprobe),
+        ArgSource::PtRegs
+    );
+    assert_eq!(
+        ProbeContext::arg_source(Provider::Kretprobe),
+        ArgSource::PtRegs
+    );
+    assert_eq!(
+        ProbeContext::arg_source(Provider::Rawtracepoint),
+        ArgSource::Raw
+    );
+    assert_eq!(
+        ProbeContext::arg_source(Provider::Tracepoint),
+        ArgSource::None
+    );
+    let (_, errors) = lower(
+        "uprobe:/bin/true:main { @ = arg0 + arg5; } uretprobe:/bin/true:main { @r = retval; }",
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
+#[test]
+fn loops_strings_and_positional_parameters_compile() {
+    let (_, errors) = lower(
+        "BEGIN { $s = $2; if ($s == \"text\") { @p = $1; } \
+         for ($i : 0..$1) { if ($i == 3) { break; } @n = count(); } \
+         $j = 0; while ($j < 3) { $j++; } @t = strncmp(comm, \"ks\", 2); @len = strlen($s); }",
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+}

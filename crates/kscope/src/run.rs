@@ -1,0 +1,78 @@
+//! `kscope run`: reads the script and hands it to kscope-runtime.
+
+use std::io::{Read, Write};
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::cli::RunArgs;
+
+/// Runs `kscope run`.
+pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    if let Some(glob) = &args.list {
+        // `-lv` parses as `-l v`: upstream's spelling of "list verbosely".
+        let (verbose, glob) = match glob.as_str() {
+            "v" => (true, args.program.clone()),
+            "" => (args.verbose, args.program.clone()),
+            g => (args.verbose, Some(g.to_string())),
+        };
+        return crate::list::run(&crate::cli::ListArgs {
+            verbose,
+            glob: glob.or_else(|| args.rest.first().cloned()),
+        });
+    }
+    let (name, text, params) = match &args.program {
+        Some(p) => ("-e".to_string(), p.clone(), args.rest.clone()),
+        None => {
+            let Some((file, params)) = args.rest.split_first() else {
+                anyhow::bail!("no program: give -e PROGRAM, a script FILE, or - for stdin");
+            };
+            let text = if file == "-" {
+                let mut s = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut s)
+                    .context("reading the script from standard input")?;
+                s
+            } else {
+                std::fs::read_to_string(file)
+                    .with_context(|| format!("reading the script {file}"))?
+            };
+            (file.clone(), text, params.to_vec())
+        }
+    };
+    let src = kscope_lang::SourceFile::new(name, text);
+    let opts = kscope_runtime::RunOptions {
+        params,
+        command: args
+            .command
+            .as_ref()
+            .map(|c| c.split_whitespace().map(String::from).collect()),
+        pid: args.pid,
+        format: if args.format == "json" {
+            kscope_lang::output::Format::Json
+        } else {
+            kscope_lang::output::Format::Text
+        },
+        quiet: args.quiet,
+        dry_run: args.dry_run,
+        allow_unsafe: args.allow_unsafe,
+    };
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => Box::new(std::io::stdout()),
+    };
+    let mut err = std::io::stderr();
+    match kscope_runtime::run(&src, &opts, &mut out, &mut err) {
+        Ok(code) => {
+            out.flush().context("writing the output")?;
+            Ok(ExitCode::from(code as u8))
+        }
+        Err(kscope_runtime::RunError::Script(text)) => {
+            eprint!("{text}");
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,759 @@
+//! `kscope run` against the real kernel: exact counts from deterministic C workloads,
+//! differential tests against bpftrace 0.17 (same workload, same map contents), errors at
+//! the right span, and nothing left behind.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use kscope_testkit::{Feature, require, require_all};
+
+/// The workload binary (tests/run_support.c), compiled once per test process.
+fn workload() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let out =
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("ksw-{}", std::process::id()));
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/run_support.c");
+        let st = Command::new("cc")
+            .args(["-O1", "-g0", "-o"])
+            .arg(&out)
+            .arg(&src)
+            .status()
+            .expect("running cc (the C compiler builds the workload)");
+        assert!(st.success(), "cc failed on {}", src.display());
+        out
+    })
+}
+
+fn child(args: &str) -> String {
+    format!("{} {args}", workload().display())
+}
+
+fn kscope(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kscope"))
+        .arg("run")
+        .args(args)
+        .output()
+        .expect("running kscope")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Runs a script with `-c CHILD`; returns stdout, failing on a non-zero exit.
+fn run_c(script: &str, child_args: &str) -> String {
+    let out = kscope(&["-c", &child(child_args), "-e", script]);
+    assert!(
+        out.status.success(),
+        "kscope run failed: {}\n{}",
+        script,
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// bpftrace 0.17's stdout for the same run, without its `Attaching N probes...` line;
+/// `None` when bpftrace is not installed.
+fn bpftrace_c(script: &str, child_args: &str) -> Option<String> {
+    let out = Command::new("bpftrace")
+        .args(["-c", &child(child_args), "-e", script])
+        .output()
+        .ok()?;
+    assert!(
+        out.status.success(),
+        "bpftrace failed on {script}: {}",
+        text(&out.stderr)
+    );
+    let s = text(&out.stdout);
+    Some(match s.split_once('\n') {
+        Some((first, rest)) if first.starts_with("Attaching") => rest.to_string(),
+        _ => s,
+    })
+}
+
+fn prog_ids() -> Vec<u32> {
+    kscope_bpf::loaded_ids(kscope_bpf::IdKind::Prog).unwrap()
+}
+
+/// Asserts that the run left no BPF program or link and no tracefs change behind.
+struct Clean {
+    progs: Vec<u32>,
+    links: Vec<u32>,
+    state: kscope_testkit::snapshot::KernelState,
+}
+
+impl Clean {
+    fn start() -> Clean {
+        Clean {
+            progs: prog_ids(),
+            links: kscope_bpf::loaded_ids(kscope_bpf::IdKind::Link).unwrap(),
+            state: kscope_testkit::snapshot::KernelState::capture(),
+        }
+    }
+
+    fn check(self) {
+        // The kernel frees programs asynchronously after the last fd closes.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while prog_ids() != self.progs && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(prog_ids(), self.progs, "BPF programs left behind");
+        assert_eq!(
+            kscope_bpf::loaded_ids(kscope_bpf::IdKind::Link).unwrap(),
+            self.links,
+            "BPF links left behind"
+        );
+        let mut now = kscope_testkit::snapshot::KernelState::capture();
+        now.bpf_programs = self.state.bpf_programs.clone();
+        now.bpf_maps = self.state.bpf_maps.clone();
+        now.bpf_links = self.state.bpf_links.clone();
+        assert_eq!(now, self.state, "tracefs state changed");
+    }
+}
+
+#[test]
+fn getppid_1000_times_counts_exactly_1000() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let clean = Clean::start();
+    let out = run_c(
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @c = count(); }",
+        "getppid 1000",
+    );
+    assert_eq!(out, "\n\n@c: 1000\n");
+    clean.check();
+}
+
+#[test]
+fn hist_and_lhist_of_write_sizes_land_in_exact_buckets() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let out = run_c(
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { @h = hist(args.count); \
+         @l = lhist(args.count, 0, 100, 10); }",
+        "write 4",
+    );
+    // Sizes 0, 37, 74, 111 written 1, 2, 3, 4 times: hist buckets [0], [32, 64),
+    // [64, 128) (74 and 111: 3 + 4); lhist buckets [0, 10), [30, 40), [70, 80), [100, ...).
+    let want = "\n\n\
+@h: \n\
+[0]                    1 |@@@@@@@                                             |\n\
+[1]                    0 |                                                    |\n\
+[2, 4)                 0 |                                                    |\n\
+[4, 8)                 0 |                                                    |\n\
+[8, 16)                0 |                                                    |\n\
+[16, 32)               0 |                                                    |\n\
+[32, 64)               2 |@@@@@@@@@@@@@@                                      |\n\
+[64, 128)              7 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n\
+\n\
+@l: \n\
+[0, 10)                1 |@@@@@@@@@@@@@                                       |\n\
+[10, 20)               0 |                                                    |\n\
+[20, 30)               0 |                                                    |\n\
+[30, 40)               2 |@@@@@@@@@@@@@@@@@@@@@@@@@@                          |\n\
+[40, 50)               0 |                                                    |\n\
+[50, 60)               0 |                                                    |\n\
+[60, 70)               0 |                                                    |\n\
+[70, 80)               3 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@             |\n\
+[80, 90)               0 |                                                    |\n\
+[90, 100)              0 |                                                    |\n\
+[100, ...)             4 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n\
+\n";
+    assert_eq!(
+        out,
+        want.replace("@h: \n", "@h:\n").replace("@l: \n", "@l:\n")
+    );
+}
+
+#[test]
+fn printf_10000_events_arrive_in_order_none_lost() {
+    let Some(_kernel) = require_all(&[Feature::BpfTracepoint, Feature::Ringbuf]) else {
+        return;
+    };
+    let out = kscope(&[
+        "-c",
+        &child("getppid 10000"),
+        "-e",
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { printf(\"%d\\n\", @n); @n = @n + 1; }",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().take(10_000).collect();
+    let want: Vec<String> = (0..10_000).map(|i| i.to_string()).collect();
+    assert_eq!(lines, want);
+    assert!(stdout.ends_with("\n\n\n@n: 10000\n"), "{stdout}");
+    assert!(!text(&out.stderr).contains("lost"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn uprobe_on_a_function_called_n_times_counts_n() {
+    let Some(_kernel) = require_all(&[Feature::BpfKprobe, Feature::Uprobes]) else {
+        return;
+    };
+    let clean = Clean::start();
+    let script = format!(
+        "uprobe:{}:kscope_target /pid == cpid/ {{ @calls = count(); @args = sum(arg0); }} \
+         uretprobe:{}:kscope_target /pid == cpid/ {{ @ret = sum(retval); }}",
+        workload().display(),
+        workload().display()
+    );
+    let out = run_c(&script, "call 777");
+    let sum: u64 = (0..777).sum();
+    assert_eq!(
+        out,
+        format!("\n\n@args: {sum}\n@calls: 777\n@ret: {}\n", sum * 2)
+    );
+    clean.check();
+}
+
+#[test]
+fn rawtracepoint_sys_enter_with_a_filter_counts_exactly() {
+    let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
+        return;
+    };
+    let clean = Clean::start();
+    // arg1 of sys_enter is the system call number: getppid is 110 on x86-64.
+    let nr = if cfg!(target_arch = "x86_64") {
+        110
+    } else {
+        173
+    };
+    let out = run_c(
+        &format!("rawtracepoint:sys_enter /pid == cpid && arg1 == {nr}/ {{ @n = count(); }}"),
+        "getppid 1234",
+    );
+    assert_eq!(out, "\n\n@n: 1234\n");
+    clean.check();
+}
+
+#[test]
+fn begin_printf_and_exit_print_once_and_end_runs_once() {
+    let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
+        return;
+    };
+    let clean = Clean::start();
+    let out = kscope(&[
+        "-e",
+        "BEGIN { printf(\"hello\\n\"); exit(); } END { printf(\"end\\n\"); @e = count(); }",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "hello\nend\n\n\n@e: 1\n");
+    assert_eq!(text(&out.stderr), "Attached 2 probes\n");
+    clean.check();
+}
+
+#[test]
+fn semantic_error_is_shown_at_its_span() {
+    let out = kscope(&["-e", "BEGIN { @x = 1 + \"a\"; }"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "error: cannot apply `+` to `int8` and `string`\n --> -e:1:14\n  |\n1 | BEGIN { @x = 1 + \"a\"; }\n  |              ^^^^^^^ `int8` + `string`\n"
+    );
+}
+
+#[test]
+fn unlowered_feature_says_not_built_yet_at_its_span() {
+    // Refused before anything is loaded (the script would otherwise run until Ctrl-C).
+    let out = kscope(&["-e", "BEGIN { @m[1] = 1; for ($kv : @m) { } exit(); }"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with(
+            "error: `for ($kv : @map)` is not built yet in `kscope run`\n --> -e:1:20\n"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn kernel_refusal_is_shown_at_the_attach_point() {
+    let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
+        return;
+    };
+    let clean = Clean::start();
+    // sys_enter has two arguments: the kernel refuses a program that reads a sixth.
+    let out = kscope(&["-e", "rawtracepoint:sys_enter { @ = arg5; }"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with("error: cannot attach rawtracepoint:sys_enter: "),
+        "{err}"
+    );
+    assert!(
+        err.contains(" --> -e:1:1\n  |\n1 | rawtracepoint:sys_enter { @ = arg5; }\n  | ^^^^^^^^^^^^^^^^^^^^^^^ this attach point\n"),
+        "{err}"
+    );
+    clean.check();
+}
+
+#[test]
+fn stack_over_512_bytes_is_shown_at_its_span() {
+    let vars: Vec<String> = (0..9).map(|i| format!("$s{i} = comm;")).collect();
+    let script = format!("BEGIN {{ {} }}", vars.join(" "));
+    let out = kscope(&["-e", &script]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.starts_with("error: the program needs "), "{err}");
+    assert!(err.contains("more than the kernel's 512 bytes"), "{err}");
+    assert!(err.contains(" --> -e:1:"), "{err}");
+}
+
+#[test]
+fn dry_run_prints_the_tree_and_the_code_and_loads_nothing() {
+    // The lock keeps other kernel tests from loading programs meanwhile.
+    let Some(_kernel) = require(Feature::Bpf) else {
+        return;
+    };
+    let before = prog_ids();
+    let out = kscope(&["--dry-run", "-e", "BEGIN { @x = 1 + 2; }"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(s.contains("map: @x :: int64"), "{s}");
+    assert!(s.contains("call bpf_map_update_elem#2"), "{s}");
+    assert!(s.contains("begin (RawTracepoint):"), "{s}");
+    assert_eq!(prog_ids(), before);
+}
+
+/// One differential case: a script, the workload arguments.
+const DIFFERENTIAL: &[(&str, &str)] = &[
+    (
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @ = count(); }",
+        "getppid 300",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @[comm] = count(); }",
+        "getppid 200",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @[pid == cpid] = count(); }",
+        "getppid 50",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { @ = hist(args->count); }",
+        "write 30",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { @ = lhist(args->count, 0, 1000, 100); }",
+        "write 30",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { @[comm] = hist(args->count); }",
+        "write 20",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { @s = sum(args->count); @mn = min(args->count); @mx = max(args->count); }",
+        "write 25",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { @a = avg(args->count); @st = stats(args->count); }",
+        "write 25",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { @[args->count] = count(); }",
+        "write 12",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { @[args->fd, args->count % 3] = count(); }",
+        "write 12",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { if (args->count > 300) { @big = count(); } else { @small = count(); } }",
+        "write 20",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { @[args->count > 300 ? 1 : 0] = count(); }",
+        "write 20",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { $x = args->count * 2 + 1; @ = sum($x); }",
+        "write 15",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { @[args->count & 0xf, args->count >> 4] = count(); }",
+        "write 10",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid && (args->count < 100 || args->count > 500)/ { @ = count(); }",
+        "write 20",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { @last = args->count; @n++; }",
+        "write 9",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_openat /pid == cpid/ { @[str(args->filename)] = count(); }",
+        "open 10",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_openat /pid == cpid && str(args->filename) == \"/nonexistent/kscope-3\"/ { @ = count(); }",
+        "open 10",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @[probe] = count(); }",
+        "getppid 10",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @[comm, 1] = count(); }",
+        "getppid 10",
+    ),
+    (
+        "tracepoint:syscalls:sys_exit_write /pid == cpid/ { @ = hist(args->ret); }",
+        "write 14",
+    ),
+    (
+        "tracepoint:syscalls:sys_exit_write /pid == cpid/ { @[args->ret > 200] = sum(args->ret); }",
+        "write 14",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { @c[args->count % 4] = count(); } END { delete(@c[0]); }",
+        "write 12",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { @c[1] = count(); @d = count(); } END { clear(@c); }",
+        "write 12",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { $s = comm; @[$s] = count(); }",
+        "write 5",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { printf(\"%d %s\\n\", args->count, comm); }",
+        "write 6",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { @ = lhist(args->count, 100, 400, 50); }",
+        "write 15",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { @[(int8)args->count] = count(); }",
+        "write 8",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { @x = -(int64)args->count; @m = min(-(int64)args->count); }",
+        "write 8",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { @[args->count % 3] = count(); @z[1] = sum(args->count); } END { print(@); zero(@z); clear(@); }",
+        "write 6",
+    ),
+    (
+        "uprobe:{W}:kscope_target /pid == cpid/ { @[arg0 % 4] = count(); }",
+        "call 50",
+    ),
+    (
+        "uretprobe:{W}:kscope_target /pid == cpid/ { @ = hist(retval); }",
+        "call 50",
+    ),
+    (
+        "uprobe:{W}:kscope_target /pid == cpid/ { @ = lhist(arg0, 0, 50, 5); @s = stats(arg0); }",
+        "call 60",
+    ),
+    (
+        "tracepoint:syscalls:sys_*_getppid /pid == cpid/ { @[probe] = count(); }",
+        "getppid 20",
+    ),
+    (
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @[kstack] = count(); }",
+        "getppid 10",
+    ),
+    (
+        "BEGIN { print(5); print(\"str\"); print(-3); exit(); }",
+        "getppid 1",
+    ),
+    (
+        "BEGIN { @b = 1; @s = \"str\"; printf(\"%s-%d\\n\", \"a\", 5); exit(); }",
+        "getppid 1",
+    ),
+];
+
+/// The non-empty lines of an output, sorted: map contents compare as sets of
+/// `key: value` and bucket lines (upstream and 0.17 order entries with equal values
+/// differently, and space maps differently). 0.17 prints a space after a histogram's
+/// `@name:`, `stats` as `count C, average A, total T` and stack frames indented by 4;
+/// upstream (and kscope) print `{ .count = C, .average = A, .total = T }` and indent by 8.
+fn normalized(out: &str) -> Vec<String> {
+    let mut lines: Vec<String> = out
+        .lines()
+        .map(|l| l.trim())
+        .filter(|l| !l.is_empty())
+        .map(|l| match l.split_once(": count ") {
+            Some((name, rest)) => {
+                let rest = rest
+                    .replace(", average ", ", .average = ")
+                    .replace(", total ", ", .total = ");
+                format!("{name}: {{ .count = {rest} }}")
+            }
+            None => l.to_string(),
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn differential_against_bpftrace_017() {
+    let Some(_kernel) = require_all(&[
+        Feature::BpfTracepoint,
+        Feature::BpfRawTracepoint,
+        Feature::BpfKprobe,
+        Feature::Uprobes,
+    ]) else {
+        return;
+    };
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for (script, args) in DIFFERENTIAL {
+        let script = &script.replace("{W}", &workload().display().to_string());
+        let Some(want) = bpftrace_c(script, args) else {
+            eprintln!("bpftrace is not installed: differential test skipped");
+            return;
+        };
+        let got = run_c(script, args);
+        compared += 1;
+        if normalized(&got) != normalized(&want) {
+            failures.push(format!("{script}\n--- bpftrace\n{want}--- kscope\n{got}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {compared} differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn positional_parameters_are_constants() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let out = kscope(&[
+        "-c",
+        &child("write 10"),
+        "-e",
+        "tracepoint:syscalls:sys_enter_write /pid == cpid && args.count > $1/ { @ = count(); }",
+        "200",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Sizes 37 * i for i in 0..10, written i % 7 + 1 times; above 200: i = 6..9.
+    let n: u64 = (6..10).map(|i| i % 7 + 1).sum();
+    assert_eq!(text(&out.stdout), format!("\n\n@: {n}\n"));
+}
+
+/// SIGINT and SIGTERM stop the run like bpftrace's Ctrl-C: END runs, the maps are
+/// printed, everything is detached.
+#[test]
+fn signals_stop_the_run_print_maps_and_leave_nothing() {
+    use std::io::{BufRead, BufReader};
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        let clean = Clean::start();
+        // The workload's comm (its file name, cut to 15 bytes) is the filter: a copy with
+        // a name of its own, since other tests run the workload meanwhile.
+        let comm: String = format!("kssig-{}", std::process::id())
+            .chars()
+            .take(15)
+            .collect();
+        let own = Path::new(env!("CARGO_TARGET_TMPDIR")).join(&comm);
+        std::fs::copy(workload(), &own).unwrap();
+        let mut k = Command::new(env!("CARGO_BIN_EXE_kscope"))
+            .args([
+                "run",
+                "-e",
+                "tracepoint:syscalls:sys_enter_getppid /comm == $1/ { @c = count(); } END { @end = count(); }",
+                &comm,
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut err = BufReader::new(k.stderr.take().unwrap());
+        let mut line = String::new();
+        err.read_line(&mut line).unwrap();
+        assert_eq!(line, "Attached 2 probes\n");
+        let st = Command::new(&own)
+            .args(["getppid", "100"])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        kscope_sys::process::send_signal(k.id(), sig).unwrap();
+        let out = k.wait_with_output().unwrap();
+        assert!(out.status.success(), "signal {sig}: {:?}", out.status);
+        assert_eq!(text(&out.stdout), "\n\n@c: 100\n@end: 1\n", "signal {sig}");
+        clean.check();
+    }
+}
+
+#[test]
+fn json_output_is_upstream_ndjson() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let out = kscope(&[
+        "-f",
+        "json",
+        "-c",
+        &child("getppid 42"),
+        "-e",
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @c = count(); @h = hist(5); }",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "{\"type\": \"attached_probes\", \"count\": 1, \"data\": {\"probes\": 1}}\n\
+         {\"type\": \"map\", \"data\": {\"@c\": 42}}\n\
+         {\"type\": \"hist\", \"data\": {\"@h\": [{\"min\": 4, \"max\": 7, \"count\": 42}]}}\n"
+    );
+}
+
+#[test]
+fn output_file_gets_the_program_output() {
+    let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
+        return;
+    };
+    let path =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("run-o-{}.txt", std::process::id()));
+    let out = kscope(&[
+        "-o",
+        path.to_str().unwrap(),
+        "-e",
+        "BEGIN { printf(\"to file\\n\"); @n = 7; exit(); }",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "to file\n\n\n@n: 7\n"
+    );
+    let _ = std::fs::remove_file(&path);
+}
+
+/// kprobe and kretprobe scripts (kprobes are absent on this machine: the lab runs them).
+#[test]
+fn lab_run_kprobe_and_kretprobe_count_exactly() {
+    let Some(_kernel) = require_all(&[Feature::Kprobes, Feature::BpfKprobe]) else {
+        return;
+    };
+    let clean = Clean::start();
+    let out = run_c(
+        "kprobe:__x64_sys_getppid /pid == cpid/ { @k = count(); } \
+         kretprobe:__x64_sys_getppid /pid == cpid/ { @r = count(); }",
+        "getppid 100",
+    );
+    assert_eq!(out, "\n\n@k: 100\n@r: 100\n");
+    clean.check();
+}
+
+/// Reading a count/sum map in a probe gives the total over CPUs, as upstream.
+#[test]
+fn count_and_sum_maps_read_in_a_probe_are_totals() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let out = run_c(
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @c = count(); @s = sum(2); \
+         if (@c == 50) { printf(\"half %d %d\\n\", @c, @s); } }",
+        "getppid 100",
+    );
+    assert_eq!(out, "half 50 100\n\n\n@c: 100\n@s: 200\n");
+}
+
+/// `for ($i : a..b)` with break and continue, and `while`, as bounded BPF loops.
+#[test]
+fn loops_run_exactly() {
+    let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
+        return;
+    };
+    let out = kscope(&[
+        "-e",
+        "BEGIN { for ($i : 0..10) { if ($i == 7) { break; } if ($i % 2 == 0) { continue; } \
+         @s = sum($i); } $j = 0; while ($j < 5) { $j++; @w = count(); } \
+         for ($k : 3..3) { @never = count(); } exit(); }",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "\n\n@s: 9\n@w: 5\n");
+}
+
+/// `--unsafe` functions: `signal("KILL")` stops the child at its first system call, and
+/// `system()` runs a formatted command line. Without `--unsafe` both are refused.
+#[test]
+fn unsafe_signal_and_system() {
+    let Some(_kernel) = require_all(&[Feature::BpfTracepoint, Feature::Ringbuf]) else {
+        return;
+    };
+    let out = kscope(&[
+        "--unsafe",
+        "-c",
+        &child("getppid 1000000000"),
+        "-e",
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @c = count(); signal(\"KILL\"); } \
+         END { system(\"echo done %d\", 42); }",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "done 42\n\n\n@c: 1\n");
+    let refused = kscope(&["-e", "BEGIN { system(\"true\"); }"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused.stderr).contains("needs --unsafe"));
+}
+
+/// `ksym(addr)` names the kernel symbol containing an address (from /proc/kallsyms).
+#[test]
+fn ksym_names_kernel_addresses() {
+    let Some(_kernel) = require_all(&[Feature::BpfRawTracepoint, Feature::KallsymsAll]) else {
+        return;
+    };
+    let kallsyms = std::fs::read_to_string("/proc/kallsyms").unwrap();
+    let addr = kallsyms
+        .lines()
+        .find_map(|l| {
+            let mut f = l.split_whitespace();
+            let (a, t, n) = (f.next()?, f.next()?, f.next()?);
+            (n == "do_syscall_64" && t.eq_ignore_ascii_case("t"))
+                .then(|| u64::from_str_radix(a, 16).ok())?
+        })
+        .expect("do_syscall_64 in /proc/kallsyms");
+    let out = kscope(&[
+        "-e",
+        "BEGIN { @[ksym($1)] = 1; @inside[ksym($1 + 5)] = 2; exit(); }",
+        &addr.to_string(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "\n\n@[do_syscall_64]: 1\n@inside[do_syscall_64]: 2\n"
+    );
+}
+
+/// `kscope run -l [GLOB]` and `-lv` share `kscope list`'s listing.
+#[test]
+fn list_probes_is_kscope_list() {
+    let Some(_kernel) = require(Feature::Tracepoints) else {
+        return;
+    };
+    let list = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_kscope"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}: {}", text(&o.stderr));
+        text(&o.stdout)
+    };
+    let glob = "tracepoint:syscalls:sys_enter_getpp*";
+    assert_eq!(
+        list(&["run", "-l", glob]),
+        "tracepoint:syscalls:sys_enter_getppid\n"
+    );
+    assert_eq!(list(&["run", "-l", glob]), list(&["list", glob]));
+    assert_eq!(
+        list(&["run", "-lv", "tracepoint:syscalls:sys_enter_write"]),
+        list(&["list", "-v", "tracepoint:syscalls:sys_enter_write"])
+    );
+}
