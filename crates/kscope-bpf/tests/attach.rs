@@ -93,7 +93,7 @@ fn tracepoint_counts_exactly_1000_getppid_calls() {
     {
         // Two batches of 500: the second runs after the program's fd is dropped (the
         // link keeps it attached).
-        let mut child = Workload::start(&["getppid", "500", "2"]);
+        let mut child = Workload::start(workload(), &["getppid", "500", "2"]);
         let map = percpu_counter_map("ks_tp_count");
         let prog = counter(ProgType::Tracepoint, &map, 0, child.pid(), "ks_tp_count");
         leaks.track(&prog);
@@ -128,7 +128,7 @@ fn tracepoint_through_set_bpf_ioctl_counts_exactly_1000() {
     };
     let mut leaks = LeakCheck::start();
     {
-        let mut child = Workload::start(&["getppid", "1000"]);
+        let mut child = Workload::start(workload(), &["getppid", "1000"]);
         let map = percpu_counter_map("ks_tp_ioctl");
         let prog = counter(ProgType::Tracepoint, &map, 0, child.pid(), "ks_tp_ioctl");
         leaks.track(&prog);
@@ -156,7 +156,7 @@ fn raw_tracepoint_counts_exactly_1000_getppid_calls() {
     };
     let mut leaks = LeakCheck::start();
     {
-        let mut child = Workload::start(&["getppid", "1000"]);
+        let mut child = Workload::start(workload(), &["getppid", "1000"]);
         let map = percpu_counter_map("ks_rawtp_count");
         // sys_enter(struct pt_regs *regs, long id): args[1] is the syscall number.
         let mut a = Asm::new();
@@ -220,7 +220,7 @@ fn ringbuf_delivers_10000_records_in_order() {
         // 2 batches of 5000 records of 24 bytes (8 header + 16 data): 120,000 bytes each
         // in a 128 KiB ring, consumed between batches, so the second batch crosses the
         // end of the ring (with a record split across it) without ever filling it.
-        let mut child = Workload::start(&["getppid", "5000", "2"]);
+        let mut child = Workload::start(workload(), &["getppid", "5000", "2"]);
         let ring = Map::create(&MapSpec::ringbuf(128 << 10).with_name("ks_rb")).unwrap();
         let state =
             Map::create(&MapSpec::new(MapType::Array, 4, 16, 1).with_name("ks_rb_seq")).unwrap();
@@ -291,7 +291,7 @@ fn ringbuf_skips_discarded_records() {
     };
     let mut leaks = LeakCheck::start();
     {
-        let mut child = Workload::start(&["getppid", "1000"]);
+        let mut child = Workload::start(workload(), &["getppid", "1000"]);
         let ring = Map::create(&MapSpec::ringbuf(64 << 10).with_name("ks_rb_disc")).unwrap();
         let state =
             Map::create(&MapSpec::new(MapType::Array, 4, 8, 1).with_name("ks_rb_dseq")).unwrap();
@@ -358,7 +358,7 @@ fn kernel_stack_at_syscall_entry_symbolises_to_the_syscall_path() {
     let syms = KernelSymbols::load().unwrap();
     let mut leaks = LeakCheck::start();
     {
-        let mut child = Workload::start(&["getppid", "1"]);
+        let mut child = Workload::start(workload(), &["getppid", "1"]);
         let stacks = Map::create(&MapSpec::stack_trace(127, 64).with_name("ks_stacks")).unwrap();
         let out =
             Map::create(&MapSpec::new(MapType::Array, 4, 8, 1).with_name("ks_stackid")).unwrap();
@@ -425,7 +425,7 @@ fn uprobe_and_uretprobe_count_exactly_n_calls() {
     let offset = file_offset(path, "kscope_uprobe_target");
     let mut leaks = LeakCheck::start();
     {
-        let mut child = Workload::start(&["call", &N.to_string()]);
+        let mut child = Workload::start(workload(), &["call", &N.to_string()]);
         let map = percpu_counter_map("ks_uprobe");
         let entry = counter(ProgType::Kprobe, &map, 0, 0, "ks_uprobe");
         let ret = counter(ProgType::Kprobe, &map, 1, 0, "ks_uretprobe");
@@ -490,7 +490,7 @@ fn cpu_clock_sampling_counts_samples_during_a_busy_loop() {
     };
     let mut leaks = LeakCheck::start();
     {
-        let mut child = Workload::start(&["spin", "300"]);
+        let mut child = Workload::start(workload(), &["spin", "300"]);
         let map = percpu_counter_map("ks_profile");
         let prog = counter(ProgType::PerfEvent, &map, 0, child.pid(), "ks_profile");
         leaks.track(&prog);
@@ -595,7 +595,7 @@ fn lab_bpf_kprobe_and_kretprobe_count_exactly_1000_getppid_calls() {
     .expect("a getppid function in kallsyms");
     let mut leaks = LeakCheck::start();
     {
-        let mut child = Workload::start(&["getppid", "1000"]);
+        let mut child = Workload::start(workload(), &["getppid", "1000"]);
         let map = percpu_counter_map("ks_kprobe");
         let entry = counter(ProgType::Kprobe, &map, 0, child.pid(), "ks_kprobe");
         let ret = counter(ProgType::Kprobe, &map, 1, child.pid(), "ks_kretprobe");

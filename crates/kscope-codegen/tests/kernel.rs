@@ -13,7 +13,7 @@ use kscope_codegen::ir::{AluOp, Base, JmpOp, Size};
 use kscope_codegen::lower::{self, Field};
 use kscope_codegen::{Builder, CodegenError, Compiled, MapId, Span, VReg, Width, compile};
 use kscope_testkit::{Feature, require, require_all};
-use support::kernel::{LeakCheck, Workload};
+use support::kernel::{LeakCheck, Workload, workload};
 
 /// Compiles with `maps[i]` as `MapId(i)`.
 fn build(b: Builder, maps: &[&Map]) -> Compiled {
@@ -62,7 +62,7 @@ fn generated_count_by_pid_is_exactly_1000() {
     };
     let mut leaks = LeakCheck::start();
     {
-        let mut child = Workload::start(&["getppid", "1000"]);
+        let mut child = Workload::start(workload(), &["getppid", "1000"]);
         let map = Map::create(&MapSpec::new(MapType::PercpuHash, 8, 8, 64).with_name("cg_count"))
             .unwrap();
         let mut b = Builder::new();
@@ -101,7 +101,7 @@ fn generated_aggregations_of_write_counts_are_exact() {
         // the tracepoint sees, and bpftrace's hist puts negatives in bucket 0.
         let values: [i64; 14] = [-5, 0, 1, 2, 3, 4, 7, 8, 15, 99, 100, 1000, 65536, 1 << 20];
         let arg: Vec<String> = values.iter().map(|v| (*v as u64).to_string()).collect();
-        let mut child = Workload::start(&["write", &arg.join(",")]);
+        let mut child = Workload::start(workload(), &["write", &arg.join(",")]);
         let nb0 = lower::hist_buckets(0);
         let nb2 = lower::hist_buckets(2);
         let nl = lower::lhist_buckets(0, 100, 10);
@@ -212,7 +212,7 @@ fn generated_ringbuf_records_10000_in_order_none_lost() {
     };
     let mut leaks = LeakCheck::start();
     {
-        let mut child = Workload::start(&["getppid", "10000"]);
+        let mut child = Workload::start(workload(), &["getppid", "10000"]);
         let ring = Map::create(&MapSpec::ringbuf(1 << 20).with_name("cg_ring")).unwrap();
         let loss =
             Map::create(&MapSpec::new(MapType::PercpuArray, 4, 8, 1).with_name("cg_loss")).unwrap();
@@ -295,7 +295,7 @@ fn generated_ringbuf_counts_lost_records() {
     };
     let mut leaks = LeakCheck::start();
     {
-        let mut child = Workload::start(&["getppid", "1000"]);
+        let mut child = Workload::start(workload(), &["getppid", "1000"]);
         let ring = Map::create(&MapSpec::ringbuf(4096).with_name("cg_ring_small")).unwrap();
         let loss = Map::create(&MapSpec::new(MapType::PercpuArray, 4, 8, 1).with_name("cg_loss2"))
             .unwrap();
@@ -332,7 +332,7 @@ fn generated_user_string_reads_into_scratch() {
     };
     let mut leaks = LeakCheck::start();
     {
-        let mut child = Workload::start(&["strwrite", "100"]);
+        let mut child = Workload::start(workload(), &["strwrite", "100"]);
         let ring = Map::create(&MapSpec::ringbuf(1 << 16).with_name("cg_ring_str")).unwrap();
         let loss = Map::create(&MapSpec::new(MapType::PercpuArray, 4, 8, 1).with_name("cg_loss3"))
             .unwrap();
@@ -495,7 +495,7 @@ fn generated_plain_map_read_update_delete() {
     };
     let mut leaks = LeakCheck::start();
     {
-        let mut child = Workload::start(&["getppid", "1000"]);
+        let mut child = Workload::start(workload(), &["getppid", "1000"]);
         let map =
             Map::create(&MapSpec::new(MapType::Hash, 8, 8, 16).with_name("cg_plain")).unwrap();
         let mut b = Builder::new();
@@ -624,7 +624,7 @@ fn generated_kernel_string_reads_into_scratch() {
     };
     let mut leaks = LeakCheck::start();
     {
-        let mut child = Workload::start(&["getppid", "10"]);
+        let mut child = Workload::start(workload(), &["getppid", "10"]);
         let ring = Map::create(&MapSpec::ringbuf(1 << 16).with_name("cg_ring_kstr")).unwrap();
         let loss = Map::create(&MapSpec::new(MapType::PercpuArray, 4, 8, 1).with_name("cg_loss4"))
             .unwrap();

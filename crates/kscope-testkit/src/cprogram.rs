@@ -9,8 +9,9 @@
 //! ```
 
 use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Mutex;
 
 /// Compiles `source` into `output` with `cc FLAGS -o OUTPUT SOURCE`; panics with the
@@ -74,4 +75,63 @@ fn process_dir() -> PathBuf {
     let dir = tmp.join(format!("kscope-cprogram-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
     dir
+}
+
+/// A workload child that runs in batches: it waits for a `g` byte on its stdin, runs one
+/// batch (a known number of syscalls or calls), prints `done` and waits again; it exits
+/// when its stdin closes. Tests attach between batches, so counts are exact. Killed on drop.
+pub struct BatchChild {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl BatchChild {
+    /// Starts `program ARGS...`; it blocks until [`BatchChild::run_batch`].
+    pub fn start(program: &Path, args: &[&str]) -> BatchChild {
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", program.display()));
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().expect("a piped stdout"));
+        BatchChild {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    /// The child's pid (= its tgid).
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Lets one batch run and waits until it printed `done`.
+    pub fn run_batch(&mut self) {
+        let stdin = self.stdin.as_mut().expect("the child's stdin is open");
+        stdin.write_all(b"g").expect("writing to the workload");
+        stdin.flush().expect("writing to the workload");
+        let mut line = String::new();
+        self.stdout
+            .read_line(&mut line)
+            .expect("reading the workload's output");
+        assert_eq!(line.trim(), "done", "workload batch did not finish");
+    }
+
+    /// Closes its stdin and waits for it to exit successfully.
+    pub fn finish(mut self) {
+        drop(self.stdin.take());
+        let status = self.child.wait().expect("waiting for the workload");
+        assert!(status.success(), "workload exited with {status}");
+    }
+}
+
+impl Drop for BatchChild {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -13,17 +13,8 @@ use kscope_testkit::{Feature, require, require_all};
 fn workload() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let out =
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("ksw-{}", std::process::id()));
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/run_support.c");
-        let st = Command::new("cc")
-            .args(["-O1", "-g0", "-o"])
-            .arg(&out)
-            .arg(&src)
-            .status()
-            .expect("running cc (the C compiler builds the workload)");
-        assert!(st.success(), "cc failed on {}", src.display());
-        out
+        kscope_testkit::cprogram::build_once(&src, &["-O1", "-g0"])
     })
 }
 

@@ -4,9 +4,8 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -23,57 +22,8 @@ pub fn workload() -> &'static Path {
 }
 
 /// A running workload child that waits for "go" bytes on stdin.
-pub struct Workload {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl Workload {
-    /// Starts `workload ARGS...`; it blocks until [`Workload::go`].
-    pub fn start(args: &[&str]) -> Workload {
-        let mut child = Command::new(workload())
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("starting the workload");
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        Workload {
-            child,
-            stdin,
-            stdout,
-        }
-    }
-
-    /// The child's pid (= its tgid).
-    pub fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-
-    /// Lets one batch run and waits until it printed "done".
-    pub fn run_batch(&mut self) {
-        self.stdin.write_all(b"g").unwrap();
-        self.stdin.flush().unwrap();
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).unwrap();
-        assert_eq!(line.trim(), "done", "workload batch did not finish");
-    }
-
-    /// Waits for the child to exit successfully.
-    pub fn finish(mut self) {
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "workload exited with {status}");
-    }
-}
-
-impl Drop for Workload {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+#[allow(unused_imports)]
+pub use kscope_testkit::cprogram::BatchChild as Workload;
 
 /// The ELF file offset of function `sym` in `path`, from `readelf` output: the symbol's
 /// address minus its PT_LOAD segment's virtual address plus that segment's file offset.

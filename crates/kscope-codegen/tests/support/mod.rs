@@ -74,9 +74,7 @@ impl Rng {
 pub mod kernel {
     //! The C workload and the leak check of the kernel tests.
 
-    use std::io::{BufRead, BufReader, Write};
     use std::path::{Path, PathBuf};
-    use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
     use std::sync::OnceLock;
     use std::time::{Duration, Instant};
 
@@ -92,54 +90,8 @@ pub mod kernel {
     }
 
     /// A workload child waiting for "go" bytes on stdin.
-    pub struct Workload {
-        child: Child,
-        stdin: ChildStdin,
-        stdout: BufReader<ChildStdout>,
-    }
-
-    impl Workload {
-        pub fn start(args: &[&str]) -> Workload {
-            let mut child = Command::new(workload())
-                .args(args)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .spawn()
-                .expect("starting the workload");
-            let stdin = child.stdin.take().unwrap();
-            let stdout = BufReader::new(child.stdout.take().unwrap());
-            Workload {
-                child,
-                stdin,
-                stdout,
-            }
-        }
-
-        pub fn pid(&self) -> i32 {
-            self.child.id() as i32
-        }
-
-        /// Lets one batch run and waits for its "done".
-        pub fn run_batch(&mut self) {
-            self.stdin.write_all(b"g").unwrap();
-            self.stdin.flush().unwrap();
-            let mut line = String::new();
-            self.stdout.read_line(&mut line).unwrap();
-            assert_eq!(line.trim(), "done", "workload batch did not finish");
-        }
-
-        pub fn finish(mut self) {
-            let status = self.child.wait().unwrap();
-            assert!(status.success(), "workload exited with {status}");
-        }
-    }
-
-    impl Drop for Workload {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+    #[allow(unused_imports)]
+    pub use kscope_testkit::cprogram::BatchChild as Workload;
 
     /// Program ids before a test; afterwards the same ids must be loaded (other helpers'
     /// programs that come and go meanwhile are reported, but only ours fail the check).
