@@ -159,6 +159,26 @@ pub fn gettid() -> u32 {
         .expect("/proc/thread-self names the thread id")
 }
 
+/// The kernel function behind getppid(2) that kprobes and the function tracer can hit on
+/// this kernel, from `available_filter_functions`: 6.12 calls `__do_sys_getppid` from
+/// `x64_sys_call`, 6.1 enters `__x64_sys_getppid`. A function filter that matches nothing
+/// traces everything, so tests must ask.
+pub fn getppid_function() -> String {
+    let tracefs = kscope_ftrace::Tracefs::require().expect("tracefs is mounted");
+    let available = tracefs
+        .read("available_filter_functions")
+        .expect("reading available_filter_functions");
+    ["__do_sys_getppid", "__x64_sys_getppid", "sys_getppid"]
+        .into_iter()
+        .find(|f| {
+            available
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(*f))
+        })
+        .expect("a traceable getppid function")
+        .to_string()
+}
+
 /// Whether the tests run as root (kernel tests need it).
 pub fn is_root() -> bool {
     kscope_sys::process::is_root()

@@ -153,15 +153,8 @@ fn lab_function_tracer_in_a_kscope_instance_sees_function_entries() {
         // Only the getppid syscall function, only this thread: an exact count. Its name
         // depends on the kernel (6.12 calls __do_sys_getppid from x64_sys_call), and a
         // filter that matches nothing traces everything, so check it took.
-        let available = tracefs.read("available_filter_functions").unwrap();
-        let function = ["__do_sys_getppid", "__x64_sys_getppid", "sys_getppid"]
-            .into_iter()
-            .find(|f| {
-                available
-                    .lines()
-                    .any(|l| l.split_whitespace().next() == Some(*f))
-            })
-            .expect("a traceable getppid function");
+        let function = kscope_testkit::getppid_function();
+        let function = function.as_str();
         instance.write("set_ftrace_filter", function).unwrap();
         assert_eq!(instance.read("set_ftrace_filter").unwrap().trim(), function);
         instance

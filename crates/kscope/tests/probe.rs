@@ -471,29 +471,13 @@ fn workload() {
     }
 }
 
-/// The kernel function behind getppid(2) that kprobes can hit on this kernel (6.12 calls
-/// `__do_sys_getppid` from `x64_sys_call`; 6.1 has `__x64_sys_getppid`).
-fn getppid_function() -> String {
-    let tracefs = kscope_ftrace::Tracefs::require().unwrap();
-    let functions = tracefs.read("available_filter_functions").unwrap();
-    let names: Vec<&str> = functions
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .collect();
-    ["__do_sys_getppid", "__x64_sys_getppid", "sys_getppid"]
-        .into_iter()
-        .find(|f| names.contains(f))
-        .expect("a kprobe-able getppid function")
-        .to_string()
-}
-
 #[test]
 fn lab_probe_kprobe_and_kretprobe_count_a_child_s_getppid_calls_exactly() {
     let Some(_kernel) = require(Feature::Kprobes) else {
         return;
     };
     let before = KernelState::capture();
-    let function = getppid_function();
+    let function = kscope_testkit::getppid_function();
     let out = kscope_ok(&["probe", "add", "--name", "kt_k", &function]);
     assert!(out.starts_with("added kscope:kt_k (kprobe)\n"), "{out}");
     let out = kscope_ok(&[
@@ -572,7 +556,7 @@ fn lab_probe_unknown_kernel_symbol_gets_the_nearest_names() {
         return;
     };
     let before = KernelState::capture();
-    let function = getppid_function();
+    let function = kscope_testkit::getppid_function();
     let typo = format!("{function}x");
     let out = kscope(&["probe", "add", &typo]);
     assert_eq!(out.status.code(), Some(1));

@@ -419,29 +419,13 @@ fn a_refused_tracer_or_filter_is_explained() {
     assert_eq!(KernelState::capture(), before);
 }
 
-/// The traceable function getppid(2) enters on this kernel (6.1: `__x64_sys_getppid`,
-/// 6.12: `__do_sys_getppid`).
-fn getppid_function() -> String {
-    let available =
-        std::fs::read_to_string("/sys/kernel/tracing/available_filter_functions").unwrap();
-    ["__do_sys_getppid", "__x64_sys_getppid", "sys_getppid"]
-        .into_iter()
-        .find(|f| {
-            available
-                .lines()
-                .any(|l| l.split_whitespace().next() == Some(*f))
-        })
-        .expect("a traceable getppid function")
-        .to_string()
-}
-
 /// Records the workload's 1000 getppid calls under a tracer and counts, with kscope's
 /// own trace.dat reader, the records of `event` whose `field` is the getppid function.
 fn tracer_round_trip(tracer: &str, filter_flag: &str, event: &str, field: &str) {
     use kscope_ftrace::format::Value;
     use kscope_ftrace::tracedat::read::{Item, TraceFile};
 
-    let function = getppid_function();
+    let function = kscope_testkit::getppid_function();
     let file = temp_file(tracer);
     let file_arg = file.display().to_string();
     let out = kscope(

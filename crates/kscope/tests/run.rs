@@ -634,9 +634,12 @@ fn lab_run_kprobe_and_kretprobe_count_exactly() {
         return;
     };
     let clean = Clean::start();
+    let f = kscope_testkit::getppid_function();
     let out = run_c(
-        "kprobe:__x64_sys_getppid /pid == cpid/ { @k = count(); } \
-         kretprobe:__x64_sys_getppid /pid == cpid/ { @r = count(); }",
+        &format!(
+            "kprobe:{f} /pid == cpid/ {{ @k = count(); }} \
+             kretprobe:{f} /pid == cpid/ {{ @r = count(); }}"
+        ),
         "getppid 100",
     );
     assert_eq!(out, "\n\n@k: 100\n@r: 100\n");
