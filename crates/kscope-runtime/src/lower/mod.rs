@@ -955,21 +955,9 @@ impl<'a> Lowerer<'a> {
 
     fn call(&mut self, name: &str, args: &[Expr], e: &Expr) -> Option<V> {
         match name {
-            "printf" => {
-                let Some(ExprKind::Str(fmt)) = args.first().map(|a| &a.kind) else {
-                    self.not_built(e.span, "a printf format that is not a literal");
-                    return None;
-                };
-                let format = FormatString::parse(&String::from_utf8_lossy(fmt));
-                let (fields, layouts) = self.packed_args(&args[1..])?;
-                self.span(e.span);
-                let id = self.message(Message::Printf {
-                    format,
-                    args: layouts,
-                });
-                self.output(id, &fields);
-                None
-            }
+            "printf" => self.formatted_output(args, e, "a printf format", |format, args| {
+                Message::Printf { format, args }
+            }),
             "exit" => {
                 if !args.is_empty() {
                     self.not_built(e.span, "`exit(code)`");
@@ -1126,21 +1114,9 @@ impl<'a> Lowerer<'a> {
                 self.b.call_void(HELPER_SEND_SIGNAL, &[s]);
                 None
             }
-            "system" => {
-                let Some(ExprKind::Str(fmt)) = args.first().map(|a| &a.kind) else {
-                    self.not_built(e.span, "a system() command that is not a literal");
-                    return None;
-                };
-                let format = FormatString::parse(&String::from_utf8_lossy(fmt));
-                let (fields, layouts) = self.packed_args(&args[1..])?;
-                self.span(e.span);
-                let id = self.message(Message::System {
-                    format,
-                    args: layouts,
-                });
-                self.output(id, &fields);
-                None
-            }
+            "system" => self.formatted_output(args, e, "a system() command", |format, args| {
+                Message::System { format, args }
+            }),
             "kstack" if args.is_empty() => self.kstack(e),
             "ksym" => Some(V::Int(self.int(args.first()?))),
             "count" | "sum" | "avg" | "min" | "max" | "stats" | "hist" | "lhist" => {
@@ -1155,6 +1131,27 @@ impl<'a> Lowerer<'a> {
     }
 
     /// Evaluates output arguments: the record fields and their layouts.
+    /// printf-like calls: a literal format (`what` names it in the error otherwise) and
+    /// its arguments packed into one ringbuf record of the message `make` builds.
+    fn formatted_output(
+        &mut self,
+        args: &[Expr],
+        e: &Expr,
+        what: &str,
+        make: fn(FormatString, Vec<Scalar>) -> Message,
+    ) -> Option<V> {
+        let Some(ExprKind::Str(fmt)) = args.first().map(|a| &a.kind) else {
+            self.not_built(e.span, format!("{what} that is not a literal"));
+            return None;
+        };
+        let format = FormatString::parse(&String::from_utf8_lossy(fmt));
+        let (fields, layouts) = self.packed_args(&args[1..])?;
+        self.span(e.span);
+        let id = self.message(make(format, layouts));
+        self.output(id, &fields);
+        None
+    }
+
     fn packed_args(&mut self, args: &[Expr]) -> Option<(Vec<Field>, Vec<Scalar>)> {
         let mut fields = Vec::new();
         let mut layouts = Vec::new();
