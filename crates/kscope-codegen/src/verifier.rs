@@ -50,7 +50,8 @@ pub fn parse_log(log: &str) -> Option<(usize, String)> {
         let n = insn_line(lines[k])?;
         return Some((n, message(k + 1).unwrap_or_else(|| lines[k].to_string())));
     }
-    for l in lines.iter().rev() {
+    // The statistics line says `max_states_per_insn 0`: only complaint lines count.
+    for l in lines.iter().rev().filter(|l| !noise(l)) {
         if let Some(pos) = l.find("insn ") {
             let digits: String = l[pos + 5..]
                 .chars()
@@ -149,6 +150,13 @@ mod tests {
         );
         assert_eq!(
             parse_log("unreachable insn 7\nprocessed 0 insns"),
+            Some((7, "unreachable insn 7".to_string()))
+        );
+        assert_eq!(
+            parse_log(
+                "unreachable insn 7\nprocessed 0 insns (limit 1000000) \
+                 max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0\n"
+            ),
             Some((7, "unreachable insn 7".to_string()))
         );
         assert_eq!(parse_log(""), None);
