@@ -367,8 +367,9 @@ fn rejections() {
             "`%d` expects an integer, found `string`",
         ),
         (
-            "begin { printf(\"%\"); }",
-            "invalid format string: the format ends inside the specifier `%`",
+            "begin { printf(\"%5.2e\", 1); }",
+            "invalid format string: unsupported conversion `%5.2e` (use %d, %u, %x, %s, %c, %p, \
+             %r, or %% for a percent sign)",
         ),
         (
             "begin { printf(\"%d\\n\", 1, 2); }",

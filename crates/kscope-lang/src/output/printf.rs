@@ -110,6 +110,38 @@ fn parse_spec(s: &[u8]) -> Option<(FormatSpec, usize)> {
     Some((spec, i + conv.len()))
 }
 
+/// Every `%…` the format string holds that upstream's pattern takes for a conversion
+/// (`%%` included), with its byte range; other `%` text is literal.
+fn scan(fmt: &str) -> Vec<(std::ops::Range<usize>, FormatSpec)> {
+    let bytes = fmt.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'%' {
+            i += 1;
+            continue;
+        }
+        match parse_spec(&bytes[i..]) {
+            Some((spec, len)) => {
+                out.push((i..i + len, spec));
+                i += len;
+            }
+            None => i += 1,
+        }
+    }
+    out
+}
+
+/// The conversions of a format string (not `%%`) with their byte ranges, exactly those
+/// [`FormatString::parse`] takes arguments for: the type checker counts and checks
+/// arguments with them.
+pub fn conversions(fmt: &str) -> Vec<(std::ops::Range<usize>, FormatSpec)> {
+    scan(fmt)
+        .into_iter()
+        .filter(|(_, spec)| spec.specifier != "%")
+        .collect()
+}
+
 /// What argument a conversion accepts (upstream's `FormatString::check` table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Accepts {
@@ -163,23 +195,12 @@ impl FormatString {
     /// Parses a (decoded) format string. Text that does not form a conversion stays
     /// literal, as upstream's pattern search leaves it.
     pub fn parse(fmt: &str) -> Self {
-        let bytes = fmt.as_bytes();
         let mut out = FormatString::default();
         let mut fragment = String::new();
         let mut last = 0;
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] != b'%' {
-                i += 1;
-                continue;
-            }
-            let Some((spec, len)) = parse_spec(&bytes[i..]) else {
-                i += 1;
-                continue;
-            };
-            fragment.push_str(&fmt[last..i]);
-            i += len;
-            last = i;
+        for (range, spec) in scan(fmt) {
+            fragment.push_str(&fmt[last..range.start]);
+            last = range.end;
             if spec.specifier == "%" {
                 fragment.push('%');
                 continue;
