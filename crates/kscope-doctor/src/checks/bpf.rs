@@ -10,7 +10,7 @@ pub(crate) fn run(ctx: &Context) -> Vec<Check> {
     let bpf = bpf_syscall(ctx);
     let usable = bpf.available;
     out.push(bpf);
-    let btf = kscope_btf::Btf::from_sys_vmlinux();
+    let btf = kscope_btf::Btf::open_sys_vmlinux();
     for (name, prog_type) in [
         ("bpf_tracepoint", ProgType::Tracepoint),
         ("bpf_raw_tracepoint", ProgType::RawTracepoint),
