@@ -523,11 +523,9 @@ pub fn cpu(b: &mut Builder) -> VReg {
 pub const COMM_LEN: u32 = 16;
 
 /// `comm`: `bpf_get_current_comm(dst, 16)` into 16 bytes at `dst` (stack or scratch).
-/// The bytes after the NUL are zeroed first: before Linux 6.3 or so the helper copies with
-/// `strscpy` and leaves them as they were, and map keys compare all 16 bytes.
+/// Linux 6.1 leaves the bytes after the NUL as they were (6.18 zeroes them): where they
+/// matter (map keys, comparisons) zero `dst` first, as kscope-runtime's string slots are.
 pub fn comm_into(b: &mut Builder, dst: VReg) {
-    b.store(Size::DW, Base::Reg(dst), 0, 0);
-    b.store(Size::DW, Base::Reg(dst), 8, 0);
     let n = b.imm(COMM_LEN as i64);
     b.call_void(helper::GET_CURRENT_COMM, &[dst, n]);
 }
