@@ -1,0 +1,136 @@
+//! Builtins (`pid`, `comm`, `argN`, `retval`, `kstack`…) and tracepoint `args` fields.
+
+use kscope_codegen::ir::{AluOp, Base, Size};
+use kscope_codegen::lower::{self as cg};
+use kscope_lang::ast::{Expr, Provider};
+use kscope_lang::sema::Type;
+use kscope_lang::span::Span;
+
+use super::*;
+use crate::plan::STR_SIZE;
+
+impl Lowerer<'_> {
+    pub(super) fn builtin(&mut self, name: &str, e: &Expr) -> Option<V> {
+        let b = &mut self.b;
+        let v = match name {
+            "pid" => cg::pid(b),
+            "tid" => cg::tid(b),
+            "uid" => cg::uid(b),
+            "gid" => cg::gid(b),
+            "nsecs" => cg::nsecs(b),
+            "elapsed" => {
+                let n = cg::nsecs(b);
+                let s = b.imm(self.ctx.start_ns as i64);
+                b.binop(AluOp::Sub, n, s)
+            }
+            "cpu" => cg::cpu(b),
+            "ncpus" => b.imm(self.ctx.ncpus as i64),
+            "cpid" => b.imm(self.ctx.cpid.unwrap_or(0) as i64),
+            "rand" => b.call(kscope_codegen::helper::GET_PRANDOM_U32, &[]),
+            "kstack" => return self.kstack(e),
+            "func"
+                if matches!(
+                    self.ctx.attach.provider,
+                    Provider::Kprobe | Provider::Kretprobe
+                ) =>
+            {
+                let c = b.ctx();
+                b.call(HELPER_GET_FUNC_IP, &[c])
+            }
+            "comm" => {
+                let (_, p) = self.str_slot();
+                cg::comm_into(&mut self.b, p);
+                return Some(V::Str(p));
+            }
+            "probe" => {
+                let text = self.ctx.attach.canonical();
+                return Some(V::Str(self.str_literal(text.as_bytes())));
+            }
+            "retval" => match self.ctx.args {
+                ArgSource::PtRegs => {
+                    let c = b.ctx();
+                    b.load(Size::DW, Base::Reg(c), 80)
+                }
+                _ => {
+                    self.not_built(e.span, "`retval` in this probe kind");
+                    return None;
+                }
+            },
+            n if n.starts_with("arg") && n[3..].parse::<u8>().is_ok() => {
+                let i: u8 = n[3..].parse().unwrap_or(0);
+                match self.ctx.args {
+                    ArgSource::PtRegs if i < 6 => {
+                        let off = [112, 104, 96, 88, 72, 64][i as usize];
+                        let c = b.ctx();
+                        b.load(Size::DW, Base::Reg(c), off)
+                    }
+                    ArgSource::Raw if i < 12 => {
+                        let c = b.ctx();
+                        b.load(Size::DW, Base::Reg(c), i16::from(i) * 8)
+                    }
+                    _ => {
+                        self.not_built(e.span, format!("`{n}` in this probe kind"));
+                        return None;
+                    }
+                }
+            }
+            other => {
+                self.not_built(e.span, format!("the builtin `{other}`"));
+                return None;
+            }
+        };
+        Some(V::Int(v))
+    }
+
+    /// `kstack`: `bpf_get_stackid(ctx, stacks, 0)` (a negative id means no stack).
+    pub(super) fn kstack(&mut self, e: &Expr) -> Option<V> {
+        let Some(map) = self.plan.stacks else {
+            self.not_built(e.span, "`kstack` here");
+            return None;
+        };
+        let c = self.b.ctx();
+        let m = self.b.map_ptr(map);
+        let flags = self.b.imm(0);
+        Some(V::Int(self.b.call(HELPER_GET_STACKID, &[c, m, flags])))
+    }
+
+    pub(super) fn args_field(&mut self, name: &str, t: &Type, span: Span) -> Option<V> {
+        let Some(f) = self.ctx.fields.iter().find(|f| f.name == name).cloned() else {
+            self.not_built(span, format!("`args.{name}` in this probe kind"));
+            return None;
+        };
+        use kscope_ftrace::format::FieldKind;
+        let c = self.b.ctx();
+        let off = f.offset as i16;
+        match f.kind {
+            FieldKind::Int { size, .. } => {
+                let sz = match size {
+                    1 => Size::B,
+                    2 => Size::H,
+                    4 => Size::W,
+                    _ => Size::DW,
+                };
+                let r = self.b.load(sz, Base::Reg(c), off);
+                Some(V::Int(self.extend(r, t)))
+            }
+            FieldKind::Pointer => Some(V::Int(self.b.load(Size::DW, Base::Reg(c), off))),
+            FieldKind::DataLoc { .. } => {
+                let loc = self.b.load(Size::W, Base::Reg(c), off);
+                self.b.alu(AluOp::And, loc, 0xffff);
+                Some(V::Int(self.b.binop(AluOp::Add, c, loc)))
+            }
+            FieldKind::CharArray { len } if len > 0 => {
+                let (_, p) = self.str_slot();
+                let n = self.b.imm(len.min(STR_SIZE as usize - 1) as i64);
+                let src = self.b.binop(AluOp::Add, c, i32::from(off));
+                self.b
+                    .call_void(kscope_codegen::helper::PROBE_READ_KERNEL, &[p, n, src]);
+                Some(V::Str(p))
+            }
+            _ => {
+                self.not_built(span, format!("`args.{name}` of this field type"));
+                None
+            }
+        }
+    }
+}

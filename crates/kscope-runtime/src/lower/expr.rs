@@ -1,0 +1,216 @@
+//! Expressions: literals, variables, operators, ternaries and casts.
+
+use kscope_codegen::ir::{AluOp, Base, JmpOp, Size};
+use kscope_codegen::{VReg, Width};
+use kscope_lang::ast::{BinOp, Expr, ExprKind, UnOp};
+use kscope_lang::sema::Type;
+use kscope_lang::span::Span;
+
+use super::*;
+use crate::plan::{STR_SIZE, Scalar};
+
+impl Lowerer<'_> {
+    pub(super) fn expr(&mut self, e: &Expr) -> Option<V> {
+        self.span(e.span);
+        let t = self.ty(e);
+        Some(match &e.kind {
+            ExprKind::Int(v) => V::Int(self.b.imm(*v as i64)),
+            ExprKind::Bool(v) => V::Int(self.b.imm(*v as i64)),
+            ExprKind::Str(s) => V::Str(self.str_literal(s)),
+            ExprKind::Positional(i) => {
+                let p = self.checked_param(*i).unwrap_or_default();
+                match t {
+                    Type::Str => V::Str(self.str_literal(p.as_bytes())),
+                    _ => V::Int(self.b.imm(parse_int(&p))),
+                }
+            }
+            ExprKind::ParamCount => V::Int(self.b.imm(self.ctx.params.len() as i64)),
+            ExprKind::Var(name) => {
+                let (slot, sc) = self.var_slot(name, e.span)?;
+                match sc {
+                    Scalar::Int { .. } | Scalar::Kstack | Scalar::Ksym => {
+                        V::Int(self.b.load(Size::DW, Base::Slot(slot), 0))
+                    }
+                    Scalar::Str => V::Str(self.b.slot_addr(slot, 0)),
+                }
+            }
+            ExprKind::Ident(name) => return self.builtin(name, e),
+            ExprKind::Map { .. } => return self.map_read(e),
+            ExprKind::Call { name, args } => return self.call(&name.name, args, e),
+            ExprKind::Unary { op, expr } => {
+                let v = self.int(expr);
+                match op {
+                    UnOp::Not => V::Int(self.bool_of(JmpOp::Eq, v, None)),
+                    UnOp::BitNot => V::Int(self.b.binop(AluOp::Xor, v, -1)),
+                    UnOp::Neg => {
+                        let z = self.b.imm(0);
+                        V::Int(self.b.binop(AluOp::Sub, z, v))
+                    }
+                    UnOp::Deref | UnOp::AddrOf => {
+                        self.not_built(e.span, format!("unary `{}`", op.symbol()));
+                        return None;
+                    }
+                }
+            }
+            ExprKind::IncDec {
+                increment,
+                prefix,
+                target,
+            } => return self.inc_dec(*increment, *prefix, target),
+            ExprKind::Binary { op, lhs, rhs } => return self.binary(*op, lhs, rhs, e.span),
+            ExprKind::Ternary {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let c = self.int(cond);
+                let else_l = self.b.label();
+                let end = self.b.label();
+                if t == Type::Str {
+                    let (_, res) = self.str_slot();
+                    self.b.jmp_if(JmpOp::Eq, c, 0, else_l);
+                    let a = self.string(then);
+                    self.copy_str(res, a);
+                    self.b.jmp(end);
+                    self.b.place(else_l);
+                    let z = self.string(otherwise);
+                    self.copy_str(res, z);
+                    self.b.place(end);
+                    V::Str(res)
+                } else {
+                    let res = self.b.vreg(Width::W64);
+                    self.b.jmp_if(JmpOp::Eq, c, 0, else_l);
+                    let a = self.int(then);
+                    self.b.mov(res, a);
+                    self.b.jmp(end);
+                    self.b.place(else_l);
+                    let z = self.int(otherwise);
+                    self.b.mov(res, z);
+                    self.b.place(end);
+                    V::Int(res)
+                }
+            }
+            ExprKind::Cast { ty, expr } => {
+                let v = self.int(expr);
+                if ty.pointer > 0 || ty.array.is_some() {
+                    self.not_built(e.span, "a pointer or array cast");
+                    return None;
+                }
+                V::Int(self.extend(v, &t))
+            }
+            ExprKind::Field { expr, field, .. } => {
+                if matches!(&expr.kind, ExprKind::Ident(n) if n == "args") {
+                    return self.args_field(&field.name, &t, e.span);
+                }
+                self.not_built(
+                    e.span,
+                    "struct member access through BTF (waiting for the BTF type provider)",
+                );
+                return None;
+            }
+            ExprKind::TupleIndex { .. } | ExprKind::Tuple(_) => {
+                self.not_built(e.span, "a tuple value");
+                return None;
+            }
+            ExprKind::Index { .. } => {
+                self.not_built(e.span, "indexing a pointer or array");
+                return None;
+            }
+        })
+    }
+
+    /// A 0/1 register: `a op b` (or `a op 0`).
+    pub(super) fn bool_of(&mut self, op: JmpOp, a: VReg, b: Option<VReg>) -> VReg {
+        let res = self.b.imm(1);
+        let done = self.b.label();
+        match b {
+            Some(b) => self.b.jmp_if(op, a, b, done),
+            None => self.b.jmp_if(op, a, 0, done),
+        }
+        self.b.mov(res, 0);
+        self.b.place(done);
+        res
+    }
+
+    pub(super) fn arith(&mut self, op: BinOp, a: VReg, b: VReg, signed: bool, span: Span) -> VReg {
+        let alu = match op {
+            BinOp::Add => AluOp::Add,
+            BinOp::Sub => AluOp::Sub,
+            BinOp::Mul => AluOp::Mul,
+            BinOp::Div => AluOp::Div,
+            BinOp::Mod => AluOp::Mod,
+            BinOp::BitAnd => AluOp::And,
+            BinOp::BitOr => AluOp::Or,
+            BinOp::BitXor => AluOp::Xor,
+            BinOp::Shl => AluOp::Lsh,
+            BinOp::Shr if signed => AluOp::Arsh,
+            BinOp::Shr => AluOp::Rsh,
+            _ => {
+                self.not_built(span, format!("operator `{}` here", op.symbol()));
+                return a;
+            }
+        };
+        self.b.binop(alu, a, b)
+    }
+
+    pub(super) fn binary(&mut self, op: BinOp, lhs: &Expr, rhs: &Expr, span: Span) -> Option<V> {
+        if matches!(op, BinOp::LogAnd | BinOp::LogOr) {
+            let res = self.b.imm(if op == BinOp::LogOr { 1 } else { 0 });
+            let done = self.b.label();
+            let a = self.int(lhs);
+            if op == BinOp::LogOr {
+                self.b.jmp_if(JmpOp::Ne, a, 0, done);
+            } else {
+                self.b.jmp_if(JmpOp::Eq, a, 0, done);
+            }
+            let b = self.int(rhs);
+            let bv = self.bool_of(JmpOp::Ne, b, None);
+            self.b.mov(res, bv);
+            self.b.place(done);
+            return Some(V::Int(res));
+        }
+        let lt = self.ty(lhs);
+        let rt = self.ty(rhs);
+        if lt == Type::Str || rt == Type::Str {
+            if !matches!(op, BinOp::Eq | BinOp::Ne) {
+                self.not_built(span, format!("string operator `{}`", op.symbol()));
+                return None;
+            }
+            // Against a literal of length L only the words holding bytes 0..=L can
+            // differ (both sides are NUL padded).
+            let literal = [lhs, rhs].iter().find_map(|e| match &e.kind {
+                ExprKind::Str(l) => Some(l.len()),
+                _ => None,
+            });
+            let len = literal.map_or(STR_SIZE, |l| ((l as u32 + 1).div_ceil(8) * 8).min(STR_SIZE));
+            let a = self.string(lhs);
+            let b = self.string(rhs);
+            let res = self.b.imm(if op == BinOp::Eq { 0 } else { 1 });
+            let differ = self.b.label();
+            for off in (0..len as i16).step_by(8) {
+                let x = self.b.load(Size::DW, Base::Reg(a), off);
+                let y = self.b.load(Size::DW, Base::Reg(b), off);
+                self.b.jmp_if(JmpOp::Ne, x, y, differ);
+            }
+            self.b.mov(res, if op == BinOp::Eq { 1 } else { 0 });
+            self.b.place(differ);
+            return Some(V::Int(res));
+        }
+        let a = self.int(lhs);
+        let b = self.int(rhs);
+        let signed = lt.is_signed() && rt.is_signed();
+        let cmp = match op {
+            BinOp::Eq => Some(JmpOp::Eq),
+            BinOp::Ne => Some(JmpOp::Ne),
+            BinOp::Lt => Some(if signed { JmpOp::Slt } else { JmpOp::Lt }),
+            BinOp::Le => Some(if signed { JmpOp::Sle } else { JmpOp::Le }),
+            BinOp::Gt => Some(if signed { JmpOp::Sgt } else { JmpOp::Gt }),
+            BinOp::Ge => Some(if signed { JmpOp::Sge } else { JmpOp::Ge }),
+            _ => None,
+        };
+        Some(V::Int(match cmp {
+            Some(j) => self.bool_of(j, a, Some(b)),
+            None => self.arith(op, a, b, lt.is_signed(), span),
+        }))
+    }
+}

@@ -1,0 +1,212 @@
+//! Map keys, assignments into maps (plain values and aggregations) and map reads.
+
+use kscope_codegen::VReg;
+use kscope_codegen::ir::{AluOp, Base, JmpOp, Size};
+use kscope_codegen::lower::{self as cg};
+use kscope_lang::ast::{BinOp, Expr, ExprKind};
+use kscope_lang::span::Span;
+
+use super::*;
+use crate::plan::{Scalar, ValueLayout};
+
+impl Lowerer<'_> {
+    /// The key of `@name[keys]` in a new stack slot; returns its address.
+    pub(super) fn map_key(&mut self, map: usize, keys: &[Expr], span: Span) -> VReg {
+        let m = &self.plan.maps[map];
+        let size = m.key_size();
+        let layout = m.keys.clone();
+        let slot = self.b.slot(size);
+        self.b.zero_slot(slot, 0, size);
+        if keys.len() == 1 && layout.len() > 1 {
+            self.not_built(span, "a tuple used as a map key");
+        }
+        let mut off = 0i16;
+        for (k, sc) in keys.iter().zip(&layout) {
+            match sc {
+                Scalar::Int { .. } | Scalar::Kstack | Scalar::Ksym => {
+                    let v = self.int(k);
+                    self.b.store(Size::DW, Base::Slot(slot), off, v);
+                }
+                Scalar::Str => {
+                    let p = self.string(k);
+                    let dst = self.b.slot_addr(slot, off);
+                    self.copy_str(dst, p);
+                }
+            }
+            off += sc.size() as i16;
+        }
+        self.b.slot_addr(slot, 0)
+    }
+
+    pub(super) fn map_of(&mut self, e: &Expr) -> Option<(usize, Vec<Expr>)> {
+        let ExprKind::Map { name, keys } = &e.kind else {
+            self.not_built(e.span, "this map expression");
+            return None;
+        };
+        match self.plan.map(name) {
+            Some((i, _)) => Some((i, keys.clone())),
+            None => {
+                self.not_built(e.span, format!("map @{name} of this type"));
+                None
+            }
+        }
+    }
+
+    pub(super) fn assign_map(&mut self, map: &Expr, op: Option<BinOp>, value: &Expr) {
+        let Some((mi, keys)) = self.map_of(map) else {
+            return;
+        };
+        self.span(map.span);
+        let key = self.map_key(mi, &keys, map.span);
+        let m = self.plan.maps[mi].clone();
+        self.span(value.span);
+        if let ValueLayout::Plain(sc) = m.value {
+            let val = match sc {
+                Scalar::Int { .. } | Scalar::Kstack | Scalar::Ksym => {
+                    let v = self.int(value);
+                    let v = match op {
+                        None => v,
+                        Some(op) => {
+                            let old = cg::read_u64_or_zero(&mut self.b, m.id, key, 0);
+                            let signed = self.ty(value).is_signed();
+                            self.arith(op, old, v, signed, value.span)
+                        }
+                    };
+                    let s = self.b.slot(8);
+                    self.b.store(Size::DW, Base::Slot(s), 0, v);
+                    self.b.slot_addr(s, 0)
+                }
+                Scalar::Str => {
+                    if op.is_some() {
+                        self.not_built(value.span, "a compound assignment to a string");
+                        return;
+                    }
+                    self.string(value)
+                }
+            };
+            cg::update(&mut self.b, m.id, key, val, 0);
+            return;
+        }
+        // An aggregation: the value is the call.
+        let ExprKind::Call { name, args } = &value.kind else {
+            self.not_built(value.span, "assigning a plain value to an aggregation map");
+            return;
+        };
+        if op.is_some() {
+            self.not_built(value.span, "a compound assignment of an aggregation");
+            return;
+        }
+        let arg = |l: &mut Self, i: usize| -> VReg {
+            match args.get(i) {
+                Some(a) => l.int(a),
+                None => l.b.imm(0),
+            }
+        };
+        match (name.name.as_str(), &m.value) {
+            ("count", ValueLayout::Sum) => cg::count(&mut self.b, m.id, key),
+            ("sum", ValueLayout::Sum) => {
+                let v = arg(self, 0);
+                cg::sum(&mut self.b, m.id, key, v)
+            }
+            ("min" | "max", ValueLayout::MinMax { max, signed }) => {
+                let v = arg(self, 0);
+                cg::min_max(&mut self.b, m.id, key, v, *max, *signed)
+            }
+            ("avg" | "stats", ValueLayout::AvgStats) => {
+                let v = arg(self, 0);
+                cg::avg_stats(&mut self.b, m.id, key, v)
+            }
+            ("hist", ValueLayout::Buckets { n, hist_bits, .. }) => {
+                let v = arg(self, 0);
+                let idx = cg::hist_bucket(&mut self.b, v, hist_bits.unwrap_or(0));
+                let zero = self.plan.zero.map(|z| z.0).unwrap_or(m.id);
+                cg::buckets_add(&mut self.b, m.id, key, idx, *n, zero);
+            }
+            ("lhist", ValueLayout::Buckets { n, lhist, .. }) => {
+                let v = arg(self, 0);
+                let (lo, hi, step) = lhist.unwrap_or((0, 0, 1));
+                let idx = cg::lhist_bucket(&mut self.b, v, lo, hi, step);
+                let zero = self.plan.zero.map(|z| z.0).unwrap_or(m.id);
+                cg::buckets_add(&mut self.b, m.id, key, idx, *n, zero);
+            }
+            (other, _) => self.not_built(value.span, format!("`{other}()` into this map")),
+        }
+    }
+
+    pub(super) fn inc_dec(&mut self, inc: bool, prefix: bool, target: &Expr) -> Option<V> {
+        let delta = if inc { 1 } else { -1 };
+        match &target.kind {
+            ExprKind::Var(name) => {
+                let (slot, _) = self.var_slot(name, target.span)?;
+                let old = self.b.load(Size::DW, Base::Slot(slot), 0);
+                let new = self.b.binop(AluOp::Add, old, delta);
+                self.b.store(Size::DW, Base::Slot(slot), 0, new);
+                Some(V::Int(if prefix { new } else { old }))
+            }
+            ExprKind::Map { .. } => {
+                let (mi, keys) = self.map_of(target)?;
+                let m = self.plan.maps[mi].clone();
+                if !matches!(m.value, ValueLayout::Plain(Scalar::Int { .. })) {
+                    self.not_built(target.span, "`++`/`--` on an aggregation map");
+                    return None;
+                }
+                let key = self.map_key(mi, &keys, target.span);
+                let old = cg::read_u64_or_zero(&mut self.b, m.id, key, 0);
+                let new = self.b.binop(AluOp::Add, old, delta);
+                let s = self.b.slot(8);
+                self.b.store(Size::DW, Base::Slot(s), 0, new);
+                let vp = self.b.slot_addr(s, 0);
+                cg::update(&mut self.b, m.id, key, vp, 0);
+                Some(V::Int(if prefix { new } else { old }))
+            }
+            _ => {
+                self.not_built(target.span, "`++`/`--` on this expression");
+                None
+            }
+        }
+    }
+
+    pub(super) fn map_read(&mut self, e: &Expr) -> Option<V> {
+        let (mi, keys) = self.map_of(e)?;
+        let m = self.plan.maps[mi].clone();
+        let key = self.map_key(mi, &keys, e.span);
+        match m.value {
+            ValueLayout::Plain(Scalar::Int { .. } | Scalar::Kstack | Scalar::Ksym) => {
+                Some(V::Int(cg::read_u64_or_zero(&mut self.b, m.id, key, 0)))
+            }
+            ValueLayout::Plain(Scalar::Str) => {
+                let (_, dst) = self.str_slot();
+                let done = self.b.label();
+                let p = cg::lookup(&mut self.b, m.id, key);
+                self.b.jmp_if(JmpOp::Eq, p, 0, done);
+                self.copy_str(dst, p);
+                self.b.place(done);
+                Some(V::Str(dst))
+            }
+            ValueLayout::Sum if self.ctx.ncpus <= MAX_SUM_CPUS => {
+                Some(V::Int(self.percpu_sum(m.id, key)))
+            }
+            _ => {
+                self.not_built(e.span, "reading this aggregation map in an expression");
+                None
+            }
+        }
+    }
+
+    /// The sum over every possible CPU of the 8-byte value of `key` in a per-CPU map
+    /// (`bpf_map_lookup_percpu_elem`, Linux 5.19), as upstream reads `count`/`sum` maps.
+    pub(super) fn percpu_sum(&mut self, map: kscope_codegen::MapId, key: VReg) -> VReg {
+        let total = self.b.imm(0);
+        for cpu in 0..self.ctx.ncpus {
+            let skip = self.b.label();
+            let m = self.b.map_ptr(map);
+            let c = self.b.imm(i64::from(cpu));
+            let p = self.b.call(HELPER_MAP_LOOKUP_PERCPU_ELEM, &[m, key, c]);
+            self.b.jmp_if(JmpOp::Eq, p, 0, skip);
+            let v = self.b.load(Size::DW, Base::Reg(p), 0);
+            self.b.alu(AluOp::Add, total, v);
+            self.b.place(skip);
+        }
+        total
+    }
+}
