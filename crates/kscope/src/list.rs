@@ -47,6 +47,40 @@ fn field_declaration(type_name: &str, name: &str) -> String {
     }
 }
 
+/// Raw tracepoints from vmlinux BTF (one `btf_trace_NAME` typedef each), named as bpftrace
+/// names them, `rawtracepoint:vmlinux:NAME`; with `verbose`, their arguments as C
+/// declarations. A kernel without BTF lists none. Returns how many were shown.
+fn list_raw_tracepoints(
+    out: &mut impl Write,
+    pattern: Option<&str>,
+    verbose: bool,
+) -> anyhow::Result<usize> {
+    let Ok(btf) = kscope_btf::Btf::open_sys_vmlinux() else {
+        return Ok(0);
+    };
+    let mut names = btf.raw_tracepoint_names();
+    names.sort_unstable();
+    names.dedup();
+    let mut shown = 0;
+    for tp in names {
+        let name = format!("rawtracepoint:vmlinux:{tp}");
+        if !matches(pattern, &name) && !matches(pattern, &format!("rawtracepoint:{tp}")) {
+            continue;
+        }
+        shown += 1;
+        writeln!(out, "{name}")?;
+        if verbose && let Ok(Some(params)) = btf.raw_tracepoint_args(tp) {
+            for p in params {
+                match btf.declaration(p.type_id, p.name) {
+                    Ok(d) => writeln!(out, "    {d}")?,
+                    Err(e) => writeln!(out, "    ({}: type not understood: {e})", p.name)?,
+                }
+            }
+        }
+    }
+    Ok(shown)
+}
+
 /// Runs `kscope list`.
 pub fn run(args: &ListArgs) -> anyhow::Result<ExitCode> {
     let (tracefs, _) = Tracefs::mount().context("finding tracefs")?;
@@ -88,6 +122,8 @@ pub fn run(args: &ListArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+
+    shown += list_raw_tracepoints(&mut out, pattern, args.verbose)?;
 
     // kprobe-able functions; lockdown may refuse the list (EPERM), which is not an error.
     if tracefs.exists("kprobe_events")

@@ -94,3 +94,35 @@ fn tracers_options_and_software_events_are_listed_and_a_miss_is_an_error() {
         "kscope list: no probe matches \"no_such_probe_anywhere\"\n"
     );
 }
+
+#[test]
+fn raw_tracepoints_are_the_btf_trace_typedefs_that_bpftool_shows() {
+    let Some(_kernel) = require(Feature::Btf) else {
+        return;
+    };
+    // An independent reading of vmlinux BTF: bpftool's raw dump, one line per type.
+    let dump = Command::new("bpftool")
+        .args(["btf", "dump", "file", "/sys/kernel/btf/vmlinux"])
+        .output()
+        .expect("bpftool (CI installs it)");
+    assert!(dump.status.success());
+    let expected: BTreeSet<String> = String::from_utf8_lossy(&dump.stdout)
+        .lines()
+        .filter_map(|l| l.split_once("TYPEDEF 'btf_trace_"))
+        .filter_map(|(_, rest)| rest.split_once('\''))
+        .map(|(name, _)| format!("rawtracepoint:vmlinux:{name}"))
+        .collect();
+    assert!(expected.len() > 100, "{}", expected.len());
+    let (code, out, _) = kscope(&["list", "rawtracepoint:*"]);
+    assert_eq!(code, 0);
+    let listed: BTreeSet<String> = out.lines().map(str::to_string).collect();
+    assert_eq!(listed, expected);
+
+    // Arguments come from the tracepoint's BTF prototype, as C declarations.
+    let (code, out, _) = kscope(&["list", "-v", "rawtracepoint:sys_enter"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        "rawtracepoint:vmlinux:sys_enter\n    struct pt_regs *regs\n    long int id\n"
+    );
+}

@@ -296,6 +296,24 @@ fn stack_over_512_bytes_is_shown_at_its_span() {
 }
 
 #[test]
+fn a_map_key_too_large_for_the_stack_is_shown_at_the_map() {
+    // Nine 64-byte strings make a 576-byte key: more than the whole BPF stack.
+    let keys = vec!["comm"; 9].join(", ");
+    let script = format!("BEGIN {{ @m[{keys}] = 1; }}");
+    let out = kscope(&["-e", &script]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.starts_with("error: the program needs "), "{err}");
+    assert!(err.contains("more than the kernel's 512 bytes"), "{err}");
+    let caret = format!(
+        "  |         {} the code generated here",
+        "^".repeat(4 + keys.len())
+    );
+    assert!(err.contains(" --> -e:1:9\n"), "{err}");
+    assert!(err.contains(&caret), "{err}");
+}
+
+#[test]
 fn dry_run_prints_the_tree_and_the_code_and_loads_nothing() {
     // The lock keeps other kernel tests from loading programs meanwhile.
     let Some(_kernel) = require(Feature::Bpf) else {
