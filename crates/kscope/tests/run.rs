@@ -298,7 +298,7 @@ fn stack_over_512_bytes_is_shown_at_its_span() {
 #[test]
 fn a_map_key_too_large_for_the_stack_is_shown_at_the_map() {
     // Nine 64-byte strings make a 576-byte key: more than the whole BPF stack.
-    let keys = vec!["comm"; 9].join(", ");
+    let keys = ["comm"; 9].join(", ");
     let script = format!("BEGIN {{ @m[{keys}] = 1; }}");
     let out = kscope(&["-e", &script]);
     assert_eq!(out.status.code(), Some(1));
