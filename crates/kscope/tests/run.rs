@@ -769,3 +769,51 @@ fn list_probes_is_kscope_list() {
         list(&["list", "-v", "tracepoint:syscalls:sys_enter_write"])
     );
 }
+
+/// kprobe builtins in the lab: `func` names the probed function, `probe` the attach
+/// point, and a kretprobe's `retval` is getppid's result (kscope's own pid, the parent of
+/// the `-c` child).
+#[test]
+fn lab_run_kprobe_func_probe_and_kretprobe_retval_are_exact() {
+    let Some(_kernel) = require_all(&[Feature::Kprobes, Feature::BpfKprobe]) else {
+        return;
+    };
+    let clean = Clean::start();
+    let f = kscope_testkit::getppid_function();
+    let script = format!(
+        "kprobe:{f} /pid == cpid/ {{ @f[func] = count(); @k[probe] = count(); }} \
+         kretprobe:{f} /pid == cpid/ {{ @r[retval] = count(); }}"
+    );
+    let run = Command::new(env!("CARGO_BIN_EXE_kscope"))
+        .args(["run", "-c", &child("getppid 100"), "-e", &script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("running kscope");
+    let parent = run.id();
+    let out = run.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // `func` names the probed address; kallsyms may hold aliases there (`__do_sys_getppid`
+    // and `__x64_sys_getppid` share one on Debian's kernels): any of them is right.
+    let kallsyms = std::fs::read_to_string("/proc/kallsyms").unwrap();
+    let addr_of = |name: &str| {
+        kallsyms
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .find(|w| w.len() >= 3 && w[2] == name)
+            .map(|w| w[0].to_string())
+    };
+    let stdout = text(&out.stdout);
+    let func = stdout
+        .strip_prefix("\n\n@f[")
+        .and_then(|s| s.split_once(']'))
+        .map(|(name, _)| name.to_string())
+        .unwrap_or_default();
+    assert!(addr_of(&func).is_some(), "{stdout}");
+    assert_eq!(addr_of(&func), addr_of(&f), "{stdout}");
+    assert_eq!(
+        stdout,
+        format!("\n\n@f[{func}]: 100\n@k[kprobe:{f}]: 100\n@r[{parent}]: 100\n")
+    );
+    clean.check();
+}
