@@ -270,6 +270,14 @@ impl Builder {
         dst
     }
 
+    /// A new register holding the address of subprogram `func`, to pass as a helper's
+    /// callback (`bpf_for_each_map_elem`'s second argument).
+    pub fn func_ptr(&mut self, func: FuncId) -> VReg {
+        let dst = self.vreg(Width::W64);
+        self.push(Op::LdFunc { dst, func });
+        dst
+    }
+
     /// Calls helper `helper` with up to five arguments; returns its result (`r0`).
     pub fn call(&mut self, helper: u32, args: &[VReg]) -> VReg {
         let ret = self.vreg(Width::W64);

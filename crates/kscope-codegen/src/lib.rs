@@ -35,6 +35,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod btf;
 mod builder;
 mod emit;
 pub mod helper;

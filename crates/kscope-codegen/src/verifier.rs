@@ -110,7 +110,11 @@ impl Compiled {
     /// A load spec for these instructions (licence GPL), to adjust (attach type, BTF id)
     /// before [`Compiled::load_spec`].
     pub fn spec(&self, prog_type: ProgType, name: &str) -> ProgramSpec {
-        ProgramSpec::new(prog_type, self.insns.clone()).with_name(name)
+        let mut spec = ProgramSpec::new(prog_type, self.insns.clone()).with_name(name);
+        if self.func_starts.len() > 1 {
+            spec.func_btf = Some(crate::btf::func_btf(&self.func_starts, &self.func_params));
+        }
+        spec
     }
 
     /// Loads `spec` (whose instructions must be these), mapping a rejection to its span.
