@@ -89,6 +89,12 @@ impl Builder {
         self.ctx
     }
 
+    /// Makes `r` the register [`Builder::ctx`] returns from now on: a callback
+    /// subprogram that reloads the program's context pointer from its caller's stack.
+    pub fn set_ctx(&mut self, r: VReg) {
+        self.ctx = r;
+    }
+
     /// A fresh virtual register of width `w`.
     pub fn vreg(&mut self, w: Width) -> VReg {
         self.f.widths.push(w);

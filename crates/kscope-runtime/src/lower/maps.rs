@@ -60,6 +60,14 @@ impl Lowerer<'_> {
         let key = self.map_key(mi, &keys, map.span);
         let m = self.plan.maps[mi].clone();
         self.span(value.span);
+        if let ValueLayout::Tuple(_) = m.value {
+            if op.is_some() {
+                self.not_built(value.span, "a compound assignment to a tuple");
+                return;
+            }
+            self.assign_map_tuple(mi, key, value);
+            return;
+        }
         if let ValueLayout::Plain(sc) = m.value {
             let val = match sc {
                 Scalar::Int { .. } | Scalar::Kstack | Scalar::Ksym => {
