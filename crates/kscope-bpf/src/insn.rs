@@ -447,6 +447,8 @@ pub fn helper_name(id: i32) -> Option<&'static str> {
         27 => "bpf_get_stackid",
         35 => "bpf_get_current_task",
         67 => "bpf_get_stack",
+        80 => "bpf_get_current_cgroup_id",
+        109 => "bpf_send_signal",
         112 => "bpf_probe_read_user",
         113 => "bpf_probe_read_kernel",
         114 => "bpf_probe_read_user_str",
@@ -456,6 +458,9 @@ pub fn helper_name(id: i32) -> Option<&'static str> {
         131 => "bpf_ringbuf_reserve",
         132 => "bpf_ringbuf_submit",
         133 => "bpf_ringbuf_discard",
+        164 => "bpf_for_each_map_elem",
+        173 => "bpf_get_func_ip",
+        195 => "bpf_map_lookup_percpu_elem",
         _ => return None,
     })
 }

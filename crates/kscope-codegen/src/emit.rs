@@ -41,15 +41,21 @@ fn layout(
     f: &Function,
     alloc: &Allocation,
 ) -> Result<(Vec<i16>, Vec<i16>, u32, (Span, u32)), CodegenError> {
-    let mut used: u32 = 0;
     let mut per_span: HashMap<Span, u32> = HashMap::new();
-    let mut slot_off = Vec::new();
-    for s in &f.slots {
-        let size = s.size.max(1).div_ceil(8) * 8;
-        used = used.saturating_add(size);
+    let sizes: Vec<u32> = f
+        .slots
+        .iter()
+        .map(|s| s.size.max(1).div_ceil(8) * 8)
+        .collect();
+    for (s, &size) in f.slots.iter().zip(&sizes) {
         *per_span.entry(s.span).or_default() += size;
-        slot_off.push(-(used.min(i16::MAX as u32) as i32) as i16);
     }
+    // Slots whose lifetimes do not overlap share bytes.
+    let (ends, mut used) = crate::stack::assign(&sizes, &crate::stack::lifetimes(f));
+    let slot_off: Vec<i16> = ends
+        .iter()
+        .map(|&e| -(e.min(i16::MAX as u32) as i32) as i16)
+        .collect();
     let mut spill_off = Vec::new();
     for &span in &alloc.spill_spans {
         used = used.saturating_add(8);

@@ -42,6 +42,7 @@ pub mod helper;
 pub mod ir;
 pub mod lower;
 pub mod regalloc;
+mod stack;
 mod verifier;
 
 pub use builder::Builder;

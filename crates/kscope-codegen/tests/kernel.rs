@@ -692,8 +692,12 @@ fn generated_map_callbacks_visit_every_element() {
     let mut leaks = LeakCheck::start();
     let map = Map::create(&MapSpec::new(MapType::Hash, 8, 8, 16).with_name("cg_each")).unwrap();
     for (k, v) in [(1u64, 10u64), (2, 200), (3, 3000)] {
-        map.update(&k.to_ne_bytes(), &v.to_ne_bytes(), kscope_bpf::UpdateFlags::Any)
-            .unwrap();
+        map.update(
+            &k.to_ne_bytes(),
+            &v.to_ne_bytes(),
+            kscope_bpf::UpdateFlags::Any,
+        )
+        .unwrap();
     }
     // callback(map, key, value, ctx): *ctx += *value + *key; return 0
     let mut cb = Builder::subprogram(4);
@@ -734,7 +738,11 @@ fn generated_map_callbacks_visit_every_element() {
     )
     .unwrap();
     assert_eq!(c.func_starts.len(), 3);
-    assert!(c.disassemble().contains("= func pc+"), "{}", c.disassemble());
+    assert!(
+        c.disassemble().contains("= func pc+"),
+        "{}",
+        c.disassemble()
+    );
     let prog = c
         .load(ProgType::RawTracepoint, "cg_each")
         .unwrap_or_else(|e| panic!("{e}\n{}", c.disassemble()));

@@ -264,7 +264,13 @@ fn stack_over_512_bytes_names_the_biggest_user() {
     for s in [a, big, c] {
         b.zero_slot(s, 0, 8);
     }
-    b.exit(0);
+    // All three are alive at once (read after all were written).
+    let acc = b.imm(0);
+    for s in [a, big, c] {
+        let v = b.load(Size::DW, Base::Slot(s), 0);
+        b.alu(AluOp::Add, acc, v);
+    }
+    b.exit(acc);
     let err = compile(&b.finish(), &|_| None).unwrap_err();
     match &err {
         CodegenError::StackTooLarge { used, span, bytes } => {
@@ -284,6 +290,45 @@ fn stack_over_512_bytes_names_the_biggest_user() {
     b.zero_slot(s, 0, 512);
     b.exit(0);
     assert_eq!(compile(&b.finish(), &|_| None).unwrap().stack_size, 512);
+}
+
+/// Slots alive at different times share bytes: two 400-byte temporaries used one after
+/// the other fit in 400 bytes; one used around a loop keeps its bytes through the loop.
+#[test]
+fn slots_with_disjoint_lifetimes_share_the_stack() {
+    let mut b = Builder::new();
+    let x = b.slot(400);
+    b.zero_slot(x, 0, 400);
+    let v = b.load(Size::DW, Base::Slot(x), 392);
+    let y = b.slot(400);
+    b.store(Size::DW, Base::Slot(y), 0, v);
+    let p = b.slot_addr(y, 0);
+    let w = b.load(Size::DW, Base::Reg(p), 0);
+    b.exit(w);
+    let c = compile(&b.finish(), &|_| None).unwrap();
+    assert_eq!(c.stack_size, 400);
+
+    // `keep` is written before a loop and read after it: a slot used only inside the
+    // loop gets other bytes.
+    let mut b = Builder::new();
+    let keep = b.slot(8);
+    b.store(Size::DW, Base::Slot(keep), 0, 7);
+    let i = b.imm(0);
+    let head = b.label();
+    let done = b.label();
+    b.place(head);
+    b.jmp_if(JmpOp::Sge, i, 4, done);
+    let tmp = b.slot(8);
+    b.store(Size::DW, Base::Slot(tmp), 0, i);
+    let t = b.load(Size::DW, Base::Slot(tmp), 0);
+    b.alu(AluOp::Add, i, 1);
+    b.alu(AluOp::Add, i, t);
+    b.jmp(head);
+    b.place(done);
+    let k = b.load(Size::DW, Base::Slot(keep), 0);
+    b.exit(k);
+    let c = compile(&b.finish(), &|_| None).unwrap();
+    assert_eq!(c.stack_size, 16);
 }
 
 #[test]

@@ -79,6 +79,46 @@ impl Lowerer<'_> {
         found
     }
 
+    /// `strcontains(h, "literal")`: the needle's bytes are immediates (no stack copy); a
+    /// bounded loop over the haystack's start positions.
+    fn strcontains_literal(&mut self, h: VReg, lit: &[u8]) -> VReg {
+        let lit: Vec<u8> = lit
+            .iter()
+            .copied()
+            .take_while(|&c| c != 0)
+            .take(STR_SIZE as usize - 1)
+            .collect();
+        if lit.is_empty() {
+            return self.b.imm(1);
+        }
+        let last = STR_SIZE as i32 - lit.len() as i32;
+        let found = self.b.imm(0);
+        let i = self.b.imm(0);
+        let outer = self.b.label();
+        let next = self.b.label();
+        let done = self.b.label();
+        self.b.place(outer);
+        self.b.jmp_if(JmpOp::Sgt, i, last, done);
+        let hp = self.b.binop(AluOp::Add, h, i);
+        let first = self.b.load(Size::B, Base::Reg(hp), 0);
+        self.b.jmp_if(JmpOp::Eq, first, 0, done);
+        for (k, &c) in lit.iter().enumerate() {
+            let d = if k == 0 {
+                first
+            } else {
+                self.b.load(Size::B, Base::Reg(hp), k as i16)
+            };
+            self.b.jmp_if(JmpOp::Ne, d, i32::from(c), next);
+        }
+        self.b.mov(found, 1);
+        self.b.jmp(done);
+        self.b.place(next);
+        self.b.alu(AluOp::Add, i, 1);
+        self.b.jmp(outer);
+        self.b.place(done);
+        found
+    }
+
     /// `join(arr, sep)`: a ring buffer record with the strings of the NULL-terminated
     /// pointer array `arr` (at most [`JOIN_MAX`] of [`JOIN_SIZE`] bytes), reserved in the
     /// ring buffer itself (it is larger than the BPF stack).
@@ -99,7 +139,9 @@ impl Lowerer<'_> {
         let rb = self.b.map_ptr(self.plan.ringbuf);
         let sz = self.b.imm(i64::from(size));
         let zero = self.b.imm(0);
-        let rec = self.b.call(kscope_codegen::helper::RINGBUF_RESERVE, &[rb, sz, zero]);
+        let rec = self
+            .b
+            .call(kscope_codegen::helper::RINGBUF_RESERVE, &[rb, sz, zero]);
         let lost = self.b.label();
         let end = self.b.label();
         self.b.jmp_if(JmpOp::Eq, rec, 0, lost);
@@ -129,7 +171,12 @@ impl Lowerer<'_> {
         self.b.jmp(end);
         self.b.place(lost);
         let key = cg::const_key(&mut self.b, 0);
-        cg::add(&mut self.b, self.plan.loss, key, kscope_codegen::Operand::Imm(1));
+        cg::add(
+            &mut self.b,
+            self.plan.loss,
+            key,
+            kscope_codegen::Operand::Imm(1),
+        );
         self.b.place(end);
     }
 
@@ -169,7 +216,8 @@ impl Lowerer<'_> {
                     self.not_built(e.span, format!("`{name}()` without arguments"));
                     return None;
                 };
-                let whole_map = matches!(&target.kind, ExprKind::Map { keys, .. } if keys.is_empty());
+                let whole_map =
+                    matches!(&target.kind, ExprKind::Map { keys, .. } if keys.is_empty());
                 if name == "print" && !whole_map && matches!(self.ty(target), Type::Tuple(_)) {
                     let (p, layout) = self.tuple_value(target)?;
                     let len = layout.size();
@@ -327,12 +375,14 @@ impl Lowerer<'_> {
                     return None;
                 };
                 let h = self.string(h);
+                if let ExprKind::Str(lit) = &n.kind {
+                    let lit = lit.clone();
+                    return Some(V::Int(self.strcontains_literal(h, &lit)));
+                }
                 let n = self.string(n);
                 Some(V::Int(self.strcontains(h, n)))
             }
-            "cgroup" => Some(V::Int(
-                self.b.call(HELPER_GET_CURRENT_CGROUP_ID, &[]),
-            )),
+            "cgroup" => Some(V::Int(self.b.call(HELPER_GET_CURRENT_CGROUP_ID, &[]))),
             "join" => {
                 let arr = self.int(args.first()?);
                 let sep = match args.get(1).map(|a| &a.kind) {

@@ -51,9 +51,10 @@ const CTX_RETURNED: i16 = 8;
 const CTX_VARS: u32 = 16;
 
 fn jumps_to(b: &Builder, l: Label) -> bool {
-    b.function().insts.iter().any(|i| {
-        matches!(i.op, Op::Jmp { target } | Op::JmpIf { target, .. } if target == l)
-    })
+    b.function()
+        .insts
+        .iter()
+        .any(|i| matches!(i.op, Op::Jmp { target } | Op::JmpIf { target, .. } if target == l))
 }
 
 impl Lowerer<'_> {
@@ -79,7 +80,10 @@ impl Lowerer<'_> {
     pub(super) fn for_map(&mut self, var: &Ident, map: &Expr, body: &Block, span: Span) {
         let depth = self.callback.map_or(1, |c| c.depth + 1);
         if depth > MAX_NESTING {
-            self.not_built(span, format!("more than {MAX_NESTING} nested `for` loops over maps"));
+            self.not_built(
+                span,
+                format!("more than {MAX_NESTING} nested `for` loops over maps"),
+            );
             return;
         }
         let Some((mi, keys)) = self.map_of(map) else {
@@ -137,9 +141,7 @@ impl Lowerer<'_> {
         }
 
         // The callback.
-        let func = self.callback_body(
-            &kv_name, &key_l, &value_l, &m, &shared, body, depth, span,
-        );
+        let func = self.callback_body(&kv_name, &key_l, &value_l, &m, &shared, body, depth, span);
         self.span(span);
         let mp = self.b.map_ptr(m.id);
         let fp = self.b.func_ptr(func);

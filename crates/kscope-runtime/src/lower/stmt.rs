@@ -198,9 +198,8 @@ impl Lowerer<'_> {
                     self.not_built(span, "a compound assignment to a string");
                     return;
                 }
-                let p = self.string(value);
                 let dst = self.b.slot_addr(slot, 0);
-                self.copy_str(dst, p);
+                self.store_str(dst, value);
             }
         }
     }

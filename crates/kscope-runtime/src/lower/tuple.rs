@@ -60,7 +60,7 @@ impl Lowerer<'_> {
 
     /// Writes the string `e` at `dst` ([`STR_SIZE`] bytes), straight into place for a
     /// literal or `comm` (no stack temporary).
-    fn store_str(&mut self, dst: VReg, e: &Expr) {
+    pub(super) fn store_str(&mut self, dst: VReg, e: &Expr) {
         match &e.kind {
             ExprKind::Str(bytes) => {
                 let n = bytes.len().min(STR_SIZE as usize - 1);
