@@ -259,14 +259,19 @@ fn join_prints_the_exec_arguments() {
     };
     let dir = std::env::temp_dir().join(format!("kscope-join-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
+    // A copy of echo under a unique name, so that other processes' execs do not match.
+    let echo = dir.join("ksjoinecho");
+    std::fs::copy("/bin/echo", &echo).unwrap();
     let sh = dir.join("exec.sh");
-    std::fs::write(&sh, "/bin/echo a bb ccc >/dev/null\n").unwrap();
+    std::fs::write(&sh, format!("{} a bb ccc >/dev/null\n", echo.display())).unwrap();
     let cmd = format!("/bin/sh {}", sh.display());
-    let script = "tracepoint:syscalls:sys_enter_execve /pid != cpid/ { \
+    let script = "tracepoint:syscalls:sys_enter_execve \
+                  /strcontains(str(args.filename), \"ksjoinecho\")/ { \
                   join(args.argv); join(args.argv, \",\"); }";
     let got = run(script, Some(&cmd));
-    assert_eq!(got, "/bin/echo a bb ccc\n/bin/echo,a,bb,ccc\n\n\n");
-    if let Some(want) = bpftrace(&script.replace("args.argv", "args->argv"), Some(&cmd)) {
+    let e = echo.display();
+    assert_eq!(got, format!("{e} a bb ccc\n{e},a,bb,ccc\n\n\n"));
+    if let Some(want) = bpftrace(&script.replace("args.", "args->"), Some(&cmd)) {
         assert_eq!(got, want);
     }
     let _ = std::fs::remove_dir_all(&dir);
