@@ -626,3 +626,51 @@ fn random_ir_never_panics() {
     }
     assert!(ok > 0, "no random program was valid");
 }
+
+/// A helper callback: its address is an `ld_imm64` with `BPF_PSEUDO_FUNC` whose immediate
+/// is the distance to the callback, and the program gets one BTF `FUNC` per function.
+#[test]
+fn snapshot_callback_address() {
+    use kscope_codegen::{FuncId, Options, compile_program};
+    let mut cb = Builder::subprogram(4);
+    let v = cb.load(Size::DW, Base::Reg(cb.params()[2]), 0);
+    cb.store(Size::DW, Base::Reg(cb.params()[3]), 0, v);
+    cb.exit(0);
+    let mut m = Builder::new();
+    let s = m.slot(8);
+    m.store(Size::DW, Base::Slot(s), 0, 0);
+    let mp = m.map_ptr(MapId(0));
+    let fp = m.func_ptr(FuncId(1));
+    let cp = m.slot_addr(s, 0);
+    let fl = m.imm(0);
+    let n = m.call(164, &[mp, fp, cp, fl]);
+    m.exit(n);
+    let c = compile_program(
+        &[m.finish(), cb.finish()],
+        &|_| Some(7),
+        &Options::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        c.disassemble(),
+        "\
+0: (7a) *(u64 *)(r10 -8) = 0
+1: (18) r1 = map[fd:7]
+3: (18) r2 = func pc+7
+5: (bf) r3 = r10
+6: (07) r3 += -8
+7: (b7) r0 = 0
+8: (bf) r4 = r0
+9: (85) call bpf_for_each_map_elem#164
+10: (95) exit
+11: (bf) r0 = r4
+12: (79) r1 = *(u64 *)(r3 +0)
+13: (7b) *(u64 *)(r0 +0) = r1
+14: (b7) r0 = 0
+15: (95) exit
+"
+    );
+    assert_eq!(c.func_starts, vec![0, 11]);
+    let btf = kscope_codegen::btf::func_btf(&c.func_starts, &c.func_params);
+    assert_eq!(btf.funcs, vec![(0, 4), (11, 6)]);
+}

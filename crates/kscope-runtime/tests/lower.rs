@@ -156,7 +156,7 @@ fn for_over_a_map_lowers_to_a_callback_subprogram() {
     assert_eq!(prog.func_params, vec![1, 4]);
     let text = prog.disassemble();
     assert!(text.contains("call bpf_for_each_map_elem#164"), "{text}");
-    assert!(text.contains(&format!("= func pc+")), "{text}");
+    assert!(text.contains("= func pc+"), "{text}");
     // The plain entry point refuses a probe that needs subprograms.
     assert!(Lowerer::lower(&checked, &mut plan, &c, 0, p).is_err());
 }
