@@ -69,6 +69,11 @@ impl Lowerer<'_> {
         let value = match &m.value {
             ValueLayout::Plain(sc) => Layout::Scalar(*sc),
             ValueLayout::Tuple(l) => l.clone(),
+            ValueLayout::Sum if self.ctx.ncpus > MAX_SUM_CPUS => {
+                return Err(format!(
+                    "`for` over a per-CPU map on more than {MAX_SUM_CPUS} CPUs"
+                ));
+            }
             ValueLayout::Sum => Layout::Scalar(Scalar::Int {
                 signed: m.info.value.agg_read().is_some_and(|t| t.is_signed()),
             }),
