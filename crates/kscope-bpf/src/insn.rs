@@ -447,6 +447,8 @@ pub fn helper_name(id: i32) -> Option<&'static str> {
         27 => "bpf_get_stackid",
         35 => "bpf_get_current_task",
         67 => "bpf_get_stack",
+        80 => "bpf_get_current_cgroup_id",
+        109 => "bpf_send_signal",
         112 => "bpf_probe_read_user",
         113 => "bpf_probe_read_kernel",
         114 => "bpf_probe_read_user_str",
@@ -456,6 +458,9 @@ pub fn helper_name(id: i32) -> Option<&'static str> {
         131 => "bpf_ringbuf_reserve",
         132 => "bpf_ringbuf_submit",
         133 => "bpf_ringbuf_discard",
+        164 => "bpf_for_each_map_elem",
+        173 => "bpf_get_func_ip",
+        195 => "bpf_map_lookup_percpu_elem",
         _ => return None,
     })
 }
@@ -504,6 +509,16 @@ fn size_str(code: u8) -> &'static str {
     }
 }
 
+/// `src_reg` of a call to a BPF-to-BPF subprogram (`BPF_PSEUDO_CALL`); the immediate is
+/// the distance from the next instruction to the callee.
+pub const PSEUDO_CALL: u8 = 1;
+/// `src_reg` of a call to a kernel function (`BPF_PSEUDO_KFUNC_CALL`); the immediate is
+/// its BTF id.
+pub const PSEUDO_KFUNC_CALL: u8 = 2;
+/// `src_reg` of an `ld_imm64` loading the address of a subprogram (`BPF_PSEUDO_FUNC`),
+/// e.g. a helper callback; the immediate is the distance to it.
+pub const PSEUDO_FUNC: u8 = 4;
+
 /// Writes the kernel-style text of `insn` (without the `(code)` prefix); `next` is the
 /// following instruction, needed for the upper half of an `ld_imm64`.
 fn write_insn(f: &mut impl fmt::Write, insn: Insn, next: Option<Insn>) -> fmt::Result {
@@ -530,6 +545,13 @@ fn write_insn(f: &mut impl fmt::Write, insn: Insn, next: Option<Insn>) -> fmt::R
         op::JMP | op::JMP32 => {
             let r = if class == op::JMP { 'r' } else { 'w' };
             match insn.code & op::OP_MASK {
+                // BPF-to-BPF call: the immediate is the distance to the callee.
+                op::CALL if class == op::JMP && s == PSEUDO_CALL => {
+                    write!(f, "call pc{:+}", insn.imm)
+                }
+                op::CALL if class == op::JMP && s == PSEUDO_KFUNC_CALL => {
+                    write!(f, "call kernel-function#{}", insn.imm)
+                }
                 op::CALL if class == op::JMP => match helper_name(insn.imm) {
                     Some(name) => write!(f, "call {name}#{}", insn.imm),
                     None => write!(f, "call unknown#{}", insn.imm),
@@ -575,6 +597,8 @@ fn write_insn(f: &mut impl fmt::Write, insn: Insn, next: Option<Insn>) -> fmt::R
             let imm = (hi << 32) | insn.imm as u32 as u64;
             if s == kscope_sys::bpf::PSEUDO_MAP_FD {
                 write!(f, "r{d} = map[fd:{}]", insn.imm)
+            } else if s == PSEUDO_FUNC {
+                write!(f, "r{d} = func pc{:+}", insn.imm)
             } else {
                 write!(f, "r{d} = {imm:#x}")
             }
@@ -689,7 +713,7 @@ mod tests {
 
     #[test]
     fn text_matches_the_verifier() {
-        let cases: [(Insn, &str); 15] = [
+        let cases: [(Insn, &str); 17] = [
             (Insn::mov64_imm(Reg::R0, 0), "r0 = 0"),
             (Insn::mov64_imm(Reg::R0, -1), "r0 = -1"),
             (Insn::mov64_reg(Reg::R0, Reg::R2), "r0 = r2"),
@@ -699,6 +723,14 @@ mod tests {
             (Insn::alu64_imm(AluOp::Neg, Reg::R5, 0), "r5 = -r5"),
             (Insn::call(1), "call bpf_map_lookup_elem#1"),
             (Insn::call(9999), "call unknown#9999"),
+            (
+                Insn::new(op::JMP | op::CALL, 0, PSEUDO_CALL, 0, 5),
+                "call pc+5",
+            ),
+            (
+                Insn::new(op::JMP | op::CALL, 0, PSEUDO_CALL, 0, -12),
+                "call pc-12",
+            ),
             (Insn::exit(), "exit"),
             (Insn::ja(-3), "goto pc-3"),
             (
@@ -737,6 +769,24 @@ mod tests {
         assert_eq!(
             disassemble(&prog),
             "0: (18) r1 = map[fd:3]\n2: (18) r2 = 0x100000002\n4: (b7) r0 = 0\n5: (95) exit\n"
+        );
+    }
+
+    /// A BPF-to-BPF call and a callback address print as pc-relative targets, never as
+    /// helper calls (helper 1 would be `bpf_map_lookup_elem`).
+    #[test]
+    fn disassembles_subprogram_calls() {
+        let mut prog = Vec::new();
+        let mut f = Insn::ld_imm64(Reg::R2, 3);
+        f[0].src = PSEUDO_FUNC;
+        prog.extend(f);
+        prog.push(Insn::new(op::JMP | op::CALL, 0, PSEUDO_CALL, 0, 1));
+        prog.push(Insn::exit());
+        prog.push(Insn::mov64_imm(Reg::R0, 0));
+        prog.push(Insn::exit());
+        assert_eq!(
+            disassemble(&prog),
+            "0: (18) r2 = func pc+3\n2: (85) call pc+1\n3: (95) exit\n4: (b7) r0 = 0\n5: (95) exit\n"
         );
     }
 

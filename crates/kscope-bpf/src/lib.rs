@@ -48,7 +48,9 @@ use std::os::fd::BorrowedFd;
 pub use insn::Insn;
 pub use kscope_sys::bpf::IdKind;
 pub use map::{Entry, Map, MapSpec, UpdateFlags};
-pub use program::{ENOTSUPP, LoadError, Program, ProgramInfo, ProgramSpec, minimal_program};
+pub use program::{
+    ENOTSUPP, FuncBtf, LoadError, Program, ProgramInfo, ProgramSpec, minimal_program,
+};
 pub use types::{MapType, ProgType};
 
 /// Errors of map creation and other non-program BPF operations.

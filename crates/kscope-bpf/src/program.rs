@@ -37,6 +37,18 @@ pub struct ProgramSpec {
     pub expected_attach_type: u32,
     /// BTF type id of the attach target (a FUNC in vmlinux BTF for fentry), or 0.
     pub attach_btf_id: u32,
+    /// The program's own BTF and `func_info`, for programs with subprograms used as
+    /// helper callbacks (the verifier requires them there); `None` otherwise.
+    pub func_btf: Option<FuncBtf>,
+}
+
+/// A program's own BTF blob with one `struct bpf_func_info` record per function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FuncBtf {
+    /// The raw BTF (header, types, strings), loaded with `BPF_BTF_LOAD`.
+    pub btf: Vec<u8>,
+    /// `(instruction offset, FUNC type id)` of each function, in instruction order.
+    pub funcs: Vec<(u32, u32)>,
 }
 
 impl ProgramSpec {
@@ -49,6 +61,7 @@ impl ProgramSpec {
             name: "kscope".to_string(),
             expected_attach_type: 0,
             attach_btf_id: 0,
+            func_btf: None,
         }
     }
 
@@ -205,6 +218,17 @@ impl Program {
             )
         })?;
         let insns: Vec<u64> = spec.insns.iter().map(|i| i.to_u64()).collect();
+        let btf_fd = match &spec.func_btf {
+            Some(f) => Some(sys::btf_load(&f.btf).map_err(|e| fail(e, String::new(), false))?),
+            None => None,
+        };
+        let records: Vec<u8> = spec
+            .func_btf
+            .iter()
+            .flat_map(|f| f.funcs.iter())
+            .flat_map(|&(off, id)| off.to_ne_bytes().into_iter().chain(id.to_ne_bytes()))
+            .collect();
+        let func_info = btf_fd.as_ref().map(|fd| (fd.as_fd(), records.as_slice()));
         let try_load = |log_level: u32, log_buf: Option<&mut [u8]>| {
             sys::prog_load(ProgLoadArgs {
                 prog_type: spec.prog_type.kernel_id(),
@@ -215,6 +239,7 @@ impl Program {
                 name: &name,
                 log_level,
                 log_buf,
+                func_info,
             })
         };
         let loaded = |fd: OwnedFd| Program {

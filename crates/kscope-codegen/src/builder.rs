@@ -89,6 +89,12 @@ impl Builder {
         self.ctx
     }
 
+    /// Makes `r` the register [`Builder::ctx`] returns from now on: a callback
+    /// subprogram that reloads the program's context pointer from its caller's stack.
+    pub fn set_ctx(&mut self, r: VReg) {
+        self.ctx = r;
+    }
+
     /// A fresh virtual register of width `w`.
     pub fn vreg(&mut self, w: Width) -> VReg {
         self.f.widths.push(w);
@@ -267,6 +273,14 @@ impl Builder {
     pub fn map_ptr(&mut self, map: MapId) -> VReg {
         let dst = self.vreg(Width::W64);
         self.push(Op::LdMap { dst, map });
+        dst
+    }
+
+    /// A new register holding the address of subprogram `func`, to pass as a helper's
+    /// callback (`bpf_for_each_map_elem`'s second argument).
+    pub fn func_ptr(&mut self, func: FuncId) -> VReg {
+        let dst = self.vreg(Width::W64);
+        self.push(Op::LdFunc { dst, func });
         dst
     }
 

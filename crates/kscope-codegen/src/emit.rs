@@ -27,6 +27,12 @@ pub struct Compiled {
     pub map_relocs: Vec<(usize, MapId)>,
     /// How many virtual registers were spilled to the stack.
     pub spilled: usize,
+    /// The first instruction of each function (the entry point first, then the
+    /// subprograms in emission order); more than one entry means the program is loaded
+    /// with its own BTF `func_info` (see [`crate::btf`]).
+    pub func_starts: Vec<usize>,
+    /// The number of parameters of each function, in the order of `func_starts`.
+    pub func_params: Vec<u8>,
 }
 
 /// Where a stack slot or spill slot sits: its offset from `r10`.
@@ -35,15 +41,21 @@ fn layout(
     f: &Function,
     alloc: &Allocation,
 ) -> Result<(Vec<i16>, Vec<i16>, u32, (Span, u32)), CodegenError> {
-    let mut used: u32 = 0;
     let mut per_span: HashMap<Span, u32> = HashMap::new();
-    let mut slot_off = Vec::new();
-    for s in &f.slots {
-        let size = s.size.max(1).div_ceil(8) * 8;
-        used = used.saturating_add(size);
+    let sizes: Vec<u32> = f
+        .slots
+        .iter()
+        .map(|s| s.size.max(1).div_ceil(8) * 8)
+        .collect();
+    for (s, &size) in f.slots.iter().zip(&sizes) {
         *per_span.entry(s.span).or_default() += size;
-        slot_off.push(-(used.min(i16::MAX as u32) as i32) as i16);
     }
+    // Slots whose lifetimes do not overlap share bytes.
+    let (ends, mut used) = crate::stack::assign(&sizes, &crate::stack::lifetimes(f));
+    let slot_off: Vec<i16> = ends
+        .iter()
+        .map(|&e| -(e.min(i16::MAX as u32) as i32) as i16)
+        .collect();
     let mut spill_off = Vec::new();
     for &span in &alloc.spill_spans {
         used = used.saturating_add(8);
@@ -202,6 +214,14 @@ impl Emitter<'_> {
                     self.mov(d, Reg::R0);
                     self.flush(*r, d);
                 }
+            }
+            Op::LdFunc { dst, func } => {
+                let d = self.target(*dst, SCRATCH1);
+                self.sub_calls.push((self.out.len(), *func));
+                let mut pair = Insn::ld_imm64(d, 0);
+                pair[0].src = kscope_bpf::insn::PSEUDO_FUNC;
+                self.put2(pair);
+                self.flush(*dst, d);
             }
             Op::Ctx { dst } if self.unused_ctx => {
                 let _ = dst;
@@ -575,6 +595,8 @@ pub fn compile_program(
         stack_size,
         map_relocs: Vec::new(),
         spilled: 0,
+        func_starts: Vec::new(),
+        func_params: Vec::new(),
     };
     let mut start = HashMap::new();
     let mut calls = Vec::new();
@@ -582,6 +604,16 @@ pub fn compile_program(
         let e = get(i);
         let base = out.insns.len();
         start.insert(i, base);
+        out.func_starts.push(base);
+        out.func_params.push(if i == 0 {
+            1
+        } else {
+            funcs[i]
+                .insts
+                .iter()
+                .filter(|x| matches!(x.op, Op::Param { .. }))
+                .count() as u8
+        });
         out.insns.extend(&e.out);
         out.spans.extend(&e.spans);
         out.map_relocs

@@ -167,6 +167,15 @@ pub enum Op {
         /// The map.
         map: MapId,
     },
+    /// `dst = &func`: the address of subprogram `func` (an `ld_imm64` with
+    /// `BPF_PSEUDO_FUNC`), for helpers that take a callback such as
+    /// `bpf_for_each_map_elem`.
+    LdFunc {
+        /// Destination.
+        dst: VReg,
+        /// The subprogram.
+        func: FuncId,
+    },
     /// `dst op= src`, on 64 bits or (`alu32`) on 32 bits with the upper half zeroed.
     Alu {
         /// The operation (`Neg` ignores `src`).
@@ -309,6 +318,7 @@ impl Op {
             | Op::Param { .. }
             | Op::LdImm64 { .. }
             | Op::LdMap { .. }
+            | Op::LdFunc { .. }
             | Op::SlotAddr { .. } => {
                 vec![]
             }
@@ -337,6 +347,7 @@ impl Op {
             | Op::Mov { dst, .. }
             | Op::LdImm64 { dst, .. }
             | Op::LdMap { dst, .. }
+            | Op::LdFunc { dst, .. }
             | Op::Alu { dst, .. }
             | Op::Load { dst, .. }
             | Op::SlotAddr { dst, .. } => Some(*dst),

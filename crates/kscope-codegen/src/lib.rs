@@ -35,12 +35,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod btf;
 mod builder;
 mod emit;
 pub mod helper;
 pub mod ir;
 pub mod lower;
 pub mod regalloc;
+mod stack;
 mod verifier;
 
 pub use builder::Builder;

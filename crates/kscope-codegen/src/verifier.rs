@@ -72,23 +72,9 @@ impl Compiled {
     }
 
     /// The verifier-style disassembly of the program (BPF-to-BPF calls print as the
-    /// kernel prints them, `call pc+N`).
+    /// kernel prints them, `call pc+N`; a callback's address as `func pc+N`).
     pub fn disassemble(&self) -> String {
-        let text = kscope_bpf::insn::disassemble(&self.insns);
-        let mut out = String::with_capacity(text.len());
-        for line in text.lines() {
-            let idx = line
-                .split_once(':')
-                .and_then(|(n, _)| n.parse::<usize>().ok());
-            match idx.and_then(|i| self.insns.get(i).map(|insn| (i, insn))) {
-                Some((i, insn)) if insn.code == 0x85 && insn.src == crate::PSEUDO_CALL => {
-                    out.push_str(&format!("{i}: (85) call pc{:+}", insn.imm));
-                }
-                _ => out.push_str(line),
-            }
-            out.push('\n');
-        }
-        out
+        kscope_bpf::insn::disassemble(&self.insns)
     }
 
     /// Maps a verifier log to the instruction and script span it complains about.
@@ -110,7 +96,11 @@ impl Compiled {
     /// A load spec for these instructions (licence GPL), to adjust (attach type, BTF id)
     /// before [`Compiled::load_spec`].
     pub fn spec(&self, prog_type: ProgType, name: &str) -> ProgramSpec {
-        ProgramSpec::new(prog_type, self.insns.clone()).with_name(name)
+        let mut spec = ProgramSpec::new(prog_type, self.insns.clone()).with_name(name);
+        if self.func_starts.len() > 1 {
+            spec.func_btf = Some(crate::btf::func_btf(&self.func_starts, &self.func_params));
+        }
+        spec
     }
 
     /// Loads `spec` (whose instructions must be these), mapping a rejection to its span.

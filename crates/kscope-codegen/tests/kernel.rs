@@ -678,3 +678,77 @@ fn generated_kernel_string_reads_into_scratch() {
     }
     leaks.assert_clean();
 }
+
+/// `bpf_for_each_map_elem` with a generated callback (a static subprogram passed by
+/// address, the program carrying its own BTF `func_info`): the callback adds every value
+/// into the caller's stack through the context pointer; the helper returns the number of
+/// elements it visited. A second callback returns 1 at once: one element visited.
+#[test]
+fn generated_map_callbacks_visit_every_element() {
+    use kscope_codegen::{FuncId, Options, compile_program};
+    let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
+        return;
+    };
+    let mut leaks = LeakCheck::start();
+    let map = Map::create(&MapSpec::new(MapType::Hash, 8, 8, 16).with_name("cg_each")).unwrap();
+    for (k, v) in [(1u64, 10u64), (2, 200), (3, 3000)] {
+        map.update(
+            &k.to_ne_bytes(),
+            &v.to_ne_bytes(),
+            kscope_bpf::UpdateFlags::Any,
+        )
+        .unwrap();
+    }
+    // callback(map, key, value, ctx): *ctx += *value + *key; return 0
+    let mut cb = Builder::subprogram(4);
+    let p = cb.params().to_vec();
+    let v = cb.load(Size::DW, Base::Reg(p[2]), 0);
+    let k = cb.load(Size::DW, Base::Reg(p[1]), 0);
+    let acc = cb.load(Size::DW, Base::Reg(p[3]), 0);
+    cb.alu(AluOp::Add, acc, v);
+    cb.alu(AluOp::Add, acc, k);
+    cb.store(Size::DW, Base::Reg(p[3]), 0, acc);
+    cb.exit(0);
+    let mut stop = Builder::subprogram(4);
+    stop.exit(1);
+    let mut m = Builder::new();
+    let s = m.slot(8);
+    m.store(Size::DW, Base::Slot(s), 0, 0);
+    let each = |m: &mut Builder, f: u32| {
+        let mp = m.map_ptr(MapId(0));
+        let fp = m.func_ptr(FuncId(f));
+        let cp = m.slot_addr(s, 0);
+        let flags = m.imm(0);
+        m.call(164, &[mp, fp, cp, flags])
+    };
+    let n = each(&mut m, 1);
+    let n1 = each(&mut m, 2);
+    let sum = m.load(Size::DW, Base::Slot(s), 0);
+    // retval = sum * 16 + n * 4 + n1  (3216 * 16 + 3 * 4 + 1)
+    m.alu(AluOp::Mul, sum, 16);
+    m.alu(AluOp::Mul, n, 4);
+    m.alu(AluOp::Add, sum, n);
+    m.alu(AluOp::Add, sum, n1);
+    m.exit(sum);
+    let fd = map.fd().as_raw_fd();
+    let c = compile_program(
+        &[m.finish(), cb.finish(), stop.finish()],
+        &|_| Some(fd),
+        &Options::default(),
+    )
+    .unwrap();
+    assert_eq!(c.func_starts.len(), 3);
+    assert!(
+        c.disassemble().contains("= func pc+"),
+        "{}",
+        c.disassemble()
+    );
+    let prog = c
+        .load(ProgType::RawTracepoint, "cg_each")
+        .unwrap_or_else(|e| panic!("{e}\n{}", c.disassemble()));
+    leaks.track(&prog);
+    let out = kscope_bpf::attach::test_run::run_once(&prog, &[]).unwrap();
+    assert_eq!(out.retval, 3216 * 16 + 3 * 4 + 1, "\n{}", c.disassemble());
+    drop(prog);
+    leaks.assert_clean();
+}

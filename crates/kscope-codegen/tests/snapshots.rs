@@ -264,7 +264,13 @@ fn stack_over_512_bytes_names_the_biggest_user() {
     for s in [a, big, c] {
         b.zero_slot(s, 0, 8);
     }
-    b.exit(0);
+    // All three are alive at once (read after all were written).
+    let acc = b.imm(0);
+    for s in [a, big, c] {
+        let v = b.load(Size::DW, Base::Slot(s), 0);
+        b.alu(AluOp::Add, acc, v);
+    }
+    b.exit(acc);
     let err = compile(&b.finish(), &|_| None).unwrap_err();
     match &err {
         CodegenError::StackTooLarge { used, span, bytes } => {
@@ -284,6 +290,45 @@ fn stack_over_512_bytes_names_the_biggest_user() {
     b.zero_slot(s, 0, 512);
     b.exit(0);
     assert_eq!(compile(&b.finish(), &|_| None).unwrap().stack_size, 512);
+}
+
+/// Slots alive at different times share bytes: two 400-byte temporaries used one after
+/// the other fit in 400 bytes; one used around a loop keeps its bytes through the loop.
+#[test]
+fn slots_with_disjoint_lifetimes_share_the_stack() {
+    let mut b = Builder::new();
+    let x = b.slot(400);
+    b.zero_slot(x, 0, 400);
+    let v = b.load(Size::DW, Base::Slot(x), 392);
+    let y = b.slot(400);
+    b.store(Size::DW, Base::Slot(y), 0, v);
+    let p = b.slot_addr(y, 0);
+    let w = b.load(Size::DW, Base::Reg(p), 0);
+    b.exit(w);
+    let c = compile(&b.finish(), &|_| None).unwrap();
+    assert_eq!(c.stack_size, 400);
+
+    // `keep` is written before a loop and read after it: a slot used only inside the
+    // loop gets other bytes.
+    let mut b = Builder::new();
+    let keep = b.slot(8);
+    b.store(Size::DW, Base::Slot(keep), 0, 7);
+    let i = b.imm(0);
+    let head = b.label();
+    let done = b.label();
+    b.place(head);
+    b.jmp_if(JmpOp::Sge, i, 4, done);
+    let tmp = b.slot(8);
+    b.store(Size::DW, Base::Slot(tmp), 0, i);
+    let t = b.load(Size::DW, Base::Slot(tmp), 0);
+    b.alu(AluOp::Add, i, 1);
+    b.alu(AluOp::Add, i, t);
+    b.jmp(head);
+    b.place(done);
+    let k = b.load(Size::DW, Base::Slot(keep), 0);
+    b.exit(k);
+    let c = compile(&b.finish(), &|_| None).unwrap();
+    assert_eq!(c.stack_size, 16);
 }
 
 #[test]
@@ -580,4 +625,52 @@ fn random_ir_never_panics() {
         }
     }
     assert!(ok > 0, "no random program was valid");
+}
+
+/// A helper callback: its address is an `ld_imm64` with `BPF_PSEUDO_FUNC` whose immediate
+/// is the distance to the callback, and the program gets one BTF `FUNC` per function.
+#[test]
+fn snapshot_callback_address() {
+    use kscope_codegen::{FuncId, Options, compile_program};
+    let mut cb = Builder::subprogram(4);
+    let v = cb.load(Size::DW, Base::Reg(cb.params()[2]), 0);
+    cb.store(Size::DW, Base::Reg(cb.params()[3]), 0, v);
+    cb.exit(0);
+    let mut m = Builder::new();
+    let s = m.slot(8);
+    m.store(Size::DW, Base::Slot(s), 0, 0);
+    let mp = m.map_ptr(MapId(0));
+    let fp = m.func_ptr(FuncId(1));
+    let cp = m.slot_addr(s, 0);
+    let fl = m.imm(0);
+    let n = m.call(164, &[mp, fp, cp, fl]);
+    m.exit(n);
+    let c = compile_program(
+        &[m.finish(), cb.finish()],
+        &|_| Some(7),
+        &Options::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        c.disassemble(),
+        "\
+0: (7a) *(u64 *)(r10 -8) = 0
+1: (18) r1 = map[fd:7]
+3: (18) r2 = func pc+7
+5: (bf) r3 = r10
+6: (07) r3 += -8
+7: (b7) r0 = 0
+8: (bf) r4 = r0
+9: (85) call bpf_for_each_map_elem#164
+10: (95) exit
+11: (bf) r0 = r4
+12: (79) r1 = *(u64 *)(r3 +0)
+13: (7b) *(u64 *)(r0 +0) = r1
+14: (b7) r0 = 0
+15: (95) exit
+"
+    );
+    assert_eq!(c.func_starts, vec![0, 11]);
+    let btf = kscope_codegen::btf::func_btf(&c.func_starts, &c.func_params);
+    assert_eq!(btf.funcs, vec![(0, 4), (11, 6)]);
 }

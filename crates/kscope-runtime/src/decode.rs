@@ -7,7 +7,7 @@ use kscope_lang::output::{
     combine_min_max, combine_sum, sema_bridge,
 };
 
-use crate::plan::{Message, STR_SIZE, Scalar, UserMap, ValueLayout};
+use crate::plan::{JOIN_MAX, JOIN_SIZE, Layout, Message, STR_SIZE, Scalar, UserMap, ValueLayout};
 
 fn u64_at(b: &[u8], off: usize) -> u64 {
     b.get(off..off + 8)
@@ -86,6 +86,44 @@ pub fn scalar(bytes: &[u8], sc: Scalar, stacks: &Stacks<'_>) -> Primitive {
     }
 }
 
+/// A stored value of layout `l` (a tuple decodes element by element).
+pub fn layout_value(bytes: &[u8], l: &Layout, stacks: &Stacks<'_>) -> Primitive {
+    match l {
+        Layout::Scalar(sc) => scalar(bytes, *sc, stacks),
+        Layout::Tuple(items) => {
+            let mut off = 0usize;
+            let mut out = Vec::with_capacity(items.len());
+            for it in items {
+                let n = it.size() as usize;
+                out.push(layout_value(
+                    bytes.get(off..off + n).unwrap_or(&[]),
+                    it,
+                    stacks,
+                ));
+                off += n;
+            }
+            Primitive::Tuple(out)
+        }
+    }
+}
+
+/// The text of a `join()` record (`rec` after its 8-byte id): the element count, then
+/// [`JOIN_MAX`] slots of [`JOIN_SIZE`] bytes, joined with `sep`.
+pub fn join_text(rec: &[u8], sep: &str) -> String {
+    let n = (u64_at(rec, 0) as usize).min(JOIN_MAX as usize);
+    let size = JOIN_SIZE as usize;
+    (0..n)
+        .map(|i| {
+            let at = 8 + i * size;
+            match Primitive::from_c_bytes(rec.get(at..at + size).unwrap_or(&[])) {
+                Primitive::Str(s) => s,
+                _ => String::new(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
 fn key(bytes: &[u8], m: &UserMap, stacks: &Stacks<'_>) -> Primitive {
     let mut parts = Vec::new();
     let mut off = 0usize;
@@ -114,6 +152,7 @@ pub fn read_map(
                 Scalar::Int { .. } => Cell::Int(u64_at(&v, 0)),
                 Scalar::Str | Scalar::Kstack | Scalar::Ksym => Cell::Value(scalar(&v, *sc, stacks)),
             },
+            ValueLayout::Tuple(l) => Cell::Value(layout_value(&v, l, stacks)),
             layout => {
                 let cpus = map.split_percpu(&v);
                 match layout {
@@ -141,7 +180,7 @@ pub fn read_map(
                             .map(|c| (0..*n as usize).map(|i| u64_at(c, i * 8)).collect())
                             .collect::<Vec<_>>(),
                     ),
-                    ValueLayout::Plain(_) => unreachable!("handled above"),
+                    ValueLayout::Plain(_) | ValueLayout::Tuple(_) => unreachable!("handled above"),
                 }
             }
         };

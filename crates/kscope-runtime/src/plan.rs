@@ -18,6 +18,11 @@ pub const STACK_DEPTH: u32 = 127;
 /// consumer maps the data area twice to read records that wrap).
 pub const RINGBUF_BYTES: u32 = 1 << 19;
 
+/// Elements of an array `join()` reads at most (upstream's default).
+pub const JOIN_MAX: u32 = 16;
+/// Bytes read of each element by `join()`.
+pub const JOIN_SIZE: u32 = 64;
+
 /// How one scalar (a key part, a variable, a plain map value) is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scalar {
@@ -58,6 +63,48 @@ impl Scalar {
     }
 }
 
+/// How a value that may be a tuple is stored: a scalar, or the elements one after
+/// another (each a multiple of 8 bytes, so no padding), nested for nested tuples. A map
+/// key of several parts is laid out as the tuple of its parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layout {
+    /// One scalar.
+    Scalar(Scalar),
+    /// A tuple of these elements.
+    Tuple(Vec<Layout>),
+}
+
+impl Layout {
+    /// The storage of a value of type `t`, if it has one.
+    pub fn of(t: &Type) -> Option<Layout> {
+        match t {
+            Type::Tuple(items) => items
+                .iter()
+                .map(Layout::of)
+                .collect::<Option<Vec<_>>>()
+                .map(Layout::Tuple),
+            t => Scalar::of(t).map(Layout::Scalar),
+        }
+    }
+
+    /// Its size in bytes.
+    pub fn size(&self) -> u32 {
+        match self {
+            Layout::Scalar(s) => s.size(),
+            Layout::Tuple(items) => items.iter().map(Layout::size).sum(),
+        }
+    }
+
+    /// Element `i` of a tuple: its byte offset and layout.
+    pub fn element(&self, i: usize) -> Option<(u32, &Layout)> {
+        let Layout::Tuple(items) = self else {
+            return None;
+        };
+        let off = items.iter().take(i).map(Layout::size).sum();
+        items.get(i).map(|l| (off, l))
+    }
+}
+
 /// What a map's value holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ValueLayout {
@@ -83,6 +130,8 @@ pub enum ValueLayout {
     },
     /// A plain value (`@x = expr`).
     Plain(Scalar),
+    /// A tuple value (`@x = (a, b)`), laid out by [`Layout`].
+    Tuple(Layout),
 }
 
 /// One `@map` of the script.
@@ -118,13 +167,14 @@ impl UserMap {
             ValueLayout::AvgStats => STATS_VALUE_SIZE,
             ValueLayout::Buckets { n, .. } => n * 8,
             ValueLayout::Plain(s) => s.size(),
+            ValueLayout::Tuple(l) => l.size(),
         }
     }
 
     /// The kernel map spec.
     pub fn spec(&self) -> MapSpec {
         let t = match self.value {
-            ValueLayout::Plain(_) => MapType::Hash,
+            ValueLayout::Plain(_) | ValueLayout::Tuple(_) => MapType::Hash,
             _ => MapType::PercpuHash,
         };
         MapSpec::new(t, self.key_size(), self.value_size(), MAP_ENTRIES)
@@ -166,6 +216,19 @@ pub enum Message {
     },
     /// `exit()`.
     Exit,
+    /// `exit(code)`: the 8-byte exit code follows.
+    ExitCode,
+    /// `print(value)` of a tuple value.
+    PrintTuple {
+        /// The tuple's layout.
+        layout: Layout,
+    },
+    /// `join(array[, sep])`: the number of elements read (8 bytes), then [`JOIN_MAX`]
+    /// string slots of [`JOIN_SIZE`] bytes, each NUL terminated.
+    Join {
+        /// The separator.
+        sep: String,
+    },
     /// `print(@m)` of user map index `map`.
     Print {
         /// Index in [`Plan::maps`].
@@ -247,6 +310,12 @@ impl Plan {
                         lhist: Some((*min, *max, *step)),
                     },
                 },
+                t @ Type::Tuple(_) => {
+                    ValueLayout::Tuple(Layout::of(t).ok_or_else(|| Unsupported {
+                        map: name.clone(),
+                        what: format!("map values of type {t} are not built yet"),
+                    })?)
+                }
                 t => ValueLayout::Plain(Scalar::of(t).ok_or_else(|| Unsupported {
                     map: name.clone(),
                     what: format!("map values of type {t} are not built yet"),

@@ -61,6 +61,8 @@ struct Unit {
     attach: AttachPoint,
     prog_type: ProgType,
     func: Function,
+    /// Subprograms (`for` loop bodies over maps, called back by the kernel).
+    subs: Vec<Function>,
 }
 
 fn prog_type(p: Provider) -> ProgType {
@@ -183,11 +185,12 @@ pub fn run(
                     cpid: child.as_ref().map(|c| c.id()),
                     start_ns,
                 };
-                match Lowerer::lower(&checked, &mut plan, &ctx, i, probe) {
-                    Ok(func) => units.push(Unit {
+                match Lowerer::lower_program(&checked, &mut plan, &ctx, i, probe) {
+                    Ok((func, subs)) => units.push(Unit {
                         attach: ap.clone(),
                         prog_type: prog_type(ap.provider),
                         func,
+                        subs,
                     }),
                     Err(e) => errors.extend(e),
                 }
@@ -205,7 +208,10 @@ pub fn run(
     }
 
     let compile = |u: &Unit, fds: &dyn Fn(MapId) -> Option<i32>| -> Result<Compiled, RunError> {
-        kscope_codegen::compile(&u.func, fds).map_err(|e| codegen_error(&e, src, &u.attach))
+        let mut funcs = vec![u.func.clone()];
+        funcs.extend(u.subs.iter().cloned());
+        kscope_codegen::compile_program(&funcs, fds, &kscope_codegen::Options::default())
+            .map_err(|e| codegen_error(&e, src, &u.attach))
     };
     if opts.dry_run {
         let _ = write!(out, "{}", checked.typed_tree());
@@ -279,6 +285,7 @@ pub fn run(
         stacks: &stacks,
         exit: false,
         io_error: None,
+        code: 0,
     };
     for p in &begin {
         test_run::run_once(p, &[]).map_err(failed)?;
@@ -341,7 +348,7 @@ pub fn run(
     }
     match state.io_error {
         Some(e) => Err(failed(format!("cannot write the output: {e}"))),
-        None => Ok(0),
+        None => Ok(state.code),
     }
 }
 
@@ -351,6 +358,8 @@ struct State<'a> {
     stacks: &'a decode::Stacks<'a>,
     exit: bool,
     io_error: Option<std::io::Error>,
+    /// The code given to `exit(code)` (the run's exit status).
+    code: i32,
 }
 
 impl State<'_> {
@@ -389,6 +398,17 @@ impl State<'_> {
                 self.exit = true;
                 Ok(())
             }
+            Message::ExitCode => {
+                self.exit = true;
+                let raw = rec.get(8..16).and_then(|b| b.try_into().ok());
+                self.code = raw.map_or(0, |b: [u8; 8]| i64::from_ne_bytes(b) as i32);
+                Ok(())
+            }
+            Message::PrintTuple { layout } => {
+                let v = decode::layout_value(&rec[8..], layout, self.stacks);
+                output.value(&kscope_lang::output::Value::Primitive(v))
+            }
+            Message::Join { sep } => output.join(&decode::join_text(&rec[8..], sep)),
             Message::Time { format } => {
                 output.time(&kscope_lang::output::time::strftime_now(format))
             }

@@ -83,12 +83,82 @@ fn maps_get_their_layouts() {
 
 #[test]
 fn unlowered_constructs_say_not_built_yet_at_their_span() {
-    let src = "BEGIN { @m[1] = 1; for ($kv : @m) { } }";
+    let src = "BEGIN { $t = pid > 0 ? (1, 2) : (3, 4); }";
     let (_, errors) = lower(src);
     assert_eq!(errors.len(), 1, "{errors:?}");
     let (msg, start, end) = &errors[0];
-    assert_eq!(msg, "`for ($kv : @map)` is not built yet in `kscope run`");
-    assert_eq!(&src[*start as usize..*end as usize], "for ($kv : @m) { }");
+    assert_eq!(
+        msg,
+        "a tuple computed this way is not built yet in `kscope run`"
+    );
+    assert_eq!(
+        &src[*start as usize..*end as usize],
+        "pid > 0 ? (1, 2) : (3, 4)"
+    );
+}
+
+#[test]
+fn tuples_get_layouts_and_decode() {
+    use kscope_runtime::decode::{join_text, layout_value};
+    use kscope_runtime::plan::Layout;
+    let (plan, errors) = lower("BEGIN { @t[1] = (2, \"ab\", (3, -4)); $x = (1, 2); print($x); }");
+    assert!(errors.is_empty(), "{errors:?}");
+    let int = Layout::Scalar(Scalar::Int { signed: true });
+    let want = Layout::Tuple(vec![
+        int.clone(),
+        Layout::Scalar(Scalar::Str),
+        Layout::Tuple(vec![int.clone(), int.clone()]),
+    ]);
+    let m = plan.map("t").unwrap().1.clone();
+    assert_eq!(m.value, ValueLayout::Tuple(want.clone()));
+    assert_eq!(m.value_size(), 8 + STR_SIZE + 16);
+    assert_eq!(want.element(2).map(|(off, _)| off), Some(8 + STR_SIZE));
+    let mut rec = 2i64.to_ne_bytes().to_vec();
+    let mut s = b"ab".to_vec();
+    s.resize(STR_SIZE as usize, 0);
+    rec.extend(s);
+    rec.extend(3i64.to_ne_bytes());
+    rec.extend((-4i64).to_ne_bytes());
+    let v = layout_value(&rec, &want, &Stacks::new(None));
+    assert_eq!(kscope_lang::output::text::primitive(&v), "(2, ab, (3, -4))");
+    assert!(matches!(plan.messages[0], Message::PrintTuple { .. }));
+    // join(): a count, then 64-byte slots.
+    let mut j = 2u64.to_ne_bytes().to_vec();
+    for w in ["ls", "-l", "unused"] {
+        let mut s = w.as_bytes().to_vec();
+        s.resize(64, 0);
+        j.extend(s);
+    }
+    assert_eq!(join_text(&j, ","), "ls,-l");
+}
+
+#[test]
+fn for_over_a_map_lowers_to_a_callback_subprogram() {
+    let file = SourceFile::new(
+        "-e",
+        "BEGIN { @m[1] = 1; $n = 0; for ($kv : @m) { $n += $kv.1; } }",
+    );
+    let checked = compile(&file, &Options::default(), &NoKernelTypes).expect("valid script");
+    let mut plan = Plan::new(&checked).expect("layout");
+    let c = ctx(&checked, 0);
+    let p = &checked.program.probes[0];
+    let (main, subs) = Lowerer::lower_program(&checked, &mut plan, &c, 0, p).expect("lowers");
+    assert_eq!(subs.len(), 1);
+    let mut funcs = vec![main];
+    funcs.extend(subs);
+    let prog = kscope_codegen::compile_program(
+        &funcs,
+        &|m| Some(m.0 as i32 + 3),
+        &kscope_codegen::Options::default(),
+    )
+    .expect("compiles");
+    assert_eq!(prog.func_starts.len(), 2);
+    assert_eq!(prog.func_params, vec![1, 4]);
+    let text = prog.disassemble();
+    assert!(text.contains("call bpf_for_each_map_elem#164"), "{text}");
+    assert!(text.contains("= func pc+"), "{text}");
+    // The plain entry point refuses a probe that needs subprograms.
+    assert!(Lowerer::lower(&checked, &mut plan, &c, 0, p).is_err());
 }
 
 #[test]

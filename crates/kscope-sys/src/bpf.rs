@@ -41,6 +41,8 @@ pub mod cmd {
     pub const OBJ_GET_INFO_BY_FD: u32 = 15;
     /// `BPF_RAW_TRACEPOINT_OPEN`: attach a raw tracepoint program.
     pub const RAW_TRACEPOINT_OPEN: u32 = 17;
+    /// `BPF_BTF_LOAD`: load a BTF blob (for a program's `func_info`), returns its fd.
+    pub const BTF_LOAD: u32 = 18;
     /// `BPF_BTF_GET_NEXT_ID`: iterate over the ids of loaded BTF objects.
     pub const BTF_GET_NEXT_ID: u32 = 23;
     /// `BPF_MAP_LOOKUP_AND_DELETE_ELEM`: read and remove one element.
@@ -203,6 +205,18 @@ struct ProgLoadAttr {
     fd_array_cnt: u32,
 }
 
+/// `union bpf_attr` for `BPF_BTF_LOAD`, up to `btf_log_true_size` (Linux 6.4).
+#[repr(C)]
+#[derive(Default)]
+struct BtfLoadAttr {
+    btf: u64,
+    btf_log_buf: u64,
+    btf_size: u32,
+    btf_log_size: u32,
+    btf_log_level: u32,
+    btf_log_true_size: u32,
+}
+
 /// `union bpf_attr` for the `BPF_*_GET_NEXT_ID` commands.
 #[repr(C)]
 #[derive(Default)]
@@ -316,6 +330,7 @@ const _: () = {
     assert!(std::mem::offset_of!(ProgLoadAttr, log_true_size) == 140);
     assert!(std::mem::size_of::<ProgLoadAttr>() == 152);
     assert!(std::mem::size_of::<GetNextIdAttr>() == 12);
+    assert!(std::mem::size_of::<BtfLoadAttr>() == 32);
     assert!(std::mem::size_of::<ObjInfoAttr>() == 16);
 };
 
@@ -423,6 +438,10 @@ pub struct ProgLoadArgs<'a> {
     /// Buffer for the verifier log, or `None`. With `log_level != 0` and no buffer, Linux
     /// ≥ 6.4 still computes the log and reports its size in [`ProgLoadError::log_true_size`].
     pub log_buf: Option<&'a mut [u8]>,
+    /// The program's own BTF ([`btf_load`]) and its `struct bpf_func_info` records (8
+    /// bytes each: instruction offset, `FUNC` type id), one per function; needed for
+    /// programs whose subprograms are helper callbacks. `None` for plain programs.
+    pub func_info: Option<(BorrowedFd<'a>, &'a [u8])>,
 }
 
 /// A failed `BPF_PROG_LOAD`: the errno and the size the verifier log needed.
@@ -471,6 +490,12 @@ pub fn prog_load(args: ProgLoadArgs<'_>) -> Result<OwnedFd, ProgLoadError> {
         attach_btf_id: args.attach_btf_id,
         ..ProgLoadAttr::default()
     };
+    if let Some((btf, records)) = args.func_info {
+        attr.prog_btf_fd = btf.as_raw_fd() as u32;
+        attr.func_info_rec_size = FUNC_INFO_REC_SIZE;
+        attr.func_info = records.as_ptr() as u64;
+        attr.func_info_cnt = (records.len() / FUNC_INFO_REC_SIZE as usize) as u32;
+    }
     let mut attempts = 0;
     loop {
         attr.log_true_size = 0;
@@ -488,6 +513,41 @@ pub fn prog_load(args: ProgLoadArgs<'_>) -> Result<OwnedFd, ProgLoadError> {
                     log_true_size: attr.log_true_size,
                 });
             }
+        }
+    }
+}
+
+/// Bytes of one `struct bpf_func_info` record (`insn_off`, `type_id`).
+pub const FUNC_INFO_REC_SIZE: u32 = 8;
+
+/// Loads a BTF blob (header, types, strings) with `BPF_BTF_LOAD`; on failure the error
+/// carries the kernel's BTF log.
+pub fn btf_load(blob: &[u8]) -> io::Result<OwnedFd> {
+    let size = u32::try_from(blob.len()).map_err(|_| invalid("BTF blob over 4 GiB".into()))?;
+    let mut attr = BtfLoadAttr {
+        btf: blob.as_ptr() as u64,
+        btf_size: size,
+        ..BtfLoadAttr::default()
+    };
+    match sys_bpf(cmd::BTF_LOAD, &mut attr) {
+        Ok(ret) => owned_fd(ret),
+        Err(first) => {
+            let mut log = vec![0u8; 64 << 10];
+            let mut attr = BtfLoadAttr {
+                btf: blob.as_ptr() as u64,
+                btf_size: size,
+                btf_log_buf: log.as_mut_ptr() as u64,
+                btf_log_size: log.len() as u32,
+                btf_log_level: 1,
+                ..BtfLoadAttr::default()
+            };
+            let _ = sys_bpf(cmd::BTF_LOAD, &mut attr);
+            let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+            let text = String::from_utf8_lossy(&log[..end]);
+            Err(io::Error::new(
+                first.kind(),
+                format!("BPF_BTF_LOAD failed: {first}; BTF log: {}", text.trim()),
+            ))
         }
     }
 }

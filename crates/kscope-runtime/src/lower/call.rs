@@ -8,7 +8,7 @@ use kscope_lang::output::FormatString;
 use kscope_lang::sema::Type;
 
 use super::*;
-use crate::plan::{Message, STR_SIZE, Scalar};
+use crate::plan::{JOIN_MAX, JOIN_SIZE, Message, STR_SIZE, Scalar};
 
 /// The number of a signal named as `signal()` accepts (`"KILL"` or `"SIGKILL"`).
 fn signal_number(name: &str) -> Option<i64> {
@@ -37,15 +37,161 @@ fn signal_number(name: &str) -> Option<i64> {
     })
 }
 
+/// `bpf_get_current_cgroup_id` (Linux 4.18).
+const HELPER_GET_CURRENT_CGROUP_ID: u32 = 80;
+
 impl Lowerer<'_> {
+    /// `strcontains(h, n)`: 1 when string `n` occurs in string `h` (an empty needle
+    /// always does), as two bounded loops over the NUL-padded buffers.
+    fn strcontains(&mut self, h: VReg, n: VReg) -> VReg {
+        let size = STR_SIZE as i32;
+        let found = self.b.imm(0);
+        let i = self.b.imm(0);
+        let outer = self.b.label();
+        let inner = self.b.label();
+        let next = self.b.label();
+        let hit = self.b.label();
+        let done = self.b.label();
+        self.b.place(outer);
+        self.b.jmp_if(JmpOp::Ge, i, size, done);
+        let j = self.b.imm(0);
+        self.b.place(inner);
+        self.b.jmp_if(JmpOp::Ge, j, size, hit);
+        let np = self.b.binop(AluOp::Add, n, j);
+        let c = self.b.load(Size::B, Base::Reg(np), 0);
+        self.b.jmp_if(JmpOp::Eq, c, 0, hit);
+        let k = self.b.binop(AluOp::Add, i, j);
+        self.b.jmp_if(JmpOp::Ge, k, size, next);
+        let hp = self.b.binop(AluOp::Add, h, k);
+        let d = self.b.load(Size::B, Base::Reg(hp), 0);
+        self.b.jmp_if(JmpOp::Ne, d, c, next);
+        self.b.alu(AluOp::Add, j, 1);
+        self.b.jmp(inner);
+        self.b.place(next);
+        let hp = self.b.binop(AluOp::Add, h, i);
+        let d = self.b.load(Size::B, Base::Reg(hp), 0);
+        self.b.jmp_if(JmpOp::Eq, d, 0, done);
+        self.b.alu(AluOp::Add, i, 1);
+        self.b.jmp(outer);
+        self.b.place(hit);
+        self.b.mov(found, 1);
+        self.b.place(done);
+        found
+    }
+
+    /// `strcontains(h, "literal")`: the needle's bytes are immediates (no stack copy); a
+    /// bounded loop over the haystack's start positions.
+    fn strcontains_literal(&mut self, h: VReg, lit: &[u8]) -> VReg {
+        let lit: Vec<u8> = lit
+            .iter()
+            .copied()
+            .take_while(|&c| c != 0)
+            .take(STR_SIZE as usize - 1)
+            .collect();
+        if lit.is_empty() {
+            return self.b.imm(1);
+        }
+        let last = STR_SIZE as i32 - lit.len() as i32;
+        let found = self.b.imm(0);
+        let i = self.b.imm(0);
+        let outer = self.b.label();
+        let next = self.b.label();
+        let done = self.b.label();
+        self.b.place(outer);
+        self.b.jmp_if(JmpOp::Sgt, i, last, done);
+        let hp = self.b.binop(AluOp::Add, h, i);
+        let first = self.b.load(Size::B, Base::Reg(hp), 0);
+        self.b.jmp_if(JmpOp::Eq, first, 0, done);
+        for (k, &c) in lit.iter().enumerate() {
+            let d = if k == 0 {
+                first
+            } else {
+                self.b.load(Size::B, Base::Reg(hp), k as i16)
+            };
+            self.b.jmp_if(JmpOp::Ne, d, i32::from(c), next);
+        }
+        self.b.mov(found, 1);
+        self.b.jmp(done);
+        self.b.place(next);
+        self.b.alu(AluOp::Add, i, 1);
+        self.b.jmp(outer);
+        self.b.place(done);
+        found
+    }
+
+    /// `join(arr, sep)`: a ring buffer record with the strings of the NULL-terminated
+    /// pointer array `arr` (at most [`JOIN_MAX`] of [`JOIN_SIZE`] bytes), reserved in the
+    /// ring buffer itself (it is larger than the BPF stack).
+    fn join(&mut self, arr: VReg, sep: String) {
+        let id = self.message(Message::Join { sep });
+        let (read, read_str) = if self.ctx.user_pointers {
+            (
+                kscope_codegen::helper::PROBE_READ_USER,
+                kscope_codegen::helper::PROBE_READ_USER_STR,
+            )
+        } else {
+            (
+                kscope_codegen::helper::PROBE_READ_KERNEL,
+                kscope_codegen::helper::PROBE_READ_KERNEL_STR,
+            )
+        };
+        let size = 16 + JOIN_MAX * JOIN_SIZE;
+        let rb = self.b.map_ptr(self.plan.ringbuf);
+        let sz = self.b.imm(i64::from(size));
+        let zero = self.b.imm(0);
+        let rec = self
+            .b
+            .call(kscope_codegen::helper::RINGBUF_RESERVE, &[rb, sz, zero]);
+        let lost = self.b.label();
+        let end = self.b.label();
+        self.b.jmp_if(JmpOp::Eq, rec, 0, lost);
+        let idv = self.b.imm(id as i64);
+        self.b.store(Size::DW, Base::Reg(rec), 0, idv);
+        let count = self.b.imm(0);
+        let filled = self.b.label();
+        let ps = self.b.slot(8);
+        for i in 0..JOIN_MAX {
+            self.b.store(Size::DW, Base::Slot(ps), 0, 0);
+            let pp = self.b.slot_addr(ps, 0);
+            let eight = self.b.imm(8);
+            let src = self.b.binop(AluOp::Add, arr, (i * 8) as i32);
+            self.b.call_void(read, &[pp, eight, src]);
+            let p = self.b.load(Size::DW, Base::Slot(ps), 0);
+            self.b.jmp_if(JmpOp::Eq, p, 0, filled);
+            let dst = self.b.binop(AluOp::Add, rec, (16 + i * JOIN_SIZE) as i32);
+            let n = self.b.imm(i64::from(JOIN_SIZE));
+            self.b.call_void(read_str, &[dst, n, p]);
+            self.b.alu(AluOp::Add, count, 1);
+        }
+        self.b.place(filled);
+        self.b.store(Size::DW, Base::Reg(rec), 8, count);
+        let flags = self.b.imm(i64::from(cg::BPF_RB_NO_WAKEUP));
+        self.b
+            .call_void(kscope_codegen::helper::RINGBUF_SUBMIT, &[rec, flags]);
+        self.b.jmp(end);
+        self.b.place(lost);
+        let key = cg::const_key(&mut self.b, 0);
+        cg::add(
+            &mut self.b,
+            self.plan.loss,
+            key,
+            kscope_codegen::Operand::Imm(1),
+        );
+        self.b.place(end);
+    }
+
     pub(super) fn call(&mut self, name: &str, args: &[Expr], e: &Expr) -> Option<V> {
         match name {
             "printf" => self.formatted_output(args, e, "a printf format", |format, args| {
                 Message::Printf { format, args }
             }),
             "exit" => {
-                if !args.is_empty() {
-                    self.not_built(e.span, "`exit(code)`");
+                if let Some(code) = args.first() {
+                    let v = self.int(code);
+                    let id = self.message(Message::ExitCode);
+                    self.output(id, &[Field::Value(v, Width::W64)]);
+                    self.leave();
+                    return None;
                 }
                 let id = self.message(Message::Exit);
                 self.output(id, &[]);
@@ -70,6 +216,15 @@ impl Lowerer<'_> {
                     self.not_built(e.span, format!("`{name}()` without arguments"));
                     return None;
                 };
+                let whole_map =
+                    matches!(&target.kind, ExprKind::Map { keys, .. } if keys.is_empty());
+                if name == "print" && !whole_map && matches!(self.ty(target), Type::Tuple(_)) {
+                    let (p, layout) = self.tuple_value(target)?;
+                    let len = layout.size();
+                    let id = self.message(Message::PrintTuple { layout });
+                    self.output(id, &[Field::Bytes { ptr: p, len }]);
+                    return None;
+                }
                 if name == "print" && !matches!(&target.kind, ExprKind::Map { .. }) {
                     let (fields, layouts) = self.packed_args(std::slice::from_ref(target))?;
                     let id = self.message(Message::PrintValue { layout: layouts[0] });
@@ -202,6 +357,45 @@ impl Lowerer<'_> {
             "system" => self.formatted_output(args, e, "a system() command", |format, args| {
                 Message::System { format, args }
             }),
+            "len" => {
+                let target = args.first()?;
+                if !matches!(&target.kind, ExprKind::Map { keys, .. } if keys.is_empty()) {
+                    self.not_built(e.span, "`len()` of a stack");
+                    return None;
+                }
+                let (mi, _) = self.map_of(target)?;
+                if self.plan.maps[mi].keys.is_empty() {
+                    self.not_built(e.span, "`len()` of a map without keys");
+                    return None;
+                }
+                Some(V::Int(self.map_len(mi)))
+            }
+            "strcontains" => {
+                let [h, n] = args else {
+                    return None;
+                };
+                let h = self.string(h);
+                if let ExprKind::Str(lit) = &n.kind {
+                    let lit = lit.clone();
+                    return Some(V::Int(self.strcontains_literal(h, &lit)));
+                }
+                let n = self.string(n);
+                Some(V::Int(self.strcontains(h, n)))
+            }
+            "cgroup" => Some(V::Int(self.b.call(HELPER_GET_CURRENT_CGROUP_ID, &[]))),
+            "join" => {
+                let arr = self.int(args.first()?);
+                let sep = match args.get(1).map(|a| &a.kind) {
+                    Some(ExprKind::Str(s)) => String::from_utf8_lossy(s).into_owned(),
+                    None => " ".to_string(),
+                    Some(_) => {
+                        self.not_built(e.span, "a `join()` separator that is not a literal");
+                        return None;
+                    }
+                };
+                self.join(arr, sep);
+                None
+            }
             "kstack" if args.is_empty() => self.kstack(e),
             "ksym" => Some(V::Int(self.int(args.first()?))),
             "count" | "sum" | "avg" | "min" | "max" | "stats" | "hist" | "lhist" => {
@@ -242,6 +436,10 @@ impl Lowerer<'_> {
         let mut layouts = Vec::new();
         for a in args {
             let t = self.ty(a);
+            if matches!(t, Type::Tuple(_)) {
+                self.not_built(a.span, "a tuple as an output argument");
+                return None;
+            }
             match self.expr(a)? {
                 V::Int(r) => {
                     fields.push(Field::Value(r, Width::W64));
@@ -273,7 +471,7 @@ impl Lowerer<'_> {
         let (rb, loss) = (self.plan.ringbuf, self.plan.loss);
         // Records wait for the consumer's next timed poll, except exit(), which wakes it.
         let flags = match self.plan.messages.get(id as usize) {
-            Some(Message::Exit) => cg::BPF_RB_FORCE_WAKEUP,
+            Some(Message::Exit | Message::ExitCode) => cg::BPF_RB_FORCE_WAKEUP,
             _ => cg::BPF_RB_NO_WAKEUP,
         };
         cg::ringbuf_output_with(&mut self.b, rb, loss, id, fields, flags);

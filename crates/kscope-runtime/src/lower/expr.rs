@@ -108,10 +108,7 @@ impl Lowerer<'_> {
                 );
                 return None;
             }
-            ExprKind::TupleIndex { .. } | ExprKind::Tuple(_) => {
-                self.not_built(e.span, "a tuple value");
-                return None;
-            }
+            ExprKind::TupleIndex { .. } | ExprKind::Tuple(_) => return self.tuple_expr(e),
             ExprKind::Index { .. } => {
                 self.not_built(e.span, "indexing a pointer or array");
                 return None;

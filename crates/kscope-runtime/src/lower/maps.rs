@@ -18,7 +18,28 @@ impl Lowerer<'_> {
         let slot = self.b.slot(size);
         self.b.zero_slot(slot, 0, size);
         if keys.len() == 1 && layout.len() > 1 {
-            self.not_built(span, "a tuple used as a map key");
+            // A tuple key: its layout is the key's (parts one after another).
+            if matches!(keys[0].kind, ExprKind::Tuple(_)) {
+                let l = crate::plan::Layout::Tuple(
+                    layout
+                        .iter()
+                        .copied()
+                        .map(crate::plan::Layout::Scalar)
+                        .collect(),
+                );
+                let dst = self.b.slot_addr(slot, 0);
+                self.store_layout(dst, &keys[0], &l);
+                return self.b.slot_addr(slot, 0);
+            }
+            if let Some((p, l)) = self.tuple_value(&keys[0])
+                && l.size() == size
+            {
+                let dst = self.b.slot_addr(slot, 0);
+                self.copy_bytes(dst, p, size);
+                return self.b.slot_addr(slot, 0);
+            }
+            self.not_built(span, "a tuple of this shape used as a map key");
+            return self.b.slot_addr(slot, 0);
         }
         let mut off = 0i16;
         for (k, sc) in keys.iter().zip(&layout) {
@@ -60,6 +81,14 @@ impl Lowerer<'_> {
         let key = self.map_key(mi, &keys, map.span);
         let m = self.plan.maps[mi].clone();
         self.span(value.span);
+        if let ValueLayout::Tuple(_) = m.value {
+            if op.is_some() {
+                self.not_built(value.span, "a compound assignment to a tuple");
+                return;
+            }
+            self.assign_map_tuple(mi, key, value);
+            return;
+        }
         if let ValueLayout::Plain(sc) = m.value {
             let val = match sc {
                 Scalar::Int { .. } | Scalar::Kstack | Scalar::Ksym => {

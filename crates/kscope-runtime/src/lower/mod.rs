@@ -8,8 +8,10 @@ mod builtin;
 mod call;
 mod context;
 mod expr;
+mod formap;
 mod maps;
 mod stmt;
+mod tuple;
 
 use std::collections::HashMap;
 
@@ -21,7 +23,7 @@ use kscope_lang::span::Span;
 
 pub use context::{ArgSource, ProbeContext};
 
-use crate::plan::{Plan, STR_SIZE, Scalar};
+use crate::plan::{Layout, Plan, STR_SIZE, Scalar};
 
 /// `bpf_map_lookup_percpu_elem` (Linux 5.19).
 const HELPER_MAP_LOOKUP_PERCPU_ELEM: u32 = 195;
@@ -81,10 +83,17 @@ pub struct Lowerer<'a> {
     out: kscope_codegen::Label,
     /// The enclosing loops: (where `continue` goes, where `break` goes).
     loops: Vec<(kscope_codegen::Label, kscope_codegen::Label)>,
+    /// Tuple variables: their slots and layouts.
+    tuple_vars: HashMap<String, (Slot, Layout)>,
+    /// Subprograms built so far (`for` bodies over maps); `FuncId(i + 1)` is `subs[i]`.
+    subs: Vec<Function>,
+    /// The `for` body over a map being lowered, if any (a callback subprogram).
+    callback: Option<formap::Callback>,
 }
 
 impl<'a> Lowerer<'a> {
-    /// Lowers `probe` (index `probe_index`) as attached at `ctx`.
+    /// Lowers `probe` (index `probe_index`) as attached at `ctx`: a probe without `for`
+    /// loops over maps (those need [`Lowerer::lower_program`]).
     pub fn lower(
         checked: &'a Checked,
         plan: &'a mut Plan,
@@ -92,6 +101,26 @@ impl<'a> Lowerer<'a> {
         probe_index: usize,
         probe: &Probe,
     ) -> Result<Function, Vec<LowerError>> {
+        let (f, subs) = Self::lower_program(checked, plan, ctx, probe_index, probe)?;
+        if subs.is_empty() {
+            Ok(f)
+        } else {
+            Err(vec![LowerError {
+                span: probe.span,
+                message: "this probe needs subprograms: lower it with `lower_program`".into(),
+            }])
+        }
+    }
+
+    /// Lowers `probe` (index `probe_index`) as attached at `ctx`: the entry function
+    /// and its subprograms (`FuncId(1)`…, for [`kscope_codegen::compile_program`]).
+    pub fn lower_program(
+        checked: &'a Checked,
+        plan: &'a mut Plan,
+        ctx: &'a ProbeContext,
+        probe_index: usize,
+        probe: &Probe,
+    ) -> Result<(Function, Vec<Function>), Vec<LowerError>> {
         let mut b = Builder::new();
         let out = b.label();
         let mut l = Lowerer {
@@ -104,6 +133,9 @@ impl<'a> Lowerer<'a> {
             errors: Vec::new(),
             out,
             loops: Vec::new(),
+            tuple_vars: HashMap::new(),
+            subs: Vec::new(),
+            callback: None,
         };
         // Every variable gets its zeroed slot at entry, so a read on a path that did not
         // assign it sees 0 (never uninitialised stack, which the verifier refuses).
@@ -117,6 +149,7 @@ impl<'a> Lowerer<'a> {
         for name in names {
             l.var_slot(&name, probe.span);
         }
+        l.tuple_slots_at_entry(&probe.body, probe.span);
         if let Some(pred) = &probe.predicate {
             l.span(pred.span);
             let v = l.int(pred);
@@ -126,7 +159,7 @@ impl<'a> Lowerer<'a> {
         l.b.place(l.out);
         l.b.exit(0);
         if l.errors.is_empty() {
-            Ok(l.b.finish())
+            Ok((l.b.finish(), l.subs))
         } else {
             Err(l.errors)
         }

@@ -26,6 +26,10 @@ impl Lowerer<'_> {
                 let name = var.name.trim_start_matches('$').to_string();
                 match value {
                     Some(v) => self.assign_var(&name, None, v, s.span),
+                    None if self.tuple_vars.contains_key(&name) => {
+                        let (slot, l) = self.tuple_vars[&name].clone();
+                        self.b.zero_slot(slot, 0, l.size());
+                    }
                     None => {
                         if let Some((slot, sc)) = self.var_slot(&name, s.span) {
                             self.b.zero_slot(slot, 0, sc.size());
@@ -129,7 +133,7 @@ impl Lowerer<'_> {
                 }
                 None => self.not_built(s.span, "`break`/`continue` outside a loop"),
             },
-            StmtKind::ForMap { .. } => self.not_built(s.span, "`for ($kv : @map)`"),
+            StmtKind::ForMap { var, map, body } => self.for_map(var, map, body, s.span),
         }
     }
 
@@ -165,6 +169,14 @@ impl Lowerer<'_> {
     }
 
     pub(super) fn assign_var(&mut self, name: &str, op: Option<BinOp>, value: &Expr, span: Span) {
+        if self.tuple_vars.contains_key(name) {
+            if op.is_some() {
+                self.not_built(span, "a compound assignment to a tuple");
+                return;
+            }
+            self.assign_tuple_var(name, value, span);
+            return;
+        }
         let Some((slot, sc)) = self.var_slot(name, span) else {
             return;
         };
@@ -186,9 +198,8 @@ impl Lowerer<'_> {
                     self.not_built(span, "a compound assignment to a string");
                     return;
                 }
-                let p = self.string(value);
                 let dst = self.b.slot_addr(slot, 0);
-                self.copy_str(dst, p);
+                self.store_str(dst, value);
             }
         }
     }

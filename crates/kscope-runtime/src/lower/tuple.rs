@@ -1,0 +1,233 @@
+//! Tuples: literals, `$t.N`, tuple variables and tuple map values. A tuple lives in a
+//! stack slot laid out by [`Layout`]; code that needs one asks [`Lowerer::tuple_value`]
+//! for its address.
+
+use kscope_codegen::VReg;
+use kscope_codegen::ir::{AluOp, Base, JmpOp, Size};
+use kscope_codegen::lower::{self as cg};
+use kscope_lang::ast::{Block, Expr, ExprKind};
+use kscope_lang::sema::Type;
+use kscope_lang::span::Span;
+
+use super::formap::walk;
+use super::*;
+use crate::plan::{Layout, STR_SIZE, ValueLayout};
+
+impl Lowerer<'_> {
+    /// Zeroed slots at entry for the probe's tuple variables (except `for` variables over
+    /// maps, which live in their loop's callback).
+    pub(super) fn tuple_slots_at_entry(&mut self, body: &Block, span: Span) {
+        let mut w = walk::Names::default();
+        w.block(body);
+        let tuples: Vec<(String, Type)> = self.checked.probes[self.probe_index]
+            .variables
+            .iter()
+            .filter(|(n, t)| matches!(t, Type::Tuple(_)) && !w.loop_vars.contains(*n))
+            .map(|(n, t)| (n.clone(), t.clone()))
+            .collect();
+        for (name, t) in tuples {
+            self.new_tuple_var(&name, &t, span);
+        }
+    }
+
+    /// A zeroed slot for tuple variable `name` of type `t`.
+    pub(super) fn new_tuple_var(&mut self, name: &str, t: &Type, span: Span) -> Option<()> {
+        let Some(layout) = Layout::of(t) else {
+            self.not_built(span, format!("a variable of type {t}"));
+            return None;
+        };
+        let slot = self.b.slot(layout.size());
+        self.b.zero_slot(slot, 0, layout.size());
+        self.tuple_vars.insert(name.to_string(), (slot, layout));
+        Some(())
+    }
+
+    /// Copies `size` bytes (a multiple of 8) from `src` to `dst`.
+    pub(super) fn copy_bytes(&mut self, dst: VReg, src: VReg, size: u32) {
+        for off in (0..size as i16).step_by(8) {
+            let w = self.b.load(Size::DW, Base::Reg(src), off);
+            self.b.store(Size::DW, Base::Reg(dst), off, w);
+        }
+    }
+
+    /// `p + off` (a new register).
+    pub(super) fn offset(&mut self, p: VReg, off: u32) -> VReg {
+        if off == 0 {
+            return p;
+        }
+        self.b.binop(AluOp::Add, p, off as i32)
+    }
+
+    /// Writes the string `e` at `dst` ([`STR_SIZE`] bytes), straight into place for a
+    /// literal or `comm` (no stack temporary).
+    pub(super) fn store_str(&mut self, dst: VReg, e: &Expr) {
+        match &e.kind {
+            ExprKind::Str(bytes) => {
+                let n = bytes.len().min(STR_SIZE as usize - 1);
+                let mut padded = bytes[..n].to_vec();
+                padded.resize(STR_SIZE as usize, 0);
+                for (i, chunk) in padded.chunks(8).enumerate() {
+                    let w = i64::from_ne_bytes(chunk.try_into().unwrap_or([0; 8]));
+                    match i32::try_from(w) {
+                        Ok(v) => self.b.store(Size::DW, Base::Reg(dst), (i * 8) as i16, v),
+                        Err(_) => {
+                            let v = self.b.imm(w);
+                            self.b.store(Size::DW, Base::Reg(dst), (i * 8) as i16, v);
+                        }
+                    }
+                }
+            }
+            ExprKind::Ident(n) if n == "comm" => {
+                for off in (0..STR_SIZE as i16).step_by(8) {
+                    self.b.store(Size::DW, Base::Reg(dst), off, 0);
+                }
+                cg::comm_into(&mut self.b, dst);
+            }
+            _ => {
+                let p = self.string(e);
+                self.copy_str(dst, p);
+            }
+        }
+    }
+
+    /// Writes the value of `e` (of layout `l`) at `dst`.
+    pub(super) fn store_layout(&mut self, dst: VReg, e: &Expr, l: &Layout) {
+        if let (ExprKind::Tuple(items), Layout::Tuple(_)) = (&e.kind, l) {
+            for (i, item) in items.iter().enumerate() {
+                let Some((off, el)) = l.element(i) else {
+                    return;
+                };
+                let el = el.clone();
+                let at = self.offset(dst, off);
+                self.store_layout(at, item, &el);
+            }
+            return;
+        }
+        match l {
+            Layout::Scalar(Scalar::Str) => self.store_str(dst, e),
+            Layout::Scalar(_) => {
+                let v = self.int(e);
+                self.b.store(Size::DW, Base::Reg(dst), 0, v);
+            }
+            Layout::Tuple(_) => {
+                if let Some((p, have)) = self.tuple_value(e) {
+                    if have.size() == l.size() {
+                        self.copy_bytes(dst, p, l.size());
+                    } else {
+                        self.not_built(e.span, "a tuple of another shape here");
+                    }
+                }
+            }
+        }
+    }
+
+    /// The address and layout of a tuple-typed expression.
+    pub(super) fn tuple_value(&mut self, e: &Expr) -> Option<(VReg, Layout)> {
+        self.span(e.span);
+        match &e.kind {
+            ExprKind::Var(name) => match self.tuple_vars.get(name.trim_start_matches('$')) {
+                Some((slot, l)) => {
+                    let (slot, l) = (*slot, l.clone());
+                    Some((self.b.slot_addr(slot, 0), l))
+                }
+                None => {
+                    self.not_built(e.span, "this tuple variable here");
+                    None
+                }
+            },
+            ExprKind::Tuple(items) => {
+                let t = self.ty(e);
+                let Some(l) = Layout::of(&t) else {
+                    self.not_built(e.span, format!("a tuple of type {t}"));
+                    return None;
+                };
+                let slot = self.b.slot(l.size());
+                self.b.zero_slot(slot, 0, l.size());
+                let base = self.b.slot_addr(slot, 0);
+                for (i, item) in items.iter().enumerate() {
+                    let (off, el) = l.element(i)?;
+                    let el = el.clone();
+                    let dst = self.offset(base, off);
+                    self.store_layout(dst, item, &el);
+                }
+                self.span(e.span);
+                Some((self.b.slot_addr(slot, 0), l))
+            }
+            ExprKind::TupleIndex { expr, index } => {
+                let (p, l) = self.tuple_value(expr)?;
+                let (off, el) = l.element(*index as usize)?;
+                let el = el.clone();
+                if !matches!(el, Layout::Tuple(_)) {
+                    self.not_built(e.span, "a tuple element used as a tuple");
+                    return None;
+                }
+                Some((self.offset(p, off), el))
+            }
+            ExprKind::Map { .. } => {
+                let (mi, keys) = self.map_of(e)?;
+                let m = self.plan.maps[mi].clone();
+                let ValueLayout::Tuple(l) = &m.value else {
+                    self.not_built(e.span, "this map read as a tuple");
+                    return None;
+                };
+                let key = self.map_key(mi, &keys, e.span);
+                let slot = self.b.slot(l.size());
+                self.b.zero_slot(slot, 0, l.size());
+                let dst = self.b.slot_addr(slot, 0);
+                let done = self.b.label();
+                let p = cg::lookup(&mut self.b, m.id, key);
+                self.b.jmp_if(JmpOp::Eq, p, 0, done);
+                self.copy_bytes(dst, p, l.size());
+                self.b.place(done);
+                Some((self.b.slot_addr(slot, 0), l.clone()))
+            }
+            _ => {
+                self.not_built(e.span, "a tuple computed this way");
+                None
+            }
+        }
+    }
+
+    /// The `Tuple` and `TupleIndex` arms of [`Lowerer::expr`]: a scalar element of a
+    /// tuple (a whole tuple is only read through [`Lowerer::tuple_value`]).
+    pub(super) fn tuple_expr(&mut self, e: &Expr) -> Option<V> {
+        let ExprKind::TupleIndex { expr, index } = &e.kind else {
+            self.not_built(e.span, "a tuple used as a single value");
+            return None;
+        };
+        let (p, l) = self.tuple_value(expr)?;
+        let (off, el) = l.element(*index as usize)?;
+        self.span(e.span);
+        match el {
+            Layout::Scalar(Scalar::Str) => Some(V::Str(self.offset(p, off))),
+            Layout::Scalar(_) => Some(V::Int(self.b.load(Size::DW, Base::Reg(p), off as i16))),
+            Layout::Tuple(_) => {
+                self.not_built(e.span, "a tuple used as a single value");
+                None
+            }
+        }
+    }
+
+    /// `$t = tuple` (`name` is a tuple variable).
+    pub(super) fn assign_tuple_var(&mut self, name: &str, value: &Expr, span: Span) {
+        let Some((slot, l)) = self.tuple_vars.get(name).cloned() else {
+            self.not_built(span, "this tuple variable here");
+            return;
+        };
+        let dst = self.b.slot_addr(slot, 0);
+        self.store_layout(dst, value, &l);
+    }
+
+    /// `@m[k] = tuple` for a map of tuple values.
+    pub(super) fn assign_map_tuple(&mut self, mi: usize, key: VReg, value: &Expr) {
+        let m = self.plan.maps[mi].clone();
+        let ValueLayout::Tuple(l) = &m.value else {
+            return;
+        };
+        let slot = self.b.slot(l.size());
+        let dst = self.b.slot_addr(slot, 0);
+        self.store_layout(dst, value, l);
+        let p = self.b.slot_addr(slot, 0);
+        cg::update(&mut self.b, m.id, key, p, 0);
+    }
+}

@@ -1,0 +1,306 @@
+//! `kscope run` language pieces against the real kernel: tuples, `for ($kv : @map)`
+//! (a BPF-to-BPF callback of `bpf_for_each_map_elem`), `len(@map)`, `strcontains`,
+//! `cgroup`, `join` and `exit(code)`. Exact outcomes from deterministic workloads, and
+//! the same output as bpftrace 0.17 where 0.17 has the feature (it has no `for` over
+//! maps: those follow the examples of upstream's docs/language.md).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use kscope_testkit::{Feature, require};
+
+/// The workload binary (tests/run_support.c), compiled once per test process.
+fn workload() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/run_support.c");
+        kscope_testkit::cprogram::build_once(&src, &["-O1", "-g0"])
+    })
+}
+
+fn child(args: &str) -> String {
+    format!("{} {args}", workload().display())
+}
+
+fn kscope(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kscope"))
+        .arg("run")
+        .args(args)
+        .output()
+        .expect("running kscope")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// stdout of `kscope run [-c CMD] -e SCRIPT`, failing on a non-zero exit.
+fn run(script: &str, cmd: Option<&str>) -> String {
+    let mut args = Vec::new();
+    if let Some(c) = cmd {
+        args.extend(["-c", c]);
+    }
+    args.extend(["-e", script]);
+    let out = kscope(&args);
+    assert!(
+        out.status.success(),
+        "kscope run failed: {script}\n{}",
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// bpftrace 0.17's stdout for the same run without its `Attaching` line; `None` when
+/// bpftrace is not installed.
+fn bpftrace(script: &str, cmd: Option<&str>) -> Option<String> {
+    let mut c = Command::new("bpftrace");
+    if let Some(cmd) = cmd {
+        c.args(["-c", cmd]);
+    }
+    let out = c.args(["-e", script]).output().ok()?;
+    assert!(
+        out.status.success(),
+        "bpftrace failed on {script}: {}",
+        text(&out.stderr)
+    );
+    let s = text(&out.stdout);
+    Some(match s.split_once('\n') {
+        Some((first, rest)) if first.starts_with("Attaching") => rest.to_string(),
+        _ => s,
+    })
+}
+
+/// Non-empty lines, sorted (0.17 and upstream order map entries of equal value
+/// differently).
+fn lines(s: &str) -> Vec<String> {
+    let mut v: Vec<String> = s
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect();
+    v.sort();
+    v
+}
+
+/// The child calls getppid 1000 times; each of three keys sums a different constant, so
+/// the values and the walk over them are exact.
+#[test]
+fn for_over_a_map_visits_every_element_with_exact_values() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let script = "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { \
+                  @c[1] = sum(1); @c[2] = sum(2); @c[3] = sum(3); } \
+                  END { $m = 0; \
+                  for ($kv : @c) { @sum = sum($kv.1); @n = count(); $m += $kv.0; } \
+                  for ($kv : @c) { @b = count(); break; } \
+                  printf(\"keys %d len %d\\n\", $m, len(@c)); }";
+    let out = run(script, Some(&child("getppid 1000")));
+    assert_eq!(
+        out,
+        "keys 6 len 3\n\n\n@b: 1\n@c[1]: 1000\n@c[2]: 2000\n@c[3]: 3000\n@n: 3\n@sum: 6000\n"
+    );
+}
+
+/// upstream docs/language.md, "For": `$kv = (key, value)`, and `((key1, key2), value)`
+/// for a map of several keys; the body reads maps, builtins and printf.
+#[test]
+fn for_over_a_map_matches_the_upstream_docs() {
+    let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
+        return;
+    };
+    let out = run(
+        "BEGIN { @map[10] = 20; for ($kv : @map) { print($kv.0); print($kv.1); } \
+         @two[10, 11] = 20; for ($kv : @two) { print($kv.0.0); print($kv.0.1); print($kv.1); \
+         print($kv); printf(\"%s %d\\n\", comm, @map[$kv.0.0]); } exit(); }",
+        None,
+    );
+    assert_eq!(
+        out,
+        "10\n20\n10\n11\n20\n((10, 11), 20)\nkscope 20\n\n\n@map[10]: 20\n@two[10, 11]: 20\n"
+    );
+}
+
+/// `return` (and `exit()`) inside the body ends the probe, not just the loop; outer
+/// strings and tuples are read and written through the callback's context.
+#[test]
+fn for_body_shares_outer_variables_and_return_ends_the_probe() {
+    let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
+        return;
+    };
+    let out = run(
+        "BEGIN { @m[1] = 1; @m[2] = 2; @m[3] = 3; $s = \"x\"; $t = (0, \"y\"); $n = 0; \
+         for ($kv : @m) { $n++; $s = \"seen\"; $t = ($kv.1 + 100, $s); } \
+         printf(\"%d %s %d %s\\n\", $n, $s, $t.0 > 100, $t.1); \
+         for ($kv : @m) { return; } printf(\"not reached\\n\"); } \
+         END { printf(\"end\\n\"); }",
+        Some("true"),
+    );
+    assert_eq!(
+        out,
+        "3 seen 1 seen\nend\n\n\n@m[1]: 1\n@m[2]: 2\n@m[3]: 3\n"
+    );
+}
+
+/// Tuples as variables and map values print exactly as bpftrace 0.17 prints them.
+#[test]
+fn tuples_print_as_bpftrace_017() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let cases: &[(&str, Option<String>)] = &[
+        (
+            "BEGIN { $a = (1, \"hello\"); $b = (3, 4, $a, -7); print($a); print($b); \
+             print($b.0); print($b.2.1); printf(\"%s %d\\n\", $a.1, $b.3); @x = $b; exit(); }",
+            None,
+        ),
+        (
+            "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { \
+             @t[pid == cpid] = (comm, 7, \"z\"); @u[1, \"k\"] = (2, comm); }",
+            Some(child("getppid 10")),
+        ),
+    ];
+    for (script, cmd) in cases {
+        let got = run(script, cmd.as_deref());
+        let Some(want) = bpftrace(script, cmd.as_deref()) else {
+            eprintln!("bpftrace is not installed: differential test skipped");
+            return;
+        };
+        assert_eq!(lines(&got), lines(&want), "{script}");
+    }
+    // Exact text, independent of bpftrace.
+    let got = run(cases[0].0, None);
+    assert_eq!(
+        got,
+        "(1, hello)\n(3, 4, (1, hello), -7)\n3\nhello\nhello -7\n\n\n@x: (3, 4, (1, hello), -7)\n"
+    );
+}
+
+/// `-f json`: a tuple is an array, as upstream's NDJSON.
+#[test]
+fn tuples_in_json_are_arrays() {
+    let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
+        return;
+    };
+    let out = kscope(&[
+        "-f",
+        "json",
+        "-e",
+        "BEGIN { $t = (1, \"abc\"); print($t); @m[1] = (-5, \"x\"); exit(); }",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let got = text(&out.stdout);
+    assert!(
+        got.contains("{\"type\": \"value\", \"data\": [1,\"abc\"]}\n"),
+        "{got}"
+    );
+    assert!(
+        got.contains("{\"type\": \"map\", \"data\": {\"@m\": {\"1\": [-5,\"x\"]}}}\n"),
+        "{got}"
+    );
+}
+
+#[test]
+fn strcontains_matches_bpftrace_017() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let script = "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { \
+                  $n = \"ll\"; \
+                  @a[strcontains(\"hello world\", \"o w\"), strcontains(\"hello\", \"world\")] = count(); \
+                  @b[strcontains(\"abc\", \"\"), strcontains(\"\", \"a\"), strcontains(\"hello\", $n)] = count(); \
+                  @c[strcontains(comm, \"zzz\")] = count(); }";
+    let cmd = child("getppid 5");
+    let got = run(script, Some(&cmd));
+    assert_eq!(lines(&got), ["@a[1, 0]: 5", "@b[1, 0, 1]: 5", "@c[0]: 5"]);
+    if let Some(want) = bpftrace(script, Some(&cmd)) {
+        assert_eq!(lines(&got), lines(&want));
+    }
+}
+
+/// The id of the cgroup v2 this process is in: the inode of its directory.
+fn own_cgroup_id() -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let cg = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let path = cg.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let mount = mounts.lines().find_map(|l| {
+        let (pre, post) = l.split_once(" - ")?;
+        post.starts_with("cgroup2 ")
+            .then(|| pre.split(' ').nth(4).map(str::to_string))?
+    })?;
+    let dir = format!("{mount}{path}");
+    std::fs::metadata(dir).ok().map(|m| m.ino())
+}
+
+#[test]
+fn cgroup_is_the_cgroup_v2_id_of_the_process() {
+    let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
+        return;
+    };
+    let Some(want) = own_cgroup_id() else {
+        eprintln!("no cgroup v2 hierarchy: cgroup test skipped");
+        return;
+    };
+    let script = "BEGIN { printf(\"%d\\n\", cgroup); exit(); }";
+    let got = run(script, None);
+    assert_eq!(got, format!("{want}\n\n\n"));
+    if let Some(b) = bpftrace(script, None) {
+        assert_eq!(lines(&got), lines(&b));
+    }
+}
+
+/// `join(args.argv)` of an exec: the argument strings joined, as bpftrace 0.17 prints.
+#[test]
+fn join_prints_the_exec_arguments() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("kscope-join-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // A copy of echo under a unique name, so that other processes' execs do not match.
+    let echo = dir.join("ksjoinecho");
+    std::fs::copy("/bin/echo", &echo).unwrap();
+    let sh = dir.join("exec.sh");
+    std::fs::write(&sh, format!("{} a bb ccc >/dev/null\n", echo.display())).unwrap();
+    let cmd = format!("/bin/sh {}", sh.display());
+    let script = "tracepoint:syscalls:sys_enter_execve \
+                  /strcontains(str(args.filename), \"ksjoinecho\")/ { \
+                  join(args.argv); join(args.argv, \",\"); }";
+    let got = run(script, Some(&cmd));
+    let e = echo.display();
+    assert_eq!(got, format!("{e} a bb ccc\n{e},a,bb,ccc\n\n\n"));
+    if let Some(want) = bpftrace(&script.replace("args.", "args->"), Some(&cmd)) {
+        assert_eq!(got, want);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn exit_code_is_the_run_status() {
+    let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
+        return;
+    };
+    let out = kscope(&[
+        "-e",
+        "BEGIN { @a = 1; exit(3); } END { printf(\"end\\n\"); }",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "end\n\n\n@a: 1\n");
+}
+
+/// A program of several functions passes the verifier and its disassembly names the
+/// callback by distance; nothing is loaded in a dry run.
+#[test]
+fn dry_run_shows_the_callback_subprogram() {
+    let out = kscope(&[
+        "--dry-run",
+        "-e",
+        "BEGIN { @m[1] = 1; for ($kv : @m) { @s = sum($kv.1); } exit(); }",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let got = text(&out.stdout);
+    assert!(got.contains(" = func pc+"), "{got}");
+    assert!(got.contains("call bpf_for_each_map_elem#164"), "{got}");
+}
