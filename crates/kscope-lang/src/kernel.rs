@@ -73,7 +73,9 @@ fn field_type(kind: FieldKind, type_name: &str) -> Type {
     match kind {
         FieldKind::Int { size, signed } => Type::int(size * 8, signed),
         FieldKind::Pointer if type_name.contains("char") => char_ptr(),
-        FieldKind::Pointer => Type::Ptr(Box::new(Type::Unknown)),
+        FieldKind::Pointer => Type::Ptr(Box::new(
+            struct_pointee(type_name).map_or(Type::Unknown, Type::Struct),
+        )),
         FieldKind::CharArray { .. } => Type::Str,
         FieldKind::Array {
             len,
@@ -89,6 +91,23 @@ fn field_type(kind: FieldKind, type_name: &str) -> Type {
         FieldKind::DataLoc { .. } | FieldKind::RelLoc { .. } => Type::Ptr(Box::new(Type::Unknown)),
         _ => Type::Unknown,
     }
+}
+
+/// `struct foo` for a format type `struct foo *` (or `const struct foo *`): a pointer to
+/// one struct or union, which BTF can lay out.
+fn struct_pointee(type_name: &str) -> Option<String> {
+    let mut t = type_name.trim();
+    while let Some(rest) = t
+        .strip_prefix("const ")
+        .or_else(|| t.strip_prefix("volatile "))
+    {
+        t = rest.trim_start();
+    }
+    let base = t.strip_suffix('*')?.trim_end();
+    let (tag, name) = base.split_once(' ')?;
+    let name_ok = !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    (matches!(tag, "struct" | "union") && name_ok).then(|| format!("{tag} {name}"))
 }
 
 impl TypeProvider for TracefsTypes {

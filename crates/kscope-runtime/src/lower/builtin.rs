@@ -27,6 +27,7 @@ impl Lowerer<'_> {
             "ncpus" => b.imm(self.ctx.ncpus as i64),
             "cpid" => b.imm(self.ctx.cpid.unwrap_or(0) as i64),
             "rand" => b.call(kscope_codegen::helper::GET_PRANDOM_U32, &[]),
+            "curtask" => self.curtask(),
             "kstack" => return self.kstack(e),
             "func"
                 if matches!(

@@ -4,6 +4,7 @@
 //! every string is a pointer to [`STR_SIZE`] NUL-padded bytes in a stack slot. Anything
 //! not lowered yet is recorded as a "not built yet" error at its span (never wrong code).
 
+mod btf;
 mod builtin;
 mod call;
 mod context;
