@@ -255,13 +255,27 @@ impl Lowerer<'_> {
         }
     }
 
-    /// Whether a pointer value comes from user space: pointers in syscall tracepoint
-    /// `args` and uprobe arguments do; `curtask` and what is read through it do not.
-    fn user_source(&self, e: &Expr) -> bool {
+    /// Whether a pointer value points into user space. The checker's types carry no
+    /// address space, so: pointers in syscall tracepoint `args` and uprobe arguments do
+    /// (also through casts); `curtask` and what is read through it do not; any other
+    /// pointer (a variable, a map value) does in those probes only when it points to a
+    /// scalar, not to a kernel struct. Memory reached through a pointer, and pointer
+    /// arithmetic, keep the pointer's address space.
+    fn user_source(&self, e: &Expr, to_struct: bool) -> bool {
         match &e.kind {
             ExprKind::Ident(n) if n == "curtask" => false,
-            ExprKind::Cast { expr, .. } => self.user_source(expr),
-            _ => self.ctx.user_pointers,
+            ExprKind::Ident(n) if n.starts_with("arg") || n == "retval" => self.ctx.user_pointers,
+            ExprKind::Field { expr, .. } if self.ty(expr) == Type::Args => self.ctx.user_pointers,
+            ExprKind::Cast { expr, .. } => self.user_source(expr, to_struct),
+            // Memory is in the address space of the pointer it was reached through.
+            ExprKind::Field { expr, .. } => self.user_source(expr, true),
+            ExprKind::Index { expr, .. }
+            | ExprKind::Unary {
+                op: UnOp::Deref,
+                expr,
+            } => self.user_source(expr, to_struct),
+            ExprKind::Binary { lhs, .. } => self.user_source(lhs, to_struct),
+            _ => self.ctx.user_pointers && !to_struct,
         }
     }
 
@@ -408,8 +422,8 @@ impl Lowerer<'_> {
         }
         match self.ty(e) {
             Type::Ptr(inner) => {
-                let user = self.user_source(e);
                 let mem = self.mem_of(&inner, e.span)?;
+                let user = self.user_source(e, matches!(mem, Mem::Btf(..)));
                 let v = self.int(e);
                 Some((v, mem, user))
             }
