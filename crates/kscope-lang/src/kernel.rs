@@ -105,8 +105,7 @@ fn struct_pointee(type_name: &str) -> Option<String> {
     }
     let base = t.strip_suffix('*')?.trim_end();
     let (tag, name) = base.split_once(' ')?;
-    let name_ok = !name.is_empty()
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let name_ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     (matches!(tag, "struct" | "union") && name_ok).then(|| format!("{tag} {name}"))
 }
 

@@ -119,17 +119,25 @@ fn curtask_pid_tgid_comm_and_parent_match_the_thread() {
         "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { \
          @ids[curtask->pid, curtask->tgid, curtask->real_parent->tgid] = count(); \
          @comm[curtask->comm, comm] = count(); \
-         @cast[((struct task_struct *)curtask)->pid == tid] = count(); }",
+         @cast[((struct task_struct *)curtask)->pid == tid] = count(); \
+         @exe[str(curtask->mm->exe_file->f_path.dentry->d_name.name)] = count(); }",
         &format!("thread {} 7 11", path.display()),
     );
     let f = facts(&path);
     let (tid, pid, ppid) = (f[0], f[1], f[2]);
     assert_ne!(tid, pid, "the workload runs in a second thread");
+    // str() of a kernel `char *` reached from curtask reads kernel memory even in a
+    // syscall tracepoint (whose own pointer args are user memory).
+    let exe = workload()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
     assert_eq!(
         out,
         format!(
             "\n\n@cast[1]: 19\n@comm[ksbtf-thread, ksbtf-thread]: 19\n\
-             @ids[{tid}, {pid}, {ppid}]: 19\n"
+             @exe[{exe}]: 19\n@ids[{tid}, {pid}, {ppid}]: 19\n"
         )
     );
     clean.check();
@@ -213,7 +221,11 @@ fn tracepoint_struct_pointer_field_resolves_through_btf() {
         &format!("fork {} 0", path.display()),
     );
     facts(&path);
-    let name = workload().file_name().unwrap().to_string_lossy().into_owned();
+    let name = workload()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
     assert_eq!(out, format!("\n\n@exe[{name}, {}, 1]: 1\n", name.len()));
     clean.check();
 }
@@ -267,12 +279,19 @@ fn btf_one_liners_equal_bpftrace() {
         let ours = kscope(&["-c", &cmd, "-e", script]);
         assert!(ours.status.success(), "{script}: {}", text(&ours.stderr));
         let f = facts(&path);
-        let ours = label_pids(&text(&ours.stdout), &[(f[0], "TID"), (f[1], "PID"), (f[2], "PPID")]);
+        let ours = label_pids(
+            &text(&ours.stdout),
+            &[(f[0], "TID"), (f[1], "PID"), (f[2], "PPID")],
+        );
         let theirs = Command::new("bpftrace")
             .args(["-c", &cmd, "-e", script])
             .output()
             .expect("running bpftrace");
-        assert!(theirs.status.success(), "bpftrace: {script}: {}", text(&theirs.stderr));
+        assert!(
+            theirs.status.success(),
+            "bpftrace: {script}: {}",
+            text(&theirs.stderr)
+        );
         let f = facts(&path);
         // bpftrace's own parent is this test, as kscope's child's parent is kscope.
         let theirs = text(&theirs.stdout);

@@ -104,7 +104,11 @@ pub(crate) fn shape(btf: &Btf, id: u32) -> Shape {
 /// The byte offset and bitfield of member `name` of aggregate `id`: (bytes from the
 /// aggregate's start, the member's type, `Some((first bit in that byte, width))` for a
 /// bitfield). Anonymous struct and union members are looked through.
-pub(crate) fn member_offset(btf: &Btf, id: u32, name: &str) -> Option<(u64, u32, Option<(u8, u8)>)> {
+pub(crate) fn member_offset(
+    btf: &Btf,
+    id: u32,
+    name: &str,
+) -> Option<(u64, u32, Option<(u8, u8)>)> {
     let m = btf.find_member(id, name).ok()??;
     let bits = m
         .is_bitfield()
@@ -138,7 +142,9 @@ impl Lowerer<'_> {
                 return self.raw_arg(&field.name, e);
             }
             ExprKind::Index { expr, index } if self.ty(expr) != Type::Args => {
-                if let ExprKind::Field { expr: args, field, .. } = &expr.kind
+                if let ExprKind::Field {
+                    expr: args, field, ..
+                } = &expr.kind
                     && self.ty(args) == Type::Args
                     && self.ctx.args != ArgSource::Raw
                 {
@@ -219,7 +225,10 @@ impl Lowerer<'_> {
             return None;
         };
         let ExprKind::Int(i) = index.kind else {
-            self.not_built(index.span, "a tracepoint array index that is not a constant");
+            self.not_built(
+                index.span,
+                "a tracepoint array index that is not a constant",
+            );
             return None;
         };
         if i >= len as u64 {
@@ -255,6 +264,12 @@ impl Lowerer<'_> {
         }
     }
 
+    /// Whether the pointer value `e` points into user space (see [`Self::user_source`]).
+    pub(super) fn user_pointer(&self, e: &Expr) -> bool {
+        let to_struct = matches!(self.ty(e), Type::Ptr(t) if matches!(*t, Type::Struct(_)));
+        self.user_source(e, to_struct)
+    }
+
     /// Whether a pointer value points into user space. The checker's types carry no
     /// address space, so: pointers in syscall tracepoint `args` and uprobe arguments do
     /// (also through casts); `curtask` and what is read through it do not; any other
@@ -283,7 +298,9 @@ impl Lowerer<'_> {
     fn place(&mut self, e: &Expr) -> Option<Place> {
         self.span(e.span);
         match &e.kind {
-            ExprKind::Field { expr: base, field, .. } => {
+            ExprKind::Field {
+                expr: base, field, ..
+            } => {
                 let (addr, mem, user) = match self.ty(base) {
                     Type::Struct(_) if self.is_place(base) => {
                         let p = self.place(base)?;
@@ -491,9 +508,22 @@ impl Lowerer<'_> {
         })
     }
 
+    /// The slot every read lands in: its value moves to a register at once, so one slot
+    /// serves the whole probe (the BPF stack is 512 bytes).
+    fn scratch(&mut self) -> kscope_codegen::Slot {
+        match self.read_slot {
+            Some(s) => s,
+            None => {
+                let s = self.b.slot(8);
+                self.read_slot = Some(s);
+                s
+            }
+        }
+    }
+
     /// Reads an integer of `size` bytes at `p` into a stack slot and extends it.
     fn read_int(&mut self, p: &Place, size: u32, signed: bool) -> VReg {
-        let s = self.b.slot(8);
+        let s = self.scratch();
         let dst = self.b.slot_addr(s, 0);
         let n = self.b.imm(i64::from(size));
         let h = if p.user {
@@ -509,13 +539,20 @@ impl Lowerer<'_> {
     }
 
     /// Reads a bitfield: the bytes holding it, shifted and extended to 64 bits.
-    fn read_bits(&mut self, p: &Place, first: u8, width: u8, signed: bool, span: Span) -> Option<VReg> {
+    fn read_bits(
+        &mut self,
+        p: &Place,
+        first: u8,
+        width: u8,
+        signed: bool,
+        span: Span,
+    ) -> Option<VReg> {
         let bytes = (u32::from(first) + u32::from(width)).div_ceil(8);
         if bytes > 8 || width == 0 {
             self.not_built(span, "a bitfield spanning more than 8 bytes");
             return None;
         }
-        let s = self.b.slot(8);
+        let s = self.scratch();
         self.b.zero_slot(s, 0, 8);
         let dst = self.b.slot_addr(s, 0);
         let n = self.b.imm(i64::from(bytes));

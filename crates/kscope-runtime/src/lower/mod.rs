@@ -82,6 +82,8 @@ pub struct Lowerer<'a> {
     out: kscope_codegen::Label,
     /// The enclosing loops: (where `continue` goes, where `break` goes).
     loops: Vec<(kscope_codegen::Label, kscope_codegen::Label)>,
+    /// The 8-byte slot kernel memory reads land in before their register (see btf.rs).
+    read_slot: Option<Slot>,
 }
 
 impl<'a> Lowerer<'a> {
@@ -105,6 +107,7 @@ impl<'a> Lowerer<'a> {
             errors: Vec::new(),
             out,
             loops: Vec::new(),
+            read_slot: None,
         };
         // Every variable gets its zeroed slot at entry, so a read on a path that did not
         // assign it sees 0 (never uninitialised stack, which the verifier refuses).
