@@ -26,7 +26,7 @@ const ANON: &str = "<anon:";
 /// loaded from `DIR/MODULE` on first use.
 pub struct BtfTypes {
     btf: Btf,
-    fallback: Box<dyn TypeProvider>,
+    fallback: Box<dyn TypeProvider + Send>,
     /// Where module BTF files are (`/sys/kernel/btf`); `None`: modules are not looked at.
     module_dir: Option<PathBuf>,
     modules: Mutex<HashMap<String, Option<Btf>>>,
@@ -35,7 +35,7 @@ pub struct BtfTypes {
 impl BtfTypes {
     /// Types from `btf`, asking `fallback` for tracepoint `args` and what BTF cannot tell.
     /// Module BTF is not used until [`BtfTypes::with_module_dir`].
-    pub fn new(btf: Btf, fallback: Box<dyn TypeProvider>) -> BtfTypes {
+    pub fn new(btf: Btf, fallback: Box<dyn TypeProvider + Send>) -> BtfTypes {
         BtfTypes {
             btf,
             fallback,
@@ -55,7 +55,7 @@ impl BtfTypes {
     /// tracefs (or nothing when none is mounted). `None` without kernel BTF.
     pub fn discover() -> Option<BtfTypes> {
         let btf = Btf::open_sys_vmlinux().ok()?;
-        let fallback: Box<dyn TypeProvider> = match TracefsTypes::discover() {
+        let fallback: Box<dyn TypeProvider + Send> = match TracefsTypes::discover() {
             Some(t) => Box::new(t),
             None => Box::new(NoKernelTypes),
         };

@@ -101,21 +101,29 @@ pub(crate) fn shape(btf: &Btf, id: u32) -> Shape {
     }
 }
 
-/// The byte offset and bitfield of member `name` of aggregate `id`: (bytes from the
-/// aggregate's start, the member's type, `Some((first bit in that byte, width))` for a
-/// bitfield). Anonymous struct and union members are looked through.
-pub(crate) fn member_offset(
-    btf: &Btf,
-    id: u32,
-    name: &str,
-) -> Option<(u64, u32, Option<(u8, u8)>)> {
+/// Where a member is inside its aggregate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MemberAt {
+    /// Bytes from the aggregate's start to the byte holding the member's first bit.
+    pub offset: u64,
+    /// The member's BTF type.
+    pub type_id: u32,
+    /// A bitfield: its first bit within that byte (0..8) and its width.
+    pub bits: Option<(u8, u8)>,
+}
+
+/// Member `name` of aggregate `id`, looking through anonymous struct and union members.
+pub(crate) fn member_at(btf: &Btf, id: u32, name: &str) -> Option<MemberAt> {
     let m = btf.find_member(id, name).ok()??;
-    let bits = m
-        .is_bitfield()
-        .then_some(((m.bit_offset % 8) as u8, m.bitfield_size));
-    // An ordinary member always starts on a byte (BTF offsets of non-bitfields are
-    // byte aligned); a bitfield keeps its bit position within the byte.
-    Some((m.bit_offset / 8, m.type_id, bits))
+    // BTF offsets of ordinary members are byte aligned; a bitfield keeps its bit
+    // position within the byte.
+    Some(MemberAt {
+        offset: m.bit_offset / 8,
+        type_id: m.type_id,
+        bits: m
+            .is_bitfield()
+            .then_some(((m.bit_offset % 8) as u8, m.bitfield_size)),
+    })
 }
 
 fn int_size(bytes: u32) -> Option<Size> {
@@ -484,7 +492,12 @@ impl Lowerer<'_> {
             self.not_built(span, "member access without BTF");
             return None;
         };
-        let Some((off, type_id, bits)) = member_offset(&btf, id, name) else {
+        let Some(MemberAt {
+            offset: off,
+            type_id,
+            bits,
+        }) = member_at(&btf, id, name)
+        else {
             let ty = btf.type_name(id).unwrap_or_else(|_| format!("type {id}"));
             self.errors.push(LowerError {
                 span,
