@@ -230,6 +230,23 @@ fn tracepoint_struct_pointer_field_resolves_through_btf() {
     clean.check();
 }
 
+#[test]
+fn deref_and_index_of_integer_pointers_read_user_memory_in_syscalls() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let clean = Clean::start();
+    // write(101, "kscope-btf", 10) 5 times: `buf` is a user pointer; "ksco" as a
+    // little-endian u32 is 0x6f63736b, byte 4 is 'p' (112).
+    let out = run_c(
+        "tracepoint:syscalls:sys_enter_write /pid == cpid && args.fd == 101/ { \
+         @[*(uint32 *)args.buf, args.buf[4], ((uint8 *)args.buf)[9], str(args.buf, 7)] = count(); }",
+        &format!("write {} 5", facts_path("write").display()),
+    );
+    assert_eq!(out, "\n\n@[1868788587, 112, 102, kscope]: 5\n");
+    clean.check();
+}
+
 /// Replaces each whole number in `out` equal to one of `pids` by its label.
 fn label_pids(out: &str, pids: &[(u32, &str)]) -> String {
     let mut res = String::new();

@@ -6,6 +6,7 @@
  *                     and calls getppid M times.
  *   fork FACTS K      forks K children (each exits at once) and writes "PID C1 C2 ..."
  *                     to FACTS.
+ *   write FACTS K     writes "kscope-btf" K times to /dev/null opened as fd 101.
  */
 #define _GNU_SOURCE
 #include <netinet/in.h>
@@ -19,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 static const char *facts;
@@ -53,6 +55,12 @@ int main(int argc, char **argv) {
         pthread_t t;
         if (pthread_create(&t, NULL, thread_main, NULL)) return 3;
         pthread_join(t, NULL);
+    } else if (!strcmp(argv[1], "write")) {
+        int k = atoi(argv[3]);
+        int fd = open("/dev/null", O_WRONLY);
+        if (fd < 0 || dup2(fd, 101) != 101) return 3;
+        for (int i = 0; i < k; i++)
+            if (write(101, "kscope-btf", 10) != 10) return 4;
     } else if (!strcmp(argv[1], "fork")) {
         int k = atoi(argv[3]);
         FILE *f = fopen(facts, "w");

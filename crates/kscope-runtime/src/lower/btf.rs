@@ -155,6 +155,7 @@ impl Lowerer<'_> {
                 } = &expr.kind
                     && self.ty(args) == Type::Args
                     && self.ctx.args != ArgSource::Raw
+                    && matches!(self.ty(expr), Type::Array(..))
                 {
                     return self.args_array(&field.name, index, e);
                 }
@@ -261,8 +262,11 @@ impl Lowerer<'_> {
     fn is_place(&self, e: &Expr) -> bool {
         match &e.kind {
             ExprKind::Field { expr, .. } => self.ty(expr) != Type::Args,
+            // An array in a tracepoint record is read from the context, not memory.
             ExprKind::Index { expr, .. } => match &expr.kind {
-                ExprKind::Field { expr: args, .. } => self.ty(args) != Type::Args,
+                ExprKind::Field { expr: args, .. } => {
+                    self.ty(args) != Type::Args || !matches!(self.ty(expr), Type::Array(..))
+                }
                 _ => true,
             },
             ExprKind::Unary {
