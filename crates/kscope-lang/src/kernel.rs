@@ -159,3 +159,37 @@ impl TypeProvider for TracefsTypes {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn struct_pointer_fields_name_their_struct() {
+        assert_eq!(
+            struct_pointee("struct mm_struct *").as_deref(),
+            Some("struct mm_struct")
+        );
+        assert_eq!(
+            struct_pointee("const struct iovec *").as_deref(),
+            Some("struct iovec")
+        );
+        assert_eq!(
+            struct_pointee("union bpf_attr *").as_deref(),
+            Some("union bpf_attr")
+        );
+        for no in [
+            "const char *",
+            "struct foo **",
+            "struct foo",
+            "void *",
+            "struct *",
+        ] {
+            assert_eq!(struct_pointee(no), None, "{no}");
+        }
+        assert_eq!(
+            field_type(FieldKind::Pointer, "struct mm_struct *"),
+            Type::Ptr(Box::new(Type::Struct("struct mm_struct".into())))
+        );
+    }
+}
