@@ -93,18 +93,32 @@ impl Clean {
         while prog_ids() != self.progs && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
-        assert_eq!(prog_ids(), self.progs, "BPF programs left behind");
-        assert_eq!(
-            kscope_bpf::loaded_ids(kscope_bpf::IdKind::Link).unwrap(),
-            self.links,
-            "BPF links left behind"
-        );
+        // Other helpers on this machine load BPF outside the test lock (benchmarks,
+        // manual runs): program ids are only comparable while no one else does.
+        let links = kscope_bpf::loaded_ids(kscope_bpf::IdKind::Link).unwrap();
+        if (prog_ids() != self.progs || links != self.links) && others_loading_bpf() {
+            eprintln!("BPF object check skipped: another kscope or bpftrace is running");
+        } else {
+            assert_eq!(prog_ids(), self.progs, "BPF programs left behind");
+            assert_eq!(links, self.links, "BPF links left behind");
+        }
         let mut now = kscope_testkit::snapshot::KernelState::capture();
         now.bpf_programs = self.state.bpf_programs.clone();
         now.bpf_maps = self.state.bpf_maps.clone();
         now.bpf_links = self.state.bpf_links.clone();
         assert_eq!(now, self.state, "tracefs state changed");
     }
+}
+
+/// Whether a kscope or bpftrace process other than this test's is running.
+fn others_loading_bpf() -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    dir.flatten().any(|e| {
+        std::fs::read_to_string(e.path().join("comm"))
+            .is_ok_and(|c| matches!(c.trim(), "kscope" | "bpftrace"))
+    })
 }
 
 #[test]
