@@ -247,7 +247,13 @@ impl Lowerer<'_> {
             });
             return None;
         }
-        let size = int_size(elem_size as u32)?;
+        let Some(size) = int_size(elem_size as u32) else {
+            self.not_built(
+                e.span,
+                format!("indexing `args.{name}` of this element size"),
+            );
+            return None;
+        };
         let c = self.b.ctx();
         let r = self.b.load(
             size,
