@@ -26,7 +26,7 @@ const ANON: &str = "<anon:";
 /// loaded from `DIR/MODULE` on first use.
 pub struct BtfTypes {
     btf: Btf,
-    fallback: Box<dyn TypeProvider>,
+    fallback: Box<dyn TypeProvider + Send>,
     /// Where module BTF files are (`/sys/kernel/btf`); `None`: modules are not looked at.
     module_dir: Option<PathBuf>,
     modules: Mutex<HashMap<String, Option<Btf>>>,
@@ -35,7 +35,7 @@ pub struct BtfTypes {
 impl BtfTypes {
     /// Types from `btf`, asking `fallback` for tracepoint `args` and what BTF cannot tell.
     /// Module BTF is not used until [`BtfTypes::with_module_dir`].
-    pub fn new(btf: Btf, fallback: Box<dyn TypeProvider>) -> BtfTypes {
+    pub fn new(btf: Btf, fallback: Box<dyn TypeProvider + Send>) -> BtfTypes {
         BtfTypes {
             btf,
             fallback,
@@ -55,7 +55,7 @@ impl BtfTypes {
     /// tracefs (or nothing when none is mounted). `None` without kernel BTF.
     pub fn discover() -> Option<BtfTypes> {
         let btf = Btf::open_sys_vmlinux().ok()?;
-        let fallback: Box<dyn TypeProvider> = match TracefsTypes::discover() {
+        let fallback: Box<dyn TypeProvider + Send> = match TracefsTypes::discover() {
             Some(t) => Box::new(t),
             None => Box::new(NoKernelTypes),
         };
@@ -65,6 +65,55 @@ impl BtfTypes {
     /// The kernel's BTF.
     pub fn btf(&self) -> &Btf {
         &self.btf
+    }
+
+    /// The BTF type of the struct, union or typedef'd aggregate that a checker type name
+    /// ([`Type::Struct`]) denotes, with the BTF it is in (for code generation: member
+    /// offsets and sizes). `None` when BTF has no such type.
+    pub fn aggregate_type(&self, name: &str) -> Option<(Btf, u32)> {
+        self.aggregate(name).map(|(btf, _, id)| (btf, id))
+    }
+
+    /// The raw tracepoint argument `name` at `ap` (`rawtracepoint:[MODULE:]EVENT`): its
+    /// position in the context's `u64` array and its BTF type. `None` when BTF does not
+    /// describe the tracepoint or it has no such argument.
+    pub fn raw_tracepoint_arg(&self, ap: &AttachPoint, name: &str) -> Option<(usize, Btf, u32)> {
+        let (module, event) = split_module(&ap.parts)?;
+        let btf = self.module_btf(module);
+        let args = btf.raw_tracepoint_args(event).ok()??;
+        let (i, p) = args.iter().enumerate().find(|(i, p)| {
+            if p.name.is_empty() {
+                name == format!("arg{i}")
+            } else {
+                p.name == name
+            }
+        })?;
+        let id = p.type_id;
+        Some((i, btf.clone(), id))
+    }
+
+    /// The names of the kernel's structs and unions (`struct X`, `union X`), for
+    /// suggestions.
+    fn aggregate_names(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for id in 1..=self.btf.type_count() {
+            let Ok(t) = self.btf.raw_type(id) else {
+                continue;
+            };
+            let tag = match t.kind {
+                Kind::Struct => "struct",
+                Kind::Union => "union",
+                _ => continue,
+            };
+            if let Ok(n) = self.btf.string_at(t.name_off)
+                && !n.is_empty()
+            {
+                out.push(format!("{tag} {n}"));
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// The BTF for `module` (`vmlinux` or absent: the kernel's); a module without BTF
@@ -158,6 +207,15 @@ impl BtfTypes {
         let btf = self.module_btf(module);
         let proto = btf.func_args(func).ok()??;
         Some(Lookup::Found(self.fields(&btf, module, &proto.params)))
+    }
+}
+
+impl std::fmt::Debug for BtfTypes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BtfTypes")
+            .field("types", &self.btf.type_count())
+            .field("module_dir", &self.module_dir)
+            .finish_non_exhaustive()
     }
 }
 
@@ -317,6 +375,18 @@ impl TypeProvider for BtfTypes {
             // ENUM64 values above i64::MAX keep their bits.
             Some((_, v)) => Some(v as i64),
             None => self.fallback.enum_value(name),
+        }
+    }
+
+    fn struct_type(&self, name: &str) -> Lookup<()> {
+        if !(name.starts_with("struct ") || name.starts_with("union ")) {
+            return self.fallback.struct_type(name);
+        }
+        if self.aggregate(name).is_some() {
+            return Lookup::Found(());
+        }
+        Lookup::Missing {
+            candidates: self.aggregate_names(),
         }
     }
 

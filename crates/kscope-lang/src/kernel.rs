@@ -73,7 +73,9 @@ fn field_type(kind: FieldKind, type_name: &str) -> Type {
     match kind {
         FieldKind::Int { size, signed } => Type::int(size * 8, signed),
         FieldKind::Pointer if type_name.contains("char") => char_ptr(),
-        FieldKind::Pointer => Type::Ptr(Box::new(Type::Unknown)),
+        FieldKind::Pointer => Type::Ptr(Box::new(
+            struct_pointee(type_name).map_or(Type::Unknown, Type::Struct),
+        )),
         FieldKind::CharArray { .. } => Type::Str,
         FieldKind::Array {
             len,
@@ -89,6 +91,22 @@ fn field_type(kind: FieldKind, type_name: &str) -> Type {
         FieldKind::DataLoc { .. } | FieldKind::RelLoc { .. } => Type::Ptr(Box::new(Type::Unknown)),
         _ => Type::Unknown,
     }
+}
+
+/// `struct foo` for a format type `struct foo *` (or `const struct foo *`): a pointer to
+/// one struct or union, which BTF can lay out.
+fn struct_pointee(type_name: &str) -> Option<String> {
+    let mut t = type_name.trim();
+    while let Some(rest) = t
+        .strip_prefix("const ")
+        .or_else(|| t.strip_prefix("volatile "))
+    {
+        t = rest.trim_start();
+    }
+    let base = t.strip_suffix('*')?.trim_end();
+    let (tag, name) = base.split_once(' ')?;
+    let name_ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    (matches!(tag, "struct" | "union") && name_ok).then(|| format!("{tag} {name}"))
 }
 
 impl TypeProvider for TracefsTypes {
@@ -139,5 +157,39 @@ impl TypeProvider for TracefsTypes {
             }
             _ => Lookup::Unknown,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn struct_pointer_fields_name_their_struct() {
+        assert_eq!(
+            struct_pointee("struct mm_struct *").as_deref(),
+            Some("struct mm_struct")
+        );
+        assert_eq!(
+            struct_pointee("const struct iovec *").as_deref(),
+            Some("struct iovec")
+        );
+        assert_eq!(
+            struct_pointee("union bpf_attr *").as_deref(),
+            Some("union bpf_attr")
+        );
+        for no in [
+            "const char *",
+            "struct foo **",
+            "struct foo",
+            "void *",
+            "struct *",
+        ] {
+            assert_eq!(struct_pointee(no), None, "{no}");
+        }
+        assert_eq!(
+            field_type(FieldKind::Pointer, "struct mm_struct *"),
+            Type::Ptr(Box::new(Type::Struct("struct mm_struct".into())))
+        );
     }
 }

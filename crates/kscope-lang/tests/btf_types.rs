@@ -170,6 +170,14 @@ fn check_common(t: &BtfTypes, rawtp: &str) {
     assert!(e.contains("sched_switch"), "{e}");
     let e = error(t, "begin { @n = TASK_COMM_LNE; }");
     assert!(e.contains("unknown builtin `TASK_COMM_LNE`"), "{e}");
+    // A cast to a struct BTF does not have names the nearest one.
+    let e = error(t, "begin { @p = ((struct task_strcut *)0)->pid; }");
+    assert!(
+        e.contains("error: unknown type `struct task_strcut`")
+            && e.contains("^^^^^^^^^^^^^^^^^^^^^ not in the kernel's BTF")
+            && e.contains("did you mean `struct task_struct`?"),
+        "{e}"
+    );
 }
 
 #[test]

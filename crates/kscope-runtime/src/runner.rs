@@ -105,10 +105,17 @@ pub fn run(
         allow_unsafe: opts.allow_unsafe,
         params: opts.params.clone(),
     };
-    let tracefs_types = kscope_lang::kernel::TracefsTypes::discover();
-    let types: &dyn TypeProvider = match &tracefs_types {
-        Some(t) => t,
-        None => &sema::NoKernelTypes,
+    // Kernel BTF over tracefs: struct types and raw tracepoint `args` from BTF,
+    // tracepoint `args` from their format files; tracefs alone without BTF.
+    let btf_types = kscope_lang::btf_types::BtfTypes::discover().map(std::sync::Arc::new);
+    let tracefs_types = match btf_types {
+        Some(_) => None,
+        None => kscope_lang::kernel::TracefsTypes::discover(),
+    };
+    let types: &dyn TypeProvider = match (&btf_types, &tracefs_types) {
+        (Some(b), _) => b.as_ref(),
+        (None, Some(t)) => t,
+        (None, None) => &sema::NoKernelTypes,
     };
     let checked =
         kscope_lang::compile(src, &options, types).map_err(|e| RunError::Script(e.rendered))?;
@@ -184,6 +191,7 @@ pub fn run(
                     ncpus,
                     cpid: child.as_ref().map(|c| c.id()),
                     start_ns,
+                    btf: btf_types.clone(),
                 };
                 match Lowerer::lower_program(&checked, &mut plan, &ctx, i, probe) {
                     Ok((func, subs)) => units.push(Unit {

@@ -1123,6 +1123,9 @@ impl<'a> Checker<'a> {
                 || ty.base.starts_with("union ")
                 || ty.base.starts_with("enum ") =>
             {
+                if !self.known_struct(ty) {
+                    return Type::Unknown;
+                }
                 Type::Struct(ty.base.clone())
             }
             None => Type::Unknown,
@@ -1209,6 +1212,24 @@ impl<'a> Checker<'a> {
                 Type::Unknown
             }
         }
+    }
+
+    /// Whether the struct or union a cast names exists (or cannot be told); reports an
+    /// unknown one with the nearest name.
+    fn known_struct(&mut self, ty: &TypeName) -> bool {
+        let Lookup::Missing { candidates } = self.tp.struct_type(&ty.base) else {
+            return true;
+        };
+        let mut d = Diagnostic::error(
+            format!("unknown type `{}`", ty.base),
+            ty.span,
+            "not in the kernel's BTF",
+        );
+        if let Some(c) = nearest(&ty.base, candidates.iter().map(String::as_str)) {
+            d = d.with_help(format!("did you mean `{c}`?"));
+        }
+        self.error(d);
+        false
     }
 
     fn member(&mut self, s: &str, field: &Ident) -> Type {

@@ -54,6 +54,13 @@ pub trait TypeProvider: Sync {
         let _ = (name, member);
         Lookup::Unknown
     }
+
+    /// Whether the struct or union type `name` (`struct task_struct`) exists; for an
+    /// unknown one, `Missing` lists the names that do (for casts).
+    fn struct_type(&self, name: &str) -> Lookup<()> {
+        let _ = name;
+        Lookup::Unknown
+    }
 }
 
 /// A provider that knows nothing: every kernel type is [`Type::Unknown`].

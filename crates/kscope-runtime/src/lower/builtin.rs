@@ -28,6 +28,7 @@ impl Lowerer<'_> {
             "cpid" => b.imm(self.ctx.cpid.unwrap_or(0) as i64),
             "rand" => b.call(kscope_codegen::helper::GET_PRANDOM_U32, &[]),
             "cgroup" => b.call(80, &[]),
+            "curtask" => self.curtask(),
             "kstack" => return self.kstack(e),
             "func"
                 if matches!(

@@ -279,7 +279,7 @@ impl Lowerer<'_> {
                 };
                 let (_, p) = self.str_slot();
                 let n = self.b.imm(i64::from(size.min(STR_SIZE)));
-                let h = if self.ctx.user_pointers {
+                let h = if self.user_pointer(src) {
                     kscope_codegen::helper::PROBE_READ_USER_STR
                 } else {
                     kscope_codegen::helper::PROBE_READ_KERNEL_STR

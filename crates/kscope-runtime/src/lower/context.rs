@@ -1,8 +1,11 @@
 //! What a probe body sees at one attach point: where its arguments come from, the
 //! tracepoint fields, and the constants of this run.
 
+use std::sync::Arc;
+
 use kscope_ftrace::format::Field;
 use kscope_lang::ast::{AttachPoint, Provider};
+use kscope_lang::btf_types::BtfTypes;
 
 /// Where `argN` and `retval` are read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +37,9 @@ pub struct ProbeContext {
     pub cpid: Option<u32>,
     /// `bpf_ktime_get_ns()` when the run started (`elapsed`).
     pub start_ns: u64,
+    /// The kernel's BTF (struct layouts for `curtask`, casts, `->`, raw tracepoint
+    /// `args`); `None` when the kernel has none.
+    pub btf: Option<Arc<BtfTypes>>,
 }
 
 impl ProbeContext {

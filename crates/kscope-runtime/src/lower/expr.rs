@@ -38,6 +38,12 @@ impl Lowerer<'_> {
             ExprKind::Map { .. } => return self.map_read(e),
             ExprKind::Call { name, args } => return self.call(&name.name, args, e),
             ExprKind::Unary { op, expr } => {
+                if *op == UnOp::Deref {
+                    return self.btf_value(e);
+                }
+                if *op == UnOp::AddrOf {
+                    return self.btf_address(expr);
+                }
                 let v = self.int(expr);
                 match op {
                     UnOp::Not => V::Int(self.bool_of(JmpOp::Eq, v, None)),
@@ -92,27 +98,26 @@ impl Lowerer<'_> {
             }
             ExprKind::Cast { ty, expr } => {
                 let v = self.int(expr);
-                if ty.pointer > 0 || ty.array.is_some() {
-                    self.not_built(e.span, "a pointer or array cast");
+                if ty.array.is_some() {
+                    self.not_built(e.span, "an array cast");
                     return None;
+                }
+                if ty.pointer > 0 {
+                    // A pointer is its 64-bit address; what it points to is in the type.
+                    return Some(V::Int(v));
                 }
                 V::Int(self.extend(v, &t))
             }
             ExprKind::Field { expr, field, .. } => {
-                if matches!(&expr.kind, ExprKind::Ident(n) if n == "args") {
+                if matches!(&expr.kind, ExprKind::Ident(n) if n == "args")
+                    && self.ctx.args != ArgSource::Raw
+                {
                     return self.args_field(&field.name, &t, e.span);
                 }
-                self.not_built(
-                    e.span,
-                    "struct member access through BTF (waiting for the BTF type provider)",
-                );
-                return None;
+                return self.btf_value(e);
             }
             ExprKind::TupleIndex { .. } | ExprKind::Tuple(_) => return self.tuple_expr(e),
-            ExprKind::Index { .. } => {
-                self.not_built(e.span, "indexing a pointer or array");
-                return None;
-            }
+            ExprKind::Index { .. } => return self.btf_value(e),
         })
     }
 

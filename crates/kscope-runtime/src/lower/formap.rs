@@ -193,6 +193,8 @@ impl Lowerer<'_> {
         let old_out = std::mem::replace(&mut self.out, ret);
         let old_loops = std::mem::replace(&mut self.loops, vec![(cont, brk)]);
         let old_cb = self.callback.replace(Callback { depth });
+        // Slots belong to one function: the body gets its own scratch slot for memory reads.
+        let old_read_slot = self.read_slot.take();
 
         // Shared variables: local copies.
         let mut locals: Vec<(Slot, u32, u32)> = Vec::new();
@@ -280,6 +282,7 @@ impl Lowerer<'_> {
         self.out = old_out;
         self.loops = old_loops;
         self.callback = old_cb;
+        self.read_slot = old_read_slot;
         self.subs.push(done.finish());
         FuncId(self.subs.len() as u32)
     }

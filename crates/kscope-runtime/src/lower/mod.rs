@@ -4,6 +4,7 @@
 //! every string is a pointer to [`STR_SIZE`] NUL-padded bytes in a stack slot. Anything
 //! not lowered yet is recorded as a "not built yet" error at its span (never wrong code).
 
+mod btf;
 mod builtin;
 mod call;
 mod context;
@@ -89,6 +90,8 @@ pub struct Lowerer<'a> {
     subs: Vec<Function>,
     /// The `for` body over a map being lowered, if any (a callback subprogram).
     callback: Option<formap::Callback>,
+    /// The 8-byte slot kernel memory reads land in before their register (see btf.rs).
+    read_slot: Option<Slot>,
 }
 
 impl<'a> Lowerer<'a> {
@@ -136,6 +139,7 @@ impl<'a> Lowerer<'a> {
             tuple_vars: HashMap::new(),
             subs: Vec::new(),
             callback: None,
+            read_slot: None,
         };
         // Every variable gets its zeroed slot at entry, so a read on a path that did not
         // assign it sees 0 (never uninitialised stack, which the verifier refuses).

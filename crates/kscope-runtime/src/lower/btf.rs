@@ -1,0 +1,660 @@
+//! Kernel memory typed by BTF: `curtask`, pointer casts, `p->member` and `s.member`
+//! chains, `*p`, `p[i]`, and raw tracepoint `args`.
+//!
+//! A chain is lowered as an address computation (a [`Place`]): member offsets and array
+//! strides are added as constants, each pointer on the way is read with one
+//! `bpf_probe_read_kernel`, and the value at the end is read into a stack slot with its
+//! own size, then sign- or zero-extended (bitfields shifted out of their storage).
+
+use kscope_btf::{Btf, Kind};
+use kscope_codegen::ir::{AluOp, Base, Size};
+use kscope_codegen::{VReg, helper};
+use kscope_ftrace::format::FieldKind;
+use kscope_lang::ast::{Expr, ExprKind, UnOp};
+use kscope_lang::btf_types::BtfTypes;
+use kscope_lang::sema::Type;
+use kscope_lang::span::Span;
+
+use super::*;
+use crate::plan::STR_SIZE;
+
+/// The type of the memory at an address.
+#[derive(Clone)]
+enum Mem {
+    /// A BTF type (of this BTF: the kernel's or a module's).
+    Btf(Btf, u32),
+    /// A checker type without BTF behind it (`*(uint32 *)arg0`).
+    Sema(Type),
+}
+
+/// A value in memory: where it is and what it is.
+struct Place {
+    addr: VReg,
+    mem: Mem,
+    /// A bitfield: its first bit after `addr` (0..8) and its width.
+    bits: Option<(u8, u8)>,
+    /// Whether `addr` is a user-space address (read with `bpf_probe_read_user`).
+    user: bool,
+}
+
+/// What a BTF type is, as far as reading it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// An integer, enum or bool of `size` bytes.
+    Int { size: u32, signed: bool },
+    /// A pointer to `target` (0: `void *`).
+    Ptr { target: u32 },
+    /// An array of `char` (read as a string).
+    CharArray { count: u32 },
+    /// Any other array.
+    Array { elem: u32, count: u32 },
+    /// A struct or union.
+    Aggregate,
+    /// Anything else (`void`, floats, functions).
+    Other,
+}
+
+/// The [`Shape`] of BTF type `id` (typedefs and modifiers followed).
+pub(crate) fn shape(btf: &Btf, id: u32) -> Shape {
+    let Ok(rid) = btf.resolve(id) else {
+        return Shape::Other;
+    };
+    let Ok(t) = btf.raw_type(rid) else {
+        return Shape::Other;
+    };
+    match t.kind {
+        Kind::Int => match btf.int_encoding(rid) {
+            Ok(enc) => Shape::Int {
+                size: t.size_or_type,
+                signed: enc.signed && !enc.bool,
+            },
+            Err(_) => Shape::Other,
+        },
+        Kind::Enum | Kind::Enum64 => Shape::Int {
+            size: t.size_or_type,
+            signed: t.kind_flag,
+        },
+        Kind::Ptr => Shape::Ptr {
+            target: t.size_or_type,
+        },
+        Kind::Array => {
+            let Ok(a) = btf.array(rid) else {
+                return Shape::Other;
+            };
+            let char_elem = btf.resolve(a.elem).is_ok_and(|e| {
+                btf.kind(e).is_ok_and(|k| k == Kind::Int)
+                    && btf.size_of(e).is_ok_and(|s| s == 1)
+                    && (btf.int_encoding(e).is_ok_and(|enc| enc.char)
+                        || btf.name(e).is_ok_and(|n| n == "char"))
+            });
+            if char_elem {
+                Shape::CharArray { count: a.count }
+            } else {
+                Shape::Array {
+                    elem: a.elem,
+                    count: a.count,
+                }
+            }
+        }
+        Kind::Struct | Kind::Union => Shape::Aggregate,
+        _ => Shape::Other,
+    }
+}
+
+/// Where a member is inside its aggregate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MemberAt {
+    /// Bytes from the aggregate's start to the byte holding the member's first bit.
+    pub offset: u64,
+    /// The member's BTF type.
+    pub type_id: u32,
+    /// A bitfield: its first bit within that byte (0..8) and its width.
+    pub bits: Option<(u8, u8)>,
+}
+
+/// Member `name` of aggregate `id`, looking through anonymous struct and union members.
+pub(crate) fn member_at(btf: &Btf, id: u32, name: &str) -> Option<MemberAt> {
+    let m = btf.find_member(id, name).ok()??;
+    // BTF offsets of ordinary members are byte aligned; a bitfield keeps its bit
+    // position within the byte.
+    Some(MemberAt {
+        offset: m.bit_offset / 8,
+        type_id: m.type_id,
+        bits: m
+            .is_bitfield()
+            .then_some(((m.bit_offset % 8) as u8, m.bitfield_size)),
+    })
+}
+
+fn int_size(bytes: u32) -> Option<Size> {
+    Some(match bytes {
+        1 => Size::B,
+        2 => Size::H,
+        4 => Size::W,
+        8 => Size::DW,
+        _ => return None,
+    })
+}
+
+impl Lowerer<'_> {
+    /// `curtask`: `bpf_get_current_task()`.
+    pub(super) fn curtask(&mut self) -> VReg {
+        self.b.call(helper::GET_CURRENT_TASK, &[])
+    }
+
+    /// The value of a member access, index or dereference (`p->m`, `s.m`, `a[i]`,
+    /// `*p`) read from kernel memory, and raw tracepoint `args.NAME`.
+    pub(super) fn btf_value(&mut self, e: &Expr) -> Option<V> {
+        match &e.kind {
+            ExprKind::Field { expr, field, .. } if self.ty(expr) == Type::Args => {
+                return self.raw_arg(&field.name, e);
+            }
+            ExprKind::Index { expr, index } if self.ty(expr) != Type::Args => {
+                if let ExprKind::Field {
+                    expr: args, field, ..
+                } = &expr.kind
+                    && self.ty(args) == Type::Args
+                    && self.ctx.args != ArgSource::Raw
+                    && matches!(self.ty(expr), Type::Array(..))
+                {
+                    return self.args_array(&field.name, index, e);
+                }
+            }
+            _ => {}
+        }
+        let p = self.place(e)?;
+        self.read(p, e)
+    }
+
+    /// `&x` of a member, element or dereference: its address.
+    pub(super) fn btf_address(&mut self, e: &Expr) -> Option<V> {
+        if !self.is_place(e) {
+            self.not_built(e.span, "taking the address of this expression");
+            return None;
+        }
+        let p = self.place(e)?;
+        if p.bits.is_some() {
+            self.errors.push(LowerError {
+                span: e.span,
+                message: "a bitfield has no address".into(),
+            });
+            return None;
+        }
+        Some(V::Int(p.addr))
+    }
+
+    /// The BTF types, or an error at `span` when the kernel has no BTF.
+    fn btf_types(&mut self, span: Span) -> Option<std::sync::Arc<BtfTypes>> {
+        if self.ctx.btf.is_none() {
+            self.errors.push(LowerError {
+                span,
+                message: "reading kernel structs needs the kernel's BTF \
+                          (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF=y), which this \
+                          kernel does not have"
+                    .into(),
+            });
+        }
+        self.ctx.btf.clone()
+    }
+
+    /// A raw tracepoint argument by name: the `u64` at its position in the context,
+    /// extended from its BTF type.
+    fn raw_arg(&mut self, name: &str, e: &Expr) -> Option<V> {
+        let bt = self.btf_types(e.span)?;
+        let Some((i, btf, id)) = bt.raw_tracepoint_arg(&self.ctx.attach, name) else {
+            self.not_built(
+                e.span,
+                format!("`args.{name}` where BTF does not describe the raw tracepoint"),
+            );
+            return None;
+        };
+        let c = self.b.ctx();
+        let r = self.b.load(Size::DW, Base::Reg(c), (i * 8) as i16);
+        Some(V::Int(match shape(&btf, id) {
+            Shape::Int { size, signed } if size < 8 => {
+                self.extend(r, &Type::int(size as u8 * 8, signed))
+            }
+            Shape::Int { .. } | Shape::Ptr { .. } => r,
+            _ => {
+                self.not_built(e.span, format!("`args.{name}` of this type"));
+                return None;
+            }
+        }))
+    }
+
+    /// `args.FIELD[N]` of a tracepoint whose format gives an array field: a direct load
+    /// from the record (a constant index only: the verifier wants constant offsets).
+    fn args_array(&mut self, name: &str, index: &Expr, e: &Expr) -> Option<V> {
+        let f = self.ctx.fields.iter().find(|f| f.name == name).cloned();
+        let Some((off, len, elem_size)) = f.and_then(|f| match f.kind {
+            FieldKind::Array { len, elem_size, .. } => Some((f.offset, len, elem_size)),
+            _ => None,
+        }) else {
+            self.not_built(e.span, format!("indexing `args.{name}`"));
+            return None;
+        };
+        let ExprKind::Int(i) = index.kind else {
+            self.not_built(
+                index.span,
+                "a tracepoint array index that is not a constant",
+            );
+            return None;
+        };
+        if i >= len as u64 {
+            self.errors.push(LowerError {
+                span: index.span,
+                message: format!("index {i} is out of bounds: `args.{name}` has {len} elements"),
+            });
+            return None;
+        }
+        let Some(size) = int_size(elem_size as u32) else {
+            self.not_built(
+                e.span,
+                format!("indexing `args.{name}` of this element size"),
+            );
+            return None;
+        };
+        let c = self.b.ctx();
+        let r = self.b.load(
+            size,
+            Base::Reg(c),
+            (off as u64 + i * elem_size as u64) as i16,
+        );
+        let t = self.ty(e);
+        Some(V::Int(self.extend(r, &t)))
+    }
+
+    /// Whether `e` denotes memory (a member, element or dereference) rather than a value.
+    fn is_place(&self, e: &Expr) -> bool {
+        match &e.kind {
+            ExprKind::Field { expr, .. } => self.ty(expr) != Type::Args,
+            // An array in a tracepoint record is read from the context, not memory.
+            ExprKind::Index { expr, .. } => match &expr.kind {
+                ExprKind::Field { expr: args, .. } => {
+                    self.ty(args) != Type::Args || !matches!(self.ty(expr), Type::Array(..))
+                }
+                _ => true,
+            },
+            ExprKind::Unary {
+                op: UnOp::Deref, ..
+            } => true,
+            _ => false,
+        }
+    }
+
+    /// Whether the pointer value `e` points into user space (see [`Self::user_source`]).
+    pub(super) fn user_pointer(&self, e: &Expr) -> bool {
+        let to_struct = matches!(self.ty(e), Type::Ptr(t) if matches!(*t, Type::Struct(_)));
+        self.user_source(e, to_struct)
+    }
+
+    /// Whether a pointer value points into user space. The checker's types carry no
+    /// address space, so: pointers in syscall tracepoint `args` and uprobe arguments do
+    /// (also through casts); `curtask` and what is read through it do not; any other
+    /// pointer (a variable, a map value) does in those probes only when it points to a
+    /// scalar, not to a kernel struct. Memory reached through a pointer, and pointer
+    /// arithmetic, keep the pointer's address space.
+    fn user_source(&self, e: &Expr, to_struct: bool) -> bool {
+        match &e.kind {
+            ExprKind::Ident(n) if n == "curtask" => false,
+            ExprKind::Ident(n) if n.starts_with("arg") || n == "retval" => self.ctx.user_pointers,
+            ExprKind::Field { expr, .. } if self.ty(expr) == Type::Args => self.ctx.user_pointers,
+            ExprKind::Cast { expr, .. } => self.user_source(expr, to_struct),
+            // Memory is in the address space of the pointer it was reached through.
+            ExprKind::Field { expr, .. } => self.user_source(expr, true),
+            ExprKind::Index { expr, .. }
+            | ExprKind::Unary {
+                op: UnOp::Deref,
+                expr,
+            } => self.user_source(expr, to_struct),
+            ExprKind::Binary { lhs, .. } => self.user_source(lhs, to_struct),
+            _ => self.ctx.user_pointers && !to_struct,
+        }
+    }
+
+    /// Where the memory `e` denotes is, and its type.
+    fn place(&mut self, e: &Expr) -> Option<Place> {
+        self.span(e.span);
+        match &e.kind {
+            ExprKind::Field {
+                expr: base, field, ..
+            } => {
+                let (addr, mem, user) = match self.ty(base) {
+                    Type::Struct(_) if self.is_place(base) => {
+                        let p = self.place(base)?;
+                        (p.addr, p.mem, p.user)
+                    }
+                    Type::Ptr(_) => self.pointer(base)?,
+                    t => {
+                        self.not_built(e.span, format!("member access on `{t}`"));
+                        return None;
+                    }
+                };
+                self.member(addr, mem, user, &field.name, field.span)
+            }
+            ExprKind::Index { expr: base, index } => {
+                let (addr, elem, user, count) = match self.ty(base) {
+                    Type::Array(..) if self.is_place(base) => {
+                        let p = self.place(base)?;
+                        let (elem, count) = match &p.mem {
+                            Mem::Btf(btf, id) => match shape(btf, *id) {
+                                Shape::Array { elem, count } => {
+                                    (Mem::Btf(btf.clone(), elem), Some(count))
+                                }
+                                _ => {
+                                    self.not_built(base.span, "indexing this array");
+                                    return None;
+                                }
+                            },
+                            Mem::Sema(Type::Array(t, n)) => {
+                                (Mem::Sema((**t).clone()), Some(*n as u32))
+                            }
+                            Mem::Sema(_) => {
+                                self.not_built(base.span, "indexing this array");
+                                return None;
+                            }
+                        };
+                        (p.addr, elem, p.user, count)
+                    }
+                    Type::Ptr(_) => {
+                        let (a, m, u) = self.pointer(base)?;
+                        (a, m, u, None)
+                    }
+                    t => {
+                        self.not_built(e.span, format!("indexing `{t}`"));
+                        return None;
+                    }
+                };
+                let stride = self.size_of(&elem, e.span)?;
+                let addr = match index.kind {
+                    ExprKind::Int(i) => {
+                        if let Some(n) = count.filter(|&n| n > 0 && i >= u64::from(n)) {
+                            self.errors.push(LowerError {
+                                span: index.span,
+                                message: format!(
+                                    "index {i} is out of bounds: the array has {n} elements"
+                                ),
+                            });
+                            return None;
+                        }
+                        match i32::try_from(i.saturating_mul(stride)) {
+                            Ok(0) => addr,
+                            Ok(off) => self.b.binop(AluOp::Add, addr, off),
+                            Err(_) => {
+                                let off = self.b.imm(i.wrapping_mul(stride) as i64);
+                                self.b.binop(AluOp::Add, addr, off)
+                            }
+                        }
+                    }
+                    _ => {
+                        let i = self.int(index);
+                        let off = self.b.binop(AluOp::Mul, i, stride as i32);
+                        self.b.binop(AluOp::Add, addr, off)
+                    }
+                };
+                Some(Place {
+                    addr,
+                    mem: elem,
+                    bits: None,
+                    user,
+                })
+            }
+            ExprKind::Unary {
+                op: UnOp::Deref,
+                expr,
+            } => {
+                let (addr, mem, user) = self.pointer(expr)?;
+                Some(Place {
+                    addr,
+                    mem,
+                    bits: None,
+                    user,
+                })
+            }
+            _ => {
+                self.not_built(e.span, "reading memory through this expression");
+                None
+            }
+        }
+    }
+
+    /// The size of one element of `mem` (an array stride).
+    fn size_of(&mut self, mem: &Mem, span: Span) -> Option<u64> {
+        let size = match mem {
+            Mem::Btf(btf, id) => btf.size_of(*id).ok(),
+            Mem::Sema(Type::Int { bits, .. }) => Some(u64::from(*bits / 8)),
+            Mem::Sema(Type::Bool) => Some(1),
+            Mem::Sema(Type::Ptr(_) | Type::Unknown) => Some(8),
+            Mem::Sema(_) => None,
+        };
+        if size.is_none() {
+            self.not_built(span, "indexing elements of this type");
+        }
+        size
+    }
+
+    /// A pointer's value and the type it points to.
+    fn pointer(&mut self, e: &Expr) -> Option<(VReg, Mem, bool)> {
+        if self.is_place(e) {
+            let p = self.place(e)?;
+            let target = match &p.mem {
+                Mem::Btf(btf, id) => match shape(btf, *id) {
+                    Shape::Ptr { target } => Some(Mem::Btf(btf.clone(), target)),
+                    _ => None,
+                },
+                Mem::Sema(Type::Ptr(inner)) => {
+                    let inner = (**inner).clone();
+                    self.mem_of(&inner, e.span)
+                }
+                Mem::Sema(_) => None,
+            };
+            let Some(target) = target else {
+                self.not_built(e.span, "following this value as a pointer");
+                return None;
+            };
+            let v = self.read_int(&p, 8, false);
+            return Some((v, target, p.user));
+        }
+        match self.ty(e) {
+            Type::Ptr(inner) => {
+                let mem = self.mem_of(&inner, e.span)?;
+                let user = self.user_source(e, matches!(mem, Mem::Btf(..)));
+                let v = self.int(e);
+                Some((v, mem, user))
+            }
+            t => {
+                self.not_built(e.span, format!("following `{t}` as a pointer"));
+                None
+            }
+        }
+    }
+
+    /// The memory type of a pointer's target as the checker typed it.
+    fn mem_of(&mut self, t: &Type, span: Span) -> Option<Mem> {
+        match t {
+            Type::Struct(name) => {
+                let bt = self.btf_types(span)?;
+                match bt.aggregate_type(name) {
+                    Some((btf, id)) => Some(Mem::Btf(btf, id)),
+                    None => {
+                        self.errors.push(LowerError {
+                            span,
+                            message: format!("the kernel's BTF has no type `{name}`"),
+                        });
+                        None
+                    }
+                }
+            }
+            t => Some(Mem::Sema(t.clone())),
+        }
+    }
+
+    /// The member `name` of the aggregate at `addr`.
+    fn member(
+        &mut self,
+        addr: VReg,
+        mem: Mem,
+        user: bool,
+        name: &str,
+        span: Span,
+    ) -> Option<Place> {
+        let Mem::Btf(btf, id) = mem else {
+            self.not_built(span, "member access without BTF");
+            return None;
+        };
+        let Some(MemberAt {
+            offset: off,
+            type_id,
+            bits,
+        }) = member_at(&btf, id, name)
+        else {
+            let ty = btf.type_name(id).unwrap_or_else(|_| format!("type {id}"));
+            self.errors.push(LowerError {
+                span,
+                message: format!("the kernel's BTF has no member `{name}` in `{ty}`"),
+            });
+            return None;
+        };
+        let addr = match i32::try_from(off) {
+            Ok(0) => addr,
+            Ok(off) => self.b.binop(AluOp::Add, addr, off),
+            Err(_) => {
+                self.not_built(span, "a member more than 2 GiB into its struct");
+                return None;
+            }
+        };
+        Some(Place {
+            addr,
+            mem: Mem::Btf(btf, type_id),
+            bits,
+            user,
+        })
+    }
+
+    /// The slot every read lands in: its value moves to a register at once, so one slot
+    /// serves the whole probe (the BPF stack is 512 bytes).
+    fn scratch(&mut self) -> kscope_codegen::Slot {
+        match self.read_slot {
+            Some(s) => s,
+            None => {
+                let s = self.b.slot(8);
+                self.read_slot = Some(s);
+                s
+            }
+        }
+    }
+
+    /// Reads an integer of `size` bytes at `p` into a stack slot and extends it.
+    fn read_int(&mut self, p: &Place, size: u32, signed: bool) -> VReg {
+        let s = self.scratch();
+        let dst = self.b.slot_addr(s, 0);
+        let n = self.b.imm(i64::from(size));
+        let h = if p.user {
+            helper::PROBE_READ_USER
+        } else {
+            helper::PROBE_READ_KERNEL
+        };
+        self.b.call_void(h, &[dst, n, p.addr]);
+        let r = self
+            .b
+            .load(int_size(size).unwrap_or(Size::DW), Base::Slot(s), 0);
+        self.extend(r, &Type::int((size * 8) as u8, signed))
+    }
+
+    /// Reads a bitfield: the bytes holding it, shifted and extended to 64 bits.
+    fn read_bits(
+        &mut self,
+        p: &Place,
+        first: u8,
+        width: u8,
+        signed: bool,
+        span: Span,
+    ) -> Option<VReg> {
+        let bytes = (u32::from(first) + u32::from(width)).div_ceil(8);
+        if bytes > 8 || width == 0 {
+            self.not_built(span, "a bitfield spanning more than 8 bytes");
+            return None;
+        }
+        let s = self.scratch();
+        self.b.zero_slot(s, 0, 8);
+        let dst = self.b.slot_addr(s, 0);
+        let n = self.b.imm(i64::from(bytes));
+        let h = if p.user {
+            helper::PROBE_READ_USER
+        } else {
+            helper::PROBE_READ_KERNEL
+        };
+        self.b.call_void(h, &[dst, n, p.addr]);
+        // Little-endian: bit `first` of byte 0 is the field's lowest bit. Shift the field
+        // to the top, then back down (arithmetic for a signed field).
+        let w = self.b.load(Size::DW, Base::Slot(s), 0);
+        let up = 64 - i32::from(first) - i32::from(width);
+        if up > 0 {
+            self.b.alu(AluOp::Lsh, w, up);
+        }
+        let down = 64 - i32::from(width);
+        if down > 0 {
+            self.b
+                .alu(if signed { AluOp::Arsh } else { AluOp::Rsh }, w, down);
+        }
+        Some(w)
+    }
+
+    /// Reads the value at `p`.
+    fn read(&mut self, p: Place, e: &Expr) -> Option<V> {
+        let shape = match &p.mem {
+            Mem::Btf(btf, id) => shape(btf, *id),
+            Mem::Sema(Type::Int { bits, signed }) => Shape::Int {
+                size: u32::from(*bits / 8),
+                signed: *signed,
+            },
+            Mem::Sema(Type::Bool) => Shape::Int {
+                size: 1,
+                signed: false,
+            },
+            Mem::Sema(Type::Ptr(_) | Type::Unknown) => Shape::Ptr { target: 0 },
+            Mem::Sema(_) => Shape::Other,
+        };
+        match shape {
+            Shape::Int { size, signed } => match p.bits {
+                Some((first, width)) => {
+                    let v = self.read_bits(&p, first, width, signed, e.span)?;
+                    Some(V::Int(v))
+                }
+                None if int_size(size).is_some() => Some(V::Int(self.read_int(&p, size, signed))),
+                None => {
+                    self.not_built(e.span, format!("reading a {size}-byte integer"));
+                    None
+                }
+            },
+            Shape::Ptr { .. } => Some(V::Int(self.read_int(&p, 8, false))),
+            Shape::CharArray { count } => {
+                let (_, dst) = self.str_slot();
+                // At most `count` bytes, NUL-terminated; the slot is zero padded.
+                let n = self.b.imm(i64::from((count + 1).min(STR_SIZE)));
+                let h = if p.user {
+                    helper::PROBE_READ_USER_STR
+                } else {
+                    helper::PROBE_READ_KERNEL_STR
+                };
+                self.b.call_void(h, &[dst, n, p.addr]);
+                Some(V::Str(dst))
+            }
+            Shape::Array { .. } => {
+                self.not_built(e.span, "an array as a value (index it, e.g. `x[0]`)");
+                None
+            }
+            Shape::Aggregate => {
+                self.not_built(
+                    e.span,
+                    "a whole struct or union as a value (read one of its members)",
+                );
+                None
+            }
+            Shape::Other => {
+                self.not_built(e.span, "reading a value of this type");
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! `kscope run` reading kernel structs through BTF: `curtask` chains, casts, bitfields,
+//! raw tracepoint `args` and tracepoint struct pointers, each against values the workload
+//! (tests/run_btf_support.c) knows; a differential test against bpftrace 0.17; errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use kscope_testkit::{Feature, require, require_all};
+
+/// The workload binary, compiled once per test process.
+fn workload() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/run_btf_support.c");
+        kscope_testkit::cprogram::build_once(&src, &["-O1", "-g0", "-pthread"])
+    })
+}
+
+/// A file for the workload's facts (pids), unique per test.
+fn facts_path(test: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("kscope-run-btf-{}-{test}", std::process::id()))
+}
+
+/// The numbers the workload wrote to its facts file.
+fn facts(path: &Path) -> Vec<u32> {
+    let text = std::fs::read_to_string(path).expect("the workload's facts file");
+    let _ = std::fs::remove_file(path);
+    text.split_whitespace()
+        .map(|w| w.parse().expect("a number"))
+        .collect()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn kscope(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kscope"))
+        .arg("run")
+        .args(args)
+        .output()
+        .expect("running kscope")
+}
+
+/// Runs `script` with `-c WORKLOAD ARGS`; returns stdout, failing on a non-zero exit.
+fn run_c(script: &str, args: &str) -> String {
+    let cmd = format!("{} {args}", workload().display());
+    let out = kscope(&["-c", &cmd, "-e", script]);
+    assert!(
+        out.status.success(),
+        "kscope run failed: {script}\n{}",
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// The map lines of an output, sorted (entries with equal values print in an order
+/// that depends on hashing).
+fn sorted_lines(out: &str) -> Vec<String> {
+    let mut v: Vec<String> = out
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    v.sort();
+    v
+}
+
+fn prog_ids() -> Vec<u32> {
+    kscope_bpf::loaded_ids(kscope_bpf::IdKind::Prog).unwrap()
+}
+
+/// Asserts that the run left no BPF program or link and no tracefs change behind.
+struct Clean {
+    progs: Vec<u32>,
+    links: Vec<u32>,
+    state: kscope_testkit::snapshot::KernelState,
+}
+
+impl Clean {
+    fn start() -> Clean {
+        Clean {
+            progs: prog_ids(),
+            links: kscope_bpf::loaded_ids(kscope_bpf::IdKind::Link).unwrap(),
+            state: kscope_testkit::snapshot::KernelState::capture(),
+        }
+    }
+
+    fn check(self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while prog_ids() != self.progs && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Other helpers on this machine load BPF outside the test lock (benchmarks,
+        // manual runs): program ids are only comparable while no one else does.
+        let links = kscope_bpf::loaded_ids(kscope_bpf::IdKind::Link).unwrap();
+        if (prog_ids() != self.progs || links != self.links) && others_loading_bpf() {
+            eprintln!("BPF object check skipped: another kscope or bpftrace is running");
+        } else {
+            assert_eq!(prog_ids(), self.progs, "BPF programs left behind");
+            assert_eq!(links, self.links, "BPF links left behind");
+        }
+        let mut now = kscope_testkit::snapshot::KernelState::capture();
+        now.bpf_programs = self.state.bpf_programs.clone();
+        now.bpf_maps = self.state.bpf_maps.clone();
+        now.bpf_links = self.state.bpf_links.clone();
+        assert_eq!(now, self.state, "tracefs state changed");
+    }
+}
+
+/// Whether a kscope or bpftrace process other than this test's is running.
+fn others_loading_bpf() -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    dir.flatten().any(|e| {
+        std::fs::read_to_string(e.path().join("comm"))
+            .is_ok_and(|c| matches!(c.trim(), "kscope" | "bpftrace"))
+    })
+}
+
+#[test]
+fn curtask_pid_tgid_comm_and_parent_match_the_thread() {
+    let Some(_kernel) = require_all(&[Feature::BpfTracepoint, Feature::Btf]) else {
+        return;
+    };
+    let clean = Clean::start();
+    let path = facts_path("curtask");
+    // The thread calls getppid once for its facts line, then 7 + 11 times.
+    let out = run_c(
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { \
+         @ids[curtask->pid, curtask->tgid, curtask->real_parent->tgid] = count(); \
+         @comm[curtask->comm, comm] = count(); \
+         @cast[((struct task_struct *)curtask)->pid == tid] = count(); \
+         @exe[str(curtask->mm->exe_file->f_path.dentry->d_name.name)] = count(); }",
+        &format!("thread {} 7 11", path.display()),
+    );
+    let f = facts(&path);
+    let (tid, pid, ppid) = (f[0], f[1], f[2]);
+    assert_ne!(tid, pid, "the workload runs in a second thread");
+    // str() of a kernel `char *` reached from curtask reads kernel memory even in a
+    // syscall tracepoint (whose own pointer args are user memory).
+    let exe = workload()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert_eq!(
+        out,
+        format!(
+            "\n\n@cast[1]: 19\n@comm[ksbtf-thread, ksbtf-thread]: 19\n\
+             @exe[{exe}]: 19\n@ids[{tid}, {pid}, {ppid}]: 19\n"
+        )
+    );
+    clean.check();
+}
+
+#[test]
+fn bitfields_read_through_btf_have_the_values_the_workload_set() {
+    let Some(_kernel) = require_all(&[Feature::BpfTracepoint, Feature::Btf]) else {
+        return;
+    };
+    let clean = Clean::start();
+    let path = facts_path("bits");
+    // task_struct.sched_reset_on_fork:1 (SCHED_RESET_ON_FORK), signal_struct
+    // .is_child_subreaper:1 (PR_SET_CHILD_SUBREAPER) and tcp_sock.nonagle:4
+    // (TCP_NODELAY sets TCP_NAGLE_OFF | TCP_NAGLE_PUSH = 5) of the socket at fd 100,
+    // reached through files->fdt->fd[100]->private_data (a socket)->sk.
+    let out = run_c(
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid && curtask->files->fdt->max_fds > 100 \
+         && curtask->files->fdt->fd[100] != 0/ { \
+         @bits[curtask->sched_reset_on_fork, curtask->signal->is_child_subreaper, \
+         ((struct tcp_sock *)((struct socket *)curtask->files->fdt->fd[100]->private_data)->sk)->nonagle] \
+         = count(); }",
+        &format!("thread {} 7 11", path.display()),
+    );
+    facts(&path);
+    assert_eq!(out, "\n\n@bits[0, 0, 0]: 7\n@bits[1, 1, 5]: 11\n");
+    clean.check();
+}
+
+#[test]
+fn rawtracepoint_btf_args_are_the_forking_parent_and_its_children() {
+    let Some(_kernel) = require_all(&[Feature::BpfRawTracepoint, Feature::Btf]) else {
+        return;
+    };
+    let clean = Clean::start();
+    let path = facts_path("fork");
+    let mut script = String::from(
+        "rawtracepoint:sched_process_fork /args.parent->tgid == cpid/ { \
+         @[args.child->pid, args.child->tgid, args.child->real_parent->tgid, \
+         args.parent->pid] = count(); }",
+    );
+    // sys_enter's `regs` (struct pt_regs *): clone is 56 on x86-64, its first
+    // argument (flags) carries SIGCHLD (17) in the low byte for fork().
+    if cfg!(target_arch = "x86_64") {
+        script.push_str(
+            " rawtracepoint:sys_enter /pid == cpid && args.id == 56/ \
+             { @clone[args.regs->orig_ax, args.regs->di & 0xff] = count(); }",
+        );
+    }
+    let out = run_c(&script, &format!("fork {} 3", path.display()));
+    let f = facts(&path);
+    let parent = f[0];
+    let mut want: Vec<String> = f[1..]
+        .iter()
+        .map(|c| format!("@[{c}, {c}, {parent}, {parent}]: 1"))
+        .collect();
+    if cfg!(target_arch = "x86_64") {
+        want.push("@clone[56, 17]: 3".into());
+    }
+    want.sort();
+    assert_eq!(f.len(), 4);
+    assert_eq!(sorted_lines(&out), want, "{out}");
+    clean.check();
+}
+
+#[test]
+fn tracepoint_struct_pointer_field_resolves_through_btf() {
+    let Some(_kernel) = require_all(&[Feature::BpfTracepoint, Feature::Btf]) else {
+        return;
+    };
+    let clean = Clean::start();
+    let path = facts_path("mm");
+    // mmap_lock_start_locking's `mm` is a `struct mm_struct *` in its format file; after
+    // the exec (comm is the binary's, 15 bytes) it is the workload's own mm (also in
+    // exit_mmap, when curtask->mm is already NULL), whose exe_file is the workload binary.
+    let out = run_c(
+        "tracepoint:mmap_lock:mmap_lock_start_locking /pid == cpid && comm == \"run_btf_support\"/ \
+         { @exe[str(args.mm->exe_file->f_path.dentry->d_name.name), \
+         args.mm->exe_file->f_path.dentry->d_name.len, \
+         args.mm == curtask->mm || curtask->mm == 0] = 1; }",
+        &format!("fork {} 0", path.display()),
+    );
+    facts(&path);
+    let name = workload()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert_eq!(out, format!("\n\n@exe[{name}, {}, 1]: 1\n", name.len()));
+    clean.check();
+}
+
+#[test]
+fn deref_and_index_of_integer_pointers_read_user_memory_in_syscalls() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let clean = Clean::start();
+    // write(101, "kscope-btf", 10) 5 times: `buf` is a user pointer; "ksco" as a
+    // little-endian u32 is 0x6f63736b, byte 4 is 'p' (112).
+    let out = run_c(
+        "tracepoint:syscalls:sys_enter_write /pid == cpid && args.fd == 101/ { \
+         @[*(uint32 *)args.buf, args.buf[4], ((uint8 *)args.buf)[9], str(args.buf, 7)] = count(); }",
+        &format!("write {} 5", facts_path("write").display()),
+    );
+    assert_eq!(out, "\n\n@[1868788587, 112, 102, kscope]: 5\n");
+    clean.check();
+}
+
+/// Replaces each whole number in `out` equal to one of `pids` by its label.
+fn label_pids(out: &str, pids: &[(u32, &str)]) -> String {
+    let mut res = String::new();
+    let mut num = String::new();
+    let flush = |num: &mut String, res: &mut String| {
+        if !num.is_empty() {
+            let label = num
+                .parse::<u32>()
+                .ok()
+                .and_then(|n| pids.iter().find(|(p, _)| *p == n));
+            res.push_str(label.map_or(num.as_str(), |(_, l)| l));
+            num.clear();
+        }
+    };
+    for c in out.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+        } else {
+            flush(&mut num, &mut res);
+            res.push(c);
+        }
+    }
+    flush(&mut num, &mut res);
+    res
+}
+
+#[test]
+fn btf_one_liners_equal_bpftrace() {
+    let Some(_kernel) = require_all(&[Feature::BpfTracepoint, Feature::Btf]) else {
+        return;
+    };
+    if Command::new("bpftrace").arg("--version").output().is_err() {
+        eprintln!("skipped: bpftrace is not installed");
+        return;
+    }
+    let scripts = [
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @[curtask->pid, curtask->tgid] = count(); }",
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @[curtask->comm] = count(); }",
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @[curtask->real_parent->tgid] = count(); }",
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @[curtask->sched_reset_on_fork, curtask->signal->is_child_subreaper] = count(); }",
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @[((struct task_struct *)curtask)->tgid] = count(); }",
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @w = sum(curtask->se.load.weight); @rl = max(curtask->signal->rlim[7].rlim_cur); }",
+    ];
+    for script in scripts {
+        let path = facts_path("diff");
+        let cmd = format!("{} thread {} 7 11", workload().display(), path.display());
+        let ours = kscope(&["-c", &cmd, "-e", script]);
+        assert!(ours.status.success(), "{script}: {}", text(&ours.stderr));
+        let f = facts(&path);
+        let ours = label_pids(
+            &text(&ours.stdout),
+            &[(f[0], "TID"), (f[1], "PID"), (f[2], "PPID")],
+        );
+        let theirs = Command::new("bpftrace")
+            .args(["-c", &cmd, "-e", script])
+            .output()
+            .expect("running bpftrace");
+        assert!(
+            theirs.status.success(),
+            "bpftrace: {script}: {}",
+            text(&theirs.stderr)
+        );
+        let f = facts(&path);
+        // bpftrace's own parent is this test, as kscope's child's parent is kscope.
+        let theirs = text(&theirs.stdout);
+        let theirs = theirs
+            .split_once('\n')
+            .filter(|(first, _)| first.starts_with("Attaching"))
+            .map_or(theirs.as_str(), |(_, rest)| rest);
+        let theirs = label_pids(theirs, &[(f[0], "TID"), (f[1], "PID"), (f[2], "PPID")]);
+        assert_eq!(ours, theirs, "{script}");
+    }
+}
+
+#[test]
+fn btf_errors_name_the_nearest_struct_and_bounds() {
+    let Some(_kernel) = require(Feature::Btf) else {
+        return;
+    };
+    let out = kscope(&["-e", "BEGIN { @ = ((struct task_strct *)curtask)->pid; }"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "error: unknown type `struct task_strct`\n \
+         --> -e:1:14\n  |\n\
+         1 | BEGIN { @ = ((struct task_strct *)curtask)->pid; }\n  \
+         |              ^^^^^^^^^^^^^^^^^^^^ not in the kernel's BTF\n  \
+         = help: did you mean `struct task_struct`?\n"
+    );
+    let out = kscope(&["-e", "BEGIN { @ = curtask->real_parnt->pid; }"]);
+    assert!(
+        text(&out.stderr).contains("= help: did you mean `real_parent`?"),
+        "{}",
+        text(&out.stderr)
+    );
+    // task_struct's `signal->rlim` has RLIM_NLIMITS (16) elements.
+    let out = kscope(&["-e", "BEGIN { @ = curtask->signal->rlim[16].rlim_cur; }"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr)
+            .starts_with("error: index 16 is out of bounds: the array has 16 elements\n"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = kscope(&["-e", "BEGIN { @ = *curtask; }"]);
+    assert_eq!(out.status.code(), Some(1));
+}
