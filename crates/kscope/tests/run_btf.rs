@@ -368,3 +368,22 @@ fn btf_errors_name_the_nearest_struct_and_bounds() {
     let out = kscope(&["-e", "BEGIN { @ = *curtask; }"]);
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// Kernel memory reads inside a `for` body (a callback subprogram with its own stack).
+#[test]
+fn btf_reads_inside_a_for_body_over_a_map() {
+    let Some(_kernel) = kscope_testkit::require_all(&[
+        kscope_testkit::Feature::Btf,
+        kscope_testkit::Feature::BpfRawTracepoint,
+    ]) else {
+        return;
+    };
+    let out = kscope(&[
+        "-e",
+        "BEGIN { @c[1] = 5; @c[2] = 7; for ($kv : @c) { \
+         @t[curtask->tgid == pid, $kv.0] = sum($kv.1 + curtask->pid - tid); } \
+         clear(@c); exit(); }",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "\n\n@t[1, 1]: 5\n@t[1, 2]: 7\n");
+}
