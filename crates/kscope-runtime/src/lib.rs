@@ -17,5 +17,6 @@ pub mod decode;
 pub mod lower;
 pub mod plan;
 pub mod runner;
+pub mod ustack;
 
 pub use runner::{RunError, RunOptions, run};

@@ -272,7 +272,7 @@ pub fn run(
         let _ = output.attached_probes(attached);
         let _ = output.flush();
     }
-    let stacks = decode::Stacks::new(plan.stacks.map(|m| &maps[m.0 as usize]));
+    let stacks = decode::Stacks::for_plan(&plan, &maps);
     let mut state = State {
         plan: &plan,
         maps: &maps,

@@ -28,10 +28,14 @@ impl Lowerer<'_> {
             "cpid" => b.imm(self.ctx.cpid.unwrap_or(0) as i64),
             "rand" => b.call(kscope_codegen::helper::GET_PRANDOM_U32, &[]),
             "kstack" => return self.kstack(e),
+            "ustack" => return self.stack(true, &[], e),
             "func"
                 if matches!(
                     self.ctx.attach.provider,
-                    Provider::Kprobe | Provider::Kretprobe
+                    Provider::Kprobe
+                        | Provider::Kretprobe
+                        | Provider::Uprobe
+                        | Provider::Uretprobe
                 ) =>
             {
                 let c = b.ctx();
@@ -82,16 +86,9 @@ impl Lowerer<'_> {
         Some(V::Int(v))
     }
 
-    /// `kstack`: `bpf_get_stackid(ctx, stacks, 0)` (a negative id means no stack).
+    /// `kstack`: `bpf_get_stackid(ctx, stacks, 0)` (see [`Self::stack`]).
     pub(super) fn kstack(&mut self, e: &Expr) -> Option<V> {
-        let Some(map) = self.plan.stacks else {
-            self.not_built(e.span, "`kstack` here");
-            return None;
-        };
-        let c = self.b.ctx();
-        let m = self.b.map_ptr(map);
-        let flags = self.b.imm(0);
-        Some(V::Int(self.b.call(HELPER_GET_STACKID, &[c, m, flags])))
+        self.stack(false, &[], e)
     }
 
     pub(super) fn args_field(&mut self, name: &str, t: &Type, span: Span) -> Option<V> {

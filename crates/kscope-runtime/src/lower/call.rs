@@ -202,7 +202,9 @@ impl Lowerer<'_> {
             "system" => self.formatted_output(args, e, "a system() command", |format, args| {
                 Message::System { format, args }
             }),
-            "kstack" if args.is_empty() => self.kstack(e),
+            "kstack" => self.stack(false, args, e),
+            "ustack" => self.stack(true, args, e),
+            "usym" => self.usym(args),
             "ksym" => Some(V::Int(self.int(args.first()?))),
             "count" | "sum" | "avg" | "min" | "max" | "stats" | "hist" | "lhist" => {
                 self.not_built(e.span, format!("`{name}()` outside a map assignment"));
@@ -247,6 +249,11 @@ impl Lowerer<'_> {
                     fields.push(Field::Value(r, Width::W64));
                     layouts.push(match Scalar::of(&t) {
                         Some(sc @ (Scalar::Kstack | Scalar::Ksym)) => sc,
+                        Some(sc @ (Scalar::Ustack | Scalar::Usym)) => {
+                            let pid = self.pid_field();
+                            fields.push(pid);
+                            sc
+                        }
                         _ => Scalar::Int {
                             signed: t.is_signed(),
                         },
