@@ -155,7 +155,7 @@ pub fn run(
                 });
                 continue;
             }
-            let expanded = match expand(ap) {
+            let expanded = match expand(ap, opts.pid) {
                 Ok(v) => v,
                 Err(message) => {
                     errors.push(LowerError {
@@ -451,9 +451,10 @@ fn codegen_error(e: &CodegenError, src: &SourceFile, ap: &AttachPoint) -> RunErr
     }
 }
 
-/// The concrete attach points of `ap`: itself, or for a tracepoint or raw tracepoint
-/// with wildcards every matching event in tracefs (sorted).
-fn expand(ap: &AttachPoint) -> Result<Vec<AttachPoint>, String> {
+/// The concrete attach points of `ap`: itself, or with wildcards every match (sorted):
+/// tracepoint and raw tracepoint events in tracefs, uprobe functions in the ELF file's
+/// symbols, kprobe functions in `available_filter_functions` (less the kprobe blacklist).
+fn expand(ap: &AttachPoint, pid: Option<i32>) -> Result<Vec<AttachPoint>, String> {
     if !ap.has_wildcard() {
         return Ok(vec![ap.clone()]);
     }
@@ -490,6 +491,30 @@ fn expand(ap: &AttachPoint) -> Result<Vec<AttachPoint>, String> {
             names.dedup();
             names.into_iter().map(|n| with_parts(vec![n])).collect()
         }
+        (Provider::Uprobe | Provider::Uretprobe, [bin, func]) => {
+            if bin.contains(['*', '?', '[']) {
+                return Err(format!(
+                    "wildcards in the binary of {} are not built yet in `kscope run`: name one file",
+                    ap.canonical()
+                ));
+            }
+            let path = crate::uprobes::resolve_target(bin, pid)?;
+            crate::uprobes::functions(&path, func)?
+                .into_iter()
+                .map(|f| with_parts(vec![bin.clone(), f]))
+                .collect()
+        }
+        (Provider::Kprobe | Provider::Kretprobe, [rest @ .., func]) => {
+            let module = rest.first().map(String::as_str);
+            kernel_functions(func, module)?
+                .into_iter()
+                .map(|f| {
+                    let mut parts: Vec<String> = rest.to_vec();
+                    parts.push(f);
+                    with_parts(parts)
+                })
+                .collect()
+        }
         _ => {
             return Err(format!(
                 "wildcards in {} attach points are not built yet in `kscope run`",
@@ -502,6 +527,48 @@ fn expand(ap: &AttachPoint) -> Result<Vec<AttachPoint>, String> {
         return Err(format!("no probe matches {}", ap.canonical()));
     }
     Ok(out)
+}
+
+/// The kernel functions a kprobe may take that match `pattern` (and `module`, a glob on
+/// the `[module]` column), from tracefs `available_filter_functions`, without the ones
+/// in the kprobe blacklist; sorted, without repeats.
+fn kernel_functions(pattern: &str, module: Option<&str>) -> Result<Vec<String>, String> {
+    let tracefs = kscope_ftrace::Tracefs::discover()
+        .ok()
+        .flatten()
+        .ok_or("tracefs is not mounted: run `kscope doctor`")?;
+    let list = tracefs.read("available_filter_functions").map_err(|e| {
+        format!(
+            "cannot read available_filter_functions to expand a kprobe wildcard: {e} \
+             (see `kscope doctor`)"
+        )
+    })?;
+    let blacklist: std::collections::HashSet<String> =
+        std::fs::read_to_string("/sys/kernel/debug/kprobes/blacklist")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+            .collect();
+    let mut names: Vec<String> = list
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let name = w.next()?;
+            let m = w.next().map(|m| m.trim_matches(['[', ']']));
+            let module_ok = match module {
+                None => true,
+                Some(p) => m.is_some_and(|m| kscope_ftrace::select::glob(p, m)),
+            };
+            (module_ok
+                && !name.starts_with("__ftrace_invalid_address__")
+                && kscope_ftrace::select::glob(pattern, name)
+                && !blacklist.contains(name))
+            .then(|| name.to_string())
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
 }
 
 fn parse_ns(unit: &str, value: &str) -> Option<u64> {
@@ -531,7 +598,7 @@ fn attach(prog: &Program, ap: &AttachPoint, pid: Option<i32>) -> Result<Box<dyn 
             Box::new(raw_tracepoint::attach(prog, ev).map_err(|x| e(&x))?)
         }
         (Provider::Uprobe | Provider::Uretprobe, [bin, sym]) => {
-            let path = kscope_ftrace::probe::find_binary(bin).map_err(|x| e(&x))?;
+            let path = crate::uprobes::resolve_target(bin, pid)?;
             let image = kscope_ftrace::probe::elf::ElfImage::open(&path).map_err(|x| e(&x))?;
             let r = image.resolve(sym, 0).map_err(|x| e(&x))?;
             let opts = uprobe::UprobeOptions {

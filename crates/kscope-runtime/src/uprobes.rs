@@ -1,0 +1,149 @@
+//! Uprobe targets: a binary or library named in an attach point, and the functions of
+//! its ELF file that a wildcard matches (`uprobe:/bin/bash:read*`).
+
+use std::path::{Path, PathBuf};
+
+use object::{Object, ObjectSymbol, SymbolKind, SymbolSection};
+
+/// Where shared libraries live when neither `-p` nor `PATH` finds a name.
+const LIBRARY_DIRS: &[&str] = &[
+    "/lib/x86_64-linux-gnu",
+    "/usr/lib/x86_64-linux-gnu",
+    "/lib64",
+    "/usr/lib64",
+    "/lib",
+    "/usr/lib",
+    "/usr/local/lib",
+];
+
+/// Whether `file` (a base name) is the library `name`: `libc` and `c` name
+/// `libc.so.6`; `libc.so.6` names itself.
+fn library_matches(name: &str, file: &str) -> bool {
+    if file == name {
+        return true;
+    }
+    let lib = if name.starts_with("lib") {
+        name.to_string()
+    } else {
+        format!("lib{name}")
+    };
+    file.strip_prefix(&lib)
+        .is_some_and(|rest| rest.starts_with(".so") || rest.starts_with('-'))
+        && file.contains(".so")
+}
+
+/// The file a uprobe target names: a path (made absolute), a program in `PATH`, or a
+/// library name (`libc`), looked up in the maps of `pid` when given, else in the
+/// usual library directories.
+pub fn resolve_target(target: &str, pid: Option<i32>) -> Result<PathBuf, String> {
+    if target.contains('/') {
+        return kscope_ftrace::probe::find_binary(target).map_err(|e| e.to_string());
+    }
+    if let Some(pid) = pid
+        && let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps"))
+    {
+        for line in maps.lines() {
+            let Some(path) = line.split_whitespace().nth(5) else {
+                continue;
+            };
+            let base = path.rsplit('/').next().unwrap_or(path);
+            if path.starts_with('/') && library_matches(target, base) {
+                return Ok(PathBuf::from(path));
+            }
+        }
+    }
+    if let Ok(p) = kscope_ftrace::probe::find_binary(target) {
+        return Ok(p);
+    }
+    for dir in LIBRARY_DIRS {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|f| library_matches(target, f))
+            .collect();
+        // `libc.so.6` before `libc.so` (a linker script) and `libc-2.x.so`.
+        names.sort_by_key(|n| (!n.contains(".so."), n.len()));
+        if let Some(n) = names.first() {
+            let p = Path::new(dir).join(n);
+            return p
+                .canonicalize()
+                .map_err(|e| format!("{}: {e}", p.display()));
+        }
+    }
+    Err(format!(
+        "`{target}` is neither a file, a program in PATH, nor a library in {}{}: give its path",
+        LIBRARY_DIRS.join(", "),
+        if pid.is_some() { " or the maps of -p PID" } else { "" }
+    ))
+}
+
+/// The function symbols of the ELF file `path` matching the glob `pattern`, sorted and
+/// without repeats: `.symtab`, or `.dynsym` for a stripped file.
+pub fn functions(path: &Path, pattern: &str) -> Result<Vec<String>, String> {
+    let data = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let file = object::File::parse(&*data)
+        .map_err(|e| format!("{} is not an ELF file: {e}", path.display()))?;
+    let mut names: Vec<String> = Vec::new();
+    for symbols in [file.symbols(), file.dynamic_symbols()] {
+        for s in symbols {
+            if s.kind() != SymbolKind::Text || s.section() == SymbolSection::Undefined {
+                continue;
+            }
+            if let Ok(name) = s.name()
+                && !name.is_empty()
+                && kscope_ftrace::select::glob(pattern, name)
+            {
+                names.push(name.to_string());
+            }
+        }
+        if !names.is_empty() {
+            break;
+        }
+    }
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+/// `-l 'uprobe:BINARY:GLOB'` (or `uretprobe:`): the matching probes as upstream's
+/// `bpftrace -l` lists them, one name a line; `None` when `pattern` is not a uprobe
+/// pattern with a binary.
+pub fn list(pattern: &str, pid: Option<i32>) -> Option<Result<Vec<String>, String>> {
+    let (provider, rest) = pattern.split_once(':')?;
+    if !matches!(provider, "uprobe" | "uretprobe") {
+        return None;
+    }
+    let (bin, func) = rest.rsplit_once(':')?;
+    Some(resolve_target(bin, pid).and_then(|path| {
+        Ok(functions(&path, func)?
+            .into_iter()
+            .map(|f| format!("{provider}:{bin}:{f}"))
+            .collect())
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_names_match_their_files() {
+        assert!(library_matches("libc", "libc.so.6"));
+        assert!(library_matches("c", "libc.so.6"));
+        assert!(library_matches("libc.so.6", "libc.so.6"));
+        assert!(library_matches("libc", "libc-2.31.so"));
+        assert!(!library_matches("libc", "libcap.so.2"));
+        assert!(!library_matches("libc", "libc.a"));
+    }
+
+    #[test]
+    fn libc_resolves_and_lists_malloc() {
+        let p = resolve_target("libc", None).expect("libc");
+        assert!(p.to_string_lossy().contains("libc.so"), "{}", p.display());
+        let f = functions(&p, "mallo?").expect("symbols");
+        assert_eq!(f, vec!["malloc".to_string()]);
+    }
+}
