@@ -73,7 +73,11 @@ impl<'a> Stacks<'a> {
 
     /// `usym(addr)` of process `pid`: the symbol's name, or `0x<hex>`.
     fn user_symbol(&self, addr: u64, pid: u32) -> Primitive {
-        let name = self.users.resolve(pid, &[addr], Spelling::Name).pop().flatten();
+        let name = self
+            .users
+            .resolve(pid, &[addr], Spelling::Name)
+            .pop()
+            .flatten();
         Primitive::symbol(name.as_deref(), addr)
     }
 
@@ -108,10 +112,8 @@ impl<'a> Stacks<'a> {
             .into_iter()
             .map(|addr| Frame {
                 addr,
-                symbol: ksyms.and_then(|k| {
-                    k.resolve(addr)
-                        .map(|(s, off)| format!("{}+{off}", s.name))
-                }),
+                symbol: ksyms
+                    .and_then(|k| k.resolve(addr).map(|(s, off)| format!("{}+{off}", s.name))),
             })
             .collect();
         Primitive::stack(&frames, stack_mode(w.mode))

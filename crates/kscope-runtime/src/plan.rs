@@ -346,7 +346,11 @@ impl Plan {
     /// The stack trace map for kernel or `user` stacks of `depth` frames (0: the
     /// default [`STACK_DEPTH`]), added on first use.
     pub fn stack_map(&mut self, user: bool, depth: u32) -> MapId {
-        let depth = if depth == 0 { STACK_DEPTH } else { depth.min(STACK_DEPTH) };
+        let depth = if depth == 0 {
+            STACK_DEPTH
+        } else {
+            depth.min(STACK_DEPTH)
+        };
         if !user
             && depth == STACK_DEPTH
             && let Some(id) = self.stacks

@@ -76,7 +76,11 @@ pub fn resolve_target(target: &str, pid: Option<i32>) -> Result<PathBuf, String>
     Err(format!(
         "`{target}` is neither a file, a program in PATH, nor a library in {}{}: give its path",
         LIBRARY_DIRS.join(", "),
-        if pid.is_some() { " or the maps of -p PID" } else { "" }
+        if pid.is_some() {
+            " or the maps of -p PID"
+        } else {
+            ""
+        }
     ))
 }
 

@@ -38,7 +38,7 @@ impl Default for UserSymbols {
 
 impl UserSymbols {
     /// A symbolizer that demangles C++ and Rust names (upstream's default), without
-/// source lines or inlined functions (upstream's `show_debug_info` is off by default).
+    /// source lines or inlined functions (upstream's `show_debug_info` is off by default).
     pub fn new() -> UserSymbols {
         UserSymbols {
             symbolizer: Symbolizer::builder()
@@ -96,7 +96,9 @@ impl UserSymbols {
                 .map(|a| {
                     self.symbolizer
                         .symbolize_single(&src, Input::AbsAddr(*a))
-                        .unwrap_or(Symbolized::Unknown(blazesym::symbolize::Reason::IgnoredError))
+                        .unwrap_or(Symbolized::Unknown(
+                            blazesym::symbolize::Reason::IgnoredError,
+                        ))
                 })
                 .collect(),
         };

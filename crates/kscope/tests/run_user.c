@@ -33,9 +33,9 @@ NOINLINE int kscope_take_fn(int (*fn)(int), int i) {
     return fn(i);
 }
 
-NOINLINE int kscope_wild_one(int i) { __asm__ volatile("" ::: "memory"); return i; }
-NOINLINE int kscope_wild_two(int i) { __asm__ volatile("" ::: "memory"); return i; }
-NOINLINE int kscope_wild_three(int i) { __asm__ volatile("" ::: "memory"); return i; }
+NOINLINE int kw_one(int i) { __asm__ volatile("" ::: "memory"); return i; }
+NOINLINE int kw_two(int i) { __asm__ volatile("" ::: "memory"); return i; }
+NOINLINE int kw_three(int i) { __asm__ volatile("" ::: "memory"); return i; }
 
 /* The tracer exits here (its `exit()`), while this process is still alive. */
 NOINLINE void kscope_done(void) {
@@ -50,10 +50,12 @@ int main(int argc, char **argv) {
         for (int i = 0; i < n; i++) s += kscope_a(i);
     } else if (!strcmp(argv[1], "fnptr")) {
         for (int i = 0; i < n; i++) s += kscope_take_fn(kscope_callback, i);
+    } else if (!strcmp(argv[1], "getppid")) {
+        for (int i = 0; i < n; i++) s += getppid() == -1;
     } else if (!strcmp(argv[1], "wild")) {
-        for (int i = 0; i < n; i++) s += kscope_wild_one(i);
-        for (int i = 0; i < 2 * n; i++) s += kscope_wild_two(i);
-        for (int i = 0; i < 3 * n; i++) s += kscope_wild_three(i);
+        for (int i = 0; i < n; i++) s += kw_one(i);
+        for (int i = 0; i < 2 * n; i++) s += kw_two(i);
+        for (int i = 0; i < 3 * n; i++) s += kw_three(i);
     }
     kscope_done();
     /* Stay alive (for symbolization by pid) until the tracer ends us; 10 s at most. */

@@ -9,6 +9,9 @@ use kscope_lang::span::Span;
 use super::*;
 use crate::plan::STR_SIZE;
 
+/// `struct pt_regs` offset of `ip` (x86-64).
+const PT_REGS_IP: i16 = 128;
+
 impl Lowerer<'_> {
     pub(super) fn builtin(&mut self, name: &str, e: &Expr) -> Option<V> {
         let b = &mut self.b;
@@ -29,13 +32,16 @@ impl Lowerer<'_> {
             "rand" => b.call(kscope_codegen::helper::GET_PRANDOM_U32, &[]),
             "kstack" => return self.kstack(e),
             "ustack" => return self.stack(true, &[], e),
+            // A uprobe may sit inside its function (`func+4`): its ip names the function,
+            // where bpf_get_func_ip would fail (upstream reads the register too).
+            "func" if self.ctx.attach.provider == Provider::Uprobe => {
+                let c = b.ctx();
+                b.load(Size::DW, Base::Reg(c), PT_REGS_IP)
+            }
             "func"
                 if matches!(
                     self.ctx.attach.provider,
-                    Provider::Kprobe
-                        | Provider::Kretprobe
-                        | Provider::Uprobe
-                        | Provider::Uretprobe
+                    Provider::Kprobe | Provider::Kretprobe | Provider::Uretprobe
                 ) =>
             {
                 let c = b.ctx();

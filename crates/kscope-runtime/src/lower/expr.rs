@@ -32,9 +32,7 @@ impl Lowerer<'_> {
                     | Scalar::Kstack
                     | Scalar::Ksym
                     | Scalar::Ustack
-                    | Scalar::Usym => {
-                        V::Int(self.b.load(Size::DW, Base::Slot(slot), 0))
-                    }
+                    | Scalar::Usym => V::Int(self.b.load(Size::DW, Base::Slot(slot), 0)),
                     Scalar::Str => V::Str(self.b.slot_addr(slot, 0)),
                 }
             }

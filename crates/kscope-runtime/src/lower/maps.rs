@@ -186,9 +186,7 @@ impl Lowerer<'_> {
         match m.value {
             ValueLayout::Plain(
                 Scalar::Int { .. } | Scalar::Kstack | Scalar::Ksym | Scalar::Ustack | Scalar::Usym,
-            ) => {
-                Some(V::Int(cg::read_u64_or_zero(&mut self.b, m.id, key, 0)))
-            }
+            ) => Some(V::Int(cg::read_u64_or_zero(&mut self.b, m.id, key, 0))),
             ValueLayout::Plain(Scalar::Str) => {
                 let (_, dst) = self.str_slot();
                 let done = self.b.label();

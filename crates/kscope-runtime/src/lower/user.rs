@@ -2,9 +2,9 @@
 //! the pid word that user values carry (their symbols are per process).
 
 use kscope_codegen::VReg;
+use kscope_codegen::Width;
 use kscope_codegen::ir::{AluOp, Base, Size};
 use kscope_codegen::lower::{self as cg, Field};
-use kscope_codegen::Width;
 use kscope_lang::ast::{Expr, ExprKind};
 
 use super::*;
