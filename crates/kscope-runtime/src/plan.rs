@@ -237,6 +237,10 @@ pub enum Message {
         /// The strftime format.
         format: String,
     },
+    /// A process took its first user stack or symbol: user space caches its memory map
+    /// now, so that its addresses still resolve if it exits before the maps are printed.
+    /// The 8-byte pid follows.
+    NewPid,
 }
 
 /// The maps and messages of a script.
@@ -257,6 +261,9 @@ pub struct Plan {
     /// Stack trace maps beyond [`Plan::stacks`] (user stacks, limited depths); lowering
     /// adds them through [`Plan::stack_map`].
     pub stack_maps: Vec<StackMap>,
+    /// The hash of pids already announced with [`Message::NewPid`] (when the script
+    /// stores user stacks or symbols); added through [`Plan::seen_pids`].
+    pub seen_pids: Option<MapId>,
 }
 
 /// The map a plan could not lay out: its name and why.
@@ -332,6 +339,7 @@ impl Plan {
             stacks,
             messages: Vec::new(),
             stack_maps: Vec::new(),
+            seen_pids: None,
         })
     }
 
@@ -364,8 +372,25 @@ impl Plan {
         {
             return m.id;
         }
-        let id = MapId(self.fixed_maps() + self.stack_maps.len() as u32);
+        let id = self.next_lazy_id();
         self.stack_maps.push(StackMap { user, depth, id });
+        id
+    }
+
+    /// The id the next map added after [`Plan::new`] gets.
+    fn next_lazy_id(&self) -> MapId {
+        MapId(
+            self.fixed_maps() + self.stack_maps.len() as u32 + u32::from(self.seen_pids.is_some()),
+        )
+    }
+
+    /// The hash of announced pids (added on first use).
+    pub fn seen_pids(&mut self) -> MapId {
+        if let Some(id) = self.seen_pids {
+            return id;
+        }
+        let id = self.next_lazy_id();
+        self.seen_pids = Some(id);
         id
     }
 
@@ -380,13 +405,24 @@ impl Plan {
         if self.stacks.is_some() {
             out.push(MapSpec::stack_trace(STACK_DEPTH, MAP_ENTRIES).with_name("ks_stacks"));
         }
-        for m in &self.stack_maps {
-            let kind = if m.user { "u" } else { "k" };
-            out.push(
-                MapSpec::stack_trace(m.depth, MAP_ENTRIES)
-                    .with_name(format!("ks_{kind}stack{}", m.depth)),
-            );
+        let mut lazy: Vec<(MapId, MapSpec)> = self
+            .stack_maps
+            .iter()
+            .map(|m| {
+                let kind = if m.user { "u" } else { "k" };
+                let spec = MapSpec::stack_trace(m.depth, MAP_ENTRIES)
+                    .with_name(format!("ks_{kind}stack{}", m.depth));
+                (m.id, spec)
+            })
+            .collect();
+        if let Some(id) = self.seen_pids {
+            lazy.push((
+                id,
+                MapSpec::new(MapType::Hash, 4, 1, MAP_ENTRIES).with_name("ks_pids"),
+            ));
         }
+        lazy.sort_by_key(|(id, _)| id.0);
+        out.extend(lazy.into_iter().map(|(_, s)| s));
         out
     }
 

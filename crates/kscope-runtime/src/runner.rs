@@ -273,6 +273,9 @@ pub fn run(
         let _ = output.flush();
     }
     let stacks = decode::Stacks::for_plan(&plan, &maps);
+    if plan.seen_pids.is_some() {
+        remember_targets(&stacks, &units, opts.pid);
+    }
     let mut state = State {
         plan: &plan,
         maps: &maps,
@@ -387,6 +390,13 @@ impl State<'_> {
             }
             Message::Exit => {
                 self.exit = true;
+                Ok(())
+            }
+            Message::NewPid => {
+                let pid = rec.get(8..16).map_or(0, |b| {
+                    u64::from_ne_bytes(b.try_into().unwrap_or_default()) as u32
+                });
+                self.stacks.users().remember(pid);
                 Ok(())
             }
             Message::Time { format } => {
@@ -527,6 +537,36 @@ fn expand(ap: &AttachPoint, pid: Option<i32>) -> Result<Vec<AttachPoint>, String
         return Err(format!("no probe matches {}", ap.canonical()));
     }
     Ok(out)
+}
+
+/// Caches the memory maps of the processes that user stacks and symbols may come from
+/// and that run already (`-p PID`, and those running a uprobe's binary), as upstream
+/// does at attach time: their addresses then resolve even if they exit before the end.
+fn remember_targets(stacks: &decode::Stacks<'_>, units: &[Unit], pid: Option<i32>) {
+    if let Some(p) = pid {
+        stacks.users().remember(p as u32);
+    }
+    let mut targets: Vec<std::path::PathBuf> = units
+        .iter()
+        .filter(|u| matches!(u.attach.provider, Provider::Uprobe | Provider::Uretprobe))
+        .filter_map(|u| crate::uprobes::resolve_target(u.attach.parts.first()?, pid).ok())
+        .collect();
+    targets.sort();
+    targets.dedup();
+    if targets.is_empty() || pid.is_some() {
+        return;
+    }
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for p in procs.filter_map(|e| e.ok()) {
+        let Some(n) = p.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if std::fs::read_link(p.path().join("exe")).is_ok_and(|exe| targets.contains(&exe)) {
+            stacks.users().remember(n);
+        }
+    }
 }
 
 /// The kernel functions a kprobe may take that match `pattern` (and `module`, a glob on

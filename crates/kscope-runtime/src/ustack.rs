@@ -28,6 +28,7 @@ pub enum Spelling {
 pub struct UserSymbols {
     symbolizer: Symbolizer,
     remembered: RefCell<HashSet<u32>>,
+    refreshed: RefCell<HashSet<u32>>,
 }
 
 impl Default for UserSymbols {
@@ -47,6 +48,7 @@ impl UserSymbols {
                 .enable_inlined_fns(false)
                 .build(),
             remembered: RefCell::new(HashSet::new()),
+            refreshed: RefCell::new(HashSet::new()),
         }
     }
 
@@ -76,6 +78,11 @@ impl UserSymbols {
             return unknown();
         }
         let alive = kscope_sys::process::pid_alive(pid);
+        if alive && self.refreshed.borrow_mut().insert(pid) {
+            // A map cached early may have missed libraries loaded since.
+            self.remembered.borrow_mut().remove(&pid);
+            self.remember(pid);
+        }
         if !alive && !self.remembered.borrow().contains(&pid) {
             return unknown();
         }

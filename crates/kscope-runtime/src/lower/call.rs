@@ -280,7 +280,7 @@ impl Lowerer<'_> {
         let (rb, loss) = (self.plan.ringbuf, self.plan.loss);
         // Records wait for the consumer's next timed poll, except exit(), which wakes it.
         let flags = match self.plan.messages.get(id as usize) {
-            Some(Message::Exit) => cg::BPF_RB_FORCE_WAKEUP,
+            Some(Message::Exit | Message::NewPid) => cg::BPF_RB_FORCE_WAKEUP,
             _ => cg::BPF_RB_NO_WAKEUP,
         };
         cg::ringbuf_output_with(&mut self.b, rb, loss, id, fields, flags);

@@ -3,12 +3,12 @@
 
 use kscope_codegen::VReg;
 use kscope_codegen::Width;
-use kscope_codegen::ir::{AluOp, Base, Size};
+use kscope_codegen::ir::{AluOp, Base, JmpOp, Size};
 use kscope_codegen::lower::{self as cg, Field};
 use kscope_lang::ast::{Expr, ExprKind};
 
 use super::*;
-use crate::plan::StackWord;
+use crate::plan::{Message, StackWord};
 
 /// `BPF_F_USER_STACK`: `bpf_get_stackid` walks the user stack.
 const BPF_F_USER_STACK: i64 = 1 << 8;
@@ -70,13 +70,36 @@ impl Lowerer<'_> {
     /// Stores the current process id at `base + off` (the second word of a
     /// [`Scalar::Ustack`] or [`Scalar::Usym`] value, whose first word is at `off - 8`).
     pub(super) fn store_pid(&mut self, base: Base, off: i16) {
-        let pid = cg::pid(&mut self.b);
+        let pid = self.announced_pid();
         self.b.store(Size::DW, base, off, pid);
     }
 
     /// The printf/print record field of the pid word.
     pub(super) fn pid_field(&mut self) -> Field {
-        Field::Value(cg::pid(&mut self.b), Width::W64)
+        Field::Value(self.announced_pid(), Width::W64)
+    }
+
+    /// The current pid, announced to user space ([`Message::NewPid`]) the first time
+    /// it stores a user value, so that its memory map is cached while it lives.
+    fn announced_pid(&mut self) -> VReg {
+        let pid = cg::pid(&mut self.b);
+        let seen = self.plan.seen_pids();
+        let done = self.b.label();
+        let k = self.b.slot(4);
+        self.b.store(Size::W, Base::Slot(k), 0, pid);
+        let key = self.b.slot_addr(k, 0);
+        let found = cg::lookup(&mut self.b, seen, key);
+        self.b.jmp_if(JmpOp::Ne, found, 0, done);
+        let v = self.b.slot(1);
+        self.b.store(Size::B, Base::Slot(v), 0, 1);
+        let val = self.b.slot_addr(v, 0);
+        // BPF_NOEXIST: of two racing first events, one announces.
+        let r = cg::update(&mut self.b, seen, key, val, 1);
+        self.b.jmp_if(JmpOp::Ne, r, 0, done);
+        let id = self.message(Message::NewPid);
+        self.output(id, &[Field::Value(pid, Width::W64)]);
+        self.b.place(done);
+        pid
     }
 
     /// A 16-byte slot with a user value: `v` and the current pid; returns its address.
