@@ -121,6 +121,28 @@ fn ustack_of_c_is_c_b_a_main_with_exact_count() {
 }
 
 #[test]
+fn ustack_of_a_process_that_exited_before_the_end_still_resolves() {
+    let Some(_kernel) = require_all(&[Feature::BpfKprobe, Feature::Uprobes, Feature::Ringbuf])
+    else {
+        return;
+    };
+    let b = bin();
+    // The child exits before the maps are printed: its first stack announced it, and
+    // its memory map was cached then (the remaining calls leave time for that).
+    let (out, _) = run_c(
+        &format!("uprobe:{b}:kscope_c {{ @[ustack(4)] = count(); }}"),
+        "stack 100000",
+    );
+    let (frames, count) = single_stack(&out);
+    assert_eq!(count, 100_000);
+    assert_eq!(
+        frames.iter().map(|f| frame_name(f)).collect::<Vec<_>>(),
+        ["kscope_c", "kscope_b", "kscope_a", "main"],
+        "{out}"
+    );
+}
+
+#[test]
 fn ustack_modes_and_limit() {
     let Some(_kernel) = require_all(&[Feature::BpfKprobe, Feature::Uprobes]) else {
         return;
@@ -351,6 +373,27 @@ fn differential_ustack_and_wildcard_against_bpftrace() {
             "{script}"
         );
     }
+}
+
+#[test]
+fn differential_kstack_modes_against_bpftrace() {
+    let Some(_kernel) = require_all(&[Feature::BpfTracepoint]) else {
+        return;
+    };
+    let script = "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { \
+                  @[kstack(perf)] = count(); @b[kstack] = count(); @l[kstack(2)] = count(); }";
+    let (ours, _) = run_c(script, "getppid 10");
+    let Ok(theirs) = Command::new("bpftrace")
+        .args(["-c", &format!("{} getppid 10", bin()), "-e", script])
+        .output()
+    else {
+        eprintln!("skipped: bpftrace is not installed");
+        return;
+    };
+    let theirs = text(&theirs.stdout);
+    let theirs = theirs.split_once('\n').map_or("", |(_, rest)| rest);
+    assert!(ours.contains("]: 10\n@b["), "{ours}");
+    assert_eq!(ours, upstream_indent(theirs));
 }
 
 /// kprobe wildcards expand over available_filter_functions (kprobes are absent on this
