@@ -601,6 +601,7 @@ fn kernel_functions(pattern: &str, module: Option<&str>) -> Result<Vec<String>, 
             };
             (module_ok
                 && !name.starts_with("__ftrace_invalid_address__")
+                && !name.contains(".part.")
                 && kscope_ftrace::select::glob(pattern, name)
                 && !blacklist.contains(name))
             .then(|| name.to_string())
@@ -639,14 +640,13 @@ fn attach(prog: &Program, ap: &AttachPoint, pid: Option<i32>) -> Result<Box<dyn 
         }
         (Provider::Uprobe | Provider::Uretprobe, [bin, sym]) => {
             let path = crate::uprobes::resolve_target(bin, pid)?;
-            let image = kscope_ftrace::probe::elf::ElfImage::open(&path).map_err(|x| e(&x))?;
-            let r = image.resolve(sym, 0).map_err(|x| e(&x))?;
+            let file_offset = crate::uprobes::file_offset(&path, sym)?;
             let opts = uprobe::UprobeOptions {
                 retprobe: ap.provider == Provider::Uretprobe,
                 pid,
             };
             Box::new(
-                uprobe::attach(prog, Path::new(&path), r.file_offset, opts).map_err(|x| e(&x))?,
+                uprobe::attach(prog, Path::new(&path), file_offset, opts).map_err(|x| e(&x))?,
             )
         }
         (Provider::Kprobe | Provider::Kretprobe, [.., f]) => {

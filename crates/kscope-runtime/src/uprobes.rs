@@ -84,32 +84,106 @@ pub fn resolve_target(target: &str, pid: Option<i32>) -> Result<PathBuf, String>
     ))
 }
 
-/// The function symbols of the ELF file `path` matching the glob `pattern`, sorted and
-/// without repeats: `.symtab`, or `.dynsym` for a stripped file.
-pub fn functions(path: &Path, pattern: &str) -> Result<Vec<String>, String> {
+/// Where the separate debug file of a stripped ELF file lives (`/usr/lib/debug`, found
+/// by its build id or its `.gnu_debuglink`), if it is installed.
+fn debug_file(path: &Path, file: &object::File<'_>) -> Option<PathBuf> {
+    if let Ok(Some(id)) = file.build_id()
+        && let Some((first, rest)) = id.split_first()
+    {
+        let hex: String = rest.iter().map(|b| format!("{b:02x}")).collect();
+        let p = PathBuf::from(format!("/usr/lib/debug/.build-id/{first:02x}/{hex}.debug"));
+        if p.is_file() {
+            return Some(p);
+        }
+    }
+    let (name, _crc) = file.gnu_debuglink().ok().flatten()?;
+    let name = String::from_utf8_lossy(name).into_owned();
+    let dir = path.parent()?;
+    [
+        dir.join(&name),
+        dir.join(".debug").join(&name),
+        Path::new("/usr/lib/debug")
+            .join(dir.strip_prefix("/").unwrap_or(dir))
+            .join(&name),
+    ]
+    .into_iter()
+    .find(|p| p.is_file() && p != path)
+}
+
+/// The defined function symbols of one symbol table: (name, address).
+fn text_symbols<'d>(
+    symbols: impl Iterator<Item = object::Symbol<'d, 'd>>,
+) -> impl Iterator<Item = (String, u64)> {
+    symbols
+        .filter(|s| s.kind() == SymbolKind::Text && s.section() != SymbolSection::Undefined)
+        .filter_map(|s| Some((s.name().ok()?.to_string(), s.address())))
+        .filter(|(n, _)| !n.is_empty())
+}
+
+/// Every function symbol of the ELF file `path` with its address: `.symtab`, or for a
+/// stripped file `.dynsym` and the `.symtab` of its debug file when installed (which
+/// names local functions too, as upstream lists them).
+fn all_functions(path: &Path) -> Result<Vec<(String, u64)>, String> {
     let data = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
     let file = object::File::parse(&*data)
         .map_err(|e| format!("{} is not an ELF file: {e}", path.display()))?;
-    let mut names: Vec<String> = Vec::new();
-    for symbols in [file.symbols(), file.dynamic_symbols()] {
-        for s in symbols {
-            if s.kind() != SymbolKind::Text || s.section() == SymbolSection::Undefined {
-                continue;
-            }
-            if let Ok(name) = s.name()
-                && !name.is_empty()
-                && kscope_ftrace::select::glob(pattern, name)
-            {
-                names.push(name.to_string());
-            }
-        }
-        if !names.is_empty() {
-            break;
+    let mut all: Vec<(String, u64)> = text_symbols(file.symbols()).collect();
+    if all.is_empty() {
+        all.extend(text_symbols(file.dynamic_symbols()));
+        if let Some(debug) = debug_file(path, &file)
+            && let Ok(ddata) = std::fs::read(&debug)
+            && let Ok(dfile) = object::File::parse(&*ddata)
+        {
+            all.extend(text_symbols(dfile.symbols()));
         }
     }
+    Ok(all)
+}
+
+/// The function symbols of the ELF file `path` matching the glob `pattern`, sorted and
+/// without repeats (see [`all_functions`]).
+pub fn functions(path: &Path, pattern: &str) -> Result<Vec<String>, String> {
+    let mut names: Vec<String> = all_functions(path)?
+        .into_iter()
+        .map(|(n, _)| n)
+        // Upstream skips the `.part.N` pieces of split functions.
+        .filter(|n| !n.contains(".part.") && kscope_ftrace::select::glob(pattern, n))
+        .collect();
     names.sort();
     names.dedup();
     Ok(names)
+}
+
+/// The file offset a uprobe on `symbol` in `path` takes: from the file's own symbols,
+/// else (a local function of a stripped file) from its debug file's.
+pub fn file_offset(path: &Path, symbol: &str) -> Result<u64, String> {
+    let image = kscope_ftrace::probe::elf::ElfImage::open(path).map_err(|e| e.to_string())?;
+    let err = match image.resolve(symbol, 0) {
+        Ok(r) => return Ok(r.file_offset),
+        Err(e) => e,
+    };
+    if !matches!(err, kscope_ftrace::probe::elf::ElfError::NoSymbol { .. }) {
+        return Err(err.to_string());
+    }
+    let mut addrs: Vec<u64> = all_functions(path)?
+        .into_iter()
+        .filter(|(n, _)| n == symbol)
+        .map(|(_, a)| a)
+        .collect();
+    addrs.sort_unstable();
+    addrs.dedup();
+    match addrs.as_slice() {
+        [a] => image
+            .file_offset_of(*a)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("{symbol} at {a:#x} is in no code segment of {}", path.display())),
+        [] => Err(err.to_string()),
+        _ => Err(format!(
+            "{symbol} names {} functions in {} (its debug file): attach by address",
+            addrs.len(),
+            path.display()
+        )),
+    }
 }
 
 /// `-l 'uprobe:BINARY:GLOB'` (or `uretprobe:`): the matching probes as upstream's
@@ -149,5 +223,7 @@ mod tests {
         assert!(p.to_string_lossy().contains("libc.so"), "{}", p.display());
         let f = functions(&p, "mallo?").expect("symbols");
         assert_eq!(f, vec!["malloc".to_string()]);
+        let off = file_offset(&p, "malloc").expect("malloc's offset");
+        assert!(off > 0);
     }
 }

@@ -25,7 +25,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             let names = listed.map_err(anyhow::Error::msg)?;
             let mut out = std::io::stdout().lock();
             for n in &names {
-                writeln!(out, "{n}")?;
+                match writeln!(out, "{n}") {
+                    // `| head`: the reader is gone.
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
+                    r => r?,
+                }
             }
             return Ok(if names.is_empty() {
                 ExitCode::from(1)
