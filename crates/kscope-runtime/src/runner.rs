@@ -645,9 +645,7 @@ fn attach(prog: &Program, ap: &AttachPoint, pid: Option<i32>) -> Result<Box<dyn 
                 retprobe: ap.provider == Provider::Uretprobe,
                 pid,
             };
-            Box::new(
-                uprobe::attach(prog, Path::new(&path), file_offset, opts).map_err(|x| e(&x))?,
-            )
+            Box::new(uprobe::attach(prog, Path::new(&path), file_offset, opts).map_err(|x| e(&x))?)
         }
         (Provider::Kprobe | Provider::Kretprobe, [.., f]) => {
             let (func, off) = match f.split_once('+') {

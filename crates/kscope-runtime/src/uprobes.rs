@@ -176,7 +176,12 @@ pub fn file_offset(path: &Path, symbol: &str) -> Result<u64, String> {
         [a] => image
             .file_offset_of(*a)
             .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("{symbol} at {a:#x} is in no code segment of {}", path.display())),
+            .ok_or_else(|| {
+                format!(
+                    "{symbol} at {a:#x} is in no code segment of {}",
+                    path.display()
+                )
+            }),
         [] => Err(err.to_string()),
         _ => Err(format!(
             "{symbol} names {} functions in {} (its debug file): attach by address",

@@ -86,10 +86,34 @@ impl UserSymbols {
         if !alive && !self.remembered.borrow().contains(&pid) {
             return unknown();
         }
+        // The file's own symbols first (exported names, as upstream prints them: `getppid`
+        // rather than its local alias `__GI_getppid`), then for what they leave unnamed
+        // the debug files (/usr/lib/debug, `.gnu_debuglink`), which name local functions
+        // such as libc's `__libc_start_call_main`.
+        let mut out = self.symbolize(pid, alive, false, addrs, spelling);
+        let missing: Vec<usize> = (0..addrs.len()).filter(|&i| out[i].is_none()).collect();
+        if !missing.is_empty() {
+            let again: Vec<u64> = missing.iter().map(|&i| addrs[i]).collect();
+            for (i, name) in missing
+                .into_iter()
+                .zip(self.symbolize(pid, alive, true, &again, spelling))
+            {
+                out[i] = name;
+            }
+        }
+        out
+    }
+
+    fn symbolize(
+        &self,
+        pid: u32,
+        alive: bool,
+        debug_syms: bool,
+        addrs: &[u64],
+        spelling: Spelling,
+    ) -> Vec<Option<String>> {
         let mut src = Process::new(Pid::from(pid));
-        // Debug files (/usr/lib/debug, `.gnu_debuglink`) name local functions that the
-        // stripped file does not, such as libc's `__libc_start_call_main`.
-        src.debug_syms = true;
+        src.debug_syms = debug_syms;
         src.perf_map = alive;
         // A process that is gone has no /proc/PID/map_files: use the cached paths.
         src.map_files = alive;

@@ -335,6 +335,10 @@ fn differential_ustack_and_wildcard_against_bpftrace() {
         return;
     }
     let b = bin();
+    let comm: String = workload()
+        .file_name()
+        .map(|n| n.to_string_lossy().chars().take(15).collect())
+        .unwrap_or_default();
     let done = format!("uprobe:{b}:kscope_done {{ exit(); }}");
     let cases = [
         (
@@ -360,6 +364,15 @@ fn differential_ustack_and_wildcard_against_bpftrace() {
         (
             format!("uretprobe:{b}:kw_t* {{ @[probe] = sum(retval); }} {done}"),
             "wild 3 wait",
+        ),
+        // A user stack from a tracepoint: libc's getppid (its exported name, not the
+        // local alias), then the frame-pointer walk's next frame.
+        (
+            format!(
+                "tracepoint:syscalls:sys_enter_getppid /comm == \"{comm}\"/ \
+                 {{ @[ustack] = count(); }} {done}"
+            ),
+            "getppid 5 wait",
         ),
     ];
     for (script, args) in &cases {
