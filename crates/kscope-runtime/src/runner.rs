@@ -465,6 +465,14 @@ fn codegen_error(e: &CodegenError, src: &SourceFile, ap: &AttachPoint) -> RunErr
 /// tracepoint and raw tracepoint events in tracefs, uprobe functions in the ELF file's
 /// symbols, kprobe functions in `available_filter_functions` (less the kprobe blacklist).
 fn expand(ap: &AttachPoint, pid: Option<i32>) -> Result<Vec<AttachPoint>, String> {
+    let mut ap = ap.clone();
+    if let (Provider::Uprobe | Provider::Uretprobe, [bin, _]) =
+        (ap.provider, ap.parts.as_mut_slice())
+    {
+        *bin = crate::uprobes::target_name(bin, pid);
+        ap.raw = ap.canonical();
+    }
+    let ap = &ap;
     if !ap.has_wildcard() {
         return Ok(vec![ap.clone()]);
     }

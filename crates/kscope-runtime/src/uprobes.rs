@@ -39,6 +39,25 @@ pub fn resolve_target(target: &str, pid: Option<i32>) -> Result<PathBuf, String>
     if target.contains('/') {
         return kscope_ftrace::probe::find_binary(target).map_err(|e| e.to_string());
     }
+    if let Ok(p) = kscope_ftrace::probe::find_binary(target) {
+        return Ok(p);
+    }
+    library(target, pid)
+}
+
+/// The attach point spelling of a uprobe target: a library name becomes the library's
+/// path, as upstream names the probe (`uprobe:libc:f` is `uprobe:/lib/.../libc.so.6:f`);
+/// paths and programs stay as written.
+pub fn target_name(target: &str, pid: Option<i32>) -> String {
+    if target.contains('/') || kscope_ftrace::probe::find_binary(target).is_ok() {
+        return target.to_string();
+    }
+    library(target, pid).map_or_else(|_| target.to_string(), |p| p.display().to_string())
+}
+
+/// A library by name: in the maps of `pid`, else in [`LIBRARY_DIRS`] (not made
+/// canonical: `/lib/x86_64-linux-gnu/libc.so.6` as the loader's cache spells it).
+fn library(target: &str, pid: Option<i32>) -> Result<PathBuf, String> {
     if let Some(pid) = pid
         && let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps"))
     {
@@ -52,9 +71,6 @@ pub fn resolve_target(target: &str, pid: Option<i32>) -> Result<PathBuf, String>
             }
         }
     }
-    if let Ok(p) = kscope_ftrace::probe::find_binary(target) {
-        return Ok(p);
-    }
     for dir in LIBRARY_DIRS {
         let Ok(entries) = std::fs::read_dir(dir) else {
             continue;
@@ -67,10 +83,7 @@ pub fn resolve_target(target: &str, pid: Option<i32>) -> Result<PathBuf, String>
         // `libc.so.6` before `libc.so` (a linker script) and `libc-2.x.so`.
         names.sort_by_key(|n| (!n.contains(".so."), n.len()));
         if let Some(n) = names.first() {
-            let p = Path::new(dir).join(n);
-            return p
-                .canonicalize()
-                .map_err(|e| format!("{}: {e}", p.display()));
+            return Ok(Path::new(dir).join(n));
         }
     }
     Err(format!(
@@ -200,10 +213,11 @@ pub fn list(pattern: &str, pid: Option<i32>) -> Option<Result<Vec<String>, Strin
         return None;
     }
     let (bin, func) = rest.rsplit_once(':')?;
+    let name = target_name(bin, pid);
     Some(resolve_target(bin, pid).and_then(|path| {
         Ok(functions(&path, func)?
             .into_iter()
-            .map(|f| format!("{provider}:{bin}:{f}"))
+            .map(|f| format!("{provider}:{name}:{f}"))
             .collect())
     }))
 }

@@ -265,6 +265,26 @@ fn uprobe_wildcard_without_match_is_an_error_at_the_attach_point() {
     );
 }
 
+#[test]
+fn uprobe_on_a_library_name_is_named_by_its_path() {
+    let Some(_kernel) = require_all(&[Feature::BpfKprobe, Feature::Uprobes]) else {
+        return;
+    };
+    let listed = kscope(&["-l", "uprobe:libc:getppid"]);
+    let name = text(&listed.stdout);
+    let name = name.trim_end();
+    assert!(
+        name.starts_with("uprobe:/") && name.ends_with("/libc.so.6:getppid"),
+        "{name:?}"
+    );
+    let (out, err) = run_c(
+        "uprobe:libc:getppid /pid == cpid/ { @[probe] = count(); }",
+        "getppid 7",
+    );
+    assert_eq!(err, "Attached 1 probe\n");
+    assert_eq!(out, format!("\n\n@[{name}]: 7\n"));
+}
+
 /// bpftrace 0.17's stdout for `script`, with the workload started once bpftrace has
 /// attached (without -c, so that the process is alive when bpftrace symbolizes);
 /// `None` when bpftrace is not installed.
