@@ -431,3 +431,25 @@ impl Plan {
         self.maps.iter().enumerate().find(|(_, m)| m.name == name)
     }
 }
+
+#[cfg(test)]
+mod stack_word_tests {
+    use super::*;
+
+    #[test]
+    fn stack_words_round_trip_and_errors_are_no_id() {
+        let w = (7u64 & 0xffff_ffff) | StackWord::high_bits(1, 3);
+        assert_eq!(
+            StackWord::decode(w),
+            StackWord {
+                id: 7,
+                mode: 1,
+                limit: 3
+            }
+        );
+        // -EFAULT from bpf_get_stackid, zero-extended from 32 bits, names no stack.
+        let err = (-14i64 as u64) & 0xffff_ffff;
+        assert!(StackWord::decode(err).id >= MAP_ENTRIES);
+        assert_eq!(StackWord::decode(err).mode, 0);
+    }
+}
