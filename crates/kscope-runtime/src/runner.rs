@@ -236,6 +236,10 @@ pub fn run(
     let mut begin = Vec::new();
     let mut end = Vec::new();
     let mut links: Vec<Box<dyn Any>> = Vec::new();
+    // Uprobes and kprobes go last at the end: the kernel takes ~0.1 s to release each
+    // (serialised), and meanwhile the other probes (an `interval` calling exit()) would
+    // keep writing records nobody reads.
+    let mut slow_links: Vec<Box<dyn Any>> = Vec::new();
     let mut attached = 0u64;
     for (n, u) in units.iter().enumerate() {
         let c = compile(u, &fd_of)?;
@@ -247,7 +251,12 @@ pub fn run(
             Provider::Begin => begin.push(prog),
             Provider::End => end.push(prog),
             _ => {
-                links.push(attach(&prog, &u.attach, opts.pid).map_err(|e| {
+                let slow = matches!(
+                    u.attach.provider,
+                    Provider::Uprobe | Provider::Uretprobe | Provider::Kprobe | Provider::Kretprobe
+                );
+                let list = if slow { &mut slow_links } else { &mut links };
+                list.push(attach(&prog, &u.attach, opts.pid).map_err(|e| {
                     let mut d = Diagnostic::error(
                         format!("cannot attach {}: {e}", u.attach.canonical()),
                         u.attach.span,
@@ -261,7 +270,7 @@ pub fn run(
                     }
                     RunError::Script(d.render(src))
                 })?);
-                links.push(Box::new(prog));
+                list.push(Box::new(prog));
             }
         }
         attached += 1;
@@ -312,6 +321,7 @@ pub fn run(
     }
     // Detach, then drain what was already written, then END.
     drop(links);
+    drop(slow_links);
     if !state.exit {
         ring.consume(|rec| state.record(rec, &mut output));
     }
