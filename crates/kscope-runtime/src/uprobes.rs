@@ -1,7 +1,13 @@
 //! Uprobe targets: a binary or library named in an attach point, and the functions of
 //! its ELF file that a wildcard matches (`uprobe:/bin/bash:read*`).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::SystemTime;
+
+use kscope_ftrace::probe::elf::ElfImage;
 
 use object::{Object, ObjectSymbol, SymbolKind, SymbolSection};
 
@@ -133,10 +139,62 @@ fn text_symbols<'d>(
         .filter(|(n, _)| !n.is_empty())
 }
 
+/// An ELF file read for uprobes, kept while it is unchanged: a wildcard's hundreds of
+/// attach points then read and parse it once.
+struct Loaded {
+    stamp: (u64, Option<SystemTime>),
+    image: Option<Rc<ElfImage>>,
+    functions: Option<Rc<Vec<(String, u64)>>>,
+}
+
+thread_local! {
+    static LOADED: RefCell<HashMap<PathBuf, Loaded>> = RefCell::new(HashMap::new());
+}
+
+/// The cache entry of `path` (emptied when the file changed), passed to `f`.
+fn with_loaded<T>(path: &Path, f: impl FnOnce(&mut Loaded) -> T) -> T {
+    let stamp = std::fs::metadata(path).map_or((0, None), |m| (m.len(), m.modified().ok()));
+    LOADED.with(|l| {
+        let mut l = l.borrow_mut();
+        let e = l.entry(path.to_path_buf()).or_insert(Loaded {
+            stamp,
+            image: None,
+            functions: None,
+        });
+        if e.stamp != stamp {
+            *e = Loaded {
+                stamp,
+                image: None,
+                functions: None,
+            };
+        }
+        f(e)
+    })
+}
+
+fn image(path: &Path) -> Result<Rc<ElfImage>, String> {
+    if let Some(i) = with_loaded(path, |e| e.image.clone()) {
+        return Ok(i);
+    }
+    let i = Rc::new(ElfImage::open(path).map_err(|e| e.to_string())?);
+    with_loaded(path, |e| e.image = Some(Rc::clone(&i)));
+    Ok(i)
+}
+
+/// [`read_functions`], cached.
+fn all_functions(path: &Path) -> Result<Rc<Vec<(String, u64)>>, String> {
+    if let Some(f) = with_loaded(path, |e| e.functions.clone()) {
+        return Ok(f);
+    }
+    let f = Rc::new(read_functions(path)?);
+    with_loaded(path, |e| e.functions = Some(Rc::clone(&f)));
+    Ok(f)
+}
+
 /// Every function symbol of the ELF file `path` with its address: `.symtab`, or for a
 /// stripped file `.dynsym` and the `.symtab` of its debug file when installed (which
 /// names local functions too, as upstream lists them).
-fn all_functions(path: &Path) -> Result<Vec<(String, u64)>, String> {
+fn read_functions(path: &Path) -> Result<Vec<(String, u64)>, String> {
     let data = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
     let file = object::File::parse(&*data)
         .map_err(|e| format!("{} is not an ELF file: {e}", path.display()))?;
@@ -157,10 +215,10 @@ fn all_functions(path: &Path) -> Result<Vec<(String, u64)>, String> {
 /// without repeats (see [`all_functions`]).
 pub fn functions(path: &Path, pattern: &str) -> Result<Vec<String>, String> {
     let mut names: Vec<String> = all_functions(path)?
-        .into_iter()
-        .map(|(n, _)| n)
+        .iter()
         // Upstream skips the `.part.N` pieces of split functions.
-        .filter(|n| !n.contains(".part.") && kscope_ftrace::select::glob(pattern, n))
+        .filter(|(n, _)| !n.contains(".part.") && kscope_ftrace::select::glob(pattern, n))
+        .map(|(n, _)| n.clone())
         .collect();
     names.sort();
     names.dedup();
@@ -170,7 +228,7 @@ pub fn functions(path: &Path, pattern: &str) -> Result<Vec<String>, String> {
 /// The file offset a uprobe on `symbol` in `path` takes: from the file's own symbols,
 /// else (a local function of a stripped file) from its debug file's.
 pub fn file_offset(path: &Path, symbol: &str) -> Result<u64, String> {
-    let image = kscope_ftrace::probe::elf::ElfImage::open(path).map_err(|e| e.to_string())?;
+    let image = image(path)?;
     let err = match image.resolve(symbol, 0) {
         Ok(r) => return Ok(r.file_offset),
         Err(e) => e,
@@ -179,9 +237,9 @@ pub fn file_offset(path: &Path, symbol: &str) -> Result<u64, String> {
         return Err(err.to_string());
     }
     let mut addrs: Vec<u64> = all_functions(path)?
-        .into_iter()
+        .iter()
         .filter(|(n, _)| n == symbol)
-        .map(|(_, a)| a)
+        .map(|(_, a)| *a)
         .collect();
     addrs.sort_unstable();
     addrs.dedup();
