@@ -229,7 +229,28 @@ pub fn functions(path: &Path, pattern: &str) -> Result<Vec<String>, String> {
 /// else (a local function of a stripped file) from its debug file's.
 pub fn file_offset(path: &Path, symbol: &str) -> Result<u64, String> {
     let image = image(path)?;
-    let err = match image.resolve(symbol, 0) {
+    let number = |s: &str| match s.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => s.parse::<u64>().ok(),
+    };
+    // `uprobe:BIN:0x401000`: a virtual address.
+    if symbol.starts_with("0x")
+        && let Some(addr) = number(symbol)
+    {
+        return image
+            .file_offset_of(addr)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("{addr:#x} is in no code segment of {}", path.display()));
+    }
+    // `uprobe:BIN:func+4`: an offset into the function.
+    let (symbol, offset) = match symbol.rsplit_once('+') {
+        Some((s, o)) => match number(o) {
+            Some(o) => (s, o),
+            None => return Err(format!("bad offset `{o}` in `{symbol}`: give a number")),
+        },
+        None => (symbol, 0),
+    };
+    let err = match image.resolve(symbol, offset) {
         Ok(r) => return Ok(r.file_offset),
         Err(e) => e,
     };
@@ -245,7 +266,7 @@ pub fn file_offset(path: &Path, symbol: &str) -> Result<u64, String> {
     addrs.dedup();
     match addrs.as_slice() {
         [a] => image
-            .file_offset_of(*a)
+            .file_offset_of(*a + offset)
             .map_err(|e| e.to_string())?
             .ok_or_else(|| {
                 format!(
@@ -302,5 +323,7 @@ mod tests {
         assert_eq!(f, vec!["malloc".to_string()]);
         let off = file_offset(&p, "malloc").expect("malloc's offset");
         assert!(off > 0);
+        assert_eq!(file_offset(&p, "malloc+4"), Ok(off + 4));
+        assert!(file_offset(&p, "malloc+x").is_err());
     }
 }

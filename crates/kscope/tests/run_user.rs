@@ -266,6 +266,23 @@ fn uprobe_wildcard_without_match_is_an_error_at_the_attach_point() {
 }
 
 #[test]
+fn uprobe_at_an_offset_in_a_function_names_the_function() {
+    let Some(_kernel) = require_all(&[Feature::BpfKprobe, Feature::Uprobes]) else {
+        return;
+    };
+    let b = bin();
+    // +4: after `push %rbp; mov %rsp,%rbp` (the workload is built with frame pointers).
+    let (out, _) = run_c(
+        &format!(
+            "uprobe:{b}:kscope_c+4 {{ @[probe, func] = count(); }} \
+             uprobe:{b}:kscope_done {{ exit(); }}"
+        ),
+        "stack 3 wait",
+    );
+    assert_eq!(out, format!("\n\n@[uprobe:{b}:kscope_c+4, kscope_c]: 3\n"));
+}
+
+#[test]
 fn uprobe_on_a_library_name_is_named_by_its_path() {
     let Some(_kernel) = require_all(&[Feature::BpfKprobe, Feature::Uprobes]) else {
         return;
