@@ -47,6 +47,7 @@ impl Lowerer<'_> {
             }
         }
         let map = self.plan.stack_map(user, u32::from(limit));
+        self.span(e.span);
         let c = self.b.ctx();
         let m = self.b.map_ptr(map);
         let flags = self.b.imm(if user { BPF_F_USER_STACK } else { 0 });
@@ -58,7 +59,6 @@ impl Lowerer<'_> {
             let h = self.b.imm(high as i64);
             self.b.alu(AluOp::Or, id, h);
         }
-        let _ = e;
         Some(V::Int(id))
     }
 
