@@ -77,7 +77,8 @@ impl UserSymbols {
         if pid == 0 || addrs.is_empty() {
             return unknown();
         }
-        let alive = kscope_sys::process::pid_alive(pid);
+        // A zombie lingers with an empty memory map: for symbols it is gone.
+        let alive = std::fs::read(format!("/proc/{pid}/maps")).is_ok_and(|m| !m.is_empty());
         if alive && self.refreshed.borrow_mut().insert(pid) {
             // A map cached early may have missed libraries loaded since.
             self.remembered.borrow_mut().remove(&pid);
