@@ -7,7 +7,11 @@ use kscope_lang::output::{
     combine_min_max, combine_sum, sema_bridge,
 };
 
-use crate::plan::{JOIN_MAX, JOIN_SIZE, Layout, Message, STR_SIZE, Scalar, UserMap, ValueLayout};
+use crate::plan::{
+    JOIN_MAX, JOIN_SIZE, Layout, Message, Plan, STACK_DEPTH, STR_SIZE, Scalar, StackMap, StackWord,
+    UserMap, ValueLayout,
+};
+use crate::ustack::{Spelling, UserSymbols};
 
 fn u64_at(b: &[u8], off: usize) -> u64 {
     b.get(off..off + 8)
@@ -16,20 +20,41 @@ fn u64_at(b: &[u8], off: usize) -> u64 {
         .unwrap_or(0)
 }
 
-/// Turns `kstack` ids into symbolised stacks: the stack trace map and the kernel's
-/// symbols (read from /proc/kallsyms on first use).
+/// Turns `kstack`/`ustack` words into symbolised stacks and `ksym`/`usym` addresses into
+/// names: the stack trace maps, the kernel's symbols (read from /proc/kallsyms on first
+/// use) and the user symbolizer ([`UserSymbols`], by pid).
 pub struct Stacks<'a> {
     map: Option<&'a Map>,
+    maps: Vec<(StackMap, &'a Map)>,
     ksyms: std::cell::OnceCell<Option<kscope_bpf::ksym::KernelSymbols>>,
+    users: UserSymbols,
 }
 
 impl<'a> Stacks<'a> {
-    /// Stacks from `map` (the plan's stack trace map, if any).
+    /// Stacks from `map` (the plan's default kernel stack trace map, if any).
     pub fn new(map: Option<&'a Map>) -> Stacks<'a> {
         Stacks {
             map,
+            maps: Vec::new(),
             ksyms: std::cell::OnceCell::new(),
+            users: UserSymbols::new(),
         }
+    }
+
+    /// Stacks from every stack trace map of `plan` (`maps` indexed by map id).
+    pub fn for_plan(plan: &Plan, maps: &'a [Map]) -> Stacks<'a> {
+        let mut s = Stacks::new(plan.stacks.and_then(|m| maps.get(m.0 as usize)));
+        s.maps = plan
+            .stack_maps
+            .iter()
+            .filter_map(|m| Some((*m, maps.get(m.id.0 as usize)?)))
+            .collect();
+        s
+    }
+
+    /// The user symbolizer (to [`UserSymbols::remember`] processes early).
+    pub fn users(&self) -> &UserSymbols {
+        &self.users
     }
 
     fn ksyms(&self) -> Option<&kscope_bpf::ksym::KernelSymbols> {
@@ -47,39 +72,96 @@ impl<'a> Stacks<'a> {
         Primitive::symbol(name.as_deref(), addr)
     }
 
-    fn kernel(&self, id: i64) -> Primitive {
-        let addrs = match (self.map, u32::try_from(id)) {
-            (Some(m), Ok(id)) => kscope_bpf::stack::stack_addresses(m, id)
+    /// `usym(addr)` of process `pid`: the symbol's name, or `0x<hex>`.
+    fn user_symbol(&self, addr: u64, pid: u32) -> Primitive {
+        let name = self
+            .users
+            .resolve(pid, &[addr], Spelling::Name)
+            .pop()
+            .flatten();
+        Primitive::symbol(name.as_deref(), addr)
+    }
+
+    /// The addresses of the stack a word names, from the map of its kind and depth.
+    fn addresses(&self, user: bool, w: StackWord) -> Vec<u64> {
+        let depth = match u32::from(w.limit) {
+            0 => STACK_DEPTH,
+            d => d.min(STACK_DEPTH),
+        };
+        let map = if !user && depth == STACK_DEPTH && self.map.is_some() {
+            self.map
+        } else {
+            self.maps
+                .iter()
+                .find(|(m, _)| m.user == user && m.depth == depth)
+                .map(|(_, m)| *m)
+        };
+        match map {
+            Some(m) => kscope_bpf::stack::stack_addresses(m, w.id)
                 .ok()
                 .flatten()
                 .unwrap_or_default(),
-            _ => Vec::new(),
-        };
+            None => Vec::new(),
+        }
+    }
+
+    fn kernel(&self, word: u64) -> Primitive {
+        let w = StackWord::decode(word);
+        let addrs = self.addresses(false, w);
         let ksyms = self.ksyms();
         let frames: Vec<Frame> = addrs
             .into_iter()
             .map(|addr| Frame {
                 addr,
-                symbol: ksyms.and_then(|k| {
-                    k.resolve(addr).map(|(s, off)| {
-                        if off == 0 {
-                            s.name.clone()
-                        } else {
-                            format!("{}+{off}", s.name)
-                        }
-                    })
-                }),
+                symbol: ksyms
+                    .and_then(|k| k.resolve(addr).map(|(s, off)| format!("{}+{off}", s.name))),
             })
             .collect();
-        Primitive::stack(&frames, StackMode::Bpftrace)
+        Primitive::stack(&frames, stack_mode(w.mode))
+    }
+
+    fn user(&self, word: u64, pid: u32) -> Primitive {
+        let w = StackWord::decode(word);
+        let addrs = self.addresses(true, w);
+        let mode = stack_mode(w.mode);
+        let spelling = match mode {
+            StackMode::Perf => Spelling::PerfFrame,
+            _ => Spelling::Frame,
+        };
+        let names = match mode {
+            StackMode::Raw => vec![None; addrs.len()],
+            _ => self.users.resolve(pid, &addrs, spelling),
+        };
+        let frames: Vec<Frame> = addrs
+            .into_iter()
+            .zip(names)
+            .map(|(addr, symbol)| Frame {
+                addr,
+                symbol: match (symbol, mode) {
+                    (None, StackMode::Perf) => Some(format!("0x{addr:x} ([unknown])")),
+                    (s, _) => s,
+                },
+            })
+            .collect();
+        Primitive::stack(&frames, mode)
+    }
+}
+
+fn stack_mode(m: u8) -> StackMode {
+    match m {
+        1 => StackMode::Perf,
+        2 => StackMode::Raw,
+        _ => StackMode::Bpftrace,
     }
 }
 
 /// One stored scalar as a printable value.
 pub fn scalar(bytes: &[u8], sc: Scalar, stacks: &Stacks<'_>) -> Primitive {
     match sc {
-        Scalar::Kstack => stacks.kernel(u64_at(bytes, 0) as i64),
+        Scalar::Kstack => stacks.kernel(u64_at(bytes, 0)),
         Scalar::Ksym => stacks.symbol(u64_at(bytes, 0)),
+        Scalar::Ustack => stacks.user(u64_at(bytes, 0), u64_at(bytes, 8) as u32),
+        Scalar::Usym => stacks.user_symbol(u64_at(bytes, 0), u64_at(bytes, 8) as u32),
         Scalar::Int { signed: true } => Primitive::Int(u64_at(bytes, 0) as i64),
         Scalar::Int { signed: false } => Primitive::Uint(u64_at(bytes, 0)),
         Scalar::Str => Primitive::from_c_bytes(&bytes[..bytes.len().min(STR_SIZE as usize)]),
@@ -150,7 +232,9 @@ pub fn read_map(
         let cell = match &m.value {
             ValueLayout::Plain(sc) => match sc {
                 Scalar::Int { .. } => Cell::Int(u64_at(&v, 0)),
-                Scalar::Str | Scalar::Kstack | Scalar::Ksym => Cell::Value(scalar(&v, *sc, stacks)),
+                Scalar::Str | Scalar::Kstack | Scalar::Ksym | Scalar::Ustack | Scalar::Usym => {
+                    Cell::Value(scalar(&v, *sc, stacks))
+                }
             },
             ValueLayout::Tuple(l) => Cell::Value(layout_value(&v, l, stacks)),
             layout => {

@@ -17,5 +17,7 @@ pub mod decode;
 pub mod lower;
 pub mod plan;
 pub mod runner;
+pub mod uprobes;
+pub mod ustack;
 
 pub use runner::{RunError, RunOptions, run};

@@ -37,6 +37,52 @@ pub enum Scalar {
     Kstack,
     /// `ksym(addr)`, `func` in kernel probes: the 8-byte address, named in user space.
     Ksym,
+    /// `ustack`: the 8-byte stack word (as [`Scalar::Kstack`], from the user stack map
+    /// [`Plan::stack_map`] gives) and the 8-byte pid that took it (symbols are per process).
+    Ustack,
+    /// `usym(addr)`, `func` in user probes: the 8-byte address and the 8-byte pid.
+    Usym,
+}
+
+/// The word a `kstack`/`ustack` value stores: the id `bpf_get_stackid` returned in the low
+/// 32 bits (an error code reads as an id no map holds), the print mode in bits 32..40
+/// and the frame limit (0: [`STACK_DEPTH`]) in bits 40..56.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StackWord {
+    /// The stack id (or an error code as `u32`).
+    pub id: u32,
+    /// 0 `bpftrace`, 1 `perf`, 2 `raw`.
+    pub mode: u8,
+    /// The frame limit (`kstack(3)`), 0 for the default.
+    pub limit: u16,
+}
+
+impl StackWord {
+    /// The bits above the id, as lowering ORs them in.
+    pub fn high_bits(mode: u8, limit: u16) -> u64 {
+        (u64::from(mode) << 32) | (u64::from(limit) << 40)
+    }
+
+    /// Splits a stored word.
+    pub fn decode(w: u64) -> StackWord {
+        StackWord {
+            id: w as u32,
+            mode: (w >> 32) as u8,
+            limit: (w >> 40) as u16,
+        }
+    }
+}
+
+/// A stack trace map: kernel or user stacks, and the frames it keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StackMap {
+    /// User stacks (`BPF_F_USER_STACK`).
+    pub user: bool,
+    /// Frames kept (the map's depth): a `kstack(3)` keeps 3, so that stacks equal in
+    /// their first 3 frames are one key, as upstream's.
+    pub depth: u32,
+    /// Its id.
+    pub id: MapId,
 }
 
 impl Scalar {
@@ -50,6 +96,8 @@ impl Scalar {
             Type::Str => Some(Scalar::Str),
             Type::Kstack => Some(Scalar::Kstack),
             Type::Ksym => Some(Scalar::Ksym),
+            Type::Ustack => Some(Scalar::Ustack),
+            Type::Usym => Some(Scalar::Usym),
             _ => None,
         }
     }
@@ -59,7 +107,13 @@ impl Scalar {
         match self {
             Scalar::Int { .. } | Scalar::Kstack | Scalar::Ksym => 8,
             Scalar::Str => STR_SIZE,
+            Scalar::Ustack | Scalar::Usym => 16,
         }
+    }
+
+    /// Whether the value carries the pid in a second word (user stacks and symbols).
+    pub fn has_pid(self) -> bool {
+        matches!(self, Scalar::Ustack | Scalar::Usym)
     }
 }
 
@@ -246,6 +300,10 @@ pub enum Message {
         /// The strftime format.
         format: String,
     },
+    /// A process took its first user stack or symbol: user space caches its memory map
+    /// now, so that its addresses still resolve if it exits before the maps are printed.
+    /// The 8-byte pid follows.
+    NewPid,
 }
 
 /// The maps and messages of a script.
@@ -263,6 +321,12 @@ pub struct Plan {
     pub stacks: Option<MapId>,
     /// The ring buffer record kinds; lowering appends to it.
     pub messages: Vec<Message>,
+    /// Stack trace maps beyond [`Plan::stacks`] (user stacks, limited depths); lowering
+    /// adds them through [`Plan::stack_map`].
+    pub stack_maps: Vec<StackMap>,
+    /// The hash of pids already announced with [`Message::NewPid`] (when the script
+    /// stores user stacks or symbols); added through [`Plan::seen_pids`].
+    pub seen_pids: Option<MapId>,
 }
 
 /// The map a plan could not lay out: its name and why.
@@ -343,7 +407,60 @@ impl Plan {
             zero,
             stacks,
             messages: Vec::new(),
+            stack_maps: Vec::new(),
+            seen_pids: None,
         })
+    }
+
+    /// The maps laid out by [`Plan::new`] (ids below this count).
+    fn fixed_maps(&self) -> u32 {
+        self.maps.len() as u32
+            + 2
+            + u32::from(self.zero.is_some())
+            + u32::from(self.stacks.is_some())
+    }
+
+    /// The stack trace map for kernel or `user` stacks of `depth` frames (0: the
+    /// default [`STACK_DEPTH`]), added on first use.
+    pub fn stack_map(&mut self, user: bool, depth: u32) -> MapId {
+        let depth = if depth == 0 {
+            STACK_DEPTH
+        } else {
+            depth.min(STACK_DEPTH)
+        };
+        if !user
+            && depth == STACK_DEPTH
+            && let Some(id) = self.stacks
+        {
+            return id;
+        }
+        if let Some(m) = self
+            .stack_maps
+            .iter()
+            .find(|m| m.user == user && m.depth == depth)
+        {
+            return m.id;
+        }
+        let id = self.next_lazy_id();
+        self.stack_maps.push(StackMap { user, depth, id });
+        id
+    }
+
+    /// The id the next map added after [`Plan::new`] gets.
+    fn next_lazy_id(&self) -> MapId {
+        MapId(
+            self.fixed_maps() + self.stack_maps.len() as u32 + u32::from(self.seen_pids.is_some()),
+        )
+    }
+
+    /// The hash of announced pids (added on first use).
+    pub fn seen_pids(&mut self) -> MapId {
+        if let Some(id) = self.seen_pids {
+            return id;
+        }
+        let id = self.next_lazy_id();
+        self.seen_pids = Some(id);
+        id
     }
 
     /// Every map spec, indexed by [`MapId`].
@@ -357,11 +474,51 @@ impl Plan {
         if self.stacks.is_some() {
             out.push(MapSpec::stack_trace(STACK_DEPTH, MAP_ENTRIES).with_name("ks_stacks"));
         }
+        let mut lazy: Vec<(MapId, MapSpec)> = self
+            .stack_maps
+            .iter()
+            .map(|m| {
+                let kind = if m.user { "u" } else { "k" };
+                let spec = MapSpec::stack_trace(m.depth, MAP_ENTRIES)
+                    .with_name(format!("ks_{kind}stack{}", m.depth));
+                (m.id, spec)
+            })
+            .collect();
+        if let Some(id) = self.seen_pids {
+            lazy.push((
+                id,
+                MapSpec::new(MapType::Hash, 4, 1, MAP_ENTRIES).with_name("ks_pids"),
+            ));
+        }
+        lazy.sort_by_key(|(id, _)| id.0);
+        out.extend(lazy.into_iter().map(|(_, s)| s));
         out
     }
 
     /// The user map named `name`.
     pub fn map(&self, name: &str) -> Option<(usize, &UserMap)> {
         self.maps.iter().enumerate().find(|(_, m)| m.name == name)
+    }
+}
+
+#[cfg(test)]
+mod stack_word_tests {
+    use super::*;
+
+    #[test]
+    fn stack_words_round_trip_and_errors_are_no_id() {
+        let w = (7u64 & 0xffff_ffff) | StackWord::high_bits(1, 3);
+        assert_eq!(
+            StackWord::decode(w),
+            StackWord {
+                id: 7,
+                mode: 1,
+                limit: 3
+            }
+        );
+        // -EFAULT from bpf_get_stackid, zero-extended from 32 bits, names no stack.
+        let err = (-14i64 as u64) & 0xffff_ffff;
+        assert!(StackWord::decode(err).id >= MAP_ENTRIES);
+        assert_eq!(StackWord::decode(err).mode, 0);
     }
 }

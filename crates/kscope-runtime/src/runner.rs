@@ -164,7 +164,7 @@ pub fn run(
                 });
                 continue;
             }
-            let expanded = match expand(ap) {
+            let expanded = match expand(ap, opts.pid) {
                 Ok(v) => v,
                 Err(message) => {
                     errors.push(LowerError {
@@ -250,6 +250,10 @@ pub fn run(
     let mut begin = Vec::new();
     let mut end = Vec::new();
     let mut links: Vec<Box<dyn Any>> = Vec::new();
+    // Uprobes and kprobes go last at the end: the kernel takes ~0.1 s to release each
+    // (serialised), and meanwhile the other probes (an `interval` calling exit()) would
+    // keep writing records nobody reads.
+    let mut slow_links: Vec<Box<dyn Any>> = Vec::new();
     let mut attached = 0u64;
     for (n, u) in units.iter().enumerate() {
         let c = compile(u, &fd_of)?;
@@ -261,7 +265,12 @@ pub fn run(
             Provider::Begin => begin.push(prog),
             Provider::End => end.push(prog),
             _ => {
-                links.push(attach(&prog, &u.attach, opts.pid).map_err(|e| {
+                let slow = matches!(
+                    u.attach.provider,
+                    Provider::Uprobe | Provider::Uretprobe | Provider::Kprobe | Provider::Kretprobe
+                );
+                let list = if slow { &mut slow_links } else { &mut links };
+                list.push(attach(&prog, &u.attach, opts.pid).map_err(|e| {
                     let mut d = Diagnostic::error(
                         format!("cannot attach {}: {e}", u.attach.canonical()),
                         u.attach.span,
@@ -275,7 +284,7 @@ pub fn run(
                     }
                     RunError::Script(d.render(src))
                 })?);
-                links.push(Box::new(prog));
+                list.push(Box::new(prog));
             }
         }
         attached += 1;
@@ -286,7 +295,10 @@ pub fn run(
         let _ = output.attached_probes(attached);
         let _ = output.flush();
     }
-    let stacks = decode::Stacks::new(plan.stacks.map(|m| &maps[m.0 as usize]));
+    let stacks = decode::Stacks::for_plan(&plan, &maps);
+    if plan.seen_pids.is_some() {
+        remember_targets(&stacks, &units, opts.pid);
+    }
     let mut state = State {
         plan: &plan,
         maps: &maps,
@@ -324,6 +336,7 @@ pub fn run(
     }
     // Detach, then drain what was already written, then END.
     drop(links);
+    drop(slow_links);
     if !state.exit {
         ring.consume(|rec| state.record(rec, &mut output));
     }
@@ -417,6 +430,13 @@ impl State<'_> {
                 output.value(&kscope_lang::output::Value::Primitive(v))
             }
             Message::Join { sep } => output.join(&decode::join_text(&rec[8..], sep)),
+            Message::NewPid => {
+                let pid = rec.get(8..16).map_or(0, |b| {
+                    u64::from_ne_bytes(b.try_into().unwrap_or_default()) as u32
+                });
+                self.stacks.users().remember(pid);
+                Ok(())
+            }
             Message::Time { format } => {
                 output.time(&kscope_lang::output::time::strftime_now(format))
             }
@@ -479,9 +499,18 @@ fn codegen_error(e: &CodegenError, src: &SourceFile, ap: &AttachPoint) -> RunErr
     }
 }
 
-/// The concrete attach points of `ap`: itself, or for a tracepoint or raw tracepoint
-/// with wildcards every matching event in tracefs (sorted).
-fn expand(ap: &AttachPoint) -> Result<Vec<AttachPoint>, String> {
+/// The concrete attach points of `ap`: itself, or with wildcards every match (sorted):
+/// tracepoint and raw tracepoint events in tracefs, uprobe functions in the ELF file's
+/// symbols, kprobe functions in `available_filter_functions` (less the kprobe blacklist).
+fn expand(ap: &AttachPoint, pid: Option<i32>) -> Result<Vec<AttachPoint>, String> {
+    let mut ap = ap.clone();
+    if let (Provider::Uprobe | Provider::Uretprobe, [bin, _]) =
+        (ap.provider, ap.parts.as_mut_slice())
+    {
+        *bin = crate::uprobes::target_name(bin, pid);
+        ap.raw = ap.canonical();
+    }
+    let ap = &ap;
     if !ap.has_wildcard() {
         return Ok(vec![ap.clone()]);
     }
@@ -518,6 +547,30 @@ fn expand(ap: &AttachPoint) -> Result<Vec<AttachPoint>, String> {
             names.dedup();
             names.into_iter().map(|n| with_parts(vec![n])).collect()
         }
+        (Provider::Uprobe | Provider::Uretprobe, [bin, func]) => {
+            if bin.contains(['*', '?', '[']) {
+                return Err(format!(
+                    "wildcards in the binary of {} are not built yet in `kscope run`: name one file",
+                    ap.canonical()
+                ));
+            }
+            let path = crate::uprobes::resolve_target(bin, pid)?;
+            crate::uprobes::functions(&path, func)?
+                .into_iter()
+                .map(|f| with_parts(vec![bin.clone(), f]))
+                .collect()
+        }
+        (Provider::Kprobe | Provider::Kretprobe, [rest @ .., func]) => {
+            let module = rest.first().map(String::as_str);
+            kernel_functions(func, module)?
+                .into_iter()
+                .map(|f| {
+                    let mut parts: Vec<String> = rest.to_vec();
+                    parts.push(f);
+                    with_parts(parts)
+                })
+                .collect()
+        }
         _ => {
             return Err(format!(
                 "wildcards in {} attach points are not built yet in `kscope run`",
@@ -530,6 +583,79 @@ fn expand(ap: &AttachPoint) -> Result<Vec<AttachPoint>, String> {
         return Err(format!("no probe matches {}", ap.canonical()));
     }
     Ok(out)
+}
+
+/// Caches the memory maps of the processes that user stacks and symbols may come from
+/// and that run already (`-p PID`, and those running a uprobe's binary), as upstream
+/// does at attach time: their addresses then resolve even if they exit before the end.
+fn remember_targets(stacks: &decode::Stacks<'_>, units: &[Unit], pid: Option<i32>) {
+    if let Some(p) = pid {
+        stacks.users().remember(p as u32);
+    }
+    let mut targets: Vec<std::path::PathBuf> = units
+        .iter()
+        .filter(|u| matches!(u.attach.provider, Provider::Uprobe | Provider::Uretprobe))
+        .filter_map(|u| crate::uprobes::resolve_target(u.attach.parts.first()?, pid).ok())
+        .collect();
+    targets.sort();
+    targets.dedup();
+    if targets.is_empty() || pid.is_some() {
+        return;
+    }
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for p in procs.filter_map(|e| e.ok()) {
+        let Some(n) = p.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if std::fs::read_link(p.path().join("exe")).is_ok_and(|exe| targets.contains(&exe)) {
+            stacks.users().remember(n);
+        }
+    }
+}
+
+/// The kernel functions a kprobe may take that match `pattern` (and `module`, a glob on
+/// the `[module]` column), from tracefs `available_filter_functions`, without the ones
+/// in the kprobe blacklist; sorted, without repeats.
+fn kernel_functions(pattern: &str, module: Option<&str>) -> Result<Vec<String>, String> {
+    let tracefs = kscope_ftrace::Tracefs::discover()
+        .ok()
+        .flatten()
+        .ok_or("tracefs is not mounted: run `kscope doctor`")?;
+    let list = tracefs.read("available_filter_functions").map_err(|e| {
+        format!(
+            "cannot read available_filter_functions to expand a kprobe wildcard: {e} \
+             (see `kscope doctor`)"
+        )
+    })?;
+    let blacklist: std::collections::HashSet<String> =
+        std::fs::read_to_string("/sys/kernel/debug/kprobes/blacklist")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+            .collect();
+    let mut names: Vec<String> = list
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let name = w.next()?;
+            let m = w.next().map(|m| m.trim_matches(['[', ']']));
+            let module_ok = match module {
+                None => true,
+                Some(p) => m.is_some_and(|m| kscope_ftrace::select::glob(p, m)),
+            };
+            (module_ok
+                && !name.starts_with("__ftrace_invalid_address__")
+                && !name.contains(".part.")
+                && kscope_ftrace::select::glob(pattern, name)
+                && !blacklist.contains(name))
+            .then(|| name.to_string())
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
 }
 
 fn parse_ns(unit: &str, value: &str) -> Option<u64> {
@@ -559,16 +685,13 @@ fn attach(prog: &Program, ap: &AttachPoint, pid: Option<i32>) -> Result<Box<dyn 
             Box::new(raw_tracepoint::attach(prog, ev).map_err(|x| e(&x))?)
         }
         (Provider::Uprobe | Provider::Uretprobe, [bin, sym]) => {
-            let path = kscope_ftrace::probe::find_binary(bin).map_err(|x| e(&x))?;
-            let image = kscope_ftrace::probe::elf::ElfImage::open(&path).map_err(|x| e(&x))?;
-            let r = image.resolve(sym, 0).map_err(|x| e(&x))?;
+            let path = crate::uprobes::resolve_target(bin, pid)?;
+            let file_offset = crate::uprobes::file_offset(&path, sym)?;
             let opts = uprobe::UprobeOptions {
                 retprobe: ap.provider == Provider::Uretprobe,
                 pid,
             };
-            Box::new(
-                uprobe::attach(prog, Path::new(&path), r.file_offset, opts).map_err(|x| e(&x))?,
-            )
+            Box::new(uprobe::attach(prog, Path::new(&path), file_offset, opts).map_err(|x| e(&x))?)
         }
         (Provider::Kprobe | Provider::Kretprobe, [.., f]) => {
             let (func, off) = match f.split_once('+') {

@@ -9,6 +9,9 @@ use kscope_lang::span::Span;
 use super::*;
 use crate::plan::STR_SIZE;
 
+/// `struct pt_regs` offset of `ip` (x86-64).
+const PT_REGS_IP: i16 = 128;
+
 impl Lowerer<'_> {
     pub(super) fn builtin(&mut self, name: &str, e: &Expr) -> Option<V> {
         let b = &mut self.b;
@@ -30,10 +33,17 @@ impl Lowerer<'_> {
             "cgroup" => b.call(80, &[]),
             "curtask" => self.curtask(),
             "kstack" => return self.kstack(e),
+            "ustack" => return self.stack(true, &[], e),
+            // A uprobe may sit inside its function (`func+4`): its ip names the function,
+            // where bpf_get_func_ip would fail (upstream reads the register too).
+            "func" if self.ctx.attach.provider == Provider::Uprobe => {
+                let c = b.ctx();
+                b.load(Size::DW, Base::Reg(c), PT_REGS_IP)
+            }
             "func"
                 if matches!(
                     self.ctx.attach.provider,
-                    Provider::Kprobe | Provider::Kretprobe
+                    Provider::Kprobe | Provider::Kretprobe | Provider::Uretprobe
                 ) =>
             {
                 let c = b.ctx();
@@ -84,16 +94,9 @@ impl Lowerer<'_> {
         Some(V::Int(v))
     }
 
-    /// `kstack`: `bpf_get_stackid(ctx, stacks, 0)` (a negative id means no stack).
+    /// `kstack`: `bpf_get_stackid(ctx, stacks, 0)` (see [`Self::stack`]).
     pub(super) fn kstack(&mut self, e: &Expr) -> Option<V> {
-        let Some(map) = self.plan.stacks else {
-            self.not_built(e.span, "`kstack` here");
-            return None;
-        };
-        let c = self.b.ctx();
-        let m = self.b.map_ptr(map);
-        let flags = self.b.imm(0);
-        Some(V::Int(self.b.call(HELPER_GET_STACKID, &[c, m, flags])))
+        self.stack(false, &[], e)
     }
 
     pub(super) fn args_field(&mut self, name: &str, t: &Type, span: Span) -> Option<V> {

@@ -396,7 +396,9 @@ impl Lowerer<'_> {
                 self.join(arr, sep);
                 None
             }
-            "kstack" if args.is_empty() => self.kstack(e),
+            "kstack" => self.stack(false, args, e),
+            "ustack" => self.stack(true, args, e),
+            "usym" => self.usym(args),
             "ksym" => Some(V::Int(self.int(args.first()?))),
             "count" | "sum" | "avg" | "min" | "max" | "stats" | "hist" | "lhist" => {
                 self.not_built(e.span, format!("`{name}()` outside a map assignment"));
@@ -445,6 +447,11 @@ impl Lowerer<'_> {
                     fields.push(Field::Value(r, Width::W64));
                     layouts.push(match Scalar::of(&t) {
                         Some(sc @ (Scalar::Kstack | Scalar::Ksym)) => sc,
+                        Some(sc @ (Scalar::Ustack | Scalar::Usym)) => {
+                            let pid = self.pid_field();
+                            fields.push(pid);
+                            sc
+                        }
                         _ => Scalar::Int {
                             signed: t.is_signed(),
                         },
@@ -471,7 +478,7 @@ impl Lowerer<'_> {
         let (rb, loss) = (self.plan.ringbuf, self.plan.loss);
         // Records wait for the consumer's next timed poll, except exit(), which wakes it.
         let flags = match self.plan.messages.get(id as usize) {
-            Some(Message::Exit | Message::ExitCode) => cg::BPF_RB_FORCE_WAKEUP,
+            Some(Message::Exit | Message::ExitCode | Message::NewPid) => cg::BPF_RB_FORCE_WAKEUP,
             _ => cg::BPF_RB_NO_WAKEUP,
         };
         cg::ringbuf_output_with(&mut self.b, rb, loss, id, fields, flags);

@@ -28,9 +28,11 @@ impl Lowerer<'_> {
             ExprKind::Var(name) => {
                 let (slot, sc) = self.var_slot(name, e.span)?;
                 match sc {
-                    Scalar::Int { .. } | Scalar::Kstack | Scalar::Ksym => {
-                        V::Int(self.b.load(Size::DW, Base::Slot(slot), 0))
-                    }
+                    Scalar::Int { .. }
+                    | Scalar::Kstack
+                    | Scalar::Ksym
+                    | Scalar::Ustack
+                    | Scalar::Usym => V::Int(self.b.load(Size::DW, Base::Slot(slot), 0)),
                     Scalar::Str => V::Str(self.b.slot_addr(slot, 0)),
                 }
             }

@@ -48,6 +48,11 @@ impl Lowerer<'_> {
                     let v = self.int(k);
                     self.b.store(Size::DW, Base::Slot(slot), off, v);
                 }
+                Scalar::Ustack | Scalar::Usym => {
+                    let v = self.int(k);
+                    self.b.store(Size::DW, Base::Slot(slot), off, v);
+                    self.store_pid(Base::Slot(slot), off + 8);
+                }
                 Scalar::Str => {
                     let p = self.string(k);
                     let dst = self.b.slot_addr(slot, off);
@@ -111,6 +116,14 @@ impl Lowerer<'_> {
                         return;
                     }
                     self.string(value)
+                }
+                Scalar::Ustack | Scalar::Usym => {
+                    if op.is_some() {
+                        self.not_built(value.span, "a compound assignment to a stack or symbol");
+                        return;
+                    }
+                    let v = self.int(value);
+                    self.user_value(v)
                 }
             };
             cg::update(&mut self.b, m.id, key, val, 0);
@@ -200,9 +213,9 @@ impl Lowerer<'_> {
         let m = self.plan.maps[mi].clone();
         let key = self.map_key(mi, &keys, e.span);
         match m.value {
-            ValueLayout::Plain(Scalar::Int { .. } | Scalar::Kstack | Scalar::Ksym) => {
-                Some(V::Int(cg::read_u64_or_zero(&mut self.b, m.id, key, 0)))
-            }
+            ValueLayout::Plain(
+                Scalar::Int { .. } | Scalar::Kstack | Scalar::Ksym | Scalar::Ustack | Scalar::Usym,
+            ) => Some(V::Int(cg::read_u64_or_zero(&mut self.b, m.id, key, 0))),
             ValueLayout::Plain(Scalar::Str) => {
                 let (_, dst) = self.str_slot();
                 let done = self.b.label();

@@ -13,6 +13,7 @@ mod formap;
 mod maps;
 mod stmt;
 mod tuple;
+mod user;
 
 use std::collections::HashMap;
 

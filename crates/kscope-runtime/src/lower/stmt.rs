@@ -181,7 +181,7 @@ impl Lowerer<'_> {
             return;
         };
         match sc {
-            Scalar::Int { .. } | Scalar::Kstack | Scalar::Ksym => {
+            Scalar::Int { .. } | Scalar::Kstack | Scalar::Ksym | Scalar::Ustack | Scalar::Usym => {
                 let v = self.int(value);
                 let v = match op {
                     None => v,

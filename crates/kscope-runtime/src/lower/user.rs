@@ -1,0 +1,112 @@
+//! Stacks and user symbols: `kstack`/`ustack` with their modes and limits, `usym()`, and
+//! the pid word that user values carry (their symbols are per process).
+
+use kscope_codegen::VReg;
+use kscope_codegen::Width;
+use kscope_codegen::ir::{AluOp, Base, JmpOp, Size};
+use kscope_codegen::lower::{self as cg, Field};
+use kscope_lang::ast::{Expr, ExprKind};
+
+use super::*;
+use crate::plan::{Message, StackWord};
+
+/// `BPF_F_USER_STACK`: `bpf_get_stackid` walks the user stack.
+const BPF_F_USER_STACK: i64 = 1 << 8;
+
+/// A stack mode by name, as [`StackWord::mode`] stores it.
+fn stack_mode(name: &str) -> Option<u8> {
+    match name {
+        "bpftrace" => Some(0),
+        "perf" => Some(1),
+        "raw" => Some(2),
+        _ => None,
+    }
+}
+
+impl Lowerer<'_> {
+    /// `kstack`, `ustack`, `kstack(mode)`, `ustack(limit)`, `ustack(mode, limit)`: the
+    /// stack word ([`StackWord`]) from `bpf_get_stackid` on the stack map of that
+    /// kind and depth.
+    pub(super) fn stack(&mut self, user: bool, args: &[Expr], e: &Expr) -> Option<V> {
+        let mut mode = 0u8;
+        let mut limit = 0u16;
+        for a in args {
+            match &a.kind {
+                ExprKind::Ident(m) => match stack_mode(m) {
+                    Some(m) => mode = m,
+                    None => {
+                        self.not_built(a.span, format!("the stack mode `{m}`"));
+                        return None;
+                    }
+                },
+                ExprKind::Int(n) => limit = (*n).min(u64::from(crate::plan::STACK_DEPTH)) as u16,
+                _ => {
+                    self.not_built(a.span, "a stack limit that is not a literal");
+                    return None;
+                }
+            }
+        }
+        let map = self.plan.stack_map(user, u32::from(limit));
+        self.span(e.span);
+        let c = self.b.ctx();
+        let m = self.b.map_ptr(map);
+        let flags = self.b.imm(if user { BPF_F_USER_STACK } else { 0 });
+        let id = self.b.call(HELPER_GET_STACKID, &[c, m, flags]);
+        // The low 32 bits: an error code becomes an id above any the map holds.
+        self.b.alu32(AluOp::Mov, id, id);
+        let high = StackWord::high_bits(mode, limit);
+        if high != 0 {
+            let h = self.b.imm(high as i64);
+            self.b.alu(AluOp::Or, id, h);
+        }
+        Some(V::Int(id))
+    }
+
+    /// `usym(addr)`: the address (the pid is stored beside it, see [`Self::store_pid`]).
+    pub(super) fn usym(&mut self, args: &[Expr]) -> Option<V> {
+        Some(V::Int(self.int(args.first()?)))
+    }
+
+    /// Stores the current process id at `base + off` (the second word of a
+    /// [`Scalar::Ustack`] or [`Scalar::Usym`] value, whose first word is at `off - 8`).
+    pub(super) fn store_pid(&mut self, base: Base, off: i16) {
+        let pid = self.announced_pid();
+        self.b.store(Size::DW, base, off, pid);
+    }
+
+    /// The printf/print record field of the pid word.
+    pub(super) fn pid_field(&mut self) -> Field {
+        Field::Value(self.announced_pid(), Width::W64)
+    }
+
+    /// The current pid, announced to user space ([`Message::NewPid`]) the first time
+    /// it stores a user value, so that its memory map is cached while it lives.
+    fn announced_pid(&mut self) -> VReg {
+        let pid = cg::pid(&mut self.b);
+        let seen = self.plan.seen_pids();
+        let done = self.b.label();
+        let k = self.b.slot(4);
+        self.b.store(Size::W, Base::Slot(k), 0, pid);
+        let key = self.b.slot_addr(k, 0);
+        let found = cg::lookup(&mut self.b, seen, key);
+        self.b.jmp_if(JmpOp::Ne, found, 0, done);
+        let v = self.b.slot(1);
+        self.b.store(Size::B, Base::Slot(v), 0, 1);
+        let val = self.b.slot_addr(v, 0);
+        // BPF_NOEXIST: of two racing first events, one announces.
+        let r = cg::update(&mut self.b, seen, key, val, 1);
+        self.b.jmp_if(JmpOp::Ne, r, 0, done);
+        let id = self.message(Message::NewPid);
+        self.output(id, &[Field::Value(pid, Width::W64)]);
+        self.b.place(done);
+        pid
+    }
+
+    /// A 16-byte slot with a user value: `v` and the current pid; returns its address.
+    pub(super) fn user_value(&mut self, v: VReg) -> VReg {
+        let s = self.b.slot(16);
+        self.b.store(Size::DW, Base::Slot(s), 0, v);
+        self.store_pid(Base::Slot(s), 8);
+        self.b.slot_addr(s, 0)
+    }
+}

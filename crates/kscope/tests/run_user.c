@@ -1,0 +1,64 @@
+/* Workloads for the `kscope run` user stack, usym and wildcard uprobe tests. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define NOINLINE __attribute__((noinline))
+
+NOINLINE int kscope_c(int i) {
+    __asm__ volatile("" ::: "memory");
+    return i + 1;
+}
+
+NOINLINE int kscope_b(int i) {
+    int r = kscope_c(i);
+    __asm__ volatile("" ::: "memory");
+    return r + 1;
+}
+
+NOINLINE int kscope_a(int i) {
+    int r = kscope_b(i);
+    __asm__ volatile("" ::: "memory");
+    return r + 1;
+}
+
+NOINLINE int kscope_callback(int i) {
+    __asm__ volatile("" ::: "memory");
+    return i - 1;
+}
+
+/* Takes a function pointer in its first argument (for `usym(arg0)`). */
+NOINLINE int kscope_take_fn(int (*fn)(int), int i) {
+    __asm__ volatile("" ::: "memory");
+    return fn(i);
+}
+
+NOINLINE int kw_one(int i) { __asm__ volatile("" ::: "memory"); return i; }
+NOINLINE int kw_two(int i) { __asm__ volatile("" ::: "memory"); return i; }
+NOINLINE int kw_three(int i) { __asm__ volatile("" ::: "memory"); return i; }
+
+/* The tracer exits here (its `exit()`), while this process is still alive. */
+NOINLINE void kscope_done(void) {
+    __asm__ volatile("" ::: "memory");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) return 2;
+    int n = atoi(argv[2]);
+    int s = 0;
+    if (!strcmp(argv[1], "stack")) {
+        for (int i = 0; i < n; i++) s += kscope_a(i);
+    } else if (!strcmp(argv[1], "fnptr")) {
+        for (int i = 0; i < n; i++) s += kscope_take_fn(kscope_callback, i);
+    } else if (!strcmp(argv[1], "getppid")) {
+        for (int i = 0; i < n; i++) s += getppid() == -1;
+    } else if (!strcmp(argv[1], "wild")) {
+        for (int i = 0; i < n; i++) s += kw_one(i);
+        for (int i = 0; i < 2 * n; i++) s += kw_two(i);
+        for (int i = 0; i < 3 * n; i++) s += kw_three(i);
+    }
+    kscope_done();
+    /* Stay alive (for symbolization by pid) until the tracer ends us; 10 s at most. */
+    if (argc > 3) sleep(10);
+    return s == -1;
+}
