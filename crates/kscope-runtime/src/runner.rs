@@ -500,7 +500,7 @@ fn codegen_error(e: &CodegenError, src: &SourceFile, ap: &AttachPoint) -> RunErr
 }
 
 /// The concrete attach points of `ap`: itself, or with wildcards every match (sorted):
-/// tracepoint and raw tracepoint events in tracefs, uprobe functions in the ELF file's
+/// tracepoint events in tracefs, raw tracepoints in vmlinux BTF, uprobe functions in the ELF file's
 /// symbols, kprobe functions in `available_filter_functions` (less the kprobe blacklist).
 fn expand(ap: &AttachPoint, pid: Option<i32>) -> Result<Vec<AttachPoint>, String> {
     let mut ap = ap.clone();
@@ -508,6 +508,12 @@ fn expand(ap: &AttachPoint, pid: Option<i32>) -> Result<Vec<AttachPoint>, String
         (ap.provider, ap.parts.as_mut_slice())
     {
         *bin = crate::uprobes::target_name(bin, pid);
+        ap.raw = ap.canonical();
+    }
+    // Raw tracepoints are named with their BTF's module, as upstream names them
+    // (`rawtracepoint:vmlinux:sched_switch`).
+    if ap.provider == Provider::Rawtracepoint && ap.parts.len() == 1 {
+        ap.parts.insert(0, "vmlinux".to_string());
         ap.raw = ap.canonical();
     }
     let ap = &ap;
@@ -537,15 +543,30 @@ fn expand(ap: &AttachPoint, pid: Option<i32>) -> Result<Vec<AttachPoint>, String
             })
             .map(|e| with_parts(vec![e.system, e.name]))
             .collect(),
-        (Provider::Rawtracepoint, [ev]) => {
-            let mut names: Vec<String> = events()?
+        (Provider::Rawtracepoint, [module, ev]) => {
+            if module != "vmlinux" {
+                return Err(format!(
+                    "wildcards over module raw tracepoints are not built yet in `kscope run`: \
+                     name one event of {module}"
+                ));
+            }
+            // Raw tracepoints are the kernel's `btf_trace_NAME` typedefs: tracefs also lists
+            // events that are not raw tracepoints (each syscalls:sys_enter_* rides on
+            // raw_syscalls' sys_enter).
+            let btf = kscope_btf::Btf::open_sys_vmlinux()
+                .map_err(|e| format!("wildcards in raw tracepoints need the kernel's BTF: {e}"))?;
+            let mut names: Vec<String> = btf
+                .raw_tracepoint_names()
                 .into_iter()
-                .filter(|e| kscope_ftrace::select::glob(ev, &e.name))
-                .map(|e| e.name)
+                .filter(|n| kscope_ftrace::select::glob(ev, n))
+                .map(str::to_string)
                 .collect();
             names.sort();
             names.dedup();
-            names.into_iter().map(|n| with_parts(vec![n])).collect()
+            names
+                .into_iter()
+                .map(|n| with_parts(vec![module.clone(), n]))
+                .collect()
         }
         (Provider::Uprobe | Provider::Uretprobe, [bin, func]) => {
             if bin.contains(['*', '?', '[']) {

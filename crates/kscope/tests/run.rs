@@ -273,7 +273,7 @@ fn kernel_refusal_is_shown_at_the_attach_point() {
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(
-        err.starts_with("error: cannot attach rawtracepoint:sys_enter: "),
+        err.starts_with("error: cannot attach rawtracepoint:vmlinux:sys_enter: "),
         "{err}"
     );
     assert!(
@@ -293,6 +293,31 @@ fn stack_over_512_bytes_is_shown_at_its_span() {
     assert!(err.starts_with("error: the program needs "), "{err}");
     assert!(err.contains("more than the kernel's 512 bytes"), "{err}");
     assert!(err.contains(" --> -e:1:"), "{err}");
+}
+
+/// `probe` names a raw tracepoint with its module, as upstream does, with or without the
+/// module in the script, and wildcards expand to every matching event.
+#[test]
+fn raw_tracepoint_probe_names_carry_the_module() {
+    let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
+        return;
+    };
+    for ap in [
+        "rawtracepoint:sys_enter",
+        "rawtracepoint:vmlinux:sys_enter",
+        "rawtracepoint:sys_ent*",
+    ] {
+        let out = run_c(
+            &format!("{ap} /pid == cpid/ {{ @[probe] = count(); }}"),
+            "getppid 10",
+        );
+        let lines: Vec<&str> = out.lines().filter(|l| !l.is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{ap}: {out}");
+        let (name, n) = lines[0].split_once("]: ").unwrap();
+        assert_eq!(name, "@[rawtracepoint:vmlinux:sys_enter", "{ap}: {out}");
+        // At least the ten getppid calls (plus the child's start-up and exit).
+        assert!(n.parse::<u64>().unwrap() >= 10, "{ap}: {out}");
+    }
 }
 
 #[test]
