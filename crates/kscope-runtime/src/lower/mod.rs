@@ -10,6 +10,7 @@ mod context;
 mod expr;
 mod maps;
 mod stmt;
+mod strcmp;
 
 use std::collections::HashMap;
 
