@@ -360,16 +360,27 @@ pub fn hist_bucket(b: &mut Builder, v: VReg, k: u32) -> VReg {
     b.alu(AluOp::Add, res, 1);
     b.jmp(done);
     b.place(big);
-    // l = floor(log2 v) by halving the search range: 32, 16, 8, 4, 2, 1 bits.
+    // l = floor(log2 v) by halving the search range: 32, 16, 8, 4, 2, 1 bits, without
+    // branches (write sizes and latencies vary from event to event: a branch per step
+    // mispredicts). Before the step of s bits n < 2^(2s), so x = n >> s < 2^s, and
+    // (x + 2^s - 1) >> s is 1 exactly when x != 0.
     let n = b.copy(v);
     let l = b.imm(0);
-    for s in [32, 16, 8, 4, 2, 1] {
-        let skip = b.label();
-        let t = b.binop(AluOp::Rsh, n, s);
-        b.jmp_if(JmpOp::Eq, t, 0, skip);
-        b.mov(n, t);
-        b.alu(AluOp::Add, l, s);
-        b.place(skip);
+    let low32 = b.imm(0xFFFF_FFFF);
+    for s in [32i32, 16, 8, 4, 2, 1] {
+        let x = b.binop(AluOp::Rsh, n, s);
+        if s > 1 {
+            if s == 32 {
+                b.alu(AluOp::Add, x, low32);
+            } else {
+                b.alu(AluOp::Add, x, (1 << s) - 1);
+            }
+            b.alu(AluOp::Rsh, x, s);
+            b.alu(AluOp::Lsh, x, s.trailing_zeros() as i32);
+        }
+        // x is now s or 0: the bits to drop.
+        b.alu(AluOp::Rsh, n, x);
+        b.alu(AluOp::Add, l, x);
     }
     if k == 0 {
         // One bucket per power of 2: index l + 2.

@@ -163,9 +163,7 @@ pub fn read_map(
 /// "present" word set: the entry was written since the start or the last `clear()`.
 fn array_present(m: &UserMap, map: &Map, value: &[u8]) -> bool {
     let off = m.present_offset() as usize;
-    map.split_percpu(value)
-        .iter()
-        .any(|c| u64_at(c, off) != 0)
+    map.split_percpu(value).iter().any(|c| u64_at(c, off) != 0)
 }
 
 /// `clear(@m)` (`zero == false`: the entries go) or `zero(@m)` (they stay, holding 0)
@@ -186,10 +184,7 @@ pub fn clear_map(m: &UserMap, map: &Map, zero: bool) -> Result<(), kscope_bpf::B
     }
     let key = 0u32.to_ne_bytes();
     let mut value = vec![0u8; map.value_len()];
-    let present = zero
-        && map
-            .lookup(&key)?
-            .is_some_and(|v| array_present(m, map, &v));
+    let present = zero && map.lookup(&key)?.is_some_and(|v| array_present(m, map, &v));
     if present {
         // The first CPU's copy carries the word; the sum over CPUs is what prints.
         let off = m.present_offset() as usize;
