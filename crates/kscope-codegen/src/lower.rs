@@ -4,11 +4,15 @@
 //! - map updates in place ([`update_in_place`]): look up; on a hit change the value
 //!   through the returned pointer; on a miss insert with `BPF_NOEXIST` and, if another
 //!   CPU inserted first (`-EEXIST`), look up again;
-//! - aggregations on per-CPU maps: [`count`], [`sum`], [`min_max`] (value
-//!   [`MINMAX_VALUE_SIZE`]: `{u64 value, u64 is_set}`), [`avg_stats`] (`{u64 count,
-//!   u64 sum}`), [`hist_bucket`] / [`lhist_bucket`] with [`array_slot_add`] (a per-CPU
-//!   array indexed by bucket) or [`buckets_add`] (a per-CPU hash whose value is the
-//!   bucket array);
+//! - aggregations on per-CPU maps, [`aggregate`] with an [`Aggregation`] and a
+//!   [`Storage`]: a per-CPU hash (keyed maps; [`count`], [`sum`], [`min_max`],
+//!   [`avg_stats`], [`buckets_add`] are its shorthands) or a per-CPU array entry that
+//!   always exists (maps without keys: no helper call but the inlined lookup). Values:
+//!   count/sum one u64, min/max [`MINMAX_VALUE_SIZE`] `{u64 value, u64 is_set}`,
+//!   avg/stats `{u64 count, u64 sum}`, hist/lhist an array of u64 buckets indexed by
+//!   [`hist_bucket`] / [`lhist_bucket`]; [`array_slot_add`] adds 1 to a per-CPU array
+//!   entry indexed by bucket;
+//! - [`str_eq_literal`]: a string against a literal, byte by byte;
 //! - [`ringbuf_output`]: a `{u64 format id, packed args}` record, or a per-CPU loss
 //!   counter increment when the ring is full;
 //! - builtins through helpers: [`pid`], [`tid`], [`nsecs`], [`cpu`], [`uid`], [`gid`],
