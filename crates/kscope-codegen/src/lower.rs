@@ -4,11 +4,15 @@
 //! - map updates in place ([`update_in_place`]): look up; on a hit change the value
 //!   through the returned pointer; on a miss insert with `BPF_NOEXIST` and, if another
 //!   CPU inserted first (`-EEXIST`), look up again;
-//! - aggregations on per-CPU maps: [`count`], [`sum`], [`min_max`] (value
-//!   [`MINMAX_VALUE_SIZE`]: `{u64 value, u64 is_set}`), [`avg_stats`] (`{u64 count,
-//!   u64 sum}`), [`hist_bucket`] / [`lhist_bucket`] with [`array_slot_add`] (a per-CPU
-//!   array indexed by bucket) or [`buckets_add`] (a per-CPU hash whose value is the
-//!   bucket array);
+//! - aggregations on per-CPU maps, [`aggregate`] with an [`Aggregation`] and a
+//!   [`Storage`]: a per-CPU hash (keyed maps; [`count`], [`sum`], [`min_max`],
+//!   [`avg_stats`], [`buckets_add`] are its shorthands) or a per-CPU array entry that
+//!   always exists (maps without keys: no helper call but the inlined lookup). Values:
+//!   count/sum one u64, min/max [`MINMAX_VALUE_SIZE`] `{u64 value, u64 is_set}`,
+//!   avg/stats `{u64 count, u64 sum}`, hist/lhist an array of u64 buckets indexed by
+//!   [`hist_bucket`] / [`lhist_bucket`]; [`array_slot_add`] adds 1 to a per-CPU array
+//!   entry indexed by bucket;
+//! - [`str_eq_literal`]: a string against a literal, byte by byte;
 //! - [`ringbuf_output`]: a `{u64 format id, packed args}` record, or a per-CPU loss
 //!   counter increment when the ring is full;
 //! - builtins through helpers: [`pid`], [`tid`], [`nsecs`], [`cpu`], [`uid`], [`gid`],
@@ -138,7 +142,144 @@ fn add_at(b: &mut Builder, p: VReg, off: i16, delta: Operand) {
     b.store(Size::DW, Base::Reg(p), off, v);
 }
 
-/// Adds `delta` to the 8-byte value of `key` in per-CPU `map` (count/sum).
+/// Where an aggregation keeps its per-CPU value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    /// A per-CPU hash: a missing key is inserted (see [`update_in_place`]).
+    Hash,
+    /// An entry of a per-CPU array (maps without keys): it always exists, so the update
+    /// is one inlined lookup and a change through the pointer, no helper call. The
+    /// 8-byte word at byte `present` of the value is then set to 1, which tells user
+    /// space an untouched entry from one holding 0 (`sum(0)`, `zero(@)`).
+    Array {
+        /// Offset of the "present" word in the value.
+        present: i16,
+    },
+}
+
+/// One aggregation update, as [`aggregate`] applies it.
+#[derive(Debug, Clone, Copy)]
+pub enum Aggregation {
+    /// `count()`: the 8-byte value `+= 1`.
+    Count,
+    /// `sum(v)`: the 8-byte value `+= v`.
+    Sum(VReg),
+    /// `min(v)` / `max(v)` on `{value, is_set}` ([`MINMAX_VALUE_SIZE`]).
+    MinMax {
+        /// The value.
+        v: VReg,
+        /// `max` (else `min`).
+        max: bool,
+        /// Compare signed.
+        signed: bool,
+    },
+    /// `avg(v)` / `stats(v)` on `{count, sum}` ([`STATS_VALUE_SIZE`]).
+    AvgStats(VReg),
+    /// `hist`/`lhist`: bucket `index` of an array of `nbuckets` 8-byte counters `+= 1`
+    /// (an index past the end is ignored). A missing hash key is inserted from
+    /// `zero_map[0]`, a per-CPU array at least as large that is never written.
+    Bucket {
+        /// The bucket index.
+        index: VReg,
+        /// The number of buckets.
+        nbuckets: u32,
+        /// The all-zero map (unused with [`Storage::Array`]).
+        zero_map: MapId,
+    },
+}
+
+impl Aggregation {
+    /// Changes the value at `p` (a map value pointer).
+    fn apply(self, b: &mut Builder, p: VReg) {
+        match self {
+            Aggregation::Count => add_at(b, p, 0, Operand::Imm(1)),
+            Aggregation::Sum(v) => add_at(b, p, 0, Operand::Reg(v)),
+            Aggregation::MinMax { v, max, signed } => {
+                let write = b.label();
+                let skip = b.label();
+                let set = b.load(Size::DW, Base::Reg(p), 8);
+                b.jmp_if(JmpOp::Eq, set, 0, write);
+                let old = b.load(Size::DW, Base::Reg(p), 0);
+                // Keep the old value unless v beats it.
+                let keep = match (max, signed) {
+                    (true, true) => JmpOp::Sle,
+                    (true, false) => JmpOp::Le,
+                    (false, true) => JmpOp::Sge,
+                    (false, false) => JmpOp::Ge,
+                };
+                b.jmp_if(keep, v, old, skip);
+                b.place(write);
+                b.store(Size::DW, Base::Reg(p), 0, v);
+                b.store(Size::DW, Base::Reg(p), 8, 1);
+                b.place(skip);
+            }
+            Aggregation::AvgStats(v) => {
+                add_at(b, p, 0, Operand::Imm(1));
+                add_at(b, p, 8, Operand::Reg(v));
+            }
+            Aggregation::Bucket {
+                index, nbuckets, ..
+            } => {
+                let skip = b.label();
+                // The verifier needs the index bounded before it is added to the pointer.
+                let i = b.copy(index);
+                b.jmp_if(JmpOp::Gt, i, nbuckets as i32 - 1, skip);
+                b.alu(AluOp::Lsh, i, 3);
+                let q = b.binop(AluOp::Add, p, i);
+                add_at(b, q, 0, Operand::Imm(1));
+                b.place(skip);
+            }
+        }
+    }
+}
+
+/// Applies `agg` to `key`'s value in per-CPU `map`, stored as `storage`.
+pub fn aggregate(b: &mut Builder, map: MapId, key: VReg, agg: Aggregation, storage: Storage) {
+    match storage {
+        Storage::Array { present } => {
+            let done = b.label();
+            let p = lookup(b, map, key);
+            b.jmp_if(JmpOp::Eq, p, 0, done);
+            agg.apply(b, p);
+            b.store(Size::DW, Base::Reg(p), present, 1);
+            b.place(done);
+        }
+        Storage::Hash => {
+            // The value a missing key gets: the update applied to zeroes.
+            let fill = move |b: &mut Builder, s: Slot| {
+                let (first, second) = match agg {
+                    Aggregation::Count => (Operand::Imm(1), None),
+                    Aggregation::Sum(v) => (Operand::Reg(v), None),
+                    Aggregation::MinMax { v, .. } => (Operand::Reg(v), Some(Operand::Imm(1))),
+                    Aggregation::AvgStats(v) => (Operand::Imm(1), Some(Operand::Reg(v))),
+                    Aggregation::Bucket { .. } => return,
+                };
+                b.store(Size::DW, Base::Slot(s), 0, first);
+                if let Some(second) = second {
+                    b.store(Size::DW, Base::Slot(s), 8, second);
+                }
+            };
+            let miss = match agg {
+                Aggregation::Bucket { zero_map, .. } => Miss::Zero { zero_map },
+                Aggregation::Count | Aggregation::Sum(_) => Miss::Init {
+                    size: 8,
+                    fill: &fill,
+                },
+                Aggregation::MinMax { .. } => Miss::Init {
+                    size: MINMAX_VALUE_SIZE,
+                    fill: &fill,
+                },
+                Aggregation::AvgStats(_) => Miss::Init {
+                    size: STATS_VALUE_SIZE,
+                    fill: &fill,
+                },
+            };
+            update_in_place(b, map, key, miss, &|b, p| agg.apply(b, p));
+        }
+    }
+}
+
+/// Adds `delta` to the 8-byte value of `key` in per-CPU hash `map` (count/sum).
 pub fn add(b: &mut Builder, map: MapId, key: VReg, delta: Operand) {
     let fill = move |b: &mut Builder, s: Slot| b.store(Size::DW, Base::Slot(s), 0, delta);
     update_in_place(
@@ -155,72 +296,29 @@ pub fn add(b: &mut Builder, map: MapId, key: VReg, delta: Operand) {
 
 /// `count()`: adds 1 to `key`'s value.
 pub fn count(b: &mut Builder, map: MapId, key: VReg) {
-    add(b, map, key, Operand::Imm(1));
+    aggregate(b, map, key, Aggregation::Count, Storage::Hash);
 }
 
 /// `sum(v)`: adds `v` to `key`'s value.
 pub fn sum(b: &mut Builder, map: MapId, key: VReg, v: VReg) {
-    add(b, map, key, Operand::Reg(v));
+    aggregate(b, map, key, Aggregation::Sum(v), Storage::Hash);
 }
 
 /// `min(v)` (`max == false`) or `max(v)` on a `{value, is_set}` per-CPU value; `signed`
 /// selects the comparison.
 pub fn min_max(b: &mut Builder, map: MapId, key: VReg, v: VReg, max: bool, signed: bool) {
-    let fill = move |b: &mut Builder, s: Slot| {
-        b.store(Size::DW, Base::Slot(s), 0, v);
-        b.store(Size::DW, Base::Slot(s), 8, 1);
-    };
-    let hit = move |b: &mut Builder, p: VReg| {
-        let write = b.label();
-        let skip = b.label();
-        let set = b.load(Size::DW, Base::Reg(p), 8);
-        b.jmp_if(JmpOp::Eq, set, 0, write);
-        let old = b.load(Size::DW, Base::Reg(p), 0);
-        // Keep the old value unless v beats it.
-        let keep = match (max, signed) {
-            (true, true) => JmpOp::Sle,
-            (true, false) => JmpOp::Le,
-            (false, true) => JmpOp::Sge,
-            (false, false) => JmpOp::Ge,
-        };
-        b.jmp_if(keep, v, old, skip);
-        b.place(write);
-        b.store(Size::DW, Base::Reg(p), 0, v);
-        b.store(Size::DW, Base::Reg(p), 8, 1);
-        b.place(skip);
-    };
-    update_in_place(
+    aggregate(
         b,
         map,
         key,
-        Miss::Init {
-            size: MINMAX_VALUE_SIZE,
-            fill: &fill,
-        },
-        &hit,
+        Aggregation::MinMax { v, max, signed },
+        Storage::Hash,
     );
 }
 
 /// `avg(v)` / `stats(v)`: `count += 1; sum += v` on a `{count, sum}` per-CPU value.
 pub fn avg_stats(b: &mut Builder, map: MapId, key: VReg, v: VReg) {
-    let fill = move |b: &mut Builder, s: Slot| {
-        b.store(Size::DW, Base::Slot(s), 0, 1);
-        b.store(Size::DW, Base::Slot(s), 8, v);
-    };
-    let hit = move |b: &mut Builder, p: VReg| {
-        add_at(b, p, 0, Operand::Imm(1));
-        add_at(b, p, 8, Operand::Reg(v));
-    };
-    update_in_place(
-        b,
-        map,
-        key,
-        Miss::Init {
-            size: STATS_VALUE_SIZE,
-            fill: &fill,
-        },
-        &hit,
-    );
+    aggregate(b, map, key, Aggregation::AvgStats(v), Storage::Hash);
 }
 
 /// Number of buckets of `hist(n, k)`: indexes run from 0 (negative values) to that of
@@ -266,27 +364,57 @@ pub fn hist_bucket(b: &mut Builder, v: VReg, k: u32) -> VReg {
     b.alu(AluOp::Add, res, 1);
     b.jmp(done);
     b.place(big);
-    // l = floor(log2 v) by halving the search range: 32, 16, 8, 4, 2, 1 bits.
+    // l = floor(log2 v) by halving the search range: 32, 16, 8, 4, 2, 1 bits, without
+    // branches (write sizes and latencies vary from event to event: a branch per step
+    // mispredicts). Before the step of s bits n < 2^(2s), so x = n >> s < 2^s, and
+    // (x + 2^s - 1) >> s is 1 exactly when x != 0.
     let n = b.copy(v);
     let l = b.imm(0);
-    for s in [32, 16, 8, 4, 2, 1] {
-        let skip = b.label();
-        let t = b.binop(AluOp::Rsh, n, s);
-        b.jmp_if(JmpOp::Eq, t, 0, skip);
-        b.mov(n, t);
-        b.alu(AluOp::Add, l, s);
-        b.place(skip);
+    let low32 = b.imm(0xFFFF_FFFF);
+    for s in [32i32, 16, 8, 4, 2, 1] {
+        let x = b.binop(AluOp::Rsh, n, s);
+        if s > 1 {
+            if s == 32 {
+                b.alu(AluOp::Add, x, low32);
+            } else {
+                b.alu(AluOp::Add, x, (1 << s) - 1);
+            }
+            b.alu(AluOp::Rsh, x, s);
+            b.alu(AluOp::Lsh, x, s.trailing_zeros() as i32);
+        }
+        // x is now s or 0: the bits to drop.
+        b.alu(AluOp::Rsh, n, x);
+        b.alu(AluOp::Add, l, x);
     }
-    b.alu(AluOp::Sub, l, k as i32);
-    let x = b.binop(AluOp::Rsh, v, l);
-    b.alu(AluOp::And, x, mask);
-    b.mov(res, l);
-    b.alu(AluOp::Add, res, 1);
-    b.alu(AluOp::Lsh, res, k as i32);
-    b.alu(AluOp::Add, res, x);
-    b.alu(AluOp::Add, res, 1);
+    if k == 0 {
+        // One bucket per power of 2: index l + 2.
+        b.mov(res, l);
+        b.alu(AluOp::Add, res, 2);
+    } else {
+        b.alu(AluOp::Sub, l, k as i32);
+        let x = b.binop(AluOp::Rsh, v, l);
+        b.alu(AluOp::And, x, mask);
+        b.mov(res, l);
+        b.alu(AluOp::Add, res, 1);
+        b.alu(AluOp::Lsh, res, k as i32);
+        b.alu(AluOp::Add, res, x);
+        b.alu(AluOp::Add, res, 1);
+    }
     b.place(done);
     res
+}
+
+/// Compares the string at `p` with `lit` (cut at its first NUL) byte by byte, up to and
+/// including the literal's terminating NUL: jumps to `differ` at the first byte that is
+/// not equal, falls through when the strings are equal. Bytes of `p` after a mismatch
+/// are never read, so `p` needs no NUL padding. Byte loads also avoid the stall of a
+/// word load over bytes a helper has just stored in several pieces (`comm`).
+pub fn str_eq_literal(b: &mut Builder, p: VReg, lit: &[u8], differ: Label) {
+    let end = lit.iter().position(|&c| c == 0).unwrap_or(lit.len());
+    for (i, &c) in lit[..end].iter().chain(std::iter::once(&0u8)).enumerate() {
+        let x = b.load(Size::B, Base::Reg(p), i as i16);
+        b.jmp_if(JmpOp::Ne, x, i32::from(c), differ);
+    }
 }
 
 /// Number of buckets of `lhist(n, min, max, step)`: below `min`, one per `step`, and
@@ -366,17 +494,12 @@ pub fn buckets_add(
     nbuckets: u32,
     zero_map: MapId,
 ) {
-    let hit = move |b: &mut Builder, p: VReg| {
-        let skip = b.label();
-        // The verifier needs the index bounded before it is added to the pointer.
-        let i = b.copy(index);
-        b.jmp_if(JmpOp::Gt, i, nbuckets as i32 - 1, skip);
-        b.alu(AluOp::Lsh, i, 3);
-        let q = b.binop(AluOp::Add, p, i);
-        add_at(b, q, 0, Operand::Imm(1));
-        b.place(skip);
+    let agg = Aggregation::Bucket {
+        index,
+        nbuckets,
+        zero_map,
     };
-    update_in_place(b, map, key, Miss::Zero { zero_map }, &hit);
+    aggregate(b, map, key, agg, Storage::Hash);
 }
 
 /// One field of an output record.

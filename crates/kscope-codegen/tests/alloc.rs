@@ -172,6 +172,10 @@ fn hist_and_lhist_buckets_in_bpf() {
         1024,
         i64::MAX,
     ];
+    // Every power of 2 and its neighbours: the edges of the log2 steps.
+    for i in 0..63 {
+        values.extend([(1i64 << i) - 1, 1i64 << i, (1i64 << i) + 1]);
+    }
     let mut r = Rng::new(7);
     for _ in 0..300 {
         let shift = r.below(64);

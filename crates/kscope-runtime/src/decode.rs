@@ -229,6 +229,9 @@ pub fn read_map(
 ) -> Result<MapData, kscope_bpf::BpfError> {
     let mut entries = Vec::new();
     for (k, v) in map.entries()? {
+        if m.is_array() && !array_present(m, map, &v) {
+            continue;
+        }
         let cell = match &m.value {
             ValueLayout::Plain(sc) => match sc {
                 Scalar::Int { .. } => Cell::Int(u64_at(&v, 0)),
@@ -277,6 +280,40 @@ pub fn read_map(
         info.value = ValueKind::Int { signed: *signed };
     }
     Ok(MapData { info, entries })
+}
+
+/// Whether any CPU's copy of an array map's value ([`UserMap::is_array`]) has its
+/// "present" word set: the entry was written since the start or the last `clear()`.
+fn array_present(m: &UserMap, map: &Map, value: &[u8]) -> bool {
+    let off = m.present_offset() as usize;
+    map.split_percpu(value).iter().any(|c| u64_at(c, off) != 0)
+}
+
+/// `clear(@m)` (`zero == false`: the entries go) or `zero(@m)` (they stay, holding 0)
+/// from user space. A per-CPU array's entry cannot be deleted: `clear` zeroes every
+/// CPU's copy including the "present" word, `zero` keeps the word of a present entry.
+pub fn clear_map(m: &UserMap, map: &Map, zero: bool) -> Result<(), kscope_bpf::BpfError> {
+    if !m.is_array() {
+        // A key another CPU deletes meanwhile is no error.
+        for k in map.keys()? {
+            if zero {
+                let z = vec![0u8; map.value_len()];
+                let _ = map.update(&k, &z, kscope_bpf::UpdateFlags::Exist);
+            } else {
+                let _ = map.delete(&k);
+            }
+        }
+        return Ok(());
+    }
+    let key = 0u32.to_ne_bytes();
+    let mut value = vec![0u8; map.value_len()];
+    let present = zero && map.lookup(&key)?.is_some_and(|v| array_present(m, map, &v));
+    if present {
+        // The first CPU's copy carries the word; the sum over CPUs is what prints.
+        let off = m.present_offset() as usize;
+        value[off..off + 8].copy_from_slice(&1u64.to_ne_bytes());
+    }
+    map.update(&key, &value, kscope_bpf::UpdateFlags::Any)
 }
 
 /// The text of a printf or system record (`rec` after its 8-byte id).

@@ -195,7 +195,8 @@ pub struct UserMap {
     pub name: String,
     /// The checker's facts.
     pub info: kscope_lang::sema::MapInfo,
-    /// The key parts (empty for a scalar map, which uses one 8-byte zero key).
+    /// The key parts (empty for a scalar map, which uses one zero key: 8 bytes for a
+    /// hash, 4 for an array, see [`UserMap::is_array`]).
     pub keys: Vec<Scalar>,
     /// The value.
     pub value: ValueLayout,
@@ -204,9 +205,25 @@ pub struct UserMap {
 }
 
 impl UserMap {
-    /// The key size in bytes.
+    /// Whether the map is a per-CPU array of one entry (key 0) rather than a hash: an
+    /// aggregation without keys (`@ = count()`, `@x = hist(v)`). Its value is the
+    /// aggregation's ([`UserMap::value_size`]) followed by an 8-byte "present" word at
+    /// [`UserMap::present_offset`] that every update sets to 1: an entry whose CPUs
+    /// all hold 0 there was never written (or was cleared), as a missing hash key.
+    pub fn is_array(&self) -> bool {
+        self.keys.is_empty() && !matches!(self.value, ValueLayout::Plain(_))
+    }
+
+    /// The offset of the "present" word in an array map's value ([`UserMap::is_array`]).
+    pub fn present_offset(&self) -> u32 {
+        self.value_size()
+    }
+
+    /// The key size in bytes (4 for an array, whose only key is 0).
     pub fn key_size(&self) -> u32 {
-        if self.keys.is_empty() {
+        if self.is_array() {
+            4
+        } else if self.keys.is_empty() {
             8
         } else {
             self.keys.iter().map(|k| k.size()).sum()
@@ -227,12 +244,16 @@ impl UserMap {
 
     /// The kernel map spec.
     pub fn spec(&self) -> MapSpec {
+        let name = format!("ks_{}", sanitize(&self.name));
+        if self.is_array() {
+            let size = self.present_offset() + 8;
+            return MapSpec::new(MapType::PercpuArray, 4, size, 1).with_name(name);
+        }
         let t = match self.value {
             ValueLayout::Plain(_) | ValueLayout::Tuple(_) => MapType::Hash,
             _ => MapType::PercpuHash,
         };
-        MapSpec::new(t, self.key_size(), self.value_size(), MAP_ENTRIES)
-            .with_name(format!("ks_{}", sanitize(&self.name)))
+        MapSpec::new(t, self.key_size(), self.value_size(), MAP_ENTRIES).with_name(name)
     }
 }
 
@@ -315,7 +336,7 @@ pub struct Plan {
     pub ringbuf: MapId,
     /// The per-CPU lost-record counter.
     pub loss: MapId,
-    /// An all-zero per-CPU array for inserting bucket arrays (when a map has buckets).
+    /// An all-zero per-CPU array for inserting bucket arrays (when a map with keys has buckets).
     pub zero: Option<(MapId, u32)>,
     /// The stack trace map (when the script uses `kstack`).
     pub stacks: Option<MapId>,
@@ -385,7 +406,10 @@ impl Plan {
                     what: format!("map values of type {t} are not built yet"),
                 })?),
             };
-            if let ValueLayout::Buckets { n, .. } = value {
+            // Keyed bucket maps insert missing keys from the zero map (arrays need none).
+            if let ValueLayout::Buckets { n, .. } = value
+                && !keys.is_empty()
+            {
                 zero_size = zero_size.max(n * 8);
             }
             maps.push(UserMap {

@@ -451,18 +451,8 @@ impl State<'_> {
             }
             Message::Clear { map, zero } => {
                 let m = &self.plan.maps[*map];
-                let kmap = &self.maps[m.id.0 as usize];
-                if let Ok(keys) = kmap.keys() {
-                    for k in keys {
-                        if *zero {
-                            let z = vec![0u8; kmap.value_len()];
-                            let _ = kmap.update(&k, &z, kscope_bpf::UpdateFlags::Exist);
-                        } else {
-                            let _ = kmap.delete(&k);
-                        }
-                    }
-                }
-                Ok(())
+                decode::clear_map(m, &self.maps[m.id.0 as usize], *zero)
+                    .map_err(|e| std::io::Error::other(e.to_string()))
             }
         };
         if let Err(e) = r

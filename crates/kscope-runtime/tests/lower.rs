@@ -75,10 +75,17 @@ fn maps_get_their_layouts() {
     assert_eq!(get("x").value, ValueLayout::Plain(Scalar::Str));
     assert_eq!(
         get("c").key_size(),
-        8,
-        "a scalar map has one 8-byte zero key"
+        4,
+        "an aggregation without keys is a per-CPU array with one 4-byte zero key"
     );
-    // The zero map is as large as the largest bucket array.
+    assert!(get("c").is_array() && get("h").is_array() && !get("s").is_array());
+    // Its value ends with the "present" word.
+    assert_eq!(get("h").spec().value_size, 65 * 8 + 8);
+    // Bucket maps without keys need no zero map...
+    assert_eq!(plan.zero, None);
+    // ...keyed ones get one as large as the largest bucket array.
+    let (plan, errors) = lower("BEGIN { @h[1] = hist(5); @l[2] = lhist(5, 0, 100, 10); }");
+    assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(plan.zero.map(|z| z.1), Some(65 * 8));
 }
 

@@ -180,6 +180,9 @@ impl Lowerer<'_> {
                 self.not_built(span, format!("string operator `{}`", op.symbol()));
                 return None;
             }
+            if let Some(r) = self.str_cmp_literal(op, lhs, rhs) {
+                return Some(V::Int(r));
+            }
             // Against a literal of length L only the words holding bytes 0..=L can
             // differ (both sides are NUL padded).
             let literal = [lhs, rhs].iter().find_map(|e| match &e.kind {

@@ -2,7 +2,7 @@
 
 use kscope_codegen::VReg;
 use kscope_codegen::ir::{AluOp, Base, JmpOp, Size};
-use kscope_codegen::lower::{self as cg};
+use kscope_codegen::lower::{self as cg, Aggregation};
 use kscope_lang::ast::{BinOp, Expr, ExprKind};
 use kscope_lang::span::Span;
 
@@ -144,35 +144,46 @@ impl Lowerer<'_> {
                 None => l.b.imm(0),
             }
         };
-        match (name.name.as_str(), &m.value) {
-            ("count", ValueLayout::Sum) => cg::count(&mut self.b, m.id, key),
-            ("sum", ValueLayout::Sum) => {
-                let v = arg(self, 0);
-                cg::sum(&mut self.b, m.id, key, v)
+        let storage = if m.is_array() {
+            cg::Storage::Array {
+                present: m.present_offset() as i16,
             }
-            ("min" | "max", ValueLayout::MinMax { max, signed }) => {
-                let v = arg(self, 0);
-                cg::min_max(&mut self.b, m.id, key, v, *max, *signed)
-            }
-            ("avg" | "stats", ValueLayout::AvgStats) => {
-                let v = arg(self, 0);
-                cg::avg_stats(&mut self.b, m.id, key, v)
-            }
+        } else {
+            cg::Storage::Hash
+        };
+        let zero_map = self.plan.zero.map(|z| z.0).unwrap_or(m.id);
+        let agg = match (name.name.as_str(), &m.value) {
+            ("count", ValueLayout::Sum) => Aggregation::Count,
+            ("sum", ValueLayout::Sum) => Aggregation::Sum(arg(self, 0)),
+            ("min" | "max", ValueLayout::MinMax { max, signed }) => Aggregation::MinMax {
+                v: arg(self, 0),
+                max: *max,
+                signed: *signed,
+            },
+            ("avg" | "stats", ValueLayout::AvgStats) => Aggregation::AvgStats(arg(self, 0)),
             ("hist", ValueLayout::Buckets { n, hist_bits, .. }) => {
                 let v = arg(self, 0);
-                let idx = cg::hist_bucket(&mut self.b, v, hist_bits.unwrap_or(0));
-                let zero = self.plan.zero.map(|z| z.0).unwrap_or(m.id);
-                cg::buckets_add(&mut self.b, m.id, key, idx, *n, zero);
+                Aggregation::Bucket {
+                    index: cg::hist_bucket(&mut self.b, v, hist_bits.unwrap_or(0)),
+                    nbuckets: *n,
+                    zero_map,
+                }
             }
             ("lhist", ValueLayout::Buckets { n, lhist, .. }) => {
                 let v = arg(self, 0);
                 let (lo, hi, step) = lhist.unwrap_or((0, 0, 1));
-                let idx = cg::lhist_bucket(&mut self.b, v, lo, hi, step);
-                let zero = self.plan.zero.map(|z| z.0).unwrap_or(m.id);
-                cg::buckets_add(&mut self.b, m.id, key, idx, *n, zero);
+                Aggregation::Bucket {
+                    index: cg::lhist_bucket(&mut self.b, v, lo, hi, step),
+                    nbuckets: *n,
+                    zero_map,
+                }
             }
-            (other, _) => self.not_built(value.span, format!("`{other}()` into this map")),
-        }
+            (other, _) => {
+                self.not_built(value.span, format!("`{other}()` into this map"));
+                return;
+            }
+        };
+        cg::aggregate(&mut self.b, m.id, key, agg, storage);
     }
 
     pub(super) fn inc_dec(&mut self, inc: bool, prefix: bool, target: &Expr) -> Option<V> {

@@ -12,6 +12,7 @@ mod expr;
 mod formap;
 mod maps;
 mod stmt;
+mod strcmp;
 mod tuple;
 mod user;
 

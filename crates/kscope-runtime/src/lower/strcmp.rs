@@ -1,0 +1,48 @@
+//! `s == "literal"` and `s != "literal"`: byte compares against the literal's bytes as
+//! immediates, with `comm` read into a 16-byte slot that needs no zeroing.
+
+use kscope_codegen::VReg;
+use kscope_codegen::lower::{self as cg, COMM_LEN};
+use kscope_lang::ast::{BinOp, Expr, ExprKind};
+
+use super::*;
+
+impl Lowerer<'_> {
+    /// Lowers `lhs op rhs` (`==` or `!=` on strings) when one side is a string literal;
+    /// `None` when neither is. The other side's bytes are compared up to the literal's
+    /// NUL and no further, so `comm` (at most 15 bytes and its NUL) is read into 16
+    /// bytes left as the helper wrote them.
+    pub(super) fn str_cmp_literal(&mut self, op: BinOp, lhs: &Expr, rhs: &Expr) -> Option<VReg> {
+        let (other, lit) = match (&lhs.kind, &rhs.kind) {
+            (_, ExprKind::Str(l)) => (lhs, l),
+            (ExprKind::Str(l), _) => (rhs, l),
+            _ => return None,
+        };
+        // As a string value the literal is cut at its NUL and at STR_SIZE - 1 bytes.
+        let end = lit
+            .iter()
+            .position(|&c| c == 0)
+            .unwrap_or(lit.len())
+            .min(STR_SIZE as usize - 1);
+        let lit = &lit[..end];
+        let eq = op == BinOp::Eq;
+        let res = self.b.imm(i64::from(!eq));
+        let differ = self.b.label();
+        if matches!(&other.kind, ExprKind::Ident(n) if n == "comm") {
+            if lit.len() >= COMM_LEN as usize {
+                // Longer than any comm: never equal.
+                return Some(res);
+            }
+            let slot = self.b.slot(COMM_LEN);
+            let p = self.b.slot_addr(slot, 0);
+            cg::comm_into(&mut self.b, p);
+            cg::str_eq_literal(&mut self.b, p, lit, differ);
+        } else {
+            let p = self.string(other);
+            cg::str_eq_literal(&mut self.b, p, lit, differ);
+        }
+        self.b.mov(res, i32::from(eq));
+        self.b.place(differ);
+        Some(res)
+    }
+}
