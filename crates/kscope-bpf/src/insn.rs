@@ -458,6 +458,7 @@ pub fn helper_name(id: i32) -> Option<&'static str> {
         131 => "bpf_ringbuf_reserve",
         132 => "bpf_ringbuf_submit",
         133 => "bpf_ringbuf_discard",
+        134 => "bpf_ringbuf_query",
         164 => "bpf_for_each_map_elem",
         173 => "bpf_get_func_ip",
         195 => "bpf_map_lookup_percpu_elem",

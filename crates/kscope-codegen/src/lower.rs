@@ -541,23 +541,62 @@ pub const MAX_RECORD: u32 = i16::MAX as u32;
 /// Sends `{u64 fmt_id, fields...}` through `ringbuf`; when the ring has no room, adds 1
 /// to entry 0 of `loss` (a per-CPU array of one 8-byte counter).
 pub fn ringbuf_output(b: &mut Builder, ringbuf: MapId, loss: MapId, fmt_id: u64, fields: &[Field]) {
-    ringbuf_output_with(b, ringbuf, loss, fmt_id, fields, 0);
+    ringbuf_output_with(b, ringbuf, loss, fmt_id, fields, Wakeup::Kernel);
 }
 
 /// `bpf_ringbuf_submit` flag: do not wake the consumer (it polls on a timer).
 pub const BPF_RB_NO_WAKEUP: i32 = 1;
 /// `bpf_ringbuf_submit` flag: wake the consumer now.
 pub const BPF_RB_FORCE_WAKEUP: i32 = 2;
+/// `bpf_ringbuf_query` flag: bytes written and not consumed yet.
+const BPF_RB_AVAIL_DATA: i64 = 0;
+/// `bpf_ringbuf_query` (Linux 5.8).
+const HELPER_RINGBUF_QUERY: u32 = 134;
 
-/// [`ringbuf_output`] with `bpf_ringbuf_submit` flags: [`BPF_RB_NO_WAKEUP`] saves the
-/// consumer wake-up (most of a record's cost) when user space polls on a timer.
+/// When a submitted record wakes the ring buffer's consumer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wakeup {
+    /// The kernel's default: when the consumer had caught up (a wake-up per record when
+    /// it keeps up, which is most of a record's cost).
+    Kernel,
+    /// Never: the consumer polls on a timer.
+    Never,
+    /// Always (an `exit()` that must be seen at once).
+    Always,
+    /// Only once more than this many bytes wait: a timer-polling consumer drains a burst
+    /// before the ring fills, at the cost of one `bpf_ringbuf_query` per record.
+    Above(u32),
+}
+
+/// The `bpf_ringbuf_submit` flags for `wakeup`, in a register.
+pub fn submit_flags(b: &mut Builder, ringbuf: MapId, wakeup: Wakeup) -> VReg {
+    match wakeup {
+        Wakeup::Kernel => b.imm(0),
+        Wakeup::Never => b.imm(i64::from(BPF_RB_NO_WAKEUP)),
+        Wakeup::Always => b.imm(i64::from(BPF_RB_FORCE_WAKEUP)),
+        Wakeup::Above(bytes) => {
+            let flags = b.imm(i64::from(BPF_RB_NO_WAKEUP));
+            let m = b.map_ptr(ringbuf);
+            let q = b.imm(BPF_RB_AVAIL_DATA);
+            let waiting = b.call(HELPER_RINGBUF_QUERY, &[m, q]);
+            let quiet = b.label();
+            let limit = i32::try_from(bytes).unwrap_or(i32::MAX);
+            b.jmp_if(JmpOp::Le, waiting, limit, quiet);
+            b.mov(flags, BPF_RB_FORCE_WAKEUP);
+            b.place(quiet);
+            flags
+        }
+    }
+}
+
+/// [`ringbuf_output`] with a choice of consumer wake-up (see [`Wakeup`]).
 pub fn ringbuf_output_with(
     b: &mut Builder,
     ringbuf: MapId,
     loss: MapId,
     fmt_id: u64,
     fields: &[Field],
-    submit_flags: i32,
+    wakeup: Wakeup,
 ) {
     let lost = b.label();
     let done = b.label();
@@ -593,7 +632,7 @@ pub fn ringbuf_output_with(
         }
         off += f.len() as i16;
     }
-    let flags = b.imm(i64::from(submit_flags));
+    let flags = submit_flags(b, ringbuf, wakeup);
     b.call_void(helper::RINGBUF_SUBMIT, &[rec, flags]);
     b.jmp(done);
     b.place(lost);

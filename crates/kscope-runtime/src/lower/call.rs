@@ -40,6 +40,11 @@ fn signal_number(name: &str) -> Option<i64> {
 /// `bpf_get_current_cgroup_id` (Linux 4.18).
 const HELPER_GET_CURRENT_CGROUP_ID: u32 = 80;
 
+/// Output records wait for the consumer's next timed poll (every 10 ms) unless a quarter
+/// of the ring is waiting: then the record wakes it, so a burst is drained before the ring
+/// fills instead of being lost.
+const RECORD_WAKEUP: cg::Wakeup = cg::Wakeup::Above(crate::plan::RINGBUF_BYTES / 4);
+
 impl Lowerer<'_> {
     /// `strcontains(h, n)`: 1 when string `n` occurs in string `h` (an empty needle
     /// always does), as two bounded loops over the NUL-padded buffers.
@@ -165,7 +170,7 @@ impl Lowerer<'_> {
         }
         self.b.place(filled);
         self.b.store(Size::DW, Base::Reg(rec), 8, count);
-        let flags = self.b.imm(i64::from(cg::BPF_RB_NO_WAKEUP));
+        let flags = cg::submit_flags(&mut self.b, self.plan.ringbuf, RECORD_WAKEUP);
         self.b
             .call_void(kscope_codegen::helper::RINGBUF_SUBMIT, &[rec, flags]);
         self.b.jmp(end);
@@ -476,10 +481,10 @@ impl Lowerer<'_> {
 
     pub(super) fn output(&mut self, id: u64, fields: &[Field]) {
         let (rb, loss) = (self.plan.ringbuf, self.plan.loss);
-        // Records wait for the consumer's next timed poll, except exit(), which wakes it.
+        // exit() wakes the consumer at once; other records per RECORD_WAKEUP.
         let flags = match self.plan.messages.get(id as usize) {
-            Some(Message::Exit | Message::ExitCode | Message::NewPid) => cg::BPF_RB_FORCE_WAKEUP,
-            _ => cg::BPF_RB_NO_WAKEUP,
+            Some(Message::Exit | Message::ExitCode | Message::NewPid) => cg::Wakeup::Always,
+            _ => RECORD_WAKEUP,
         };
         cg::ringbuf_output_with(&mut self.b, rb, loss, id, fields, flags);
     }
