@@ -563,10 +563,17 @@ pub enum Wakeup {
     Never,
     /// Always (an `exit()` that must be seen at once).
     Always,
-    /// Only once more than this many bytes wait: a timer-polling consumer drains a burst
-    /// before the ring fills, at the cost of one `bpf_ringbuf_query` per record.
-    Above(u32),
+    /// When the bytes waiting cross a multiple of this power of two (landing within
+    /// [`WAKEUP_WINDOW`] bytes past it): a timer-polling consumer drains a burst before the
+    /// ring fills, at the cost of one `bpf_ringbuf_query` per record. Waking only at the
+    /// crossings (not on every record above it) keeps a slow consumer from being woken
+    /// thousands of times per drain.
+    Crossing(u32),
 }
+
+/// How far past a [`Wakeup::Crossing`] multiple a record still wakes the consumer: records
+/// reserved on other CPUs at the same moment may step over the exact crossing.
+pub const WAKEUP_WINDOW: u32 = 4096;
 
 /// The `bpf_ringbuf_submit` flags for `wakeup`, in a register.
 pub fn submit_flags(b: &mut Builder, ringbuf: MapId, wakeup: Wakeup) -> VReg {
@@ -574,14 +581,16 @@ pub fn submit_flags(b: &mut Builder, ringbuf: MapId, wakeup: Wakeup) -> VReg {
         Wakeup::Kernel => b.imm(0),
         Wakeup::Never => b.imm(i64::from(BPF_RB_NO_WAKEUP)),
         Wakeup::Always => b.imm(i64::from(BPF_RB_FORCE_WAKEUP)),
-        Wakeup::Above(bytes) => {
+        Wakeup::Crossing(step) => {
+            let step = step.next_power_of_two().clamp(2 * WAKEUP_WINDOW, 1 << 30);
             let flags = b.imm(i64::from(BPF_RB_NO_WAKEUP));
             let m = b.map_ptr(ringbuf);
             let q = b.imm(BPF_RB_AVAIL_DATA);
             let waiting = b.call(HELPER_RINGBUF_QUERY, &[m, q]);
             let quiet = b.label();
-            let limit = i32::try_from(bytes).unwrap_or(i32::MAX);
-            b.jmp_if(JmpOp::Le, waiting, limit, quiet);
+            b.jmp_if(JmpOp::Lt, waiting, step as i32, quiet);
+            b.alu(AluOp::And, waiting, (step - 1) as i32);
+            b.jmp_if(JmpOp::Ge, waiting, WAKEUP_WINDOW as i32, quiet);
             b.mov(flags, BPF_RB_FORCE_WAKEUP);
             b.place(quiet);
             flags

@@ -318,9 +318,13 @@ pub fn run(
     let mut child_done = false;
     while !state.exit && !kscope_session::stop_requested() {
         // Records do not wake the consumer (exit() does): poll every 10 ms.
-        let _ = ring.poll(Duration::from_millis(10), |rec| {
+        let read = ring.poll(Duration::from_millis(10), |rec| {
             state.record(rec, &mut output)
         });
+        // Output is block-buffered: a batch reaches the reader when the ring is drained.
+        if matches!(read, Ok(n) if n > 0) {
+            let _ = output.flush();
+        }
         if let Some(c) = child.as_mut()
             && !child_done
             && matches!(c.try_wait(), Ok(Some(_)))

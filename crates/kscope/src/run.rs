@@ -79,7 +79,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
         )),
-        None => Box::new(std::io::stdout()),
+        // Block-buffered even on a terminal: the runner flushes after each batch it reads
+        // from the ring (a write per line capped a burst at the speed of write(2)).
+        None => Box::new(std::io::BufWriter::with_capacity(
+            1 << 16,
+            std::io::stdout(),
+        )),
     };
     let mut err = std::io::stderr();
     match kscope_runtime::run(&src, &opts, &mut out, &mut err) {

@@ -40,10 +40,10 @@ fn signal_number(name: &str) -> Option<i64> {
 /// `bpf_get_current_cgroup_id` (Linux 4.18).
 const HELPER_GET_CURRENT_CGROUP_ID: u32 = 80;
 
-/// Output records wait for the consumer's next timed poll (every 10 ms) unless a quarter
-/// of the ring is waiting: then the record wakes it, so a burst is drained before the ring
-/// fills instead of being lost.
-const RECORD_WAKEUP: cg::Wakeup = cg::Wakeup::Above(crate::plan::RINGBUF_BYTES / 4);
+/// Output records wait for the consumer's next timed poll (every 10 ms), except that the
+/// records that take the waiting bytes past each quarter of the ring wake it: a burst is
+/// drained before the ring fills instead of being lost.
+const RECORD_WAKEUP: cg::Wakeup = cg::Wakeup::Crossing(crate::plan::RINGBUF_BYTES / 4);
 
 impl Lowerer<'_> {
     /// `strcontains(h, n)`: 1 when string `n` occurs in string `h` (an empty needle
