@@ -61,10 +61,17 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let src = kscope_lang::SourceFile::new(name, text);
     let opts = kscope_runtime::RunOptions {
         params,
-        command: args
-            .command
-            .as_ref()
-            .map(|c| c.split_whitespace().map(String::from).collect()),
+        command: match &args.command {
+            // Split as a shell would (quotes, backslashes), without running one.
+            Some(c) => {
+                let words = shlex::split(c).with_context(|| {
+                    format!("-c {c:?}: unbalanced quotes or a trailing backslash")
+                })?;
+                anyhow::ensure!(!words.is_empty(), "-c needs a command to run");
+                Some(words)
+            }
+            None => None,
+        },
         pid: args.pid,
         format: if args.format == "json" {
             kscope_lang::output::Format::Json

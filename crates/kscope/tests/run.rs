@@ -378,6 +378,30 @@ fn raw_tracepoint_probe_names_carry_the_module() {
     }
 }
 
+/// `-c` splits its command as a shell would (quotes and backslashes) without running a
+/// shell; unbalanced quotes are an error before anything is loaded.
+#[test]
+fn dash_c_splits_its_command_like_a_shell() {
+    let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
+        return;
+    };
+    let out = kscope(&[
+        "-c",
+        "sh -c 'echo \"two  words\" one\\ word'",
+        "-e",
+        "END { printf(\"end\\n\"); }",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "two  words one word\nend\n\n\n");
+    let bad = kscope(&["-c", "sh -c 'oops", "-e", "BEGIN { }"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        text(&bad.stderr).contains("unbalanced quotes"),
+        "{}",
+        text(&bad.stderr)
+    );
+}
+
 #[test]
 fn a_map_key_too_large_for_the_stack_is_shown_at_the_map() {
     // Nine 64-byte strings make a 576-byte key: more than the whole BPF stack.
