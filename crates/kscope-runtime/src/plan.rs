@@ -211,8 +211,7 @@ impl UserMap {
     /// [`UserMap::present_offset`] that every update sets to 1: an entry whose CPUs
     /// all hold 0 there was never written (or was cleared), as a missing hash key.
     pub fn is_array(&self) -> bool {
-        self.keys.is_empty()
-            && !matches!(self.value, ValueLayout::Plain(_) | ValueLayout::Tuple(_))
+        self.keys.is_empty() && !matches!(self.value, ValueLayout::Plain(_) | ValueLayout::Tuple(_))
     }
 
     /// The offset of the "present" word in an array map's value ([`UserMap::is_array`]).

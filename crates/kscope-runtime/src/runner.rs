@@ -249,11 +249,11 @@ pub fn run(
     let fd_of = |m: MapId| fds.get(m.0 as usize).copied();
     let mut begin = Vec::new();
     let mut end = Vec::new();
-    let mut links: Vec<Box<dyn Any>> = Vec::new();
+    let mut links: Vec<Box<dyn Any + Send>> = Vec::new();
     // Uprobes and kprobes go last at the end: the kernel takes ~0.1 s to release each
     // (serialised), and meanwhile the other probes (an `interval` calling exit()) would
     // keep writing records nobody reads.
-    let mut slow_links: Vec<Box<dyn Any>> = Vec::new();
+    let mut slow_links: Vec<Box<dyn Any + Send>> = Vec::new();
     let mut attached = 0u64;
     for (n, u) in units.iter().enumerate() {
         let c = compile(u, &fd_of)?;
@@ -339,8 +339,8 @@ pub fn run(
         }
     }
     // Detach, then drain what was already written, then END.
-    drop(links);
-    drop(slow_links);
+    detach_all(links);
+    detach_all(slow_links);
     if !state.exit {
         ring.consume(|rec| state.record(rec, &mut output));
     }
@@ -491,6 +491,28 @@ fn codegen_error(e: &CodegenError, src: &SourceFile, ap: &AttachPoint) -> RunErr
         }
         None => failed(format!("{}: {e}", ap.canonical())),
     }
+}
+
+/// Closes attachments and programs from several threads at once. Each close of a perf
+/// event or link can wait for an RCU grace period in the kernel (tracepoint_synchronize_
+/// unregister: 20–60 ms here); concurrent waiters share grace periods, so N probes detach
+/// in about the time of one instead of N.
+fn detach_all(items: Vec<Box<dyn Any + Send>>) {
+    const THREADS: usize = 16;
+    if items.len() <= 2 {
+        drop(items);
+        return;
+    }
+    let mut shares: Vec<Vec<Box<dyn Any + Send>>> = (0..THREADS).map(|_| Vec::new()).collect();
+    for (i, item) in items.into_iter().enumerate() {
+        shares[i % THREADS].push(item);
+    }
+    std::thread::scope(|s| {
+        for share in shares.into_iter().filter(|s| !s.is_empty()) {
+            // When a thread cannot start, its closure (and the share) is dropped right here.
+            let _ = std::thread::Builder::new().spawn_scoped(s, move || drop(share));
+        }
+    });
 }
 
 /// The concrete attach points of `ap`: itself, or with wildcards every match (sorted):
@@ -690,7 +712,11 @@ fn parse_ns(unit: &str, value: &str) -> Option<u64> {
     })
 }
 
-fn attach(prog: &Program, ap: &AttachPoint, pid: Option<i32>) -> Result<Box<dyn Any>, String> {
+fn attach(
+    prog: &Program,
+    ap: &AttachPoint,
+    pid: Option<i32>,
+) -> Result<Box<dyn Any + Send>, String> {
     let e = |x: &dyn std::fmt::Display| x.to_string();
     Ok(match (ap.provider, ap.parts.as_slice()) {
         (Provider::Tracepoint, [s, ev]) => {
