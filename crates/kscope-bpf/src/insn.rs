@@ -459,6 +459,7 @@ pub fn helper_name(id: i32) -> Option<&'static str> {
         132 => "bpf_ringbuf_submit",
         133 => "bpf_ringbuf_discard",
         134 => "bpf_ringbuf_query",
+        158 => "bpf_get_current_task_btf",
         164 => "bpf_for_each_map_elem",
         173 => "bpf_get_func_ip",
         195 => "bpf_map_lookup_percpu_elem",

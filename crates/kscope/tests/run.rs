@@ -402,6 +402,62 @@ fn dash_c_splits_its_command_like_a_shell() {
     );
 }
 
+/// The child's comm (its file name, at most 15 bytes).
+fn child_comm() -> String {
+    let name = workload()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    name.chars().take(15).collect()
+}
+
+/// `comm == "literal"` reads `current->comm` in place through BTF; it must hold in every
+/// probe kind that can filter by it, and only for exactly that name.
+#[test]
+fn comm_compares_against_literals_in_tracepoints_raw_tracepoints_and_uprobes() {
+    let Some(_kernel) = require_all(&[
+        Feature::BpfTracepoint,
+        Feature::BpfRawTracepoint,
+        Feature::BpfKprobe,
+        Feature::Uprobes,
+    ]) else {
+        return;
+    };
+    let comm = child_comm();
+    let shorter = &comm[..comm.len() - 1];
+    let bin = workload().display();
+    let script = format!(
+        "tracepoint:syscalls:sys_enter_getppid /comm == \"{comm}\"/ {{ @tp = count(); }} \
+         tracepoint:syscalls:sys_enter_getppid /comm == \"{shorter}\"/ {{ @prefix = count(); }} \
+         tracepoint:syscalls:sys_enter_getppid /pid == cpid && comm != \"{comm}\"/ {{ @ne = count(); }} \
+         rawtracepoint:sys_enter /comm == \"{comm}\" && arg1 == {nr}/ {{ @raw = count(); }}",
+        nr = libc::SYS_getppid
+    );
+    assert_eq!(run_c(&script, "getppid 300"), "\n\n@raw: 300\n@tp: 300\n");
+    let script = format!("uprobe:{bin}:kscope_target /comm == \"{comm}\"/ {{ @up = count(); }}");
+    assert_eq!(run_c(&script, "call 5"), "\n\n@up: 5\n");
+}
+
+/// The same in the lab's kprobes (6.1's task->comm may hold stale bytes after its NUL:
+/// only bytes up to the literal's NUL are compared).
+#[test]
+fn lab_comm_compare_in_kprobes() {
+    let Some(_kernel) = require_all(&[Feature::Kprobes, Feature::BpfKprobe]) else {
+        return;
+    };
+    let comm = child_comm();
+    let f = kscope_testkit::getppid_function();
+    let out = run_c(
+        &format!(
+            "kprobe:{f} /comm == \"{comm}\"/ {{ @k = count(); }} \
+             kretprobe:{f} /comm == \"{comm}x\"/ {{ @never = count(); }}"
+        ),
+        "getppid 100",
+    );
+    assert_eq!(out, "\n\n@k: 100\n");
+}
+
 #[test]
 fn a_map_key_too_large_for_the_stack_is_shown_at_the_map() {
     // Nine 64-byte strings make a 576-byte key: more than the whole BPF stack.
