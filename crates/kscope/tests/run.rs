@@ -440,7 +440,7 @@ fn comm_compares_against_literals_in_tracepoints_raw_tracepoints_and_uprobes() {
 }
 
 /// The same in the lab's kprobes (6.1's task->comm may hold stale bytes after its NUL:
-/// only bytes up to the literal's NUL are compared).
+/// only bytes up to the literal's NUL are compared, and a comm map key stops at the NUL).
 #[test]
 fn lab_comm_compare_in_kprobes() {
     let Some(_kernel) = require_all(&[Feature::Kprobes, Feature::BpfKprobe]) else {
@@ -451,11 +451,13 @@ fn lab_comm_compare_in_kprobes() {
     let out = run_c(
         &format!(
             "kprobe:{f} /comm == \"{comm}\"/ {{ @k = count(); }} \
-             kretprobe:{f} /comm == \"{comm}x\"/ {{ @never = count(); }}"
+             kretprobe:{f} /comm == \"{comm}x\"/ {{ @never = count(); }} \
+             kretprobe:{f} /pid == cpid/ {{ @c[comm] = count(); }}"
         ),
         "getppid 100",
     );
-    assert_eq!(out, "\n\n@k: 100\n");
+    // As a map key comm is NUL padded (whatever follows the NUL in task->comm).
+    assert_eq!(out, format!("\n\n@c[{comm}]: 100\n@k: 100\n"));
 }
 
 #[test]

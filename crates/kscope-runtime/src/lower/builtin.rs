@@ -51,7 +51,9 @@ impl Lowerer<'_> {
             }
             "comm" => {
                 let (_, p) = self.str_slot();
-                cg::comm_into(&mut self.b, p);
+                if !self.comm_in_place(p) {
+                    cg::comm_into(&mut self.b, p);
+                }
                 return Some(V::Str(p));
             }
             "probe" => {

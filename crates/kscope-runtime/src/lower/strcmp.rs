@@ -2,7 +2,7 @@
 //! immediates, with `comm` read into a 16-byte slot that needs no zeroing.
 
 use kscope_codegen::VReg;
-use kscope_codegen::ir::AluOp;
+use kscope_codegen::ir::{AluOp, Base, JmpOp, Size};
 use kscope_codegen::lower::{self as cg, COMM_LEN};
 use kscope_lang::ast::{BinOp, Expr, ExprKind};
 
@@ -13,6 +13,30 @@ use super::*;
 const HELPER_GET_CURRENT_TASK_BTF: u32 = 158;
 
 impl Lowerer<'_> {
+    /// Copies `current->comm` up to its NUL into the zeroed string at `dst`, loading the
+    /// bytes in place through the BTF-typed `current` (one cheap helper instead of
+    /// bpf_get_current_comm's ~100 ns). Returns false, emitting nothing, without BTF.
+    /// Bytes after the NUL are never copied: before Linux 6.2 task->comm may hold stale
+    /// ones there, and a map key must be NUL padded.
+    pub(super) fn comm_in_place(&mut self, dst: VReg) -> bool {
+        let Some(off) = self.task_comm_offset() else {
+            return false;
+        };
+        let Ok(off) = i16::try_from(off) else {
+            return false;
+        };
+        let task = self.b.call(HELPER_GET_CURRENT_TASK_BTF, &[]);
+        let done = self.b.label();
+        // The last byte of comm is always its NUL.
+        for i in 0..(COMM_LEN as i16 - 1) {
+            let c = self.b.load(Size::B, Base::Reg(task), off + i);
+            self.b.jmp_if(JmpOp::Eq, c, 0, done);
+            self.b.store(Size::B, Base::Reg(dst), i, c);
+        }
+        self.b.place(done);
+        true
+    }
+
     /// The byte offset of `comm` in `struct task_struct`, from the kernel's BTF (`None`
     /// without BTF).
     fn task_comm_offset(&self) -> Option<i32> {
