@@ -83,6 +83,33 @@ fn list_raw_tracepoints(
 
 /// Runs `kscope list`.
 pub fn run(args: &ListArgs) -> anyhow::Result<ExitCode> {
+    run_for_pid(args, None)
+}
+
+/// `kscope list`, and `kscope run -l` (whose `-p PID` resolves library names in uprobe
+/// patterns through that process's mappings).
+pub fn run_for_pid(args: &ListArgs, pid: Option<i32>) -> anyhow::Result<ExitCode> {
+    // `uprobe:BINARY:GLOB`: the functions of that file, as `bpftrace -l` lists them.
+    if let Some(listed) = args
+        .glob
+        .as_deref()
+        .and_then(|g| kscope_runtime::uprobes::list(g, pid))
+    {
+        let names = listed.map_err(anyhow::Error::msg)?;
+        let mut out = std::io::stdout().lock();
+        for n in &names {
+            match writeln!(out, "{n}") {
+                // `| head`: the reader is gone.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
+                r => r?,
+            }
+        }
+        return Ok(if names.is_empty() {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
     let (tracefs, _) = Tracefs::mount().context("finding tracefs")?;
     let pattern = args.glob.as_deref();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());

@@ -17,27 +17,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             g => (args.verbose, Some(g.to_string())),
         };
         let glob = glob.or_else(|| args.rest.first().cloned());
-        // `uprobe:BINARY:GLOB`: the functions of that file.
-        if let Some(listed) = glob
-            .as_deref()
-            .and_then(|g| kscope_runtime::uprobes::list(g, args.pid))
-        {
-            let names = listed.map_err(anyhow::Error::msg)?;
-            let mut out = std::io::stdout().lock();
-            for n in &names {
-                match writeln!(out, "{n}") {
-                    // `| head`: the reader is gone.
-                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
-                    r => r?,
-                }
-            }
-            return Ok(if names.is_empty() {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            });
-        }
-        return crate::list::run(&crate::cli::ListArgs { verbose, glob });
+        return crate::list::run_for_pid(&crate::cli::ListArgs { verbose, glob }, args.pid);
     }
     let (name, text, params) = match &args.program {
         Some(p) => ("-e".to_string(), p.clone(), args.rest.clone()),

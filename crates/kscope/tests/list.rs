@@ -126,3 +126,25 @@ fn raw_tracepoints_are_the_btf_trace_typedefs_that_bpftool_shows() {
         "rawtracepoint:vmlinux:sys_enter\n    struct pt_regs *regs\n    long int id\n"
     );
 }
+
+#[test]
+fn uprobe_globs_list_the_same_functions_as_run_dash_l() {
+    let Some(_kernel) = require(Feature::Uprobes) else {
+        return;
+    };
+    let pattern = "uprobe:/bin/bash:readl*";
+    let (code, listed, _) = kscope(&["list", pattern]);
+    assert_eq!(code, 0);
+    let (code, from_run, _) = kscope(&["run", "-l", pattern]);
+    assert_eq!(code, 0);
+    assert_eq!(listed, from_run);
+    assert!(
+        listed.lines().any(|l| l == "uprobe:/bin/bash:readline"),
+        "{listed}"
+    );
+    assert!(
+        listed
+            .lines()
+            .all(|l| l.starts_with("uprobe:/bin/bash:readl"))
+    );
+}

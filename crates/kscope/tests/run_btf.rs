@@ -2,12 +2,14 @@
 //! raw tracepoint `args` and tracepoint struct pointers, each against values the workload
 //! (tests/run_btf_support.c) knows; a differential test against bpftrace 0.17; errors.
 
+mod runkit;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 use kscope_testkit::{Feature, require, require_all};
+use runkit::{Clean, kscope, text};
 
 /// The workload binary, compiled once per test process.
 fn workload() -> &'static Path {
@@ -32,18 +34,6 @@ fn facts(path: &Path) -> Vec<u32> {
         .collect()
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn kscope(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kscope"))
-        .arg("run")
-        .args(args)
-        .output()
-        .expect("running kscope")
-}
-
 /// Runs `script` with `-c WORKLOAD ARGS`; returns stdout, failing on a non-zero exit.
 fn run_c(script: &str, args: &str) -> String {
     let cmd = format!("{} {args}", workload().display());
@@ -66,69 +56,6 @@ fn sorted_lines(out: &str) -> Vec<String> {
         .collect();
     v.sort();
     v
-}
-
-fn prog_ids() -> Vec<u32> {
-    kscope_bpf::loaded_ids(kscope_bpf::IdKind::Prog).unwrap()
-}
-
-/// The ids in `now` that were not in `before`: what a run left behind. (Ids that vanished
-/// meanwhile are an earlier run's objects the kernel freed late, not a leak.)
-fn new_ids(now: Vec<u32>, before: &[u32]) -> Vec<u32> {
-    now.into_iter().filter(|id| !before.contains(id)).collect()
-}
-
-/// Asserts that the run left no BPF program or link and no tracefs change behind.
-struct Clean {
-    progs: Vec<u32>,
-    links: Vec<u32>,
-    state: kscope_testkit::snapshot::KernelState,
-}
-
-impl Clean {
-    fn start() -> Clean {
-        Clean {
-            progs: prog_ids(),
-            links: kscope_bpf::loaded_ids(kscope_bpf::IdKind::Link).unwrap(),
-            state: kscope_testkit::snapshot::KernelState::capture(),
-        }
-    }
-
-    fn check(self) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !new_ids(prog_ids(), &self.progs).is_empty() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // Other processes may load BPF outside the test lock (benchmarks, manual runs):
-        // new ids are only ours while no one else does.
-        let progs = new_ids(prog_ids(), &self.progs);
-        let links = new_ids(
-            kscope_bpf::loaded_ids(kscope_bpf::IdKind::Link).unwrap(),
-            &self.links,
-        );
-        if (!progs.is_empty() || !links.is_empty()) && others_loading_bpf() {
-            eprintln!("BPF object check skipped: another kscope or bpftrace is running");
-        } else {
-            assert_eq!(progs, Vec::<u32>::new(), "BPF programs left behind");
-            assert_eq!(links, Vec::<u32>::new(), "BPF links left behind");
-        }
-        let mut now = kscope_testkit::snapshot::KernelState::capture();
-        now.bpf_programs = self.state.bpf_programs.clone();
-        now.bpf_maps = self.state.bpf_maps.clone();
-        now.bpf_links = self.state.bpf_links.clone();
-        assert_eq!(now, self.state, "tracefs state changed");
-    }
-}
-
-/// Whether a kscope or bpftrace process other than this test's is running.
-fn others_loading_bpf() -> bool {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return false;
-    };
-    dir.flatten().any(|e| {
-        std::fs::read_to_string(e.path().join("comm"))
-            .is_ok_and(|c| matches!(c.trim(), "kscope" | "bpftrace"))
-    })
 }
 
 #[test]

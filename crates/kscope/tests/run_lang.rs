@@ -4,36 +4,12 @@
 //! the same output as bpftrace 0.17 where 0.17 has the feature (it has no `for` over
 //! maps: those follow the examples of upstream's docs/language.md).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::OnceLock;
+mod runkit;
+
+use std::process::Command;
 
 use kscope_testkit::{Feature, require};
-
-/// The workload binary (tests/run_support.c), compiled once per test process.
-fn workload() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/run_support.c");
-        kscope_testkit::cprogram::build_once(&src, &["-O1", "-g0"])
-    })
-}
-
-fn child(args: &str) -> String {
-    format!("{} {args}", workload().display())
-}
-
-fn kscope(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kscope"))
-        .arg("run")
-        .args(args)
-        .output()
-        .expect("running kscope")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use runkit::{child, kscope, text};
 
 /// stdout of `kscope run [-c CMD] -e SCRIPT`, failing on a non-zero exit.
 fn run(script: &str, cmd: Option<&str>) -> String {

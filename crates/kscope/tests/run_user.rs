@@ -4,10 +4,13 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
+mod runkit;
+
 use kscope_testkit::{Feature, require_all};
+use runkit::{kscope, text};
 
 /// The workload, compiled once with frame pointers (the kernel walks user stacks by
 /// them) and without optimisation, so that every function keeps its frame.
@@ -21,18 +24,6 @@ fn workload() -> &'static Path {
 
 fn bin() -> String {
     workload().display().to_string()
-}
-
-fn kscope(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kscope"))
-        .arg("run")
-        .args(args)
-        .output()
-        .expect("running kscope")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// Runs `script` with `-c "BIN child_args"`; returns (stdout, stderr).

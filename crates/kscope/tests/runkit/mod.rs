@@ -1,0 +1,90 @@
+//! Helpers the `kscope run` test files share: running kscope, the C workload of
+//! tests/run_support.c, and the check that a run left no BPF object or tracefs change.
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The workload binary of tests/run_support.c, compiled once per test process.
+pub fn workload() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/run_support.c");
+        kscope_testkit::cprogram::build_once(&src, &["-O1", "-g0"])
+    })
+}
+
+/// A `-c` command line running the workload with `args`.
+pub fn child(args: &str) -> String {
+    format!("{} {args}", workload().display())
+}
+
+/// `kscope run ARGS...`.
+pub fn kscope(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kscope"))
+        .arg("run")
+        .args(args)
+        .output()
+        .expect("running kscope")
+}
+
+/// Output bytes as text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The ids of the BPF programs loaded now.
+pub fn prog_ids() -> Vec<u32> {
+    kscope_bpf::loaded_ids(kscope_bpf::IdKind::Prog).unwrap()
+}
+
+/// The ids in `now` that were not in `before`: what a run left behind. (Ids that vanished
+/// meanwhile are an earlier run's objects the kernel freed late, not a leak.)
+pub fn new_ids(now: Vec<u32>, before: &[u32]) -> Vec<u32> {
+    now.into_iter().filter(|id| !before.contains(id)).collect()
+}
+
+/// Asserts that a run left no BPF program or link and no tracefs change behind.
+pub struct Clean {
+    progs: Vec<u32>,
+    links: Vec<u32>,
+    state: kscope_testkit::snapshot::KernelState,
+}
+
+impl Clean {
+    /// What exists before the run.
+    pub fn start() -> Clean {
+        Clean {
+            progs: prog_ids(),
+            links: kscope_bpf::loaded_ids(kscope_bpf::IdKind::Link).unwrap(),
+            state: kscope_testkit::snapshot::KernelState::capture(),
+        }
+    }
+
+    /// Fails on anything the run left behind.
+    pub fn check(self) {
+        // The kernel frees programs asynchronously after the last fd closes.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !new_ids(prog_ids(), &self.progs).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(
+            new_ids(prog_ids(), &self.progs),
+            Vec::<u32>::new(),
+            "BPF programs left behind"
+        );
+        let links = kscope_bpf::loaded_ids(kscope_bpf::IdKind::Link).unwrap();
+        assert_eq!(
+            new_ids(links, &self.links),
+            Vec::<u32>::new(),
+            "BPF links left behind"
+        );
+        let mut now = kscope_testkit::snapshot::KernelState::capture();
+        now.bpf_programs = self.state.bpf_programs.clone();
+        now.bpf_maps = self.state.bpf_maps.clone();
+        now.bpf_links = self.state.bpf_links.clone();
+        assert_eq!(now, self.state, "tracefs state changed");
+    }
+}
