@@ -197,11 +197,9 @@ fn write_file(
     value: &str,
     append: bool,
 ) -> Result<(), TracefsError> {
-    let before = if append {
-        tracefs.last_error_log()
-    } else {
-        None
-    };
+    // The kernel logs only some refusals (dynamic events, triggers, filters): an entry
+    // that was already there belongs to an earlier write, perhaps another tool's.
+    let before = tracefs.last_error_log();
     let result = fs::OpenOptions::new()
         .write(true)
         .append(append)

@@ -32,7 +32,7 @@ use kscope_ftrace::tracedat::write::{
 };
 use kscope_ftrace::{Instance, Tracefs};
 use kscope_testkit::snapshot::KernelState;
-use kscope_testkit::{Feature, kernel_required, require};
+use kscope_testkit::{Feature, kernel_required, require, require_all};
 
 /// A private instance, removed on drop (also when the test panics).
 struct TestInstance {
@@ -791,14 +791,10 @@ fn trace_cmd_reports_what_the_kernel_recorded() {
 /// Sub-buffers larger than a page (`buffer_subbuf_size_kb`, Linux ≥ 6.8).
 #[test]
 fn trace_cmd_reports_large_sub_buffers() {
-    let Some(_guard) = require(Feature::Tracepoints) else {
+    let Some(_guard) = require_all(&[Feature::Tracepoints, Feature::SubbufSize]) else {
         return;
     };
     let tracefs = Tracefs::require().expect("tracefs");
-    if !tracefs.exists("buffer_subbuf_size_kb") {
-        eprintln!("skipped: this kernel has no buffer_subbuf_size_kb (Linux < 6.8)");
-        return;
-    }
     let mut events = sched_events(
         &tracefs,
         Some(&["sched_switch", "sched_wakeup", "sched_waking"]),

@@ -33,6 +33,8 @@ pub enum Feature {
     Tracepoints,
     /// Memory-mapping a tracefs ring buffer (Linux ≥ 6.10).
     RingBufferMmap,
+    /// Changing the ring buffer's sub-buffer size (`buffer_subbuf_size_kb`, Linux ≥ 6.8).
+    SubbufSize,
     /// The function tracer.
     FunctionTracer,
     /// The function_graph tracer.
@@ -78,6 +80,7 @@ impl Feature {
             Feature::Tracefs => "tracefs",
             Feature::Tracepoints => "tracepoints",
             Feature::RingBufferMmap => "ring_buffer_mmap",
+            Feature::SubbufSize => "ring_buffer_subbuf_size",
             Feature::FunctionTracer => "function_tracer",
             Feature::FunctionGraphTracer => "function_graph_tracer",
             Feature::HistTriggers => "hist_triggers",

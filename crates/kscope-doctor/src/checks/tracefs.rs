@@ -17,6 +17,7 @@ pub(crate) fn instance_checks(ctx: &Context, owned: Option<OwnedInstance>) -> Ve
     let checks = vec![
         tracepoints(instance),
         ring_buffer_mmap(instance),
+        subbuf_size(ctx, instance),
         tracer(
             ctx,
             instance,
@@ -268,6 +269,60 @@ fn ring_buffer_mmap(instance: Option<&Instance>) -> Check {
             ),
             "nothing to do: kscope reads with splice() instead",
         ),
+    }
+}
+
+/// Whether the ring buffer's sub-buffer size can be changed (`buffer_subbuf_size_kb`,
+/// Linux ≥ 6.8). Some kernel builds list the file but refuse every write.
+fn subbuf_size(ctx: &Context, instance: Option<&Instance>) -> Check {
+    const NAME: &str = "ring_buffer_subbuf_size";
+    const FILE: &str = "buffer_subbuf_size_kb";
+    let Some(instance) = instance else {
+        return no_instance(NAME);
+    };
+    if !instance.path(FILE).exists() {
+        return Check::not(
+            NAME,
+            State::Absent,
+            format!("the instance has no {FILE} (sub-buffers larger than a page need Linux ≥ 6.8)"),
+            "nothing to do: the ring buffer uses one page per sub-buffer",
+        );
+    }
+    let original = match instance.read(FILE) {
+        Ok(text) => text.trim().to_string(),
+        Err(e) => return Check::not(NAME, State::Unknown, format!("reading {FILE}: {e}"), ""),
+    };
+    let larger = original
+        .parse::<u64>()
+        .map_or_else(|_| "8".to_string(), |kb| (kb * 2).to_string());
+    match instance.write(FILE, &larger) {
+        Ok(()) => match instance.write(FILE, &original) {
+            Ok(()) => Check::ok(
+                NAME,
+                format!("{FILE} set to {larger} and back to {original} in a private instance"),
+            ),
+            Err(e) => Check::not(
+                NAME,
+                State::Unknown,
+                format!("set {FILE} to {larger} but could not restore {original}: {e}"),
+                "",
+            ),
+        },
+        Err(e) => {
+            if let Some(errno @ (libc::EPERM | libc::EACCES)) = e.raw_os_error() {
+                let text = format!("writing {larger} to {FILE}");
+                let e_text = errno::describe(&std::io::Error::from_raw_os_error(errno));
+                let (state, reason, _) = permission(ctx, &text, &e_text, false);
+                Check::not(
+                    NAME,
+                    state,
+                    reason,
+                    "nothing to do: kscope records with the kernel's sub-buffer size",
+                )
+            } else {
+                Check::not(NAME, State::Unknown, e.to_string(), "")
+            }
+        }
     }
 }
 
