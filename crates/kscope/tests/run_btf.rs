@@ -198,6 +198,34 @@ fn deref_and_index_of_integer_pointers_read_user_memory_in_syscalls() {
     clean.check();
 }
 
+#[test]
+fn pointer_arithmetic_steps_by_the_pointee_size() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let clean = Clean::start();
+    // "kscope-btf": as u16 little-endian, element 2 is "pe" (0x6570 = 25968) and
+    // element 4 is "tf" (0x6674 = 26228); `1 + p` steps 2 bytes; `$q++` on a
+    // uint32 pointer steps 4 bytes to "pe-b" (0x622d6570 = 1647142256).
+    let out = run_c(
+        "tracepoint:syscalls:sys_enter_write /pid == cpid && args.fd == 101/ { \
+         $p = (uint16 *)args.buf; $q = (uint32 *)args.buf; $q++; \
+         @[*($p + 2), *($p + 4 - 2 + 2), (uint64)(1 + $p) - (uint64)$p, *$q, \
+           (uint64)((struct task_struct *)0 + 2)] = count(); }",
+        &format!("write {} 3", facts_path("write").display()),
+    );
+    let btf = kscope_btf::Btf::open_sys_vmlinux().expect("the kernel's BTF");
+    let id = btf
+        .find_by_name(kscope_btf::Kind::Struct, "task_struct")
+        .expect("task_struct in the kernel's BTF");
+    let task = btf.size_of(id).expect("task_struct's size");
+    assert_eq!(
+        out,
+        format!("\n\n@[25968, 26228, 2, 1647142256, {}]: 3\n", 2 * task)
+    );
+    clean.check();
+}
+
 /// Replaces each whole number in `out` equal to one of `pids` by its label.
 fn label_pids(out: &str, pids: &[(u32, &str)]) -> String {
     let mut res = String::new();

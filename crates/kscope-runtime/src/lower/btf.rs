@@ -418,6 +418,16 @@ impl Lowerer<'_> {
         }
     }
 
+    /// The size of what a pointer of sema type `Ptr(inner)` points to: the scale of
+    /// `ptr + n` and `ptr - n` (upstream bpftrace, like C, steps by whole elements).
+    pub(super) fn pointee_size(&mut self, inner: &Type, span: Span) -> Option<u64> {
+        if matches!(inner, Type::Void | Type::Unknown) {
+            return Some(1);
+        }
+        let mem = self.mem_of(inner, span)?;
+        self.size_of(&mem, span)
+    }
+
     /// The size of one element of `mem` (an array stride).
     fn size_of(&mut self, mem: &Mem, span: Span) -> Option<u64> {
         let size = match mem {

@@ -204,7 +204,16 @@ impl Lowerer<'_> {
             return Some(V::Int(res));
         }
         let a = self.int(lhs);
-        let b = self.int(rhs);
+        let mut b = self.int(rhs);
+        if let (BinOp::Add | BinOp::Sub, Type::Ptr(inner), false) =
+            (op, &lt, matches!(rt, Type::Ptr(_)))
+        {
+            b = self.scaled_index(b, inner, rhs.span)?;
+        } else if let (BinOp::Add, false, Type::Ptr(inner)) = (op, matches!(lt, Type::Ptr(_)), &rt)
+        {
+            let a = self.scaled_index(a, inner, lhs.span)?;
+            return Some(V::Int(self.arith(op, a, b, false, span)));
+        }
         let signed = lt.is_signed() && rt.is_signed();
         let cmp = match op {
             BinOp::Eq => Some(JmpOp::Eq),
@@ -219,5 +228,15 @@ impl Lowerer<'_> {
             Some(j) => self.bool_of(j, a, Some(b)),
             None => self.arith(op, a, b, lt.is_signed(), span),
         }))
+    }
+
+    /// `n` times the size of what the pointer points to, for pointer arithmetic.
+    fn scaled_index(&mut self, n: VReg, inner: &Type, span: Span) -> Option<VReg> {
+        let size = self.pointee_size(inner, span)?;
+        if size == 1 {
+            return Some(n);
+        }
+        let k = self.b.imm(size as i64);
+        Some(self.arith(BinOp::Mul, n, k, false, span))
     }
 }

@@ -187,7 +187,11 @@ impl Lowerer<'_> {
     }
 
     pub(super) fn inc_dec(&mut self, inc: bool, prefix: bool, target: &Expr) -> Option<V> {
-        let delta = if inc { 1 } else { -1 };
+        let step = match self.ty(target) {
+            Type::Ptr(inner) => i32::try_from(self.pointee_size(&inner, target.span)?).unwrap_or(1),
+            _ => 1,
+        };
+        let delta = if inc { step } else { -step };
         match &target.kind {
             ExprKind::Var(name) => {
                 let (slot, _) = self.var_slot(name, target.span)?;
