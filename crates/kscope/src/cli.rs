@@ -83,7 +83,7 @@ pub struct RunArgs {
     pub program: Option<String>,
     /// The script file (`-` for standard input) when -e is not given, then the
     /// positional parameters ($1, $2, ...).
-    #[arg(value_name = "FILE_OR_PARAMS", allow_hyphen_values = true)]
+    #[arg(value_name = "FILE_OR_PARAMS")]
     pub rest: Vec<String>,
     /// Run this command (held until the probes are attached); `cpid` is its pid and the
     /// run ends when it exits.

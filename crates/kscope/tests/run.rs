@@ -56,6 +56,27 @@ fn getppid_1000_times_counts_exactly_1000() {
 }
 
 #[test]
+fn options_after_the_script_file_are_options_and_params_follow_a_double_dash() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let clean = Clean::start();
+    let file = std::env::temp_dir().join(format!("kscope-opts-{}.bt", std::process::id()));
+    std::fs::write(
+        &file,
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @c[$1, str($2)] = count(); }\n",
+    )
+    .unwrap();
+    // As bpftrace: `FILE -c CMD` runs CMD; a negative parameter needs `--`.
+    let path = file.to_str().unwrap();
+    let out = kscope(&[path, "-c", &child("getppid 300"), "--", "-5", "x"]);
+    std::fs::remove_file(&file).unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "\n\n@c[-5, x]: 300\n");
+    clean.check();
+}
+
+#[test]
 fn hist_and_lhist_of_write_sizes_land_in_exact_buckets() {
     let Some(_kernel) = require(Feature::BpfTracepoint) else {
         return;
