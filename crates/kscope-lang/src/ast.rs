@@ -21,6 +21,24 @@ pub struct Program {
     pub span: Span,
 }
 
+impl Program {
+    /// The value of the config variable `key` (lower case, without the `BPFTRACE_`
+    /// prefix that a script may write), the last one the config block sets.
+    pub fn config_value(&self, key: &str) -> Option<&ConfigValue> {
+        let entries = &self.config.as_ref()?.entries;
+        entries
+            .iter()
+            .rev()
+            .find(|e| {
+                let raw = e.key.name.as_str();
+                raw.strip_prefix("BPFTRACE_")
+                    .unwrap_or(raw)
+                    .eq_ignore_ascii_case(key)
+            })
+            .map(|e| &e.value)
+    }
+}
+
 /// `let @name = KIND(max_entries);` at the top level.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MapDecl {
@@ -66,6 +84,16 @@ pub enum ConfigValue {
     Str(String),
     /// A bare word such as `perf` or `true`.
     Word(String),
+}
+
+impl ConfigValue {
+    /// The text of a string or bare-word value (`"warn"` and `warn` alike).
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            ConfigValue::Str(s) | ConfigValue::Word(s) => Some(s),
+            ConfigValue::Int(_) => None,
+        }
+    }
 }
 
 /// A name with its span.

@@ -14,7 +14,7 @@ use kscope_bpf::{Map, ProgType, Program};
 use kscope_codegen::{CodegenError, Compiled, Function, MapId};
 use kscope_lang::ast::{AttachPoint, Provider};
 use kscope_lang::output::{Format, Output};
-use kscope_lang::sema::{self, TypeProvider};
+use kscope_lang::sema::{self, MissingProbes, TypeProvider};
 use kscope_lang::{Diagnostic, SourceFile, Span};
 use kscope_sys::gate::GatedChild;
 
@@ -150,10 +150,25 @@ pub fn run(
     let start_ns = kscope_sys::process::monotonic_ns();
     let ncpus = kscope_sys::process::possible_cpus() as u32;
 
+    let missing = checked.missing_probes();
+    // Under `missing_probes = warn`, says why an attach point is left out.
+    let skip_warning = |err: &mut dyn Write, span: Span, message: String| {
+        if missing == MissingProbes::Warn {
+            let d = Diagnostic::warning(
+                format!("{message}: skipped (missing_probes = warn)"),
+                span,
+                "this attach point",
+            );
+            let _ = write!(err, "{}", d.render(src));
+        }
+    };
     let mut units = Vec::new();
     let mut errors: Vec<LowerError> = Vec::new();
     for (i, probe) in checked.program.probes.iter().enumerate() {
         for ap in &probe.attach_points {
+            if checked.skipped_attach_points.contains(&ap.span) {
+                continue;
+            }
             if !crate::lower::supported(ap.provider) {
                 errors.push(LowerError {
                     span: ap.span,
@@ -166,6 +181,10 @@ pub fn run(
             }
             let expanded = match expand(ap, opts.pid) {
                 Ok(v) => v,
+                Err(message) if missing != MissingProbes::Error => {
+                    skip_warning(&mut *err, ap.span, message);
+                    continue;
+                }
                 Err(message) => {
                     errors.push(LowerError {
                         span: ap.span,
@@ -270,7 +289,15 @@ pub fn run(
                     Provider::Uprobe | Provider::Uretprobe | Provider::Kprobe | Provider::Kretprobe
                 );
                 let list = if slow { &mut slow_links } else { &mut links };
-                list.push(attach(&prog, &u.attach, opts.pid).map_err(|e| {
+                let link = match attach(&prog, &u.attach, opts.pid) {
+                    Err(e) if missing != MissingProbes::Error => {
+                        let what = format!("cannot attach {}: {e}", u.attach.canonical());
+                        skip_warning(&mut *err, u.attach.span, what);
+                        continue;
+                    }
+                    r => r,
+                };
+                list.push(link.map_err(|e| {
                     let mut d = Diagnostic::error(
                         format!("cannot attach {}: {e}", u.attach.canonical()),
                         u.attach.span,
@@ -354,7 +381,9 @@ pub fn run(
         datas.push(decode::read_map(m, &maps[m.id.0 as usize], &stacks).map_err(failed)?);
     }
     let _ = output.end();
-    output.maps_at_exit(&datas).map_err(failed)?;
+    if checked.print_maps_on_exit() {
+        output.maps_at_exit(&datas).map_err(failed)?;
+    }
     let lost = maps[plan.loss.0 as usize]
         .lookup_u64_sum(&0u32.to_ne_bytes())
         .ok()
@@ -654,18 +683,23 @@ fn remember_targets(stacks: &decode::Stacks<'_>, units: &[Unit], pid: Option<i32
 
 /// The kernel functions a kprobe may take that match `pattern` (and `module`, a glob on
 /// the `[module]` column), from tracefs `available_filter_functions`, without the ones
-/// in the kprobe blacklist; sorted, without repeats.
+/// in the kprobe blacklist; sorted, without repeats. A kernel without the function
+/// tracer has no `available_filter_functions` (EPERM or ENOENT): the text symbols of
+/// `/proc/kallsyms` stand in, which is what kprobes resolve names against.
 fn kernel_functions(pattern: &str, module: Option<&str>) -> Result<Vec<String>, String> {
     let tracefs = kscope_ftrace::Tracefs::discover()
         .ok()
         .flatten()
         .ok_or("tracefs is not mounted: run `kscope doctor`")?;
-    let list = tracefs.read("available_filter_functions").map_err(|e| {
-        format!(
-            "cannot read available_filter_functions to expand a kprobe wildcard: {e} \
-             (see `kscope doctor`)"
-        )
-    })?;
+    let list = match tracefs.read("available_filter_functions") {
+        Ok(list) => list,
+        Err(e) => kallsyms_functions().map_err(|k| {
+            format!(
+                "cannot expand a kprobe wildcard: available_filter_functions: {e}; \
+                 /proc/kallsyms: {k} (see `kscope doctor`)"
+            )
+        })?,
+    };
     let blacklist: std::collections::HashSet<String> =
         std::fs::read_to_string("/sys/kernel/debug/kprobes/blacklist")
             .unwrap_or_default()
@@ -693,6 +727,29 @@ fn kernel_functions(pattern: &str, module: Option<&str>) -> Result<Vec<String>, 
     names.sort();
     names.dedup();
     Ok(names)
+}
+
+/// `/proc/kallsyms`' text symbols as `available_filter_functions` lines: `name [module]`
+/// (compiler-split pieces such as `.cold` are left out: they are not function entries).
+fn kallsyms_functions() -> Result<String, std::io::Error> {
+    let text = std::fs::read_to_string("/proc/kallsyms")?;
+    let mut out = String::with_capacity(text.len() / 2);
+    for line in text.lines() {
+        let mut w = line.split_whitespace();
+        let (Some(_addr), Some(kind), Some(name)) = (w.next(), w.next(), w.next()) else {
+            continue;
+        };
+        if !matches!(kind, "t" | "T") || name.contains(".cold") || name.starts_with("__pfx_") {
+            continue;
+        }
+        out.push_str(name);
+        if let Some(m) = w.next() {
+            out.push(' ');
+            out.push_str(m);
+        }
+        out.push('\n');
+    }
+    Ok(out)
 }
 
 fn parse_ns(unit: &str, value: &str) -> Option<u64> {

@@ -280,3 +280,56 @@ fn dry_run_shows_the_callback_subprogram() {
     assert!(got.contains(" = func pc+"), "{got}");
     assert!(got.contains("call bpf_for_each_map_elem#164"), "{got}");
 }
+
+/// `missing_probes = warn` leaves out an attach point that does not exist (with a
+/// warning at its span) and counts exactly on the others; `ignore` says nothing;
+/// the default refuses the script; `print_maps_on_exit = false` prints no maps.
+#[test]
+fn missing_probes_and_print_maps_on_exit_config() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let body = "tracepoint:kscope_nosuch:event, tracepoint:syscalls:sys_enter_getppid \
+                /pid == cpid/ { @c = count(); }";
+    let c = child("getppid 400");
+    let warn = kscope(&[
+        "-c",
+        &c,
+        "-e",
+        &format!("config = {{ missing_probes = warn }} {body}"),
+    ]);
+    assert!(warn.status.success(), "{}", text(&warn.stderr));
+    assert_eq!(text(&warn.stdout), "\n\n@c: 400\n");
+    let stderr = text(&warn.stderr);
+    assert!(
+        stderr.starts_with(
+            "warning: unknown probe `tracepoint:kscope_nosuch:event`: skipped (missing_probes = warn)\n --> -e:1:36\n"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Attached 1 probe\n"), "{stderr}");
+
+    let ignore = kscope(&[
+        "-c",
+        &c,
+        "-e",
+        &format!("config = {{ missing_probes = \"ignore\" }} {body}"),
+    ]);
+    assert!(ignore.status.success(), "{}", text(&ignore.stderr));
+    assert_eq!(text(&ignore.stdout), "\n\n@c: 400\n");
+    assert_eq!(text(&ignore.stderr), "Attached 1 probe\n");
+
+    let refused = kscope(&["-c", &c, "-e", body]);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).starts_with("error: unknown probe `tracepoint:kscope_nosuch:event`"),
+        "{}",
+        text(&refused.stderr)
+    );
+
+    let quiet_maps = run(
+        &format!("config = {{ print_maps_on_exit = false }} {}", &body[32..]),
+        Some(&c),
+    );
+    assert_eq!(quiet_maps, "\n\n");
+}

@@ -180,6 +180,32 @@ fn ustack_modes_and_limit() {
     );
 }
 
+/// `config = { stack_mode = perf }` makes a plain `ustack` print as `ustack(perf)`;
+/// a mode named in the call still wins.
+#[test]
+fn stack_mode_config_sets_the_default_mode() {
+    let Some(_kernel) = require_all(&[Feature::BpfKprobe, Feature::Uprobes]) else {
+        return;
+    };
+    let b = bin();
+    let (out, _) = run_c(
+        &format!(
+            "config = {{ stack_mode = perf }} \
+             uprobe:{b}:kscope_c {{ @d[ustack] = count(); @p[ustack(perf)] = count(); \
+             @b[ustack(bpftrace)] = count(); }} uprobe:{b}:kscope_done {{ exit(); }}"
+        ),
+        "stack 2 wait",
+    );
+    let section = |name: &str| -> String {
+        let start = out.find(&format!("@{name}[\n")).expect(name) + name.len() + 3;
+        let end = start + out[start..].find("]: 2\n").expect("count 2");
+        out[start..end].to_string()
+    };
+    assert_eq!(section("d"), section("p"), "{out}");
+    assert!(section("p").starts_with('\t'), "{out}");
+    assert!(section("b").starts_with("        kscope_c+0\n"), "{out}");
+}
+
 #[test]
 fn usym_of_a_function_pointer_and_func_in_user_probes() {
     let Some(_kernel) = require_all(&[Feature::BpfKprobe, Feature::Uprobes, Feature::Ringbuf])

@@ -59,7 +59,12 @@ pub(super) struct Checker<'a> {
     map_flex: BTreeMap<String, (Vec<bool>, bool)>,
     attach: Vec<AttachPoint>,
     loop_depth: u32,
+    missing_probes: super::MissingProbes,
+    pub(super) skipped_attach_points: Vec<Span>,
 }
+
+/// The config variables `kscope run` acts on; the others are accepted with a warning.
+const HONOURED_CONFIG: &[&str] = &["missing_probes", "print_maps_on_exit", "stack_mode"];
 
 const AGGREGATIONS: &[&str] = &[
     "count", "sum", "avg", "min", "max", "stats", "hist", "lhist",
@@ -112,6 +117,8 @@ impl<'a> Checker<'a> {
             map_flex: BTreeMap::new(),
             attach: Vec::new(),
             loop_depth: 0,
+            missing_probes: super::MissingProbes::Error,
+            skipped_attach_points: Vec::new(),
         }
     }
 
@@ -131,6 +138,7 @@ impl<'a> Checker<'a> {
         if let Some(c) = &p.config {
             self.config(c);
         }
+        self.missing_probes = super::missing_probes_of(p);
         for probe in &p.probes {
             self.probe(probe);
         }
@@ -162,6 +170,28 @@ impl<'a> Checker<'a> {
                     "expected an integer value",
                 ));
             }
+            let words: &[&str] = match key.as_str() {
+                "missing_probes" => &["error", "warn", "ignore"],
+                "print_maps_on_exit" => &["true", "false"],
+                _ => &[],
+            };
+            if !words.is_empty() && !e.value.text().is_some_and(|w| words.contains(&w)) {
+                self.error(
+                    Diagnostic::error(
+                        format!("invalid value for `{raw}`"),
+                        e.span,
+                        "unknown value",
+                    )
+                    .with_help(format!("`{key}` is one of {}", words.join(", "))),
+                );
+            }
+            if !HONOURED_CONFIG.contains(&key.as_str()) {
+                self.warn(Diagnostic::warning(
+                    format!("config variable `{raw}` has no effect in kscope yet"),
+                    e.span,
+                    "ignored",
+                ));
+            }
             if key == "stack_mode" {
                 let ok = matches!(&e.value, ConfigValue::Word(w) | ConfigValue::Str(w) if STACK_MODES.contains(&w.as_str()));
                 if !ok {
@@ -179,15 +209,31 @@ impl<'a> Checker<'a> {
         for ap in &probe.attach_points {
             if let Lookup::Missing { candidates } = self.tp.probe(ap) {
                 let name = ap.canonical();
-                let mut d = Diagnostic::error(
-                    format!("unknown probe `{name}`"),
-                    ap.span,
-                    "no such probe on this system",
-                );
+                let skip = self.missing_probes != super::MissingProbes::Error;
+                if skip {
+                    self.skipped_attach_points.push(ap.span);
+                }
+                let mut d = match self.missing_probes {
+                    super::MissingProbes::Error => Diagnostic::error(
+                        format!("unknown probe `{name}`"),
+                        ap.span,
+                        "no such probe on this system",
+                    ),
+                    super::MissingProbes::Warn => Diagnostic::warning(
+                        format!("unknown probe `{name}`: skipped (missing_probes = warn)"),
+                        ap.span,
+                        "no such probe on this system",
+                    ),
+                    super::MissingProbes::Ignore => continue,
+                };
                 if let Some(s) = nearest(&name, candidates.iter().map(String::as_str)) {
                     d = d.with_help(format!("did you mean `{s}`?"));
                 }
-                self.error(d);
+                if skip {
+                    self.warn(d);
+                } else {
+                    self.error(d);
+                }
             }
         }
         self.scopes = vec![BTreeMap::new()];

@@ -63,12 +63,54 @@ pub struct Checked {
     pub probes: Vec<ProbeInfo>,
     /// Warnings (the script is still valid).
     pub warnings: Vec<Diagnostic>,
+    /// The spans of attach points that do not exist and that `missing_probes = warn`
+    /// or `ignore` leaves out.
+    pub skipped_attach_points: Vec<crate::span::Span>,
+}
+
+/// What to do with an attach point that does not exist or does not attach: the
+/// `missing_probes` config variable (upstream's default is `error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissingProbes {
+    /// Fail the run.
+    Error,
+    /// Print a warning and go on without it.
+    Warn,
+    /// Go on without it silently.
+    Ignore,
+}
+
+impl MissingProbes {
+    /// The setting by its config value.
+    pub fn from_name(name: &str) -> Option<MissingProbes> {
+        match name {
+            "error" => Some(MissingProbes::Error),
+            "warn" => Some(MissingProbes::Warn),
+            "ignore" => Some(MissingProbes::Ignore),
+            _ => None,
+        }
+    }
 }
 
 impl Checked {
     /// The type of an expression of [`Checked::program`].
     pub fn type_of(&self, e: &Expr) -> &Type {
         &self.types[e.id.0 as usize]
+    }
+
+    /// The script's `missing_probes` setting.
+    pub fn missing_probes(&self) -> MissingProbes {
+        missing_probes_of(&self.program)
+    }
+
+    /// The script's `print_maps_on_exit` setting (default true).
+    pub fn print_maps_on_exit(&self) -> bool {
+        !matches!(
+            self.program
+                .config_value("print_maps_on_exit")
+                .and_then(|v| v.text()),
+            Some("false" | "0")
+        )
     }
 
     /// The tree as [`Program`]'s `Display` prints it, each expression followed by
@@ -113,6 +155,17 @@ fn check_inline(
         maps: second.maps,
         probes: second.probe_infos,
         warnings: second.warnings,
+        skipped_attach_points: second.skipped_attach_points,
         program,
     })
+}
+
+/// `missing_probes` of `program` (checked by the type checker: an unknown value is an
+/// error there, so it reads as the default here).
+pub(crate) fn missing_probes_of(program: &Program) -> MissingProbes {
+    program
+        .config_value("missing_probes")
+        .and_then(|v| v.text())
+        .and_then(MissingProbes::from_name)
+        .unwrap_or(MissingProbes::Error)
 }

@@ -28,7 +28,17 @@ impl Lowerer<'_> {
     /// stack word ([`StackWord`]) from `bpf_get_stackid` on the stack map of that
     /// kind and depth.
     pub(super) fn stack(&mut self, user: bool, args: &[Expr], e: &Expr) -> Option<V> {
-        let mut mode = 0u8;
+        // `config = { stack_mode = perf }` sets the mode of a stack that names none.
+        let mut mode = match self.checked.program.config_value("stack_mode") {
+            Some(v) => match v.text().and_then(stack_mode) {
+                Some(m) => m,
+                None => {
+                    self.not_built(e.span, format!("the stack mode {v:?}"));
+                    return None;
+                }
+            },
+            None => 0u8,
+        };
         let mut limit = 0u16;
         for a in args {
             match &a.kind {
