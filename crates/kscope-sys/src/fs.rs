@@ -23,3 +23,21 @@ pub fn collapse_range(file: &File, offset: u64, len: u64) -> io::Result<bool> {
         _ => Err(err),
     }
 }
+
+/// The text of a small pseudo file (`id`, `cpu/online`): open and `read(2)` only.
+/// `std::fs::read_to_string` also calls `statx` for a size hint, which a traced
+/// `statx` (statsnoop) would record as kscope's own while probes are being attached.
+pub fn read_small(path: &std::path::Path) -> io::Result<String> {
+    use std::io::Read;
+    let mut f = File::open(path)?;
+    let mut buf = [0u8; 4096];
+    let mut out = Vec::new();
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8(out).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}

@@ -107,7 +107,7 @@ pub fn software_event_config(name: &str) -> Option<u64> {
 
 /// The online CPUs from `/sys/devices/system/cpu/online` (e.g. `0-3,6`).
 pub fn online_cpus() -> io::Result<Vec<u32>> {
-    let text = std::fs::read_to_string("/sys/devices/system/cpu/online")?;
+    let text = kscope_sys::fs::read_small(std::path::Path::new("/sys/devices/system/cpu/online"))?;
     parse_cpu_list(text.trim()).ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidData,

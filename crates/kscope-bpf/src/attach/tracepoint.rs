@@ -18,12 +18,17 @@ use super::{
 };
 use crate::{ProgType, Program};
 
-/// The tracefs mount point: the first mounted tracefs, else `/sys/kernel/tracing`.
+/// The tracefs mount point: the first mounted tracefs, else `/sys/kernel/tracing`
+/// (looked up once per process: attaching many tracepoints read the mount table each).
 pub fn tracefs_root() -> PathBuf {
-    kscope_sys::mounts::find_fstype("tracefs")
-        .ok()
-        .and_then(|v| v.into_iter().next())
-        .unwrap_or_else(|| PathBuf::from("/sys/kernel/tracing"))
+    static ROOT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ROOT.get_or_init(|| {
+        kscope_sys::mounts::find_fstype("tracefs")
+            .ok()
+            .and_then(|v| v.into_iter().next())
+            .unwrap_or_else(|| PathBuf::from("/sys/kernel/tracing"))
+    })
+    .clone()
 }
 
 /// The id of tracepoint `system:event` from tracefs `events/SYSTEM/EVENT/id`.
@@ -44,7 +49,7 @@ pub fn tracepoint_id(system: &str, event: &str) -> io::Result<u64> {
         .join(event)
         .join("id");
     // The error keeps its errno (ENOENT: no such event); callers name the path.
-    let text = std::fs::read_to_string(&path)?;
+    let text = kscope_sys::fs::read_small(&path)?;
     text.trim().parse().map_err(|_| {
         io::Error::new(
             io::ErrorKind::InvalidData,
