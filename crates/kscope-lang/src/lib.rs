@@ -27,6 +27,7 @@
 pub mod ast;
 pub mod btf_types;
 pub mod diag;
+pub mod header_constants;
 pub mod kernel;
 pub mod lexer;
 pub mod output;

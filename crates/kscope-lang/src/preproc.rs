@@ -1,5 +1,6 @@
 //! The C preprocessor subset of a script's preamble, as upstream's tools use it:
-//! `#include` (ignored: kernel types come from BTF), `#define NAME VALUE` with one integer or
+//! `#include` (kernel types come from BTF; a few headers' stable integer macros such as
+//! `AF_INET` come from [`crate::header_constants`]), `#define NAME VALUE` with one integer or
 //! string literal (substituted for `NAME` in expressions), `#undef`, and
 //! `#ifdef`/`#ifndef`/`#else`/`#endif` with `BPFTRACE_HAVE_BTF` defined (kscope always has
 //! BTF), so that the branch holding C struct definitions for kernels without BTF is
@@ -81,7 +82,21 @@ pub fn preamble(src: &str, mut pos: usize) -> Result<(Vec<RawDefine>, usize), Di
         let rest = &src[rest_at..end];
         let line_span = Span::new(start, end);
         match word {
-            "include" => {}
+            "include" => {
+                let header = rest.trim().trim_matches(['<', '>', '"']).trim();
+                // Only the names the script mentions: the tree stays readable.
+                let used = crate::header_constants::constants(header)
+                    .iter()
+                    .filter(|(name, _)| src.contains(name));
+                for &(name, value) in used {
+                    defines.push(RawDefine {
+                        name: name.to_string(),
+                        name_span: line_span,
+                        value: DefineValue::Int(value),
+                        value_span: line_span,
+                    });
+                }
+            }
             "define" => defines.push(define(src, rest_at, rest, line_span)?),
             "undef" => {
                 let name = rest.trim();

@@ -226,6 +226,26 @@ fn long_operator_chains_are_bounded() {
     parse(&src).unwrap();
 }
 
+/// `#include` of a socket or sched header gives its stable integer macros (bpftrace 0.17
+/// took them from the header through clang); a later `#define` overrides one.
+#[test]
+fn include_of_known_headers_defines_their_constants() {
+    let src = "#include <linux/socket.h>
+#include <linux/sched.h>
+#define AF_INET6 77
+begin { @ = (AF_INET, AF_INET6, TASK_UNINTERRUPTIBLE); }
+";
+    let p = parse(src).unwrap_or_else(|d| panic!("{d:?}"));
+    let tree = p.to_string();
+    assert!(
+        tree.contains("        tuple\n          int: 2\n          int: 77\n          int: 2\n"),
+        "{tree}"
+    );
+    // Other headers define nothing: the name stays unknown.
+    let p = parse("#include <linux/fs.h>\nbegin { @ = AF_INET; }").unwrap();
+    assert!(p.to_string().contains("builtin: AF_INET"), "{p}");
+}
+
 #[test]
 fn preamble_preprocessor_and_map_declarations() {
     let src = "#!/usr/bin/env bpftrace

@@ -77,6 +77,20 @@ fn options_after_the_script_file_are_options_and_params_follow_a_double_dash() {
 }
 
 #[test]
+fn kernel_enum_constants_have_their_btf_values() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    // TCP states are stable ABI (include/net/tcp_states.h): TCP_SYN_SENT 2, TCP_CLOSE 7.
+    let out = run_c(
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { \
+         @[TCP_SYN_SENT, TCP_CLOSE, TCP_CLOSE * 2 + 1] = count(); }",
+        "getppid 3",
+    );
+    assert_eq!(out, "\n\n@[2, 7, 15]: 3\n");
+}
+
+#[test]
 fn hist_and_lhist_of_write_sizes_land_in_exact_buckets() {
     let Some(_kernel) = require(Feature::BpfTracepoint) else {
         return;

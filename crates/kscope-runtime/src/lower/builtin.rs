@@ -89,8 +89,18 @@ impl Lowerer<'_> {
                 }
             }
             other => {
-                self.not_built(e.span, format!("the builtin `{other}`"));
-                return None;
+                // A kernel enum constant (`TCP_CLOSE`): the checker typed it from BTF.
+                let value =
+                    self.ctx.btf.as_ref().and_then(|t| {
+                        kscope_lang::sema::TypeProvider::enum_value(t.as_ref(), other)
+                    });
+                match value {
+                    Some(v) => self.b.imm(v),
+                    None => {
+                        self.not_built(e.span, format!("the builtin `{other}`"));
+                        return None;
+                    }
+                }
             }
         };
         Some(V::Int(v))
