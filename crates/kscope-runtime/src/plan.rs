@@ -304,10 +304,14 @@ pub enum Message {
         /// The separator.
         sep: String,
     },
-    /// `print(@m)` of user map index `map`.
+    /// `print(@m[, top[, div]])` of user map index `map`.
     Print {
         /// Index in [`Plan::maps`].
         map: usize,
+        /// Only the `top` entries with the largest values (0: all).
+        top: usize,
+        /// Values are divided by `div` (1: as they are).
+        div: u64,
     },
     /// `clear(@m)` (`zero == false`) or `zero(@m)`.
     Clear {

@@ -473,11 +473,11 @@ impl State<'_> {
             Message::Time { format } => {
                 output.time(&kscope_lang::output::time::strftime_now(format))
             }
-            Message::Print { map } => {
+            Message::Print { map, top, div } => {
                 let m = &self.plan.maps[*map];
                 match decode::read_map(m, &self.maps[m.id.0 as usize], self.stacks) {
                     Ok(d) => output
-                        .print_map(&d, 0, 1)
+                        .print_map(&d, *top, *div)
                         .map_err(|e| std::io::Error::other(e.to_string())),
                     Err(e) => Err(std::io::Error::other(e.to_string())),
                 }

@@ -606,6 +606,10 @@ const DIFFERENTIAL: &[(&str, &str)] = &[
         "BEGIN { @b = 1; @s = \"str\"; printf(\"%s-%d\\n\", \"a\", 5); exit(); }",
         "getppid 1",
     ),
+    (
+        "tracepoint:syscalls:sys_enter_write /pid == cpid/ { @[args->count] = count(); } END { print(@, 3); print(@, 0, 2); clear(@); }",
+        "write 7",
+    ),
 ];
 
 /// The non-empty lines of an output, sorted: map contents compare as sets of

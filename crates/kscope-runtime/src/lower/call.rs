@@ -236,15 +236,28 @@ impl Lowerer<'_> {
                     self.output(id, &fields);
                     return None;
                 }
-                if !matches!(&target.kind, ExprKind::Map { keys, .. } if keys.is_empty())
-                    || args.len() > 1
-                {
+                if !whole_map || (name != "print" && args.len() > 1) {
                     self.not_built(e.span, format!("`{name}()` of anything but a whole map"));
                     return None;
                 }
+                // `print(@m, top, div)`: both literal integers, as upstream requires.
+                let mut limits = [0u64, 1u64];
+                for (slot, a) in limits.iter_mut().zip(&args[1..]) {
+                    match a.kind {
+                        ExprKind::Int(n) => *slot = n,
+                        _ => {
+                            self.not_built(a.span, "a `print()` top or div that is not a literal");
+                            return None;
+                        }
+                    }
+                }
                 let (mi, _) = self.map_of(target)?;
                 let msg = match name {
-                    "print" => Message::Print { map: mi },
+                    "print" => Message::Print {
+                        map: mi,
+                        top: usize::try_from(limits[0]).unwrap_or(usize::MAX),
+                        div: limits[1].max(1),
+                    },
                     _ => Message::Clear {
                         map: mi,
                         zero: name == "zero",
