@@ -318,7 +318,10 @@ pub fn clear_map(m: &UserMap, map: &Map, zero: bool) -> Result<(), kscope_bpf::B
 
 /// The text of a printf or system record (`rec` after its 8-byte id).
 pub fn printf_text(msg: &Message, rec: &[u8], stacks: &Stacks<'_>) -> Option<String> {
-    let (Message::Printf { format, args } | Message::System { format, args }) = msg else {
+    let (Message::Printf { format, args }
+    | Message::System { format, args }
+    | Message::Cat { format, args }) = msg
+    else {
         return None;
     };
     let mut off = 0usize;

@@ -284,6 +284,14 @@ pub enum Message {
         /// The argument layouts.
         args: Vec<Scalar>,
     },
+    /// `cat(fmt, args...)`: the file name is formatted like printf; the file's first
+    /// `max_cat_bytes` bytes are printed.
+    Cat {
+        /// The parsed format.
+        format: FormatString,
+        /// The argument layouts.
+        args: Vec<Scalar>,
+    },
     /// `print(value)` of a non-map value.
     PrintValue {
         /// The value's layout.

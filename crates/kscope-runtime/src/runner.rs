@@ -333,6 +333,10 @@ pub fn run(
         exit: false,
         io_error: None,
         code: 0,
+        max_cat_bytes: match checked.program.config_value("max_cat_bytes") {
+            Some(kscope_lang::ast::ConfigValue::Int(n)) => *n,
+            _ => 10240,
+        },
     };
     for p in &begin {
         test_run::run_once(p, &[]).map_err(failed)?;
@@ -414,6 +418,18 @@ struct State<'a> {
     io_error: Option<std::io::Error>,
     /// The code given to `exit(code)` (the run's exit status).
     code: i32,
+    /// How much of a file `cat()` prints (config `max_cat_bytes`, upstream's 10240).
+    max_cat_bytes: u64,
+}
+
+/// The first `limit` bytes of the file `name`.
+fn read_prefix(name: &str, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    std::fs::File::open(name)?
+        .take(limit)
+        .read_to_end(&mut out)?;
+    Ok(out)
 }
 
 impl State<'_> {
@@ -441,6 +457,18 @@ impl State<'_> {
                         output.syscall(text.strip_suffix('\n').unwrap_or(&text))
                     }
                     Err(e) => Err(std::io::Error::other(format!("system({cmd}): {e}"))),
+                },
+                None => Ok(()),
+            },
+            Message::Cat { .. } => match decode::printf_text(msg, &rec[8..], self.stacks) {
+                Some(name) => match read_prefix(&name, self.max_cat_bytes) {
+                    Ok(text) => output.cat(&String::from_utf8_lossy(&text)),
+                    Err(e) => {
+                        // Upstream's words: "failed to open file 'NAME': <strerror>".
+                        let why = e.to_string();
+                        let why = why.split(" (os error").next().unwrap_or(&why);
+                        output.runtime_error(&format!("failed to open file '{name}': {why}"))
+                    }
                 },
                 None => Ok(()),
             },

@@ -333,3 +333,51 @@ fn missing_probes_and_print_maps_on_exit_config() {
     );
     assert_eq!(quiet_maps, "\n\n");
 }
+
+/// `cat()` prints a file named with printf's format (as bpftrace 0.17 does), at most
+/// `max_cat_bytes` of it; a file that cannot be opened is an error on stderr and the
+/// run goes on.
+#[test]
+fn cat_prints_the_named_file() {
+    let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("kscope-cat-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("f7"), "line one\nline two\n").unwrap();
+    let d = dir.display();
+    let script = format!(
+        "BEGIN {{ cat(\"{d}/f%d\", 7); cat(\"{d}/missing\"); printf(\"after\\n\"); exit(); }}"
+    );
+    let out = kscope(&["-e", &script]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "line one\nline two\nafter\n\n\n");
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "ERROR: failed to open file '{d}/missing': No such file or directory\n"
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+    if let Some(want) = bpftrace(
+        &script.replace(&format!("cat(\"{d}/missing\"); "), ""),
+        None,
+    ) {
+        assert_eq!(
+            text(
+                &kscope(&[
+                    "-e",
+                    &script.replace(&format!("cat(\"{d}/missing\"); "), "")
+                ])
+                .stdout
+            ),
+            want
+        );
+    }
+    let short = run(
+        &format!("config = {{ max_cat_bytes = 6 }} BEGIN {{ cat(\"{d}/f7\"); exit(); }}"),
+        None,
+    );
+    assert_eq!(short, "line o\n\n");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -118,6 +118,12 @@ impl<'a> Output<'a> {
         writeln!(self.err, "WARNING: Total lost event count: {n}")
     }
 
+    /// A run-time error that does not end the run (`cat()` of a file that cannot be
+    /// opened), on stderr in both formats.
+    pub fn runtime_error(&mut self, message: &str) -> io::Result<()> {
+        writeln!(self.err, "ERROR: {message}")
+    }
+
     /// The text of one `printf` event (already formatted with [`FormatString::format`]).
     pub fn printf(&mut self, s: &str) -> io::Result<()> {
         self.text_or_json(s, || json::event("printf", None, &json::string(s)))

@@ -197,6 +197,7 @@ pub const FUNCTIONS: &[&str] = &[
     "lhist",
     "system",
     "signal",
+    "cat",
     "kstack",
     "ustack",
 ];
@@ -206,7 +207,6 @@ pub const NOT_YET: &[&str] = &[
     "assert",
     "bswap",
     "buf",
-    "cat",
     "cgroup_path",
     "cgroupid",
     "errorf",

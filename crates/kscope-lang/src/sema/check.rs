@@ -64,7 +64,12 @@ pub(super) struct Checker<'a> {
 }
 
 /// The config variables `kscope run` acts on; the others are accepted with a warning.
-const HONOURED_CONFIG: &[&str] = &["missing_probes", "print_maps_on_exit", "stack_mode"];
+const HONOURED_CONFIG: &[&str] = &[
+    "max_cat_bytes",
+    "missing_probes",
+    "print_maps_on_exit",
+    "stack_mode",
+];
 
 const AGGREGATIONS: &[&str] = &[
     "count", "sum", "avg", "min", "max", "stats", "hist", "lhist",
@@ -1355,7 +1360,7 @@ impl<'a> Checker<'a> {
             return self.aggregation(e, name, args, agg_ok);
         }
         match n {
-            "printf" | "system" => {
+            "printf" | "system" | "cat" => {
                 if n == "system" && !self.unsafe_ok(name) {
                     return Type::Void;
                 }

@@ -375,6 +375,9 @@ impl Lowerer<'_> {
             "system" => self.formatted_output(args, e, "a system() command", |format, args| {
                 Message::System { format, args }
             }),
+            "cat" => self.formatted_output(args, e, "a cat() file name", |format, args| {
+                Message::Cat { format, args }
+            }),
             "len" => {
                 let target = args.first()?;
                 if !matches!(&target.kind, ExprKind::Map { keys, .. } if keys.is_empty()) {
