@@ -327,11 +327,13 @@ fn missing_probes_and_print_maps_on_exit_config() {
         text(&refused.stderr)
     );
 
-    let quiet_maps = run(
-        &format!("config = {{ print_maps_on_exit = false }} {}", &body[32..]),
-        Some(&c),
-    );
-    assert_eq!(quiet_maps, "\n\n");
+    for off in ["false", "0"] {
+        let quiet_maps = run(
+            &format!("config = {{ print_maps_on_exit = {off} }} {}", &body[32..]),
+            Some(&c),
+        );
+        assert_eq!(quiet_maps, "\n\n", "print_maps_on_exit = {off}");
+    }
 }
 
 /// `cat()` prints a file named with printf's format (as bpftrace 0.17 does), at most

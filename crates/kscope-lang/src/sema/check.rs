@@ -177,10 +177,14 @@ impl<'a> Checker<'a> {
             }
             let words: &[&str] = match key.as_str() {
                 "missing_probes" => &["error", "warn", "ignore"],
-                "print_maps_on_exit" => &["true", "false"],
+                "print_maps_on_exit" => &["true", "false", "1", "0"],
                 _ => &[],
             };
-            if !words.is_empty() && !e.value.text().is_some_and(|w| words.contains(&w)) {
+            // A boolean variable also takes 0 and 1 (upstream's docs write `= 0`).
+            let bool_int =
+                key == "print_maps_on_exit" && matches!(e.value, ConfigValue::Int(0 | 1));
+            if !words.is_empty() && !bool_int && !e.value.text().is_some_and(|w| words.contains(&w))
+            {
                 self.error(
                     Diagnostic::error(
                         format!("invalid value for `{raw}`"),

@@ -105,12 +105,11 @@ impl Checked {
 
     /// The script's `print_maps_on_exit` setting (default true).
     pub fn print_maps_on_exit(&self) -> bool {
-        !matches!(
-            self.program
-                .config_value("print_maps_on_exit")
-                .and_then(|v| v.text()),
-            Some("false" | "0")
-        )
+        match self.program.config_value("print_maps_on_exit") {
+            Some(crate::ast::ConfigValue::Int(n)) => *n != 0,
+            Some(v) => v.text() != Some("false"),
+            None => true,
+        }
     }
 
     /// The tree as [`Program`]'s `Display` prints it, each expression followed by
