@@ -443,6 +443,7 @@ pub fn helper_name(id: i32) -> Option<&'static str> {
         14 => "bpf_get_current_pid_tgid",
         15 => "bpf_get_current_uid_gid",
         16 => "bpf_get_current_comm",
+        42 => "bpf_get_numa_node_id",
         25 => "bpf_perf_event_output",
         27 => "bpf_get_stackid",
         35 => "bpf_get_current_task",
@@ -463,6 +464,7 @@ pub fn helper_name(id: i32) -> Option<&'static str> {
         164 => "bpf_for_each_map_elem",
         173 => "bpf_get_func_ip",
         195 => "bpf_map_lookup_percpu_elem",
+        118 => "bpf_jiffies64",
         _ => return None,
     })
 }

@@ -12,6 +12,10 @@ pub const KTIME_GET_NS: u32 = 5;
 pub const GET_PRANDOM_U32: u32 = 7;
 /// `bpf_get_smp_processor_id()`.
 pub const GET_SMP_PROCESSOR_ID: u32 = 8;
+/// `bpf_get_numa_node_id()`: the NUMA node of the current CPU.
+pub const GET_NUMA_NODE_ID: u32 = 42;
+/// `bpf_jiffies64()`: the kernel's 64-bit jiffies counter (Linux 5.5).
+pub const JIFFIES64: u32 = 118;
 /// `bpf_get_current_pid_tgid()`: tgid in the upper 32 bits, tid in the lower.
 pub const GET_CURRENT_PID_TGID: u32 = 14;
 /// `bpf_get_current_uid_gid()`: gid in the upper 32 bits, uid in the lower.

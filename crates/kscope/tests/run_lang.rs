@@ -383,3 +383,44 @@ fn cat_prints_the_named_file() {
     assert_eq!(short, "line o\n\n");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The kernel's jiffies, read from /proc/timer_list.
+fn timer_list_jiffies() -> u64 {
+    let text = std::fs::read_to_string("/proc/timer_list").expect("/proc/timer_list");
+    text.lines()
+        .find_map(|l| l.strip_prefix("jiffies: "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("a jiffies line")
+}
+
+/// `jiffies` lies between two readings of the kernel's counter taken around the run;
+/// `numaid` is the node sysfs lists for the CPU the probe ran on.
+#[test]
+fn jiffies_and_numaid_are_the_kernels() {
+    let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
+        return;
+    };
+    let before = timer_list_jiffies();
+    let out = run(
+        "BEGIN { printf(\"%llu %u %u\\n\", jiffies, numaid, cpu); exit(); }",
+        None,
+    );
+    let after = timer_list_jiffies();
+    let v: Vec<u64> = out.split_whitespace().map(|w| w.parse().unwrap()).collect();
+    assert!(
+        before <= v[0] && v[0] <= after,
+        "{before} <= {} <= {after}",
+        v[0]
+    );
+    let node = std::fs::read_dir(format!("/sys/devices/system/cpu/cpu{}", v[2]))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .find_map(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_prefix("node"))
+                .and_then(|n| n.parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    assert_eq!(v[1], node, "{out}");
+}

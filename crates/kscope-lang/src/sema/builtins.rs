@@ -89,6 +89,16 @@ pub const BUILTINS: &[Builtin] = &[
         scope: Scope::Any,
     },
     Builtin {
+        name: "numaid",
+        ty: || Type::UINT32,
+        scope: Scope::Any,
+    },
+    Builtin {
+        name: "jiffies",
+        ty: || Type::UINT64,
+        scope: Scope::Any,
+    },
+    Builtin {
         name: "ncpus",
         ty: || Type::UINT64,
         scope: Scope::Any,
@@ -245,8 +255,6 @@ pub const NOT_YET: &[&str] = &[
     "pcomm",
     "ppid",
     "username",
-    "jiffies",
-    "numaid",
     "usermode",
     "leader_comm",
     "signal_name",

@@ -27,6 +27,8 @@ impl Lowerer<'_> {
                 b.binop(AluOp::Sub, n, s)
             }
             "cpu" => cg::cpu(b),
+            "numaid" => b.call(kscope_codegen::helper::GET_NUMA_NODE_ID, &[]),
+            "jiffies" => b.call(kscope_codegen::helper::JIFFIES64, &[]),
             "ncpus" => b.imm(self.ctx.ncpus as i64),
             "cpid" => b.imm(self.ctx.cpid.unwrap_or(0) as i64),
             "rand" => b.call(kscope_codegen::helper::GET_PRANDOM_U32, &[]),
