@@ -320,7 +320,8 @@ pub fn clear_map(m: &UserMap, map: &Map, zero: bool) -> Result<(), kscope_bpf::B
 pub fn printf_text(msg: &Message, rec: &[u8], stacks: &Stacks<'_>) -> Option<String> {
     let (Message::Printf { format, args }
     | Message::System { format, args }
-    | Message::Cat { format, args }) = msg
+    | Message::Cat { format, args }
+    | Message::Report { format, args, .. }) = msg
     else {
         return None;
     };

@@ -284,6 +284,18 @@ pub enum Message {
         /// The argument layouts.
         args: Vec<Scalar>,
     },
+    /// `errorf(fmt, args...)` / `warnf(...)`: printf's text as an error or warning
+    /// message with the call's source location.
+    Report {
+        /// The parsed format.
+        format: FormatString,
+        /// The argument layouts.
+        args: Vec<Scalar>,
+        /// `errorf` (else `warnf`).
+        error: bool,
+        /// The call in the script.
+        span: kscope_lang::span::Span,
+    },
     /// `cat(fmt, args...)`: the file name is formatted like printf; the file's first
     /// `max_cat_bytes` bytes are printed.
     Cat {

@@ -337,6 +337,7 @@ pub fn run(
             Some(kscope_lang::ast::ConfigValue::Int(n)) => *n,
             _ => 10240,
         },
+        src,
     };
     for p in &begin {
         test_run::run_once(p, &[]).map_err(failed)?;
@@ -420,6 +421,8 @@ struct State<'a> {
     code: i32,
     /// How much of a file `cat()` prints (config `max_cat_bytes`, upstream's 10240).
     max_cat_bytes: u64,
+    /// The script (`errorf()`/`warnf()` name their location in it).
+    src: &'a SourceFile,
 }
 
 /// The first `limit` bytes of the file `name`.
@@ -460,6 +463,27 @@ impl State<'_> {
                 },
                 None => Ok(()),
             },
+            Message::Report { error, span, .. } => {
+                match decode::printf_text(msg, &rec[8..], self.stacks) {
+                    Some(text) => {
+                        let (line, col) = self.src.line_col(span.start as usize);
+                        let (_, end_col) = self.src.line_col(span.end as usize);
+                        // Upstream names an inline or piped program `stdin`.
+                        let file = match self.src.name() {
+                            "-e" | "-" | "stdin" => "stdin",
+                            name => name,
+                        };
+                        let at = kscope_lang::output::SourceLocation {
+                            file,
+                            line,
+                            col,
+                            end_col,
+                        };
+                        output.report(*error, &text, &at)
+                    }
+                    None => Ok(()),
+                }
+            }
             Message::Cat { .. } => match decode::printf_text(msg, &rec[8..], self.stacks) {
                 Some(name) => match read_prefix(&name, self.max_cat_bytes) {
                     Ok(text) => output.cat(&String::from_utf8_lossy(&text)),

@@ -424,3 +424,32 @@ fn jiffies_and_numaid_are_the_kernels() {
         .unwrap_or(0);
     assert_eq!(v[1], node, "{out}");
 }
+
+/// `errorf()`/`warnf()` print printf's text with the call's location, as upstream's
+/// docs show (`stdin:1:9-62: ERROR: ...`); in JSON they are records on stdout.
+#[test]
+fn errorf_and_warnf_name_the_call_location() {
+    let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
+        return;
+    };
+    let script = "BEGIN { errorf(\"Something bad with args: %d, %s\", 10, \"arg2\"); \
+                  warnf(\"w%d\", 7); exit(); }";
+    let out = kscope(&["-e", script]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "\n\n");
+    assert_eq!(
+        text(&out.stderr),
+        "Attached 1 probe\nstdin:1:9-62: ERROR: Something bad with args: 10, arg2\n\
+         stdin:1:64-79: WARNING: w7\n"
+    );
+    let json = kscope(&["-f", "json", "-e", script]);
+    assert!(json.status.success(), "{}", text(&json.stderr));
+    let lines: Vec<String> = text(&json.stdout).lines().map(str::to_string).collect();
+    assert_eq!(
+        lines[1..],
+        [
+            "{\"type\": \"errorf\", \"msg\": \"Something bad with args: 10, arg2\", \"filename\": \"stdin\", \"line\": 1, \"col\": 9}",
+            "{\"type\": \"warnf\", \"msg\": \"w7\", \"filename\": \"stdin\", \"line\": 1, \"col\": 64}",
+        ]
+    );
+}

@@ -124,6 +124,30 @@ impl<'a> Output<'a> {
         writeln!(self.err, "ERROR: {message}")
     }
 
+    /// `errorf()` (`error`) or `warnf()`: in text, `FILE:LINE:COL-END: ERROR: msg` on
+    /// stderr; in JSON, an `errorf`/`warnf` record with the message and the location.
+    pub fn report(&mut self, error: bool, msg: &str, at: &SourceLocation<'_>) -> io::Result<()> {
+        match self.format {
+            Format::Text => {
+                let level = if error { "ERROR" } else { "WARNING" };
+                writeln!(
+                    self.err,
+                    "{}:{}:{}-{}: {level}: {msg}",
+                    at.file, at.line, at.col, at.end_col
+                )
+            }
+            Format::Json => writeln!(
+                self.out,
+                "{{\"type\": \"{}\", \"msg\": {}, \"filename\": {}, \"line\": {}, \"col\": {}}}",
+                if error { "errorf" } else { "warnf" },
+                json::string(msg),
+                json::string(at.file),
+                at.line,
+                at.col
+            ),
+        }
+    }
+
     /// The text of one `printf` event (already formatted with [`FormatString::format`]).
     pub fn printf(&mut self, s: &str) -> io::Result<()> {
         self.text_or_json(s, || json::event("printf", None, &json::string(s)))
@@ -220,4 +244,18 @@ pub enum OutputError {
     /// Writing failed (a closed pipe, a full disk).
     #[error("cannot write the output: {0}")]
     Io(#[from] io::Error),
+}
+
+/// Where in the script an `errorf()`/`warnf()` call is (one-based; `end_col` is the
+/// column after its last character, as upstream prints locations).
+#[derive(Debug, Clone, Copy)]
+pub struct SourceLocation<'a> {
+    /// The script's name.
+    pub file: &'a str,
+    /// The line.
+    pub line: usize,
+    /// The first column.
+    pub col: usize,
+    /// The column after the last.
+    pub end_col: usize,
 }

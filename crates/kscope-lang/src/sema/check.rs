@@ -1364,7 +1364,7 @@ impl<'a> Checker<'a> {
             return self.aggregation(e, name, args, agg_ok);
         }
         match n {
-            "printf" | "system" | "cat" => {
+            "printf" | "system" | "cat" | "errorf" | "warnf" => {
                 if n == "system" && !self.unsafe_ok(name) {
                     return Type::Void;
                 }

@@ -378,6 +378,18 @@ impl Lowerer<'_> {
             "cat" => self.formatted_output(args, e, "a cat() file name", |format, args| {
                 Message::Cat { format, args }
             }),
+            "errorf" | "warnf" => {
+                let error = name == "errorf";
+                let span = e.span;
+                self.formatted_output_with(args, e, "an errorf()/warnf() format", |format, args| {
+                    Message::Report {
+                        format,
+                        args,
+                        error,
+                        span,
+                    }
+                })
+            }
             "len" => {
                 let target = args.first()?;
                 if !matches!(&target.kind, ExprKind::Map { keys, .. } if keys.is_empty()) {
@@ -441,6 +453,17 @@ impl Lowerer<'_> {
         e: &Expr,
         what: &str,
         make: fn(FormatString, Vec<Scalar>) -> Message,
+    ) -> Option<V> {
+        self.formatted_output_with(args, e, what, make)
+    }
+
+    /// [`Self::formatted_output`] with a message that captures more than the format.
+    pub(super) fn formatted_output_with(
+        &mut self,
+        args: &[Expr],
+        e: &Expr,
+        what: &str,
+        make: impl FnOnce(FormatString, Vec<Scalar>) -> Message,
     ) -> Option<V> {
         let Some(ExprKind::Str(fmt)) = args.first().map(|a| &a.kind) else {
             self.not_built(e.span, format!("{what} that is not a literal"));
