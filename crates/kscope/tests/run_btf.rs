@@ -226,6 +226,25 @@ fn pointer_arithmetic_steps_by_the_pointee_size() {
     clean.check();
 }
 
+/// `uptr()` makes a kernel probe read an address as user memory: BEGIN runs in
+/// kscope's own context, so `curtask->mm->arg_start` is kscope's argv[0]; without
+/// `uptr` the read is a kernel one and gives an empty string (as bpftrace 0.17).
+#[test]
+fn uptr_reads_user_memory_from_a_kernel_probe() {
+    let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
+        return;
+    };
+    let out = runkit::kscope(&[
+        "-e",
+        "BEGIN { printf(\"%s|%s|%d\\n\", str(uptr(curtask->mm->arg_start)), \
+         str(curtask->mm->arg_start), kptr(5)); exit(); }",
+    ]);
+    assert!(out.status.success(), "{}", runkit::text(&out.stderr));
+    // Strings hold 63 bytes and the NUL.
+    let argv0 = &env!("CARGO_BIN_EXE_kscope")[..env!("CARGO_BIN_EXE_kscope").len().min(63)];
+    assert_eq!(runkit::text(&out.stdout), format!("{argv0}||5\n\n\n"));
+}
+
 /// Replaces each whole number in `out` equal to one of `pids` by its label.
 fn label_pids(out: &str, pids: &[(u32, &str)]) -> String {
     let mut res = String::new();

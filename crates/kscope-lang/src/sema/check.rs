@@ -1508,6 +1508,22 @@ impl<'a> Checker<'a> {
                 }
                 Type::Str
             }
+            "uptr" | "kptr" => {
+                // The same value, read from user (`uptr`) or kernel memory when followed.
+                if !self.arity(e, n, args, 1, 1) {
+                    return Type::Unknown;
+                }
+                let t = self.expr(&args[0]);
+                if !t.is_integer_like() && !matches!(t, Type::Ptr(_)) {
+                    self.error(Diagnostic::error(
+                        format!("`{n}()` needs a pointer or an integer address, found `{t}`"),
+                        args[0].span,
+                        format!("this has type `{t}`"),
+                    ));
+                    return Type::Unknown;
+                }
+                t
+            }
             "strlen" => {
                 if self.arity(e, n, args, 1, 1) {
                     self.str_arg(n, &args[0]);

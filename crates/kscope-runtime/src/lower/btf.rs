@@ -297,6 +297,8 @@ impl Lowerer<'_> {
     fn user_source(&self, e: &Expr, to_struct: bool) -> bool {
         match &e.kind {
             ExprKind::Ident(n) if n == "curtask" => false,
+            ExprKind::Call { name, .. } if name.name == "uptr" => true,
+            ExprKind::Call { name, .. } if name.name == "kptr" => false,
             ExprKind::Ident(n) if n.starts_with("arg") || n == "retval" => self.ctx.user_pointers,
             ExprKind::Field { expr, .. } if self.ty(expr) == Type::Args => self.ctx.user_pointers,
             ExprKind::Cast { expr, .. } => self.user_source(expr, to_struct),

@@ -375,6 +375,8 @@ impl Lowerer<'_> {
             "system" => self.formatted_output(args, e, "a system() command", |format, args| {
                 Message::System { format, args }
             }),
+            // The address space only matters where the value is followed (user_source).
+            "uptr" | "kptr" => self.expr(args.first()?),
             "cat" => self.formatted_output(args, e, "a cat() file name", |format, args| {
                 Message::Cat { format, args }
             }),
