@@ -86,6 +86,15 @@ impl KernelSymbols {
         self.syms.iter().find(|s| s.name == name).map(|s| s.addr)
     }
 
+    /// Whether any variable is listed (`d`/`b` symbols of the kernel itself, not the
+    /// section markers every kernel lists): kernels built without
+    /// `CONFIG_KALLSYMS_ALL` list functions only.
+    pub fn has_data_symbols(&self) -> bool {
+        self.syms
+            .iter()
+            .any(|s| matches!(s.kind, 'd' | 'b') && s.module.is_none())
+    }
+
     /// `name+0xoff` as bpftrace's `kstack` prints it (`name` alone at offset 0), or the
     /// address in hex when no symbol covers it.
     pub fn format(&self, addr: u64) -> String {

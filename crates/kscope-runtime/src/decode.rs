@@ -165,6 +165,28 @@ pub fn scalar(bytes: &[u8], sc: Scalar, stacks: &Stacks<'_>) -> Primitive {
         Scalar::Int { signed: true } => Primitive::Int(u64_at(bytes, 0) as i64),
         Scalar::Int { signed: false } => Primitive::Uint(u64_at(bytes, 0)),
         Scalar::Str => Primitive::from_c_bytes(&bytes[..bytes.len().min(STR_SIZE as usize)]),
+        Scalar::Inet => Primitive::Str(inet_text(bytes)),
+        Scalar::Buf => {
+            let n = (u64_at(bytes, 0) as usize).min(kscope_lang::sema::BUF_MAX as usize);
+            Primitive::Buffer(bytes.get(8..8 + n).unwrap_or(&[]).to_vec())
+        }
+    }
+}
+
+/// The text of an `ntop()` value: dotted quad for `AF_INET`, RFC 5952 form for
+/// `AF_INET6` (as inet_ntop(3)), empty for another family (as upstream).
+pub fn inet_text(bytes: &[u8]) -> String {
+    const AF_INET: u64 = 2;
+    const AF_INET6: u64 = 10;
+    let addr = bytes.get(8..24).unwrap_or(&[]);
+    match u64_at(bytes, 0) {
+        AF_INET => <[u8; 4]>::try_from(addr.get(..4).unwrap_or(&[]))
+            .map(|a| std::net::Ipv4Addr::from(a).to_string())
+            .unwrap_or_default(),
+        AF_INET6 => <[u8; 16]>::try_from(addr)
+            .map(|a| std::net::Ipv6Addr::from(a).to_string())
+            .unwrap_or_default(),
+        _ => String::new(),
     }
 }
 
@@ -235,9 +257,13 @@ pub fn read_map(
         let cell = match &m.value {
             ValueLayout::Plain(sc) => match sc {
                 Scalar::Int { .. } => Cell::Int(u64_at(&v, 0)),
-                Scalar::Str | Scalar::Kstack | Scalar::Ksym | Scalar::Ustack | Scalar::Usym => {
-                    Cell::Value(scalar(&v, *sc, stacks))
-                }
+                Scalar::Str
+                | Scalar::Inet
+                | Scalar::Buf
+                | Scalar::Kstack
+                | Scalar::Ksym
+                | Scalar::Ustack
+                | Scalar::Usym => Cell::Value(scalar(&v, *sc, stacks)),
             },
             ValueLayout::Tuple(l) => Cell::Value(layout_value(&v, l, stacks)),
             layout => {

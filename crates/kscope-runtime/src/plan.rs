@@ -42,6 +42,12 @@ pub enum Scalar {
     Ustack,
     /// `usym(addr)`, `func` in user probes: the 8-byte address and the 8-byte pid.
     Usym,
+    /// `ntop()`: [`STR_SIZE`] bytes, the 8-byte address family, then the address in
+    /// network byte order (4 or 16 bytes), zero padded.
+    Inet,
+    /// `buf()`: [`STR_SIZE`] bytes, the 8-byte length, then that many bytes (at most
+    /// [`BUF_MAX`](kscope_lang::sema::BUF_MAX)), zero padded.
+    Buf,
 }
 
 /// The word a `kstack`/`ustack` value stores: the id `bpf_get_stackid` returned in the low
@@ -98,6 +104,8 @@ impl Scalar {
             Type::Ksym => Some(Scalar::Ksym),
             Type::Ustack => Some(Scalar::Ustack),
             Type::Usym => Some(Scalar::Usym),
+            Type::Inet => Some(Scalar::Inet),
+            Type::Buf => Some(Scalar::Buf),
             _ => None,
         }
     }
@@ -106,7 +114,7 @@ impl Scalar {
     pub fn size(self) -> u32 {
         match self {
             Scalar::Int { .. } | Scalar::Kstack | Scalar::Ksym => 8,
-            Scalar::Str => STR_SIZE,
+            Scalar::Str | Scalar::Inet | Scalar::Buf => STR_SIZE,
             Scalar::Ustack | Scalar::Usym => 16,
         }
     }

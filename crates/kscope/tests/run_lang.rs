@@ -453,3 +453,92 @@ fn errorf_and_warnf_name_the_call_location() {
         ]
     );
 }
+
+/// `ntop()` and `buf()` of the address arrays of `sock:inet_sock_set_state`, for three
+/// IPv4 and three IPv6 loopback connections to a fixed port: the same maps as bpftrace
+/// 0.17, and `bswap()` (newer than 0.17) of the port at two widths.
+#[test]
+fn ntop_buf_and_bswap_of_tcp_connections() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let cmd = child("tcp 3 47111");
+    let script = "tracepoint:sock:inet_sock_set_state \
+                  /args->oldstate == 2 && args->newstate == 1 && args->dport == 47111/ { \
+                  if (args->family == 2) { \
+                  @v4[ntop(args->saddr), ntop(args->daddr)] = count(); \
+                  @b[buf(args->daddr, 4)] = count(); \
+                  } else { @v6[ntop(args->saddr_v6), ntop(10, args->daddr_v6)] = count(); } }";
+    let got = run(script, Some(&cmd));
+    assert_eq!(
+        lines(&got),
+        [
+            "@b[\\x7f\\x00\\x00M]: 3",
+            "@v4[127.0.0.1, 127.0.0.77]: 3",
+            "@v6[::1, ::1]: 3"
+        ]
+    );
+    if let Some(want) = bpftrace(script, Some(&cmd)) {
+        assert_eq!(lines(&got), lines(&want));
+    }
+    let got = run(
+        "tracepoint:sock:inet_sock_set_state \
+         /args.oldstate == 2 && args.newstate == 1 && args.dport == 47111/ { \
+         @p16[bswap(args.dport)] = count(); @p32[bswap((uint32)args.dport)] = count(); \
+         @s16[bswap((int16)args.dport)] = count(); }",
+        Some(&cmd),
+    );
+    // 47111 is 0xb807.
+    assert_eq!(
+        lines(&got),
+        ["@p16[1976]: 6", "@p32[129499136]: 6", "@s16[1976]: 6"]
+    );
+    // The same addresses read through BTF from the `struct sock` (arrays by address,
+    // `__be32` and `__be16` members as integers), as upstream's tcpconnect.bt reads them.
+    let got = run(
+        "tracepoint:sock:inet_sock_set_state \
+         /args.oldstate == 2 && args.newstate == 1 && args.dport == 47111/ { \
+         $sk = (struct sock *)args.skaddr; \
+         if ($sk->__sk_common.skc_family == 2) { \
+         @v4[ntop($sk->__sk_common.skc_rcv_saddr), ntop($sk->__sk_common.skc_daddr)] = count(); \
+         } else { @v6[ntop($sk->__sk_common.skc_v6_daddr.in6_u.u6_addr8), \
+         buf($sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8)] = count(); } \
+         @port[bswap($sk->__sk_common.skc_dport)] = count(); }",
+        Some(&cmd),
+    );
+    assert_eq!(
+        lines(&got),
+        [
+            "@port[47111]: 6",
+            "@v4[127.0.0.1, 127.0.0.77]: 3",
+            "@v6[::1, \\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x01]: 3"
+        ]
+    );
+}
+
+/// `kaddr()` is the kallsyms address (`ksym()` names it back), `bswap()` of constants,
+/// `ntop()` of integers, and an unknown symbol is an error at its span.
+#[test]
+fn kaddr_bswap_and_ntop_of_constants() {
+    let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
+        return;
+    };
+    let got = run(
+        "BEGIN { printf(\"%s %lx %x %d\\n\", ksym(kaddr(\"vfs_read\")), \
+         bswap(0x0102030405060708), bswap((uint32)0x11223344), bswap((int16)0x00ff)); \
+         printf(\"%s %s %s\\n\", ntop(0x0100007f), ntop(2, 0x0101a8c0), ntop(10, 0)); exit(); }",
+        None,
+    );
+    assert_eq!(
+        got,
+        "vfs_read 807060504030201 44332211 -256\n127.0.0.1 192.168.1.1 ::\n\n\n"
+    );
+    let out = kscope(&["-e", "BEGIN { print(kaddr(\"kscope_no_such_symbol\")); }"]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("`kaddr()`: no kernel symbol `kscope_no_such_symbol` in /proc/kallsyms")
+            && err.contains("-e:1:21"),
+        "{err}"
+    );
+}

@@ -4,10 +4,42 @@
 #include <unistd.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 __attribute__((noinline)) int kscope_target(int i) {
     __asm__ volatile("" ::: "memory");
     return i * 2;
+}
+
+/* One loopback TCP connection of family `af` to `addr` port `port`: listen, connect,
+ * accept, close. */
+static int tcp_once(int af, const char *addr, int port) {
+    struct sockaddr_storage ss = {0};
+    socklen_t len;
+    if (af == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        a->sin_port = htons(port);
+        inet_pton(AF_INET, addr, &a->sin_addr);
+        len = sizeof *a;
+    } else {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons(port);
+        inet_pton(AF_INET6, addr, &a->sin6_addr);
+        len = sizeof *a;
+    }
+    int one = 1, l = socket(af, SOCK_STREAM, 0), c = socket(af, SOCK_STREAM, 0);
+    setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(l, (struct sockaddr *)&ss, len) || listen(l, 1)) return 1;
+    if (connect(c, (struct sockaddr *)&ss, len)) return 1;
+    int a = accept(l, NULL, NULL);
+    close(c);
+    close(a);
+    close(l);
+    return 0;
 }
 
 int main(int argc, char **argv) {
@@ -34,6 +66,13 @@ int main(int argc, char **argv) {
                 snprintf(path, sizeof path, "/nonexistent/kscope-%d", i % 5);
                 open(path, O_RDONLY);
             }
+    } else if (!strcmp(argv[1], "tcp") && argc > 3) {
+        /* n IPv4 connections to 127.0.0.77:PORT, then n IPv6 ones to [::1]:PORT */
+        int port = atoi(argv[3]);
+        for (int i = 0; i < n; i++)
+            if (tcp_once(AF_INET, "127.0.0.77", port)) return 1;
+        for (int i = 0; i < n; i++)
+            if (tcp_once(AF_INET6, "::1", port)) return 1;
     }
     return 0;
 }

@@ -27,6 +27,8 @@ pub fn zero_value(t: &Type) -> Primitive {
         Type::Tuple(items) => Primitive::Tuple(items.iter().map(zero_value).collect()),
         Type::Kstack | Type::Ustack => Primitive::Str("\n".into()),
         Type::Ksym | Type::Usym => Primitive::Str("0".into()),
+        Type::Inet => Primitive::Str(String::new()),
+        Type::Buf => Primitive::Buffer(Vec::new()),
         _ => Primitive::None,
     }
 }

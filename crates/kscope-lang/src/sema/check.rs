@@ -3,7 +3,7 @@
 use super::builtins::{self, CONFIG_KEYS, FUNCTIONS, NOT_YET, STACK_MODES, Scope};
 use super::printf::{ArgKind, conversions};
 use super::provider::{Lookup, TypeProvider};
-use super::types::{AggKind, Type, literal_type, merge};
+use super::types::{AggKind, BUF_MAX, Type, literal_type, merge};
 use super::{MapInfo, Options, ProbeInfo};
 use crate::ast::*;
 use crate::diag::Diagnostic;
@@ -1056,6 +1056,9 @@ impl<'a> Checker<'a> {
             UnOp::Deref => match t {
                 Type::Ptr(inner) => *inner,
                 Type::Unknown => Type::Unknown,
+                // An integer address reads an integer of its own width (kernel memory),
+                // as upstream: `*kaddr("avenrun")`.
+                Type::Int { .. } => t,
                 _ => {
                     self.error(
                         Diagnostic::error(
@@ -1508,6 +1511,94 @@ impl<'a> Checker<'a> {
                 }
                 Type::Str
             }
+            "ntop" => {
+                if !self.arity(e, n, args, 1, 2) {
+                    return Type::Inet;
+                }
+                if let [af, _] = args {
+                    self.int_arg(n, af);
+                }
+                let addr = &args[args.len() - 1];
+                let t = self.expr(addr);
+                let ok = match &t {
+                    Type::Array(elem, len) => {
+                        matches!(**elem, Type::Int { bits: 8, .. }) && matches!(len, 4 | 16)
+                    }
+                    t => t.is_integer_like(),
+                };
+                if !ok {
+                    self.error(Diagnostic::error(
+                        format!("`ntop()` needs an integer or a 4- or 16-byte array, found `{t}`"),
+                        addr.span,
+                        format!("this has type `{t}`"),
+                    ));
+                }
+                Type::Inet
+            }
+            "bswap" => {
+                if !self.arity(e, n, args, 1, 1) {
+                    return Type::UINT64;
+                }
+                let t = self.expr(&args[0]);
+                match t {
+                    Type::Int { .. } => t,
+                    Type::Unknown | Type::Bool => Type::UINT64,
+                    t => {
+                        self.error(Diagnostic::error(
+                            format!("`bswap()` needs an integer, found `{t}`"),
+                            args[0].span,
+                            format!("this has type `{t}`"),
+                        ));
+                        Type::UINT64
+                    }
+                }
+            }
+            "kaddr" => {
+                if self.arity(e, n, args, 1, 1) {
+                    self.literal_string_arg(n, &args[0]);
+                }
+                Type::UINT64
+            }
+            "buf" => {
+                if !self.arity(e, n, args, 1, 2) {
+                    return Type::Buf;
+                }
+                let t = self.expr(&args[0]);
+                let sized = matches!(t, Type::Array(..));
+                if !(sized || t.is_integer_like() || matches!(t, Type::Ptr(_))) {
+                    self.error(Diagnostic::error(
+                        format!("`buf()` needs a pointer or an array, found `{t}`"),
+                        args[0].span,
+                        format!("this has type `{t}`"),
+                    ));
+                }
+                match args.get(1) {
+                    Some(len) => {
+                        self.int_arg(n, len);
+                        if matches!(literal_value(len), Some(v) if !(0..=i128::from(BUF_MAX)).contains(&v))
+                        {
+                            self.error(
+                                Diagnostic::error(
+                                    format!("`buf()` reads at most {BUF_MAX} bytes"),
+                                    len.span,
+                                    format!("expected a length from 0 to {BUF_MAX}"),
+                                )
+                                .with_help("read a longer buffer in pieces"),
+                            );
+                        }
+                    }
+                    None if !sized => self.error(
+                        Diagnostic::error(
+                            "`buf()` of a pointer needs a length",
+                            e.span,
+                            "the length is missing",
+                        )
+                        .with_help("write `buf(ptr, len)`"),
+                    ),
+                    None => {}
+                }
+                Type::Buf
+            }
             "uptr" | "kptr" => {
                 // The same value, read from user (`uptr`) or kernel memory when followed.
                 if !self.arity(e, n, args, 1, 1) {
@@ -1801,7 +1892,9 @@ impl<'a> Checker<'a> {
             let ok = match c.kind {
                 ArgKind::Integer => t.is_integer_like() || matches!(t, Type::Ptr(_)),
                 ArgKind::Pointer => t.is_integer_like() || matches!(t, Type::Ptr(_)),
-                ArgKind::Buffer => matches!(t, Type::Str | Type::Array(..) | Type::Unknown),
+                ArgKind::Buffer => {
+                    matches!(t, Type::Str | Type::Buf | Type::Array(..) | Type::Unknown)
+                }
                 ArgKind::Text => !matches!(t, Type::Void | Type::Agg(..) | Type::Args),
             };
             if !ok {

@@ -11,7 +11,7 @@ mod types;
 pub use builtins::{BUILTINS, Builtin, CONFIG_KEYS, FUNCTIONS, NOT_YET, STACK_MODES, Scope};
 pub use printf::{ArgKind, Conversion, conversions};
 pub use provider::{Field, Lookup, NoKernelTypes, TableTypes, TypeProvider};
-pub use types::{AggKind, Type, literal_type, merge, merge_int};
+pub use types::{AggKind, BUF_MAX, Type, literal_type, merge, merge_int};
 
 use crate::ast::{Expr, Program, Provider};
 use crate::diag::Diagnostic;

@@ -33,6 +33,10 @@ pub enum AggKind {
     },
 }
 
+/// Bytes `buf()` keeps at most (its value is a length word and the bytes, in one
+/// string-sized slot).
+pub const BUF_MAX: u64 = 56;
+
 /// A type.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Type {
@@ -65,6 +69,10 @@ pub enum Type {
     Ksym,
     /// A user symbol (`usym()`, `func` in user probes).
     Usym,
+    /// An IPv4 or IPv6 address (`ntop()`), printed as text.
+    Inet,
+    /// Raw bytes (`buf()`), printed with `%r` as hex escapes.
+    Buf,
     /// A map value written by an aggregation function, with the operand's signedness.
     Agg(AggKind, bool),
     /// No value (`printf`, `print`, ...).
@@ -152,6 +160,8 @@ impl fmt::Display for Type {
             Type::Ustack => f.write_str("ustack"),
             Type::Ksym => f.write_str("ksym_t"),
             Type::Usym => f.write_str("usym_t"),
+            Type::Inet => f.write_str("inet"),
+            Type::Buf => f.write_str("buffer"),
             Type::Agg(k, _) => f.write_str(match k {
                 AggKind::Count => "count_t",
                 AggKind::Sum => "sum_t",

@@ -265,7 +265,7 @@ impl Lowerer<'_> {
     }
 
     /// Whether `e` denotes memory (a member, element or dereference) rather than a value.
-    fn is_place(&self, e: &Expr) -> bool {
+    pub(super) fn is_place(&self, e: &Expr) -> bool {
         match &e.kind {
             ExprKind::Field { expr, .. } => self.ty(expr) != Type::Args,
             // An array in a tracepoint record is read from the context, not memory.
@@ -471,6 +471,12 @@ impl Lowerer<'_> {
             Type::Ptr(inner) => {
                 let mem = self.mem_of(&inner, e.span)?;
                 let user = self.user_source(e, matches!(mem, Mem::Btf(..)));
+                let v = self.int(e);
+                Some((v, mem, user))
+            }
+            t @ Type::Int { .. } => {
+                let mem = self.mem_of(&t, e.span)?;
+                let user = self.user_source(e, false);
                 let v = self.int(e);
                 Some((v, mem, user))
             }

@@ -146,6 +146,11 @@ impl Lowerer<'_> {
                     .call_void(kscope_codegen::helper::PROBE_READ_KERNEL, &[p, n, src]);
                 Some(V::Str(p))
             }
+            // An integer array reads as its address in the record (what `ntop()`,
+            // `buf()` and indexing read from).
+            FieldKind::Array { len, .. } if len > 0 => {
+                Some(V::Int(self.b.binop(AluOp::Add, c, i32::from(off))))
+            }
             _ => {
                 self.not_built(span, format!("`args.{name}` of this field type"));
                 None

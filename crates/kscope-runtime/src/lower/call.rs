@@ -435,6 +435,10 @@ impl Lowerer<'_> {
             "ustack" => self.stack(true, args, e),
             "usym" => self.usym(args),
             "ksym" => Some(V::Int(self.int(args.first()?))),
+            "ntop" => self.ntop(args),
+            "buf" => self.buf(args),
+            "bswap" => self.bswap(args.first()?),
+            "kaddr" => self.kaddr(args.first()?),
             "count" | "sum" | "avg" | "min" | "max" | "stats" | "hist" | "lhist" => {
                 self.not_built(e.span, format!("`{name}()` outside a map assignment"));
                 None
@@ -508,7 +512,10 @@ impl Lowerer<'_> {
                         ptr: p,
                         len: STR_SIZE,
                     });
-                    layouts.push(Scalar::Str);
+                    layouts.push(match Scalar::of(&t) {
+                        Some(sc @ (Scalar::Inet | Scalar::Buf)) => sc,
+                        _ => Scalar::Str,
+                    });
                 }
             }
         }

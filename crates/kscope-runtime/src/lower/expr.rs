@@ -33,7 +33,7 @@ impl Lowerer<'_> {
                     | Scalar::Ksym
                     | Scalar::Ustack
                     | Scalar::Usym => V::Int(self.b.load(Size::DW, Base::Slot(slot), 0)),
-                    Scalar::Str => V::Str(self.b.slot_addr(slot, 0)),
+                    Scalar::Str | Scalar::Inet | Scalar::Buf => V::Str(self.b.slot_addr(slot, 0)),
                 }
             }
             ExprKind::Ident(name) => return self.builtin(name, e),
@@ -74,7 +74,7 @@ impl Lowerer<'_> {
                 let c = self.int(cond);
                 let else_l = self.b.label();
                 let end = self.b.label();
-                if t == Type::Str {
+                if matches!(t, Type::Str | Type::Inet | Type::Buf) {
                     let (_, res) = self.str_slot();
                     self.b.jmp_if(JmpOp::Eq, c, 0, else_l);
                     let a = self.string(then);

@@ -53,7 +53,7 @@ impl Lowerer<'_> {
                     self.b.store(Size::DW, Base::Slot(slot), off, v);
                     self.store_pid(Base::Slot(slot), off + 8);
                 }
-                Scalar::Str => {
+                Scalar::Str | Scalar::Inet | Scalar::Buf => {
                     let p = self.string(k);
                     let dst = self.b.slot_addr(slot, off);
                     self.copy_str(dst, p);
@@ -110,7 +110,7 @@ impl Lowerer<'_> {
                     self.b.store(Size::DW, Base::Slot(s), 0, v);
                     self.b.slot_addr(s, 0)
                 }
-                Scalar::Str => {
+                Scalar::Str | Scalar::Inet | Scalar::Buf => {
                     if op.is_some() {
                         self.not_built(value.span, "a compound assignment to a string");
                         return;
@@ -231,7 +231,7 @@ impl Lowerer<'_> {
             ValueLayout::Plain(
                 Scalar::Int { .. } | Scalar::Kstack | Scalar::Ksym | Scalar::Ustack | Scalar::Usym,
             ) => Some(V::Int(cg::read_u64_or_zero(&mut self.b, m.id, key, 0))),
-            ValueLayout::Plain(Scalar::Str) => {
+            ValueLayout::Plain(Scalar::Str | Scalar::Inet | Scalar::Buf) => {
                 let (_, dst) = self.str_slot();
                 let done = self.b.label();
                 let p = cg::lookup(&mut self.b, m.id, key);

@@ -6,6 +6,7 @@
 
 mod btf;
 mod builtin;
+mod bytes;
 mod call;
 mod context;
 mod expr;

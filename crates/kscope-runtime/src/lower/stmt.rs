@@ -193,7 +193,7 @@ impl Lowerer<'_> {
                 };
                 self.b.store(Size::DW, Base::Slot(slot), 0, v);
             }
-            Scalar::Str => {
+            Scalar::Str | Scalar::Inet | Scalar::Buf => {
                 if op.is_some() {
                     self.not_built(span, "a compound assignment to a string");
                     return;

@@ -104,7 +104,7 @@ impl Lowerer<'_> {
             return;
         }
         match l {
-            Layout::Scalar(Scalar::Str) => self.store_str(dst, e),
+            Layout::Scalar(Scalar::Str | Scalar::Inet | Scalar::Buf) => self.store_str(dst, e),
             Layout::Scalar(_) => {
                 let v = self.int(e);
                 self.b.store(Size::DW, Base::Reg(dst), 0, v);
@@ -199,7 +199,9 @@ impl Lowerer<'_> {
         let (off, el) = l.element(*index as usize)?;
         self.span(e.span);
         match el {
-            Layout::Scalar(Scalar::Str) => Some(V::Str(self.offset(p, off))),
+            Layout::Scalar(Scalar::Str | Scalar::Inet | Scalar::Buf) => {
+                Some(V::Str(self.offset(p, off)))
+            }
             Layout::Scalar(_) => Some(V::Int(self.b.load(Size::DW, Base::Reg(p), off as i16))),
             Layout::Tuple(_) => {
                 self.not_built(e.span, "a tuple used as a single value");
