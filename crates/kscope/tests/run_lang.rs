@@ -541,4 +541,17 @@ fn kaddr_bswap_and_ntop_of_constants() {
             && err.contains("-e:1:21"),
         "{err}"
     );
+    // An array longer than `buf()` keeps is refused, not cut short.
+    let out = kscope(&[
+        "--dry-run",
+        "-e",
+        "BEGIN { printf(\"%r\\n\", buf(curtask->mm->saved_auxv)); }",
+    ]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("`buf()` reads at most 56 bytes, and this array has")
+            && err.contains("-e:1:28"),
+        "{err}"
+    );
 }

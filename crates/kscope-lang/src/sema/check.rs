@@ -1595,7 +1595,31 @@ impl<'a> Checker<'a> {
                         )
                         .with_help("write `buf(ptr, len)`"),
                     ),
-                    None => {}
+                    None => {
+                        let bytes = match &t {
+                            Type::Array(elem, n) => match **elem {
+                                Type::Int { bits, .. } => u64::from(bits / 8) * n,
+                                Type::Ptr(_) => 8 * n,
+                                _ => *n,
+                            },
+                            _ => 0,
+                        };
+                        if bytes > BUF_MAX {
+                            self.error(
+                                Diagnostic::error(
+                                    format!(
+                                        "`buf()` reads at most {BUF_MAX} bytes, and this array \
+                                         has {bytes}"
+                                    ),
+                                    args[0].span,
+                                    format!("`{t}`"),
+                                )
+                                .with_help(format!(
+                                    "give the length: `buf(x, {BUF_MAX})` reads the first {BUF_MAX} bytes"
+                                )),
+                            );
+                        }
+                    }
                 }
                 Type::Buf
             }
