@@ -40,6 +40,21 @@ pub fn constants(header: &str) -> &'static [(&'static str, u64)] {
         "linux/socket.h" | "sys/socket.h" | "bits/socket.h" | "net/sock.h" | "linux/net.h"
         | "net/inet_sock.h" | "linux/tcp.h" | "net/tcp.h" => ADDRESS_FAMILIES,
         "linux/sched.h" => TASK_STATES,
+        "errno.h"
+        | "linux/errno.h"
+        | "asm/errno.h"
+        | "asm-generic/errno.h"
+        | "asm-generic/errno-base.h"
+        | "sys/errno.h" => crate::kernel_names::ERRNO_CONSTANTS,
+        "signal.h"
+        | "linux/signal.h"
+        | "asm/signal.h"
+        | "sys/signal.h"
+        | "bits/signum.h"
+        | "bits/signum-generic.h" => crate::kernel_names::SIGNAL_CONSTANTS,
+        "syscall.h" | "sys/syscall.h" | "asm/unistd.h" | "asm/unistd_64.h" | "linux/unistd.h" => {
+            crate::kernel_names::SYSCALL_CONSTANTS
+        }
         _ => &[],
     }
 }
@@ -59,5 +74,9 @@ mod tests {
         }
         assert!(constants("linux/sched.h").contains(&("TASK_RUNNING", 0)));
         assert!(constants("linux/fs.h").is_empty());
+        assert!(constants("errno.h").contains(&("EWOULDBLOCK", 11)));
+        assert!(constants("signal.h").contains(&("SIGINT", 2)));
+        assert!(constants("sys/syscall.h").contains(&("__NR_getppid", 110)));
+        assert!(constants("syscall.h").contains(&("SYS_openat", 257)));
     }
 }

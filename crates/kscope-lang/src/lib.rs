@@ -29,6 +29,7 @@ pub mod btf_types;
 pub mod diag;
 pub mod header_constants;
 pub mod kernel;
+pub mod kernel_names;
 pub mod lexer;
 pub mod output;
 pub mod parser;

@@ -380,6 +380,77 @@ pub struct Plan {
     /// The hash of pids already announced with [`Message::NewPid`] (when the script
     /// stores user stacks or symbols); added through [`Plan::seen_pids`].
     pub seen_pids: Option<MapId>,
+    /// The string tables `strerror()` and kin read (added through [`Plan::str_table`]).
+    pub str_tables: Vec<(StrTable, MapId)>,
+}
+
+/// A table of strings indexed by a number, held in an array map that user space fills
+/// before the programs load: `strerror()`, `signal_name()`, `syscall_name()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StrTable {
+    /// Errno texts (`strerror()`).
+    Errno,
+    /// Signal texts (`signal_name()`).
+    Signal,
+    /// x86-64 syscall names (`syscall_name()`).
+    Syscall,
+}
+
+impl StrTable {
+    /// The table of the function `name`.
+    pub fn of_function(name: &str) -> Option<StrTable> {
+        match name {
+            "strerror" => Some(StrTable::Errno),
+            "signal_name" => Some(StrTable::Signal),
+            "syscall_name" => Some(StrTable::Syscall),
+            _ => None,
+        }
+    }
+
+    /// The texts by number (`""`: a hole, read as [`StrTable::unknown`]).
+    pub fn texts(self) -> &'static [&'static str] {
+        use kscope_lang::kernel_names as k;
+        match self {
+            StrTable::Errno => k::ERRNO_TEXTS,
+            StrTable::Signal => k::SIGNAL_TEXTS,
+            StrTable::Syscall => k::SYSCALL_TEXTS,
+        }
+    }
+
+    /// The text of a number the table does not hold (upstream bpftrace's).
+    pub fn unknown(self) -> &'static str {
+        match self {
+            StrTable::Errno => "Unknown error",
+            StrTable::Signal => "N/A",
+            StrTable::Syscall => "Unknown syscall",
+        }
+    }
+
+    /// The map's entries: one per number, then the unknown text (holes hold it too, so
+    /// that a lookup needs no second test).
+    pub fn entries(self) -> u32 {
+        self.texts().len() as u32 + 1
+    }
+
+    /// Entry `i`'s [`STR_SIZE`] NUL-padded bytes.
+    pub fn entry(self, i: u32) -> Vec<u8> {
+        let text = match self.texts().get(i as usize) {
+            Some(t) if !t.is_empty() => t,
+            _ => self.unknown(),
+        };
+        let mut v = vec![0u8; STR_SIZE as usize];
+        let n = text.len().min(STR_SIZE as usize - 1);
+        v[..n].copy_from_slice(&text.as_bytes()[..n]);
+        v
+    }
+
+    fn map_name(self) -> &'static str {
+        match self {
+            StrTable::Errno => "ks_errno",
+            StrTable::Signal => "ks_signals",
+            StrTable::Syscall => "ks_syscalls",
+        }
+    }
 }
 
 /// The map a plan could not lay out: its name and why.
@@ -465,6 +536,7 @@ impl Plan {
             messages: Vec::new(),
             stack_maps: Vec::new(),
             seen_pids: None,
+            str_tables: Vec::new(),
         })
     }
 
@@ -505,7 +577,10 @@ impl Plan {
     /// The id the next map added after [`Plan::new`] gets.
     fn next_lazy_id(&self) -> MapId {
         MapId(
-            self.fixed_maps() + self.stack_maps.len() as u32 + u32::from(self.seen_pids.is_some()),
+            self.fixed_maps()
+                + self.stack_maps.len() as u32
+                + u32::from(self.seen_pids.is_some())
+                + self.str_tables.len() as u32,
         )
     }
 
@@ -516,6 +591,16 @@ impl Plan {
         }
         let id = self.next_lazy_id();
         self.seen_pids = Some(id);
+        id
+    }
+
+    /// The array map holding `table` (added on first use).
+    pub fn str_table(&mut self, table: StrTable) -> MapId {
+        if let Some((_, id)) = self.str_tables.iter().find(|(t, _)| *t == table) {
+            return *id;
+        }
+        let id = self.next_lazy_id();
+        self.str_tables.push((table, id));
         id
     }
 
@@ -545,6 +630,11 @@ impl Plan {
                 id,
                 MapSpec::new(MapType::Hash, 4, 1, MAP_ENTRIES).with_name("ks_pids"),
             ));
+        }
+        for &(t, id) in &self.str_tables {
+            let spec =
+                MapSpec::new(MapType::Array, 4, STR_SIZE, t.entries()).with_name(t.map_name());
+            lazy.push((id, spec));
         }
         lazy.sort_by_key(|(id, _)| id.0);
         out.extend(lazy.into_iter().map(|(_, s)| s));
@@ -576,5 +666,35 @@ mod stack_word_tests {
         let err = (-14i64 as u64) & 0xffff_ffff;
         assert!(StackWord::decode(err).id >= MAP_ENTRIES);
         assert_eq!(StackWord::decode(err).mode, 0);
+    }
+}
+
+#[cfg(test)]
+mod str_table_tests {
+    use super::*;
+
+    fn text(t: StrTable, i: u32) -> String {
+        let e = t.entry(i);
+        assert_eq!(e.len(), STR_SIZE as usize);
+        String::from_utf8(e.into_iter().take_while(|&c| c != 0).collect()).unwrap()
+    }
+
+    #[test]
+    fn tables_hold_upstream_texts_and_end_with_the_unknown_text() {
+        assert_eq!(text(StrTable::Errno, 0), "Success");
+        assert_eq!(text(StrTable::Errno, 2), "No such file or directory");
+        assert_eq!(text(StrTable::Errno, 125), "Operation Canceled");
+        // 41 is a hole of the errno numbers.
+        assert_eq!(text(StrTable::Errno, 41), "Unknown error");
+        assert_eq!(text(StrTable::Errno, StrTable::Errno.entries() - 1), "Unknown error");
+        assert_eq!(text(StrTable::Signal, 9), "Killed");
+        assert_eq!(text(StrTable::Signal, 33), "Unknown signal 33");
+        assert_eq!(text(StrTable::Signal, 64), "Real-time signal 30");
+        assert_eq!(StrTable::Signal.entries(), 66);
+        assert_eq!(text(StrTable::Signal, 65), "N/A");
+        assert_eq!(text(StrTable::Syscall, 0), "read");
+        assert_eq!(text(StrTable::Syscall, 231), "exit_group");
+        assert_eq!(text(StrTable::Syscall, 400), "Unknown syscall");
+        assert_eq!(text(StrTable::Syscall, 512), "rt_sigaction");
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use kscope_bpf::attach::{kprobe, perf_event, raw_tracepoint, test_run, tracepoint, uprobe};
 use kscope_bpf::ringbuf::RingBuf;
-use kscope_bpf::{Map, ProgType, Program};
+use kscope_bpf::{Map, ProgType, Program, UpdateFlags};
 use kscope_codegen::{CodegenError, Compiled, Function, MapId};
 use kscope_lang::ast::{AttachPoint, Provider};
 use kscope_lang::output::{Format, Output};
@@ -263,6 +263,13 @@ pub fn run(
     let mut maps = Vec::new();
     for spec in plan.specs() {
         maps.push(Map::create(&spec).map_err(failed)?);
+    }
+    for &(table, id) in &plan.str_tables {
+        let map = &maps[id.0 as usize];
+        for i in 0..table.entries() {
+            map.update(&i.to_ne_bytes(), &table.entry(i), UpdateFlags::Any)
+                .map_err(failed)?;
+        }
     }
     let fds: Vec<i32> = maps.iter().map(|m| m.fd().as_raw_fd()).collect();
     let fd_of = |m: MapId| fds.get(m.0 as usize).copied();

@@ -555,3 +555,51 @@ fn kaddr_bswap_and_ntop_of_constants() {
         "{err}"
     );
 }
+
+/// `strerror()`, `syscall_name()` and `signal_name()` give upstream's texts as real
+/// strings: map keys, compared in a predicate, from the `#include` constants.
+#[test]
+fn strerror_syscall_name_and_signal_name_are_strings() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    // The child fails openat of its /nonexistent/kscope-N paths 9 times with ENOENT
+    // (the loader's own misses, under cargo's LD_LIBRARY_PATH, are not counted).
+    let got = run(
+        "tracepoint:syscalls:sys_enter_openat \
+         /pid == cpid && strcontains(str(args.filename), \"/kscope-\")/ { @open[tid] = 1; } \
+         tracepoint:syscalls:sys_exit_openat /@open[tid]/ { \
+         @[strerror(args.ret)] = count(); delete(@open[tid]); }",
+        Some(&child("open 5")),
+    );
+    assert_eq!(lines(&got), ["@[No such file or directory]: 9"]);
+    let got = run(
+        "tracepoint:raw_syscalls:sys_enter \
+         /pid == cpid && syscall_name(args.id) == \"getppid\"/ { \
+         @[syscall_name(args.id)] = count(); }",
+        Some(&child("getppid 1000")),
+    );
+    assert_eq!(lines(&got), ["@[getppid]: 1000"]);
+    let got = run(
+        "tracepoint:signal:signal_generate /args.pid == cpid/ { \
+         @[signal_name(args.sig)] = count(); }",
+        Some("sh -c 'trap \"\" USR2 HUP; kill -USR2 $$; kill -HUP $$; kill -HUP $$'"),
+    );
+    assert_eq!(lines(&got), ["@[Hangup]: 2", "@[User defined signal 2]: 1"]);
+    let got = run(
+        "#include <errno.h>\n#include <signal.h>\n#include <sys/syscall.h>\n\
+         BEGIN { printf(\"%s|%s|%s|%s\\n\", strerror(EPERM), strerror(-EWOULDBLOCK), \
+         strerror(4096), strerror(-2147483648)); \
+         printf(\"%s|%s|%s|%s\\n\", signal_name(SIGINT), signal_name(0), signal_name(34), \
+         signal_name(65)); \
+         printf(\"%s|%s|%s|%s\\n\", syscall_name(__NR_read), syscall_name(SYS_openat), \
+         syscall_name(547), syscall_name(-1)); exit(); }",
+        None,
+    );
+    assert_eq!(
+        got,
+        "Operation not permitted|Try again (operation would block)|Unknown error|Unknown error\n\
+         Interrupt|Unknown signal 0|Real-time signal 0|N/A\n\
+         read|openat|pwritev2|Unknown syscall\n\n\n"
+    );
+}

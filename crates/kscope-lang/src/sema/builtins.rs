@@ -218,6 +218,9 @@ pub const FUNCTIONS: &[&str] = &[
     "buf",
     "kstack",
     "ustack",
+    "strerror",
+    "signal_name",
+    "syscall_name",
 ];
 
 /// Upstream bpftrace functions that kscope does not implement yet.
@@ -243,10 +246,8 @@ pub const NOT_YET: &[&str] = &[
     "socket_cookie",
     "static_assert",
     "str_concat",
-    "strerror",
     "strftime",
     "strstr",
-    "syscall_name",
     "tseries",
     "typeof",
     "uaddr",
@@ -257,7 +258,6 @@ pub const NOT_YET: &[&str] = &[
     "username",
     "usermode",
     "leader_comm",
-    "signal_name",
     "strcap",
     "container_of",
     "dw_ustack",

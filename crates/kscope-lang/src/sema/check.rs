@@ -1511,6 +1511,12 @@ impl<'a> Checker<'a> {
                 }
                 Type::Str
             }
+            "strerror" | "signal_name" | "syscall_name" => {
+                if self.arity(e, n, args, 1, 1) {
+                    self.int_arg(n, &args[0]);
+                }
+                Type::Str
+            }
             "ntop" => {
                 if !self.arity(e, n, args, 1, 2) {
                     return Type::Inet;

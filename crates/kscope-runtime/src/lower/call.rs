@@ -439,6 +439,10 @@ impl Lowerer<'_> {
             "buf" => self.buf(args),
             "bswap" => self.bswap(args.first()?),
             "kaddr" => self.kaddr(args.first()?),
+            "strerror" | "signal_name" | "syscall_name" => {
+                let table = crate::plan::StrTable::of_function(name)?;
+                self.str_table(table, args.first()?)
+            }
             "count" | "sum" | "avg" | "min" | "max" | "stats" | "hist" | "lhist" => {
                 self.not_built(e.span, format!("`{name}()` outside a map assignment"));
                 None

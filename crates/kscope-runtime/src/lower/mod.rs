@@ -14,6 +14,7 @@ mod formap;
 mod maps;
 mod stmt;
 mod strcmp;
+mod strtab;
 mod tuple;
 mod user;
 
