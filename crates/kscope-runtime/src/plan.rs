@@ -686,7 +686,10 @@ mod str_table_tests {
         assert_eq!(text(StrTable::Errno, 125), "Operation Canceled");
         // 41 is a hole of the errno numbers.
         assert_eq!(text(StrTable::Errno, 41), "Unknown error");
-        assert_eq!(text(StrTable::Errno, StrTable::Errno.entries() - 1), "Unknown error");
+        assert_eq!(
+            text(StrTable::Errno, StrTable::Errno.entries() - 1),
+            "Unknown error"
+        );
         assert_eq!(text(StrTable::Signal, 9), "Killed");
         assert_eq!(text(StrTable::Signal, 33), "Unknown signal 33");
         assert_eq!(text(StrTable::Signal, 64), "Real-time signal 30");
