@@ -1058,11 +1058,25 @@ impl<'a> Parser<'a> {
                     self.bump();
                     let (args, end) =
                         self.list(Token::RParen, "`,` or `)` in the argument list")?;
+                    if task_alias(text).is_some() {
+                        return self.task_alias_call(text, args, span.to(end));
+                    }
+                    // `pid()`, `comm()`: upstream's standard library spells every builtin
+                    // as a call too.
+                    if args.is_empty()
+                        && crate::sema::builtin(text).is_some()
+                        && !crate::sema::FUNCTIONS.contains(&text)
+                    {
+                        return Ok(self.mk(ExprKind::Ident(text.to_string()), span.to(end)));
+                    }
                     let name = Ident {
                         name: text.to_string(),
                         span,
                     };
                     return Ok(self.mk(ExprKind::Call { name, args }, span.to(end)));
+                }
+                if task_alias(text).is_some() && !self.defines.iter().any(|d| d.name == text) {
+                    return self.task_alias_call(text, Vec::new(), span);
                 }
                 if let Some(d) = self.defines.iter().rev().find(|d| d.name == text) {
                     match &d.value {
@@ -1092,6 +1106,38 @@ impl<'a> Parser<'a> {
             _ => return Err(self.unexpected("an expression")),
         };
         Ok(self.mk(kind, span))
+    }
+
+    /// `ppid`, `pcomm`, `leader_tid`, `leader_comm` (with or without `()`, of `curtask`
+    /// or of the task given): the member path upstream's standard library names.
+    fn task_alias_call(&mut self, name: &str, mut args: Vec<Expr>, span: Span) -> PResult<Expr> {
+        let Some((link, member)) = task_alias(name) else {
+            return Err(self.unexpected("an expression"));
+        };
+        if args.len() > 1 {
+            return Err(Diagnostic::error(
+                format!("`{name}()` takes at most 1 argument, {} given", args.len()),
+                span,
+                "a task pointer, or nothing for the current task",
+            ));
+        }
+        let task = match args.pop() {
+            Some(t) => t,
+            None => self.mk(ExprKind::Ident("curtask".into()), span),
+        };
+        let mut path = task;
+        for field in [link, member] {
+            let kind = ExprKind::Field {
+                expr: Box::new(path),
+                field: Ident {
+                    name: field.into(),
+                    span,
+                },
+                arrow: true,
+            };
+            path = self.mk(kind, span);
+        }
+        Ok(path)
     }
 
     /// `(` starts a cast, a tuple or a parenthesized expression.
@@ -1404,3 +1450,15 @@ const HARDWARE_EVENTS: &[&str] = &[
     "backend-stalls",
     "ref-cycles",
 ];
+
+/// The `task_struct` link and member an upstream task alias reads (`ppid` is
+/// `task.real_parent.pid`).
+fn task_alias(name: &str) -> Option<(&'static str, &'static str)> {
+    Some(match name {
+        "ppid" => ("real_parent", "pid"),
+        "pcomm" => ("real_parent", "comm"),
+        "leader_tid" => ("group_leader", "pid"),
+        "leader_comm" => ("group_leader", "comm"),
+        _ => return None,
+    })
+}

@@ -8,8 +8,8 @@ mod runkit;
 
 use std::process::Command;
 
-use kscope_testkit::{Feature, require};
-use runkit::{child, kscope, text};
+use kscope_testkit::{Feature, require, require_all};
+use runkit::{child, kscope, text, workload};
 
 /// stdout of `kscope run [-c CMD] -e SCRIPT`, failing on a non-zero exit.
 fn run(script: &str, cmd: Option<&str>) -> String {
@@ -602,4 +602,58 @@ fn strerror_syscall_name_and_signal_name_are_strings() {
          Interrupt|Unknown signal 0|Real-time signal 0|N/A\n\
          read|openat|pwritev2|Unknown syscall\n\n\n"
     );
+}
+
+/// `ppid`, `pcomm`, `leader_tid`, `leader_comm` (upstream's task aliases, with or
+/// without parentheses or a task): the child's parent is kscope itself.
+#[test]
+fn task_aliases_name_the_parent_and_the_group_leader() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let cmd = child("getppid 1000");
+    let kscope = Command::new(env!("CARGO_BIN_EXE_kscope"))
+        .args(["run", "-c", &cmd, "-e"])
+        .arg(
+            "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { \
+             @[pcomm, leader_comm == comm, leader_tid() == pid] = count(); \
+             @p = ppid; @same = sum(ppid(curtask) == ppid()); }",
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("running kscope");
+    let own_pid = kscope.id();
+    let out = kscope.wait_with_output().expect("waiting for kscope");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        lines(&text(&out.stdout)),
+        [
+            "@[kscope, 1, 1]: 1000".to_string(),
+            format!("@p: {own_pid}"),
+            "@same: 1000".to_string()
+        ]
+    );
+}
+
+/// `usermode`: 1 in a uprobe (and in BEGIN, which runs in kscope), 0 in a syscall
+/// tracepoint (the kernel), as upstream folds it.
+#[test]
+fn usermode_is_one_in_uprobes_and_zero_in_tracepoints() {
+    let Some(_kernel) = require_all(&[Feature::BpfKprobe, Feature::Uprobes]) else {
+        return;
+    };
+    let script = format!(
+        "BEGIN {{ @b = usermode(); }} \
+         uprobe:{}:kscope_target /pid == cpid/ {{ @u[usermode] = count(); }} \
+         tracepoint:syscalls:sys_enter_getppid /pid == cpid/ {{ @t[usermode] = count(); }}",
+        workload().display()
+    );
+    let got = run(&script, Some(&child("call 300")));
+    assert_eq!(lines(&got), ["@b: 1", "@u[1]: 300"]);
+    let got = run(
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @t[usermode] = count(); }",
+        Some(&child("getppid 10")),
+    );
+    assert_eq!(lines(&got), ["@t[0]: 10"]);
 }

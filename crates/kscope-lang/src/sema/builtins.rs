@@ -149,6 +149,11 @@ pub const BUILTINS: &[Builtin] = &[
         scope: Scope::Only(RET_PROBES),
     },
     Builtin {
+        name: "usermode",
+        ty: || Type::int(8, false),
+        scope: Scope::Any,
+    },
+    Builtin {
         name: "args",
         ty: || Type::Args,
         scope: Scope::Only(ARGS_PROBES),
@@ -253,17 +258,12 @@ pub const NOT_YET: &[&str] = &[
     "uaddr",
     "unwatch",
     "write_user",
-    "pcomm",
-    "ppid",
     "username",
-    "usermode",
-    "leader_comm",
     "strcap",
     "container_of",
     "dw_ustack",
     "probetype",
     "has_cpid",
-    "leader_tid",
 ];
 
 /// The type named in a cast, for the names that need no kernel types; `None` for names

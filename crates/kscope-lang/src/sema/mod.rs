@@ -8,6 +8,7 @@ mod printf;
 mod provider;
 mod types;
 
+pub(crate) use builtins::builtin;
 pub use builtins::{BUILTINS, Builtin, CONFIG_KEYS, FUNCTIONS, NOT_YET, STACK_MODES, Scope};
 pub use printf::{ArgKind, Conversion, conversions};
 pub use provider::{Field, Lookup, NoKernelTypes, TableTypes, TypeProvider};

@@ -11,6 +11,8 @@ use crate::plan::STR_SIZE;
 
 /// `struct pt_regs` offset of `ip` (x86-64).
 const PT_REGS_IP: i16 = 128;
+/// `struct pt_regs` offset of `cs` (x86-64).
+const PT_REGS_CS: i16 = 136;
 
 impl Lowerer<'_> {
     pub(super) fn builtin(&mut self, name: &str, e: &Expr) -> Option<V> {
@@ -31,6 +33,28 @@ impl Lowerer<'_> {
             "jiffies" => b.call(kscope_codegen::helper::JIFFIES64, &[]),
             "ncpus" => b.imm(self.ctx.ncpus as i64),
             "cpid" => b.imm(self.ctx.cpid.unwrap_or(0) as i64),
+            // The privilege level of the interrupted code (`cs & 3`) where the context is
+            // registers; BEGIN/END run in kscope itself; other probes are in the kernel.
+            "usermode" => match self.ctx.attach.provider {
+                Provider::Kprobe
+                | Provider::Kretprobe
+                | Provider::Uprobe
+                | Provider::Uretprobe
+                | Provider::Profile
+                | Provider::Interval => {
+                    let c = b.ctx();
+                    let cs = b.load(Size::DW, Base::Reg(c), PT_REGS_CS);
+                    b.alu(AluOp::And, cs, 3);
+                    let user = b.imm(0);
+                    let done = b.label();
+                    b.jmp_if(kscope_codegen::ir::JmpOp::Ne, cs, 3, done);
+                    b.mov(user, 1);
+                    b.place(done);
+                    user
+                }
+                Provider::Begin | Provider::End => b.imm(1),
+                _ => b.imm(0),
+            },
             "rand" => b.call(kscope_codegen::helper::GET_PRANDOM_U32, &[]),
             "cgroup" => b.call(80, &[]),
             "curtask" => self.curtask(),
