@@ -474,6 +474,14 @@ pub enum ExprKind {
     },
     /// `(a, b, ...)`.
     Tuple(Vec<Expr>),
+    /// `{ stmts; value }`: the statements run in their own scope, then the value (the
+    /// last expression, written without `;`) is the block's; an expanded macro call.
+    Block {
+        /// The statements before the value.
+        block: Block,
+        /// The value, if the block has one.
+        value: Option<Box<Expr>>,
+    },
 }
 
 /// A type as written in a cast: `uint8`, `struct task_struct *`, `int8[4]`.

@@ -31,6 +31,7 @@ pub mod header_constants;
 pub mod kernel;
 pub mod kernel_names;
 pub mod lexer;
+pub mod macros;
 pub mod output;
 pub mod parser;
 pub mod preproc;

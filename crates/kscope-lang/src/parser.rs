@@ -175,6 +175,7 @@ impl<'a> Parser<'a> {
         let mut config = None;
         let mut probes: Vec<Probe> = Vec::new();
         let mut map_decls: Vec<MapDecl> = Vec::new();
+        let mut macros = Vec::new();
         loop {
             let (tok, span) = self.peek_n(0);
             match tok {
@@ -218,8 +219,11 @@ impl<'a> Parser<'a> {
                         config = Some(self.config()?);
                         continue;
                     }
+                    if word == "macro" && next == Token::Ident {
+                        macros.push(self.macro_def()?);
+                        continue;
+                    }
                     let unsupported = match (word, next) {
-                        ("macro", Token::Ident) => Some("macros"),
                         ("fn", Token::Ident) => Some("functions (`fn`)"),
                         ("import", Token::Str) => Some("imports"),
                         ("struct" | "union" | "enum", Token::Ident) => Some("C type definitions"),
@@ -246,6 +250,7 @@ impl<'a> Parser<'a> {
             )
             .with_help("a probe is `PROVIDER:TARGET /predicate/ { actions }`"));
         }
+        crate::macros::expand(&mut probes, &macros, &mut self.next_id)?;
         Ok(Program {
             defines: std::mem::take(&mut self.defines),
             config,
@@ -253,6 +258,83 @@ impl<'a> Parser<'a> {
             probes,
             expr_count: self.next_id,
             span: Span::new(0, self.src.len()),
+        })
+    }
+
+    /// `macro NAME[(params)] { body }`.
+    fn macro_def(&mut self) -> PResult<crate::macros::Macro> {
+        use crate::macros::{Macro, Param, ParamKind};
+        self.bump(); // `macro`
+        let (_, name_span) = self.bump();
+        let name = Ident {
+            name: self.text(name_span).to_string(),
+            span: name_span,
+        };
+        let mut params = Vec::new();
+        if self.peek() == Token::LParen {
+            self.bump();
+            while self.peek() != Token::RParen {
+                let (tok, span) = self.peek_n(0);
+                let text = self.text(span);
+                let kind = match tok {
+                    Token::Var => ParamKind::Var,
+                    Token::Map => ParamKind::Map,
+                    Token::Ident => ParamKind::Expr,
+                    _ => {
+                        return Err(Diagnostic::error(
+                            format!("expected a macro parameter, found {}", tok.describe()),
+                            span,
+                            "a parameter is `$var`, `@map` or a name",
+                        ));
+                    }
+                };
+                let bare = if kind == ParamKind::Expr {
+                    text
+                } else {
+                    &text[1..]
+                };
+                if params
+                    .iter()
+                    .any(|p: &Param| p.name == bare && p.kind == kind)
+                {
+                    return Err(Diagnostic::error(
+                        format!("the parameter `{text}` is declared twice"),
+                        span,
+                        "second declaration",
+                    ));
+                }
+                params.push(Param {
+                    kind,
+                    name: bare.to_string(),
+                    span,
+                });
+                self.bump();
+                match self.peek() {
+                    Token::Comma => {
+                        self.bump();
+                    }
+                    Token::RParen => {}
+                    _ => return Err(self.unexpected("`,` or `)` in the macro's parameters")),
+                }
+            }
+            self.bump();
+        }
+        let (mut body, open_tail) = self.block_parts()?;
+        let value = match body.stmts.last() {
+            Some(Stmt {
+                kind: StmtKind::Expr(_),
+                ..
+            }) if open_tail => match body.stmts.pop().map(|s| s.kind) {
+                Some(StmtKind::Expr(e)) => Some(e),
+                _ => None,
+            },
+            _ => None,
+        };
+        Ok(Macro {
+            name,
+            params,
+            body,
+            value,
         })
     }
 
@@ -507,9 +589,16 @@ impl<'a> Parser<'a> {
     // ---- blocks and statements ----
 
     fn block(&mut self) -> PResult<Block> {
+        Ok(self.block_parts()?.0)
+    }
+
+    /// A `{ ... }` block, and whether its last statement had no `;` after it (the value
+    /// of a block expression or macro body).
+    fn block_parts(&mut self) -> PResult<(Block, bool)> {
         let open = self.expect(Token::LBrace, "`{`")?;
         self.enter(open)?;
         let mut stmts = Vec::new();
+        let mut open_tail = false;
         loop {
             match self.peek() {
                 Token::RBrace => break,
@@ -537,11 +626,12 @@ impl<'a> Parser<'a> {
                     | StmtKind::While { .. }
             );
             stmts.push(stmt);
+            open_tail = false;
             match self.peek() {
                 Token::Semi => {
                     self.bump();
                 }
-                Token::RBrace => {}
+                Token::RBrace => open_tail = !braced,
                 Token::Eof => {
                     return Err(Diagnostic::error(
                         "unclosed block",
@@ -567,10 +657,28 @@ impl<'a> Parser<'a> {
         }
         let close = self.bump().1;
         self.depth -= 1;
-        Ok(Block {
+        let block = Block {
             stmts,
             span: open.to(close),
-        })
+        };
+        Ok((block, open_tail))
+    }
+
+    /// `{ stmts; value }` where an expression is expected.
+    fn block_expr(&mut self) -> PResult<Expr> {
+        let (mut block, open_tail) = self.block_parts()?;
+        let span = block.span;
+        let value = match block.stmts.last() {
+            Some(Stmt {
+                kind: StmtKind::Expr(_),
+                ..
+            }) if open_tail => match block.stmts.pop().map(|s| s.kind) {
+                Some(StmtKind::Expr(e)) => Some(Box::new(e)),
+                _ => None,
+            },
+            _ => None,
+        };
+        Ok(self.mk(ExprKind::Block { block, value }, span))
     }
 
     fn stmt(&mut self) -> PResult<Stmt> {
@@ -1088,13 +1196,7 @@ impl<'a> Parser<'a> {
                 }
             }
             Token::LParen => return self.paren(),
-            Token::LBrace => {
-                return Err(Diagnostic::error(
-                    "block expressions are not supported yet",
-                    span,
-                    "a `{` where an expression was expected",
-                ));
-            }
+            Token::LBrace => return self.block_expr(),
             Token::If => {
                 return Err(Diagnostic::error(
                     "`if` expressions are not supported yet",

@@ -233,6 +233,14 @@ impl Tree<'_> {
                 f.expr(d + 1, x)?;
                 f.expr(d + 1, index)
             }
+            ExprKind::Block { block, value } => {
+                f.eline(d, e, "block expression")?;
+                f.block(d + 1, block)?;
+                if let Some(v) = value {
+                    f.expr(d + 1, v)?;
+                }
+                Ok(())
+            }
             ExprKind::Tuple(items) => {
                 f.eline(d, e, "tuple")?;
                 for i in items {
@@ -456,5 +464,18 @@ pub fn src_expr(e: &Expr) -> String {
         ExprKind::Index { expr, index } => format!("{}[{}]", src_expr(expr), src_expr(index)),
         ExprKind::Tuple(items) if items.len() == 1 => format!("({},)", src_expr(&items[0])),
         ExprKind::Tuple(items) => format!("({})", src_list(items)),
+        ExprKind::Block { block, value } => {
+            let mut out = String::from("{");
+            for s in &block.stmts {
+                let mut one = String::new();
+                src_stmt(&mut one, 0, s);
+                let _ = write!(out, " {}", one.replace('\n', " "));
+            }
+            if let Some(v) = value {
+                let _ = write!(out, " {}", src_expr(v));
+            }
+            out.push_str(" }");
+            out
+        }
     }
 }

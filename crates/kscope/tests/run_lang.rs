@@ -657,3 +657,39 @@ fn usermode_is_one_in_uprobes_and_zero_in_tracepoints() {
     );
     assert_eq!(lines(&got), ["@t[0]: 10"]);
 }
+
+/// Macros as upstream's docs/language.md shows them: expression, variable and map
+/// parameters, a block argument run three times, nested macros, a body's own variable
+/// kept apart from the caller's; and one in a tracepoint counting the child's getppid.
+#[test]
+fn macros_expand_as_upstream_documents() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let got = run(
+        "macro one() { 1 }\n\
+         macro add_one(x) { x + 1 }\n\
+         macro add_one_to_each($a, @b) { $a += 1; @b += 1; }\n\
+         macro side_effects(x) { x; x; x; }\n\
+         macro add_two(x) { add_one(x) + 1 }\n\
+         macro double(x) { let $x = x; $x + $x }\n\
+         begin {\n\
+           print(one()); print(one);\n\
+           $a = 10; print(add_one($a)); print(add_one(1 + 1));\n\
+           @b = 5; add_one_to_each($a, @b); print($a + @b);\n\
+           side_effects({ printf(\"hi\") }); printf(\"\\n\");\n\
+           print(add_two(1));\n\
+           $x = 100; print(double($x + 1)); print($x);\n\
+           exit();\n\
+         }",
+        None,
+    );
+    assert_eq!(got, "1\n1\n11\n3\n17\nhihihi\n3\n202\n100\n\n\n@b: 6\n");
+    let got = run(
+        "macro is_child() { pid == cpid }\n\
+         macro tally(@m, k) { @m[k] = count(); }\n\
+         tracepoint:syscalls:sys_enter_getppid /is_child/ { tally(@calls, comm == comm); }",
+        Some(&child("getppid 250")),
+    );
+    assert_eq!(lines(&got), ["@calls[1]: 250"]);
+}

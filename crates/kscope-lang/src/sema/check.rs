@@ -498,13 +498,17 @@ impl<'a> Checker<'a> {
             None => {
                 let visible: Vec<String> =
                     self.scopes.iter().flat_map(|s| s.keys().cloned()).collect();
+                let name = crate::macros::source_name(name);
                 let mut d = Diagnostic::error(
                     format!("undefined variable `${name}`"),
                     span,
                     "used before any assignment",
                 );
                 d = match nearest(name, visible.iter().map(String::as_str)) {
-                    Some(s) => d.with_help(format!("did you mean `${s}`?")),
+                    Some(s) => d.with_help(format!(
+                        "did you mean `${}`?",
+                        crate::macros::source_name(s)
+                    )),
                     None => d.with_help(format!("assign it first: `${name} = ...;`")),
                 };
                 self.error(d);
@@ -545,6 +549,7 @@ impl<'a> Checker<'a> {
                     }
                     None => {
                         let first = v.span;
+                        let name = crate::macros::source_name(name);
                         self.error(
                             Diagnostic::error(
                                 format!("type mismatch for `${name}`: it holds `{old}`, not `{t}`"),
@@ -803,6 +808,13 @@ impl<'a> Checker<'a> {
 
     fn expr_inner(&mut self, e: &Expr, agg_ok: bool) -> Type {
         match &e.kind {
+            ExprKind::Block { block, value } => {
+                self.scopes.push(BTreeMap::new());
+                self.block_stmts(block);
+                let t = value.as_ref().map_or(Type::Void, |v| self.expr(v));
+                self.scopes.pop();
+                t
+            }
             ExprKind::Int(v) => {
                 if *v > i64::MAX as u64 {
                     Type::UINT64

@@ -422,6 +422,12 @@ pub(super) mod walk {
                     self.expr(expr);
                     self.expr(index);
                 }
+                ExprKind::Block { block, value } => {
+                    self.block(block);
+                    if let Some(v) = value {
+                        self.expr(v);
+                    }
+                }
                 ExprKind::Int(_)
                 | ExprKind::Str(_)
                 | ExprKind::Bool(_)
