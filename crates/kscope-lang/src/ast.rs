@@ -474,6 +474,9 @@ pub enum ExprKind {
     },
     /// `(a, b, ...)`.
     Tuple(Vec<Expr>),
+    /// A type written where `sizeof`/`offsetof` take one (`sizeof(struct task_struct)`);
+    /// the checker replaces those calls by their value.
+    Type(TypeName),
     /// `{ stmts; value }`: the statements run in their own scope, then the value (the
     /// last expression, written without `;`) is the block's; an expanded macro call.
     Block {
@@ -627,4 +630,148 @@ impl BinOp {
         use BinOp::*;
         matches!(self, LogOr | LogAnd | Eq | Ne | Lt | Gt | Le | Ge)
     }
+}
+
+/// A direct part of a statement or expression a pass visits.
+pub(crate) enum Child<'a> {
+    Expr(&'a mut Expr),
+    Block(&'a mut Block),
+    /// A variable a statement declares or assigns (`let $x`, `$x = `, `for ($x : …)`).
+    Var(&'a mut Ident),
+}
+
+pub(crate) fn for_each_child(
+    s: &mut Stmt,
+    f: &mut dyn FnMut(Child<'_>) -> Result<(), crate::diag::Diagnostic>,
+) -> Result<(), crate::diag::Diagnostic> {
+    match &mut s.kind {
+        StmtKind::Expr(e) => f(Child::Expr(e)),
+        StmtKind::Let { var, value } => {
+            f(Child::Var(var))?;
+            match value {
+                Some(v) => f(Child::Expr(v)),
+                None => Ok(()),
+            }
+        }
+        StmtKind::AssignVar { var, value, .. } => {
+            f(Child::Var(var))?;
+            f(Child::Expr(value))
+        }
+        StmtKind::AssignMap { map, value, .. } => {
+            f(Child::Expr(map))?;
+            f(Child::Expr(value))
+        }
+        StmtKind::If {
+            cond,
+            then,
+            otherwise,
+        } => {
+            f(Child::Expr(cond))?;
+            f(Child::Block(then))?;
+            match otherwise {
+                Some(o) => f(Child::Block(o)),
+                None => Ok(()),
+            }
+        }
+        StmtKind::Unroll { count, body } => {
+            f(Child::Expr(count))?;
+            f(Child::Block(body))
+        }
+        StmtKind::ForRange {
+            var,
+            start,
+            end,
+            body,
+        } => {
+            f(Child::Var(var))?;
+            f(Child::Expr(start))?;
+            f(Child::Expr(end))?;
+            f(Child::Block(body))
+        }
+        StmtKind::ForMap { var, map, body } => {
+            f(Child::Var(var))?;
+            f(Child::Expr(map))?;
+            f(Child::Block(body))
+        }
+        StmtKind::While { cond, body } => {
+            f(Child::Expr(cond))?;
+            f(Child::Block(body))
+        }
+        StmtKind::Return(Some(v)) => f(Child::Expr(v)),
+        StmtKind::Return(None) | StmtKind::Break | StmtKind::Continue => Ok(()),
+    }
+}
+
+pub(crate) fn for_each_expr_child(
+    e: &mut Expr,
+    f: &mut dyn FnMut(Child<'_>) -> Result<(), crate::diag::Diagnostic>,
+) -> Result<(), crate::diag::Diagnostic> {
+    match &mut e.kind {
+        ExprKind::Map { keys: items, .. }
+        | ExprKind::Call { args: items, .. }
+        | ExprKind::Tuple(items) => items.iter_mut().try_for_each(|i| f(Child::Expr(i))),
+        ExprKind::Unary { expr, .. }
+        | ExprKind::Cast { expr, .. }
+        | ExprKind::Field { expr, .. }
+        | ExprKind::TupleIndex { expr, .. } => f(Child::Expr(expr)),
+        ExprKind::IncDec { target, .. } => f(Child::Expr(target)),
+        ExprKind::Binary { lhs, rhs, .. } => {
+            f(Child::Expr(lhs))?;
+            f(Child::Expr(rhs))
+        }
+        ExprKind::Ternary {
+            cond,
+            then,
+            otherwise,
+        } => {
+            f(Child::Expr(cond))?;
+            f(Child::Expr(then))?;
+            f(Child::Expr(otherwise))
+        }
+        ExprKind::Index { expr, index } => {
+            f(Child::Expr(expr))?;
+            f(Child::Expr(index))
+        }
+        ExprKind::Block { block, value } => {
+            f(Child::Block(block))?;
+            match value {
+                Some(v) => f(Child::Expr(v)),
+                None => Ok(()),
+            }
+        }
+        ExprKind::Int(_)
+        | ExprKind::Type(_)
+        | ExprKind::Str(_)
+        | ExprKind::Bool(_)
+        | ExprKind::Ident(_)
+        | ExprKind::Var(_)
+        | ExprKind::Positional(_)
+        | ExprKind::ParamCount => Ok(()),
+    }
+}
+
+/// Calls `f` on every outermost expression of `b`'s statements, nested blocks included.
+pub(crate) fn visit_block_mut(b: &mut Block, f: &mut dyn FnMut(&mut Expr)) {
+    for s in &mut b.stmts {
+        let _ = for_each_child(s, &mut |c| {
+            match c {
+                Child::Expr(e) => f(e),
+                Child::Block(b) => visit_block_mut(b, f),
+                Child::Var(_) => {}
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Calls `f` on every direct sub-expression of `e` (and the expressions of a block in it).
+pub(crate) fn visit_expr_children_mut(e: &mut Expr, f: &mut dyn FnMut(&mut Expr)) {
+    let _ = for_each_expr_child(e, &mut |c| {
+        match c {
+            Child::Expr(x) => f(x),
+            Child::Block(b) => visit_block_mut(b, f),
+            Child::Var(_) => {}
+        }
+        Ok(())
+    });
 }

@@ -390,6 +390,32 @@ impl TypeProvider for BtfTypes {
         }
     }
 
+    fn struct_size(&self, name: &str) -> Option<u64> {
+        let (btf, _, id) = self.aggregate(name)?;
+        btf.size_of(id).ok()
+    }
+
+    fn member_offset(&self, name: &str, member: &str) -> Lookup<(u64, Type)> {
+        let Some((btf, module, id)) = self.aggregate(name) else {
+            return Lookup::Unknown;
+        };
+        match btf.find_member(id, member) {
+            Ok(Some(m)) => Lookup::Found((
+                m.bit_offset / 8,
+                to_type(&btf, module.as_deref(), m.type_id),
+            )),
+            Ok(None) => Lookup::Missing {
+                candidates: btf
+                    .member_names(id)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect(),
+            },
+            Err(_) => Lookup::Unknown,
+        }
+    }
+
     fn member(&self, name: &str, member: &str) -> Lookup<Type> {
         let Some((btf, module, id)) = self.aggregate(name) else {
             return self.fallback.member(name, member);

@@ -9,7 +9,9 @@
 
 use std::collections::HashMap;
 
-use crate::ast::{Block, Expr, ExprId, ExprKind, Ident, Probe, Stmt, StmtKind};
+use crate::ast::{
+    Block, Child, Expr, ExprId, ExprKind, Ident, Probe, Stmt, for_each_child, for_each_expr_child,
+};
 use crate::diag::Diagnostic;
 use crate::span::Span;
 
@@ -325,123 +327,6 @@ impl Subst<'_> {
             _ => {}
         }
         for_each_expr_child(e, &mut |c| self.child(c))
-    }
-}
-
-/// A direct part of a statement or expression a pass visits.
-enum Child<'a> {
-    Expr(&'a mut Expr),
-    Block(&'a mut Block),
-    /// A variable a statement declares or assigns (`let $x`, `$x = `, `for ($x : …)`).
-    Var(&'a mut Ident),
-}
-
-fn for_each_child(
-    s: &mut Stmt,
-    f: &mut dyn FnMut(Child<'_>) -> Result<(), Diagnostic>,
-) -> Result<(), Diagnostic> {
-    match &mut s.kind {
-        StmtKind::Expr(e) => f(Child::Expr(e)),
-        StmtKind::Let { var, value } => {
-            f(Child::Var(var))?;
-            match value {
-                Some(v) => f(Child::Expr(v)),
-                None => Ok(()),
-            }
-        }
-        StmtKind::AssignVar { var, value, .. } => {
-            f(Child::Var(var))?;
-            f(Child::Expr(value))
-        }
-        StmtKind::AssignMap { map, value, .. } => {
-            f(Child::Expr(map))?;
-            f(Child::Expr(value))
-        }
-        StmtKind::If {
-            cond,
-            then,
-            otherwise,
-        } => {
-            f(Child::Expr(cond))?;
-            f(Child::Block(then))?;
-            match otherwise {
-                Some(o) => f(Child::Block(o)),
-                None => Ok(()),
-            }
-        }
-        StmtKind::Unroll { count, body } => {
-            f(Child::Expr(count))?;
-            f(Child::Block(body))
-        }
-        StmtKind::ForRange {
-            var,
-            start,
-            end,
-            body,
-        } => {
-            f(Child::Var(var))?;
-            f(Child::Expr(start))?;
-            f(Child::Expr(end))?;
-            f(Child::Block(body))
-        }
-        StmtKind::ForMap { var, map, body } => {
-            f(Child::Var(var))?;
-            f(Child::Expr(map))?;
-            f(Child::Block(body))
-        }
-        StmtKind::While { cond, body } => {
-            f(Child::Expr(cond))?;
-            f(Child::Block(body))
-        }
-        StmtKind::Return(Some(v)) => f(Child::Expr(v)),
-        StmtKind::Return(None) | StmtKind::Break | StmtKind::Continue => Ok(()),
-    }
-}
-
-fn for_each_expr_child(
-    e: &mut Expr,
-    f: &mut dyn FnMut(Child<'_>) -> Result<(), Diagnostic>,
-) -> Result<(), Diagnostic> {
-    match &mut e.kind {
-        ExprKind::Map { keys: items, .. }
-        | ExprKind::Call { args: items, .. }
-        | ExprKind::Tuple(items) => items.iter_mut().try_for_each(|i| f(Child::Expr(i))),
-        ExprKind::Unary { expr, .. }
-        | ExprKind::Cast { expr, .. }
-        | ExprKind::Field { expr, .. }
-        | ExprKind::TupleIndex { expr, .. } => f(Child::Expr(expr)),
-        ExprKind::IncDec { target, .. } => f(Child::Expr(target)),
-        ExprKind::Binary { lhs, rhs, .. } => {
-            f(Child::Expr(lhs))?;
-            f(Child::Expr(rhs))
-        }
-        ExprKind::Ternary {
-            cond,
-            then,
-            otherwise,
-        } => {
-            f(Child::Expr(cond))?;
-            f(Child::Expr(then))?;
-            f(Child::Expr(otherwise))
-        }
-        ExprKind::Index { expr, index } => {
-            f(Child::Expr(expr))?;
-            f(Child::Expr(index))
-        }
-        ExprKind::Block { block, value } => {
-            f(Child::Block(block))?;
-            match value {
-                Some(v) => f(Child::Expr(v)),
-                None => Ok(()),
-            }
-        }
-        ExprKind::Int(_)
-        | ExprKind::Str(_)
-        | ExprKind::Bool(_)
-        | ExprKind::Ident(_)
-        | ExprKind::Var(_)
-        | ExprKind::Positional(_)
-        | ExprKind::ParamCount => Ok(()),
     }
 }
 

@@ -1164,8 +1164,11 @@ impl<'a> Parser<'a> {
                 self.bump();
                 if self.peek() == Token::LParen {
                     self.bump();
-                    let (args, end) =
-                        self.list(Token::RParen, "`,` or `)` in the argument list")?;
+                    let (args, end) = if matches!(text, "sizeof" | "offsetof") {
+                        self.type_call_args()?
+                    } else {
+                        self.list(Token::RParen, "`,` or `)` in the argument list")?
+                    };
                     if task_alias(text).is_some() {
                         return self.task_alias_call(text, args, span.to(end));
                     }
@@ -1285,60 +1288,10 @@ impl<'a> Parser<'a> {
 
     /// If the tokens after `(` spell a type and `)`, consumes them and returns the type.
     fn try_cast_type(&mut self) -> PResult<Option<TypeName>> {
-        let (t1, s1) = self.peek_n(1);
-        if t1 != Token::Ident {
+        let Some((ty, n, known)) = self.scan_type(1, false)? else {
             return Ok(None);
-        }
-        let w1 = self.text(s1);
-        let mut n = 2;
-        let mut base = w1.to_string();
-        let mut end = s1;
-        if matches!(w1, "struct" | "union" | "enum") {
-            let (t2, s2) = self.peek_n(2);
-            if t2 != Token::Ident {
-                return Ok(None);
-            }
-            base = format!("{w1} {}", self.text(s2));
-            end = s2;
-            n = 3;
-        } else if w1 == "unsigned" || w1 == "signed" {
-            // `unsigned int`, `unsigned long long`...
-            while self.peek_n(n).0 == Token::Ident {
-                let s = self.peek_n(n).1;
-                base.push(' ');
-                base.push_str(self.text(s));
-                end = s;
-                n += 1;
-            }
-        }
-        let known = SCALAR_TYPES.contains(&w1)
-            || w1.ends_with("_t")
-            || matches!(w1, "struct" | "union" | "enum");
-        let mut pointer = 0u8;
-        while self.peek_n(n).0 == Token::Star {
-            pointer = pointer.saturating_add(1);
-            end = self.peek_n(n).1;
-            n += 1;
-        }
-        let mut array = None;
-        if self.peek_n(n).0 == Token::LBracket {
-            let (ti, si) = self.peek_n(n + 1);
-            if ti == Token::Int && self.peek_n(n + 2).0 == Token::RBracket && known {
-                array = Some(
-                    parse_int(self.text(si))
-                        .map_err(|m| Diagnostic::error(m, si, "invalid array length"))?,
-                );
-                end = self.peek_n(n + 2).1;
-                n += 3;
-            } else if ti == Token::RBracket && known {
-                return Err(Diagnostic::error(
-                    "array casts need a length",
-                    self.peek_n(n).1.to(self.peek_n(n + 1).1),
-                    "expected `[N]`",
-                ));
-            }
-        }
-        if self.peek_n(n).0 != Token::RParen || !(known || pointer > 0) {
+        };
+        if self.peek_n(n).0 != Token::RParen || !(known || ty.pointer > 0) {
             return Ok(None);
         }
         let after = self.peek_n(n + 1).0;
@@ -1355,11 +1308,118 @@ impl<'a> Parser<'a> {
             self.bump();
         }
         Ok(Some(TypeName {
+            span: open.to(ty.span),
+            ..ty
+        }))
+    }
+
+    /// The type spelled by the tokens from `peek_n(first)` on, the index of the token
+    /// after it, and whether its name is a known type word (a scalar, `*_t`, `struct`…);
+    /// nothing is consumed. `any_name`: every identifier may name a type (as in
+    /// `sizeof(T)`, where upstream reads a bare identifier as a type).
+    fn scan_type(
+        &mut self,
+        first: usize,
+        any_name: bool,
+    ) -> PResult<Option<(TypeName, usize, bool)>> {
+        let (t1, s1) = self.peek_n(first);
+        if t1 != Token::Ident {
+            return Ok(None);
+        }
+        let w1 = self.text(s1);
+        let mut n = first + 1;
+        let mut base = w1.to_string();
+        let mut end = s1;
+        if matches!(w1, "struct" | "union" | "enum") {
+            let (t2, s2) = self.peek_n(first + 1);
+            if t2 != Token::Ident {
+                return Ok(None);
+            }
+            base = format!("{w1} {}", self.text(s2));
+            end = s2;
+            n = first + 2;
+        } else if w1 == "unsigned" || w1 == "signed" {
+            // `unsigned int`, `unsigned long long`...
+            while self.peek_n(n).0 == Token::Ident {
+                let s = self.peek_n(n).1;
+                base.push(' ');
+                base.push_str(self.text(s));
+                end = s;
+                n += 1;
+            }
+        }
+        let known = SCALAR_TYPES.contains(&w1)
+            || w1.ends_with("_t")
+            || matches!(w1, "struct" | "union" | "enum");
+        let array_ok = known || any_name;
+        let mut pointer = 0u8;
+        while self.peek_n(n).0 == Token::Star {
+            pointer = pointer.saturating_add(1);
+            end = self.peek_n(n).1;
+            n += 1;
+        }
+        let mut array = None;
+        if self.peek_n(n).0 == Token::LBracket {
+            let (ti, si) = self.peek_n(n + 1);
+            if ti == Token::Int && self.peek_n(n + 2).0 == Token::RBracket && array_ok {
+                array = Some(
+                    parse_int(self.text(si))
+                        .map_err(|m| Diagnostic::error(m, si, "invalid array length"))?,
+                );
+                end = self.peek_n(n + 2).1;
+                n += 3;
+            } else if ti == Token::RBracket && array_ok {
+                return Err(Diagnostic::error(
+                    "array casts need a length",
+                    self.peek_n(n).1.to(self.peek_n(n + 1).1),
+                    "expected `[N]`",
+                ));
+            }
+        }
+        let ty = TypeName {
             base,
             pointer,
             array,
-            span: open.to(end),
-        }))
+            span: s1.to(end),
+        };
+        Ok(Some((ty, n, known)))
+    }
+
+    /// The arguments of `sizeof`/`offsetof` after `(`: the first may be a type.
+    fn type_call_args(&mut self) -> PResult<(Vec<Expr>, Span)> {
+        let what = "`,` or `)` in the argument list";
+        let Some(ty) = self.type_argument()? else {
+            return self.list(Token::RParen, what);
+        };
+        if self.eat(Token::Comma) {
+            let (mut rest, end) = self.list(Token::RParen, what)?;
+            rest.insert(0, ty);
+            return Ok((rest, end));
+        }
+        let end = self.expect(Token::RParen, what)?;
+        Ok((vec![ty], end))
+    }
+
+    /// The first argument of `sizeof`/`offsetof` when it is a type: at `peek_n(0)` a type
+    /// followed by `)` or `,`; consumed.
+    fn type_argument(&mut self) -> PResult<Option<Expr>> {
+        let Some((ty, n, known)) = self.scan_type(0, true)? else {
+            return Ok(None);
+        };
+        if !matches!(self.peek_n(n).0, Token::RParen | Token::Comma) {
+            return Ok(None);
+        }
+        // A builtin's name alone is its value (`sizeof(curtask)` is 8, as bpftrace 0.17
+        // reads it); any other bare name is a type, as upstream reads it.
+        let bare = ty.pointer == 0 && ty.array.is_none() && !ty.base.contains(' ');
+        if bare && !known && crate::sema::builtin(&ty.base).is_some() {
+            return Ok(None);
+        }
+        for _ in 0..n {
+            self.bump();
+        }
+        let span = ty.span;
+        Ok(Some(self.mk(ExprKind::Type(ty), span)))
     }
 }
 

@@ -233,6 +233,7 @@ impl Tree<'_> {
                 f.expr(d + 1, x)?;
                 f.expr(d + 1, index)
             }
+            ExprKind::Type(ty) => f.eline(d, e, &format!("type: {ty}")),
             ExprKind::Block { block, value } => {
                 f.eline(d, e, "block expression")?;
                 f.block(d + 1, block)?;
@@ -464,6 +465,7 @@ pub fn src_expr(e: &Expr) -> String {
         ExprKind::Index { expr, index } => format!("{}[{}]", src_expr(expr), src_expr(index)),
         ExprKind::Tuple(items) if items.len() == 1 => format!("({},)", src_expr(&items[0])),
         ExprKind::Tuple(items) => format!("({})", src_list(items)),
+        ExprKind::Type(ty) => ty.to_string(),
         ExprKind::Block { block, value } => {
             let mut out = String::from("{");
             for s in &block.stmts {

@@ -333,8 +333,8 @@ fn rejections() {
         ("begin { print(arg9); }", "unknown builtin `arg9`"),
         ("begin { print(printf); }", "unknown builtin `printf`"),
         (
-            "begin { print(sizeof(pid)); }",
-            "`sizeof()` is not supported by kscope yet",
+            "begin { print(typeof(pid)); }",
+            "`typeof()` is not supported by kscope yet",
         ),
         ("begin { print(has_key(@m, 1)); }", "undefined map `@m`"),
         (

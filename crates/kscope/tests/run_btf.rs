@@ -371,3 +371,72 @@ fn btf_reads_inside_a_for_body_over_a_map() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "\n\n@t[1, 1]: 5\n@t[1, 2]: 7\n");
 }
+
+/// `sizeof` of types and expressions prints what bpftrace 0.17 prints; `offsetof` (newer
+/// than 0.17) equals bpftool's reading of the BTF member offsets and the run-time address
+/// difference of the same member.
+#[test]
+fn sizeof_equals_bpftrace_and_offsetof_equals_bpftool() {
+    let Some(_kernel) = require_all(&[Feature::BpfTracepoint, Feature::Btf]) else {
+        return;
+    };
+    let script = "BEGIN { printf(\"%d %d %d %d %d %d\\n\", sizeof(struct task_struct), \
+                  sizeof(struct sock), sizeof(uint32), sizeof(curtask->pid), sizeof(*curtask), \
+                  sizeof(curtask)); exit(); }";
+    let ours = kscope(&["-e", script]);
+    assert!(ours.status.success(), "{}", text(&ours.stderr));
+    let ours = text(&ours.stdout);
+    if let Ok(theirs) = Command::new("bpftrace").args(["-e", script]).output() {
+        assert!(theirs.status.success(), "{}", text(&theirs.stderr));
+        let theirs = text(&theirs.stdout);
+        let theirs = theirs.split_once('\n').map_or(theirs.as_str(), |(_, r)| r);
+        assert_eq!(ours, theirs);
+    }
+    // bpftool's raw dump: `[N] STRUCT 'task_struct' size=S vlen=V`, then one line per
+    // member: `'pid' type_id=T bits_offset=B`.
+    let dump = Command::new("bpftool")
+        .args(["btf", "dump", "file", "/sys/kernel/btf/vmlinux"])
+        .output()
+        .expect("bpftool (CI installs it)");
+    assert!(dump.status.success());
+    let dump = String::from_utf8_lossy(&dump.stdout);
+    let mut lines = dump
+        .lines()
+        .skip_while(|l| !(l.contains("] STRUCT 'task_struct' ")));
+    let header = lines.next().expect("task_struct in BTF");
+    let size: u64 = header
+        .split_once("size=")
+        .and_then(|(_, r)| r.split(' ').next()?.parse().ok())
+        .expect("size=");
+    let bits = |member: &str| -> u64 {
+        dump.lines()
+            .skip_while(|l| !(l.contains("] STRUCT 'task_struct' ")))
+            .skip(1)
+            .take_while(|l| !l.starts_with('['))
+            .find(|l| l.trim_start().starts_with(&format!("'{member}' ")))
+            .and_then(|l| l.split_once("bits_offset=")?.1.parse().ok())
+            .unwrap_or_else(|| panic!("task_struct.{member} in bpftool's dump"))
+    };
+    let out = kscope(&[
+        "-e",
+        "BEGIN { printf(\"%d %d %d %d\\n\", sizeof(struct task_struct), \
+         offsetof(struct task_struct, pid), offsetof(*curtask, comm), \
+         offsetof(struct task_struct, pid) == (uint64)&curtask->pid - (uint64)curtask); exit(); }",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        format!("{size} {} {} 1\n\n\n", bits("pid") / 8, bits("comm") / 8)
+    );
+    let bad = kscope(&[
+        "-e",
+        "BEGIN { print(offsetof(struct task_struct, se.vruntim)); }",
+    ]);
+    assert!(!bad.status.success());
+    let err = text(&bad.stderr);
+    assert!(
+        err.contains("error: `struct sched_entity` has no field `vruntim`")
+            && err.contains("did you mean `vruntime`?"),
+        "{err}"
+    );
+}

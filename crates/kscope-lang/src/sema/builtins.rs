@@ -225,6 +225,8 @@ pub const FUNCTIONS: &[&str] = &[
     "ustack",
     "strerror",
     "signal_name",
+    "sizeof",
+    "offsetof",
     "syscall_name",
 ];
 
@@ -239,14 +241,12 @@ pub const NOT_YET: &[&str] = &[
     "is_err",
     "macaddr",
     "memcmp",
-    "offsetof",
     "override",
     "path",
     "percpu_kaddr",
     "pton",
     "reg",
     "signal_thread",
-    "sizeof",
     "skboutput",
     "socket_cookie",
     "static_assert",

@@ -45,7 +45,7 @@ fn merge_flex(old: &Type, old_flex: bool, new: &Type, new_flex: bool) -> (Option
 
 pub(super) struct Checker<'a> {
     opts: &'a Options,
-    tp: &'a dyn TypeProvider,
+    pub(super) tp: &'a dyn TypeProvider,
     report: bool,
     pub(super) errors: Vec<Diagnostic>,
     pub(super) warnings: Vec<Diagnostic>,
@@ -61,6 +61,8 @@ pub(super) struct Checker<'a> {
     loop_depth: u32,
     missing_probes: super::MissingProbes,
     pub(super) skipped_attach_points: Vec<Span>,
+    /// The values of `sizeof`/`offsetof` calls (see sizes.rs).
+    pub(super) consts: std::collections::HashMap<ExprId, u64>,
 }
 
 /// The config variables `kscope run` acts on; the others are accepted with a warning.
@@ -124,10 +126,11 @@ impl<'a> Checker<'a> {
             loop_depth: 0,
             missing_probes: super::MissingProbes::Error,
             skipped_attach_points: Vec::new(),
+            consts: std::collections::HashMap::new(),
         }
     }
 
-    fn error(&mut self, d: Diagnostic) {
+    pub(super) fn error(&mut self, d: Diagnostic) {
         if self.report {
             self.errors.push(d);
         }
@@ -782,7 +785,7 @@ impl<'a> Checker<'a> {
     // ---- expressions ----
 
     /// Types an expression (aggregations not allowed).
-    fn expr(&mut self, e: &Expr) -> Type {
+    pub(super) fn expr(&mut self, e: &Expr) -> Type {
         self.expr_with(e, false)
     }
 
@@ -808,6 +811,17 @@ impl<'a> Checker<'a> {
 
     fn expr_inner(&mut self, e: &Expr, agg_ok: bool) -> Type {
         match &e.kind {
+            ExprKind::Type(ty) => {
+                self.error(
+                    Diagnostic::error(
+                        format!("`{ty}` is a type, not a value"),
+                        e.span,
+                        "a type where a value was expected",
+                    )
+                    .with_help("types are the arguments of casts, `sizeof()` and `offsetof()`"),
+                );
+                Type::Unknown
+            }
             ExprKind::Block { block, value } => {
                 self.scopes.push(BTreeMap::new());
                 self.block_stmts(block);
@@ -1286,7 +1300,7 @@ impl<'a> Checker<'a> {
 
     /// Whether the struct or union a cast names exists (or cannot be told); reports an
     /// unknown one with the nearest name.
-    fn known_struct(&mut self, ty: &TypeName) -> bool {
+    pub(super) fn known_struct(&mut self, ty: &TypeName) -> bool {
         let Lookup::Missing { candidates } = self.tp.struct_type(&ty.base) else {
             return true;
         };
@@ -1354,7 +1368,14 @@ impl<'a> Checker<'a> {
 
     // ---- calls ----
 
-    fn arity(&mut self, e: &Expr, name: &str, args: &[Expr], min: usize, max: usize) -> bool {
+    pub(super) fn arity(
+        &mut self,
+        e: &Expr,
+        name: &str,
+        args: &[Expr],
+        min: usize,
+        max: usize,
+    ) -> bool {
         if args.len() >= min && args.len() <= max {
             return true;
         }
@@ -1379,6 +1400,8 @@ impl<'a> Checker<'a> {
             return self.aggregation(e, name, args, agg_ok);
         }
         match n {
+            "sizeof" => self.sizeof(e, args),
+            "offsetof" => self.offsetof(e, args),
             "printf" | "system" | "cat" | "errorf" | "warnf" => {
                 if n == "system" && !self.unsafe_ok(name) {
                     return Type::Void;

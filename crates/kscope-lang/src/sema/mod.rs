@@ -6,6 +6,7 @@ mod builtins;
 mod check;
 mod printf;
 mod provider;
+mod sizes;
 mod types;
 
 pub(crate) use builtins::builtin;
@@ -150,6 +151,8 @@ fn check_inline(
         all.extend(second.warnings);
         return Err(all);
     }
+    let mut program = program;
+    sizes::fold(&mut program, &second.consts);
     Ok(Checked {
         types: second.types,
         maps: second.maps,

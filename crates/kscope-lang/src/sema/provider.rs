@@ -55,6 +55,19 @@ pub trait TypeProvider: Sync {
         Lookup::Unknown
     }
 
+    /// The size in bytes of the struct or union `name` (`sizeof(struct task_struct)`).
+    fn struct_size(&self, name: &str) -> Option<u64> {
+        let _ = name;
+        None
+    }
+
+    /// The byte offset of `member` in the struct or union `name`, and its type
+    /// (`offsetof`); `Missing` lists the members there are.
+    fn member_offset(&self, name: &str, member: &str) -> Lookup<(u64, Type)> {
+        let _ = (name, member);
+        Lookup::Unknown
+    }
+
     /// Whether the struct or union type `name` (`struct task_struct`) exists; for an
     /// unknown one, `Missing` lists the names that do (for casts).
     fn struct_type(&self, name: &str) -> Lookup<()> {

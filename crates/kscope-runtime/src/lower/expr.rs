@@ -120,6 +120,10 @@ impl Lowerer<'_> {
             }
             ExprKind::TupleIndex { .. } | ExprKind::Tuple(_) => return self.tuple_expr(e),
             ExprKind::Index { .. } => return self.btf_value(e),
+            ExprKind::Type(_) => {
+                self.not_built(e.span, "a type used as a value");
+                return None;
+            }
             ExprKind::Block { block, value } => {
                 self.block(block);
                 return value.as_ref().and_then(|v| self.expr(v));

@@ -429,6 +429,7 @@ pub(super) mod walk {
                     }
                 }
                 ExprKind::Int(_)
+                | ExprKind::Type(_)
                 | ExprKind::Str(_)
                 | ExprKind::Bool(_)
                 | ExprKind::Ident(_)
