@@ -8,6 +8,10 @@ pub const MAP_UPDATE_ELEM: u32 = 2;
 pub const MAP_DELETE_ELEM: u32 = 3;
 /// `bpf_ktime_get_ns()`.
 pub const KTIME_GET_NS: u32 = 5;
+/// `bpf_ktime_get_boot_ns` (Linux 5.8): `CLOCK_BOOTTIME`.
+pub const KTIME_GET_BOOT_NS: u32 = 125;
+/// `bpf_ktime_get_tai_ns` (Linux 6.1): `CLOCK_TAI`.
+pub const KTIME_GET_TAI_NS: u32 = 208;
 /// `bpf_get_prandom_u32()`.
 pub const GET_PRANDOM_U32: u32 = 7;
 /// `bpf_get_smp_processor_id()`.

@@ -28,6 +28,11 @@ pub struct Stacks<'a> {
     maps: Vec<(StackMap, &'a Map)>,
     ksyms: std::cell::OnceCell<Option<kscope_bpf::ksym::KernelSymbols>>,
     users: UserSymbols,
+    /// The `strftime()` formats.
+    timestamps: Vec<String>,
+    /// Unix time minus boot time, in nanoseconds, when the run started (upstream's
+    /// conversion of `nsecs` to wall-clock time).
+    boot_to_unix_ns: i128,
 }
 
 impl<'a> Stacks<'a> {
@@ -38,6 +43,8 @@ impl<'a> Stacks<'a> {
             maps: Vec::new(),
             ksyms: std::cell::OnceCell::new(),
             users: UserSymbols::new(),
+            timestamps: Vec::new(),
+            boot_to_unix_ns: 0,
         }
     }
 
@@ -49,7 +56,25 @@ impl<'a> Stacks<'a> {
             .iter()
             .filter_map(|m| Some((*m, maps.get(m.id.0 as usize)?)))
             .collect();
+        if !plan.timestamp_formats.is_empty() {
+            s.timestamps = plan.timestamp_formats.clone();
+            let unix = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as i128);
+            s.boot_to_unix_ns = unix - i128::from(kscope_sys::process::boottime_ns());
+        }
         s
+    }
+
+    /// `strftime()`'s text: `boot_ns` (nanoseconds since boot) as local time in the
+    /// format numbered `format`.
+    fn timestamp(&self, boot_ns: u64, format: u32) -> Primitive {
+        let fmt = self
+            .timestamps
+            .get(format as usize)
+            .map_or("", String::as_str);
+        let unix = self.boot_to_unix_ns + i128::from(boot_ns);
+        Primitive::Str(kscope_lang::output::time::strftime_local(fmt, unix))
     }
 
     /// The user symbolizer (to [`UserSymbols::remember`] processes early).
@@ -164,6 +189,7 @@ pub fn scalar(bytes: &[u8], sc: Scalar, stacks: &Stacks<'_>) -> Primitive {
         Scalar::Usym => stacks.user_symbol(u64_at(bytes, 0), u64_at(bytes, 8) as u32),
         Scalar::Int { signed: true } => Primitive::Int(u64_at(bytes, 0) as i64),
         Scalar::Int { signed: false } => Primitive::Uint(u64_at(bytes, 0)),
+        Scalar::Timestamp(f) => stacks.timestamp(u64_at(bytes, 0), f),
         Scalar::Str => Primitive::from_c_bytes(&bytes[..bytes.len().min(STR_SIZE as usize)]),
         Scalar::Inet => Primitive::Str(inet_text(bytes)),
         Scalar::Buf => {
@@ -260,6 +286,7 @@ pub fn read_map(
                 Scalar::Str
                 | Scalar::Inet
                 | Scalar::Buf
+                | Scalar::Timestamp(_)
                 | Scalar::Kstack
                 | Scalar::Ksym
                 | Scalar::Ustack

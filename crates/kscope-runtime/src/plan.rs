@@ -45,6 +45,9 @@ pub enum Scalar {
     /// `ntop()`: [`STR_SIZE`] bytes, the 8-byte address family, then the address in
     /// network byte order (4 or 16 bytes), zero padded.
     Inet,
+    /// `strftime()`: the 8-byte nanoseconds since boot; the index of its format in
+    /// [`Checked::timestamp_formats`](kscope_lang::sema::Checked::timestamp_formats).
+    Timestamp(u32),
     /// `buf()`: [`STR_SIZE`] bytes, the 8-byte length, then that many bytes (at most
     /// [`BUF_MAX`](kscope_lang::sema::BUF_MAX)), zero padded.
     Buf,
@@ -106,6 +109,7 @@ impl Scalar {
             Type::Usym => Some(Scalar::Usym),
             Type::Inet => Some(Scalar::Inet),
             Type::Buf => Some(Scalar::Buf),
+            Type::Timestamp(i) => Some(Scalar::Timestamp(*i)),
             _ => None,
         }
     }
@@ -113,7 +117,7 @@ impl Scalar {
     /// Its size in bytes.
     pub fn size(self) -> u32 {
         match self {
-            Scalar::Int { .. } | Scalar::Kstack | Scalar::Ksym => 8,
+            Scalar::Int { .. } | Scalar::Kstack | Scalar::Ksym | Scalar::Timestamp(_) => 8,
             Scalar::Str | Scalar::Inet | Scalar::Buf => STR_SIZE,
             Scalar::Ustack | Scalar::Usym => 16,
         }
@@ -382,6 +386,8 @@ pub struct Plan {
     pub seen_pids: Option<MapId>,
     /// The string tables `strerror()` and kin read (added through [`Plan::str_table`]).
     pub str_tables: Vec<(StrTable, MapId)>,
+    /// The `strftime()` formats, indexed by [`Scalar::Timestamp`].
+    pub timestamp_formats: Vec<String>,
 }
 
 /// A table of strings indexed by a number, held in an array map that user space fills
@@ -537,6 +543,7 @@ impl Plan {
             stack_maps: Vec::new(),
             seen_pids: None,
             str_tables: Vec::new(),
+            timestamp_formats: checked.timestamp_formats.clone(),
         })
     }
 

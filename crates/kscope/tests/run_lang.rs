@@ -693,3 +693,53 @@ fn macros_expand_as_upstream_documents() {
     );
     assert_eq!(lines(&got), ["@calls[1]: 250"]);
 }
+
+/// `strftime()` turns `nsecs` (since boot) into local wall-clock time, as bpftrace 0.17
+/// does: `%s` is the Unix time of the event, `%f` its microseconds; timestamps work as
+/// map keys and variables.
+#[test]
+fn strftime_prints_the_wall_clock_time_of_the_event() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let unix = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let script = "BEGIN { $t = strftime(\"%s\", nsecs); \
+                  printf(\"%s %s\\n\", $t, strftime(\"%f|%%f|%Y\", nsecs)); exit(); }";
+    let before = unix();
+    let got = run(script, None);
+    let after = unix();
+    let (secs, rest) = got.trim().split_once(' ').expect("two fields");
+    let secs: u64 = secs.parse().expect("seconds");
+    assert!(
+        before <= secs && secs <= after,
+        "{secs} not in {before}..={after}"
+    );
+    let (micros, rest) = rest.split_once('|').expect("%f");
+    assert!(
+        micros.len() == 6 && micros.bytes().all(|b| b.is_ascii_digit()),
+        "{micros}"
+    );
+    let (literal, year) = rest.split_once('|').expect("%%f");
+    assert_eq!(literal, "%f");
+    if let Some(theirs) = bpftrace(
+        "BEGIN { printf(\"%s\\n\", strftime(\"%Y\", nsecs)); exit(); }",
+        None,
+    ) {
+        assert_eq!(lines(&theirs), [year.to_string()]);
+    }
+    // The key is the timestamp, printed through its format: one key per event, as
+    // bpftrace 0.17 prints it.
+    let script = "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { \
+                  @[strftime(\"%Y\", nsecs)] = count(); }";
+    let cmd = child("getppid 100");
+    let got = run(script, Some(&cmd));
+    assert_eq!(lines(&got), vec![format!("@[{year}]: 1"); 100]);
+    if let Some(theirs) = bpftrace(script, Some(&cmd)) {
+        assert_eq!(lines(&got), lines(&theirs));
+    }
+}

@@ -72,6 +72,34 @@ pub fn strftime(fmt: &str, zoned: &Zoned) -> String {
     out
 }
 
+/// `strftime()`'s formatting of a moment (nanoseconds since the Unix epoch) in the
+/// system's time zone: C strftime plus upstream bpftrace's `%f`, the microseconds.
+pub fn strftime_local(fmt: &str, unix_nanos: i128) -> String {
+    strftime_ns(fmt, unix_nanos, TimeZone::system())
+}
+
+/// [`strftime_local`] in time zone `tz`.
+pub fn strftime_ns(fmt: &str, unix_nanos: i128, tz: TimeZone) -> String {
+    let micros = format!("{:06}", unix_nanos.rem_euclid(1_000_000_000) / 1000);
+    let mut expanded = String::with_capacity(fmt.len());
+    let mut chars = fmt.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            expanded.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('f') => expanded.push_str(&micros),
+            Some(n) => {
+                expanded.push('%');
+                expanded.push(n);
+            }
+            None => expanded.push('%'),
+        }
+    }
+    strftime_at(&expanded, unix_nanos, tz)
+}
+
 /// Formats a moment (nanoseconds since the Unix epoch) in time zone `tz`.
 pub fn strftime_at(fmt: &str, unix_nanos: i128, tz: TimeZone) -> String {
     let ts = Timestamp::from_nanosecond(unix_nanos).unwrap_or(Timestamp::UNIX_EPOCH);

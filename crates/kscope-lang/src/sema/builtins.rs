@@ -227,6 +227,7 @@ pub const FUNCTIONS: &[&str] = &[
     "signal_name",
     "sizeof",
     "offsetof",
+    "strftime",
     "syscall_name",
 ];
 
@@ -251,7 +252,6 @@ pub const NOT_YET: &[&str] = &[
     "socket_cookie",
     "static_assert",
     "str_concat",
-    "strftime",
     "strstr",
     "tseries",
     "typeof",

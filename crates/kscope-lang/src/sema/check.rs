@@ -63,6 +63,8 @@ pub(super) struct Checker<'a> {
     pub(super) skipped_attach_points: Vec<Span>,
     /// The values of `sizeof`/`offsetof` calls (see sizes.rs).
     pub(super) consts: std::collections::HashMap<ExprId, u64>,
+    /// The `strftime()` formats (see [`Type::Timestamp`]).
+    pub(super) timestamp_formats: Vec<String>,
 }
 
 /// The config variables `kscope run` acts on; the others are accepted with a warning.
@@ -127,6 +129,7 @@ impl<'a> Checker<'a> {
             missing_probes: super::MissingProbes::Error,
             skipped_attach_points: Vec::new(),
             consts: std::collections::HashMap::new(),
+            timestamp_formats: Vec::new(),
         }
     }
 
@@ -1400,6 +1403,55 @@ impl<'a> Checker<'a> {
             return self.aggregation(e, name, args, agg_ok);
         }
         match n {
+            "nsecs" => {
+                if self.arity(e, n, args, 0, 1)
+                    && let Some(a) = args.first()
+                    && !matches!(&a.kind, ExprKind::Ident(m)
+                        if matches!(m.as_str(), "boot" | "monotonic" | "tai" | "sw_tai"))
+                {
+                    self.error(
+                        Diagnostic::error(
+                            "`nsecs()` takes a clock: `boot`, `monotonic`, `tai` or `sw_tai`",
+                            a.span,
+                            "not a clock name",
+                        )
+                        .with_help("`nsecs` alone is `nsecs(boot)`"),
+                    );
+                }
+                Type::UINT64
+            }
+            "strftime" => {
+                if !self.arity(e, n, args, 2, 2) {
+                    return Type::Unknown;
+                }
+                self.int_arg(n, &args[1]);
+                if matches!(literal_value(&args[1]), Some(v) if v < 0) {
+                    self.error(Diagnostic::error(
+                        "`strftime()` does not accept negative timestamps",
+                        args[1].span,
+                        "a negative literal",
+                    ));
+                }
+                let ExprKind::Str(fmt) = &args[0].kind else {
+                    self.expr(&args[0]);
+                    self.error(Diagnostic::error(
+                        "`strftime()` needs a string literal format",
+                        args[0].span,
+                        "not a string literal",
+                    ));
+                    return Type::Unknown;
+                };
+                self.expr(&args[0]);
+                let fmt = String::from_utf8_lossy(fmt).into_owned();
+                let id = match self.timestamp_formats.iter().position(|f| *f == fmt) {
+                    Some(i) => i,
+                    None => {
+                        self.timestamp_formats.push(fmt);
+                        self.timestamp_formats.len() - 1
+                    }
+                };
+                Type::Timestamp(id as u32)
+            }
             "sizeof" => self.sizeof(e, args),
             "offsetof" => self.offsetof(e, args),
             "printf" | "system" | "cat" | "errorf" | "warnf" => {

@@ -68,6 +68,8 @@ pub struct Checked {
     /// The spans of attach points that do not exist and that `missing_probes = warn`
     /// or `ignore` leaves out.
     pub skipped_attach_points: Vec<crate::span::Span>,
+    /// The formats of the `strftime()` calls, indexed by [`Type::Timestamp`].
+    pub timestamp_formats: Vec<String>,
 }
 
 /// What to do with an attach point that does not exist or does not attach: the
@@ -159,6 +161,7 @@ fn check_inline(
         probes: second.probe_infos,
         warnings: second.warnings,
         skipped_attach_points: second.skipped_attach_points,
+        timestamp_formats: second.timestamp_formats,
         program,
     })
 }

@@ -73,6 +73,10 @@ pub enum Type {
     Inet,
     /// Raw bytes (`buf()`), printed with `%r` as hex escapes.
     Buf,
+    /// `strftime(fmt, ns)`: nanoseconds since boot, printed as local time with the
+    /// format [`Checked::timestamp_formats`](super::Checked::timestamp_formats) holds at
+    /// this index.
+    Timestamp(u32),
     /// A map value written by an aggregation function, with the operand's signedness.
     Agg(AggKind, bool),
     /// No value (`printf`, `print`, ...).
@@ -162,6 +166,7 @@ impl fmt::Display for Type {
             Type::Usym => f.write_str("usym_t"),
             Type::Inet => f.write_str("inet"),
             Type::Buf => f.write_str("buffer"),
+            Type::Timestamp(_) => f.write_str("timestamp"),
             Type::Agg(k, _) => f.write_str(match k {
                 AggKind::Count => "count_t",
                 AggKind::Sum => "sum_t",

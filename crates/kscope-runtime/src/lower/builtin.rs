@@ -22,7 +22,8 @@ impl Lowerer<'_> {
             "tid" => cg::tid(b),
             "uid" => cg::uid(b),
             "gid" => cg::gid(b),
-            "nsecs" => cg::nsecs(b),
+            // Upstream's `nsecs` is `nsecs(boot)`.
+            "nsecs" => b.call(kscope_codegen::helper::KTIME_GET_BOOT_NS, &[]),
             "elapsed" => {
                 let n = cg::nsecs(b);
                 let s = b.imm(self.ctx.start_ns as i64);

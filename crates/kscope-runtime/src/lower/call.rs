@@ -439,6 +439,26 @@ impl Lowerer<'_> {
             "buf" => self.buf(args),
             "bswap" => self.bswap(args.first()?),
             "kaddr" => self.kaddr(args.first()?),
+            "strftime" => Some(V::Int(self.int(args.get(1)?))),
+            "nsecs" => {
+                let helper = match args.first().map(|a| &a.kind) {
+                    None => kscope_codegen::helper::KTIME_GET_BOOT_NS,
+                    Some(ExprKind::Ident(m)) if m == "boot" => {
+                        kscope_codegen::helper::KTIME_GET_BOOT_NS
+                    }
+                    Some(ExprKind::Ident(m)) if m == "monotonic" => {
+                        kscope_codegen::helper::KTIME_GET_NS
+                    }
+                    Some(ExprKind::Ident(m)) if m == "tai" => {
+                        kscope_codegen::helper::KTIME_GET_TAI_NS
+                    }
+                    Some(_) => {
+                        self.not_built(e.span, "this `nsecs()` clock");
+                        return None;
+                    }
+                };
+                Some(V::Int(self.b.call(helper, &[])))
+            }
             "strerror" | "signal_name" | "syscall_name" => {
                 let table = crate::plan::StrTable::of_function(name)?;
                 self.str_table(table, args.first()?)
@@ -500,7 +520,7 @@ impl Lowerer<'_> {
                 V::Int(r) => {
                     fields.push(Field::Value(r, Width::W64));
                     layouts.push(match Scalar::of(&t) {
-                        Some(sc @ (Scalar::Kstack | Scalar::Ksym)) => sc,
+                        Some(sc @ (Scalar::Kstack | Scalar::Ksym | Scalar::Timestamp(_))) => sc,
                         Some(sc @ (Scalar::Ustack | Scalar::Usym)) => {
                             let pid = self.pid_field();
                             fields.push(pid);

@@ -44,7 +44,7 @@ impl Lowerer<'_> {
         let mut off = 0i16;
         for (k, sc) in keys.iter().zip(&layout) {
             match sc {
-                Scalar::Int { .. } | Scalar::Kstack | Scalar::Ksym => {
+                Scalar::Int { .. } | Scalar::Kstack | Scalar::Ksym | Scalar::Timestamp(_) => {
                     let v = self.int(k);
                     self.b.store(Size::DW, Base::Slot(slot), off, v);
                 }
@@ -96,7 +96,7 @@ impl Lowerer<'_> {
         }
         if let ValueLayout::Plain(sc) = m.value {
             let val = match sc {
-                Scalar::Int { .. } | Scalar::Kstack | Scalar::Ksym => {
+                Scalar::Int { .. } | Scalar::Kstack | Scalar::Ksym | Scalar::Timestamp(_) => {
                     let v = self.int(value);
                     let v = match op {
                         None => v,
@@ -229,7 +229,12 @@ impl Lowerer<'_> {
         let key = self.map_key(mi, &keys, e.span);
         match m.value {
             ValueLayout::Plain(
-                Scalar::Int { .. } | Scalar::Kstack | Scalar::Ksym | Scalar::Ustack | Scalar::Usym,
+                Scalar::Int { .. }
+                | Scalar::Kstack
+                | Scalar::Ksym
+                | Scalar::Timestamp(_)
+                | Scalar::Ustack
+                | Scalar::Usym,
             ) => Some(V::Int(cg::read_u64_or_zero(&mut self.b, m.id, key, 0))),
             ValueLayout::Plain(Scalar::Str | Scalar::Inet | Scalar::Buf) => {
                 let (_, dst) = self.str_slot();

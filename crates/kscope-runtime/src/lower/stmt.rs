@@ -181,7 +181,12 @@ impl Lowerer<'_> {
             return;
         };
         match sc {
-            Scalar::Int { .. } | Scalar::Kstack | Scalar::Ksym | Scalar::Ustack | Scalar::Usym => {
+            Scalar::Int { .. }
+            | Scalar::Kstack
+            | Scalar::Ksym
+            | Scalar::Timestamp(_)
+            | Scalar::Ustack
+            | Scalar::Usym => {
                 let v = self.int(value);
                 let v = match op {
                     None => v,
