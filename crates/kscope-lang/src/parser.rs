@@ -823,19 +823,25 @@ impl<'a> Parser<'a> {
 
     fn for_stmt(&mut self) -> PResult<Stmt> {
         let start = self.bump().1; // `for`
-        self.expect(Token::LParen, "`(` after `for`")?;
+        // Upstream accepts `for $x : ... { }` without the parentheses too.
+        let parens = self.eat(Token::LParen);
         let var = self.var_ident("a loop variable `$name`")?;
         self.expect(Token::Colon, "`:` after the loop variable")?;
-        let kind = if self.peek() == Token::Map && self.peek_n(1).0 == Token::RParen {
+        let close = if parens { Token::RParen } else { Token::LBrace };
+        let kind = if self.peek() == Token::Map && self.peek_n(1).0 == close {
             let map = self.primary()?;
-            self.expect(Token::RParen, "`)` after the map")?;
+            if parens {
+                self.expect(Token::RParen, "`)` after the map")?;
+            }
             let body = self.block()?;
             StmtKind::ForMap { var, map, body }
         } else {
             let first = self.unary()?;
             self.expect(Token::DotDot, "`..` between the range's start and end")?;
             let end = self.unary()?;
-            self.expect(Token::RParen, "`)` after the range")?;
+            if parens {
+                self.expect(Token::RParen, "`)` after the range")?;
+            }
             let body = self.block()?;
             StmtKind::ForRange {
                 var,

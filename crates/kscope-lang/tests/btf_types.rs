@@ -313,6 +313,7 @@ fn one_liners_type_check_against_kernel_btf() {
     let opts = Options {
         allow_unsafe: true,
         params: vec!["1".into(), "hello".into()],
+        named: Vec::new(),
     };
     // Only the one-liners that fail without kernel types too: three read maps nothing
     // assigns, and one made-up tracepoint (which tracefs now rejects). BTF adds no errors.

@@ -10,6 +10,7 @@ fn compile_with(src: &str, types: &dyn TypeProvider) -> Checked {
     let opts = Options {
         allow_unsafe: true,
         params: vec!["42".into(), "hello".into()],
+        named: Vec::new(),
     };
     kscope_lang::compile(&file, &opts, types).unwrap_or_else(|e| panic!("{src}\n{e}"))
 }

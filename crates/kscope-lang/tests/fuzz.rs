@@ -186,6 +186,7 @@ fn exercise(src: &str, providers: &[&dyn TypeProvider]) {
         let opts = Options {
             allow_unsafe: i == 0,
             params: vec!["7".into(), "text".into()],
+            named: Vec::new(),
         };
         match sema::check(program.clone(), &opts, *tp) {
             Ok(c) => assert_eq!(c.types.len(), c.program.expr_count as usize),

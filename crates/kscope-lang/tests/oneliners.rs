@@ -53,6 +53,7 @@ fn every_one_liner_type_checks() {
     let opts = kscope_lang::sema::Options {
         allow_unsafe: true,
         params: vec!["1".into(), "hello".into()],
+        named: Vec::new(),
     };
     let mut failed = Vec::new();
     for src in ONE_LINERS {

@@ -27,6 +27,8 @@ use crate::plan::{Message, Plan};
 pub struct RunOptions {
     /// Positional parameters (`$1`...).
     pub params: Vec<String>,
+    /// Named options (`--name=value`, `--name`) for `getopt()`.
+    pub named: Vec<String>,
     /// `-c CMD`: the command (program and arguments).
     pub command: Option<Vec<String>>,
     /// `-p PID`: uprobes only in this process; the run ends when it exits.
@@ -104,6 +106,7 @@ pub fn run(
     let options = sema::Options {
         allow_unsafe: opts.allow_unsafe,
         params: opts.params.clone(),
+        named: opts.named.clone(),
     };
     // Kernel BTF over tracefs: struct types and raw tracepoint `args` from BTF,
     // tracepoint `args` from their format files; tracefs alone without BTF.
@@ -121,6 +124,24 @@ pub fn run(
         kscope_lang::compile(src, &options, types).map_err(|e| RunError::Script(e.rendered))?;
     for w in &checked.warnings {
         let _ = write!(err, "{}", w.render(src));
+    }
+    for n in &opts.named {
+        let name = n[2..].split('=').next().unwrap_or_default();
+        if !checked.option_names.iter().any(|o| o == name) {
+            let known = if checked.option_names.is_empty() {
+                "it reads none (getopt())".to_string()
+            } else {
+                let list: Vec<String> = checked
+                    .option_names
+                    .iter()
+                    .map(|o| format!("--{o}"))
+                    .collect();
+                format!("it reads {}", list.join(", "))
+            };
+            return Err(failed(format!(
+                "the script has no option `--{name}`: {known}"
+            )));
+        }
     }
     let mut plan = Plan::new(&checked).map_err(|u| {
         let span = checked

@@ -39,8 +39,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let src = kscope_lang::SourceFile::new(name, text);
+    // After `--`, `--name[=value]` words are getopt() options; the rest are `$1`...
+    let (named, params): (Vec<String>, Vec<String>) = params
+        .into_iter()
+        .partition(|p| p.starts_with("--") && p.len() > 2);
     let opts = kscope_runtime::RunOptions {
         params,
+        named,
         command: match &args.command {
             // Split as a shell would (quotes, backslashes), without running one.
             Some(c) => {

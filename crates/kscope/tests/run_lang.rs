@@ -743,3 +743,28 @@ fn strftime_prints_the_wall_clock_time_of_the_event() {
         assert_eq!(lines(&got), lines(&theirs));
     }
 }
+
+/// `getopt()` reads `--name[=value]` after `--` (typed by its default), beside the
+/// positional `$1`; an option the script does not read is refused, naming those it does.
+/// `for` loops take upstream's spelling without parentheses too.
+#[test]
+fn getopt_reads_named_options_and_for_needs_no_parentheses() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let script = "BEGIN { printf(\"%d %d %s %d %d\\n\", getopt(\"depth\", 35, \"Maximum depth\"), \
+                  getopt(\"flag\"), getopt(\"who\", \"me\"), getopt(\"neg\", -3), $1); \
+                  for $i : 0..getopt(\"depth\", 35) { @n = count(); } exit(); }";
+    let out = kscope(&["-e", script, "7", "--", "--depth=5", "--flag", "--who=you"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "5 1 you -3 7\n\n\n@n: 5\n");
+    let out = kscope(&["-e", script, "7"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "35 0 me -3 7\n\n\n@n: 35\n");
+    let out = kscope(&["-e", script, "--", "--dpth=5"]);
+    assert!(!out.status.success());
+    assert_eq!(
+        text(&out.stderr),
+        "kscope: error: the script has no option `--dpth`: it reads --depth, --flag, --who, --neg\n"
+    );
+}

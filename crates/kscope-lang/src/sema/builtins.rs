@@ -238,7 +238,6 @@ pub const NOT_YET: &[&str] = &[
     "cgroupid",
     "fail",
     "find",
-    "getopt",
     "is_err",
     "macaddr",
     "memcmp",

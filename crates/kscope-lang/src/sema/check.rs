@@ -44,7 +44,7 @@ fn merge_flex(old: &Type, old_flex: bool, new: &Type, new_flex: bool) -> (Option
 }
 
 pub(super) struct Checker<'a> {
-    opts: &'a Options,
+    pub(super) opts: &'a Options,
     pub(super) tp: &'a dyn TypeProvider,
     report: bool,
     pub(super) errors: Vec<Diagnostic>,
@@ -61,8 +61,11 @@ pub(super) struct Checker<'a> {
     loop_depth: u32,
     missing_probes: super::MissingProbes,
     pub(super) skipped_attach_points: Vec<Span>,
-    /// The values of `sizeof`/`offsetof` calls (see sizes.rs).
-    pub(super) consts: std::collections::HashMap<ExprId, u64>,
+    /// The values of `sizeof`/`offsetof`/`getopt` calls (see sizes.rs), as the literal
+    /// each call becomes.
+    pub(super) consts: std::collections::HashMap<ExprId, ExprKind>,
+    /// The names `getopt()` reads.
+    pub(super) option_names: Vec<String>,
     /// The `strftime()` formats (see [`Type::Timestamp`]).
     pub(super) timestamp_formats: Vec<String>,
 }
@@ -129,18 +132,28 @@ impl<'a> Checker<'a> {
             missing_probes: super::MissingProbes::Error,
             skipped_attach_points: Vec::new(),
             consts: std::collections::HashMap::new(),
+            option_names: Vec::new(),
             timestamp_formats: Vec::new(),
         }
     }
 
     pub(super) fn error(&mut self, d: Diagnostic) {
-        if self.report {
+        // A macro body expanded several times reports its error once.
+        let seen = self
+            .errors
+            .iter()
+            .any(|e| e.message == d.message && e.primary.span == d.primary.span);
+        if self.report && !seen {
             self.errors.push(d);
         }
     }
 
     fn warn(&mut self, d: Diagnostic) {
-        if self.report {
+        let seen = self
+            .warnings
+            .iter()
+            .any(|w| w.message == d.message && w.primary.span == d.primary.span);
+        if self.report && !seen {
             self.warnings.push(d);
         }
     }
@@ -1452,6 +1465,7 @@ impl<'a> Checker<'a> {
                 };
                 Type::Timestamp(id as u32)
             }
+            "getopt" => self.getopt(e, args),
             "sizeof" => self.sizeof(e, args),
             "offsetof" => self.offsetof(e, args),
             "printf" | "system" | "cat" | "errorf" | "warnf" => {

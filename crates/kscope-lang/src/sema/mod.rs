@@ -4,6 +4,7 @@
 
 mod builtins;
 mod check;
+mod getopt;
 mod printf;
 mod provider;
 mod sizes;
@@ -28,6 +29,8 @@ pub struct Options {
     /// The positional parameters (`$1` is `params[0]`); integers type as `int64`, other
     /// text as `string`, a missing one as `int64` (it reads as 0).
     pub params: Vec<String>,
+    /// The named options (`--name=value` or `--name`) that `getopt()` reads.
+    pub named: Vec<String>,
 }
 
 /// What the checker learned about one map.
@@ -70,6 +73,8 @@ pub struct Checked {
     pub skipped_attach_points: Vec<crate::span::Span>,
     /// The formats of the `strftime()` calls, indexed by [`Type::Timestamp`].
     pub timestamp_formats: Vec<String>,
+    /// The named options the script reads with `getopt()` (`--name` on the command line).
+    pub option_names: Vec<String>,
 }
 
 /// What to do with an attach point that does not exist or does not attach: the
@@ -162,6 +167,7 @@ fn check_inline(
         warnings: second.warnings,
         skipped_attach_points: second.skipped_attach_points,
         timestamp_formats: second.timestamp_formats,
+        option_names: second.option_names,
         program,
     })
 }

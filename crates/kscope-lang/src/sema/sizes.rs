@@ -1,6 +1,7 @@
 //! `sizeof` and `offsetof`: compile-time sizes and member offsets, from the type names
 //! of casts and from BTF. The checker records each call's value; after checking, the
-//! calls become integer literals (their argument is never run, as upstream's).
+//! calls become integer literals (their argument is never run, as upstream's), as
+//! `getopt()` calls become their option's value.
 
 use std::collections::HashMap;
 
@@ -26,7 +27,7 @@ impl Checker<'_> {
             }
         };
         if let Some(n) = size {
-            self.consts.insert(e.id, n);
+            self.consts.insert(e.id, ExprKind::Int(n));
         }
         Type::UINT64
     }
@@ -99,7 +100,7 @@ impl Checker<'_> {
                 }
             }
         }
-        self.consts.insert(e.id, offset);
+        self.consts.insert(e.id, ExprKind::Int(offset));
         Type::UINT64
     }
 
@@ -184,7 +185,7 @@ fn member_path(e: &Expr) -> Option<Vec<Ident>> {
 }
 
 /// Replaces the checked `sizeof`/`offsetof` calls of `program` by their values.
-pub(super) fn fold(program: &mut Program, consts: &HashMap<ExprId, u64>) {
+pub(super) fn fold(program: &mut Program, consts: &HashMap<ExprId, ExprKind>) {
     if consts.is_empty() {
         return;
     }
@@ -196,9 +197,9 @@ pub(super) fn fold(program: &mut Program, consts: &HashMap<ExprId, u64>) {
     }
 }
 
-fn fold_expr(e: &mut Expr, consts: &HashMap<ExprId, u64>) {
-    if let Some(&v) = consts.get(&e.id) {
-        e.kind = ExprKind::Int(v);
+fn fold_expr(e: &mut Expr, consts: &HashMap<ExprId, ExprKind>) {
+    if let Some(v) = consts.get(&e.id) {
+        e.kind = v.clone();
         return;
     }
     crate::ast::visit_expr_children_mut(e, &mut |c| fold_expr(c, consts));
