@@ -768,3 +768,19 @@ fn getopt_reads_named_options_and_for_needs_no_parentheses() {
         "kscope: error: the script has no option `--dpth`: it reads --depth, --flag, --who, --neg\n"
     );
 }
+
+/// Indexing a string gives its bytes as `int8` (0 past the buffer), as upstream's
+/// opensnoop.bt compares `$path[0] != "/"[0]`.
+#[test]
+fn string_index_reads_its_bytes() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let got = run(
+        "BEGIN { $s = \"/etc\"; $i = 2; \
+         printf(\"%d %d %d %d %c%c\\n\", $s[0] == \"/\"[0], $s[1], \"ab\"[1], $s[100], $s[$i], \
+         $s[$i + 1]); exit(); }",
+        None,
+    );
+    assert_eq!(got, "1 101 98 0 tc\n\n\n");
+}

@@ -977,6 +977,8 @@ impl<'a> Checker<'a> {
                 }
                 match base {
                     Type::Ptr(t) | Type::Array(t, _) => *t,
+                    // A string's bytes, as upstream's `$path[0] != "/"[0]`.
+                    Type::Str => Type::int(8, true),
                     Type::Unknown => Type::Unknown,
                     t => {
                         self.error(

@@ -120,6 +120,9 @@ impl Lowerer<'_> {
                 return self.btf_value(e);
             }
             ExprKind::TupleIndex { .. } | ExprKind::Tuple(_) => return self.tuple_expr(e),
+            ExprKind::Index { expr, index } if self.ty(expr) == Type::Str => {
+                return self.string_byte(expr, index);
+            }
             ExprKind::Index { .. } => return self.btf_value(e),
             ExprKind::Type(_) => {
                 self.not_built(e.span, "a type used as a value");
@@ -247,5 +250,20 @@ impl Lowerer<'_> {
         }
         let k = self.b.imm(size as i64);
         Some(self.arith(BinOp::Mul, n, k, false, span))
+    }
+
+    /// `s[i]`: byte `i` of a string (0 past its buffer), sign-extended as a `char`.
+    fn string_byte(&mut self, s: &Expr, index: &Expr) -> Option<V> {
+        let p = self.string(s);
+        let i = self.int(index);
+        let out = self.b.imm(0);
+        let done = self.b.label();
+        self.b.jmp_if(JmpOp::Ge, i, STR_SIZE as i32, done);
+        let at = self.b.binop(AluOp::Add, p, i);
+        let c = self.b.load(Size::B, Base::Reg(at), 0);
+        let c = self.b.sext(c, Width::W8);
+        self.b.mov(out, c);
+        self.b.place(done);
+        Some(V::Int(out))
     }
 }
