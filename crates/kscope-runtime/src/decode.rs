@@ -30,6 +30,8 @@ pub struct Stacks<'a> {
     users: UserSymbols,
     /// The `strftime()` formats.
     timestamps: Vec<String>,
+    /// The `cgroup_path()` hierarchy filters.
+    cgroup_filters: Vec<String>,
     /// Unix time minus boot time, in nanoseconds, when the run started (upstream's
     /// conversion of `nsecs` to wall-clock time).
     boot_to_unix_ns: i128,
@@ -44,6 +46,7 @@ impl<'a> Stacks<'a> {
             ksyms: std::cell::OnceCell::new(),
             users: UserSymbols::new(),
             timestamps: Vec::new(),
+            cgroup_filters: Vec::new(),
             boot_to_unix_ns: 0,
         }
     }
@@ -56,6 +59,7 @@ impl<'a> Stacks<'a> {
             .iter()
             .filter_map(|m| Some((*m, maps.get(m.id.0 as usize)?)))
             .collect();
+        s.cgroup_filters = plan.cgroup_path_filters.clone();
         if !plan.timestamp_formats.is_empty() {
             s.timestamps = plan.timestamp_formats.clone();
             let unix = std::time::SystemTime::now()
@@ -64,6 +68,17 @@ impl<'a> Stacks<'a> {
             s.boot_to_unix_ns = unix - i128::from(kscope_sys::process::boottime_ns());
         }
         s
+    }
+
+    /// `cgroup_path()`'s text: `NAME:PATH` of every mounted hierarchy the filter numbered
+    /// `filter` matches that holds cgroup `id` (cgroup2 first, as `unified`), joined by
+    /// commas.
+    fn cgroup_path(&self, id: u64, filter: u32) -> Primitive {
+        let filter = self
+            .cgroup_filters
+            .get(filter as usize)
+            .map_or("*", String::as_str);
+        Primitive::Str(crate::cgroup::paths_text(id, filter))
     }
 
     /// `strftime()`'s text: `boot_ns` (nanoseconds since boot) as local time in the
@@ -190,6 +205,7 @@ pub fn scalar(bytes: &[u8], sc: Scalar, stacks: &Stacks<'_>) -> Primitive {
         Scalar::Int { signed: true } => Primitive::Int(u64_at(bytes, 0) as i64),
         Scalar::Int { signed: false } => Primitive::Uint(u64_at(bytes, 0)),
         Scalar::Timestamp(f) => stacks.timestamp(u64_at(bytes, 0), f),
+        Scalar::CgroupPath(f) => stacks.cgroup_path(u64_at(bytes, 0), f),
         Scalar::Str => Primitive::from_c_bytes(&bytes[..bytes.len().min(STR_SIZE as usize)]),
         Scalar::Inet => Primitive::Str(inet_text(bytes)),
         Scalar::Buf => {
@@ -287,6 +303,7 @@ pub fn read_map(
                 | Scalar::Inet
                 | Scalar::Buf
                 | Scalar::Timestamp(_)
+                | Scalar::CgroupPath(_)
                 | Scalar::Kstack
                 | Scalar::Ksym
                 | Scalar::Ustack

@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod cgroup;
 pub mod decode;
 pub mod lower;
 pub mod plan;

@@ -48,6 +48,9 @@ pub enum Scalar {
     /// `strftime()`: the 8-byte nanoseconds since boot; the index of its format in
     /// [`Checked::timestamp_formats`](kscope_lang::sema::Checked::timestamp_formats).
     Timestamp(u32),
+    /// `cgroup_path()`: the 8-byte cgroup id; the index of its hierarchy filter in
+    /// [`Checked::cgroup_path_filters`](kscope_lang::sema::Checked::cgroup_path_filters).
+    CgroupPath(u32),
     /// `buf()`: [`STR_SIZE`] bytes, the 8-byte length, then that many bytes (at most
     /// [`BUF_MAX`](kscope_lang::sema::BUF_MAX)), zero padded.
     Buf,
@@ -110,6 +113,7 @@ impl Scalar {
             Type::Inet => Some(Scalar::Inet),
             Type::Buf => Some(Scalar::Buf),
             Type::Timestamp(i) => Some(Scalar::Timestamp(*i)),
+            Type::CgroupPath(i) => Some(Scalar::CgroupPath(*i)),
             _ => None,
         }
     }
@@ -117,7 +121,11 @@ impl Scalar {
     /// Its size in bytes.
     pub fn size(self) -> u32 {
         match self {
-            Scalar::Int { .. } | Scalar::Kstack | Scalar::Ksym | Scalar::Timestamp(_) => 8,
+            Scalar::Int { .. }
+            | Scalar::Kstack
+            | Scalar::Ksym
+            | Scalar::Timestamp(_)
+            | Scalar::CgroupPath(_) => 8,
             Scalar::Str | Scalar::Inet | Scalar::Buf => STR_SIZE,
             Scalar::Ustack | Scalar::Usym => 16,
         }
@@ -388,6 +396,8 @@ pub struct Plan {
     pub str_tables: Vec<(StrTable, MapId)>,
     /// The `strftime()` formats, indexed by [`Scalar::Timestamp`].
     pub timestamp_formats: Vec<String>,
+    /// The `cgroup_path()` hierarchy filters, indexed by [`Scalar::CgroupPath`].
+    pub cgroup_path_filters: Vec<String>,
 }
 
 /// A table of strings indexed by a number, held in an array map that user space fills
@@ -544,6 +554,7 @@ impl Plan {
             seen_pids: None,
             str_tables: Vec::new(),
             timestamp_formats: checked.timestamp_formats.clone(),
+            cgroup_path_filters: checked.cgroup_path_filters.clone(),
         })
     }
 

@@ -784,3 +784,44 @@ fn string_index_reads_its_bytes() {
     );
     assert_eq!(got, "1 101 98 0 tc\n\n\n");
 }
+
+/// `cgroupid(path)` is the id `cgroup` reads for a process in that cgroup, and
+/// `cgroup_path()` names it in every hierarchy, as bpftrace 0.17 prints.
+#[test]
+fn cgroupid_and_cgroup_path_name_the_process_cgroup() {
+    let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
+        return;
+    };
+    let Some(id) = own_cgroup_id() else {
+        eprintln!("no cgroup v2 hierarchy: cgroup_path test skipped");
+        return;
+    };
+    let cg = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let path = cg
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap()
+        .to_string();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mount = mounts
+        .lines()
+        .find_map(|l| {
+            let (pre, post) = l.split_once(" - ")?;
+            post.starts_with("cgroup2 ")
+                .then(|| pre.split(' ').nth(4).map(str::to_string))?
+        })
+        .unwrap();
+    let dir = format!("{mount}{path}");
+    let script = format!(
+        "BEGIN {{ printf(\"%d %d %s\\n\", cgroupid(\"{dir}\"), cgroupid(\"{dir}\") == cgroup, \
+         cgroup_path(cgroup, \"unif*\")); exit(); }}"
+    );
+    let got = run(&script, None);
+    assert_eq!(got, format!("{id} 1 unified:{path}\n\n\n"));
+    let script = "BEGIN { printf(\"%s\\n\", cgroup_path(cgroup)); exit(); }";
+    let got = run(script, None);
+    assert!(got.starts_with(&format!("unified:{path}")), "{got}");
+    if let Some(b) = bpftrace(script, None) {
+        assert_eq!(lines(&got), lines(&b));
+    }
+}

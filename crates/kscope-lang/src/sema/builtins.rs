@@ -234,8 +234,6 @@ pub const FUNCTIONS: &[&str] = &[
 /// Upstream bpftrace functions that kscope does not implement yet.
 pub const NOT_YET: &[&str] = &[
     "assert",
-    "cgroup_path",
-    "cgroupid",
     "fail",
     "find",
     "is_err",

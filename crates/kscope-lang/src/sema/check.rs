@@ -66,6 +66,8 @@ pub(super) struct Checker<'a> {
     pub(super) consts: std::collections::HashMap<ExprId, ExprKind>,
     /// The names `getopt()` reads.
     pub(super) option_names: Vec<String>,
+    /// The `cgroup_path()` filters (see [`Type::CgroupPath`]).
+    pub(super) cgroup_path_filters: Vec<String>,
     /// The `strftime()` formats (see [`Type::Timestamp`]).
     pub(super) timestamp_formats: Vec<String>,
 }
@@ -133,6 +135,7 @@ impl<'a> Checker<'a> {
             skipped_attach_points: Vec::new(),
             consts: std::collections::HashMap::new(),
             option_names: Vec::new(),
+            cgroup_path_filters: Vec::new(),
             timestamp_formats: Vec::new(),
         }
     }
@@ -1468,6 +1471,66 @@ impl<'a> Checker<'a> {
                 Type::Timestamp(id as u32)
             }
             "getopt" => self.getopt(e, args),
+            "cgroup_path" => {
+                if !self.arity(e, n, args, 1, 2) {
+                    return Type::Unknown;
+                }
+                self.int_arg(n, &args[0]);
+                let filter = match args.get(1).map(|a| &a.kind) {
+                    None => "*".to_string(),
+                    Some(ExprKind::Str(f)) => String::from_utf8_lossy(f).into_owned(),
+                    Some(_) => {
+                        self.error(Diagnostic::error(
+                            "`cgroup_path()` needs its hierarchy filter as a string literal",
+                            args[1].span,
+                            "not a string literal",
+                        ));
+                        return Type::Unknown;
+                    }
+                };
+                let id = match self.cgroup_path_filters.iter().position(|f| *f == filter) {
+                    Some(i) => i,
+                    None => {
+                        self.cgroup_path_filters.push(filter);
+                        self.cgroup_path_filters.len() - 1
+                    }
+                };
+                Type::CgroupPath(id as u32)
+            }
+            "cgroupid" => {
+                if !self.arity(e, n, args, 1, 1) {
+                    return Type::UINT64;
+                }
+                let ExprKind::Str(path) = &args[0].kind else {
+                    self.error(Diagnostic::error(
+                        "`cgroupid()` needs a path as a string literal",
+                        args[0].span,
+                        "not a string literal",
+                    ));
+                    return Type::UINT64;
+                };
+                let path = String::from_utf8_lossy(path).into_owned();
+                use std::os::unix::fs::MetadataExt;
+                match std::fs::metadata(&path) {
+                    Ok(m) if m.is_dir() => {
+                        self.consts.insert(e.id, ExprKind::Int(m.ino()));
+                    }
+                    Ok(_) => self.error(Diagnostic::error(
+                        format!("`cgroupid()`: {path} is not a cgroup directory"),
+                        args[0].span,
+                        "not a directory",
+                    )),
+                    Err(err) => self.error(
+                        Diagnostic::error(
+                            format!("`cgroupid()`: cannot read {path}: {err}"),
+                            args[0].span,
+                            "this path",
+                        )
+                        .with_help("give a cgroup directory, e.g. /sys/fs/cgroup/system.slice"),
+                    ),
+                }
+                Type::UINT64
+            }
             "sizeof" => self.sizeof(e, args),
             "offsetof" => self.offsetof(e, args),
             "printf" | "system" | "cat" | "errorf" | "warnf" => {

@@ -73,6 +73,9 @@ pub struct Checked {
     pub skipped_attach_points: Vec<crate::span::Span>,
     /// The formats of the `strftime()` calls, indexed by [`Type::Timestamp`].
     pub timestamp_formats: Vec<String>,
+    /// The hierarchy filters of the `cgroup_path()` calls, indexed by
+    /// [`Type::CgroupPath`] (`"*"` when a call gives none).
+    pub cgroup_path_filters: Vec<String>,
     /// The named options the script reads with `getopt()` (`--name` on the command line).
     pub option_names: Vec<String>,
 }
@@ -168,6 +171,7 @@ fn check_inline(
         skipped_attach_points: second.skipped_attach_points,
         timestamp_formats: second.timestamp_formats,
         option_names: second.option_names,
+        cgroup_path_filters: second.cgroup_path_filters,
         program,
     })
 }

@@ -77,6 +77,10 @@ pub enum Type {
     /// format [`Checked::timestamp_formats`](super::Checked::timestamp_formats) holds at
     /// this index.
     Timestamp(u32),
+    /// `cgroup_path(id)`: a cgroup id, printed as its paths in the mounted hierarchies
+    /// the filter [`Checked::cgroup_path_filters`](super::Checked::cgroup_path_filters)
+    /// holds at this index selects.
+    CgroupPath(u32),
     /// A map value written by an aggregation function, with the operand's signedness.
     Agg(AggKind, bool),
     /// No value (`printf`, `print`, ...).
@@ -167,6 +171,7 @@ impl fmt::Display for Type {
             Type::Inet => f.write_str("inet"),
             Type::Buf => f.write_str("buffer"),
             Type::Timestamp(_) => f.write_str("timestamp"),
+            Type::CgroupPath(_) => f.write_str("cgroup_path_t"),
             Type::Agg(k, _) => f.write_str(match k {
                 AggKind::Count => "count_t",
                 AggKind::Sum => "sum_t",

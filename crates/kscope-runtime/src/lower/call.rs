@@ -440,6 +440,7 @@ impl Lowerer<'_> {
             "bswap" => self.bswap(args.first()?),
             "kaddr" => self.kaddr(args.first()?),
             "strftime" => Some(V::Int(self.int(args.get(1)?))),
+            "cgroup_path" => Some(V::Int(self.int(args.first()?))),
             "nsecs" => {
                 let helper = match args.first().map(|a| &a.kind) {
                     None => kscope_codegen::helper::KTIME_GET_BOOT_NS,
@@ -520,7 +521,12 @@ impl Lowerer<'_> {
                 V::Int(r) => {
                     fields.push(Field::Value(r, Width::W64));
                     layouts.push(match Scalar::of(&t) {
-                        Some(sc @ (Scalar::Kstack | Scalar::Ksym | Scalar::Timestamp(_))) => sc,
+                        Some(
+                            sc @ (Scalar::Kstack
+                            | Scalar::Ksym
+                            | Scalar::Timestamp(_)
+                            | Scalar::CgroupPath(_)),
+                        ) => sc,
                         Some(sc @ (Scalar::Ustack | Scalar::Usym)) => {
                             let pid = self.pid_field();
                             fields.push(pid);

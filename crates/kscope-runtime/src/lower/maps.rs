@@ -44,7 +44,11 @@ impl Lowerer<'_> {
         let mut off = 0i16;
         for (k, sc) in keys.iter().zip(&layout) {
             match sc {
-                Scalar::Int { .. } | Scalar::Kstack | Scalar::Ksym | Scalar::Timestamp(_) => {
+                Scalar::Int { .. }
+                | Scalar::Kstack
+                | Scalar::Ksym
+                | Scalar::Timestamp(_)
+                | Scalar::CgroupPath(_) => {
                     let v = self.int(k);
                     self.b.store(Size::DW, Base::Slot(slot), off, v);
                 }
@@ -96,7 +100,11 @@ impl Lowerer<'_> {
         }
         if let ValueLayout::Plain(sc) = m.value {
             let val = match sc {
-                Scalar::Int { .. } | Scalar::Kstack | Scalar::Ksym | Scalar::Timestamp(_) => {
+                Scalar::Int { .. }
+                | Scalar::Kstack
+                | Scalar::Ksym
+                | Scalar::Timestamp(_)
+                | Scalar::CgroupPath(_) => {
                     let v = self.int(value);
                     let v = match op {
                         None => v,
@@ -233,6 +241,7 @@ impl Lowerer<'_> {
                 | Scalar::Kstack
                 | Scalar::Ksym
                 | Scalar::Timestamp(_)
+                | Scalar::CgroupPath(_)
                 | Scalar::Ustack
                 | Scalar::Usym,
             ) => Some(V::Int(cg::read_u64_or_zero(&mut self.b, m.id, key, 0))),

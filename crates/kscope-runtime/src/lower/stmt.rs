@@ -185,6 +185,7 @@ impl Lowerer<'_> {
             | Scalar::Kstack
             | Scalar::Ksym
             | Scalar::Timestamp(_)
+            | Scalar::CgroupPath(_)
             | Scalar::Ustack
             | Scalar::Usym => {
                 let v = self.int(value);
