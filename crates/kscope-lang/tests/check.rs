@@ -300,7 +300,7 @@ fn rejections() {
             "begin { print(pid.0); }",
             "`.0` needs a tuple, found `uint32`",
         ),
-        ("begin { print(comm[0]); }", "cannot index into `string`"),
+        ("begin { print(pid[0]); }", "cannot index into `uint32`"),
         ("begin { print(*comm); }", "cannot dereference `string`"),
         (
             "begin { print(-comm); }",
