@@ -32,6 +32,8 @@ pub struct Stacks<'a> {
     timestamps: Vec<String>,
     /// The `cgroup_path()` hierarchy filters.
     cgroup_filters: Vec<String>,
+    /// uid → user name, from /etc/passwd on first use.
+    users_by_uid: std::cell::OnceCell<std::collections::HashMap<u64, String>>,
     /// Unix time minus boot time, in nanoseconds, when the run started (upstream's
     /// conversion of `nsecs` to wall-clock time).
     boot_to_unix_ns: i128,
@@ -47,6 +49,7 @@ impl<'a> Stacks<'a> {
             users: UserSymbols::new(),
             timestamps: Vec::new(),
             cgroup_filters: Vec::new(),
+            users_by_uid: std::cell::OnceCell::new(),
             boot_to_unix_ns: 0,
         }
     }
@@ -68,6 +71,23 @@ impl<'a> Stacks<'a> {
             s.boot_to_unix_ns = unix - i128::from(kscope_sys::process::boottime_ns());
         }
         s
+    }
+
+    /// `username`'s text: the first /etc/passwd entry with uid `uid` (empty when there
+    /// is none, as upstream prints).
+    fn username(&self, uid: u64) -> Primitive {
+        let names = self.users_by_uid.get_or_init(|| {
+            let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+            let mut m = std::collections::HashMap::new();
+            for line in passwd.lines() {
+                let f: Vec<&str> = line.split(':').collect();
+                if let (Some(name), Some(Ok(id))) = (f.first(), f.get(2).map(|u| u.parse())) {
+                    m.entry(id).or_insert_with(|| name.to_string());
+                }
+            }
+            m
+        });
+        Primitive::Str(names.get(&uid).cloned().unwrap_or_default())
     }
 
     /// `cgroup_path()`'s text: `NAME:PATH` of every mounted hierarchy the filter numbered
@@ -206,6 +226,7 @@ pub fn scalar(bytes: &[u8], sc: Scalar, stacks: &Stacks<'_>) -> Primitive {
         Scalar::Int { signed: false } => Primitive::Uint(u64_at(bytes, 0)),
         Scalar::Timestamp(f) => stacks.timestamp(u64_at(bytes, 0), f),
         Scalar::CgroupPath(f) => stacks.cgroup_path(u64_at(bytes, 0), f),
+        Scalar::Username => stacks.username(u64_at(bytes, 0)),
         Scalar::Str => Primitive::from_c_bytes(&bytes[..bytes.len().min(STR_SIZE as usize)]),
         Scalar::Inet => Primitive::Str(inet_text(bytes)),
         Scalar::Buf => {
@@ -304,6 +325,7 @@ pub fn read_map(
                 | Scalar::Buf
                 | Scalar::Timestamp(_)
                 | Scalar::CgroupPath(_)
+                | Scalar::Username
                 | Scalar::Kstack
                 | Scalar::Ksym
                 | Scalar::Ustack

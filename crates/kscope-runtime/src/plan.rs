@@ -51,6 +51,8 @@ pub enum Scalar {
     /// `cgroup_path()`: the 8-byte cgroup id; the index of its hierarchy filter in
     /// [`Checked::cgroup_path_filters`](kscope_lang::sema::Checked::cgroup_path_filters).
     CgroupPath(u32),
+    /// `username`: the 8-byte uid, named from /etc/passwd when printed.
+    Username,
     /// `buf()`: [`STR_SIZE`] bytes, the 8-byte length, then that many bytes (at most
     /// [`BUF_MAX`](kscope_lang::sema::BUF_MAX)), zero padded.
     Buf,
@@ -114,6 +116,7 @@ impl Scalar {
             Type::Buf => Some(Scalar::Buf),
             Type::Timestamp(i) => Some(Scalar::Timestamp(*i)),
             Type::CgroupPath(i) => Some(Scalar::CgroupPath(*i)),
+            Type::Username => Some(Scalar::Username),
             _ => None,
         }
     }
@@ -125,7 +128,8 @@ impl Scalar {
             | Scalar::Kstack
             | Scalar::Ksym
             | Scalar::Timestamp(_)
-            | Scalar::CgroupPath(_) => 8,
+            | Scalar::CgroupPath(_)
+            | Scalar::Username => 8,
             Scalar::Str | Scalar::Inet | Scalar::Buf => STR_SIZE,
             Scalar::Ustack | Scalar::Usym => 16,
         }

@@ -825,3 +825,46 @@ fn cgroupid_and_cgroup_path_name_the_process_cgroup() {
         assert_eq!(lines(&got), lines(&b));
     }
 }
+
+/// `username` (as bpftrace 0.17 prints it), `has_cpid`, `probetype`, `strstr()`, and
+/// `macaddr()` of six bytes a child writes (as bpftrace 0.17 formats them).
+#[test]
+fn username_probetype_strstr_and_macaddr() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let script = "BEGIN { printf(\"%s\\n\", username); @[username] = count(); exit(); }";
+    let got = run(script, None);
+    let me = std::fs::read_to_string("/etc/passwd")
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.get(2) == Some(&"0")).then(|| f[0].to_string())
+        })
+        .unwrap();
+    assert_eq!(got, format!("{me}\n\n\n@[{me}]: 1\n"));
+    if let Some(theirs) = bpftrace(script, None) {
+        assert_eq!(lines(&got), lines(&theirs));
+    }
+    let got = run(
+        "BEGIN { printf(\"%d %s %d %d %d\\n\", has_cpid, probetype, strstr(\"hello world\", \"world\"), \
+         strstr(\"hello\", \"xyz\"), strstr(\"abc\", \"\")); } \
+         tracepoint:syscalls:sys_enter_getppid /has_cpid() && pid == cpid/ { @[probetype()] = count(); }",
+        Some(&child("getppid 7")),
+    );
+    assert_eq!(got, "1 special 6 -1 0\n\n\n@[tracepoint]: 7\n");
+    let dir = std::env::temp_dir().join(format!("kscope-mac-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sh = dir.join("mac.sh");
+    std::fs::write(&sh, "printf '\\002\\374\\253\\315\\357\\001' > /dev/null\n").unwrap();
+    let cmd = format!("/bin/sh {}", sh.display());
+    let script = "tracepoint:syscalls:sys_enter_write /pid == cpid/ { \
+                  @[macaddr(args->buf), args->count] = count(); }";
+    let got = run(script, Some(&cmd));
+    assert_eq!(lines(&got), ["@[02:FC:AB:CD:EF:01, 6]: 1"]);
+    if let Some(theirs) = bpftrace(script, Some(&cmd)) {
+        assert_eq!(lines(&got), lines(&theirs));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

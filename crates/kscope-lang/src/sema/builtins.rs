@@ -149,6 +149,21 @@ pub const BUILTINS: &[Builtin] = &[
         scope: Scope::Only(RET_PROBES),
     },
     Builtin {
+        name: "username",
+        ty: || Type::Username,
+        scope: Scope::Any,
+    },
+    Builtin {
+        name: "has_cpid",
+        ty: || Type::Bool,
+        scope: Scope::Any,
+    },
+    Builtin {
+        name: "probetype",
+        ty: || Type::Str,
+        scope: Scope::Any,
+    },
+    Builtin {
         name: "usermode",
         ty: || Type::int(8, false),
         scope: Scope::Any,
@@ -237,7 +252,6 @@ pub const NOT_YET: &[&str] = &[
     "fail",
     "find",
     "is_err",
-    "macaddr",
     "memcmp",
     "override",
     "path",
@@ -249,18 +263,14 @@ pub const NOT_YET: &[&str] = &[
     "socket_cookie",
     "static_assert",
     "str_concat",
-    "strstr",
     "tseries",
     "typeof",
     "uaddr",
     "unwatch",
     "write_user",
-    "username",
     "strcap",
     "container_of",
     "dw_ustack",
-    "probetype",
-    "has_cpid",
 ];
 
 /// The type named in a cast, for the names that need no kernel types; `None` for names

@@ -1471,6 +1471,32 @@ impl<'a> Checker<'a> {
                 Type::Timestamp(id as u32)
             }
             "getopt" => self.getopt(e, args),
+            "macaddr" => {
+                if self.arity(e, n, args, 1, 1) {
+                    let t = self.expr(&args[0]);
+                    let ok = match &t {
+                        Type::Array(elem, len) => {
+                            matches!(**elem, Type::Int { bits: 8, .. }) && *len >= 6
+                        }
+                        t => t.is_integer_like() || matches!(t, Type::Ptr(_)),
+                    };
+                    if !ok {
+                        self.error(Diagnostic::error(
+                            format!("`macaddr()` needs a 6-byte array or an address, found `{t}`"),
+                            args[0].span,
+                            format!("this has type `{t}`"),
+                        ));
+                    }
+                }
+                Type::Str
+            }
+            "strstr" => {
+                if self.arity(e, n, args, 2, 2) {
+                    self.str_arg(n, &args[0]);
+                    self.str_arg(n, &args[1]);
+                }
+                Type::INT64
+            }
             "cgroup_path" => {
                 if !self.arity(e, n, args, 1, 2) {
                     return Type::Unknown;

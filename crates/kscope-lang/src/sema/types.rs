@@ -81,6 +81,8 @@ pub enum Type {
     /// the filter [`Checked::cgroup_path_filters`](super::Checked::cgroup_path_filters)
     /// holds at this index selects.
     CgroupPath(u32),
+    /// `username`: a uid, printed as its name from /etc/passwd.
+    Username,
     /// A map value written by an aggregation function, with the operand's signedness.
     Agg(AggKind, bool),
     /// No value (`printf`, `print`, ...).
@@ -172,6 +174,7 @@ impl fmt::Display for Type {
             Type::Buf => f.write_str("buffer"),
             Type::Timestamp(_) => f.write_str("timestamp"),
             Type::CgroupPath(_) => f.write_str("cgroup_path_t"),
+            Type::Username => f.write_str("username"),
             Type::Agg(k, _) => f.write_str(match k {
                 AggKind::Count => "count_t",
                 AggKind::Sum => "sum_t",

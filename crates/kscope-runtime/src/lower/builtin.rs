@@ -20,7 +20,7 @@ impl Lowerer<'_> {
         let v = match name {
             "pid" => cg::pid(b),
             "tid" => cg::tid(b),
-            "uid" => cg::uid(b),
+            "uid" | "username" => cg::uid(b),
             "gid" => cg::gid(b),
             // Upstream's `nsecs` is `nsecs(boot)`.
             "nsecs" => b.call(kscope_codegen::helper::KTIME_GET_BOOT_NS, &[]),
@@ -34,6 +34,14 @@ impl Lowerer<'_> {
             "jiffies" => b.call(kscope_codegen::helper::JIFFIES64, &[]),
             "ncpus" => b.imm(self.ctx.ncpus as i64),
             "cpid" => b.imm(self.ctx.cpid.unwrap_or(0) as i64),
+            "has_cpid" => b.imm(i64::from(self.ctx.cpid.is_some())),
+            "probetype" => {
+                let kind = match self.ctx.attach.provider {
+                    Provider::Begin | Provider::End => "special",
+                    p => p.name(),
+                };
+                return Some(V::Str(self.str_literal(kind.as_bytes())));
+            }
             // The privilege level of the interrupted code (`cs & 3`) where the context is
             // registers; BEGIN/END run in kscope itself; other probes are in the kernel.
             "usermode" => match self.ctx.attach.provider {

@@ -74,6 +74,40 @@ impl Lowerer<'_> {
         Some(V::Str(p))
     }
 
+    /// `macaddr(mac)`: the 6 bytes at `mac` as `AA:BB:CC:DD:EE:FF` (upper-case hex, as
+    /// upstream prints), a string.
+    pub(super) fn macaddr(&mut self, mac: &Expr) -> Option<V> {
+        let raw = self.b.slot(8);
+        self.b.zero_slot(raw, 0, 8);
+        let src = self.bytes_address(mac);
+        let dst = self.b.slot_addr(raw, 0);
+        let six = self.b.imm(6);
+        let h = self.read_helper(mac);
+        self.b.call_void(h, &[dst, six, src]);
+        let (s, p) = self.str_slot();
+        for i in 0..6i16 {
+            let byte = self.b.load(Size::B, Base::Slot(raw), i);
+            for (k, shift) in [(0i16, 4), (1, 0)] {
+                let n = self.b.copy(byte);
+                if shift > 0 {
+                    self.b.alu(AluOp::Rsh, n, shift);
+                }
+                self.b.alu(AluOp::And, n, 0xf);
+                let digit = self.b.label();
+                self.b.jmp_if(JmpOp::Le, n, 9, digit);
+                self.b.alu(AluOp::Add, n, i32::from(b'A' - b'0' - 10));
+                self.b.place(digit);
+                self.b.alu(AluOp::Add, n, i32::from(b'0'));
+                self.b.store(Size::B, Base::Slot(s), i * 3 + k, n);
+            }
+            if i < 5 {
+                let colon = self.b.imm(i64::from(b':'));
+                self.b.store(Size::B, Base::Slot(s), i * 3 + 2, colon);
+            }
+        }
+        Some(V::Str(p))
+    }
+
     /// `buf(p [, len])`: a zeroed string slot holding the length (at most [`BUF_MAX`],
     /// an array's size when none is given) and that many bytes read from `p`.
     pub(super) fn buf(&mut self, args: &[Expr]) -> Option<V> {

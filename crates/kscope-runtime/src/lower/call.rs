@@ -47,10 +47,18 @@ const RECORD_WAKEUP: cg::Wakeup = cg::Wakeup::Crossing(crate::plan::RINGBUF_BYTE
 
 impl Lowerer<'_> {
     /// `strcontains(h, n)`: 1 when string `n` occurs in string `h` (an empty needle
-    /// always does), as two bounded loops over the NUL-padded buffers.
+    /// always does).
     fn strcontains(&mut self, h: VReg, n: VReg) -> VReg {
+        let at = self.strstr(h, n);
+        self.bool_of(JmpOp::Sge, at, None)
+    }
+
+    /// `strstr(h, n)`: the index of the first occurrence of string `n` in string `h`
+    /// (0 for an empty needle), -1 when there is none; two bounded loops over the
+    /// NUL-padded buffers.
+    fn strstr(&mut self, h: VReg, n: VReg) -> VReg {
         let size = STR_SIZE as i32;
-        let found = self.b.imm(0);
+        let found = self.b.imm(-1);
         let i = self.b.imm(0);
         let outer = self.b.label();
         let inner = self.b.label();
@@ -79,7 +87,7 @@ impl Lowerer<'_> {
         self.b.alu(AluOp::Add, i, 1);
         self.b.jmp(outer);
         self.b.place(hit);
-        self.b.mov(found, 1);
+        self.b.mov(found, i);
         self.b.place(done);
         found
     }
@@ -441,6 +449,15 @@ impl Lowerer<'_> {
             "kaddr" => self.kaddr(args.first()?),
             "strftime" => Some(V::Int(self.int(args.get(1)?))),
             "cgroup_path" => Some(V::Int(self.int(args.first()?))),
+            "macaddr" => self.macaddr(args.first()?),
+            "strstr" => {
+                let [h, n] = args else {
+                    return None;
+                };
+                let h = self.string(h);
+                let n = self.string(n);
+                Some(V::Int(self.strstr(h, n)))
+            }
             "nsecs" => {
                 let helper = match args.first().map(|a| &a.kind) {
                     None => kscope_codegen::helper::KTIME_GET_BOOT_NS,
@@ -525,7 +542,8 @@ impl Lowerer<'_> {
                             sc @ (Scalar::Kstack
                             | Scalar::Ksym
                             | Scalar::Timestamp(_)
-                            | Scalar::CgroupPath(_)),
+                            | Scalar::CgroupPath(_)
+                            | Scalar::Username),
                         ) => sc,
                         Some(sc @ (Scalar::Ustack | Scalar::Usym)) => {
                             let pid = self.pid_field();

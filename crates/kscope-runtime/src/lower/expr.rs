@@ -33,6 +33,7 @@ impl Lowerer<'_> {
                     | Scalar::Ksym
                     | Scalar::Timestamp(_)
                     | Scalar::CgroupPath(_)
+                    | Scalar::Username
                     | Scalar::Ustack
                     | Scalar::Usym => V::Int(self.b.load(Size::DW, Base::Slot(slot), 0)),
                     Scalar::Str | Scalar::Inet | Scalar::Buf => V::Str(self.b.slot_addr(slot, 0)),

@@ -48,7 +48,8 @@ impl Lowerer<'_> {
                 | Scalar::Kstack
                 | Scalar::Ksym
                 | Scalar::Timestamp(_)
-                | Scalar::CgroupPath(_) => {
+                | Scalar::CgroupPath(_)
+                | Scalar::Username => {
                     let v = self.int(k);
                     self.b.store(Size::DW, Base::Slot(slot), off, v);
                 }
@@ -104,7 +105,8 @@ impl Lowerer<'_> {
                 | Scalar::Kstack
                 | Scalar::Ksym
                 | Scalar::Timestamp(_)
-                | Scalar::CgroupPath(_) => {
+                | Scalar::CgroupPath(_)
+                | Scalar::Username => {
                     let v = self.int(value);
                     let v = match op {
                         None => v,
@@ -242,6 +244,7 @@ impl Lowerer<'_> {
                 | Scalar::Ksym
                 | Scalar::Timestamp(_)
                 | Scalar::CgroupPath(_)
+                | Scalar::Username
                 | Scalar::Ustack
                 | Scalar::Usym,
             ) => Some(V::Int(cg::read_u64_or_zero(&mut self.b, m.id, key, 0))),

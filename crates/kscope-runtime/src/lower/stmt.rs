@@ -186,6 +186,7 @@ impl Lowerer<'_> {
             | Scalar::Ksym
             | Scalar::Timestamp(_)
             | Scalar::CgroupPath(_)
+            | Scalar::Username
             | Scalar::Ustack
             | Scalar::Usym => {
                 let v = self.int(value);
