@@ -36,6 +36,7 @@ pub mod output;
 pub mod parser;
 pub mod preproc;
 pub mod printer;
+pub mod regs;
 pub mod sema;
 pub mod span;
 mod stack;

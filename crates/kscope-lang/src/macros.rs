@@ -332,7 +332,7 @@ impl Subst<'_> {
 
 /// Gives every expression of `e` a fresh id (an expansion copies the body and the
 /// arguments, whose ids are taken).
-fn renumber(e: &mut Expr, next_id: &mut u32) {
+pub(crate) fn renumber(e: &mut Expr, next_id: &mut u32) {
     e.id = ExprId(*next_id);
     *next_id += 1;
     let _ = for_each_expr_child(e, &mut |c| {

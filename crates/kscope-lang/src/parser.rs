@@ -1178,6 +1178,9 @@ impl<'a> Parser<'a> {
                     if task_alias(text).is_some() {
                         return self.task_alias_call(text, args, span.to(end));
                     }
+                    if let Some(e) = self.stdlib_call(text, &args, span.to(end)) {
+                        return Ok(e);
+                    }
                     // `pid()`, `comm()`: upstream's standard library spells every builtin
                     // as a call too.
                     if args.is_empty()
@@ -1249,6 +1252,102 @@ impl<'a> Parser<'a> {
             path = self.mk(kind, span);
         }
         Ok(path)
+    }
+
+    /// Upstream standard-library macros, written out: `assert(cond, msg)` is
+    /// `{ if (!cond) { errorf("assert failed: %s", msg); exit(1); } }`, `is_err(p)` is
+    /// `(int64)p < 0 && (int64)p >= -4095`. `None` for other calls (or other arities).
+    fn stdlib_call(&mut self, name: &str, args: &[Expr], span: Span) -> Option<Expr> {
+        match (name, args) {
+            ("assert", [cond, msg]) => {
+                let not = self.mk(
+                    ExprKind::Unary {
+                        op: UnOp::Not,
+                        expr: Box::new(cond.clone()),
+                    },
+                    span,
+                );
+                let fmt = self.mk(ExprKind::Str(b"assert failed: %s".to_vec()), span);
+                let report = self.call_expr("errorf", vec![fmt, msg.clone()], span);
+                let one = self.mk(ExprKind::Int(1), span);
+                let exit = self.call_expr("exit", vec![one], span);
+                let then = Block {
+                    stmts: [report, exit]
+                        .into_iter()
+                        .map(|e| Stmt {
+                            kind: StmtKind::Expr(e),
+                            span,
+                        })
+                        .collect(),
+                    span,
+                };
+                let check = Stmt {
+                    kind: StmtKind::If {
+                        cond: not,
+                        then,
+                        otherwise: None,
+                    },
+                    span,
+                };
+                let block = Block {
+                    stmts: vec![check],
+                    span,
+                };
+                Some(self.mk(ExprKind::Block { block, value: None }, span))
+            }
+            ("is_err", [p]) => {
+                // `p` appears twice: the copy gets ids of its own.
+                let as_int = |this: &mut Self| {
+                    let ty = TypeName {
+                        base: "int64".into(),
+                        pointer: 0,
+                        array: None,
+                        span,
+                    };
+                    let mut operand = p.clone();
+                    crate::macros::renumber(&mut operand, &mut this.next_id);
+                    this.mk(
+                        ExprKind::Cast {
+                            ty,
+                            expr: Box::new(operand),
+                        },
+                        span,
+                    )
+                };
+                let a = as_int(self);
+                let zero = self.mk(ExprKind::Int(0), span);
+                let negative = self.binary_expr(BinOp::Lt, a, zero, span);
+                let b = as_int(self);
+                let limit = self.mk(ExprKind::Int(4095), span);
+                let limit = self.mk(
+                    ExprKind::Unary {
+                        op: UnOp::Neg,
+                        expr: Box::new(limit),
+                    },
+                    span,
+                );
+                let in_range = self.binary_expr(BinOp::Ge, b, limit, span);
+                Some(self.binary_expr(BinOp::LogAnd, negative, in_range, span))
+            }
+            _ => None,
+        }
+    }
+
+    fn call_expr(&mut self, name: &str, args: Vec<Expr>, span: Span) -> Expr {
+        let name = Ident {
+            name: name.into(),
+            span,
+        };
+        self.mk(ExprKind::Call { name, args }, span)
+    }
+
+    fn binary_expr(&mut self, op: BinOp, lhs: Expr, rhs: Expr, span: Span) -> Expr {
+        let kind = ExprKind::Binary {
+            op,
+            lhs: Box::new(lhs),
+            rhs: Box::new(rhs),
+        };
+        self.mk(kind, span)
     }
 
     /// `(` starts a cast, a tuple or a parenthesized expression.

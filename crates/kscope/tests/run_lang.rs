@@ -868,3 +868,42 @@ fn username_probetype_strstr_and_macaddr() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `reg()` reads the probe's registers (`di` is the first argument), `is_err()` is the
+/// kernel's IS_ERR(), `assert()` ends the run with an error and status 1, and
+/// `signal_thread(N)` (a computed number, `--unsafe`) kills the child's thread.
+#[test]
+fn reg_is_err_assert_and_signal_thread() {
+    let Some(_kernel) = require_all(&[Feature::BpfKprobe, Feature::Uprobes]) else {
+        return;
+    };
+    let script = format!(
+        "uprobe:{}:kscope_target /pid == cpid/ {{ \
+         @[reg(\"di\") == arg0, is_err(0), is_err(-2), is_err(-4096)] = count(); }} \
+         BEGIN {{ assert(1 == 1, \"fine\"); }}",
+        workload().display()
+    );
+    let got = run(&script, Some(&child("call 20")));
+    assert_eq!(lines(&got), ["@[1, 0, 1, 0]: 20"]);
+    let out = kscope(&[
+        "-e",
+        "BEGIN { assert(1 == 2, \"one is not two\"); printf(\"no\\n\"); }",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!text(&out.stdout).contains("no"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("ERROR: assert failed: one is not two"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = kscope(&[
+        "--unsafe",
+        "-c",
+        &child("getppid 1000000000"),
+        "-e",
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @c = count(); $k = 9; \
+         signal_thread($k); }",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "\n\n@c: 1\n");
+}

@@ -248,17 +248,13 @@ pub const FUNCTIONS: &[&str] = &[
 
 /// Upstream bpftrace functions that kscope does not implement yet.
 pub const NOT_YET: &[&str] = &[
-    "assert",
     "fail",
     "find",
-    "is_err",
     "memcmp",
     "override",
     "path",
     "percpu_kaddr",
     "pton",
-    "reg",
-    "signal_thread",
     "skboutput",
     "socket_cookie",
     "static_assert",

@@ -1471,6 +1471,60 @@ impl<'a> Checker<'a> {
                 Type::Timestamp(id as u32)
             }
             "getopt" => self.getopt(e, args),
+            "reg" => {
+                if self.arity(e, n, args, 1, 1) {
+                    match &args[0].kind {
+                        ExprKind::Str(r)
+                            if crate::regs::pt_regs_offset(&String::from_utf8_lossy(r))
+                                .is_some() => {}
+                        ExprKind::Str(r) => {
+                            let r = String::from_utf8_lossy(r).into_owned();
+                            let mut d = Diagnostic::error(
+                                format!("`reg()`: x86-64 has no register `{r}`"),
+                                args[0].span,
+                                "not a register name",
+                            );
+                            let names = crate::regs::PT_REGS.iter().map(|(n, _)| *n);
+                            if let Some(s) = nearest(&r, names) {
+                                d = d.with_help(format!("did you mean `{s}`?"));
+                            }
+                            self.error(d);
+                        }
+                        _ => self.error(Diagnostic::error(
+                            "`reg()` needs a register name as a string literal",
+                            args[0].span,
+                            "not a string literal",
+                        )),
+                    }
+                    for ap in self.attach.clone() {
+                        if !matches!(
+                            ap.provider,
+                            Provider::Kprobe
+                                | Provider::Kretprobe
+                                | Provider::Uprobe
+                                | Provider::Uretprobe
+                                | Provider::Profile
+                                | Provider::Interval
+                        ) {
+                            self.error(
+                                Diagnostic::error(
+                                    format!(
+                                        "`reg()` needs registers, which `{}` probes do not have",
+                                        ap.provider.name()
+                                    ),
+                                    e.span,
+                                    "used here",
+                                )
+                                .with_help(
+                                    "reg() works in kprobe, uprobe, profile and interval probes",
+                                ),
+                            );
+                            break;
+                        }
+                    }
+                }
+                Type::UINT64
+            }
             "macaddr" => {
                 if self.arity(e, n, args, 1, 1) {
                     let t = self.expr(&args[0]);
@@ -1884,7 +1938,7 @@ impl<'a> Checker<'a> {
                 }
                 Type::Void
             }
-            "signal" => {
+            "signal" | "signal_thread" => {
                 if !self.unsafe_ok(name) {
                     return Type::Void;
                 }
@@ -1892,7 +1946,7 @@ impl<'a> Checker<'a> {
                     let t = self.expr(&args[0]);
                     if !(t.is_integer_like() || matches!(args[0].kind, ExprKind::Str(_))) {
                         self.error(Diagnostic::error(
-                            format!("`signal()` needs a signal name or number, found `{t}`"),
+                            format!("`{n}()` needs a signal name or number, found `{t}`"),
                             args[0].span,
                             format!("this has type `{t}`"),
                         ));

@@ -2,7 +2,7 @@
 
 use kscope_codegen::ir::{AluOp, Base, Size};
 use kscope_codegen::lower::{self as cg};
-use kscope_lang::ast::{Expr, Provider};
+use kscope_lang::ast::{Expr, ExprKind, Provider};
 use kscope_lang::sema::Type;
 use kscope_lang::span::Span;
 
@@ -189,5 +189,20 @@ impl Lowerer<'_> {
                 None
             }
         }
+    }
+}
+
+impl Lowerer<'_> {
+    /// `reg("name")`: the register from the probe's `struct pt_regs` context.
+    pub(super) fn reg(&mut self, name: &Expr, e: &Expr) -> Option<V> {
+        let ExprKind::Str(r) = &name.kind else {
+            return None;
+        };
+        let Some(off) = kscope_lang::regs::pt_regs_offset(&String::from_utf8_lossy(r)) else {
+            self.not_built(e.span, "this register");
+            return None;
+        };
+        let c = self.b.ctx();
+        Some(V::Int(self.b.load(Size::DW, Base::Reg(c), off)))
     }
 }

@@ -12,30 +12,15 @@ use crate::plan::{JOIN_MAX, JOIN_SIZE, Message, STR_SIZE, Scalar};
 
 /// The number of a signal named as `signal()` accepts (`"KILL"` or `"SIGKILL"`).
 fn signal_number(name: &str) -> Option<i64> {
-    let name = name.strip_prefix("SIG").unwrap_or(name);
-    Some(match name {
-        "HUP" => 1,
-        "INT" => 2,
-        "QUIT" => 3,
-        "ILL" => 4,
-        "TRAP" => 5,
-        "ABRT" => 6,
-        "BUS" => 7,
-        "FPE" => 8,
-        "KILL" => 9,
-        "USR1" => 10,
-        "SEGV" => 11,
-        "USR2" => 12,
-        "PIPE" => 13,
-        "ALRM" => 14,
-        "TERM" => 15,
-        "CHLD" => 17,
-        "CONT" => 18,
-        "STOP" => 19,
-        "TSTP" => 20,
-        _ => return None,
-    })
+    let name = format!("SIG{}", name.strip_prefix("SIG").unwrap_or(name));
+    kscope_lang::kernel_names::SIGNAL_CONSTANTS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|&(_, v)| v as i64)
 }
+
+/// `bpf_send_signal_thread` (Linux 5.5).
+const HELPER_SEND_SIGNAL_THREAD: u32 = 117;
 
 /// `bpf_get_current_cgroup_id` (Linux 4.18).
 const HELPER_GET_CURRENT_CGROUP_ID: u32 = 80;
@@ -359,27 +344,34 @@ impl Lowerer<'_> {
                 self.b.place(differ);
                 Some(V::Int(res))
             }
-            "signal" => {
-                let sig = match args.first().map(|a| &a.kind) {
-                    Some(ExprKind::Int(n)) => *n as i64,
-                    Some(ExprKind::Str(name)) => {
-                        match signal_number(&String::from_utf8_lossy(name)) {
-                            Some(n) => n,
+            "signal" | "signal_thread" => {
+                let arg = args.first()?;
+                let s = match &arg.kind {
+                    ExprKind::Str(sig) => {
+                        let sig = String::from_utf8_lossy(sig);
+                        match signal_number(&sig) {
+                            Some(n) => self.b.imm(n),
                             None => {
-                                self.not_built(e.span, "this signal name");
+                                self.errors.push(LowerError {
+                                    span: arg.span,
+                                    message: format!("unknown signal `{sig}`"),
+                                });
                                 return None;
                             }
                         }
                     }
-                    _ => {
-                        self.not_built(e.span, "`signal()` of a computed value");
-                        return None;
-                    }
+                    _ => self.int(arg),
                 };
-                let s = self.b.imm(sig);
-                self.b.call_void(HELPER_SEND_SIGNAL, &[s]);
+                let helper = if name == "signal" {
+                    HELPER_SEND_SIGNAL
+                } else {
+                    HELPER_SEND_SIGNAL_THREAD
+                };
+                self.b.call_void(helper, &[s]);
                 None
             }
+            "is_err" | "assert" => None,
+            "reg" => self.reg(args.first()?, e),
             "system" => self.formatted_output(args, e, "a system() command", |format, args| {
                 Message::System { format, args }
             }),
