@@ -360,6 +360,18 @@ impl Insn {
         Insn::ld_imm64_pseudo(dst, kscope_sys::bpf::PSEUDO_MAP_FD, map_fd as u32 as u64)
     }
 
+    /// `dst = &value + off` for the value of an array map's entry 0: an `ld_imm64` with
+    /// `src = BPF_PSEUDO_MAP_VALUE` (map fd in the first half, offset in the second), which
+    /// the verifier replaces by the address. No helper call: a load from it costs one
+    /// instruction.
+    pub const fn ld_map_value(dst: Reg, map_fd: i32, off: u32) -> [Insn; 2] {
+        Insn::ld_imm64_pseudo(
+            dst,
+            kscope_sys::bpf::PSEUDO_MAP_VALUE,
+            ((off as u64) << 32) | map_fd as u32 as u64,
+        )
+    }
+
     /// An `ld_imm64` with a pseudo source (`BPF_PSEUDO_*`) and a 64-bit immediate.
     pub const fn ld_imm64_pseudo(dst: Reg, src: u8, imm: u64) -> [Insn; 2] {
         [
@@ -601,6 +613,8 @@ fn write_insn(f: &mut impl fmt::Write, insn: Insn, next: Option<Insn>) -> fmt::R
             let imm = (hi << 32) | insn.imm as u32 as u64;
             if s == kscope_sys::bpf::PSEUDO_MAP_FD {
                 write!(f, "r{d} = map[fd:{}]", insn.imm)
+            } else if s == kscope_sys::bpf::PSEUDO_MAP_VALUE {
+                write!(f, "r{d} = map_value[fd:{}]{:+}", insn.imm, hi as u32)
             } else if s == PSEUDO_FUNC {
                 write!(f, "r{d} = func pc{:+}", insn.imm)
             } else {

@@ -276,6 +276,13 @@ impl Builder {
         dst
     }
 
+    /// A new register holding the address of byte `off` of entry 0 of the array map `map`.
+    pub fn map_value_ptr(&mut self, map: MapId, off: u32) -> VReg {
+        let dst = self.vreg(Width::W64);
+        self.push(Op::LdMapValue { dst, map, off });
+        dst
+    }
+
     /// A new register holding the address of subprogram `func`, to pass as a helper's
     /// callback (`bpf_for_each_map_elem`'s second argument).
     pub fn func_ptr(&mut self, func: FuncId) -> VReg {

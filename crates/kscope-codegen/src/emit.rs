@@ -262,6 +262,16 @@ impl Emitter<'_> {
                 self.put2(Insn::ld_map_fd(d, fd));
                 self.flush(*dst, d);
             }
+            Op::LdMapValue { dst, map, off } => {
+                let fd = maps(*map).ok_or(CodegenError::UnknownMap {
+                    map: *map,
+                    span: self.span,
+                })?;
+                let d = self.target(*dst, SCRATCH1);
+                self.relocs.push((self.out.len(), *map));
+                self.put2(Insn::ld_map_value(d, fd, *off));
+                self.flush(*dst, d);
+            }
             Op::Alu {
                 op,
                 alu32,

@@ -167,6 +167,16 @@ pub enum Op {
         /// The map.
         map: MapId,
     },
+    /// `dst = &value + off`, the value of entry 0 of an array map (an `ld_imm64` with
+    /// `BPF_PSEUDO_MAP_VALUE`): a global that costs no helper call to read.
+    LdMapValue {
+        /// Destination.
+        dst: VReg,
+        /// The array map.
+        map: MapId,
+        /// Byte offset into the value.
+        off: u32,
+    },
     /// `dst = &func`: the address of subprogram `func` (an `ld_imm64` with
     /// `BPF_PSEUDO_FUNC`), for helpers that take a callback such as
     /// `bpf_for_each_map_elem`.
@@ -318,6 +328,7 @@ impl Op {
             | Op::Param { .. }
             | Op::LdImm64 { .. }
             | Op::LdMap { .. }
+            | Op::LdMapValue { .. }
             | Op::LdFunc { .. }
             | Op::SlotAddr { .. } => {
                 vec![]
@@ -347,6 +358,7 @@ impl Op {
             | Op::Mov { dst, .. }
             | Op::LdImm64 { dst, .. }
             | Op::LdMap { dst, .. }
+            | Op::LdMapValue { dst, .. }
             | Op::LdFunc { dst, .. }
             | Op::Alu { dst, .. }
             | Op::Load { dst, .. }

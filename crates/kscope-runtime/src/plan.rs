@@ -384,6 +384,11 @@ pub struct Plan {
     pub ringbuf: MapId,
     /// The per-CPU lost-record counter.
     pub loss: MapId,
+    /// A one-entry array whose `u32` every probe reads first: non-zero means the run is
+    /// over and the probe returns at once. Setting it stops every probe at the cost of
+    /// one map update, where detaching waits for the kernel's RCU grace periods; the
+    /// detach itself then happens in the background (see `runner`).
+    pub stop: MapId,
     /// An all-zero per-CPU array for inserting bucket arrays (when a map with keys has buckets).
     pub zero: Option<(MapId, u32)>,
     /// The stack trace map (when the script uses `kstack`).
@@ -544,13 +549,14 @@ impl Plan {
             });
         }
         let n = maps.len() as u32;
-        let zero = (zero_size > 0).then_some((MapId(n + 2), zero_size));
-        let next = n + 2 + u32::from(zero.is_some());
+        let zero = (zero_size > 0).then_some((MapId(n + 3), zero_size));
+        let next = n + 3 + u32::from(zero.is_some());
         let stacks = checked.types.contains(&Type::Kstack).then_some(MapId(next));
         Ok(Plan {
             maps,
             ringbuf: MapId(n),
             loss: MapId(n + 1),
+            stop: MapId(n + 2),
             zero,
             stacks,
             messages: Vec::new(),
@@ -565,7 +571,7 @@ impl Plan {
     /// The maps laid out by [`Plan::new`] (ids below this count).
     fn fixed_maps(&self) -> u32 {
         self.maps.len() as u32
-            + 2
+            + 3
             + u32::from(self.zero.is_some())
             + u32::from(self.stacks.is_some())
     }
@@ -631,6 +637,7 @@ impl Plan {
         let mut out: Vec<MapSpec> = self.maps.iter().map(UserMap::spec).collect();
         out.push(MapSpec::ringbuf(RINGBUF_BYTES).with_name("ks_ringbuf"));
         out.push(MapSpec::new(MapType::PercpuArray, 4, 8, 1).with_name("ks_lost"));
+        out.push(MapSpec::new(MapType::Array, 4, 4, 1).with_name("ks_stop"));
         if let Some((_, size)) = self.zero {
             out.push(MapSpec::new(MapType::PercpuArray, 4, size, 1).with_name("ks_zero"));
         }

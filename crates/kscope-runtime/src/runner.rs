@@ -398,9 +398,8 @@ pub fn run(
             break;
         }
     }
-    // Detach, then drain what was already written, then END.
-    detach_all(links);
-    detach_all(slow_links);
+    // Stop the probes, then drain what was already written, then END.
+    stop_probes(&maps[plan.stop.0 as usize], links, slow_links);
     if !state.exit {
         ring.consume(|rec| state.record(rec, &mut output));
     }
@@ -599,6 +598,32 @@ fn codegen_error(e: &CodegenError, src: &SourceFile, ap: &AttachPoint) -> RunErr
             RunError::Script(d.render(src))
         }
         None => failed(format!("{}: {e}", ap.canonical())),
+    }
+}
+
+/// Stops every probe and releases the attachments. Setting the stop flag (which every
+/// probe reads first) takes effect at once; the attachments then go to a background
+/// process ([`kscope_sys::reaper`]) whose exit pays the kernel's RCU grace periods, so
+/// `exit()` returns the prompt in a few milliseconds instead of 20–70 ms per probe.
+/// `KSCOPE_DETACH=sync`, or a failure on the way, detaches here and waits.
+fn stop_probes(stop: &Map, links: Vec<Box<dyn Any + Send>>, slow: Vec<Box<dyn Any + Send>>) {
+    let sync = std::env::var_os("KSCOPE_DETACH").is_some_and(|v| v == "sync");
+    let handover = match sync {
+        false => stop
+            .update(&0u32.to_ne_bytes(), &1u32.to_ne_bytes(), UpdateFlags::Any)
+            .ok()
+            .and_then(|()| kscope_sys::reaper::release_in_background().ok()),
+        true => None,
+    };
+    if let Some(handover) = handover {
+        // Each close only drops this process's reference; perf events are disabled on
+        // the way (see PerfLink's Drop). Then the background process drops the last ones.
+        drop(links);
+        drop(slow);
+        handover.release();
+    } else {
+        detach_all(links);
+        detach_all(slow);
     }
 }
 

@@ -51,18 +51,21 @@ fn keyless_count_is_an_in_place_add_in_a_per_cpu_array() {
     assert_eq!(
         d,
         "\
-0: (62) *(u32 *)(r10 -8) = 0
-1: (bf) r2 = r10
-2: (07) r2 += -8
-3: (18) r1 = map[fd:3]
-5: (85) call bpf_map_lookup_elem#1
-6: (15) if r0 == 0x0 goto pc+4
-7: (79) r1 = *(u64 *)(r0 +0)
-8: (07) r1 += 1
-9: (7b) *(u64 *)(r0 +0) = r1
-10: (7a) *(u64 *)(r0 +8) = 1
-11: (b7) r0 = 0
-12: (95) exit
+0: (18) r0 = map_value[fd:6]+0
+2: (61) r0 = *(u32 *)(r0 +0)
+3: (55) if r0 != 0x0 goto pc+11
+4: (62) *(u32 *)(r10 -8) = 0
+5: (bf) r2 = r10
+6: (07) r2 += -8
+7: (18) r1 = map[fd:3]
+9: (85) call bpf_map_lookup_elem#1
+10: (15) if r0 == 0x0 goto pc+4
+11: (79) r1 = *(u64 *)(r0 +0)
+12: (07) r1 += 1
+13: (7b) *(u64 *)(r0 +0) = r1
+14: (7a) *(u64 *)(r0 +8) = 1
+15: (b7) r0 = 0
+16: (95) exit
 "
     );
 }
@@ -123,22 +126,26 @@ fn keyed_count_updates_in_place_and_inserts_only_on_a_miss() {
 #[test]
 fn comm_against_a_literal_reads_16_bytes_and_compares_bytes() {
     let (_, d) = lower("tracepoint:raw_syscalls:sys_enter /comm == \"ab\"/ { @ = count(); }");
-    let head: Vec<&str> = d.lines().take(12).collect();
+    let head: Vec<&str> = d.lines().take(15).collect();
     assert_eq!(
         head,
         [
-            "0: (b7) r6 = 0",
-            "1: (bf) r7 = r10",
-            "2: (07) r7 += -16",
-            "3: (b7) r2 = 16",
-            "4: (bf) r1 = r7",
-            "5: (85) call bpf_get_current_comm#16",
-            "6: (71) r0 = *(u8 *)(r7 +0)",
-            "7: (55) if r0 != 0x61 goto pc+5",
-            "8: (71) r0 = *(u8 *)(r7 +1)",
-            "9: (55) if r0 != 0x62 goto pc+3",
-            "10: (71) r0 = *(u8 *)(r7 +2)",
-            "11: (55) if r0 != 0x0 goto pc+1",
+            // The run's stop flag first (`Plan::stop`).
+            "0: (18) r0 = map_value[fd:6]+0",
+            "2: (61) r0 = *(u32 *)(r0 +0)",
+            "3: (55) if r0 != 0x0 goto pc+25",
+            "4: (b7) r6 = 0",
+            "5: (bf) r7 = r10",
+            "6: (07) r7 += -16",
+            "7: (b7) r2 = 16",
+            "8: (bf) r1 = r7",
+            "9: (85) call bpf_get_current_comm#16",
+            "10: (71) r0 = *(u8 *)(r7 +0)",
+            "11: (55) if r0 != 0x61 goto pc+5",
+            "12: (71) r0 = *(u8 *)(r7 +1)",
+            "13: (55) if r0 != 0x62 goto pc+3",
+            "14: (71) r0 = *(u8 *)(r7 +2)",
+            "15: (55) if r0 != 0x0 goto pc+1",
         ]
     );
     // A literal longer than any comm never matches: no helper call at all.

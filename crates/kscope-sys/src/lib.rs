@@ -17,5 +17,6 @@ pub mod mounts;
 pub mod perf;
 pub mod poll;
 pub mod process;
+pub mod reaper;
 pub mod splice;
 pub mod trace_mmap;

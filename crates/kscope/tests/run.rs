@@ -948,3 +948,41 @@ fn lab_run_kprobe_func_probe_and_kretprobe_retval_are_exact() {
     );
     clean.check();
 }
+
+/// The exact `@[probe]` counts of a child calling getppid 1000 times, with kscope's
+/// attachments released in the background (the default) or before it exits (`sync`).
+fn count_over_wildcard_probes(detach: Option<&str>) -> String {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kscope"));
+    cmd.args([
+        "run",
+        "-c",
+        &child("getppid 1000"),
+        "-e",
+        "tracepoint:syscalls:sys_enter_getppid, tracepoint:syscalls:sys_enter_getpgid, \
+         tracepoint:syscalls:sys_enter_getsid /pid == cpid/ { @[probe] = count(); }",
+    ]);
+    if let Some(d) = detach {
+        cmd.env("KSCOPE_DETACH", d);
+    }
+    let out = cmd.output().expect("running kscope");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+#[test]
+fn attachments_released_in_the_background_or_before_exit_leave_nothing_behind() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let expected = "\n\n@[tracepoint:syscalls:sys_enter_getppid]: 1000\n";
+    // Default: a background process releases the attachments as it exits, so links can
+    // outlive kscope by a few grace periods; Clean waits for them.
+    let clean = Clean::start();
+    assert_eq!(count_over_wildcard_probes(None), expected);
+    clean.check();
+    // KSCOPE_DETACH=sync: kscope detaches everything itself before it exits. (Other
+    // tests' links come and go meanwhile, so "gone at once" is not asserted here.)
+    let clean = Clean::start();
+    assert_eq!(count_over_wildcard_probes(Some("sync")), expected);
+    clean.check();
+}

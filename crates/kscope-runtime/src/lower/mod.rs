@@ -145,9 +145,15 @@ impl<'a> Lowerer<'a> {
             callback: None,
             read_slot: None,
         };
+        l.span(probe.span);
+        if !matches!(ctx.attach.provider, Provider::Begin | Provider::End) {
+            // The run's stop flag (`Plan::stop`): once set, the probe does nothing.
+            let flag = l.b.map_value_ptr(l.plan.stop, 0);
+            let stopped = l.b.load(Size::W, Base::Reg(flag), 0);
+            l.b.jmp_if(JmpOp::Ne, stopped, 0, l.out);
+        }
         // Every variable gets its zeroed slot at entry, so a read on a path that did not
         // assign it sees 0 (never uninitialised stack, which the verifier refuses).
-        l.span(probe.span);
         let names: Vec<String> = checked.probes[probe_index]
             .variables
             .iter()

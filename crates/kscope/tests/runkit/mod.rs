@@ -67,7 +67,12 @@ impl Clean {
     pub fn check(self) {
         // The kernel frees programs asynchronously after the last fd closes.
         let deadline = Instant::now() + Duration::from_secs(5);
-        while !new_ids(prog_ids(), &self.progs).is_empty() && Instant::now() < deadline {
+        // kscope hands attachments to a background process that releases them as it exits.
+        let links = || kscope_bpf::loaded_ids(kscope_bpf::IdKind::Link).unwrap();
+        while (!new_ids(prog_ids(), &self.progs).is_empty()
+            || !new_ids(links(), &self.links).is_empty())
+            && Instant::now() < deadline
+        {
             std::thread::sleep(Duration::from_millis(20));
         }
         assert_eq!(
@@ -75,9 +80,8 @@ impl Clean {
             Vec::<u32>::new(),
             "BPF programs left behind"
         );
-        let links = kscope_bpf::loaded_ids(kscope_bpf::IdKind::Link).unwrap();
         assert_eq!(
-            new_ids(links, &self.links),
+            new_ids(links(), &self.links),
             Vec::<u32>::new(),
             "BPF links left behind"
         );
