@@ -28,15 +28,9 @@ impl Lowerer<'_> {
             ExprKind::Var(name) => {
                 let (slot, sc) = self.var_slot(name, e.span)?;
                 match sc {
-                    Scalar::Int { .. }
-                    | Scalar::Kstack
-                    | Scalar::Ksym
-                    | Scalar::Timestamp(_)
-                    | Scalar::CgroupPath(_)
-                    | Scalar::Username
-                    | Scalar::Ustack
-                    | Scalar::Usym => V::Int(self.b.load(Size::DW, Base::Slot(slot), 0)),
                     Scalar::Str | Scalar::Inet | Scalar::Buf => V::Str(self.b.slot_addr(slot, 0)),
+                    // Every other kind keeps its (first) 8-byte word in a register.
+                    _ => V::Int(self.b.load(Size::DW, Base::Slot(slot), 0)),
                 }
             }
             ExprKind::Ident(name) => return self.builtin(name, e),

@@ -238,16 +238,6 @@ impl Lowerer<'_> {
         let m = self.plan.maps[mi].clone();
         let key = self.map_key(mi, &keys, e.span);
         match m.value {
-            ValueLayout::Plain(
-                Scalar::Int { .. }
-                | Scalar::Kstack
-                | Scalar::Ksym
-                | Scalar::Timestamp(_)
-                | Scalar::CgroupPath(_)
-                | Scalar::Username
-                | Scalar::Ustack
-                | Scalar::Usym,
-            ) => Some(V::Int(cg::read_u64_or_zero(&mut self.b, m.id, key, 0))),
             ValueLayout::Plain(Scalar::Str | Scalar::Inet | Scalar::Buf) => {
                 let (_, dst) = self.str_slot();
                 let done = self.b.label();
@@ -257,6 +247,8 @@ impl Lowerer<'_> {
                 self.b.place(done);
                 Some(V::Str(dst))
             }
+            // Every other kind: its (first) 8-byte word.
+            ValueLayout::Plain(_) => Some(V::Int(cg::read_u64_or_zero(&mut self.b, m.id, key, 0))),
             ValueLayout::Sum if self.ctx.ncpus <= MAX_SUM_CPUS => {
                 Some(V::Int(self.percpu_sum(m.id, key)))
             }

@@ -181,14 +181,16 @@ impl Lowerer<'_> {
             return;
         };
         match sc {
-            Scalar::Int { .. }
-            | Scalar::Kstack
-            | Scalar::Ksym
-            | Scalar::Timestamp(_)
-            | Scalar::CgroupPath(_)
-            | Scalar::Username
-            | Scalar::Ustack
-            | Scalar::Usym => {
+            Scalar::Str | Scalar::Inet | Scalar::Buf => {
+                if op.is_some() {
+                    self.not_built(span, "a compound assignment to a string");
+                    return;
+                }
+                let dst = self.b.slot_addr(slot, 0);
+                self.store_str(dst, value);
+            }
+            // Every other kind: its (first) 8-byte word.
+            _ => {
                 let v = self.int(value);
                 let v = match op {
                     None => v,
@@ -199,14 +201,6 @@ impl Lowerer<'_> {
                     }
                 };
                 self.b.store(Size::DW, Base::Slot(slot), 0, v);
-            }
-            Scalar::Str | Scalar::Inet | Scalar::Buf => {
-                if op.is_some() {
-                    self.not_built(span, "a compound assignment to a string");
-                    return;
-                }
-                let dst = self.b.slot_addr(slot, 0);
-                self.store_str(dst, value);
             }
         }
     }
