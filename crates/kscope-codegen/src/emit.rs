@@ -252,24 +252,17 @@ impl Emitter<'_> {
                 self.put2(Insn::ld_imm64(d, *imm));
                 self.flush(*dst, d);
             }
-            Op::LdMap { dst, map } => {
+            Op::LdMap { dst, map } | Op::LdMapValue { dst, map, .. } => {
                 let fd = maps(*map).ok_or(CodegenError::UnknownMap {
                     map: *map,
                     span: self.span,
                 })?;
                 let d = self.target(*dst, SCRATCH1);
                 self.relocs.push((self.out.len(), *map));
-                self.put2(Insn::ld_map_fd(d, fd));
-                self.flush(*dst, d);
-            }
-            Op::LdMapValue { dst, map, off } => {
-                let fd = maps(*map).ok_or(CodegenError::UnknownMap {
-                    map: *map,
-                    span: self.span,
-                })?;
-                let d = self.target(*dst, SCRATCH1);
-                self.relocs.push((self.out.len(), *map));
-                self.put2(Insn::ld_map_value(d, fd, *off));
+                self.put2(match op {
+                    Op::LdMapValue { off, .. } => Insn::ld_map_value(d, fd, *off),
+                    _ => Insn::ld_map_fd(d, fd),
+                });
                 self.flush(*dst, d);
             }
             Op::Alu {
