@@ -297,10 +297,6 @@ pub fn run(
     let mut begin = Vec::new();
     let mut end = Vec::new();
     let mut links: Vec<Box<dyn Any + Send>> = Vec::new();
-    // Uprobes and kprobes go last at the end: the kernel takes ~0.1 s to release each
-    // (serialised), and meanwhile the other probes (an `interval` calling exit()) would
-    // keep writing records nobody reads.
-    let mut slow_links: Vec<Box<dyn Any + Send>> = Vec::new();
     let mut attached = 0u64;
     for (n, u) in units.iter().enumerate() {
         let c = compile(u, &fd_of)?;
@@ -312,11 +308,6 @@ pub fn run(
             Provider::Begin => begin.push(prog),
             Provider::End => end.push(prog),
             _ => {
-                let slow = matches!(
-                    u.attach.provider,
-                    Provider::Uprobe | Provider::Uretprobe | Provider::Kprobe | Provider::Kretprobe
-                );
-                let list = if slow { &mut slow_links } else { &mut links };
                 let link = match attach(&prog, &u.attach, opts.pid) {
                     Err(e) if missing != MissingProbes::Error => {
                         let what = format!("cannot attach {}: {e}", u.attach.canonical());
@@ -325,7 +316,7 @@ pub fn run(
                     }
                     r => r,
                 };
-                list.push(link.map_err(|e| {
+                links.push(link.map_err(|e| {
                     let mut d = Diagnostic::error(
                         format!("cannot attach {}: {e}", u.attach.canonical()),
                         u.attach.span,
@@ -339,7 +330,7 @@ pub fn run(
                     }
                     RunError::Script(d.render(src))
                 })?);
-                list.push(Box::new(prog));
+                links.push(Box::new(prog));
             }
         }
         attached += 1;
@@ -399,7 +390,7 @@ pub fn run(
         }
     }
     // Stop the probes, then drain what was already written, then END.
-    stop_probes(&maps[plan.stop.0 as usize], links, slow_links);
+    stop_probes(&maps[plan.stop.0 as usize], links);
     if !state.exit {
         ring.consume(|rec| state.record(rec, &mut output));
     }
@@ -602,28 +593,30 @@ fn codegen_error(e: &CodegenError, src: &SourceFile, ap: &AttachPoint) -> RunErr
 }
 
 /// Stops every probe and releases the attachments. Setting the stop flag (which every
-/// probe reads first) takes effect at once; the attachments then go to a background
-/// process ([`kscope_sys::reaper`]) whose exit pays the kernel's RCU grace periods, so
-/// `exit()` returns the prompt in a few milliseconds instead of 20–70 ms per probe.
-/// `KSCOPE_DETACH=sync`, or a failure on the way, detaches here and waits.
-fn stop_probes(stop: &Map, links: Vec<Box<dyn Any + Send>>, slow: Vec<Box<dyn Any + Send>>) {
+/// probe reads first) takes effect at once, so the order of the detaches no longer
+/// matters; the attachments then go to a background process ([`kscope_sys::reaper`])
+/// whose exit pays the kernel's RCU grace periods, so `exit()` returns the prompt in a
+/// few milliseconds instead of 20–70 ms per probe. `KSCOPE_DETACH=sync`, or a failure on
+/// the way, detaches here and waits.
+fn stop_probes(stop: &Map, links: Vec<Box<dyn Any + Send>>) {
+    let stopped = stop
+        .update(&0u32.to_ne_bytes(), &1u32.to_ne_bytes(), UpdateFlags::Any)
+        .is_ok();
     let sync = std::env::var_os("KSCOPE_DETACH").is_some_and(|v| v == "sync");
-    let handover = match sync {
-        false => stop
-            .update(&0u32.to_ne_bytes(), &1u32.to_ne_bytes(), UpdateFlags::Any)
-            .ok()
-            .and_then(|()| kscope_sys::reaper::release_in_background().ok()),
-        true => None,
-    };
-    if let Some(handover) = handover {
-        // Each close only drops this process's reference; perf events are disabled on
-        // the way (see PerfLink's Drop). Then the background process drops the last ones.
-        drop(links);
-        drop(slow);
-        handover.release();
+    let handover = if stopped && !sync {
+        kscope_sys::reaper::release_in_background().ok()
     } else {
-        detach_all(links);
-        detach_all(slow);
+        None
+    };
+    match handover {
+        Some(handover) => {
+            // Each close only drops this process's reference; perf events are disabled
+            // on the way (see PerfLink's Drop). Then the background process drops the
+            // last ones.
+            drop(links);
+            handover.release();
+        }
+        None => detach_all(links),
     }
 }
 
