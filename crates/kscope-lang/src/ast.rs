@@ -286,10 +286,12 @@ pub struct Stmt {
 pub enum StmtKind {
     /// An expression evaluated for its effect (`printf(...)`, `$x++`, `delete(@m[k])`).
     Expr(Expr),
-    /// `let $x [= value]` (value optional).
+    /// `let $x[: TYPE] [= value]` (type and value optional).
     Let {
         /// The variable.
         var: Ident,
+        /// The declared type: every value stored in the variable converts to it.
+        ty: Option<TypeName>,
         /// The initial value.
         value: Option<Expr>,
     },
@@ -488,7 +490,7 @@ pub enum ExprKind {
 }
 
 /// A type as written in a cast: `uint8`, `struct task_struct *`, `int8[4]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TypeName {
     /// The base name (`uint8`, `struct task_struct`, `string`).
     pub base: String,
@@ -496,13 +498,33 @@ pub struct TypeName {
     pub pointer: u8,
     /// `[N]` array length.
     pub array: Option<u64>,
+    /// `typeof(EXPR)`: the base is this expression's static type (`base` is `typeof`).
+    /// The expression only gives a type: it is never run.
+    pub of: Option<Box<Expr>>,
     /// Where it is.
     pub span: Span,
 }
 
+impl TypeName {
+    /// The type `base` with no pointer, array or `typeof`, at `span`.
+    pub fn named(base: &str, span: Span) -> TypeName {
+        TypeName {
+            base: base.to_string(),
+            pointer: 0,
+            array: None,
+            of: None,
+            span,
+        }
+    }
+}
+
 impl std::fmt::Display for TypeName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.base)?;
+        if self.of.is_some() {
+            f.write_str("typeof(...)")?;
+        } else {
+            f.write_str(&self.base)?;
+        }
         if self.pointer > 0 {
             write!(f, " {}", "*".repeat(self.pointer as usize))?;
         }
@@ -638,6 +660,21 @@ pub(crate) enum Child<'a> {
     Block(&'a mut Block),
     /// A variable a statement declares or assigns (`let $x`, `$x = `, `for ($x : …)`).
     Var(&'a mut Ident),
+    /// A written type (a cast's, a `let` annotation's, `sizeof`'s); a `typeof(EXPR)`
+    /// in it is visited next as a [`Child::Expr`].
+    Type(&'a mut TypeName),
+}
+
+/// Visits `ty`, then the expression of its `typeof`.
+fn type_child(
+    ty: &mut TypeName,
+    f: &mut dyn FnMut(Child<'_>) -> Result<(), crate::diag::Diagnostic>,
+) -> Result<(), crate::diag::Diagnostic> {
+    f(Child::Type(ty))?;
+    match &mut ty.of {
+        Some(e) => f(Child::Expr(e)),
+        None => Ok(()),
+    }
 }
 
 pub(crate) fn for_each_child(
@@ -646,8 +683,11 @@ pub(crate) fn for_each_child(
 ) -> Result<(), crate::diag::Diagnostic> {
     match &mut s.kind {
         StmtKind::Expr(e) => f(Child::Expr(e)),
-        StmtKind::Let { var, value } => {
+        StmtKind::Let { var, ty, value } => {
             f(Child::Var(var))?;
+            if let Some(t) = ty {
+                type_child(t, f)?;
+            }
             match value {
                 Some(v) => f(Child::Expr(v)),
                 None => Ok(()),
@@ -710,8 +750,12 @@ pub(crate) fn for_each_expr_child(
         ExprKind::Map { keys: items, .. }
         | ExprKind::Call { args: items, .. }
         | ExprKind::Tuple(items) => items.iter_mut().try_for_each(|i| f(Child::Expr(i))),
+        ExprKind::Cast { ty, expr } => {
+            type_child(ty, f)?;
+            f(Child::Expr(expr))
+        }
+        ExprKind::Type(ty) => type_child(ty, f),
         ExprKind::Unary { expr, .. }
-        | ExprKind::Cast { expr, .. }
         | ExprKind::Field { expr, .. }
         | ExprKind::TupleIndex { expr, .. } => f(Child::Expr(expr)),
         ExprKind::IncDec { target, .. } => f(Child::Expr(target)),
@@ -740,7 +784,6 @@ pub(crate) fn for_each_expr_child(
             }
         }
         ExprKind::Int(_)
-        | ExprKind::Type(_)
         | ExprKind::Str(_)
         | ExprKind::Bool(_)
         | ExprKind::Ident(_)
@@ -757,7 +800,7 @@ pub(crate) fn visit_block_mut(b: &mut Block, f: &mut dyn FnMut(&mut Expr)) {
             match c {
                 Child::Expr(e) => f(e),
                 Child::Block(b) => visit_block_mut(b, f),
-                Child::Var(_) => {}
+                Child::Var(_) | Child::Type(_) => {}
             }
             Ok(())
         });
@@ -770,7 +813,7 @@ pub(crate) fn visit_expr_children_mut(e: &mut Expr, f: &mut dyn FnMut(&mut Expr)
         match c {
             Child::Expr(x) => f(x),
             Child::Block(b) => visit_block_mut(b, f),
-            Child::Var(_) => {}
+            Child::Var(_) | Child::Type(_) => {}
         }
         Ok(())
     });

@@ -10,7 +10,8 @@
 use std::collections::HashMap;
 
 use crate::ast::{
-    Block, Child, Expr, ExprId, ExprKind, Ident, Probe, Stmt, for_each_child, for_each_expr_child,
+    Block, Child, Expr, ExprId, ExprKind, Ident, Probe, Stmt, TypeName, for_each_child,
+    for_each_expr_child,
 };
 use crate::diag::Diagnostic;
 use crate::span::Span;
@@ -129,7 +130,7 @@ impl<'a> Expander<'a> {
         for_each_child(s, &mut |c| match c {
             Child::Expr(e) => self.expr(e),
             Child::Block(b) => self.block(b),
-            Child::Var(_) => Ok(()),
+            Child::Var(_) | Child::Type(_) => Ok(()),
         })
     }
 
@@ -143,7 +144,7 @@ impl<'a> Expander<'a> {
             return for_each_expr_child(e, &mut |c| match c {
                 Child::Expr(e) => self.expr(e),
                 Child::Block(b) => self.block(b),
-                Child::Var(_) => Ok(()),
+                Child::Var(_) | Child::Type(_) => Ok(()),
             });
         };
         let mut args = match &mut e.kind {
@@ -298,6 +299,40 @@ impl Subst<'_> {
                 v.name = self.var(&v.name);
                 Ok(())
             }
+            Child::Type(t) => {
+                self.type_param(t);
+                Ok(())
+            }
+        }
+    }
+
+    /// A type named by an expression parameter (`(a *)b` with `a` passed as
+    /// `typeof(uint8)`) becomes the type passed; any other expression passed stands for
+    /// its own type, as if wrapped in `typeof`.
+    fn type_param(&self, t: &mut TypeName) {
+        if t.of.is_some() {
+            return;
+        }
+        let Some(arg) = self.exprs.get(t.base.as_str()) else {
+            return;
+        };
+        match &arg.kind {
+            ExprKind::Type(passed) if passed.of.is_none() => {
+                t.base = passed.base.clone();
+                t.pointer = t.pointer.saturating_add(passed.pointer);
+                t.array = t.array.or(passed.array);
+            }
+            // The parameter itself, which the visit of `of` that follows replaces by
+            // the argument (whose variables are the caller's, not renamed).
+            _ => {
+                let param = Expr {
+                    kind: ExprKind::Ident(t.base.clone()),
+                    span: t.span,
+                    id: ExprId(0),
+                };
+                t.base = "typeof".into();
+                t.of = Some(Box::new(param));
+            }
         }
     }
 
@@ -339,7 +374,7 @@ pub(crate) fn renumber(e: &mut Expr, next_id: &mut u32) {
         match c {
             Child::Expr(x) => renumber(x, next_id),
             Child::Block(b) => renumber_block(b, next_id),
-            Child::Var(_) => {}
+            Child::Var(_) | Child::Type(_) => {}
         }
         Ok(())
     });
@@ -351,7 +386,7 @@ fn renumber_block(b: &mut Block, next_id: &mut u32) {
             match c {
                 Child::Expr(x) => renumber(x, next_id),
                 Child::Block(b) => renumber_block(b, next_id),
-                Child::Var(_) => {}
+                Child::Var(_) | Child::Type(_) => {}
             }
             Ok(())
         });

@@ -41,6 +41,8 @@ struct Parser<'a> {
     depth: u32,
     /// `#define`d names and their values.
     defines: Vec<crate::preproc::RawDefine>,
+    /// In a macro body, its expression parameters: `(t)v` casts to the type passed as `t`.
+    type_params: Vec<String>,
 }
 
 /// Type names that start a cast `(T)x` without `struct`.
@@ -58,6 +60,7 @@ impl<'a> Parser<'a> {
             prev_end: 0,
             next_id: 0,
             stop_at_slash: false,
+            type_params: Vec::new(),
             depth: 0,
             defines: Vec::new(),
         }
@@ -84,6 +87,12 @@ impl<'a> Parser<'a> {
 
     fn peek_span(&mut self) -> Span {
         self.peek_n(0).1
+    }
+
+    /// The source text of the next token.
+    fn peek_text(&mut self) -> &'a str {
+        let s = self.peek_span();
+        self.text(s)
     }
 
     fn text(&self, span: Span) -> &'a str {
@@ -319,7 +328,14 @@ impl<'a> Parser<'a> {
             }
             self.bump();
         }
-        let (mut body, open_tail) = self.block_parts()?;
+        self.type_params = params
+            .iter()
+            .filter(|p| p.kind == ParamKind::Expr)
+            .map(|p| p.name.clone())
+            .collect();
+        let parts = self.block_parts();
+        self.type_params.clear();
+        let (mut body, open_tail) = parts?;
         let value = match body.stmts.last() {
             Some(Stmt {
                 kind: StmtKind::Expr(_),
@@ -719,21 +735,26 @@ impl<'a> Parser<'a> {
             Token::Let => {
                 self.bump();
                 let var = self.var_ident("a variable `$name` after `let`")?;
-                if self.peek() == Token::Colon {
-                    let s = self.peek_span();
-                    return Err(Diagnostic::error(
-                        "type annotations are not supported yet",
-                        s,
-                        "`let $x: TYPE` is not supported yet",
-                    )
-                    .with_help("write `let $x = (TYPE)value` instead"));
-                }
+                let ty = if self.eat(Token::Colon) {
+                    let Some((t, n, _)) = self.scan_type(0, true)? else {
+                        return Err(self.unexpected("a type after `:`"));
+                    };
+                    Some(self.consume_type(t, n)?)
+                } else {
+                    None
+                };
                 let value = if self.eat(Token::Assign) {
                     Some(self.expr()?)
                 } else {
                     None
                 };
-                StmtKind::Let { var, value }
+                StmtKind::Let { var, ty, value }
+            }
+            // `_ = expr`: the value is discarded on purpose.
+            Token::Ident if self.peek_n(1).0 == Token::Assign && self.peek_text() == "_" => {
+                self.bump();
+                self.bump();
+                StmtKind::Expr(self.expr()?)
             }
             _ => {
                 let target = self.expr()?;
@@ -1166,6 +1187,15 @@ impl<'a> Parser<'a> {
                     keys: Vec::new(),
                 }
             }
+            Token::Ident if text == "typeof" && self.peek_n(1).0 == Token::LParen => {
+                // A type as a value: a macro's type argument (`m(typeof(uint8 *))`).
+                let Some((ty, n, _)) = self.scan_type(0, true)? else {
+                    return Err(self.unexpected("`typeof(TYPE)` or `typeof(EXPR)`"));
+                };
+                let ty = self.consume_type(ty, n)?;
+                let span = ty.span;
+                return Ok(self.mk(ExprKind::Type(ty), span));
+            }
             Token::Ident => {
                 self.bump();
                 if self.peek() == Token::LParen {
@@ -1298,12 +1328,7 @@ impl<'a> Parser<'a> {
             ("is_err", [p]) => {
                 // `p` appears twice: the copy gets ids of its own.
                 let as_int = |this: &mut Self| {
-                    let ty = TypeName {
-                        base: "int64".into(),
-                        pointer: 0,
-                        array: None,
-                        span,
-                    };
+                    let ty = TypeName::named("int64", span);
                     let mut operand = p.clone();
                     crate::macros::renumber(&mut operand, &mut this.next_id);
                     this.mk(
@@ -1396,10 +1421,19 @@ impl<'a> Parser<'a> {
         let Some((ty, n, known)) = self.scan_type(1, false)? else {
             return Ok(None);
         };
-        if self.peek_n(n).0 != Token::RParen || !(known || ty.pointer > 0) {
+        let after = self.peek_n(n + 1).0;
+        // `(t)v` with `t` a macro parameter; an operator after it (`(x) - 1`) stays
+        // arithmetic.
+        let type_param = ty.pointer == 0
+            && ty.array.is_none()
+            && self.type_params.contains(&ty.base)
+            && matches!(
+                after,
+                Token::Ident | Token::Var | Token::Map | Token::Int | Token::Str | Token::LParen
+            );
+        if self.peek_n(n).0 != Token::RParen || !(known || ty.pointer > 0 || type_param) {
             return Ok(None);
         }
-        let after = self.peek_n(n + 1).0;
         // `(x) - 1` with x a type name is still a cast in C; but `(pid)` alone is grouping,
         // which `known` already decides. A cast must be followed by an operand.
         if matches!(
@@ -1408,10 +1442,9 @@ impl<'a> Parser<'a> {
         ) {
             return Ok(None);
         }
-        let open = self.peek_span();
-        for _ in 0..=n {
-            self.bump();
-        }
+        let open = self.bump().1;
+        let ty = self.consume_type(ty, n - 1)?;
+        self.expect(Token::RParen, "`)` after the type")?;
         Ok(Some(TypeName {
             span: open.to(ty.span),
             ..ty
@@ -1435,7 +1468,25 @@ impl<'a> Parser<'a> {
         let mut n = first + 1;
         let mut base = w1.to_string();
         let mut end = s1;
-        if matches!(w1, "struct" | "union" | "enum") {
+        let is_typeof = w1 == "typeof" && self.peek_n(first + 1).0 == Token::LParen;
+        if is_typeof {
+            // Up to the matching `)`; `consume_type` parses what is inside.
+            let mut depth = 0usize;
+            loop {
+                let (t, s) = self.peek_n(n);
+                match t {
+                    Token::LParen => depth += 1,
+                    Token::RParen => depth -= 1,
+                    Token::Eof => return Ok(None),
+                    _ => {}
+                }
+                n += 1;
+                end = s;
+                if depth == 0 {
+                    break;
+                }
+            }
+        } else if matches!(w1, "struct" | "union" | "enum") {
             let (t2, s2) = self.peek_n(first + 1);
             if t2 != Token::Ident {
                 return Ok(None);
@@ -1455,6 +1506,7 @@ impl<'a> Parser<'a> {
         }
         let known = SCALAR_TYPES.contains(&w1)
             || w1.ends_with("_t")
+            || is_typeof
             || matches!(w1, "struct" | "union" | "enum");
         let array_ok = known || any_name;
         let mut pointer = 0u8;
@@ -1485,9 +1537,66 @@ impl<'a> Parser<'a> {
             base,
             pointer,
             array,
+            of: None,
             span: s1.to(end),
         };
         Ok(Some((ty, n, known)))
+    }
+
+    /// Consumes the `n` tokens of `scanned`, the type [`Self::scan_type`] saw at
+    /// `peek_n(0)`; a `typeof(...)` in it is parsed here: a type inside is folded in,
+    /// anything else is an expression whose type it names.
+    fn consume_type(&mut self, scanned: TypeName, n: usize) -> PResult<TypeName> {
+        if scanned.base != "typeof" || self.peek_n(1).0 != Token::LParen {
+            for _ in 0..n {
+                self.bump();
+            }
+            return Ok(scanned);
+        }
+        let start = self.bump().1;
+        self.bump();
+        let inner = match self.scan_type(0, true)? {
+            Some((t, m, _)) if self.peek_n(m).0 == Token::RParen && self.names_type(&t) => {
+                Some(self.consume_type(t, m)?)
+            }
+            _ => None,
+        };
+        let mut ty = match inner {
+            Some(t) => t,
+            None => {
+                let e = self.expr()?;
+                TypeName {
+                    base: "typeof".into(),
+                    pointer: 0,
+                    array: None,
+                    of: Some(Box::new(e)),
+                    span: start,
+                }
+            }
+        };
+        let mut end = self.expect(Token::RParen, "`)` after the `typeof` argument")?;
+        for _ in 0..scanned.pointer {
+            end = self.bump().1;
+        }
+        if scanned.array.is_some() {
+            for _ in 0..3 {
+                end = self.bump().1;
+            }
+        }
+        ty.pointer = ty.pointer.saturating_add(scanned.pointer);
+        ty.array = scanned.array.or(ty.array);
+        ty.span = start.to(end);
+        Ok(ty)
+    }
+
+    /// Whether a type scanned where a type or an expression may stand (`typeof(x)`,
+    /// `sizeof(x)`) is a type: a known type word, a pointer or array, or a bare name
+    /// that is not a builtin (a builtin's name alone is its value, as upstream reads it).
+    fn names_type(&self, t: &TypeName) -> bool {
+        let bare = t.pointer == 0 && t.array.is_none() && !t.base.contains(' ');
+        let known =
+            SCALAR_TYPES.contains(&t.base.as_str()) || t.base.ends_with("_t") || t.base == "typeof";
+        !bare || known || crate::sema::builtin(&t.base).is_none()
     }
 
     /// The arguments of `sizeof`/`offsetof` after `(`: the first may be a type.
@@ -1516,13 +1625,10 @@ impl<'a> Parser<'a> {
         }
         // A builtin's name alone is its value (`sizeof(curtask)` is 8, as bpftrace 0.17
         // reads it); any other bare name is a type, as upstream reads it.
-        let bare = ty.pointer == 0 && ty.array.is_none() && !ty.base.contains(' ');
-        if bare && !known && crate::sema::builtin(&ty.base).is_some() {
+        if !known && !self.names_type(&ty) {
             return Ok(None);
         }
-        for _ in 0..n {
-            self.bump();
-        }
+        let ty = self.consume_type(ty, n)?;
         let span = ty.span;
         Ok(Some(self.mk(ExprKind::Type(ty), span)))
     }

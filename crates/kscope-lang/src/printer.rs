@@ -88,8 +88,11 @@ impl Tree<'_> {
         let f = self;
         match &s.kind {
             StmtKind::Expr(e) => f.expr(d, e),
-            StmtKind::Let { var, value } => {
-                f.line(d, &format!("let ${}", var.name))?;
+            StmtKind::Let { var, ty, value } => {
+                match ty {
+                    Some(t) => f.line(d, &format!("let ${}: {}", var.name, type_src(t)))?,
+                    None => f.line(d, &format!("let ${}", var.name))?,
+                }
                 if let Some(v) = value {
                     f.expr(d + 1, v)?;
                 }
@@ -212,7 +215,7 @@ impl Tree<'_> {
                 f.expr(d + 1, otherwise)
             }
             ExprKind::Cast { ty, expr: x } => {
-                f.eline(d, e, &format!("cast: ({ty})"))?;
+                f.eline(d, e, &format!("cast: ({})", type_src(ty)))?;
                 f.expr(d + 1, x)
             }
             ExprKind::Field {
@@ -233,7 +236,7 @@ impl Tree<'_> {
                 f.expr(d + 1, x)?;
                 f.expr(d + 1, index)
             }
-            ExprKind::Type(ty) => f.eline(d, e, &format!("type: {ty}")),
+            ExprKind::Type(ty) => f.eline(d, e, &format!("type: {}", type_src(ty))),
             ExprKind::Block { block, value } => {
                 f.eline(d, e, "block expression")?;
                 f.block(d + 1, block)?;
@@ -332,13 +335,32 @@ fn src_block(out: &mut String, depth: usize, b: &Block) {
     let _ = write!(out, "{:1$}}}", "", depth * 2);
 }
 
+/// A written type in source form, `typeof(EXPR)` included.
+fn type_src(ty: &crate::ast::TypeName) -> String {
+    let Some(of) = &ty.of else {
+        return ty.to_string();
+    };
+    let mut s = format!("typeof({})", src_expr(of));
+    if ty.pointer > 0 {
+        s.push(' ');
+        s.push_str(&"*".repeat(ty.pointer as usize));
+    }
+    if let Some(n) = ty.array {
+        s.push_str(&format!("[{n}]"));
+    }
+    s
+}
+
 fn src_stmt(out: &mut String, d: usize, s: &Stmt) {
     match &s.kind {
         StmtKind::Expr(e) => {
             let _ = write!(out, "{};", src_expr(e));
         }
-        StmtKind::Let { var, value } => {
+        StmtKind::Let { var, ty, value } => {
             let _ = write!(out, "let ${}", var.name);
+            if let Some(t) = ty {
+                let _ = write!(out, ": {}", type_src(t));
+            }
             if let Some(v) = value {
                 let _ = write!(out, " = {}", src_expr(v));
             }
@@ -456,7 +478,7 @@ pub fn src_expr(e: &Expr) -> String {
             src_expr(then),
             src_expr(otherwise)
         ),
-        ExprKind::Cast { ty, expr } => format!("(({ty}){})", src_expr(expr)),
+        ExprKind::Cast { ty, expr } => format!("(({}){})", type_src(ty), src_expr(expr)),
         ExprKind::Field { expr, field, arrow } => {
             let sep = if *arrow { "->" } else { "." };
             format!("{}{sep}{}", src_expr(expr), field.name)
@@ -465,7 +487,7 @@ pub fn src_expr(e: &Expr) -> String {
         ExprKind::Index { expr, index } => format!("{}[{}]", src_expr(expr), src_expr(index)),
         ExprKind::Tuple(items) if items.len() == 1 => format!("({},)", src_expr(&items[0])),
         ExprKind::Tuple(items) => format!("({})", src_list(items)),
-        ExprKind::Type(ty) => ty.to_string(),
+        ExprKind::Type(ty) => type_src(ty),
         ExprKind::Block { block, value } => {
             let mut out = String::from("{");
             for s in &block.stmts {

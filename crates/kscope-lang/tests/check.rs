@@ -335,9 +335,38 @@ fn rejections() {
         ("begin { print(printf); }", "unknown builtin `printf`"),
         (
             "begin { print(typeof(pid)); }",
-            "`typeof()` is not supported by kscope yet",
+            "`typeof(...)` is a type, not a value",
         ),
         ("begin { print(has_key(@m, 1)); }", "undefined map `@m`"),
+        (
+            "begin { let $a: uint16 = -1; }",
+            "`-1` does not fit `$a`, declared `uint16`",
+        ),
+        (
+            "begin { let $a: int8; $a = 128; }",
+            "`128` does not fit `$a`, declared `int8`",
+        ),
+        (
+            "begin { let $a: uint8 = \"s\"; }",
+            "cannot store `string` in `$a`, declared `uint8`",
+        ),
+        ("begin { let $a: foo; }", "unknown type `foo`"),
+        (
+            "begin { static_assert(is_str(pid), \"pid is no string\"); }",
+            "static assertion failed: pid is no string",
+        ),
+        (
+            "begin { static_assert(pid > 1, \"m\"); }",
+            "`static_assert()` needs a condition known when compiling",
+        ),
+        (
+            "begin { if (sizeof(uint64) > 4) { fail(\"too big: %d\", 42 + 1); } }",
+            "too big: 43",
+        ),
+        (
+            "begin { fail(\"x %d\", pid); }",
+            "`fail()` arguments must be known when compiling",
+        ),
         (
             "begin { @m = 1; print(has_key(@m, 1)); }",
             "`@m` has no keys",
@@ -442,6 +471,35 @@ fn rejections() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// `let $x: T` fixes the type (a `typeof` names another's), `_ = e` discards a value, and
+/// compile-time functions fold to constants; a `fail()` in a branch a known condition
+/// never takes does not stop the build.
+#[test]
+fn declared_types_typeof_and_compile_time_functions() {
+    let src = "begin { $x = (uint8)1; let $y: typeof($x) = 2; $y = 7; let $z: int32; \
+               $z = $x; let $p: struct task_struct *; let $s: string = \"a\"; \
+               let $q: typeof(uint16 *); $w = (typeof($z))1; _ = has_key(@m, 1); @m[1] = 1; \
+               $b = (is_str($s), is_ptr($p), is_array((int8[2])0), is_integer($x), \
+               is_unsigned_integer($z), is_literal(-1), is_literal($x)); \
+               static_assert(sizeof(typeof($z)) == 4, \"four\"); \
+               if ($1 < 2) { fail(\"small\"); } else { $e = 1; } }";
+    let types = var_types(src);
+    let ty = |n: &str| types.iter().find(|(k, _)| k == n).unwrap().1.clone();
+    assert_eq!(ty("y"), "uint8");
+    assert_eq!(ty("z"), "int32");
+    assert_eq!(ty("p"), "struct task_struct *");
+    assert_eq!(ty("s"), "string");
+    assert_eq!(ty("q"), "uint16 *");
+    assert_eq!(ty("w"), "int32");
+    assert_eq!(ty("b"), "(bool,bool,bool,bool,bool,bool,bool)");
+    let c = compile_with(src, &NoKernelTypes);
+    let tree = kscope_lang::printer::to_source(&c.program);
+    assert!(
+        tree.contains("$b = (true, true, true, true, false, true, false);"),
+        "{tree}"
+    );
 }
 
 #[test]

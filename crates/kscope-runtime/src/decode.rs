@@ -224,6 +224,8 @@ pub fn scalar(bytes: &[u8], sc: Scalar, stacks: &Stacks<'_>) -> Primitive {
         Scalar::Usym => stacks.user_symbol(u64_at(bytes, 0), u64_at(bytes, 8) as u32),
         Scalar::Int { signed: true } => Primitive::Int(u64_at(bytes, 0) as i64),
         Scalar::Int { signed: false } => Primitive::Uint(u64_at(bytes, 0)),
+        Scalar::Bool => Primitive::Bool(u64_at(bytes, 0) != 0),
+        Scalar::Ptr => Primitive::pointer(u64_at(bytes, 0)),
         Scalar::Timestamp(f) => stacks.timestamp(u64_at(bytes, 0), f),
         Scalar::CgroupPath(f) => stacks.cgroup_path(u64_at(bytes, 0), f),
         Scalar::Username => stacks.username(u64_at(bytes, 0)),
@@ -321,6 +323,8 @@ pub fn read_map(
             ValueLayout::Plain(sc) => match sc {
                 Scalar::Int { .. } => Cell::Int(u64_at(&v, 0)),
                 Scalar::Str
+                | Scalar::Bool
+                | Scalar::Ptr
                 | Scalar::Inet
                 | Scalar::Buf
                 | Scalar::Timestamp(_)

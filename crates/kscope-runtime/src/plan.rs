@@ -31,6 +31,10 @@ pub enum Scalar {
         /// Whether the type is signed.
         signed: bool,
     },
+    /// `bool`: 8 bytes, printed `true`/`false` (as upstream's).
+    Bool,
+    /// A pointer: 8 bytes, printed as `0x` hex (JSON: the number), as upstream's.
+    Ptr,
     /// [`STR_SIZE`] bytes, NUL padded.
     Str,
     /// `kstack`: the 8-byte id `bpf_get_stackid` returned (negative: no stack).
@@ -106,7 +110,8 @@ impl Scalar {
             Type::Int { signed, .. } => Some(Scalar::Int { signed: *signed }),
             // A kernel value the checker could not type reads as int64, as upstream's.
             Type::Unknown => Some(Scalar::Int { signed: true }),
-            Type::Bool | Type::Ptr(_) => Some(Scalar::Int { signed: false }),
+            Type::Bool => Some(Scalar::Bool),
+            Type::Ptr(_) => Some(Scalar::Ptr),
             Type::Str => Some(Scalar::Str),
             Type::Kstack => Some(Scalar::Kstack),
             Type::Ksym => Some(Scalar::Ksym),
@@ -125,6 +130,8 @@ impl Scalar {
     pub fn size(self) -> u32 {
         match self {
             Scalar::Int { .. }
+            | Scalar::Bool
+            | Scalar::Ptr
             | Scalar::Kstack
             | Scalar::Ksym
             | Scalar::Timestamp(_)

@@ -617,6 +617,7 @@ const DIFFERENTIAL: &[(&str, &str)] = &[
 /// differently, and space maps differently). 0.17 prints a space after a histogram's
 /// `@name:`, `stats` as `count C, average A, total T` and stack frames indented by 4;
 /// upstream (and kscope) print `{ .count = C, .average = A, .total = T }` and indent by 8.
+/// 0.17 prints a comparison's `bool` as `0`/`1`; upstream (and kscope) as `false`/`true`.
 fn normalized(out: &str) -> Vec<String> {
     let mut lines: Vec<String> = out
         .lines()
@@ -630,6 +631,12 @@ fn normalized(out: &str) -> Vec<String> {
                 format!("{name}: {{ .count = {rest} }}")
             }
             None => l.to_string(),
+        })
+        .map(|l| {
+            l.replace("[false]", "[0]")
+                .replace("[true]", "[1]")
+                .replace(": false", ": 0")
+                .replace(": true", ": 1")
         })
         .collect();
     lines.sort();

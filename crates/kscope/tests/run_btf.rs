@@ -87,7 +87,7 @@ fn curtask_pid_tgid_comm_and_parent_match_the_thread() {
     assert_eq!(
         out,
         format!(
-            "\n\n@cast[1]: 19\n@comm[ksbtf-thread, ksbtf-thread]: 19\n\
+            "\n\n@cast[true]: 19\n@comm[ksbtf-thread, ksbtf-thread]: 19\n\
              @exe[{exe}]: 19\n@ids[{tid}, {pid}, {ppid}]: 19\n"
         )
     );
@@ -177,7 +177,7 @@ fn tracepoint_struct_pointer_field_resolves_through_btf() {
         .unwrap()
         .to_string_lossy()
         .into_owned();
-    assert_eq!(out, format!("\n\n@exe[{name}, {}, 1]: 1\n", name.len()));
+    assert_eq!(out, format!("\n\n@exe[{name}, {}, true]: 1\n", name.len()));
     clean.check();
 }
 
@@ -369,7 +369,7 @@ fn btf_reads_inside_a_for_body_over_a_map() {
          clear(@c); exit(); }",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "\n\n@t[1, 1]: 5\n@t[1, 2]: 7\n");
+    assert_eq!(text(&out.stdout), "\n\n@t[true, 1]: 5\n@t[true, 2]: 7\n");
 }
 
 /// `sizeof` of types and expressions prints what bpftrace 0.17 prints; `offsetof` (newer

@@ -9,7 +9,7 @@ mod runkit;
 use std::process::Command;
 
 use kscope_testkit::{Feature, require, require_all};
-use runkit::{child, kscope, text, workload};
+use runkit::{bools_as_bpftrace017, child, kscope, text, workload};
 
 /// stdout of `kscope run [-c CMD] -e SCRIPT`, failing on a non-zero exit.
 fn run(script: &str, cmd: Option<&str>) -> String {
@@ -143,7 +143,7 @@ fn tuples_print_as_bpftrace_017() {
             eprintln!("bpftrace is not installed: differential test skipped");
             return;
         };
-        assert_eq!(lines(&got), lines(&want), "{script}");
+        assert_eq!(lines(&bools_as_bpftrace017(&got)), lines(&want), "{script}");
     }
     // Exact text, independent of bpftrace.
     let got = run(cases[0].0, None);
@@ -189,9 +189,16 @@ fn strcontains_matches_bpftrace_017() {
                   @c[strcontains(comm, \"zzz\")] = count(); }";
     let cmd = child("getppid 5");
     let got = run(script, Some(&cmd));
-    assert_eq!(lines(&got), ["@a[1, 0]: 5", "@b[1, 0, 1]: 5", "@c[0]: 5"]);
+    assert_eq!(
+        lines(&got),
+        [
+            "@a[true, false]: 5",
+            "@b[true, false, true]: 5",
+            "@c[false]: 5"
+        ]
+    );
     if let Some(want) = bpftrace(script, Some(&cmd)) {
-        assert_eq!(lines(&got), lines(&want));
+        assert_eq!(lines(&bools_as_bpftrace017(&got)), lines(&want));
     }
 }
 
@@ -629,7 +636,7 @@ fn task_aliases_name_the_parent_and_the_group_leader() {
     assert_eq!(
         lines(&text(&out.stdout)),
         [
-            "@[kscope, 1, 1]: 1000".to_string(),
+            "@[kscope, true, true]: 1000".to_string(),
             format!("@p: {own_pid}"),
             "@same: 1000".to_string()
         ]
@@ -691,7 +698,7 @@ fn macros_expand_as_upstream_documents() {
          tracepoint:syscalls:sys_enter_getppid /is_child/ { tally(@calls, comm == comm); }",
         Some(&child("getppid 250")),
     );
-    assert_eq!(lines(&got), ["@calls[1]: 250"]);
+    assert_eq!(lines(&got), ["@calls[true]: 250"]);
 }
 
 /// `strftime()` turns `nsecs` (since boot) into local wall-clock time, as bpftrace 0.17
@@ -884,7 +891,7 @@ fn reg_is_err_assert_and_signal_thread() {
         workload().display()
     );
     let got = run(&script, Some(&child("call 20")));
-    assert_eq!(lines(&got), ["@[1, 0, 1, 0]: 20"]);
+    assert_eq!(lines(&got), ["@[true, false, true, false]: 20"]);
     let out = kscope(&[
         "-e",
         "BEGIN { assert(1 == 2, \"one is not two\"); printf(\"no\\n\"); }",
@@ -906,4 +913,63 @@ fn reg_is_err_assert_and_signal_thread() {
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "\n\n@c: 1\n");
+}
+
+/// `bool` values print `true`/`false` and pointers as `0x` hex, in `print`, tuples, map
+/// keys and values (upstream's tests/runtime/bool and types_format.cpp); JSON gives a
+/// pointer as its number. The child's 7 getppid calls make the counts exact.
+#[test]
+fn bools_print_as_words_and_pointers_as_hex() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let got = run(
+        "BEGIN { print((true, false)); print(1 == 1); print((uint8 *)255); \
+         printf(\"%d %s %p\\n\", true, false, (int8 *)16); @a[true] = false; \
+         @p[(int8 *)3] = (uint8 *)4096; } \
+         tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @c[pid == cpid] = count(); }",
+        Some(&child("getppid 7")),
+    );
+    assert_eq!(
+        got,
+        "(true, false)\ntrue\n0xff\n1 false 0x10\n\n\n@a[true]: false\n@c[true]: 7\n@p[0x3]: 0x1000\n"
+    );
+    let out = kscope(&[
+        "-f",
+        "json",
+        "-e",
+        "BEGIN { print(2 > 1); @p[(int8 *)3] = (uint8 *)4096; exit(); }",
+    ]);
+    assert_eq!(
+        text(&out.stdout),
+        "{\"type\": \"attached_probes\", \"count\": 1, \"data\": {\"probes\": 1}}\n\
+         {\"type\": \"value\", \"data\": true}\n\
+         {\"type\": \"map\", \"data\": {\"@p\": {\"0x3\": 4096}}}\n"
+    );
+}
+
+/// `let $x: T` converts every value stored to `T` (as a cast: `$y += 2` wraps a
+/// `uint8`), `typeof` names another value's type in casts, `let` and macro arguments,
+/// `_ =` discards a value, and the compile-time `is_*()` functions answer from types.
+#[test]
+fn declared_types_and_typeof_convert_as_casts() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let got = run(
+        "macro as_type(t, v) { (t)v } \
+         macro boxed(t) { let $v: t = 255; $v } \
+         BEGIN { $x = (uint8)1; let $y: typeof($x) = 250; $y += 10; \
+         $big = (int64)70000; let $z: int16; $z = $big; let $s: string = comm; \
+         $w = (typeof($z))100000; @m[2] = 1; _ = has_key(@m, 1); \
+         printf(\"%d %d %d %s %d\\n\", $y, $z, $w, $s, sizeof(typeof($z))); \
+         print((as_type(typeof(uint8), 511), boxed(typeof(uint8)), boxed($z))); \
+         print((is_str($s), is_ptr(curtask), is_integer($x), is_unsigned_integer($z), \
+         is_literal(-1))); exit(); }",
+        None,
+    );
+    assert_eq!(
+        got,
+        "4 4464 -31072 kscope 2\n(255, 255, 255)\n(true, true, true, false, true)\n\n\n@m[2]: 1\n"
+    );
 }

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 mod runkit;
 
 use kscope_testkit::{Feature, require_all};
-use runkit::{kscope, text};
+use runkit::{bools_as_bpftrace017, kscope, text};
 
 /// The workload, compiled once with frame pointers (the kernel walks user stacks by
 /// them) and without optimisation, so that every function keeps its frame.
@@ -435,7 +435,7 @@ fn differential_ustack_and_wildcard_against_bpftrace() {
             return;
         };
         assert_eq!(
-            mask_addresses(&ours),
+            mask_addresses(&bools_as_bpftrace017(&ours)),
             mask_addresses(&upstream_indent(&theirs)),
             "{script}"
         );

@@ -248,7 +248,6 @@ pub const FUNCTIONS: &[&str] = &[
 
 /// Upstream bpftrace functions that kscope does not implement yet.
 pub const NOT_YET: &[&str] = &[
-    "fail",
     "find",
     "memcmp",
     "override",
@@ -257,10 +256,8 @@ pub const NOT_YET: &[&str] = &[
     "pton",
     "skboutput",
     "socket_cookie",
-    "static_assert",
     "str_concat",
     "tseries",
-    "typeof",
     "uaddr",
     "unwatch",
     "write_user",

@@ -20,6 +20,8 @@ struct Var {
     /// The type came only from positive literals, so its sign may still follow a later
     /// assignment (`$a = 1; $a = (uint64)2;` makes `$a` a `uint64`).
     flex: bool,
+    /// Declared with a type (`let $x: T`): values convert to it, it never widens.
+    declared: bool,
 }
 
 /// Merges slot types where either side may be a sign-flexible literal type.
@@ -59,6 +61,8 @@ pub(super) struct Checker<'a> {
     map_flex: BTreeMap<String, (Vec<bool>, bool)>,
     attach: Vec<AttachPoint>,
     loop_depth: u32,
+    /// Inside this many branches an `if` known when compiling never takes (see meta.rs).
+    pub(super) unreached: u32,
     missing_probes: super::MissingProbes,
     pub(super) skipped_attach_points: Vec<Span>,
     /// The values of `sizeof`/`offsetof`/`getopt` calls (see sizes.rs), as the literal
@@ -100,6 +104,23 @@ fn literal_value(e: &Expr) -> Option<i128> {
     }
 }
 
+/// `struct X`, `union X` or `enum X`.
+fn is_tagged(base: &str) -> bool {
+    base.starts_with("struct ") || base.starts_with("union ") || base.starts_with("enum ")
+}
+
+/// `base` with the pointers and array length `ty` writes after it.
+fn wrap_type(base: Type, ty: &TypeName) -> Type {
+    let mut target = base;
+    for _ in 0..ty.pointer {
+        target = Type::Ptr(Box::new(target));
+    }
+    if let Some(n) = ty.array {
+        target = Type::Array(Box::new(target), n);
+    }
+    target
+}
+
 fn plural(n: usize, word: &str) -> String {
     if n == 1 {
         format!("{n} {word}")
@@ -131,6 +152,7 @@ impl<'a> Checker<'a> {
             map_flex: BTreeMap::new(),
             attach: Vec::new(),
             loop_depth: 0,
+            unreached: 0,
             missing_probes: super::MissingProbes::Error,
             skipped_attach_points: Vec::new(),
             consts: std::collections::HashMap::new(),
@@ -301,7 +323,7 @@ impl<'a> Checker<'a> {
     }
 
     /// A block in its own scope.
-    fn block(&mut self, b: &Block) {
+    pub(super) fn block(&mut self, b: &Block) {
         self.scopes.push(BTreeMap::new());
         self.block_stmts(b);
         self.scopes.pop();
@@ -318,7 +340,16 @@ impl<'a> Checker<'a> {
             StmtKind::Expr(e) => {
                 self.expr(e);
             }
-            StmtKind::Let { var, value } => {
+            StmtKind::Let {
+                var,
+                ty: Some(written),
+                value,
+            } => self.declare(var, written, value.as_ref()),
+            StmtKind::Let {
+                var,
+                ty: None,
+                value,
+            } => {
                 let ty = value.as_ref().map(|v| self.value(v, "a variable"));
                 let flex = value.as_ref().is_some_and(is_positive_literal);
                 let scope = self.scopes.last_mut().expect("a scope");
@@ -328,6 +359,7 @@ impl<'a> Checker<'a> {
                         ty: ty.clone(),
                         span: var.span,
                         flex,
+                        declared: false,
                     },
                 );
                 if let Some(t) = ty {
@@ -344,6 +376,10 @@ impl<'a> Checker<'a> {
                     }
                 };
                 let flex = op.is_none() && is_positive_literal(value);
+                if let Some((declared, at)) = self.declared_type(&var.name) {
+                    self.check_assignable(&declared, at, &t, value, &var.name);
+                    return;
+                }
                 self.var_write(var, t, value.span, flex);
             }
             StmtKind::AssignMap { map, op, value } => {
@@ -373,9 +409,10 @@ impl<'a> Checker<'a> {
             } => {
                 let t = self.expr(cond);
                 self.truthy(&t, cond, "the `if` condition");
-                self.block(then);
+                let known = self.const_int(cond).map(|v| v != 0);
+                self.branch(then, known == Some(false));
                 if let Some(o) = otherwise {
-                    self.block(o);
+                    self.branch(o, known == Some(true));
                 }
             }
             StmtKind::Unroll { count, body } => {
@@ -458,6 +495,7 @@ impl<'a> Checker<'a> {
                 ty: Some(t.clone()),
                 span: var.span,
                 flex: false,
+                declared: false,
             },
         );
         self.probe_vars.insert(var.name.clone(), t);
@@ -510,6 +548,83 @@ impl<'a> Checker<'a> {
 
     // ---- variables ----
 
+    /// `let $x: T [= value]`.
+    fn declare(&mut self, var: &Ident, written: &TypeName, value: Option<&Expr>) {
+        let Some(declared) = self.written_type(written) else {
+            if let Some(v) = value {
+                self.expr(v);
+            }
+            return;
+        };
+        if let Some(v) = value {
+            let t = self.value(v, "a variable");
+            self.check_assignable(&declared, written.span, &t, v, &var.name);
+        }
+        self.scopes.last_mut().expect("a scope").insert(
+            var.name.clone(),
+            Var {
+                ty: Some(declared.clone()),
+                span: written.span,
+                flex: false,
+                declared: true,
+            },
+        );
+        self.probe_vars.insert(var.name.clone(), declared);
+    }
+
+    /// The type of `$name` and where it was declared, when it was declared with one.
+    fn declared_type(&self, name: &str) -> Option<(Type, Span)> {
+        let v = self.find_var(name)?;
+        v.declared
+            .then(|| (v.ty.clone().unwrap_or(Type::Unknown), v.span))
+    }
+
+    /// A value of type `from` stored in `$name`, declared `to` at `decl`: integers
+    /// convert (a literal must fit), anything else must be of the declared type.
+    fn check_assignable(&mut self, to: &Type, decl: Span, from: &Type, value: &Expr, name: &str) {
+        let name = crate::macros::source_name(name);
+        let ok = match (to, from) {
+            (_, Type::Unknown) | (Type::Unknown, _) => true,
+            (Type::Int { bits, signed }, Type::Int { .. } | Type::Bool) => {
+                if let Some(n) = literal_value(value) {
+                    let (lo, hi) = if *signed {
+                        (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1)
+                    } else {
+                        (0, (1i128 << bits) - 1)
+                    };
+                    if n < lo || n > hi {
+                        self.error(
+                            Diagnostic::error(
+                                format!("`{n}` does not fit `${name}`, declared `{to}`"),
+                                value.span,
+                                format!("out of the range of `{to}`"),
+                            )
+                            .with_note(format!("`${name}` is declared here"), decl, "")
+                            .with_help(format!("cast it to convert it: `({to}){n}`")),
+                        );
+                    }
+                }
+                true
+            }
+            (Type::Ptr(_), Type::Ptr(_) | Type::Int { .. }) => true,
+            (a, b) => a == b || merge(a, b).as_ref() == Some(a),
+        };
+        if !ok {
+            self.error(
+                Diagnostic::error(
+                    format!("cannot store `{from}` in `${name}`, declared `{to}`"),
+                    value.span,
+                    format!("this has type `{from}`"),
+                )
+                .with_note(
+                    format!("`${name}` is declared here"),
+                    decl,
+                    format!("`{to}`"),
+                ),
+            );
+        }
+    }
+
     fn find_var(&self, name: &str) -> Option<&Var> {
         self.scopes.iter().rev().find_map(|s| s.get(name))
     }
@@ -550,6 +665,7 @@ impl<'a> Checker<'a> {
                         ty: Some(t.clone()),
                         span: value_span,
                         flex,
+                        declared: false,
                     },
                 );
                 self.probe_vars.insert(name.clone(), t);
@@ -728,7 +844,6 @@ impl<'a> Checker<'a> {
         let value_flex = value_expr.is_some_and(is_positive_literal);
         let value = match value {
             Type::Int { signed, .. } => Type::int(64, signed),
-            Type::Bool => Type::UINT64,
             t => t,
         };
         self.types[map.id.0 as usize] = value.clone();
@@ -1027,7 +1142,10 @@ impl<'a> Checker<'a> {
                 Diagnostic::error(format!("unknown builtin `{name}`"), span, "not a builtin");
             if let Some(s) = nearest(name, builtins::builtin_names()) {
                 d = d.with_help(format!("did you mean `{s}`?"));
-            } else if FUNCTIONS.contains(&name) || NOT_YET.contains(&name) {
+            } else if FUNCTIONS.contains(&name)
+                || NOT_YET.contains(&name)
+                || super::META_FUNCTIONS.contains(&name)
+            {
                 d = d.with_help(format!("`{name}` is a function: call it as `{name}(...)`"));
             } else if name.len() > 1 && !name.chars().any(|c| c.is_ascii_lowercase()) {
                 d = d.with_help(
@@ -1221,27 +1339,65 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn cast(&mut self, ty: &TypeName, from: &Type, x: &Expr) -> Type {
-        let base = match builtins::cast_base(&ty.base) {
-            Some(t) => t,
-            None if ty.base.starts_with("struct ")
-                || ty.base.starts_with("union ")
-                || ty.base.starts_with("enum ") =>
-            {
-                if !self.known_struct(ty) {
-                    return Type::Unknown;
+    /// The type `typeof(of)` names: a written type's, or the expression's static type
+    /// (the expression is checked, never run).
+    fn typeof_type(&mut self, of: &Expr) -> Type {
+        match &of.kind {
+            ExprKind::Type(t) => self.written_type(t).unwrap_or(Type::Unknown),
+            _ => self.expr(of),
+        }
+    }
+
+    /// A written type, as a `let` annotation uses it: a name nothing defines is an error.
+    pub(super) fn written_type(&mut self, ty: &TypeName) -> Option<Type> {
+        let base = match &ty.of {
+            Some(of) => self.typeof_type(of),
+            None => match builtins::cast_base(&ty.base) {
+                Some(t) => t,
+                None if is_tagged(&ty.base) => {
+                    if !self.known_struct(ty) {
+                        return None;
+                    }
+                    Type::Struct(ty.base.clone())
                 }
-                Type::Struct(ty.base.clone())
-            }
-            None => Type::Unknown,
+                None => {
+                    self.error(
+                        Diagnostic::error(
+                            format!("unknown type `{}`", ty.base),
+                            ty.span,
+                            "not a type",
+                        )
+                        .with_help(
+                            "types are integers (`uint8`…`int64`), `bool`, `string`, \
+                             `struct NAME`, pointers and `typeof(EXPR)`",
+                        ),
+                    );
+                    return None;
+                }
+            },
         };
-        let mut target = base.clone();
-        for _ in 0..ty.pointer {
-            target = Type::Ptr(Box::new(target));
+        // `string[N]` sets a string's capacity rather than making an array (upstream).
+        if base == Type::Str && ty.pointer == 0 {
+            return Some(Type::Str);
         }
-        if let Some(n) = ty.array {
-            target = Type::Array(Box::new(target), n);
-        }
+        Some(wrap_type(base, ty))
+    }
+
+    fn cast(&mut self, ty: &TypeName, from: &Type, x: &Expr) -> Type {
+        let base = match &ty.of {
+            Some(of) => self.typeof_type(of),
+            None => match builtins::cast_base(&ty.base) {
+                Some(t) => t,
+                None if is_tagged(&ty.base) => {
+                    if !self.known_struct(ty) {
+                        return Type::Unknown;
+                    }
+                    Type::Struct(ty.base.clone())
+                }
+                None => Type::Unknown,
+            },
+        };
+        let target = wrap_type(base.clone(), ty);
         if matches!(
             from,
             Type::Void | Type::Agg(..) | Type::Args | Type::Tuple(_)
@@ -1419,6 +1575,9 @@ impl<'a> Checker<'a> {
         let n = name.name.as_str();
         if AGGREGATIONS.contains(&n) {
             return self.aggregation(e, name, args, agg_ok);
+        }
+        if let Some(t) = self.meta_call(e, n, args) {
+            return t;
         }
         match n {
             "nsecs" => {
@@ -2043,7 +2202,8 @@ impl<'a> Checker<'a> {
             name.span,
             "not a function",
         );
-        if let Some(s) = nearest(n, FUNCTIONS.iter().copied().chain(NOT_YET.iter().copied())) {
+        let known = FUNCTIONS.iter().chain(NOT_YET).chain(super::META_FUNCTIONS);
+        if let Some(s) = nearest(n, known.copied()) {
             d = d.with_help(format!("did you mean `{s}`?"));
         }
         self.error(d);

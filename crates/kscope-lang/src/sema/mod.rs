@@ -5,6 +5,7 @@
 mod builtins;
 mod check;
 mod getopt;
+mod meta;
 mod printf;
 mod provider;
 mod sizes;
@@ -12,6 +13,7 @@ mod types;
 
 pub(crate) use builtins::builtin;
 pub use builtins::{BUILTINS, Builtin, CONFIG_KEYS, FUNCTIONS, NOT_YET, STACK_MODES, Scope};
+pub use meta::META_FUNCTIONS;
 pub use printf::{ArgKind, Conversion, conversions};
 pub use provider::{Field, Lookup, NoKernelTypes, TableTypes, TypeProvider};
 pub use types::{AggKind, BUF_MAX, Type, literal_type, merge, merge_int};

@@ -105,6 +105,10 @@ impl Checker<'_> {
     }
 
     fn type_name_size(&mut self, ty: &TypeName) -> Option<u64> {
+        if let Some(of) = &ty.of {
+            let t = self.written_type(ty)?;
+            return self.type_size(&t, of);
+        }
         let elem = if ty.pointer > 0 {
             Some(8)
         } else if let Some(t) = cast_base(&ty.base) {

@@ -532,6 +532,8 @@ impl Lowerer<'_> {
                     layouts.push(match Scalar::of(&t) {
                         Some(
                             sc @ (Scalar::Kstack
+                            | Scalar::Bool
+                            | Scalar::Ptr
                             | Scalar::Ksym
                             | Scalar::Timestamp(_)
                             | Scalar::CgroupPath(_)

@@ -333,7 +333,7 @@ pub(super) mod walk {
         fn stmt(&mut self, s: &Stmt) {
             match &s.kind {
                 StmtKind::Expr(e) => self.expr(e),
-                StmtKind::Let { var, value } => {
+                StmtKind::Let { var, value, .. } => {
                     self.vars.insert(bare(&var.name));
                     if let Some(v) = value {
                         self.expr(v);

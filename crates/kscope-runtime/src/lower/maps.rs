@@ -45,6 +45,8 @@ impl Lowerer<'_> {
         for (k, sc) in keys.iter().zip(&layout) {
             match sc {
                 Scalar::Int { .. }
+                | Scalar::Bool
+                | Scalar::Ptr
                 | Scalar::Kstack
                 | Scalar::Ksym
                 | Scalar::Timestamp(_)
@@ -102,6 +104,8 @@ impl Lowerer<'_> {
         if let ValueLayout::Plain(sc) = m.value {
             let val = match sc {
                 Scalar::Int { .. }
+                | Scalar::Bool
+                | Scalar::Ptr
                 | Scalar::Kstack
                 | Scalar::Ksym
                 | Scalar::Timestamp(_)

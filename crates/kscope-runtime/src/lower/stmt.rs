@@ -22,7 +22,7 @@ impl Lowerer<'_> {
             StmtKind::Expr(e) => {
                 self.expr(e);
             }
-            StmtKind::Let { var, value } => {
+            StmtKind::Let { var, value, .. } => {
                 let name = var.name.trim_start_matches('$').to_string();
                 match value {
                     Some(v) => self.assign_var(&name, None, v, s.span),
@@ -199,6 +199,18 @@ impl Lowerer<'_> {
                         let signed = self.ty(value).is_signed();
                         self.arith(op, old, v, signed, span)
                     }
+                };
+                // A value converts to a narrower declared type (`let $x: uint8`), as a
+                // cast; an inferred type is never narrower than what is stored.
+                let var_t = self.checked.probes[self.probe_index].variables.get(name);
+                let v = match var_t {
+                    Some(t @ Type::Int { bits, .. })
+                        if *bits < 64 && (op.is_some() || self.ty(value) != *t) =>
+                    {
+                        let t = t.clone();
+                        self.extend(v, &t)
+                    }
+                    _ => v,
                 };
                 self.b.store(Size::DW, Base::Slot(slot), 0, v);
             }

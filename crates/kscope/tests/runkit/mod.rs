@@ -92,3 +92,28 @@ impl Clean {
         assert_eq!(now, self.state, "tracefs state changed");
     }
 }
+
+/// `s` with every `true`/`false` word as `1`/`0`: bpftrace 0.17 prints a comparison's
+/// bool as an integer, upstream (and kscope) as a word.
+pub fn bools_as_bpftrace017(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        out.push_str(match word.as_str() {
+            "true" => "1",
+            "false" => "0",
+            w => w,
+        });
+        word.clear();
+    };
+    for c in s.chars() {
+        if c.is_alphanumeric() || c == '_' {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}

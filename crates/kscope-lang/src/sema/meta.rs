@@ -1,0 +1,238 @@
+//! Compile-time functions of upstream's standard library: `is_str()`, `is_ptr()`,
+//! `is_array()`, `is_integer()`, `is_unsigned_integer()` and `is_literal()` answer from
+//! the argument's static type (the argument never runs); `static_assert()` and `fail()`
+//! stop the build where they are reached. An `if` whose condition is known when
+//! compiling (`if ($1 < 2)`) does not reach the branch it never takes.
+
+use super::check::Checker;
+use super::types::Type;
+use crate::ast::{BinOp, Block, Expr, ExprKind, UnOp};
+use crate::diag::Diagnostic;
+use crate::output::FormatString;
+use crate::output::value::Primitive;
+
+/// The compile-time functions [`Checker::meta_call`] answers.
+pub const META_FUNCTIONS: &[&str] = &[
+    "is_str",
+    "is_ptr",
+    "is_array",
+    "is_integer",
+    "is_unsigned_integer",
+    "is_literal",
+    "static_assert",
+    "fail",
+];
+
+/// Whether `e` is written as a literal (`1`, `-1`, `true`, `"hello"`).
+fn is_literal(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Int(_) | ExprKind::Str(_) | ExprKind::Bool(_) => true,
+        ExprKind::Unary {
+            op: UnOp::Neg,
+            expr,
+        } => matches!(expr.kind, ExprKind::Int(_)),
+        _ => false,
+    }
+}
+
+impl Checker<'_> {
+    /// The type of a call to compile-time function `name`, `None` for any other function.
+    /// Its value is recorded as a constant the call is replaced by.
+    pub(super) fn meta_call(&mut self, e: &Expr, name: &str, args: &[Expr]) -> Option<Type> {
+        match name {
+            "is_str"
+            | "is_ptr"
+            | "is_array"
+            | "is_integer"
+            | "is_unsigned_integer"
+            | "is_literal" => {
+                if !self.arity(e, name, args, 1, 1) {
+                    return Some(Type::Bool);
+                }
+                let a = &args[0];
+                let t = match &a.kind {
+                    ExprKind::Type(ty) => self.written_type(ty).unwrap_or(Type::Unknown),
+                    _ => self.expr(a),
+                };
+                let v = match name {
+                    "is_str" => t == Type::Str,
+                    "is_ptr" => matches!(t, Type::Ptr(_)),
+                    "is_array" => matches!(t, Type::Array(..)),
+                    "is_integer" => matches!(t, Type::Int { .. }),
+                    "is_unsigned_integer" => matches!(t, Type::Int { signed: false, .. }),
+                    _ => is_literal(a),
+                };
+                self.consts.insert(e.id, ExprKind::Bool(v));
+                Some(Type::Bool)
+            }
+            "static_assert" => {
+                if self.arity(e, name, args, 2, 2) {
+                    self.static_assert(e, &args[0], &args[1]);
+                }
+                self.consts.insert(e.id, nothing(e));
+                Some(Type::Void)
+            }
+            "fail" => {
+                self.fail(e, args);
+                self.consts.insert(e.id, nothing(e));
+                Some(Type::Void)
+            }
+            _ => None,
+        }
+    }
+
+    fn static_assert(&mut self, e: &Expr, cond: &Expr, msg: &Expr) {
+        self.expr(cond);
+        let ExprKind::Str(text) = &msg.kind else {
+            self.error(Diagnostic::error(
+                "`static_assert()` needs a string literal message",
+                msg.span,
+                "not a string literal",
+            ));
+            return;
+        };
+        match self.const_int(cond) {
+            Some(0) if self.unreached == 0 => self.error(
+                Diagnostic::error(
+                    format!("static assertion failed: {}", String::from_utf8_lossy(text)),
+                    e.span,
+                    "the condition is false",
+                )
+                .with_note("the condition", cond.span, ""),
+            ),
+            Some(_) => {}
+            None => self.error(Diagnostic::error(
+                "`static_assert()` needs a condition known when compiling",
+                cond.span,
+                "known only when the probe runs",
+            )),
+        }
+    }
+
+    fn fail(&mut self, e: &Expr, args: &[Expr]) {
+        let Some(ExprKind::Str(fmt)) = args.first().map(|a| &a.kind) else {
+            self.error(Diagnostic::error(
+                "`fail()` needs a string literal format",
+                args.first().map_or(e.span, |a| a.span),
+                "not a string literal",
+            ));
+            return;
+        };
+        let mut values = Vec::new();
+        for a in &args[1..] {
+            self.expr(a);
+            let v = match &a.kind {
+                ExprKind::Str(s) => Some(Primitive::Str(String::from_utf8_lossy(s).into_owned())),
+                ExprKind::Bool(b) => Some(Primitive::Bool(*b)),
+                _ => self.const_int(a).map(|n| Primitive::Int(n as i64)),
+            };
+            match v {
+                Some(v) => values.push(v),
+                None => {
+                    self.error(Diagnostic::error(
+                        "`fail()` arguments must be known when compiling",
+                        a.span,
+                        "known only when the probe runs",
+                    ));
+                    return;
+                }
+            }
+        }
+        let spec = FormatString::parse(&String::from_utf8_lossy(fmt));
+        if let Err(m) = spec.check_count(values.len()) {
+            self.error(Diagnostic::error(
+                format!("`fail()`: {m}"),
+                e.span,
+                "wrong number of arguments",
+            ));
+            return;
+        }
+        if self.unreached == 0 {
+            self.error(Diagnostic::error(
+                spec.format(&values),
+                e.span,
+                "failed here",
+            ));
+        }
+    }
+
+    /// The value of `e` when it is known when compiling: literals, positional
+    /// parameters, folded calls (`sizeof`, `is_str`) and operators over them.
+    pub(super) fn const_int(&self, e: &Expr) -> Option<i128> {
+        if let Some(k) = self.consts.get(&e.id) {
+            return match k {
+                ExprKind::Int(n) => Some(i128::from(*n)),
+                ExprKind::Bool(b) => Some(i128::from(*b)),
+                _ => None,
+            };
+        }
+        match &e.kind {
+            ExprKind::Int(n) => Some(i128::from(*n)),
+            ExprKind::Bool(b) => Some(i128::from(*b)),
+            ExprKind::Positional(n) => {
+                let p = self.opts.params.get((*n as usize).checked_sub(1)?)?;
+                crate::lexer::parse_int(p)
+                    .ok()
+                    .map(i128::from)
+                    .or_else(|| p.parse::<i64>().ok().map(i128::from))
+            }
+            ExprKind::Unary { op, expr } => {
+                let v = self.const_int(expr)?;
+                match op {
+                    UnOp::Neg => Some(-v),
+                    UnOp::Not => Some(i128::from(v == 0)),
+                    UnOp::BitNot => Some(!v),
+                    _ => None,
+                }
+            }
+            ExprKind::Binary { op, lhs, rhs } => {
+                let a = self.const_int(lhs)?;
+                if *op == BinOp::LogAnd && a == 0 {
+                    return Some(0);
+                }
+                if *op == BinOp::LogOr && a != 0 {
+                    return Some(1);
+                }
+                let b = self.const_int(rhs)?;
+                Some(match op {
+                    BinOp::Add => a.checked_add(b)?,
+                    BinOp::Sub => a.checked_sub(b)?,
+                    BinOp::Mul => a.checked_mul(b)?,
+                    BinOp::Div => a.checked_div(b)?,
+                    BinOp::Mod => a.checked_rem(b)?,
+                    BinOp::BitAnd => a & b,
+                    BinOp::BitOr => a | b,
+                    BinOp::BitXor => a ^ b,
+                    BinOp::Eq => i128::from(a == b),
+                    BinOp::Ne => i128::from(a != b),
+                    BinOp::Lt => i128::from(a < b),
+                    BinOp::Gt => i128::from(a > b),
+                    BinOp::Le => i128::from(a <= b),
+                    BinOp::Ge => i128::from(a >= b),
+                    BinOp::LogAnd | BinOp::LogOr => i128::from(b != 0),
+                    BinOp::Shl | BinOp::Shr => return None,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Checks `b` as a branch that is never taken when `unreached` (its `fail()` and
+    /// `static_assert()` do not stop the build).
+    pub(super) fn branch(&mut self, b: &Block, unreached: bool) {
+        self.unreached += u32::from(unreached);
+        self.block(b);
+        self.unreached -= u32::from(unreached);
+    }
+}
+
+/// An empty block: what a compile-time statement becomes once checked.
+fn nothing(e: &Expr) -> ExprKind {
+    ExprKind::Block {
+        block: Block {
+            stmts: Vec::new(),
+            span: e.span,
+        },
+        value: None,
+    }
+}
