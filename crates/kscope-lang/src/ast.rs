@@ -151,6 +151,8 @@ pub enum Provider {
     Hardware,
     /// `usdt:` / `U:`.
     Usdt,
+    /// `self:signal:SIGUSR1`: runs when kscope itself receives the signal.
+    SelfSignal,
 }
 
 impl Provider {
@@ -172,6 +174,7 @@ impl Provider {
             Provider::Software => "software",
             Provider::Hardware => "hardware",
             Provider::Usdt => "usdt",
+            Provider::SelfSignal => "self",
         }
     }
 
@@ -209,6 +212,7 @@ impl Provider {
         ("h", Provider::Hardware),
         ("usdt", Provider::Usdt),
         ("U", Provider::Usdt),
+        ("self", Provider::SelfSignal),
     ];
 
     /// The provider for a name or alias.
@@ -231,6 +235,7 @@ impl Provider {
 /// - `uprobe`/`uretprobe`/`usdt`: `[path, function]` (the path may be quoted);
 /// - `interval`/`profile`: `[unit, value]` (a bare `interval:1s` gives `["", "1s"]`);
 /// - `software`/`hardware`: `[event]` or `[event, count]`;
+/// - `self`: `[signal, SIGNAL]`;
 /// - `begin`/`end`: `[]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttachPoint {

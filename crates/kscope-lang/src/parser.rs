@@ -1718,6 +1718,7 @@ fn check_parts(
         Provider::Interval => (1, 2, format!("{written}:UNIT:N (UNIT is s, ms, us or hz)")),
         Provider::Profile => (1, 2, format!("{written}:UNIT:N (UNIT is hz, s, ms or us)")),
         Provider::Software | Provider::Hardware => (1, 2, format!("{written}:EVENT[:COUNT]")),
+        Provider::SelfSignal => (2, 2, format!("{written}:signal:SIGUSR1")),
     };
     if parts.len() < min || parts.len() > max || parts.iter().any(|p| p.is_empty()) {
         let what = if parts.len() > max {
@@ -1730,6 +1731,20 @@ fn check_parts(
             span,
             format!("expected `{form}`"),
         ));
+    }
+    if provider == Provider::SelfSignal && (parts[0] != "signal" || parts[1] != "SIGUSR1") {
+        // Upstream's runtime delivers only SIGUSR1 to scripts.
+        let (bad, want) = if parts[0] != "signal" {
+            (&parts[0], "signal")
+        } else {
+            (&parts[1], "SIGUSR1")
+        };
+        return Err(Diagnostic::error(
+            format!("invalid self attach point: `{bad}`"),
+            span,
+            format!("expected `{want}`"),
+        )
+        .with_help(format!("the only self probe is `{written}:signal:SIGUSR1`")));
     }
     if matches!(provider, Provider::Interval | Provider::Profile) {
         if parts.len() == 1 {

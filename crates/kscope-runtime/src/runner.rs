@@ -296,6 +296,7 @@ pub fn run(
     let fd_of = |m: MapId| fds.get(m.0 as usize).copied();
     let mut begin = Vec::new();
     let mut end = Vec::new();
+    let mut on_usr1 = Vec::new();
     let mut links: Vec<Box<dyn Any + Send>> = Vec::new();
     let mut attached = 0u64;
     for (n, u) in units.iter().enumerate() {
@@ -307,6 +308,7 @@ pub fn run(
         match u.attach.provider {
             Provider::Begin => begin.push(prog),
             Provider::End => end.push(prog),
+            Provider::SelfSignal => on_usr1.push(prog),
             _ => {
                 let link = match attach(&prog, &u.attach, opts.pid) {
                     Err(e) if missing != MissingProbes::Error => {
@@ -335,6 +337,9 @@ pub fn run(
         }
         attached += 1;
     }
+    // SIGUSR1 runs the `self:signal:SIGUSR1` probes (and never ends the run), as
+    // upstream's runtime; caught before `Attached` tells the user they may send it.
+    let usr1 = kscope_session::Usr1::watch().map_err(|e| failed(format!("SIGUSR1: {e}")))?;
     let mut ring = RingBuf::new(&maps[plan.ringbuf.0 as usize]).map_err(failed)?;
     let mut output = Output::new(opts.format, &mut *out, &mut *err);
     if !opts.quiet {
@@ -374,6 +379,13 @@ pub fn run(
         });
         // Output is block-buffered: a batch reaches the reader when the ring is drained.
         if matches!(read, Ok(n) if n > 0) {
+            let _ = output.flush();
+        }
+        if usr1.take() {
+            for p in &on_usr1 {
+                test_run::run_once(p, &[]).map_err(failed)?;
+            }
+            ring.consume(|rec| state.record(rec, &mut output));
             let _ = output.flush();
         }
         if let Some(c) = child.as_mut()

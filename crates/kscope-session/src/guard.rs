@@ -88,6 +88,25 @@ pub fn stop_requested() -> bool {
     STOP.load(Ordering::SeqCst)
 }
 
+/// A flag SIGUSR1 sets (and that no longer terminates the process), for `self:signal`
+/// probes; read it with [`Usr1::take`].
+#[derive(Debug, Clone)]
+pub struct Usr1(std::sync::Arc<AtomicBool>);
+
+impl Usr1 {
+    /// Starts catching SIGUSR1 for the rest of the process's life.
+    pub fn watch() -> std::io::Result<Usr1> {
+        let flag = std::sync::Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(signal_hook::consts::SIGUSR1, flag.clone())?;
+        Ok(Usr1(flag))
+    }
+
+    /// Whether SIGUSR1 arrived since the last call.
+    pub fn take(&self) -> bool {
+        self.0.swap(false, Ordering::SeqCst)
+    }
+}
+
 /// Releases every registered resource of every session, newest first. Returns the
 /// failures as text (printed by the caller that can print).
 pub(crate) fn release_all() -> Vec<String> {

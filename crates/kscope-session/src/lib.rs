@@ -17,6 +17,6 @@ mod names;
 pub mod reset;
 mod session;
 
-pub use guard::{InterruptMode, set_interrupt_mode, stop_requested};
+pub use guard::{InterruptMode, Usr1, set_interrupt_mode, stop_requested};
 pub use names::{DYNAMIC_EVENT_GROUP, INSTANCE_PREFIX, dynamic_event_owner, instance_owner};
 pub use session::{OwnedDynamicEvent, OwnedInstance, Session, SessionError};

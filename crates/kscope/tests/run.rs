@@ -993,3 +993,42 @@ fn attachments_released_in_the_background_or_before_exit_leave_nothing_behind() 
     assert_eq!(count_over_wildcard_probes(Some("sync")), expected);
     clean.check();
 }
+
+/// `self:signal:SIGUSR1` runs once per SIGUSR1 kscope receives (the signal never ends
+/// the run), as upstream's tests/runtime/signals; `exit()` in it ends the run.
+#[test]
+fn self_signal_probe_runs_once_per_sigusr1() {
+    use std::io::{BufRead, BufReader};
+    let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
+        return;
+    };
+    let clean = Clean::start();
+    let mut k = Command::new(env!("CARGO_BIN_EXE_kscope"))
+        .args([
+            "run",
+            "-e",
+            "self:signal:SIGUSR1 { @n = count(); printf(\"signal handler %d\\n\", probetype == \"self\"); \
+             if (@n == 3) { exit(); } }",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(k.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert_eq!(line, "Attached 1 probe\n");
+    let mut out = BufReader::new(k.stdout.take().unwrap());
+    for _ in 0..3 {
+        kscope_sys::process::send_signal(k.id(), libc::SIGUSR1).unwrap();
+        let mut l = String::new();
+        out.read_line(&mut l).unwrap();
+        assert_eq!(l, "signal handler 1\n");
+    }
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    let status = k.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(rest, "\n\n@n: 3\n");
+    clean.check();
+}

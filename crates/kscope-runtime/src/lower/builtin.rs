@@ -43,7 +43,7 @@ impl Lowerer<'_> {
                 return Some(V::Str(self.str_literal(kind.as_bytes())));
             }
             // The privilege level of the interrupted code (`cs & 3`) where the context is
-            // registers; BEGIN/END run in kscope itself; other probes are in the kernel.
+            // registers; BEGIN/END/self run in kscope itself; other probes are in the kernel.
             "usermode" => match self.ctx.attach.provider {
                 Provider::Kprobe
                 | Provider::Kretprobe
@@ -61,7 +61,7 @@ impl Lowerer<'_> {
                     b.place(done);
                     user
                 }
-                Provider::Begin | Provider::End => b.imm(1),
+                Provider::Begin | Provider::End | Provider::SelfSignal => b.imm(1),
                 _ => b.imm(0),
             },
             "rand" => b.call(kscope_codegen::helper::GET_PRANDOM_U32, &[]),

@@ -146,7 +146,10 @@ impl<'a> Lowerer<'a> {
             read_slot: None,
         };
         l.span(probe.span);
-        if !matches!(ctx.attach.provider, Provider::Begin | Provider::End) {
+        if !matches!(
+            ctx.attach.provider,
+            Provider::Begin | Provider::End | Provider::SelfSignal
+        ) {
             // The run's stop flag (`Plan::stop`): once set, the probe does nothing.
             let flag = l.b.map_value_ptr(l.plan.stop, 0);
             let stopped = l.b.load(Size::W, Base::Reg(flag), 0);
@@ -272,6 +275,7 @@ pub fn supported(p: Provider) -> bool {
         p,
         Provider::Begin
             | Provider::End
+            | Provider::SelfSignal
             | Provider::Tracepoint
             | Provider::Rawtracepoint
             | Provider::Uprobe
