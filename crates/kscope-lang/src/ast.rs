@@ -153,6 +153,11 @@ pub enum Provider {
     Usdt,
     /// `self:signal:SIGUSR1`: runs when kscope itself receives the signal.
     SelfSignal,
+    /// `test:NAME`: run once under `--test`; passes when it returns 0, calls no
+    /// `errorf()` and no `exit(code)` with a non-zero code.
+    Test,
+    /// `bench:NAME`: run repeatedly under `--bench`, its average run time printed.
+    Bench,
 }
 
 impl Provider {
@@ -175,6 +180,8 @@ impl Provider {
             Provider::Hardware => "hardware",
             Provider::Usdt => "usdt",
             Provider::SelfSignal => "self",
+            Provider::Test => "test",
+            Provider::Bench => "bench",
         }
     }
 
@@ -213,6 +220,8 @@ impl Provider {
         ("usdt", Provider::Usdt),
         ("U", Provider::Usdt),
         ("self", Provider::SelfSignal),
+        ("test", Provider::Test),
+        ("bench", Provider::Bench),
     ];
 
     /// The provider for a name or alias.
@@ -236,6 +245,7 @@ impl Provider {
 /// - `interval`/`profile`: `[unit, value]` (a bare `interval:1s` gives `["", "1s"]`);
 /// - `software`/`hardware`: `[event]` or `[event, count]`;
 /// - `self`: `[signal, SIGNAL]`;
+/// - `test`/`bench`: `[NAME]`;
 /// - `begin`/`end`: `[]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttachPoint {

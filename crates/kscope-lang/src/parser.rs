@@ -1719,6 +1719,7 @@ fn check_parts(
         Provider::Profile => (1, 2, format!("{written}:UNIT:N (UNIT is hz, s, ms or us)")),
         Provider::Software | Provider::Hardware => (1, 2, format!("{written}:EVENT[:COUNT]")),
         Provider::SelfSignal => (2, 2, format!("{written}:signal:SIGUSR1")),
+        Provider::Test | Provider::Bench => (1, 1, format!("{written}:NAME")),
     };
     if parts.len() < min || parts.len() > max || parts.iter().any(|p| p.is_empty()) {
         let what = if parts.len() > max {

@@ -8,6 +8,8 @@ use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::time::Duration;
 
+mod checks;
+
 use kscope_bpf::attach::{kprobe, perf_event, raw_tracepoint, test_run, tracepoint, uprobe};
 use kscope_bpf::ringbuf::RingBuf;
 use kscope_bpf::{Map, ProgType, Program, UpdateFlags};
@@ -41,6 +43,48 @@ pub struct RunOptions {
     pub dry_run: bool,
     /// `--unsafe`.
     pub allow_unsafe: bool,
+    /// `--test`: run the `test:NAME` probes (and `BEGIN`/`END`), nothing else.
+    pub test: bool,
+    /// `--bench`: run the `bench:NAME` probes (and `BEGIN`/`END`), nothing else.
+    pub bench: bool,
+}
+
+/// Why a run in this mode would run nothing, when it would: a script of `test:`/`bench:`
+/// probes needs `--test`/`--bench`, and those modes need such a probe.
+fn nothing_to_run(checked: &sema::Checked, units: &[Unit], opts: &RunOptions) -> Option<String> {
+    let has = |p: Provider| {
+        checked
+            .program
+            .probes
+            .iter()
+            .flat_map(|pr| &pr.attach_points)
+            .any(|a| a.provider == p)
+    };
+    let loaded = |p: Provider| units.iter().any(|u| u.attach.provider == p);
+    if opts.test && !loaded(Provider::Test) {
+        return Some("--test: the script has no `test:NAME` probe to run".into());
+    }
+    if opts.bench && !opts.test && !loaded(Provider::Bench) {
+        return Some("--bench: the script has no `bench:NAME` probe to run".into());
+    }
+    if units.is_empty() && has(Provider::Test) && !opts.test {
+        return Some("no probes to run: use --test to run the test probes".into());
+    }
+    if units.is_empty() && has(Provider::Bench) && !opts.bench {
+        return Some("no probes to run: use --bench to run the benchmark probes".into());
+    }
+    None
+}
+
+/// Whether a probe of `provider` is loaded in this mode: `test`/`bench` probes only
+/// under `--test`/`--bench`, which load no probe that attaches.
+fn in_mode(provider: Provider, opts: &RunOptions) -> bool {
+    match provider {
+        Provider::Test => opts.test,
+        Provider::Bench => opts.bench && !opts.test,
+        Provider::Begin | Provider::End => true,
+        _ => !opts.test && !opts.bench,
+    }
 }
 
 /// Why a run failed.
@@ -187,7 +231,7 @@ pub fn run(
     let mut errors: Vec<LowerError> = Vec::new();
     for (i, probe) in checked.program.probes.iter().enumerate() {
         for ap in &probe.attach_points {
-            if checked.skipped_attach_points.contains(&ap.span) {
+            if checked.skipped_attach_points.contains(&ap.span) || !in_mode(ap.provider, opts) {
                 continue;
             }
             if !crate::lower::supported(ap.provider) {
@@ -254,6 +298,9 @@ pub fn run(
             .collect();
         return Err(RunError::Script(kscope_lang::diag::render_all(&diags, src)));
     }
+    if let Some(why) = nothing_to_run(&checked, &units, opts) {
+        return Err(failed(why));
+    }
 
     let compile = |u: &Unit, fds: &dyn Fn(MapId) -> Option<i32>| -> Result<Compiled, RunError> {
         let mut funcs = vec![u.func.clone()];
@@ -297,6 +344,7 @@ pub fn run(
     let mut begin = Vec::new();
     let mut end = Vec::new();
     let mut on_usr1 = Vec::new();
+    let mut checks = Vec::new();
     let mut links: Vec<Box<dyn Any + Send>> = Vec::new();
     let mut attached = 0u64;
     for (n, u) in units.iter().enumerate() {
@@ -309,6 +357,10 @@ pub fn run(
             Provider::Begin => begin.push(prog),
             Provider::End => end.push(prog),
             Provider::SelfSignal => on_usr1.push(prog),
+            Provider::Test | Provider::Bench => checks.push(checks::Check {
+                name: u.attach.parts.first().cloned().unwrap_or_default(),
+                prog,
+            }),
             _ => {
                 let link = match attach(&prog, &u.attach, opts.pid) {
                     Err(e) if missing != MissingProbes::Error => {
@@ -342,7 +394,8 @@ pub fn run(
     let usr1 = kscope_session::Usr1::watch().map_err(|e| failed(format!("SIGUSR1: {e}")))?;
     let mut ring = RingBuf::new(&maps[plan.ringbuf.0 as usize]).map_err(failed)?;
     let mut output = Output::new(opts.format, &mut *out, &mut *err);
-    if !opts.quiet {
+    let check_mode = opts.test || opts.bench;
+    if !opts.quiet && !check_mode {
         let _ = output.attached_probes(attached);
         let _ = output.flush();
     }
@@ -357,6 +410,7 @@ pub fn run(
         exit: false,
         io_error: None,
         code: 0,
+        errors: 0,
         max_cat_bytes: match checked.program.config_value("max_cat_bytes") {
             Some(kscope_lang::ast::ConfigValue::Int(n)) => *n,
             _ => 10240,
@@ -371,8 +425,19 @@ pub fn run(
         c.open()
             .map_err(|e| failed(format!("cannot release the -c command: {e}")))?;
     }
+    let mut checks_passed = true;
+    if check_mode && !state.exit {
+        // The kernel counts the programs' run time while this fd is open.
+        let _stats = kscope_bpf::enable_stats().map_err(failed)?;
+        checks_passed = if opts.test {
+            checks::run_tests(&checks, &mut ring, &mut state, &mut output)?
+        } else {
+            checks::run_benches(&checks, &mut ring, &mut state, &mut output)?
+        };
+        let _ = output.flush();
+    }
     let mut child_done = false;
-    while !state.exit && !kscope_session::stop_requested() {
+    while !check_mode && !state.exit && !kscope_session::stop_requested() {
         // Records do not wake the consumer (exit() does): poll every 10 ms.
         let read = ring.poll(Duration::from_millis(10), |rec| {
             state.record(rec, &mut output)
@@ -416,7 +481,7 @@ pub fn run(
         datas.push(decode::read_map(m, &maps[m.id.0 as usize], &stacks).map_err(failed)?);
     }
     let _ = output.end();
-    if checked.print_maps_on_exit() {
+    if checked.print_maps_on_exit() && !check_mode {
         output.maps_at_exit(&datas).map_err(failed)?;
     }
     let lost = maps[plan.loss.0 as usize]
@@ -437,6 +502,7 @@ pub fn run(
     }
     match state.io_error {
         Some(e) => Err(failed(format!("cannot write the output: {e}"))),
+        None if !checks_passed => Ok(1),
         None => Ok(state.code),
     }
 }
@@ -449,6 +515,8 @@ struct State<'a> {
     io_error: Option<std::io::Error>,
     /// The code given to `exit(code)` (the run's exit status).
     code: i32,
+    /// `errorf()` reports printed (a test that reports one fails).
+    errors: u32,
     /// How much of a file `cat()` prints (config `max_cat_bytes`, upstream's 10240).
     max_cat_bytes: u64,
     /// The script (`errorf()`/`warnf()` name their location in it).
@@ -466,6 +534,13 @@ fn read_prefix(name: &str, limit: u64) -> std::io::Result<Vec<u8>> {
 }
 
 impl State<'_> {
+    /// Forgets the previous test's `exit()`, exit code and error reports.
+    fn reset_outcome(&mut self) {
+        self.exit = false;
+        self.code = 0;
+        self.errors = 0;
+    }
+
     fn record(&mut self, rec: &[u8], output: &mut Output<'_>) {
         if self.exit || rec.len() < 8 {
             return;
@@ -494,6 +569,7 @@ impl State<'_> {
                 None => Ok(()),
             },
             Message::Report { error, span, .. } => {
+                self.errors += u32::from(*error);
                 match decode::printf_text(msg, &rec[8..], self.stacks) {
                     Some(text) => {
                         let (line, col) = self.src.line_col(span.start as usize);

@@ -107,6 +107,12 @@ pub struct RunArgs {
     /// Allow unsafe functions (system, signal).
     #[arg(long = "unsafe")]
     pub allow_unsafe: bool,
+    /// Run the script's `test:NAME` probes (each once, in order) and report which pass.
+    #[arg(long = "test")]
+    pub test: bool,
+    /// Run the script's `bench:NAME` probes and print their average run time.
+    #[arg(long = "bench", conflicts_with = "test")]
+    pub bench: bool,
     /// List probes matching GLOB (as `kscope list`); `-lv` or `-l -v` with their fields.
     #[arg(short = 'l', value_name = "GLOB", num_args = 0..=1, default_missing_value = "")]
     pub list: Option<String>,

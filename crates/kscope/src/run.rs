@@ -66,6 +66,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         quiet: args.quiet,
         dry_run: args.dry_run,
         allow_unsafe: args.allow_unsafe,
+        test: args.test,
+        bench: args.bench,
     };
     let mut out: Box<dyn Write> = match &args.output {
         Some(p) => Box::new(std::io::BufWriter::new(

@@ -1032,3 +1032,64 @@ fn self_signal_probe_runs_once_per_sigusr1() {
     assert_eq!(rest, "\n\n@n: 3\n");
     clean.check();
 }
+
+/// `--test` runs each `test:NAME` probe once, in order, shows only a failing test's
+/// output and exits 1 when one fails (a non-zero `return`, `errorf()`, `exit(code)`);
+/// `--bench` prints each benchmark's average BPF run time (upstream's text); neither
+/// attaches the script's other probes, and without the flag test probes are refused.
+#[test]
+fn test_and_bench_modes_run_their_probes() {
+    let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
+        return;
+    };
+    let clean = Clean::start();
+    let script = "test:okay { print(\"hidden\"); } \
+                  test:failure { print(\"shown\"); return 1; } \
+                  test:reports { errorf(\"bad %d\", 7); } \
+                  test:mine { if (pid == 0) { return 1; } } \
+                  bench:count { @c = count(); } bench:skipped { return 1; } \
+                  tracepoint:syscalls:sys_enter_getppid { @never = count(); }";
+    let out = kscope(&["--test", "-e", script]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    // Durations vary: `(N unit)` becomes `(T)`.
+    let masked: String = text(&out.stdout)
+        .lines()
+        .map(|l| match l.rfind(" (") {
+            Some(i) if l.ends_with(')') => format!("{} (T)\n", &l[..i]),
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    let (g, r, z) = ("\x1b[32m", "\x1b[31m", "\x1b[0m");
+    assert_eq!(
+        masked,
+        format!(
+            "{g}[==========]{z} Running 4 tests.\n\
+             {g}[ RUN      ]{z} okay\n{g}[       OK ]{z} okay (T)\n\
+             {g}[ RUN      ]{z} failure\nshown\n{r}[  FAILED  ]{z} failure (T)\n\
+             {g}[ RUN      ]{z} reports\nstdin:1:90-109: ERROR: bad 7\n\
+             {r}[  FAILED  ]{z} reports (T)\n\
+             {g}[ RUN      ]{z} mine\n{g}[       OK ]{z} mine (T)\n\
+             {g}[==========]{z} 4 tests ran.\n{g}[  PASSED  ]{z} 2 tests.\n\
+             {r}[  FAILED  ]{z} 2 tests, listed below:\n{r}[  FAILED  ]{z} failure\n\
+             {r}[  FAILED  ]{z} reports\n\n\n"
+        )
+    );
+    let out = kscope(&["--bench", "-e", script]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 5, "{lines:?}");
+    assert_eq!(
+        lines[0],
+        format!("{:<41}{:<15}Iterations", "Benchmark", "Time(ns)")
+    );
+    assert_eq!(lines[1], "-".repeat(66));
+    let row: Vec<&str> = lines[2].split_whitespace().collect();
+    assert_eq!(row[0], "count");
+    let ns: u64 = row[1].parse().unwrap();
+    let iters: u64 = row[2].parse().unwrap();
+    assert!(ns > 0 && ns * iters >= 1_000_000, "{row:?}");
+    let out = kscope(&["-e", "test:a { }"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("use --test to run the test probes"));
+    clean.check();
+}

@@ -61,7 +61,11 @@ impl Lowerer<'_> {
                     b.place(done);
                     user
                 }
-                Provider::Begin | Provider::End | Provider::SelfSignal => b.imm(1),
+                Provider::Begin
+                | Provider::End
+                | Provider::SelfSignal
+                | Provider::Test
+                | Provider::Bench => b.imm(1),
                 _ => b.imm(0),
             },
             "rand" => b.call(kscope_codegen::helper::GET_PRANDOM_U32, &[]),

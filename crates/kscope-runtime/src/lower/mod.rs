@@ -96,6 +96,8 @@ pub struct Lowerer<'a> {
     callback: Option<formap::Callback>,
     /// The 8-byte slot kernel memory reads land in before their register (see btf.rs).
     read_slot: Option<Slot>,
+    /// `test`/`bench` probes: the register `return N` sets, the program's return value.
+    ret: Option<VReg>,
 }
 
 impl<'a> Lowerer<'a> {
@@ -144,11 +146,19 @@ impl<'a> Lowerer<'a> {
             subs: Vec::new(),
             callback: None,
             read_slot: None,
+            ret: None,
         };
         l.span(probe.span);
+        if matches!(ctx.attach.provider, Provider::Test | Provider::Bench) {
+            l.ret = Some(l.b.imm(0));
+        }
         if !matches!(
             ctx.attach.provider,
-            Provider::Begin | Provider::End | Provider::SelfSignal
+            Provider::Begin
+                | Provider::End
+                | Provider::SelfSignal
+                | Provider::Test
+                | Provider::Bench
         ) {
             // The run's stop flag (`Plan::stop`): once set, the probe does nothing.
             let flag = l.b.map_value_ptr(l.plan.stop, 0);
@@ -174,7 +184,10 @@ impl<'a> Lowerer<'a> {
         }
         l.block(&probe.body);
         l.b.place(l.out);
-        l.b.exit(0);
+        match l.ret {
+            Some(r) => l.b.exit(r),
+            None => l.b.exit(0),
+        }
         if l.errors.is_empty() {
             Ok((l.b.finish(), l.subs))
         } else {
@@ -276,6 +289,8 @@ pub fn supported(p: Provider) -> bool {
         Provider::Begin
             | Provider::End
             | Provider::SelfSignal
+            | Provider::Test
+            | Provider::Bench
             | Provider::Tracepoint
             | Provider::Rawtracepoint
             | Provider::Uprobe

@@ -76,7 +76,13 @@ impl Lowerer<'_> {
                     _ => self.not_built(count.span, "an unroll count other than 0..=100"),
                 }
             }
-            StmtKind::Return(_) => self.leave(),
+            StmtKind::Return(v) => {
+                if let (Some(r), Some(v)) = (self.ret, v) {
+                    let x = self.int(v);
+                    self.b.mov(r, x);
+                }
+                self.leave();
+            }
             StmtKind::ForRange {
                 var,
                 start,
