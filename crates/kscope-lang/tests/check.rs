@@ -478,7 +478,7 @@ fn rejections() {
 /// never takes does not stop the build.
 #[test]
 fn declared_types_typeof_and_compile_time_functions() {
-    let src = "begin { $x = (uint8)1; let $y: typeof($x) = 2; $y = 7; let $z: int32; \
+    let src = "begin { $x = (uint8)1; let $y: typeof($x) = 2; $y = 7; $y += 300; let $z: int32; \
                $z = $x; let $p: struct task_struct *; let $s: string = \"a\"; \
                let $q: typeof(uint16 *); $w = (typeof($z))1; _ = has_key(@m, 1); @m[1] = 1; \
                $b = (is_str($s), is_ptr($p), is_array((int8[2])0), is_integer($x), \

@@ -352,19 +352,7 @@ impl<'a> Checker<'a> {
             } => {
                 let ty = value.as_ref().map(|v| self.value(v, "a variable"));
                 let flex = value.as_ref().is_some_and(is_positive_literal);
-                let scope = self.scopes.last_mut().expect("a scope");
-                scope.insert(
-                    var.name.clone(),
-                    Var {
-                        ty: ty.clone(),
-                        span: var.span,
-                        flex,
-                        declared: false,
-                    },
-                );
-                if let Some(t) = ty {
-                    self.probe_vars.insert(var.name.clone(), t);
-                }
+                self.bind(&var.name, ty, var.span, flex, false);
             }
             StmtKind::AssignVar { var, op, value } => {
                 let t = match op {
@@ -377,7 +365,9 @@ impl<'a> Checker<'a> {
                 };
                 let flex = op.is_none() && is_positive_literal(value);
                 if let Some((declared, at)) = self.declared_type(&var.name) {
-                    self.check_assignable(&declared, at, &t, value, &var.name);
+                    // `$x += 300` wraps as a cast would; only a stored literal must fit.
+                    let literal = if op.is_none() { Some(value) } else { None };
+                    self.check_assignable(&declared, at, &t, value, literal, &var.name);
                     return;
                 }
                 self.var_write(var, t, value.span, flex);
@@ -488,18 +478,8 @@ impl<'a> Checker<'a> {
     }
 
     fn loop_body(&mut self, var: &Ident, t: Type, body: &Block) {
-        let mut scope = BTreeMap::new();
-        scope.insert(
-            var.name.clone(),
-            Var {
-                ty: Some(t.clone()),
-                span: var.span,
-                flex: false,
-                declared: false,
-            },
-        );
-        self.probe_vars.insert(var.name.clone(), t);
-        self.scopes.push(scope);
+        self.scopes.push(BTreeMap::new());
+        self.bind(&var.name, Some(t), var.span, false, false);
         self.loop_depth += 1;
         self.block(body);
         self.loop_depth -= 1;
@@ -558,18 +538,26 @@ impl<'a> Checker<'a> {
         };
         if let Some(v) = value {
             let t = self.value(v, "a variable");
-            self.check_assignable(&declared, written.span, &t, v, &var.name);
+            self.check_assignable(&declared, written.span, &t, v, Some(v), &var.name);
         }
-        self.scopes.last_mut().expect("a scope").insert(
-            var.name.clone(),
-            Var {
-                ty: Some(declared.clone()),
-                span: written.span,
-                flex: false,
-                declared: true,
-            },
-        );
-        self.probe_vars.insert(var.name.clone(), declared);
+        self.bind(&var.name, Some(declared), written.span, false, true);
+    }
+
+    /// Adds `$name` to the innermost scope (and, once typed, to the probe's variables).
+    fn bind(&mut self, name: &str, ty: Option<Type>, span: Span, flex: bool, declared: bool) {
+        if let Some(t) = &ty {
+            self.probe_vars.insert(name.to_string(), t.clone());
+        }
+        let var = Var {
+            ty,
+            span,
+            flex,
+            declared,
+        };
+        self.scopes
+            .last_mut()
+            .expect("a scope")
+            .insert(name.to_string(), var);
     }
 
     /// The type of `$name` and where it was declared, when it was declared with one.
@@ -580,13 +568,22 @@ impl<'a> Checker<'a> {
     }
 
     /// A value of type `from` stored in `$name`, declared `to` at `decl`: integers
-    /// convert (a literal must fit), anything else must be of the declared type.
-    fn check_assignable(&mut self, to: &Type, decl: Span, from: &Type, value: &Expr, name: &str) {
+    /// convert (a `literal` stored as is must fit), anything else must be of the
+    /// declared type.
+    fn check_assignable(
+        &mut self,
+        to: &Type,
+        decl: Span,
+        from: &Type,
+        value: &Expr,
+        literal: Option<&Expr>,
+        name: &str,
+    ) {
         let name = crate::macros::source_name(name);
         let ok = match (to, from) {
             (_, Type::Unknown) | (Type::Unknown, _) => true,
             (Type::Int { bits, signed }, Type::Int { .. } | Type::Bool) => {
-                if let Some(n) = literal_value(value) {
+                if let Some(n) = literal.and_then(literal_value) {
                     let (lo, hi) = if *signed {
                         (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1)
                     } else {
@@ -658,18 +655,7 @@ impl<'a> Checker<'a> {
         let name = &var.name;
         let existing = self.scopes.iter_mut().rev().find_map(|s| s.get_mut(name));
         match existing {
-            None => {
-                self.scopes.last_mut().expect("a scope").insert(
-                    name.clone(),
-                    Var {
-                        ty: Some(t.clone()),
-                        span: value_span,
-                        flex,
-                        declared: false,
-                    },
-                );
-                self.probe_vars.insert(name.clone(), t);
-            }
+            None => self.bind(name, Some(t), value_span, flex, false),
             Some(v) => {
                 let Some(old) = v.ty.clone() else {
                     v.ty = Some(t.clone());
