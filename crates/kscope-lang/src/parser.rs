@@ -1202,6 +1202,8 @@ impl<'a> Parser<'a> {
                     self.bump();
                     let (args, end) = if matches!(text, "sizeof" | "offsetof") {
                         self.type_call_args()?
+                    } else if text == "container_of" {
+                        self.container_of_args()?
                     } else {
                         self.list(Token::RParen, "`,` or `)` in the argument list")?
                     };
@@ -1354,8 +1356,137 @@ impl<'a> Parser<'a> {
                 let in_range = self.binary_expr(BinOp::Ge, b, limit, span);
                 Some(self.binary_expr(BinOp::LogAnd, negative, in_range, span))
             }
+            (
+                "find",
+                [
+                    map @ Expr {
+                        kind: ExprKind::Map { keys, .. },
+                        ..
+                    },
+                    key,
+                    result,
+                ],
+            ) if keys.is_empty() && matches!(result.kind, ExprKind::Var(_)) => {
+                Some(self.find_call(map, key, result, span))
+            }
+            (
+                "container_of",
+                [
+                    ptr,
+                    Expr {
+                        kind: ExprKind::Type(ty),
+                        ..
+                    },
+                    member,
+                ],
+            ) if ty.pointer == 0 && ty.array.is_none() => {
+                // `(type *)((uint64)ptr - offsetof(type, member))`.
+                let ptr = self.mk(
+                    ExprKind::Cast {
+                        ty: TypeName::named("uint64", span),
+                        expr: Box::new(ptr.clone()),
+                    },
+                    span,
+                );
+                let base = self.mk(ExprKind::Type(ty.clone()), ty.span);
+                let offset = self.call_expr("offsetof", vec![base, member.clone()], span);
+                let address = self.binary_expr(BinOp::Sub, ptr, offset, span);
+                let mut to = ty.clone();
+                to.pointer = 1;
+                to.span = span;
+                Some(self.mk(
+                    ExprKind::Cast {
+                        ty: to,
+                        expr: Box::new(address),
+                    },
+                    span,
+                ))
+            }
             _ => None,
         }
+    }
+
+    /// `find(@m, key, $v)`, written out as
+    /// `{ let $k = key; let $hit = has_key(@m, $k); if ($hit) { $v = @m[$k]; } $hit }`
+    /// (the key is evaluated once; `$v` is left alone on a miss).
+    fn find_call(&mut self, map: &Expr, key: &Expr, result: &Expr, span: Span) -> Expr {
+        let ExprKind::Var(out) = &result.kind else {
+            unreachable!("find_call takes a variable")
+        };
+        let ExprKind::Map { name: map_name, .. } = &map.kind else {
+            unreachable!("find_call takes a map")
+        };
+        let k = format!("__find_key{}", self.next_id);
+        let hit = format!("__find_hit{}", self.next_id);
+        let var = |this: &mut Self, name: &str| this.mk(ExprKind::Var(name.to_string()), span);
+        let ident = |name: &str| Ident {
+            name: name.to_string(),
+            span,
+        };
+        let stmt = |kind| Stmt { kind, span };
+        // A key without effects is written twice (a temporary would hold stack bytes for
+        // the whole probe); any other is evaluated once, into a variable.
+        let pure = pure_value(key);
+        let key_use = |this: &mut Self| {
+            if pure {
+                let mut copy = key.clone();
+                crate::macros::renumber(&mut copy, &mut this.next_id);
+                copy
+            } else {
+                var(this, &k)
+            }
+        };
+        let key_var = key_use(self);
+        let lookup = self.call_expr("has_key", vec![map.clone(), key_var], span);
+        let key_var = key_use(self);
+        let read = self.mk(
+            ExprKind::Map {
+                name: map_name.clone(),
+                keys: vec![key_var],
+            },
+            map.span,
+        );
+        let store = Block {
+            stmts: vec![stmt(StmtKind::AssignVar {
+                var: Ident {
+                    name: out.clone(),
+                    span: result.span,
+                },
+                op: None,
+                value: read,
+            })],
+            span,
+        };
+        let cond = var(self, &hit);
+        let value = var(self, &hit);
+        let mut stmts = Vec::new();
+        if !pure {
+            stmts.push(stmt(StmtKind::Let {
+                var: ident(&k),
+                ty: None,
+                value: Some(key.clone()),
+            }));
+        }
+        stmts.extend([
+            stmt(StmtKind::Let {
+                var: ident(&hit),
+                ty: None,
+                value: Some(lookup),
+            }),
+            stmt(StmtKind::If {
+                cond,
+                then: store,
+                otherwise: None,
+            }),
+        ]);
+        let block = Block { stmts, span };
+        self.mk(
+            ExprKind::Block {
+                block,
+                value: Some(Box::new(value)),
+            },
+            span,
+        )
     }
 
     fn call_expr(&mut self, name: &str, args: Vec<Expr>, span: Span) -> Expr {
@@ -1614,6 +1745,33 @@ impl<'a> Parser<'a> {
         Ok((vec![ty], end))
     }
 
+    /// The arguments of `container_of` after `(`: the second may be a type written bare
+    /// (`struct S`) as well as `typeof(struct S)`.
+    fn container_of_args(&mut self) -> PResult<(Vec<Expr>, Span)> {
+        let what = "`,` or `)` in the argument list";
+        if self.peek() == Token::RParen {
+            let end = self.expect(Token::RParen, what)?;
+            return Ok((Vec::new(), end));
+        }
+        let ptr = self.expr()?;
+        if !self.eat(Token::Comma) {
+            let end = self.expect(Token::RParen, what)?;
+            return Ok((vec![ptr], end));
+        }
+        let mut args = vec![ptr];
+        match self.type_argument()? {
+            Some(ty) => args.push(ty),
+            None => args.push(self.expr()?),
+        }
+        if self.eat(Token::Comma) {
+            let (rest, end) = self.list(Token::RParen, what)?;
+            args.extend(rest);
+            return Ok((args, end));
+        }
+        let end = self.expect(Token::RParen, what)?;
+        Ok((args, end))
+    }
+
     /// The first argument of `sizeof`/`offsetof` when it is a type: at `peek_n(0)` a type
     /// followed by `)` or `,`; consumed.
     fn type_argument(&mut self) -> PResult<Option<Expr>> {
@@ -1839,6 +1997,25 @@ const HARDWARE_EVENTS: &[&str] = &[
     "backend-stalls",
     "ref-cycles",
 ];
+
+/// Whether evaluating `e` twice is the same as once: literals, variables and tuples or
+/// casts of them.
+fn pure_value(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Int(_)
+        | ExprKind::Str(_)
+        | ExprKind::Bool(_)
+        | ExprKind::Var(_)
+        | ExprKind::Positional(_) => true,
+        ExprKind::Tuple(items) => items.iter().all(pure_value),
+        ExprKind::Cast { expr, .. } => pure_value(expr),
+        ExprKind::Unary {
+            op: UnOp::Neg,
+            expr,
+        } => pure_value(expr),
+        _ => false,
+    }
+}
 
 /// The `task_struct` link and member an upstream task alias reads (`ppid` is
 /// `task.real_parent.pid`).

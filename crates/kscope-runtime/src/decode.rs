@@ -296,9 +296,13 @@ pub fn join_text(rec: &[u8], sep: &str) -> String {
 fn key(bytes: &[u8], m: &UserMap, stacks: &Stacks<'_>) -> Primitive {
     let mut parts = Vec::new();
     let mut off = 0usize;
-    for sc in &m.keys {
-        let n = sc.size() as usize;
-        parts.push(scalar(bytes.get(off..off + n).unwrap_or(&[]), *sc, stacks));
+    for l in &m.keys {
+        let n = l.size() as usize;
+        parts.push(layout_value(
+            bytes.get(off..off + n).unwrap_or(&[]),
+            l,
+            stacks,
+        ));
         off += n;
     }
     match parts.len() {

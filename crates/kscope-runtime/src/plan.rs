@@ -226,9 +226,10 @@ pub struct UserMap {
     pub name: String,
     /// The checker's facts.
     pub info: kscope_lang::sema::MapInfo,
-    /// The key parts (empty for a scalar map, which uses one zero key: 8 bytes for a
-    /// hash, 4 for an array, see [`UserMap::is_array`]).
-    pub keys: Vec<Scalar>,
+    /// The key parts, one after another (empty for a scalar map, which uses one zero
+    /// key: 8 bytes for a hash, 4 for an array, see [`UserMap::is_array`]); a part may be
+    /// a tuple (`@m[1, ("a", 2)]`).
+    pub keys: Vec<Layout>,
     /// The value.
     pub value: ValueLayout,
     /// Its id in the program.
@@ -257,7 +258,7 @@ impl UserMap {
         } else if self.keys.is_empty() {
             8
         } else {
-            self.keys.iter().map(|k| k.size()).sum()
+            self.keys.iter().map(Layout::size).sum()
         }
     }
 
@@ -502,7 +503,7 @@ impl Plan {
         for (i, (name, info)) in checked.maps.iter().enumerate() {
             let mut keys = Vec::new();
             for k in &info.keys {
-                keys.push(Scalar::of(k).ok_or_else(|| Unsupported {
+                keys.push(Layout::of(k).ok_or_else(|| Unsupported {
                     map: name.clone(),
                     what: format!("map keys of type {k} are not built yet"),
                 })?);

@@ -6,7 +6,7 @@ use kscope_lang::sema::{NoKernelTypes, Options};
 use kscope_lang::{SourceFile, compile};
 use kscope_runtime::decode::{Stacks, printf_text, scalar};
 use kscope_runtime::lower::{ArgSource, Lowerer, ProbeContext};
-use kscope_runtime::plan::{Message, Plan, STR_SIZE, Scalar, ValueLayout};
+use kscope_runtime::plan::{Layout, Message, Plan, STR_SIZE, Scalar, ValueLayout};
 
 fn ctx(checked: &kscope_lang::sema::Checked, probe: usize) -> ProbeContext {
     let ap = checked.program.probes[probe].attach_points[0].clone();
@@ -52,16 +52,27 @@ fn lower(src: &str) -> (Plan, Vec<(String, u32, u32)>) {
 fn maps_get_their_layouts() {
     let (plan, errors) = lower(
         "BEGIN { @c = count(); @s[comm, 1] = sum(2); @m = max(-1); @a = avg(3); \
-         @h = hist(5); @l = lhist(5, 0, 100, 10); @x = \"str\"; @i[7] = 1; }",
+         @h = hist(5); @l = lhist(5, 0, 100, 10); @x = \"str\"; @i[7] = 1; \
+         @t[1, (\"a\", (int8)2)] = 1; }",
     );
     assert!(errors.is_empty(), "{errors:?}");
     let get = |n: &str| plan.map(n).unwrap().1.clone();
     assert_eq!(get("c").value, ValueLayout::Sum);
+    let int = Layout::Scalar(Scalar::Int { signed: true });
     assert_eq!(
         get("s").keys,
-        vec![Scalar::Str, Scalar::Int { signed: true }]
+        vec![Layout::Scalar(Scalar::Str), int.clone()]
     );
     assert_eq!(get("s").key_size(), STR_SIZE + 8);
+    // A tuple key part keeps its shape; its integers widen to 8 bytes.
+    assert_eq!(
+        get("t").keys,
+        vec![
+            int.clone(),
+            Layout::Tuple(vec![Layout::Scalar(Scalar::Str), int])
+        ]
+    );
+    assert_eq!(get("t").key_size(), 8 + STR_SIZE + 8);
     assert_eq!(
         get("m").value,
         ValueLayout::MinMax {

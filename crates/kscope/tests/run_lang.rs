@@ -973,3 +973,42 @@ fn declared_types_and_typeof_convert_as_casts() {
         "4 4464 -31072 kscope 2\n(255, 255, 255)\n(true, true, true, false, true)\n\n\n@m[2]: 1\n"
     );
 }
+
+#[test]
+fn find_tuple_equality_nested_tuple_keys_and_scalar_delete() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let got = run(
+        "BEGIN { @a[1] = 10; @b[\"k\"] = \"v\"; @c[1, (\"x\", (int8)5)] = (7, \"seven\"); \
+         $i = 0; $s = \"none\"; $t = (0, \"\"); \
+         $hit = find(@a, 1, $i); $miss = find(@a, 2, $i); \
+         $sh = find(@b, \"k\", $s); $th = find(@c, (1, (\"x\", 5)), $t); \
+         $tm = find(@c, (1, (\"y\", 5)), $t); \
+         print(($hit, $miss, $i, $sh, $s, $th, $tm, $t.0, $t.1)); \
+         print(($t == (7, \"seven\"), $t != (7, \"seven\"), (1, \"a\") == (1, \"b\"))); \
+         @x = 3; $d1 = delete(@x); $d2 = delete(@x); $d3 = delete(@a, 1); $d4 = delete(@a, 1); \
+         print(($d1, $d2, $d3, $d4)); exit(); }",
+        None,
+    );
+    assert_eq!(
+        got,
+        "(true, false, 10, true, v, true, false, 7, seven)\n(true, false, false)\n\
+         (true, false, true, false)\n\n\n@b[k]: v\n@c[1, (x, 5)]: (7, seven)\n"
+    );
+}
+
+#[test]
+fn container_of_finds_the_enclosing_struct() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let got = run(
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { \
+         $t = container_of(&curtask->tasks, struct task_struct, tasks); \
+         $u = container_of(&curtask->tasks, typeof(struct task_struct), tasks); \
+         print(($t == curtask, $u == curtask, $t->pid == tid)); exit(); }",
+        Some(&child("getppid 1")),
+    );
+    assert_eq!(got, "(true, true, true)\n\n\n");
+}

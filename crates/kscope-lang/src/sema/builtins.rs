@@ -209,6 +209,8 @@ pub const FUNCTIONS: &[&str] = &[
     "delete",
     "zero",
     "has_key",
+    "find",
+    "container_of",
     "len",
     "ksym",
     "usym",
@@ -248,7 +250,6 @@ pub const FUNCTIONS: &[&str] = &[
 
 /// Upstream bpftrace functions that kscope does not implement yet.
 pub const NOT_YET: &[&str] = &[
-    "find",
     "memcmp",
     "override",
     "path",
@@ -262,7 +263,6 @@ pub const NOT_YET: &[&str] = &[
     "unwatch",
     "write_user",
     "strcap",
-    "container_of",
     "dw_ustack",
 ];
 

@@ -719,9 +719,8 @@ impl<'a> Checker<'a> {
             let t = self.expr(k);
             self.check_storable(&t, k, "a map key");
             match t {
-                Type::Tuple(ts) if keys.len() == 1 => out.extend(ts),
-                Type::Int { signed, .. } => out.push(Type::int(64, signed)),
-                t => out.push(t),
+                Type::Tuple(ts) if keys.len() == 1 => out.extend(ts.into_iter().map(key_part)),
+                t => out.push(key_part(t)),
             }
         }
         out
@@ -1842,6 +1841,21 @@ impl<'a> Checker<'a> {
                 }
                 if args.len() == 1 {
                     match &args[0].kind {
+                        ExprKind::Map { keys, .. } if keys.is_empty() => {
+                            // `delete(@scalar)`: removes the map's one value.
+                            if let Some((m, info)) = self.map_arg(n, &args[0])
+                                && !info.keys.is_empty()
+                            {
+                                self.error(
+                                    Diagnostic::error(
+                                        format!("`delete(@{m})` needs a map without keys"),
+                                        args[0].span,
+                                        format!("`@{m}` has {}", plural(info.keys.len(), "key")),
+                                    )
+                                    .with_help(format!("name the key: `delete(@{m}, key)`")),
+                                );
+                            }
+                        }
                         ExprKind::Map { name: m, keys } if !keys.is_empty() => {
                             let kt = self.key_types(keys);
                             if let Some(info) = self.map_info(m, args[0].span) {
@@ -1872,6 +1886,26 @@ impl<'a> Checker<'a> {
                     }
                 }
                 Type::Bool
+            }
+            // Valid calls were written out by the parser; these are the others.
+            "find" => {
+                self.error(
+                    Diagnostic::error(
+                        "`find()` needs a map, a key and a scratch variable",
+                        e.span,
+                        "expected `find(@map, key, $var)`",
+                    )
+                    .with_help("`$var` is set to the value when the key is present"),
+                );
+                Type::Bool
+            }
+            "container_of" => {
+                self.error(Diagnostic::error(
+                    "`container_of()` needs a pointer, a struct type and a member name",
+                    e.span,
+                    "expected `container_of(ptr, struct S, member)`",
+                ));
+                Type::Unknown
             }
             "ksym" | "usym" => {
                 if self.arity(e, n, args, 1, 1) {
@@ -2450,5 +2484,15 @@ impl<'a> Checker<'a> {
             }
         };
         Type::Agg(kind, signed)
+    }
+}
+
+/// A map key part's stored type: integers (also inside tuples) widen to 64 bits, so
+/// that `@m[(int8)1, ("a", (uint16)2)]` and `@m[1, ("a", 2)]` name the same key.
+fn key_part(t: Type) -> Type {
+    match t {
+        Type::Int { signed, .. } => Type::int(64, signed),
+        Type::Tuple(ts) => Type::Tuple(ts.into_iter().map(key_part).collect()),
+        t => t,
     }
 }

@@ -269,10 +269,20 @@ impl Lowerer<'_> {
                     }
                     [] => return None,
                 };
+                if keys.is_empty() && self.plan.maps[mi].is_array() {
+                    // A keyless aggregation lives in an array, whose elements cannot be
+                    // deleted: clear it as `clear()` does.
+                    let id = self.message(Message::Clear {
+                        map: mi,
+                        zero: false,
+                    });
+                    self.output(id, &[]);
+                    return Some(V::Int(self.b.imm(1)));
+                }
                 let key = self.map_key(mi, &keys, e.span);
                 let id = self.plan.maps[mi].id;
-                cg::delete(&mut self.b, id, key);
-                None
+                let r = cg::delete(&mut self.b, id, key);
+                Some(V::Int(self.bool_of(JmpOp::Eq, r, None)))
             }
             "str" => {
                 let src = args.first()?;

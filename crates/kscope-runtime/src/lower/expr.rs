@@ -183,6 +183,9 @@ impl Lowerer<'_> {
         }
         let lt = self.ty(lhs);
         let rt = self.ty(rhs);
+        if let (Type::Tuple(_), Type::Tuple(_), BinOp::Eq | BinOp::Ne) = (&lt, &rt, op) {
+            return self.tuple_compare(op == BinOp::Eq, lhs, rhs, span);
+        }
         if lt == Type::Str || rt == Type::Str {
             if !matches!(op, BinOp::Eq | BinOp::Ne) {
                 self.not_built(span, format!("string operator `{}`", op.symbol()));

@@ -63,8 +63,8 @@ impl Lowerer<'_> {
         let m = &self.plan.maps[mi];
         let key = match m.keys.as_slice() {
             [] => return Err("`for` over a map without keys".into()),
-            [one] => Layout::Scalar(*one),
-            many => Layout::Tuple(many.iter().copied().map(Layout::Scalar).collect()),
+            [one] => one.clone(),
+            many => Layout::Tuple(many.to_vec()),
         };
         let value = match &m.value {
             ValueLayout::Plain(sc) => Layout::Scalar(*sc),

@@ -15,18 +15,26 @@ impl Lowerer<'_> {
         let m = &self.plan.maps[map];
         let size = m.key_size();
         let layout = m.keys.clone();
+        // A tuple variable laid out as the key is the key already: no copy.
+        if let [
+            k @ Expr {
+                kind: ExprKind::Var(v),
+                ..
+            },
+        ] = keys
+            && layout.len() > 1
+            && self.tuple_vars.contains_key(v.as_str())
+            && let Some((p, l)) = self.tuple_value(k)
+            && l.size() == size
+        {
+            return p;
+        }
         let slot = self.b.slot(size);
         self.b.zero_slot(slot, 0, size);
         if keys.len() == 1 && layout.len() > 1 {
             // A tuple key: its layout is the key's (parts one after another).
             if matches!(keys[0].kind, ExprKind::Tuple(_)) {
-                let l = crate::plan::Layout::Tuple(
-                    layout
-                        .iter()
-                        .copied()
-                        .map(crate::plan::Layout::Scalar)
-                        .collect(),
-                );
+                let l = crate::plan::Layout::Tuple(layout);
                 let dst = self.b.slot_addr(slot, 0);
                 self.store_layout(dst, &keys[0], &l);
                 return self.b.slot_addr(slot, 0);
@@ -42,7 +50,16 @@ impl Lowerer<'_> {
             return self.b.slot_addr(slot, 0);
         }
         let mut off = 0i16;
-        for (k, sc) in keys.iter().zip(&layout) {
+        for (k, part) in keys.iter().zip(&layout) {
+            let sc = match part {
+                crate::plan::Layout::Scalar(sc) => sc,
+                crate::plan::Layout::Tuple(_) => {
+                    let dst = self.b.slot_addr(slot, off);
+                    self.store_layout(dst, k, part);
+                    off += part.size() as i16;
+                    continue;
+                }
+            };
             match sc {
                 Scalar::Int { .. }
                 | Scalar::Bool

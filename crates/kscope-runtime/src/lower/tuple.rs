@@ -210,6 +210,34 @@ impl Lowerer<'_> {
         }
     }
 
+    /// `a == b` / `a != b` on tuples: equal when their storage is, byte for byte (every
+    /// element is 8-byte words: integers widened, strings NUL padded).
+    pub(super) fn tuple_compare(
+        &mut self,
+        eq: bool,
+        lhs: &Expr,
+        rhs: &Expr,
+        span: Span,
+    ) -> Option<V> {
+        let (a, la) = self.tuple_value(lhs)?;
+        let (b, lb) = self.tuple_value(rhs)?;
+        if la.size() != lb.size() {
+            self.not_built(span, "comparing tuples of different shapes");
+            return None;
+        }
+        self.span(span);
+        let res = self.b.imm(if eq { 0 } else { 1 });
+        let differ = self.b.label();
+        for off in (0..la.size() as i16).step_by(8) {
+            let x = self.b.load(Size::DW, Base::Reg(a), off);
+            let y = self.b.load(Size::DW, Base::Reg(b), off);
+            self.b.jmp_if(JmpOp::Ne, x, y, differ);
+        }
+        self.b.mov(res, if eq { 1 } else { 0 });
+        self.b.place(differ);
+        Some(V::Int(res))
+    }
+
     /// `$t = tuple` (`name` is a tuple variable).
     pub(super) fn assign_tuple_var(&mut self, name: &str, value: &Expr, span: Span) {
         let Some((slot, l)) = self.tuple_vars.get(name).cloned() else {
