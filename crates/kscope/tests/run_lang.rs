@@ -975,7 +975,7 @@ fn declared_types_and_typeof_convert_as_casts() {
 }
 
 #[test]
-fn find_tuple_equality_nested_tuple_keys_and_scalar_delete() {
+fn find_tuple_equality_nested_tuple_keys_scalar_delete_and_string_to_bool() {
     let Some(_kernel) = require(Feature::BpfTracepoint) else {
         return;
     };
@@ -986,14 +986,15 @@ fn find_tuple_equality_nested_tuple_keys_and_scalar_delete() {
          $sh = find(@b, \"k\", $s); $th = find(@c, (1, (\"x\", 5)), $t); \
          $tm = find(@c, (1, (\"y\", 5)), $t); \
          print(($hit, $miss, $i, $sh, $s, $th, $tm, $t.0, $t.1)); \
-         print(($t == (7, \"seven\"), $t != (7, \"seven\"), (1, \"a\") == (1, \"b\"))); \
+         print(($t == (7, \"seven\"), $t != (7, \"seven\"), (1, \"a\") == (1, \"b\"), \
+         (bool)\"hello\", (bool)\"\")); \
          @x = 3; $d1 = delete(@x); $d2 = delete(@x); $d3 = delete(@a, 1); $d4 = delete(@a, 1); \
          print(($d1, $d2, $d3, $d4)); exit(); }",
         None,
     );
     assert_eq!(
         got,
-        "(true, false, 10, true, v, true, false, 7, seven)\n(true, false, false)\n\
+        "(true, false, 10, true, v, true, false, 7, seven)\n(true, false, false, true, false)\n\
          (true, false, true, false)\n\n\n@b[k]: v\n@c[1, (x, 5)]: (7, seven)\n"
     );
 }

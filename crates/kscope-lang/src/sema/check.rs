@@ -1395,6 +1395,8 @@ impl<'a> Checker<'a> {
             return Type::Unknown;
         }
         match &target {
+            // A string is true when it is not empty (upstream).
+            Type::Bool if *from == Type::Str => {}
             Type::Int { .. } | Type::Bool if !from.is_truthy() => {
                 self.error(Diagnostic::error(
                     format!("cannot cast `{from}` to `{ty}`"),

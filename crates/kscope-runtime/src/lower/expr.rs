@@ -95,6 +95,11 @@ impl Lowerer<'_> {
                     V::Int(res)
                 }
             }
+            ExprKind::Cast { expr, .. } if t == Type::Bool && self.ty(expr) == Type::Str => {
+                let p = self.string(expr);
+                let first = self.b.load(Size::B, Base::Reg(p), 0);
+                V::Int(self.bool_of(JmpOp::Ne, first, None))
+            }
             ExprKind::Cast { ty, expr } => {
                 let v = self.int(expr);
                 if ty.array.is_some() {
