@@ -125,6 +125,10 @@ impl Lowerer<'_> {
     /// `__memcmp`). Unrolled: `n` is at most [`MEMCMP_MAX`](kscope_lang::sema::MEMCMP_MAX).
     fn memcmp(&mut self, a: VReg, b: VReg, n: u64) -> VReg {
         let res = self.b.imm(0);
+        if n == 0 {
+            // No bytes: equal (and no differing-byte code the verifier finds unreachable).
+            return res;
+        }
         let x = self.b.vreg(Width::W64);
         let y = self.b.vreg(Width::W64);
         let differ = self.b.label();
