@@ -235,7 +235,33 @@ pub fn scalar(bytes: &[u8], sc: Scalar, stacks: &Stacks<'_>) -> Primitive {
             let n = (u64_at(bytes, 0) as usize).min(kscope_lang::sema::BUF_MAX as usize);
             Primitive::Buffer(bytes.get(8..8 + n).unwrap_or(&[]).to_vec())
         }
+        Scalar::IntArray {
+            elem,
+            signed,
+            count,
+        } => int_array(bytes, usize::from(elem), signed, usize::from(count)),
     }
+}
+
+/// An integer array's elements (little-endian, `elem` bytes each) as upstream prints
+/// them: `[1,2,3,4]`.
+fn int_array(bytes: &[u8], elem: usize, signed: bool, count: usize) -> Primitive {
+    let elem = elem.clamp(1, 8);
+    let items = (0..count)
+        .map_while(|i| bytes.get(i * elem..(i + 1) * elem))
+        .map(|b| {
+            let mut w = [0u8; 8];
+            w[..elem].copy_from_slice(b);
+            let v = u64::from_le_bytes(w);
+            if signed {
+                let shift = 64 - 8 * elem as u32;
+                Primitive::Int(((v << shift) as i64) >> shift)
+            } else {
+                Primitive::Uint(v)
+            }
+        })
+        .collect();
+    Primitive::Array(items)
 }
 
 /// The text of an `ntop()` value: dotted quad for `AF_INET`, RFC 5952 form for
@@ -331,6 +357,7 @@ pub fn read_map(
                 | Scalar::Ptr
                 | Scalar::Inet
                 | Scalar::Buf
+                | Scalar::IntArray { .. }
                 | Scalar::Timestamp(_)
                 | Scalar::CgroupPath(_)
                 | Scalar::Username

@@ -60,6 +60,16 @@ pub enum Scalar {
     /// `buf()`: [`STR_SIZE`] bytes, the 8-byte length, then that many bytes (at most
     /// [`BUF_MAX`](kscope_lang::sema::BUF_MAX)), zero padded.
     Buf,
+    /// An integer array of at most [`STR_SIZE`] bytes (`pton()`, `uint8[4]`): its
+    /// elements in [`STR_SIZE`] zero-padded bytes, printed as upstream's `[1,2,3,4]`.
+    IntArray {
+        /// Bytes per element (1, 2, 4 or 8).
+        elem: u8,
+        /// Whether the elements are signed.
+        signed: bool,
+        /// The number of elements.
+        count: u8,
+    },
 }
 
 /// The word a `kstack`/`ustack` value stores: the id `bpf_get_stackid` returned in the low
@@ -122,6 +132,16 @@ impl Scalar {
             Type::Timestamp(i) => Some(Scalar::Timestamp(*i)),
             Type::CgroupPath(i) => Some(Scalar::CgroupPath(*i)),
             Type::Username => Some(Scalar::Username),
+            Type::Array(elem, n) => match **elem {
+                Type::Int { bits, signed } if u64::from(bits / 8) * n <= u64::from(STR_SIZE) => {
+                    Some(Scalar::IntArray {
+                        elem: bits / 8,
+                        signed,
+                        count: *n as u8,
+                    })
+                }
+                _ => None,
+            },
             _ => None,
         }
     }
@@ -137,7 +157,7 @@ impl Scalar {
             | Scalar::Timestamp(_)
             | Scalar::CgroupPath(_)
             | Scalar::Username => 8,
-            Scalar::Str | Scalar::Inet | Scalar::Buf => STR_SIZE,
+            Scalar::Str | Scalar::Inet | Scalar::Buf | Scalar::IntArray { .. } => STR_SIZE,
             Scalar::Ustack | Scalar::Usym => 16,
         }
     }

@@ -246,23 +246,23 @@ pub const FUNCTIONS: &[&str] = &[
     "offsetof",
     "strftime",
     "syscall_name",
+    "memcmp",
+    "str_concat",
+    "pton",
+    "strcap",
 ];
 
 /// Upstream bpftrace functions that kscope does not implement yet.
 pub const NOT_YET: &[&str] = &[
-    "memcmp",
     "override",
     "path",
     "percpu_kaddr",
-    "pton",
     "skboutput",
     "socket_cookie",
-    "str_concat",
     "tseries",
     "uaddr",
     "unwatch",
     "write_user",
-    "strcap",
     "dw_ustack",
 ];
 

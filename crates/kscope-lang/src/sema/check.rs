@@ -1369,6 +1369,9 @@ impl<'a> Checker<'a> {
     }
 
     fn cast(&mut self, ty: &TypeName, from: &Type, x: &Expr) -> Type {
+        if let Some(t) = self.array_cast(ty, from, x) {
+            return t;
+        }
         let base = match &ty.of {
             Some(of) => self.typeof_type(of),
             None => match builtins::cast_base(&ty.base) {
@@ -1564,6 +1567,9 @@ impl<'a> Checker<'a> {
             return self.aggregation(e, name, args, agg_ok);
         }
         if let Some(t) = self.meta_call(e, n, args) {
+            return t;
+        }
+        if let Some(t) = self.string_call(e, n, args) {
             return t;
         }
         match n {

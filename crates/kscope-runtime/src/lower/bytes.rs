@@ -34,7 +34,11 @@ impl Lowerer<'_> {
         {
             return a;
         }
-        self.int(e)
+        match self.expr(e) {
+            // An array value on the stack (`pton()`, a variable): its bytes' address.
+            Some(V::Int(a) | V::Str(a)) => a,
+            None => self.b.imm(0),
+        }
     }
 
     /// The kernel or user read helper for memory `e` points into.

@@ -452,6 +452,7 @@ impl Lowerer<'_> {
             "strftime" => Some(V::Int(self.int(args.get(1)?))),
             "cgroup_path" => Some(V::Int(self.int(args.first()?))),
             "macaddr" => self.macaddr(args.first()?),
+            "memcmp" | "str_concat" | "pton" | "strcap" => self.string_func(name, args, e),
             "strstr" => {
                 let [h, n] = args else {
                     return None;
@@ -536,7 +537,11 @@ impl Lowerer<'_> {
                 self.not_built(a.span, "a tuple as an output argument");
                 return None;
             }
-            match self.expr(a)? {
+            let v = match t {
+                Type::Array(..) => self.array_value(a)?,
+                _ => self.expr(a)?,
+            };
+            match v {
                 V::Int(r) => {
                     fields.push(Field::Value(r, Width::W64));
                     layouts.push(match Scalar::of(&t) {
@@ -565,7 +570,7 @@ impl Lowerer<'_> {
                         len: STR_SIZE,
                     });
                     layouts.push(match Scalar::of(&t) {
-                        Some(sc @ (Scalar::Inet | Scalar::Buf)) => sc,
+                        Some(sc @ (Scalar::Inet | Scalar::Buf | Scalar::IntArray { .. })) => sc,
                         _ => Scalar::Str,
                     });
                 }

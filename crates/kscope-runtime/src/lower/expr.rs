@@ -28,7 +28,9 @@ impl Lowerer<'_> {
             ExprKind::Var(name) => {
                 let (slot, sc) = self.var_slot(name, e.span)?;
                 match sc {
-                    Scalar::Str | Scalar::Inet | Scalar::Buf => V::Str(self.b.slot_addr(slot, 0)),
+                    Scalar::Str | Scalar::Inet | Scalar::Buf | Scalar::IntArray { .. } => {
+                        V::Str(self.b.slot_addr(slot, 0))
+                    }
                     // Every other kind keeps its (first) 8-byte word in a register.
                     _ => V::Int(self.b.load(Size::DW, Base::Slot(slot), 0)),
                 }
@@ -101,6 +103,10 @@ impl Lowerer<'_> {
                 V::Int(self.bool_of(JmpOp::Ne, first, None))
             }
             ExprKind::Cast { ty, expr } => {
+                if matches!(self.ty(expr), Type::Array(..)) && ty.array.is_none() && ty.pointer == 0
+                {
+                    return self.array_cast(expr, &t);
+                }
                 let v = self.int(expr);
                 if ty.array.is_some() {
                     self.not_built(e.span, "an array cast");
@@ -190,6 +196,9 @@ impl Lowerer<'_> {
         let rt = self.ty(rhs);
         if let (Type::Tuple(_), Type::Tuple(_), BinOp::Eq | BinOp::Ne) = (&lt, &rt, op) {
             return self.tuple_compare(op == BinOp::Eq, lhs, rhs, span);
+        }
+        if matches!((&lt, &rt), (Type::Array(..), Type::Array(..))) {
+            return self.array_eq(op, lhs, rhs);
         }
         if lt == Type::Str || rt == Type::Str {
             if !matches!(op, BinOp::Eq | BinOp::Ne) {

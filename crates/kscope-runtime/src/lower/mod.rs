@@ -14,6 +14,7 @@ mod formap;
 mod maps;
 mod stmt;
 mod strcmp;
+mod strfuncs;
 mod strtab;
 mod tuple;
 mod user;
@@ -240,6 +241,13 @@ impl<'a> Lowerer<'a> {
 
     /// Lowers an expression that must be a string.
     pub(super) fn string(&mut self, e: &Expr) -> VReg {
+        if matches!(self.ty(e), Type::Array(..)) {
+            // An integer array's bytes, stored as a string is (see strfuncs.rs).
+            return match self.array_bytes(e) {
+                Some(p) => p,
+                None => self.str_slot().1,
+            };
+        }
         match self.expr(e) {
             Some(V::Str(p)) => p,
             Some(V::Int(_)) => {

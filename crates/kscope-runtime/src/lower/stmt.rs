@@ -187,7 +187,7 @@ impl Lowerer<'_> {
             return;
         };
         match sc {
-            Scalar::Str | Scalar::Inet | Scalar::Buf => {
+            Scalar::Str | Scalar::Inet | Scalar::Buf | Scalar::IntArray { .. } => {
                 if op.is_some() {
                     self.not_built(span, "a compound assignment to a string");
                     return;

@@ -104,7 +104,9 @@ impl Lowerer<'_> {
             return;
         }
         match l {
-            Layout::Scalar(Scalar::Str | Scalar::Inet | Scalar::Buf) => self.store_str(dst, e),
+            Layout::Scalar(Scalar::Str | Scalar::Inet | Scalar::Buf | Scalar::IntArray { .. }) => {
+                self.store_str(dst, e)
+            }
             Layout::Scalar(_) => {
                 let v = self.int(e);
                 self.b.store(Size::DW, Base::Reg(dst), 0, v);
@@ -199,7 +201,7 @@ impl Lowerer<'_> {
         let (off, el) = l.element(*index as usize)?;
         self.span(e.span);
         match el {
-            Layout::Scalar(Scalar::Str | Scalar::Inet | Scalar::Buf) => {
+            Layout::Scalar(Scalar::Str | Scalar::Inet | Scalar::Buf | Scalar::IntArray { .. }) => {
                 Some(V::Str(self.offset(p, off)))
             }
             Layout::Scalar(_) => Some(V::Int(self.b.load(Size::DW, Base::Reg(p), off as i16))),
