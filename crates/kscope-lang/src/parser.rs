@@ -1200,7 +1200,7 @@ impl<'a> Parser<'a> {
                 self.bump();
                 if self.peek() == Token::LParen {
                     self.bump();
-                    let (args, end) = if matches!(text, "sizeof" | "offsetof") {
+                    let (args, end) = if matches!(text, "sizeof" | "offsetof" | "typeinfo") {
                         self.type_call_args()?
                     } else if text == "container_of" {
                         self.container_of_args()?

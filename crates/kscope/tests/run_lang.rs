@@ -1013,3 +1013,19 @@ fn container_of_finds_the_enclosing_struct() {
     );
     assert_eq!(got, "(true, true, true)\n\n\n");
 }
+
+#[test]
+fn typeinfo_fields_are_known_when_compiling() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let got = run(
+        "config = { unstable_typeinfo = enable } \
+         BEGIN { $a = (uint64)((uint64)5 - (uint64)3); \
+         if (typeinfo($a).full_type != \"uint64\") { printf(\"wrong\\n\"); } \
+         print((typeinfo(curtask).full_type, typeinfo(comm).base_type, \
+         typeinfo($a) == typeinfo(uint64))); exit(); }",
+        None,
+    );
+    assert_eq!(got, "(struct task_struct *, string, true)\n\n\n");
+}

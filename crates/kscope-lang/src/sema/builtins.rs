@@ -211,6 +211,7 @@ pub const FUNCTIONS: &[&str] = &[
     "has_key",
     "find",
     "container_of",
+    "typeinfo",
     "len",
     "ksym",
     "usym",
@@ -308,6 +309,7 @@ pub const CONFIG_KEYS: &[(&str, bool)] = &[
     ("str_trunc_trailer", false),
     ("unstable_tseries", false),
     ("unstable_dw_ustack", false),
+    ("unstable_typeinfo", false),
 ];
 
 /// Stack modes accepted by `kstack(MODE)` and `stack_mode`.

@@ -70,6 +70,8 @@ pub(super) struct Checker<'a> {
     pub(super) consts: std::collections::HashMap<ExprId, ExprKind>,
     /// The names `getopt()` reads.
     pub(super) option_names: Vec<String>,
+    /// `unstable_typeinfo` from the config block (`enable`, `warn`; else `error`).
+    pub(super) typeinfo_mode: String,
     /// The `cgroup_path()` filters (see [`Type::CgroupPath`]).
     pub(super) cgroup_path_filters: Vec<String>,
     /// The `strftime()` formats (see [`Type::Timestamp`]).
@@ -82,6 +84,7 @@ const HONOURED_CONFIG: &[&str] = &[
     "missing_probes",
     "print_maps_on_exit",
     "stack_mode",
+    "unstable_typeinfo",
 ];
 
 const AGGREGATIONS: &[&str] = &[
@@ -147,6 +150,11 @@ impl<'a> Checker<'a> {
             maps: BTreeMap::new(),
             hints,
             probe_infos: Vec::new(),
+            typeinfo_mode: program
+                .config_value("unstable_typeinfo")
+                .and_then(|v| v.text())
+                .unwrap_or("error")
+                .to_ascii_lowercase(),
             scopes: Vec::new(),
             probe_vars: BTreeMap::new(),
             map_flex: BTreeMap::new(),
@@ -173,7 +181,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn warn(&mut self, d: Diagnostic) {
+    pub(super) fn warn(&mut self, d: Diagnostic) {
         let seen = self
             .warnings
             .iter()
@@ -221,6 +229,7 @@ impl<'a> Checker<'a> {
             }
             let words: &[&str] = match key.as_str() {
                 "missing_probes" => &["error", "warn", "ignore"],
+                "unstable_typeinfo" => &["enable", "warn", "error"],
                 "print_maps_on_exit" => &["true", "false", "1", "0"],
                 _ => &[],
             };
@@ -1001,9 +1010,14 @@ impl<'a> Checker<'a> {
                 t
             }
             ExprKind::Binary { op, lhs, rhs } => {
+                if let Some(t) = self.typeinfo_compare(e, *op, lhs, rhs) {
+                    return t;
+                }
                 let lt = self.expr(lhs);
                 let rt = self.expr(rhs);
-                self.binop_type(*op, &lt, &rt, Some(lhs), rhs, e.span)
+                let t = self.binop_type(*op, &lt, &rt, Some(lhs), rhs, e.span);
+                self.fold_str_compare(e, *op, lhs, rhs);
+                t
             }
             ExprKind::Ternary {
                 cond,
@@ -1040,6 +1054,9 @@ impl<'a> Checker<'a> {
                 self.cast(ty, &from, expr)
             }
             ExprKind::Field { expr, field, .. } => {
+                if let Some(t) = self.typeinfo_field(e, expr, field) {
+                    return t;
+                }
                 let base = self.expr(expr);
                 self.field(&base, expr, field)
             }
@@ -1894,6 +1911,20 @@ impl<'a> Checker<'a> {
                     }
                 }
                 Type::Bool
+            }
+            "typeinfo" => {
+                self.error(
+                    Diagnostic::error(
+                        "a whole `typeinfo` record is not built yet",
+                        e.span,
+                        "read one of its fields here",
+                    )
+                    .with_help(
+                        "`typeinfo(x).base_type`, `.full_type` and `.btf_id` work, as does \
+                         `typeinfo(a) == typeinfo(b)`",
+                    ),
+                );
+                Type::Unknown
             }
             // Valid calls were written out by the parser; these are the others.
             "find" => {

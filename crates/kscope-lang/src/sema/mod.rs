@@ -10,6 +10,7 @@ mod printf;
 mod provider;
 mod sizes;
 mod strings;
+mod typeinfo;
 mod types;
 
 pub(crate) use builtins::builtin;
