@@ -1029,3 +1029,21 @@ fn typeinfo_fields_are_known_when_compiling() {
     );
     assert_eq!(got, "(struct task_struct *, string, true)\n\n\n");
 }
+
+/// Only the branch an `if comptime` selects is checked and compiled: the other may give
+/// a map another type.
+#[test]
+fn if_comptime_compiles_only_the_branch_it_selects() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let out = kscope(&[
+        "-e",
+        "BEGIN { $a = 1; if comptime is_str($a) { @n = \"s\"; } else { @n = 5; } \
+         if comptime ($1 > 3) { @big = 1; } else { @big = \"no\"; } \
+         if comptime ($1 > 30) { @huge = 1; } exit(); }",
+        "7",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "\n\n@big: 1\n@n: 5\n");
+}

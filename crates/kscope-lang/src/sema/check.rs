@@ -312,7 +312,7 @@ impl<'a> Checker<'a> {
         });
     }
 
-    fn truthy(&mut self, t: &Type, e: &Expr, what: &str) {
+    pub(super) fn truthy(&mut self, t: &Type, e: &Expr, what: &str) {
         if !t.is_truthy() && *t != Type::Void {
             self.error(
                 Diagnostic::error(
@@ -406,6 +406,9 @@ impl<'a> Checker<'a> {
                 then,
                 otherwise,
             } => {
+                if self.comptime_if(cond, then, otherwise.as_ref()) {
+                    return;
+                }
                 let t = self.expr(cond);
                 self.truthy(&t, cond, "the `if` condition");
                 let known = self.const_int(cond).map(|v| v != 0);

@@ -167,6 +167,9 @@ fn check_inline(
         return Err(all);
     }
     let mut program = program;
+    for p in &mut program.probes {
+        meta::prune_comptime(&mut p.body, &second.consts);
+    }
     sizes::fold(&mut program, &second.consts);
     Ok(Checked {
         types: second.types,
