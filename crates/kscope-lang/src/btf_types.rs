@@ -390,6 +390,15 @@ impl TypeProvider for BtfTypes {
         }
     }
 
+    fn kernel_function(&self, name: &str) -> Lookup<()> {
+        match self.btf.find_by_name(Kind::Func, name) {
+            Some(_) => Lookup::Found(()),
+            None => Lookup::Missing {
+                candidates: Vec::new(),
+            },
+        }
+    }
+
     fn struct_size(&self, name: &str) -> Option<u64> {
         let (btf, _, id) = self.aggregate(name)?;
         btf.size_of(id).ok()

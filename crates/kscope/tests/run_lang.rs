@@ -1047,3 +1047,17 @@ fn if_comptime_compiles_only_the_branch_it_selects() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "\n\n@big: 1\n@n: 5\n");
 }
+
+#[test]
+fn kfunc_exist_reads_the_kernel_btf() {
+    let Some(_kernel) = require(Feature::Btf) else {
+        return;
+    };
+    let got = run(
+        "BEGIN { print((kfunc_exist(\"vfs_read\"), kfunc_exist(\"kscope_no_such_function\"))); \
+         if comptime kfunc_exist(\"kscope_no_such_function\") { @x = \"never\"; } \
+         exit(); }",
+        None,
+    );
+    assert_eq!(got, "(true, false)\n\n\n");
+}

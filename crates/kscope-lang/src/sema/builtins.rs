@@ -265,6 +265,7 @@ pub const NOT_YET: &[&str] = &[
     "unwatch",
     "write_user",
     "dw_ustack",
+    "kfunc_allowed",
 ];
 
 /// The type named in a cast, for the names that need no kernel types; `None` for names

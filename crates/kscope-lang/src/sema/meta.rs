@@ -21,6 +21,7 @@ pub const META_FUNCTIONS: &[&str] = &[
     "is_literal",
     "static_assert",
     "fail",
+    "kfunc_exist",
 ];
 
 /// Whether `e` is written as a literal (`1`, `-1`, `true`, `"hello"`).
@@ -72,12 +73,47 @@ impl Checker<'_> {
                 self.consts.insert(e.id, nothing(e));
                 Some(Type::Void)
             }
+            "kfunc_exist" => {
+                if self.arity(e, name, args, 1, 1) {
+                    self.kfunc_exist(e, &args[0]);
+                }
+                Some(Type::Bool)
+            }
             "fail" => {
                 self.fail(e, args);
                 self.consts.insert(e.id, nothing(e));
                 Some(Type::Void)
             }
             _ => None,
+        }
+    }
+
+    /// `kfunc_exist("name")`: whether the kernel's BTF has the function, as a constant.
+    fn kfunc_exist(&mut self, e: &Expr, arg: &Expr) {
+        let ExprKind::Str(name) = &arg.kind else {
+            self.error(Diagnostic::error(
+                "`kfunc_exist()` needs the function name as a string literal",
+                arg.span,
+                "not a string literal",
+            ));
+            return;
+        };
+        let name = String::from_utf8_lossy(name);
+        match self.tp.kernel_function(&name) {
+            crate::sema::Lookup::Found(()) => {
+                self.consts.insert(e.id, ExprKind::Bool(true));
+            }
+            crate::sema::Lookup::Missing { .. } => {
+                self.consts.insert(e.id, ExprKind::Bool(false));
+            }
+            crate::sema::Lookup::Unknown => self.error(
+                Diagnostic::error(
+                    "`kfunc_exist()` needs the kernel's BTF, which is not available",
+                    e.span,
+                    "cannot tell here",
+                )
+                .with_help("`kscope doctor` says why BTF is missing"),
+            ),
         }
     }
 
