@@ -1061,3 +1061,44 @@ fn kfunc_exist_reads_the_kernel_btf() {
     );
     assert_eq!(got, "(true, false)\n\n\n");
 }
+
+/// `percpu_kaddr` reads per-CPU variables through `bpf_this_cpu_ptr`/`bpf_per_cpu_ptr`;
+/// the verifier finds their addresses in kallsyms, so this needs its data symbols.
+#[test]
+fn percpu_kaddr_reads_this_and_another_cpus_variable() {
+    let Some(_kernel) = require(Feature::KallsymsAll) else {
+        return;
+    };
+    let got = run(
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { \
+         $here = (struct rq *)percpu_kaddr(\"runqueues\"); \
+         $first = (struct rq *)percpu_kaddr(\"runqueues\", 0); \
+         print(($here->cpu == cpu, $first->cpu, percpu_kaddr(\"runqueues\", 100000) == 0)); \
+         exit(); }",
+        Some(&child("getppid 1")),
+    );
+    assert_eq!(got, "(true, 0, true)\n\n\n");
+}
+
+/// Without kallsyms data symbols the verifier cannot resolve the variable: kscope says so
+/// at the call instead of passing on the verifier's message.
+#[test]
+fn percpu_kaddr_without_kallsyms_data_is_a_clear_error() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let data_symbols = kscope_testkit::doctor_report()
+        .get(Feature::KallsymsAll.check_name())
+        .is_some_and(|c| c.available);
+    if data_symbols {
+        eprintln!("skip: this kernel lists data symbols in kallsyms");
+        return;
+    }
+    let out = kscope(&["-e", "BEGIN { $p = percpu_kaddr(\"runqueues\"); }"]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("without CONFIG_KALLSYMS_ALL") && err.contains("-e:1:27"),
+        "{err}"
+    );
+}

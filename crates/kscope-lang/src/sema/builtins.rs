@@ -211,6 +211,7 @@ pub const FUNCTIONS: &[&str] = &[
     "has_key",
     "find",
     "container_of",
+    "percpu_kaddr",
     "typeinfo",
     "len",
     "ksym",
@@ -257,7 +258,6 @@ pub const FUNCTIONS: &[&str] = &[
 pub const NOT_YET: &[&str] = &[
     "override",
     "path",
-    "percpu_kaddr",
     "skboutput",
     "socket_cookie",
     "tseries",

@@ -2026,6 +2026,15 @@ impl<'a> Checker<'a> {
                     }
                 }
             }
+            "percpu_kaddr" => {
+                if self.arity(e, n, args, 1, 2) {
+                    self.percpu_variable(&args[0]);
+                    if let Some(cpu) = args.get(1) {
+                        self.int_arg(n, cpu);
+                    }
+                }
+                Type::Ptr(Box::new(Type::UINT64))
+            }
             "kaddr" => {
                 if self.arity(e, n, args, 1, 1) {
                     self.literal_string_arg(n, &args[0]);
@@ -2270,6 +2279,42 @@ impl<'a> Checker<'a> {
         }
         self.error(d);
         Type::Unknown
+    }
+
+    /// The variable named by `percpu_kaddr()`'s first argument: a string literal naming
+    /// a variable the kernel's BTF describes.
+    fn percpu_variable(&mut self, arg: &Expr) {
+        let ExprKind::Str(name) = &arg.kind else {
+            self.error(Diagnostic::error(
+                "`percpu_kaddr()` needs the variable's name as a string literal",
+                arg.span,
+                "not a string literal",
+            ));
+            return;
+        };
+        let name = String::from_utf8_lossy(name).into_owned();
+        match self.tp.kernel_variable(&name) {
+            Lookup::Found(()) => {}
+            Lookup::Missing { candidates } => {
+                let mut d = Diagnostic::error(
+                    format!("the kernel has no per-CPU variable `{name}`"),
+                    arg.span,
+                    "not in the kernel's BTF",
+                );
+                if let Some(c) = nearest(&name, candidates.iter().map(String::as_str)) {
+                    d = d.with_help(format!("did you mean `{c}`?"));
+                }
+                self.error(d);
+            }
+            Lookup::Unknown => self.error(
+                Diagnostic::error(
+                    "`percpu_kaddr()` needs the kernel's BTF, which is not available",
+                    arg.span,
+                    "cannot look the variable up",
+                )
+                .with_help("`kscope doctor` says why BTF is missing"),
+            ),
+        }
     }
 
     fn unsafe_ok(&mut self, name: &Ident) -> bool {
