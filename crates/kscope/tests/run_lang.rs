@@ -1073,7 +1073,8 @@ fn percpu_kaddr_reads_this_and_another_cpus_variable() {
         "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { \
          $here = (struct rq *)percpu_kaddr(\"runqueues\"); \
          $first = (struct rq *)percpu_kaddr(\"runqueues\", 0); \
-         print(($here->cpu == cpu, $first->cpu, percpu_kaddr(\"runqueues\", 100000) == 0)); \
+         if ($first != 0) { \
+         print(($here->cpu == cpu, $first->cpu, percpu_kaddr(\"runqueues\", 100000) == 0)); } \
          exit(); }",
         Some(&child("getppid 1")),
     );

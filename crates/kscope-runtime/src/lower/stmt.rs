@@ -47,10 +47,9 @@ impl Lowerer<'_> {
                 then,
                 otherwise,
             } => {
-                let c = self.int(cond);
                 let else_l = self.b.label();
                 let end = self.b.label();
-                self.b.jmp_if(JmpOp::Eq, c, 0, else_l);
+                self.jump_unless(cond, else_l);
                 self.block(then);
                 self.b.jmp(end);
                 self.b.place(else_l);
@@ -146,6 +145,43 @@ impl Lowerer<'_> {
     /// Ends the probe here. A conditional jump keeps the code after it reachable in the
     /// control-flow graph (the verifier refuses unreachable instructions); the condition
     /// is always true.
+    /// Jumps to `l` when `cond` is false. An integer comparison is one conditional jump
+    /// (against an immediate when the right side is a literal), which is shorter than a
+    /// 0/1 value tested again, and is how the verifier learns from `if ($p != 0)` that a
+    /// maybe-NULL pointer is not NULL (it does so only for a jump against immediate 0).
+    fn jump_unless(&mut self, cond: &Expr, l: kscope_codegen::Label) {
+        if let ExprKind::Binary { op, lhs, rhs } = &cond.kind
+            && let Some(signed) = self.int_comparison(lhs, rhs)
+            && let Some(jump) = negated_jump(*op, signed)
+        {
+            let a = self.int(lhs);
+            match literal_i32(rhs) {
+                Some(imm) => self.b.jmp_if(jump, a, imm, l),
+                None => {
+                    let b = self.int(rhs);
+                    self.b.jmp_if(jump, a, b, l);
+                }
+            }
+            return;
+        }
+        let c = self.int(cond);
+        self.b.jmp_if(JmpOp::Eq, c, 0, l);
+    }
+
+    /// For a comparison of two integer-like operands (integers, bools, pointers), whether
+    /// it is signed (as [`Lowerer::binary`] decides); `None` for strings, tuples, arrays.
+    fn int_comparison(&self, lhs: &Expr, rhs: &Expr) -> Option<bool> {
+        let lt = self.ty(lhs);
+        let rt = self.ty(rhs);
+        let plain = |t: &Type| {
+            matches!(
+                t,
+                Type::Int { .. } | Type::Bool | Type::Ptr(_) | Type::Unknown
+            )
+        };
+        (plain(&lt) && plain(&rt)).then(|| lt.is_signed() && rt.is_signed())
+    }
+
     pub(super) fn leave(&mut self) {
         let one = self.b.imm(1);
         self.b.jmp_if(JmpOp::Ne, one, 0, self.out);
@@ -221,5 +257,30 @@ impl Lowerer<'_> {
                 self.b.store(Size::DW, Base::Slot(slot), 0, v);
             }
         }
+    }
+}
+
+/// The jump taken when `op` is false (`None` for operators that are not comparisons).
+fn negated_jump(op: BinOp, signed: bool) -> Option<JmpOp> {
+    Some(match (op, signed) {
+        (BinOp::Eq, _) => JmpOp::Ne,
+        (BinOp::Ne, _) => JmpOp::Eq,
+        (BinOp::Lt, false) => JmpOp::Ge,
+        (BinOp::Lt, true) => JmpOp::Sge,
+        (BinOp::Le, false) => JmpOp::Gt,
+        (BinOp::Le, true) => JmpOp::Sgt,
+        (BinOp::Gt, false) => JmpOp::Le,
+        (BinOp::Gt, true) => JmpOp::Sle,
+        (BinOp::Ge, false) => JmpOp::Lt,
+        (BinOp::Ge, true) => JmpOp::Slt,
+        _ => return None,
+    })
+}
+
+/// A non-negative integer literal that fits a jump's 32-bit immediate.
+fn literal_i32(e: &Expr) -> Option<i32> {
+    match e.kind {
+        ExprKind::Int(n) => i32::try_from(n).ok(),
+        _ => None,
     }
 }
