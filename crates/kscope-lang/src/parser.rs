@@ -1536,6 +1536,11 @@ impl<'a> Parser<'a> {
             let end = self.bump().1;
             return Ok(self.mk(ExprKind::Tuple(Vec::new()), open.to(end)));
         }
+        // `(name=...`: a record (`==` is a different token, so `(a == 1)` stays a
+        // comparison).
+        if self.peek() == Token::Ident && self.peek_n(1).0 == Token::Assign {
+            return self.record_rest(open);
+        }
         let first = self.expr()?;
         if self.peek() == Token::Comma {
             self.bump();
@@ -1545,6 +1550,38 @@ impl<'a> Parser<'a> {
         }
         self.expect(Token::RParen, "`)`")?;
         Ok(first)
+    }
+
+    /// The fields of a record literal after its `(`, through the closing `)`.
+    fn record_rest(&mut self, open: Span) -> PResult<Expr> {
+        let mut fields = Vec::new();
+        loop {
+            let (tok, span) = self.peek_n(0);
+            if tok != Token::Ident {
+                return Err(Diagnostic::error(
+                    "expected a field name in the record",
+                    span,
+                    "expected `name=value`",
+                )
+                .with_help("every element of a record is named: `(a=1, b=\"x\")`"));
+            }
+            self.bump();
+            let name = Ident {
+                name: self.text(span).to_string(),
+                span,
+            };
+            self.expect(Token::Assign, "`=` after the field name")?;
+            let value = self.expr()?;
+            fields.push(RecordField { name, value });
+            if self.peek() == Token::Comma {
+                self.bump();
+                if self.peek() != Token::RParen {
+                    continue;
+                }
+            }
+            let end = self.expect(Token::RParen, "`,` or `)` in the record")?;
+            return Ok(self.mk(ExprKind::Record(fields), open.to(end)));
+        }
     }
 
     /// If the tokens after `(` spell a type and `)`, consumes them and returns the type.
@@ -2008,6 +2045,7 @@ fn pure_value(e: &Expr) -> bool {
         | ExprKind::Var(_)
         | ExprKind::Positional(_) => true,
         ExprKind::Tuple(items) => items.iter().all(pure_value),
+        ExprKind::Record(fields) => fields.iter().all(|r| pure_value(&r.value)),
         ExprKind::Cast { expr, .. } => pure_value(expr),
         ExprKind::Unary {
             op: UnOp::Neg,

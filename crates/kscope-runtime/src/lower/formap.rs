@@ -227,7 +227,7 @@ impl Lowerer<'_> {
                 .get(&name)
                 .cloned();
             match t {
-                Some(t @ Type::Tuple(_)) => {
+                Some(t @ (Type::Tuple(_) | Type::Record(_))) => {
                     self.new_tuple_var(&name, &t, span);
                 }
                 _ => {
@@ -400,6 +400,7 @@ pub(super) mod walk {
                 ExprKind::Map { keys, .. } => keys.iter().for_each(|k| self.expr(k)),
                 ExprKind::Call { args, .. } => args.iter().for_each(|a| self.expr(a)),
                 ExprKind::Tuple(items) => items.iter().for_each(|a| self.expr(a)),
+                ExprKind::Record(fields) => fields.iter().for_each(|f| self.expr(&f.value)),
                 ExprKind::Unary { expr, .. }
                 | ExprKind::Cast { expr, .. }
                 | ExprKind::Field { expr, .. }
