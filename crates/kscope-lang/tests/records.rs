@@ -148,6 +148,10 @@ fn record_errors() {
             "expected a field name in the record",
         ),
         (
+            "begin { $r = (a=1); print($r->a); }",
+            "`->` needs a pointer, but `$r` is a record",
+        ),
+        (
             "begin { $r = (a=count()); }",
             "`count()` can only be assigned to a map",
         ),

@@ -1046,8 +1046,11 @@ impl<'a> Checker<'a> {
                 let from = self.expr(expr);
                 self.cast(ty, &from, expr)
             }
-            ExprKind::Field { expr, field, .. } => {
+            ExprKind::Field { expr, field, arrow } => {
                 let base = self.expr(expr);
+                if *arrow && let Type::Record(_) = base {
+                    return self.record_arrow(expr, field);
+                }
                 self.field(&base, expr, field)
             }
             ExprKind::TupleIndex { expr, index } => {

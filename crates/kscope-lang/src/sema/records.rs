@@ -106,6 +106,20 @@ impl Checker<'_> {
         }
     }
 
+    /// `x->name` on a record: an error (a record is a value, not a pointer).
+    pub(super) fn record_arrow(&mut self, x: &Expr, field: &Ident) -> Type {
+        let src = crate::printer::src_expr(x);
+        self.error(
+            Diagnostic::error(
+                format!("`->` needs a pointer, but `{src}` is a record"),
+                field.span,
+                "a record field is read with `.`",
+            )
+            .with_help(format!("write `{src}.{}`", field.name)),
+        );
+        Type::Unknown
+    }
+
     /// The type of `x.name` where `x` is a record with these fields; reports an unknown
     /// field with the nearest name.
     pub(super) fn record_field(
