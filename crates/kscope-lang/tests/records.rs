@@ -55,21 +55,21 @@ fn parentheses_with_name_equals_are_records() {
 fn record_types_keep_the_first_field_order() {
     assert_eq!(
         var("begin { $r = (a=1, b=\"x\"); }", "r"),
-        "(a=int8,b=string)"
+        "record { .a = int8, .b = string }"
     );
     assert_eq!(
         var(
             "begin { $r = (a=1, b=\"x\"); $r = (b=\"y\", a=(int64)2); }",
             "r"
         ),
-        "(a=int64,b=string)"
+        "record { .a = int64, .b = string }"
     );
     assert_eq!(
         var(
             "begin { $r = (3, (a=(x=1, y=true), b=1)); $r = (4, (b=2, a=(y=false, x=2))); }",
             "r"
         ),
-        "(int8,(a=(x=int8,y=bool),b=int8))"
+        "(int8,record { .a = record { .x = int8, .y = bool }, .b = int8 })"
     );
     assert_eq!(
         var("begin { $r = (a=1, b=\"x\"); $v = $r.b; }", "v"),
@@ -80,8 +80,11 @@ fn record_types_keep_the_first_field_order() {
         "int8"
     );
     let c = compile("begin { @m[(a=1, b=\"x\")] = (v=1); @m[(b=\"y\", a=2)] = (v=2); }").unwrap();
-    assert_eq!(c.maps["m"].keys[0].to_string(), "(a=int64,b=string)");
-    assert_eq!(c.maps["m"].value.to_string(), "(v=int8)");
+    assert_eq!(
+        c.maps["m"].keys[0].to_string(),
+        "record { .a = int64, .b = string }"
+    );
+    assert_eq!(c.maps["m"].value.to_string(), "record { .v = int8 }");
     // `==` takes records with the same names in any order.
     assert_eq!(
         var(
@@ -121,27 +124,27 @@ fn record_errors() {
         ),
         (
             "begin { $r = (a=1); $r = (b=1); }",
-            "type mismatch for `$r`: it holds `(a=int8)`, not `(b=int8)`",
+            "type mismatch for `$r`: it holds `record { .a = int8 }`, not `record { .b = int8 }`",
         ),
         (
             "begin { @m = (a=1); @m = (a=1, b=2); }",
-            "type mismatch for `@m`: it holds `(a=int8)`, not `(a=int8,b=int8)`",
+            "type mismatch for `@m`: it holds `record { .a = int8 }`, not `record { .a = int8, .b = int8 }`",
         ),
         (
             "begin { @m[(a=1)] = 1; @m[(b=1)] = 2; }",
-            "map key type mismatch for `@m`: `(b=int64)` instead of `(a=int64)`",
+            "map key type mismatch for `@m`: `record { .b = int64 }` instead of `record { .a = int64 }`",
         ),
         (
             "begin { $e = (a=1) == (b=1); }",
-            "cannot apply `==` to `(a=int8)` and `(b=int8)`",
+            "cannot apply `==` to `record { .a = int8 }` and `record { .b = int8 }`",
         ),
         (
             "begin { $e = (a=1) == (1,); }",
-            "cannot apply `==` to `(a=int8)` and `(int8)`",
+            "cannot apply `==` to `record { .a = int8 }` and `(int8)`",
         ),
         (
             "begin { $r = (a=1); $x = (uint64)$r; }",
-            "cannot cast `(a=int8)` to `uint64`",
+            "cannot cast `record { .a = int8 }` to `uint64`",
         ),
         (
             "begin { $r = (a=1, 2); }",

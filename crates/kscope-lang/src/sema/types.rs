@@ -168,15 +168,17 @@ impl fmt::Display for Type {
                 }
                 f.write_str(")")
             }
+            // As upstream names them: `record { .a = int8, .b = string }`.
+            Type::Record(fs) if fs.is_empty() => f.write_str("record {}"),
             Type::Record(fs) => {
-                f.write_str("(")?;
+                f.write_str("record { ")?;
                 for (i, (n, t)) in fs.iter().enumerate() {
                     if i > 0 {
-                        f.write_str(",")?;
+                        f.write_str(", ")?;
                     }
-                    write!(f, "{n}={t}")?;
+                    write!(f, ".{n} = {t}")?;
                 }
-                f.write_str(")")
+                f.write_str(" }")
             }
             Type::Args => f.write_str("args"),
             Type::Kstack => f.write_str("kstack"),
