@@ -781,6 +781,18 @@ impl<'a> Parser<'a> {
                                 op,
                                 value,
                             },
+                            ExprKind::TupleIndex { .. } | ExprKind::Field { .. } => {
+                                return Err(Diagnostic::error(
+                                    "cannot assign to a field or a tuple element",
+                                    target.span,
+                                    "struct fields, records and tuples are read-only",
+                                )
+                                .with_note("the assignment is here", op_span, "")
+                                .with_help(
+                                    "assign a whole new one to the variable or map, e.g. \
+                                     `$r = (a=2, b=$r.b)`",
+                                ));
+                            }
                             _ => {
                                 return Err(Diagnostic::error(
                                     "cannot assign to this expression",
