@@ -70,6 +70,20 @@ fn stores_in_another_field_order_keep_the_first_order() {
     );
 }
 
+/// A new value made of the old one's fields reads them all before storing any.
+#[test]
+fn a_new_value_from_the_old_ones_fields_swaps_them() {
+    let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
+        return;
+    };
+    let out = run(
+        &[],
+        "BEGIN { $s = (l=\"left\", r=\"right\"); $s = (r=$s.l, l=$s.r); \
+         $p = (1, 2); $p = ($p.1, $p.0); print($s); print($p); exit(); }",
+    );
+    assert_eq!(out, "{ .l = right, .r = left }\n(2, 1)\n\n\n");
+}
+
 /// Records as map keys: the same names in another order are the same key.
 #[test]
 fn record_map_keys_and_for_over_them() {

@@ -392,7 +392,8 @@ pub(super) mod walk {
             }
         }
 
-        fn expr(&mut self, e: &Expr) {
+        /// Walks `e`.
+        pub fn expr(&mut self, e: &Expr) {
             match &e.kind {
                 ExprKind::Var(n) => {
                     self.vars.insert(bare(n));

@@ -272,6 +272,19 @@ impl Lowerer<'_> {
             self.not_built(span, "this tuple variable here");
             return;
         };
+        // `$t = ($t.1, $t.0)`: build the new value aside, so that no element reads one
+        // already overwritten.
+        let mut w = walk::Names::default();
+        w.expr(value);
+        if w.vars.contains(name) && matches!(value.kind, ExprKind::Tuple(_) | ExprKind::Record(_)) {
+            let tmp = self.b.slot(l.size());
+            self.b.zero_slot(tmp, 0, l.size());
+            let t = self.b.slot_addr(tmp, 0);
+            self.store_layout(t, value, &l);
+            let (dst, t) = (self.b.slot_addr(slot, 0), self.b.slot_addr(tmp, 0));
+            self.copy_bytes(dst, t, l.size());
+            return;
+        }
         let dst = self.b.slot_addr(slot, 0);
         self.store_layout(dst, value, &l);
     }
