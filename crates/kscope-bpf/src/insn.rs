@@ -531,6 +531,10 @@ pub const PSEUDO_CALL: u8 = 1;
 /// `src_reg` of a call to a kernel function (`BPF_PSEUDO_KFUNC_CALL`); the immediate is
 /// its BTF id.
 pub const PSEUDO_KFUNC_CALL: u8 = 2;
+/// `src_reg` of an `ld_imm64` loading the address of a kernel variable
+/// (`BPF_PSEUDO_BTF_ID`); the immediate is its `BTF_KIND_VAR` id, the second half's the
+/// BTF object fd (0: vmlinux).
+pub const PSEUDO_BTF_ID: u8 = 3;
 /// `src_reg` of an `ld_imm64` loading the address of a subprogram (`BPF_PSEUDO_FUNC`),
 /// e.g. a helper callback; the immediate is the distance to it.
 pub const PSEUDO_FUNC: u8 = 4;
@@ -617,6 +621,8 @@ fn write_insn(f: &mut impl fmt::Write, insn: Insn, next: Option<Insn>) -> fmt::R
                 write!(f, "r{d} = map_value[fd:{}]{:+}", insn.imm, hi as u32)
             } else if s == PSEUDO_FUNC {
                 write!(f, "r{d} = func pc{:+}", insn.imm)
+            } else if s == PSEUDO_BTF_ID {
+                write!(f, "r{d} = btf_var[id:{}]", insn.imm)
             } else {
                 write!(f, "r{d} = {imm:#x}")
             }

@@ -283,6 +283,14 @@ impl Builder {
         dst
     }
 
+    /// A new register holding the address of the kernel variable with vmlinux BTF id
+    /// `btf_id` (for `bpf_this_cpu_ptr`/`bpf_per_cpu_ptr`).
+    pub fn btf_var_addr(&mut self, btf_id: u32) -> VReg {
+        let dst = self.vreg(Width::W64);
+        self.push(Op::LdBtfVar { dst, btf_id });
+        dst
+    }
+
     /// A new register holding the address of subprogram `func`, to pass as a helper's
     /// callback (`bpf_for_each_map_elem`'s second argument).
     pub fn func_ptr(&mut self, func: FuncId) -> VReg {

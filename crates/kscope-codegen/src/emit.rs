@@ -223,6 +223,14 @@ impl Emitter<'_> {
                 self.put2(pair);
                 self.flush(*dst, d);
             }
+            Op::LdBtfVar { dst, btf_id } => {
+                let d = self.target(*dst, SCRATCH1);
+                // The second half's immediate is the BTF object fd: 0 for vmlinux.
+                let mut pair = Insn::ld_imm64(d, u64::from(*btf_id));
+                pair[0].src = kscope_bpf::insn::PSEUDO_BTF_ID;
+                self.put2(pair);
+                self.flush(*dst, d);
+            }
             Op::Ctx { dst } if self.unused_ctx => {
                 let _ = dst;
             }

@@ -26,6 +26,11 @@ pub const GET_CURRENT_PID_TGID: u32 = 14;
 pub const GET_CURRENT_UID_GID: u32 = 15;
 /// `bpf_get_current_comm(buf, size)`.
 pub const GET_CURRENT_COMM: u32 = 16;
+/// `bpf_per_cpu_ptr(percpu_ptr, cpu)` (Linux 5.10): the variable's address on `cpu`,
+/// NULL past the last CPU.
+pub const PER_CPU_PTR: u32 = 153;
+/// `bpf_this_cpu_ptr(percpu_ptr)` (Linux 5.10): the variable's address on this CPU.
+pub const THIS_CPU_PTR: u32 = 154;
 /// `bpf_get_current_task()`.
 pub const GET_CURRENT_TASK: u32 = 35;
 /// `bpf_probe_read_user(dst, size, src)`.

@@ -186,6 +186,15 @@ pub enum Op {
         /// The subprogram.
         func: FuncId,
     },
+    /// `dst = &var`: the address of the kernel variable with this vmlinux BTF id (an
+    /// `ld_imm64` with `BPF_PSEUDO_BTF_ID`); a per-CPU variable's address is what
+    /// `bpf_this_cpu_ptr`/`bpf_per_cpu_ptr` take.
+    LdBtfVar {
+        /// Destination.
+        dst: VReg,
+        /// The `BTF_KIND_VAR` id in the kernel's BTF.
+        btf_id: u32,
+    },
     /// `dst op= src`, on 64 bits or (`alu32`) on 32 bits with the upper half zeroed.
     Alu {
         /// The operation (`Neg` ignores `src`).
@@ -330,6 +339,7 @@ impl Op {
             | Op::LdMap { .. }
             | Op::LdMapValue { .. }
             | Op::LdFunc { .. }
+            | Op::LdBtfVar { .. }
             | Op::SlotAddr { .. } => {
                 vec![]
             }
@@ -360,6 +370,7 @@ impl Op {
             | Op::LdMap { dst, .. }
             | Op::LdMapValue { dst, .. }
             | Op::LdFunc { dst, .. }
+            | Op::LdBtfVar { dst, .. }
             | Op::Alu { dst, .. }
             | Op::Load { dst, .. }
             | Op::SlotAddr { dst, .. } => Some(*dst),

@@ -390,6 +390,31 @@ impl TypeProvider for BtfTypes {
         }
     }
 
+    fn kernel_function(&self, name: &str) -> Lookup<()> {
+        match self.btf.find_by_name(Kind::Func, name) {
+            Some(_) => Lookup::Found(()),
+            None => Lookup::Missing {
+                candidates: Vec::new(),
+            },
+        }
+    }
+
+    fn kernel_variable(&self, name: &str) -> Lookup<()> {
+        if self.btf.find_by_name(Kind::Var, name).is_some() {
+            return Lookup::Found(());
+        }
+        let mut candidates = Vec::new();
+        for id in 1..=self.btf.type_count() {
+            if let Ok(t) = self.btf.raw_type(id)
+                && t.kind == Kind::Var
+                && let Ok(n) = self.btf.string_at(t.name_off)
+            {
+                candidates.push(n.to_string());
+            }
+        }
+        Lookup::Missing { candidates }
+    }
+
     fn struct_size(&self, name: &str) -> Option<u64> {
         let (btf, _, id) = self.aggregate(name)?;
         btf.size_of(id).ok()

@@ -828,7 +828,15 @@ impl<'a> Parser<'a> {
     fn if_stmt(&mut self) -> PResult<Stmt> {
         let start = self.bump().1; // `if`
         self.enter(start)?;
-        let cond = self.expr()?;
+        // `if comptime COND`: decided when compiling (see sema/meta.rs); the condition is
+        // wrapped in a `comptime(COND)` call the checker recognizes.
+        let comptime = self.peek() == Token::Ident && self.peek_text() == "comptime";
+        let keyword = comptime.then(|| self.bump().1);
+        let mut cond = self.expr()?;
+        if let Some(kw) = keyword {
+            let span = kw.to(cond.span);
+            cond = self.call_expr("comptime", vec![cond], span);
+        }
         let then = self.block()?;
         let otherwise = if self.eat(Token::Else) {
             if self.peek() == Token::If {
@@ -1212,7 +1220,7 @@ impl<'a> Parser<'a> {
                 self.bump();
                 if self.peek() == Token::LParen {
                     self.bump();
-                    let (args, end) = if matches!(text, "sizeof" | "offsetof") {
+                    let (args, end) = if matches!(text, "sizeof" | "offsetof" | "typeinfo") {
                         self.type_call_args()?
                     } else if text == "container_of" {
                         self.container_of_args()?

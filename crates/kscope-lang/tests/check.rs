@@ -551,3 +551,23 @@ Program
 ";
     assert_eq!(c.typed_tree(), want);
 }
+
+/// `typeinfo(x).field` folds to upstream's spelling of the type; comparisons of two
+/// `typeinfo` records and of two literal strings fold to bools.
+#[test]
+fn typeinfo_fields_fold_to_upstream_type_names() {
+    let src = "config = { unstable_typeinfo = enable } \
+               begin { $a = (uint8)1; $p = (int16 *)0; \
+               $t = (typeinfo($a).full_type, typeinfo($a).base_type, typeinfo($p).full_type, \
+               typeinfo(struct task_struct).base_type, typeinfo(uint32[4]).full_type, \
+               typeinfo($a) == typeinfo(uint8), typeinfo($a) != typeinfo(uint8), \
+               typeinfo($p).full_type == \"int16 *\", typeinfo($a).btf_id); }";
+    let c = compile_with(src, &NoKernelTypes);
+    let tree = kscope_lang::printer::to_source(&c.program);
+    assert!(
+        tree.contains(
+            "$t = (\"uint8\", \"int\", \"int16 *\", \"c_type\", \"uint32[4]\", true, false, true, 0);"
+        ),
+        "{tree}"
+    );
+}

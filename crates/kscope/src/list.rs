@@ -1,6 +1,6 @@
 //! `kscope list`: every probe point this kernel offers, named the way `kscope run` (and
 //! bpftrace) spells them: `tracepoint:SYSTEM:EVENT`, `kprobe:FUNCTION`, `software:NAME:`,
-//! plus `tracer:NAME` and `option:NAME` for ftrace.
+//! `self:signal:SIGUSR1`, plus `tracer:NAME` and `option:NAME` for ftrace.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -26,6 +26,9 @@ const SOFTWARE_EVENTS: [&str; 11] = [
     "page-faults",
     "task-clock",
 ];
+
+/// The probes on kscope itself rather than the kernel.
+const SELF_PROBES: [&str; 1] = ["self:signal:SIGUSR1"];
 
 /// Whether a probe name matches the user's glob: the whole name, the name without its
 /// provider, or its last `:` part.
@@ -169,6 +172,13 @@ pub fn run_for_pid(args: &ListArgs, pid: Option<i32>) -> anyhow::Result<ExitCode
     for event in SOFTWARE_EVENTS {
         let name = format!("software:{event}:");
         if matches(pattern, &name) {
+            shown += 1;
+            writeln!(out, "{name}")?;
+        }
+    }
+    // kscope's own events (`self:signal:SIGUSR1` runs once per SIGUSR1), as upstream lists.
+    for name in SELF_PROBES {
+        if matches(pattern, name) {
             shown += 1;
             writeln!(out, "{name}")?;
         }

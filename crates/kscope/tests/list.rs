@@ -72,7 +72,7 @@ fn verbose_listing_shows_the_fields_of_the_format_file() {
 }
 
 #[test]
-fn tracers_options_and_software_events_are_listed_and_a_miss_is_an_error() {
+fn tracers_options_software_and_self_probes_are_listed_and_a_miss_is_an_error() {
     let Some(_kernel) = require(Feature::Tracefs) else {
         return;
     };
@@ -87,6 +87,8 @@ fn tracers_options_and_software_events_are_listed_and_a_miss_is_an_error() {
     assert_eq!(out, "option:event-fork\n");
     let (_, out, _) = kscope(&["list", "software:*"]);
     assert!(out.lines().any(|l| l == "software:cpu-clock:"));
+    let (_, out, _) = kscope(&["list", "self:*"]);
+    assert_eq!(out, "self:signal:SIGUSR1\n");
     let (code, out, err) = kscope(&["list", "no_such_probe_anywhere"]);
     assert_eq!((code, out.as_str()), (1, ""));
     assert_eq!(

@@ -1013,3 +1013,92 @@ fn container_of_finds_the_enclosing_struct() {
     );
     assert_eq!(got, "(true, true, true)\n\n\n");
 }
+
+#[test]
+fn typeinfo_fields_are_known_when_compiling() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let got = run(
+        "config = { unstable_typeinfo = enable } \
+         BEGIN { $a = (uint64)((uint64)5 - (uint64)3); \
+         if (typeinfo($a).full_type != \"uint64\") { printf(\"wrong\\n\"); } \
+         print((typeinfo(curtask).full_type, typeinfo(comm).base_type, \
+         typeinfo($a) == typeinfo(uint64))); exit(); }",
+        None,
+    );
+    assert_eq!(got, "(struct task_struct *, string, true)\n\n\n");
+}
+
+/// Only the branch an `if comptime` selects is checked and compiled: the other may give
+/// a map another type.
+#[test]
+fn if_comptime_compiles_only_the_branch_it_selects() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let out = kscope(&[
+        "-e",
+        "BEGIN { $a = 1; if comptime is_str($a) { @n = \"s\"; } else { @n = 5; } \
+         if comptime ($1 > 3) { @big = 1; } else { @big = \"no\"; } \
+         if comptime ($1 > 30) { @huge = 1; } exit(); }",
+        "7",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "\n\n@big: 1\n@n: 5\n");
+}
+
+#[test]
+fn kfunc_exist_reads_the_kernel_btf() {
+    let Some(_kernel) = require(Feature::Btf) else {
+        return;
+    };
+    let got = run(
+        "BEGIN { print((kfunc_exist(\"vfs_read\"), kfunc_exist(\"kscope_no_such_function\"))); \
+         if comptime kfunc_exist(\"kscope_no_such_function\") { @x = \"never\"; } \
+         exit(); }",
+        None,
+    );
+    assert_eq!(got, "(true, false)\n\n\n");
+}
+
+/// `percpu_kaddr` reads per-CPU variables through `bpf_this_cpu_ptr`/`bpf_per_cpu_ptr`;
+/// the verifier finds their addresses in kallsyms, so this needs its data symbols.
+#[test]
+fn percpu_kaddr_reads_this_and_another_cpus_variable() {
+    let Some(_kernel) = require(Feature::KallsymsAll) else {
+        return;
+    };
+    let got = run(
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { \
+         $here = (struct rq *)percpu_kaddr(\"runqueues\"); \
+         $first = (struct rq *)percpu_kaddr(\"runqueues\", 0); \
+         print(($here->cpu == cpu, $first->cpu, percpu_kaddr(\"runqueues\", 100000) == 0)); \
+         exit(); }",
+        Some(&child("getppid 1")),
+    );
+    assert_eq!(got, "(true, 0, true)\n\n\n");
+}
+
+/// Without kallsyms data symbols the verifier cannot resolve the variable: kscope says so
+/// at the call instead of passing on the verifier's message.
+#[test]
+fn percpu_kaddr_without_kallsyms_data_is_a_clear_error() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let data_symbols = kscope_testkit::doctor_report()
+        .get(Feature::KallsymsAll.check_name())
+        .is_some_and(|c| c.available);
+    if data_symbols {
+        eprintln!("skip: this kernel lists data symbols in kallsyms");
+        return;
+    }
+    let out = kscope(&["-e", "BEGIN { $p = percpu_kaddr(\"runqueues\"); }"]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("without CONFIG_KALLSYMS_ALL") && err.contains("-e:1:27"),
+        "{err}"
+    );
+}

@@ -211,6 +211,8 @@ pub const FUNCTIONS: &[&str] = &[
     "has_key",
     "find",
     "container_of",
+    "percpu_kaddr",
+    "typeinfo",
     "len",
     "ksym",
     "usym",
@@ -256,7 +258,6 @@ pub const FUNCTIONS: &[&str] = &[
 pub const NOT_YET: &[&str] = &[
     "override",
     "path",
-    "percpu_kaddr",
     "skboutput",
     "socket_cookie",
     "tseries",
@@ -264,6 +265,7 @@ pub const NOT_YET: &[&str] = &[
     "unwatch",
     "write_user",
     "dw_ustack",
+    "kfunc_allowed",
 ];
 
 /// The type named in a cast, for the names that need no kernel types; `None` for names
@@ -308,6 +310,7 @@ pub const CONFIG_KEYS: &[(&str, bool)] = &[
     ("str_trunc_trailer", false),
     ("unstable_tseries", false),
     ("unstable_dw_ustack", false),
+    ("unstable_typeinfo", false),
 ];
 
 /// Stack modes accepted by `kstack(MODE)` and `stack_mode`.

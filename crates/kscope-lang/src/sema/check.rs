@@ -70,6 +70,8 @@ pub(super) struct Checker<'a> {
     pub(super) consts: std::collections::HashMap<ExprId, ExprKind>,
     /// The names `getopt()` reads.
     pub(super) option_names: Vec<String>,
+    /// `unstable_typeinfo` from the config block (`enable`, `warn`; else `error`).
+    pub(super) typeinfo_mode: String,
     /// The `cgroup_path()` filters (see [`Type::CgroupPath`]).
     pub(super) cgroup_path_filters: Vec<String>,
     /// The `strftime()` formats (see [`Type::Timestamp`]).
@@ -82,6 +84,7 @@ const HONOURED_CONFIG: &[&str] = &[
     "missing_probes",
     "print_maps_on_exit",
     "stack_mode",
+    "unstable_typeinfo",
 ];
 
 const AGGREGATIONS: &[&str] = &[
@@ -147,6 +150,11 @@ impl<'a> Checker<'a> {
             maps: BTreeMap::new(),
             hints,
             probe_infos: Vec::new(),
+            typeinfo_mode: program
+                .config_value("unstable_typeinfo")
+                .and_then(|v| v.text())
+                .unwrap_or("error")
+                .to_ascii_lowercase(),
             scopes: Vec::new(),
             probe_vars: BTreeMap::new(),
             map_flex: BTreeMap::new(),
@@ -173,7 +181,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn warn(&mut self, d: Diagnostic) {
+    pub(super) fn warn(&mut self, d: Diagnostic) {
         let seen = self
             .warnings
             .iter()
@@ -221,6 +229,7 @@ impl<'a> Checker<'a> {
             }
             let words: &[&str] = match key.as_str() {
                 "missing_probes" => &["error", "warn", "ignore"],
+                "unstable_typeinfo" => &["enable", "warn", "error"],
                 "print_maps_on_exit" => &["true", "false", "1", "0"],
                 _ => &[],
             };
@@ -303,7 +312,7 @@ impl<'a> Checker<'a> {
         });
     }
 
-    fn truthy(&mut self, t: &Type, e: &Expr, what: &str) {
+    pub(super) fn truthy(&mut self, t: &Type, e: &Expr, what: &str) {
         if !t.is_truthy() && *t != Type::Void {
             self.error(
                 Diagnostic::error(
@@ -397,6 +406,9 @@ impl<'a> Checker<'a> {
                 then,
                 otherwise,
             } => {
+                if self.comptime_if(cond, then, otherwise.as_ref()) {
+                    return;
+                }
                 let t = self.expr(cond);
                 self.truthy(&t, cond, "the `if` condition");
                 let known = self.const_int(cond).map(|v| v != 0);
@@ -1008,9 +1020,14 @@ impl<'a> Checker<'a> {
                 t
             }
             ExprKind::Binary { op, lhs, rhs } => {
+                if let Some(t) = self.typeinfo_compare(e, *op, lhs, rhs) {
+                    return t;
+                }
                 let lt = self.expr(lhs);
                 let rt = self.expr(rhs);
-                self.binop_type(*op, &lt, &rt, Some(lhs), rhs, e.span)
+                let t = self.binop_type(*op, &lt, &rt, Some(lhs), rhs, e.span);
+                self.fold_str_compare(e, *op, lhs, rhs);
+                t
             }
             ExprKind::Ternary {
                 cond,
@@ -1047,6 +1064,9 @@ impl<'a> Checker<'a> {
                 self.cast(ty, &from, expr)
             }
             ExprKind::Field { expr, field, arrow } => {
+                if let Some(t) = self.typeinfo_field(e, expr, field) {
+                    return t;
+                }
                 let base = self.expr(expr);
                 if *arrow && let Type::Record(_) = base {
                     return self.record_arrow(expr, field);
@@ -1907,6 +1927,20 @@ impl<'a> Checker<'a> {
                 }
                 Type::Bool
             }
+            "typeinfo" => {
+                self.error(
+                    Diagnostic::error(
+                        "a whole `typeinfo` record is not built yet",
+                        e.span,
+                        "read one of its fields here",
+                    )
+                    .with_help(
+                        "`typeinfo(x).base_type`, `.full_type` and `.btf_id` work, as does \
+                         `typeinfo(a) == typeinfo(b)`",
+                    ),
+                );
+                Type::Unknown
+            }
             // Valid calls were written out by the parser; these are the others.
             "find" => {
                 self.error(
@@ -2003,6 +2037,15 @@ impl<'a> Checker<'a> {
                         Type::UINT64
                     }
                 }
+            }
+            "percpu_kaddr" => {
+                if self.arity(e, n, args, 1, 2) {
+                    self.percpu_variable(&args[0]);
+                    if let Some(cpu) = args.get(1) {
+                        self.int_arg(n, cpu);
+                    }
+                }
+                Type::Ptr(Box::new(Type::UINT64))
             }
             "kaddr" => {
                 if self.arity(e, n, args, 1, 1) {
@@ -2248,6 +2291,42 @@ impl<'a> Checker<'a> {
         }
         self.error(d);
         Type::Unknown
+    }
+
+    /// The variable named by `percpu_kaddr()`'s first argument: a string literal naming
+    /// a variable the kernel's BTF describes.
+    fn percpu_variable(&mut self, arg: &Expr) {
+        let ExprKind::Str(name) = &arg.kind else {
+            self.error(Diagnostic::error(
+                "`percpu_kaddr()` needs the variable's name as a string literal",
+                arg.span,
+                "not a string literal",
+            ));
+            return;
+        };
+        let name = String::from_utf8_lossy(name).into_owned();
+        match self.tp.kernel_variable(&name) {
+            Lookup::Found(()) => {}
+            Lookup::Missing { candidates } => {
+                let mut d = Diagnostic::error(
+                    format!("the kernel has no per-CPU variable `{name}`"),
+                    arg.span,
+                    "not in the kernel's BTF",
+                );
+                if let Some(c) = nearest(&name, candidates.iter().map(String::as_str)) {
+                    d = d.with_help(format!("did you mean `{c}`?"));
+                }
+                self.error(d);
+            }
+            Lookup::Unknown => self.error(
+                Diagnostic::error(
+                    "`percpu_kaddr()` needs the kernel's BTF, which is not available",
+                    arg.span,
+                    "cannot look the variable up",
+                )
+                .with_help("`kscope doctor` says why BTF is missing"),
+            ),
+        }
     }
 
     fn unsafe_ok(&mut self, name: &Ident) -> bool {

@@ -21,6 +21,7 @@ pub const META_FUNCTIONS: &[&str] = &[
     "is_literal",
     "static_assert",
     "fail",
+    "kfunc_exist",
 ];
 
 /// Whether `e` is written as a literal (`1`, `-1`, `true`, `"hello"`).
@@ -72,12 +73,47 @@ impl Checker<'_> {
                 self.consts.insert(e.id, nothing(e));
                 Some(Type::Void)
             }
+            "kfunc_exist" => {
+                if self.arity(e, name, args, 1, 1) {
+                    self.kfunc_exist(e, &args[0]);
+                }
+                Some(Type::Bool)
+            }
             "fail" => {
                 self.fail(e, args);
                 self.consts.insert(e.id, nothing(e));
                 Some(Type::Void)
             }
             _ => None,
+        }
+    }
+
+    /// `kfunc_exist("name")`: whether the kernel's BTF has the function, as a constant.
+    fn kfunc_exist(&mut self, e: &Expr, arg: &Expr) {
+        let ExprKind::Str(name) = &arg.kind else {
+            self.error(Diagnostic::error(
+                "`kfunc_exist()` needs the function name as a string literal",
+                arg.span,
+                "not a string literal",
+            ));
+            return;
+        };
+        let name = String::from_utf8_lossy(name);
+        match self.tp.kernel_function(&name) {
+            crate::sema::Lookup::Found(()) => {
+                self.consts.insert(e.id, ExprKind::Bool(true));
+            }
+            crate::sema::Lookup::Missing { .. } => {
+                self.consts.insert(e.id, ExprKind::Bool(false));
+            }
+            crate::sema::Lookup::Unknown => self.error(
+                Diagnostic::error(
+                    "`kfunc_exist()` needs the kernel's BTF, which is not available",
+                    e.span,
+                    "cannot tell here",
+                )
+                .with_help("`kscope doctor` says why BTF is missing"),
+            ),
         }
     }
 
@@ -219,6 +255,51 @@ impl Checker<'_> {
 
     /// Checks `b` as a branch that is never taken when `unreached` (its `fail()` and
     /// `static_assert()` do not stop the build).
+    /// `if comptime COND { } else { }`: COND must be known when compiling; only the branch
+    /// it selects is checked (the other may use types the program does not have) and
+    /// [`prune_comptime`] removes the other. `false` when `cond` is not `comptime(...)`.
+    pub(super) fn comptime_if(
+        &mut self,
+        cond: &Expr,
+        then: &Block,
+        otherwise: Option<&Block>,
+    ) -> bool {
+        let ExprKind::Call { name, args } = &cond.kind else {
+            return false;
+        };
+        if name.name != "comptime" || args.len() != 1 {
+            return false;
+        }
+        let inner = &args[0];
+        let t = self.expr(inner);
+        self.truthy(&t, inner, "the `if comptime` condition");
+        match self.const_int(inner) {
+            Some(v) => {
+                self.consts.insert(cond.id, ExprKind::Bool(v != 0));
+                if v != 0 {
+                    self.block(then);
+                } else if let Some(o) = otherwise {
+                    self.block(o);
+                }
+            }
+            None => {
+                self.error(
+                    Diagnostic::error(
+                        "the condition of `if comptime` is not known when compiling",
+                        inner.span,
+                        "known only when the probe runs",
+                    )
+                    .with_help("drop `comptime` to decide it when the probe runs"),
+                );
+                self.block(then);
+                if let Some(o) = otherwise {
+                    self.block(o);
+                }
+            }
+        }
+        true
+    }
+
     pub(super) fn branch(&mut self, b: &Block, unreached: bool) {
         self.unreached += u32::from(unreached);
         self.block(b);
@@ -235,4 +316,50 @@ fn nothing(e: &Expr) -> ExprKind {
         },
         value: None,
     }
+}
+
+/// Drops the branch every checked `if comptime` does not take (its condition folds to a
+/// literal), so nothing unchecked reaches code generation.
+pub(super) fn prune_comptime(
+    b: &mut Block,
+    consts: &std::collections::HashMap<crate::ast::ExprId, ExprKind>,
+) {
+    use crate::ast::{Child, StmtKind, for_each_child};
+    for s in &mut b.stmts {
+        if let StmtKind::If {
+            cond,
+            then,
+            otherwise,
+        } = &mut s.kind
+            && let ExprKind::Call { name, .. } = &cond.kind
+            && name.name == "comptime"
+            && let Some(ExprKind::Bool(v)) = consts.get(&cond.id)
+        {
+            let empty = Block {
+                stmts: Vec::new(),
+                span: cond.span,
+            };
+            // The condition folds to `v` with the other constants.
+            if *v {
+                *otherwise = None;
+            } else {
+                *then = empty;
+            }
+        }
+        let _ = for_each_child(s, &mut |c| {
+            match c {
+                Child::Block(b) => prune_comptime(b, consts),
+                Child::Expr(e) => prune_expr(e, consts),
+                Child::Var(_) | Child::Type(_) => {}
+            }
+            Ok(())
+        });
+    }
+}
+
+fn prune_expr(e: &mut Expr, consts: &std::collections::HashMap<crate::ast::ExprId, ExprKind>) {
+    if let ExprKind::Block { block, .. } = &mut e.kind {
+        prune_comptime(block, consts);
+    }
+    crate::ast::visit_expr_children_mut(e, &mut |c| prune_expr(c, consts));
 }

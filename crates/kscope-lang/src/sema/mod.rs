@@ -11,6 +11,7 @@ mod provider;
 mod records;
 mod sizes;
 mod strings;
+mod typeinfo;
 mod types;
 
 pub(crate) use builtins::builtin;
@@ -168,6 +169,9 @@ fn check_inline(
         return Err(all);
     }
     let mut program = program;
+    for p in &mut program.probes {
+        meta::prune_comptime(&mut p.body, &second.consts);
+    }
     sizes::fold(&mut program, &second.consts);
     Ok(Checked {
         types: second.types,

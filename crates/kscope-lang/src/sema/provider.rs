@@ -68,6 +68,20 @@ pub trait TypeProvider: Sync {
         Lookup::Unknown
     }
 
+    /// Whether the kernel's BTF describes a function `name` (`kfunc_exist()`): `Found`,
+    /// `Missing` (with no candidates), or `Unknown` without BTF.
+    fn kernel_function(&self, name: &str) -> Lookup<()> {
+        let _ = name;
+        Lookup::Unknown
+    }
+
+    /// Whether the kernel's BTF describes a variable `name` (the per-CPU variables:
+    /// `percpu_kaddr()`); `Missing` lists the variables there are.
+    fn kernel_variable(&self, name: &str) -> Lookup<()> {
+        let _ = name;
+        Lookup::Unknown
+    }
+
     /// Whether the struct or union type `name` (`struct task_struct`) exists; for an
     /// unknown one, `Missing` lists the names that do (for casts).
     fn struct_type(&self, name: &str) -> Lookup<()> {

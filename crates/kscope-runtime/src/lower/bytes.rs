@@ -167,6 +167,49 @@ impl Lowerer<'_> {
         Some(V::Int(out))
     }
 
+    /// `percpu_kaddr("name" [, cpu])`: the address of a per-CPU kernel variable on this
+    /// CPU (`bpf_this_cpu_ptr`) or on `cpu` (`bpf_per_cpu_ptr`, NULL past the last CPU),
+    /// the variable named by its BTF id.
+    pub(super) fn percpu_kaddr(&mut self, args: &[Expr]) -> Option<V> {
+        let ExprKind::Str(name) = &args.first()?.kind else {
+            return None;
+        };
+        let name = String::from_utf8_lossy(name).into_owned();
+        // The verifier resolves the variable's address through kallsyms.
+        if kernel_symbols().is_some_and(|k| !k.has_data_symbols()) {
+            self.errors.push(LowerError {
+                span: args[0].span,
+                message: format!(
+                    "`percpu_kaddr(\"{name}\")` cannot be loaded on this kernel: the verifier \
+                     finds a variable's address in /proc/kallsyms, which lists functions only \
+                     here (the kernel was built without CONFIG_KALLSYMS_ALL)"
+                ),
+            });
+            return None;
+        }
+        let id = self
+            .ctx
+            .btf
+            .as_ref()
+            .and_then(|b| b.btf().find_by_name(kscope_btf::Kind::Var, &name));
+        let Some(id) = id else {
+            self.errors.push(LowerError {
+                span: args[0].span,
+                message: format!("`percpu_kaddr()`: no variable `{name}` in the kernel's BTF"),
+            });
+            return None;
+        };
+        let var = self.b.btf_var_addr(id);
+        Some(V::Int(match args.get(1) {
+            Some(cpu) => {
+                let cpu = self.int(cpu);
+                self.b
+                    .call(kscope_codegen::helper::PER_CPU_PTR, &[var, cpu])
+            }
+            None => self.b.call(kscope_codegen::helper::THIS_CPU_PTR, &[var]),
+        }))
+    }
+
     /// `kaddr("name")`: the address of a kernel symbol from /proc/kallsyms, a constant.
     pub(super) fn kaddr(&mut self, arg: &Expr) -> Option<V> {
         let ExprKind::Str(name) = &arg.kind else {

@@ -452,6 +452,7 @@ impl Lowerer<'_> {
             "buf" => self.buf(args),
             "bswap" => self.bswap(args.first()?),
             "kaddr" => self.kaddr(args.first()?),
+            "percpu_kaddr" => self.percpu_kaddr(args),
             "strftime" => Some(V::Int(self.int(args.get(1)?))),
             "cgroup_path" => Some(V::Int(self.int(args.first()?))),
             "macaddr" => self.macaddr(args.first()?),
