@@ -177,3 +177,21 @@ fn records_in_json_output() {
          {\"type\": \"map\", \"data\": {\"@k\": {\"{.a=1,.b=x}\": 3}}}\n"
     );
 }
+
+/// `typeinfo` names a record as upstream does (kscope's strings are all 64 bytes).
+#[test]
+fn typeinfo_of_a_record() {
+    let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
+        return;
+    };
+    let out = run(
+        &[],
+        "config = { unstable_typeinfo = enable; } \
+         BEGIN { $r = (a=1, b=(x=\"s\")); print(typeinfo($r).full_type); \
+         print(typeinfo($r).base_type); print(typeinfo($r.b.x).full_type); exit(); }",
+    );
+    assert_eq!(
+        out,
+        "record { .a = int8, .b = record { .x = string[64] } }\nrecord\nstring[64]\n\n\n"
+    );
+}
