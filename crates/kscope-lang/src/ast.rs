@@ -105,6 +105,15 @@ pub struct Ident {
     pub span: Span,
 }
 
+/// One `name=value` of a record literal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordField {
+    /// The field's name.
+    pub name: Ident,
+    /// Its value.
+    pub value: Expr,
+}
+
 /// One action block: attach points, an optional predicate and the body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Probe {
@@ -491,6 +500,9 @@ pub enum ExprKind {
     },
     /// `(a, b, ...)`.
     Tuple(Vec<Expr>),
+    /// `(name=a, other=b, ...)`: a record (a tuple whose elements have names), fields
+    /// in the order written (which is also the order they are evaluated in).
+    Record(Vec<RecordField>),
     /// A type written where `sizeof`/`offsetof` take one (`sizeof(struct task_struct)`);
     /// the checker replaces those calls by their value.
     Type(TypeName),
@@ -765,6 +777,9 @@ pub(crate) fn for_each_expr_child(
         ExprKind::Map { keys: items, .. }
         | ExprKind::Call { args: items, .. }
         | ExprKind::Tuple(items) => items.iter_mut().try_for_each(|i| f(Child::Expr(i))),
+        ExprKind::Record(fields) => fields
+            .iter_mut()
+            .try_for_each(|r| f(Child::Expr(&mut r.value))),
         ExprKind::Cast { ty, expr } => {
             type_child(ty, f)?;
             f(Child::Expr(expr))

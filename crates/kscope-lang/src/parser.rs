@@ -781,6 +781,18 @@ impl<'a> Parser<'a> {
                                 op,
                                 value,
                             },
+                            ExprKind::TupleIndex { .. } | ExprKind::Field { .. } => {
+                                return Err(Diagnostic::error(
+                                    "cannot assign to a field or a tuple element",
+                                    target.span,
+                                    "struct fields, records and tuples are read-only",
+                                )
+                                .with_note("the assignment is here", op_span, "")
+                                .with_help(
+                                    "assign a whole new one to the variable or map, e.g. \
+                                     `$r = (a=2, b=$r.b)`",
+                                ));
+                            }
                             _ => {
                                 return Err(Diagnostic::error(
                                     "cannot assign to this expression",
@@ -1544,6 +1556,11 @@ impl<'a> Parser<'a> {
             let end = self.bump().1;
             return Ok(self.mk(ExprKind::Tuple(Vec::new()), open.to(end)));
         }
+        // `(name=...`: a record (`==` is a different token, so `(a == 1)` stays a
+        // comparison).
+        if self.peek() == Token::Ident && self.peek_n(1).0 == Token::Assign {
+            return self.record_rest(open);
+        }
         let first = self.expr()?;
         if self.peek() == Token::Comma {
             self.bump();
@@ -1553,6 +1570,38 @@ impl<'a> Parser<'a> {
         }
         self.expect(Token::RParen, "`)`")?;
         Ok(first)
+    }
+
+    /// The fields of a record literal after its `(`, through the closing `)`.
+    fn record_rest(&mut self, open: Span) -> PResult<Expr> {
+        let mut fields = Vec::new();
+        loop {
+            let (tok, span) = self.peek_n(0);
+            if tok != Token::Ident {
+                return Err(Diagnostic::error(
+                    "expected a field name in the record",
+                    span,
+                    "expected `name=value`",
+                )
+                .with_help("every element of a record is named: `(a=1, b=\"x\")`"));
+            }
+            self.bump();
+            let name = Ident {
+                name: self.text(span).to_string(),
+                span,
+            };
+            self.expect(Token::Assign, "`=` after the field name")?;
+            let value = self.expr()?;
+            fields.push(RecordField { name, value });
+            if self.peek() == Token::Comma {
+                self.bump();
+                if self.peek() != Token::RParen {
+                    continue;
+                }
+            }
+            let end = self.expect(Token::RParen, "`,` or `)` in the record")?;
+            return Ok(self.mk(ExprKind::Record(fields), open.to(end)));
+        }
     }
 
     /// If the tokens after `(` spell a type and `)`, consumes them and returns the type.
@@ -2016,6 +2065,7 @@ fn pure_value(e: &Expr) -> bool {
         | ExprKind::Var(_)
         | ExprKind::Positional(_) => true,
         ExprKind::Tuple(items) => items.iter().all(pure_value),
+        ExprKind::Record(fields) => fields.iter().all(|r| pure_value(&r.value)),
         ExprKind::Cast { expr, .. } => pure_value(expr),
         ExprKind::Unary {
             op: UnOp::Neg,

@@ -252,6 +252,14 @@ impl Tree<'_> {
                 }
                 Ok(())
             }
+            ExprKind::Record(fields) => {
+                f.eline(d, e, "record")?;
+                for r in fields {
+                    f.line(d + 1, &format!(".{} =", r.name.name))?;
+                    f.expr(d + 2, &r.value)?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -487,6 +495,13 @@ pub fn src_expr(e: &Expr) -> String {
         ExprKind::Index { expr, index } => format!("{}[{}]", src_expr(expr), src_expr(index)),
         ExprKind::Tuple(items) if items.len() == 1 => format!("({},)", src_expr(&items[0])),
         ExprKind::Tuple(items) => format!("({})", src_list(items)),
+        ExprKind::Record(fields) => {
+            let parts: Vec<String> = fields
+                .iter()
+                .map(|r| format!("{}={}", r.name.name, src_expr(&r.value)))
+                .collect();
+            format!("({})", parts.join(", "))
+        }
         ExprKind::Type(ty) => type_src(ty),
         ExprKind::Block { block, value } => {
             let mut out = String::from("{");

@@ -281,7 +281,7 @@ pub fn inet_text(bytes: &[u8]) -> String {
     }
 }
 
-/// A stored value of layout `l` (a tuple decodes element by element).
+/// A stored value of layout `l` (a tuple or record decodes element by element).
 pub fn layout_value(bytes: &[u8], l: &Layout, stacks: &Stacks<'_>) -> Primitive {
     match l {
         Layout::Scalar(sc) => scalar(bytes, *sc, stacks),
@@ -298,6 +298,17 @@ pub fn layout_value(bytes: &[u8], l: &Layout, stacks: &Stacks<'_>) -> Primitive 
                 off += n;
             }
             Primitive::Tuple(out)
+        }
+        Layout::Record(fields) => {
+            let mut off = 0usize;
+            let mut out = Vec::with_capacity(fields.len());
+            for (name, it) in fields {
+                let n = it.size() as usize;
+                let v = layout_value(bytes.get(off..off + n).unwrap_or(&[]), it, stacks);
+                out.push((name.clone(), v));
+                off += n;
+            }
+            Primitive::Record(out)
         }
     }
 }

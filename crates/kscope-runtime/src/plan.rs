@@ -177,6 +177,8 @@ pub enum Layout {
     Scalar(Scalar),
     /// A tuple of these elements.
     Tuple(Vec<Layout>),
+    /// A record: named elements in their stored order, laid out as a tuple of them.
+    Record(Vec<(String, Layout)>),
 }
 
 impl Layout {
@@ -188,6 +190,11 @@ impl Layout {
                 .map(Layout::of)
                 .collect::<Option<Vec<_>>>()
                 .map(Layout::Tuple),
+            Type::Record(fields) => fields
+                .iter()
+                .map(|(n, t)| Layout::of(t).map(|l| (n.clone(), l)))
+                .collect::<Option<Vec<_>>>()
+                .map(Layout::Record),
             t => Scalar::of(t).map(Layout::Scalar),
         }
     }
@@ -197,16 +204,33 @@ impl Layout {
         match self {
             Layout::Scalar(s) => s.size(),
             Layout::Tuple(items) => items.iter().map(Layout::size).sum(),
+            Layout::Record(fields) => fields.iter().map(|(_, l)| l.size()).sum(),
         }
     }
 
-    /// Element `i` of a tuple: its byte offset and layout.
+    /// Whether it is a tuple or a record (stored element after element).
+    pub fn is_aggregate(&self) -> bool {
+        matches!(self, Layout::Tuple(_) | Layout::Record(_))
+    }
+
+    /// Element `i` of a tuple or record (in stored order): its byte offset and layout.
     pub fn element(&self, i: usize) -> Option<(u32, &Layout)> {
-        let Layout::Tuple(items) = self else {
+        let items: Vec<&Layout> = match self {
+            Layout::Tuple(items) => items.iter().collect(),
+            Layout::Record(fields) => fields.iter().map(|(_, l)| l).collect(),
+            Layout::Scalar(_) => return None,
+        };
+        let off = items.iter().take(i).map(|l| l.size()).sum();
+        items.get(i).map(|l| (off, *l))
+    }
+
+    /// Field `name` of a record: its byte offset and layout.
+    pub fn field(&self, name: &str) -> Option<(u32, &Layout)> {
+        let Layout::Record(fields) = self else {
             return None;
         };
-        let off = items.iter().take(i).map(Layout::size).sum();
-        items.get(i).map(|l| (off, l))
+        let i = fields.iter().position(|(n, _)| n == name)?;
+        self.element(i)
     }
 }
 
@@ -235,7 +259,7 @@ pub enum ValueLayout {
     },
     /// A plain value (`@x = expr`).
     Plain(Scalar),
-    /// A tuple value (`@x = (a, b)`), laid out by [`Layout`].
+    /// A tuple or record value (`@x = (a, b)`, `@x = (a=1)`), laid out by [`Layout`].
     Tuple(Layout),
 }
 
@@ -551,7 +575,7 @@ impl Plan {
                         lhist: Some((*min, *max, *step)),
                     },
                 },
-                t @ Type::Tuple(_) => {
+                t @ (Type::Tuple(_) | Type::Record(_)) => {
                     ValueLayout::Tuple(Layout::of(t).ok_or_else(|| Unsupported {
                         map: name.clone(),
                         what: format!("map values of type {t} are not built yet"),

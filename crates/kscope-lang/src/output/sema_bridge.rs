@@ -25,6 +25,12 @@ pub fn zero_value(t: &Type) -> Primitive {
         Type::Ptr(_) => Primitive::pointer(0),
         Type::Array(elem, n) => Primitive::Array((0..*n).map(|_| zero_value(elem)).collect()),
         Type::Tuple(items) => Primitive::Tuple(items.iter().map(zero_value).collect()),
+        Type::Record(fields) => Primitive::Record(
+            fields
+                .iter()
+                .map(|(n, t)| (n.clone(), zero_value(t)))
+                .collect(),
+        ),
         Type::Kstack | Type::Ustack => Primitive::Str("\n".into()),
         Type::Ksym | Type::Usym => Primitive::Str("0".into()),
         Type::Inet => Primitive::Str(String::new()),

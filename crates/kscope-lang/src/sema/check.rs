@@ -686,18 +686,20 @@ impl<'a> Checker<'a> {
                     None => {
                         let first = v.span;
                         let name = crate::macros::source_name(name);
-                        self.error(
-                            Diagnostic::error(
-                                format!("type mismatch for `${name}`: it holds `{old}`, not `{t}`"),
-                                value_span,
-                                format!("this has type `{t}`"),
-                            )
-                            .with_note(
-                                format!("`${name}` got its type here"),
-                                first,
-                                format!("`{old}`"),
-                            ),
+                        let mut d = Diagnostic::error(
+                            format!("type mismatch for `${name}`: it holds `{old}`, not `{t}`"),
+                            value_span,
+                            format!("this has type `{t}`"),
+                        )
+                        .with_note(
+                            format!("`${name}` got its type here"),
+                            first,
+                            format!("`{old}`"),
                         );
+                        if let Some(h) = super::records::mismatch_help(&old, &t) {
+                            d = d.with_help(h);
+                        }
+                        self.error(d);
                     }
                 }
             }
@@ -770,18 +772,20 @@ impl<'a> Checker<'a> {
         }
         for (old, new) in info.keys.iter().zip(keys) {
             if merge(old, new).is_none() {
-                self.error(
-                    Diagnostic::error(
-                        format!("map key type mismatch for `@{name}`: `{new}` instead of `{old}`"),
-                        span,
-                        format!("key of type `{new}`"),
-                    )
-                    .with_note(
-                        format!("`@{name}` got its key type here"),
-                        info.key_span,
-                        format!("`{old}`"),
-                    ),
+                let mut d = Diagnostic::error(
+                    format!("map key type mismatch for `@{name}`: `{new}` instead of `{old}`"),
+                    span,
+                    format!("key of type `{new}`"),
+                )
+                .with_note(
+                    format!("`@{name}` got its key type here"),
+                    info.key_span,
+                    format!("`{old}`"),
                 );
+                if let Some(h) = super::records::mismatch_help(old, new) {
+                    d = d.with_help(h);
+                }
+                self.error(d);
                 return false;
             }
         }
@@ -885,11 +889,14 @@ impl<'a> Checker<'a> {
             None => {
                 let (help, label) = match (&info.value, &value) {
                     (Type::Agg(..), _) | (_, Type::Agg(..)) => (
-                        "a map holds one kind of value: use another map name for this one",
+                        "a map holds one kind of value: use another map name for this one"
+                            .to_string(),
                         format!("this has type `{value}`"),
                     ),
-                    _ => (
-                        "a map keeps the value type of its first assignment",
+                    (old, new) => (
+                        super::records::mismatch_help(old, new).unwrap_or_else(|| {
+                            "a map keeps the value type of its first assignment".to_string()
+                        }),
                         format!("this has type `{value}`"),
                     ),
                 };
@@ -1056,11 +1063,14 @@ impl<'a> Checker<'a> {
                 let from = self.expr(expr);
                 self.cast(ty, &from, expr)
             }
-            ExprKind::Field { expr, field, .. } => {
+            ExprKind::Field { expr, field, arrow } => {
                 if let Some(t) = self.typeinfo_field(e, expr, field) {
                     return t;
                 }
                 let base = self.expr(expr);
+                if *arrow && let Type::Record(_) = base {
+                    return self.record_arrow(expr, field);
+                }
                 self.field(&base, expr, field)
             }
             ExprKind::TupleIndex { expr, index } => {
@@ -1135,6 +1145,7 @@ impl<'a> Checker<'a> {
                 }
                 Type::Tuple(ts)
             }
+            ExprKind::Record(fields) => self.record_literal(fields),
         }
     }
 
@@ -1408,7 +1419,7 @@ impl<'a> Checker<'a> {
         let target = wrap_type(base.clone(), ty);
         if matches!(
             from,
-            Type::Void | Type::Agg(..) | Type::Args | Type::Tuple(_)
+            Type::Void | Type::Agg(..) | Type::Args | Type::Tuple(_) | Type::Record(_)
         ) {
             self.error(Diagnostic::error(
                 format!("cannot cast `{from}` to `{ty}`"),
@@ -1457,6 +1468,7 @@ impl<'a> Checker<'a> {
         match base {
             Type::Unknown => Type::Unknown,
             Type::Args => self.args_field(field),
+            Type::Record(fields) => self.record_field(fields, x, field),
             Type::Struct(s) => self.member(s, field),
             Type::Ptr(inner) => match &**inner {
                 Type::Struct(s) => self.member(s, field),
@@ -2580,6 +2592,7 @@ fn key_part(t: Type) -> Type {
     match t {
         Type::Int { signed, .. } => Type::int(64, signed),
         Type::Tuple(ts) => Type::Tuple(ts.into_iter().map(key_part).collect()),
+        Type::Record(fs) => Type::Record(fs.into_iter().map(|(n, t)| (n, key_part(t))).collect()),
         t => t,
     }
 }

@@ -8,6 +8,7 @@ mod getopt;
 mod meta;
 mod printf;
 mod provider;
+mod records;
 mod sizes;
 mod strings;
 mod typeinfo;
@@ -18,6 +19,7 @@ pub use builtins::{BUILTINS, Builtin, CONFIG_KEYS, FUNCTIONS, NOT_YET, STACK_MOD
 pub use meta::META_FUNCTIONS;
 pub use printf::{ArgKind, Conversion, conversions};
 pub use provider::{Field, Lookup, NoKernelTypes, TableTypes, TypeProvider};
+pub use records::merge_records;
 pub use strings::{MEMCMP_MAX, STR_CAP, STRING_FUNCTIONS, byte_size, pton_bytes};
 pub use types::{AggKind, BUF_MAX, Type, literal_type, merge, merge_int};
 

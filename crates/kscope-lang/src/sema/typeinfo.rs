@@ -24,6 +24,7 @@ pub fn base_type(t: &Type) -> &'static str {
         Type::Struct(_) | Type::Args => "c_type",
         Type::Array(..) => "array",
         Type::Tuple(_) => "tuple",
+        Type::Record(_) => "record",
         Type::Kstack => "kstack",
         Type::Ustack => "ustack",
         Type::Ksym => "ksym_t",
@@ -65,6 +66,14 @@ pub fn full_type(t: &Type) -> String {
         Type::Tuple(items) => {
             let parts: Vec<String> = items.iter().map(full_type).collect();
             format!("({})", parts.join(","))
+        }
+        Type::Record(fields) if fields.is_empty() => "record {}".to_string(),
+        Type::Record(fields) => {
+            let parts: Vec<String> = fields
+                .iter()
+                .map(|(n, t)| format!(".{n} = {}", full_type(t)))
+                .collect();
+            format!("record {{ {} }}", parts.join(", "))
         }
         Type::Agg(
             k @ (AggKind::Sum | AggKind::Avg | AggKind::Min | AggKind::Max | AggKind::Stats),

@@ -59,6 +59,9 @@ pub enum Type {
     Array(Box<Type>, u64),
     /// A tuple.
     Tuple(Vec<Type>),
+    /// A record: named elements in their stored order (the order of the first record a
+    /// variable, map key or map value received; see [`merge`]).
+    Record(Vec<(String, Type)>),
     /// The `args` record of the probe (fields from tracepoint formats or BTF).
     Args,
     /// `kstack`.
@@ -165,6 +168,18 @@ impl fmt::Display for Type {
                 }
                 f.write_str(")")
             }
+            // As upstream names them: `record { .a = int8, .b = string }`.
+            Type::Record(fs) if fs.is_empty() => f.write_str("record {}"),
+            Type::Record(fs) => {
+                f.write_str("record { ")?;
+                for (i, (n, t)) in fs.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, ".{n} = {t}")?;
+                }
+                f.write_str(" }")
+            }
             Type::Args => f.write_str("args"),
             Type::Kstack => f.write_str("kstack"),
             Type::Ustack => f.write_str("ustack"),
@@ -234,6 +249,7 @@ pub fn merge(old: &Type, new: &Type) -> Option<Type> {
             .map(|(x, y)| merge(x, y))
             .collect::<Option<Vec<_>>>()
             .map(Type::Tuple),
+        (Type::Record(a), Type::Record(b)) => super::records::merge_records(a, b),
         (Type::Agg(a, asg), Type::Agg(b, bsg)) if a == b => {
             Some(Type::Agg(a.clone(), *asg || *bsg))
         }

@@ -216,7 +216,10 @@ impl Lowerer<'_> {
                 };
                 let whole_map =
                     matches!(&target.kind, ExprKind::Map { keys, .. } if keys.is_empty());
-                if name == "print" && !whole_map && matches!(self.ty(target), Type::Tuple(_)) {
+                if name == "print"
+                    && !whole_map
+                    && matches!(self.ty(target), Type::Tuple(_) | Type::Record(_))
+                {
                     let (p, layout) = self.tuple_value(target)?;
                     let len = layout.size();
                     let id = self.message(Message::PrintTuple { layout });
@@ -534,8 +537,8 @@ impl Lowerer<'_> {
         let mut layouts = Vec::new();
         for a in args {
             let t = self.ty(a);
-            if matches!(t, Type::Tuple(_)) {
-                self.not_built(a.span, "a tuple as an output argument");
+            if matches!(t, Type::Tuple(_) | Type::Record(_)) {
+                self.not_built(a.span, "a tuple or record as an output argument");
                 return None;
             }
             let v = match t {

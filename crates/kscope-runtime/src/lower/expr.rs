@@ -118,6 +118,7 @@ impl Lowerer<'_> {
                 }
                 V::Int(self.extend(v, &t))
             }
+            ExprKind::Field { expr, .. } if self.is_record(expr) => return self.tuple_expr(e),
             ExprKind::Field { expr, field, .. } => {
                 if matches!(&expr.kind, ExprKind::Ident(n) if n == "args")
                     && self.ctx.args != ArgSource::Raw
@@ -126,7 +127,9 @@ impl Lowerer<'_> {
                 }
                 return self.btf_value(e);
             }
-            ExprKind::TupleIndex { .. } | ExprKind::Tuple(_) => return self.tuple_expr(e),
+            ExprKind::TupleIndex { .. } | ExprKind::Tuple(_) | ExprKind::Record(_) => {
+                return self.tuple_expr(e);
+            }
             ExprKind::Index { expr, index } if self.ty(expr) == Type::Str => {
                 return self.string_byte(expr, index);
             }
@@ -194,7 +197,12 @@ impl Lowerer<'_> {
         }
         let lt = self.ty(lhs);
         let rt = self.ty(rhs);
-        if let (Type::Tuple(_), Type::Tuple(_), BinOp::Eq | BinOp::Ne) = (&lt, &rt, op) {
+        if let (
+            Type::Tuple(_) | Type::Record(_),
+            Type::Tuple(_) | Type::Record(_),
+            BinOp::Eq | BinOp::Ne,
+        ) = (&lt, &rt, op)
+        {
             return self.tuple_compare(op == BinOp::Eq, lhs, rhs, span);
         }
         if matches!((&lt, &rt), (Type::Array(..), Type::Array(..))) {

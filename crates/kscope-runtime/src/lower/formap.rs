@@ -227,7 +227,7 @@ impl Lowerer<'_> {
                 .get(&name)
                 .cloned();
             match t {
-                Some(t @ Type::Tuple(_)) => {
+                Some(t @ (Type::Tuple(_) | Type::Record(_))) => {
                     self.new_tuple_var(&name, &t, span);
                 }
                 _ => {
@@ -392,7 +392,8 @@ pub(super) mod walk {
             }
         }
 
-        fn expr(&mut self, e: &Expr) {
+        /// Walks `e`.
+        pub fn expr(&mut self, e: &Expr) {
             match &e.kind {
                 ExprKind::Var(n) => {
                     self.vars.insert(bare(n));
@@ -400,6 +401,7 @@ pub(super) mod walk {
                 ExprKind::Map { keys, .. } => keys.iter().for_each(|k| self.expr(k)),
                 ExprKind::Call { args, .. } => args.iter().for_each(|a| self.expr(a)),
                 ExprKind::Tuple(items) => items.iter().for_each(|a| self.expr(a)),
+                ExprKind::Record(fields) => fields.iter().for_each(|f| self.expr(&f.value)),
                 ExprKind::Unary { expr, .. }
                 | ExprKind::Cast { expr, .. }
                 | ExprKind::Field { expr, .. }

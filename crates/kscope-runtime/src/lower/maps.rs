@@ -53,7 +53,7 @@ impl Lowerer<'_> {
         for (k, part) in keys.iter().zip(&layout) {
             let sc = match part {
                 crate::plan::Layout::Scalar(sc) => sc,
-                crate::plan::Layout::Tuple(_) => {
+                crate::plan::Layout::Tuple(_) | crate::plan::Layout::Record(_) => {
                     let dst = self.b.slot_addr(slot, off);
                     self.store_layout(dst, k, part);
                     off += part.size() as i16;

@@ -12,6 +12,7 @@ mod context;
 mod expr;
 mod formap;
 mod maps;
+mod records;
 mod stmt;
 mod strcmp;
 mod strfuncs;

@@ -1,4 +1,5 @@
-//! Tuples: literals, `$t.N`, tuple variables and tuple map values. A tuple lives in a
+//! Tuples: literals, `$t.N`, tuple variables and tuple map values (records, in
+//! [`super::records`], reuse all of it). A tuple lives in a
 //! stack slot laid out by [`Layout`]; code that needs one asks [`Lowerer::tuple_value`]
 //! for its address.
 
@@ -22,7 +23,9 @@ impl Lowerer<'_> {
         let tuples: Vec<(String, Type)> = self.checked.probes[self.probe_index]
             .variables
             .iter()
-            .filter(|(n, t)| matches!(t, Type::Tuple(_)) && !w.loop_vars.contains(*n))
+            .filter(|(n, t)| {
+                matches!(t, Type::Tuple(_) | Type::Record(_)) && !w.loop_vars.contains(*n)
+            })
             .map(|(n, t)| (n.clone(), t.clone()))
             .collect();
         for (name, t) in tuples {
@@ -103,6 +106,10 @@ impl Lowerer<'_> {
             }
             return;
         }
+        if let (ExprKind::Record(fields), Layout::Record(_)) = (&e.kind, l) {
+            self.store_record_literal(dst, fields, l, e.span);
+            return;
+        }
         match l {
             Layout::Scalar(Scalar::Str | Scalar::Inet | Scalar::Buf | Scalar::IntArray { .. }) => {
                 self.store_str(dst, e)
@@ -111,10 +118,10 @@ impl Lowerer<'_> {
                 let v = self.int(e);
                 self.b.store(Size::DW, Base::Reg(dst), 0, v);
             }
-            Layout::Tuple(_) => {
+            Layout::Tuple(_) | Layout::Record(_) => {
                 if let Some((p, have)) = self.tuple_value(e) {
                     if have.size() == l.size() {
-                        self.copy_bytes(dst, p, l.size());
+                        self.copy_reordered(dst, l, p, &have, e.span);
                     } else {
                         self.not_built(e.span, "a tuple of another shape here");
                     }
@@ -155,11 +162,22 @@ impl Lowerer<'_> {
                 self.span(e.span);
                 Some((self.b.slot_addr(slot, 0), l))
             }
+            ExprKind::Record(fields) => self.record_literal_value(e, fields),
+            ExprKind::Field { expr, field, .. } if self.is_record(expr) => {
+                let (p, l) = self.tuple_value(expr)?;
+                let (off, el) = l.field(&field.name)?;
+                let el = el.clone();
+                if !el.is_aggregate() {
+                    self.not_built(e.span, "a record field used as a tuple");
+                    return None;
+                }
+                Some((self.offset(p, off), el))
+            }
             ExprKind::TupleIndex { expr, index } => {
                 let (p, l) = self.tuple_value(expr)?;
                 let (off, el) = l.element(*index as usize)?;
                 let el = el.clone();
-                if !matches!(el, Layout::Tuple(_)) {
+                if !el.is_aggregate() {
                     self.not_built(e.span, "a tuple element used as a tuple");
                     return None;
                 }
@@ -190,23 +208,36 @@ impl Lowerer<'_> {
         }
     }
 
-    /// The `Tuple` and `TupleIndex` arms of [`Lowerer::expr`]: a scalar element of a
-    /// tuple (a whole tuple is only read through [`Lowerer::tuple_value`]).
+    /// The `Tuple`, `TupleIndex` and record `Field` arms of [`Lowerer::expr`]: a scalar
+    /// element of a tuple or record (a whole one is only read through
+    /// [`Lowerer::tuple_value`]).
     pub(super) fn tuple_expr(&mut self, e: &Expr) -> Option<V> {
-        let ExprKind::TupleIndex { expr, index } = &e.kind else {
-            self.not_built(e.span, "a tuple used as a single value");
-            return None;
+        let (p, off, el) = match &e.kind {
+            ExprKind::TupleIndex { expr, index } => {
+                let (p, l) = self.tuple_value(expr)?;
+                let (off, el) = l.element(*index as usize)?;
+                let el = el.clone();
+                (p, off, el)
+            }
+            ExprKind::Field { expr, field, .. } => {
+                let (p, l) = self.tuple_value(expr)?;
+                let (off, el) = l.field(&field.name)?;
+                let el = el.clone();
+                (p, off, el)
+            }
+            _ => {
+                self.not_built(e.span, "a tuple or record used as a single value");
+                return None;
+            }
         };
-        let (p, l) = self.tuple_value(expr)?;
-        let (off, el) = l.element(*index as usize)?;
         self.span(e.span);
         match el {
             Layout::Scalar(Scalar::Str | Scalar::Inet | Scalar::Buf | Scalar::IntArray { .. }) => {
                 Some(V::Str(self.offset(p, off)))
             }
             Layout::Scalar(_) => Some(V::Int(self.b.load(Size::DW, Base::Reg(p), off as i16))),
-            Layout::Tuple(_) => {
-                self.not_built(e.span, "a tuple used as a single value");
+            Layout::Tuple(_) | Layout::Record(_) => {
+                self.not_built(e.span, "a tuple or record used as a single value");
                 None
             }
         }
@@ -221,12 +252,7 @@ impl Lowerer<'_> {
         rhs: &Expr,
         span: Span,
     ) -> Option<V> {
-        let (a, la) = self.tuple_value(lhs)?;
-        let (b, lb) = self.tuple_value(rhs)?;
-        if la.size() != lb.size() {
-            self.not_built(span, "comparing tuples of different shapes");
-            return None;
-        }
+        let (a, b, la) = self.compare_operands(lhs, rhs, span)?;
         self.span(span);
         let res = self.b.imm(if eq { 0 } else { 1 });
         let differ = self.b.label();
@@ -246,6 +272,19 @@ impl Lowerer<'_> {
             self.not_built(span, "this tuple variable here");
             return;
         };
+        // `$t = ($t.1, $t.0)`: build the new value aside, so that no element reads one
+        // already overwritten.
+        let mut w = walk::Names::default();
+        w.expr(value);
+        if w.vars.contains(name) && matches!(value.kind, ExprKind::Tuple(_) | ExprKind::Record(_)) {
+            let tmp = self.b.slot(l.size());
+            self.b.zero_slot(tmp, 0, l.size());
+            let t = self.b.slot_addr(tmp, 0);
+            self.store_layout(t, value, &l);
+            let (dst, t) = (self.b.slot_addr(slot, 0), self.b.slot_addr(tmp, 0));
+            self.copy_bytes(dst, t, l.size());
+            return;
+        }
         let dst = self.b.slot_addr(slot, 0);
         self.store_layout(dst, value, &l);
     }

@@ -1,0 +1,170 @@
+//! Records (`(a=1, b="x")`): parsing, types (the first field order a slot receives is
+//! kept), field access and the errors.
+
+mod common;
+
+use kscope_lang::SourceFile;
+use kscope_lang::ast::ExprKind;
+use kscope_lang::parser::parse_expr;
+use kscope_lang::printer::src_expr;
+use kscope_lang::sema::{Checked, Options, Type, merge};
+
+fn compile(src: &str) -> Result<Checked, String> {
+    let file = SourceFile::new("t.bt", src);
+    kscope_lang::compile(&file, &Options::default(), &common::kernel_types())
+        .map_err(|e| e.diagnostics[0].message.clone())
+}
+
+fn var(src: &str, name: &str) -> String {
+    let c = compile(src).unwrap_or_else(|e| panic!("{src}\n{e}"));
+    c.probes[0].variables[name].to_string()
+}
+
+fn first_error(src: &str) -> String {
+    match compile(src) {
+        Ok(_) => panic!("accepted: {src}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn parentheses_with_name_equals_are_records() {
+    let e = parse_expr("(a=1, b=\"x\")").unwrap();
+    let ExprKind::Record(fields) = &e.kind else {
+        panic!("not a record: {e:?}");
+    };
+    let names: Vec<&str> = fields.iter().map(|f| f.name.name.as_str()).collect();
+    assert_eq!(names, ["a", "b"]);
+    assert_eq!(src_expr(&e), "(a=1, b=\"x\")");
+    // One field is a record too; `==` stays a comparison.
+    assert!(matches!(
+        parse_expr("(a=1)").unwrap().kind,
+        ExprKind::Record(_)
+    ));
+    assert!(matches!(
+        parse_expr("(a == 1)").unwrap().kind,
+        ExprKind::Binary { .. }
+    ));
+    // Nested records and tuples, field access on the result.
+    let e = parse_expr("(a=(1, (x=2)), b=((y=3)))").unwrap();
+    assert_eq!(src_expr(&e), "(a=(1, (x=2)), b=(y=3))");
+    assert_eq!(src_expr(&parse_expr("$r.a.1.x").unwrap()), "$r.a.1.x");
+}
+
+#[test]
+fn record_types_keep_the_first_field_order() {
+    assert_eq!(
+        var("begin { $r = (a=1, b=\"x\"); }", "r"),
+        "record { .a = int8, .b = string }"
+    );
+    assert_eq!(
+        var(
+            "begin { $r = (a=1, b=\"x\"); $r = (b=\"y\", a=(int64)2); }",
+            "r"
+        ),
+        "record { .a = int64, .b = string }"
+    );
+    assert_eq!(
+        var(
+            "begin { $r = (3, (a=(x=1, y=true), b=1)); $r = (4, (b=2, a=(y=false, x=2))); }",
+            "r"
+        ),
+        "(int8,record { .a = record { .x = int8, .y = bool }, .b = int8 })"
+    );
+    assert_eq!(
+        var("begin { $r = (a=1, b=\"x\"); $v = $r.b; }", "v"),
+        "string"
+    );
+    assert_eq!(
+        var("begin { $r = (a=(1, (x=2)),); $v = $r.a.1.x; }", "v"),
+        "int8"
+    );
+    let c = compile("begin { @m[(a=1, b=\"x\")] = (v=1); @m[(b=\"y\", a=2)] = (v=2); }").unwrap();
+    assert_eq!(
+        c.maps["m"].keys[0].to_string(),
+        "record { .a = int64, .b = string }"
+    );
+    assert_eq!(c.maps["m"].value.to_string(), "record { .v = int8 }");
+    // `==` takes records with the same names in any order.
+    assert_eq!(
+        var(
+            "begin { $e = (a=1, b=\"x\") == (b=\"x\", a=(uint64)1); }",
+            "e"
+        ),
+        "bool"
+    );
+}
+
+#[test]
+fn merging_goes_by_field_name() {
+    let r = |fs: &[(&str, Type)]| {
+        Type::Record(fs.iter().map(|(n, t)| (n.to_string(), t.clone())).collect())
+    };
+    let ab = r(&[("a", Type::int(8, true)), ("b", Type::Str)]);
+    let ba = r(&[("b", Type::Str), ("a", Type::INT64)]);
+    assert_eq!(
+        merge(&ab, &ba),
+        Some(r(&[("a", Type::INT64), ("b", Type::Str)]))
+    );
+    let ac = r(&[("a", Type::INT64), ("c", Type::Str)]);
+    assert_eq!(merge(&ab, &ac), None);
+    assert_eq!(merge(&ab, &Type::Tuple(vec![Type::INT64, Type::Str])), None);
+}
+
+#[test]
+fn record_errors() {
+    let cases = [
+        (
+            "begin { $r = (a=1, a=2); }",
+            "the record has two fields named `a`",
+        ),
+        (
+            "begin { $r = (a=1, b=2); print($r.c); }",
+            "the record has no field `c`",
+        ),
+        (
+            "begin { $r = (a=1); $r = (b=1); }",
+            "type mismatch for `$r`: it holds `record { .a = int8 }`, not `record { .b = int8 }`",
+        ),
+        (
+            "begin { @m = (a=1); @m = (a=1, b=2); }",
+            "type mismatch for `@m`: it holds `record { .a = int8 }`, not `record { .a = int8, .b = int8 }`",
+        ),
+        (
+            "begin { @m[(a=1)] = 1; @m[(b=1)] = 2; }",
+            "map key type mismatch for `@m`: `record { .b = int64 }` instead of `record { .a = int64 }`",
+        ),
+        (
+            "begin { $e = (a=1) == (b=1); }",
+            "cannot apply `==` to `record { .a = int8 }` and `record { .b = int8 }`",
+        ),
+        (
+            "begin { $e = (a=1) == (1,); }",
+            "cannot apply `==` to `record { .a = int8 }` and `(int8)`",
+        ),
+        (
+            "begin { $r = (a=1); $x = (uint64)$r; }",
+            "cannot cast `record { .a = int8 }` to `uint64`",
+        ),
+        (
+            "begin { $r = (a=1, 2); }",
+            "expected a field name in the record",
+        ),
+        (
+            "begin { $r = (a=1); print($r->a); }",
+            "`->` needs a pointer, but `$r` is a record",
+        ),
+        (
+            "begin { $r = (a=count()); }",
+            "`count()` can only be assigned to a map",
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (src, want) in cases {
+        let got = first_error(src);
+        if got != want {
+            wrong.push(format!("{src}\n  want: {want}\n  got:  {got}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
