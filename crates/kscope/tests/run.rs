@@ -1093,3 +1093,40 @@ fn test_and_bench_modes_run_their_probes() {
     assert!(text(&out.stderr).contains("use --test to run the test probes"));
     clean.check();
 }
+
+/// A `return N` inside `for ($kv : @map)` (a callback subprogram) ends the test with N,
+/// through nested loops too.
+#[test]
+fn test_mode_sees_a_return_inside_a_map_loop() {
+    let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
+        return;
+    };
+    let script = "test:in_loop { @k[1] = 1; for $kv : @k { return 1; } } \
+                  test:loop_passes { @j[1] = 1; for $kv : @j { if ($kv.1 != 1) { return 1; } } } \
+                  test:nested { @a[1] = 1; @b[2] = 2; for $x : @a { for $y : @b { return 3; } } }";
+    let out = kscope(&["--test", "-e", script]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let verdicts: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("OK ]") || l.contains("FAILED  ]\x1b[0m "))
+        .map(|l| l.rsplit_once(" (").map_or(l, |(a, _)| a))
+        .map(|l| l.rsplit(' ').next().unwrap_or(l))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            "in_loop",
+            "loop_passes",
+            "nested",
+            "below:",
+            "in_loop",
+            "nested"
+        ],
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("\x1b[32m[       OK ]\x1b[0m loop_passes"),
+        "{stdout}"
+    );
+}

@@ -48,7 +48,9 @@ struct Shared {
 /// Context struct: probe context pointer, returned flag, then the shared variables.
 const CTX_PTR: i16 = 0;
 const CTX_RETURNED: i16 = 8;
-const CTX_VARS: u32 = 16;
+/// Where a `return N` in the body leaves N for a probe whose result it sets (test/bench).
+const CTX_RETVAL: i16 = 16;
+const CTX_VARS: u32 = 24;
 
 fn jumps_to(b: &Builder, l: Label) -> bool {
     b.function()
@@ -139,6 +141,10 @@ impl Lowerer<'_> {
         let c = self.b.ctx();
         self.b.store(Size::DW, Base::Slot(cs), CTX_PTR, c);
         self.b.store(Size::DW, Base::Slot(cs), CTX_RETURNED, 0);
+        match self.ret {
+            Some(r) => self.b.store(Size::DW, Base::Slot(cs), CTX_RETVAL, r),
+            None => self.b.store(Size::DW, Base::Slot(cs), CTX_RETVAL, 0),
+        }
         for sh in &shared {
             let dst = self.b.slot_addr(cs, sh.off as i16);
             let src = self.b.slot_addr(sh.slot, 0);
@@ -160,6 +166,10 @@ impl Lowerer<'_> {
             self.copy_bytes(dst, src, sh.size);
         }
         let returned = self.b.load(Size::DW, Base::Slot(cs), CTX_RETURNED);
+        if let Some(r) = self.ret {
+            let v = self.b.load(Size::DW, Base::Slot(cs), CTX_RETVAL);
+            self.b.mov(r, v);
+        }
         self.b.jmp_if(JmpOp::Ne, returned, 0, self.out);
     }
 
@@ -195,6 +205,9 @@ impl Lowerer<'_> {
         let old_cb = self.callback.replace(Callback { depth });
         // Slots belong to one function: the body gets its own scratch slot for memory reads.
         let old_read_slot = self.read_slot.take();
+        // `return N` sets the callback's own register, left in the context on the way out.
+        let old_ret = self.ret;
+        self.ret = old_ret.map(|_| self.b.imm(0));
 
         // Shared variables: local copies.
         let mut locals: Vec<(Slot, u32, u32)> = Vec::new();
@@ -272,8 +285,12 @@ impl Lowerer<'_> {
             self.b.place(ret);
             copy_out(self);
             self.b.store(Size::DW, Base::Reg(ctxp), CTX_RETURNED, 1);
+            if let Some(r) = self.ret {
+                self.b.store(Size::DW, Base::Reg(ctxp), CTX_RETVAL, r);
+            }
             self.b.exit(1);
         }
+        self.ret = old_ret;
 
         // Restore the caller's state.
         let done = std::mem::replace(&mut self.b, old_b);
