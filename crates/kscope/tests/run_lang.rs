@@ -1103,3 +1103,28 @@ fn percpu_kaddr_without_kallsyms_data_is_a_clear_error() {
         "{err}"
     );
 }
+
+/// min/max/avg maps read in expressions combine the CPUs as printing does; `sizeof` of a
+/// tuple or record is its C layout (upstream); `buf()` takes a string's bytes.
+#[test]
+fn aggregation_reads_tuple_sizes_and_buffers_of_strings() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let got = run(
+        "BEGIN { @a = avg(5); @c = count(); @mn = min(7); @mn = min(3); @mx = max(-1); \
+         @n = avg(-1); @n = avg(-1); @n = avg(-10); \
+         print((@a, @c, @mn, @mx, @n, @n == -4)); \
+         $t = ((int8)1, (int64)1, (int8)1, (int64)1); $u = ((int32)1, (int16)1, (int8)1); \
+         print((sizeof($t), sizeof($u), sizeof((a=(int8)1, b=(int16)2)))); \
+         $b = buf(\"bye\", 3); \
+         printf(\"%rx %rh %r %d %d\\n\", buf(\"Hello\\0\", 6), buf(\"Hi\", 2), $b, \
+         $b == buf(\"bye\", 3), $b != buf(\"by\", 2)); \
+         clear(@a); clear(@c); clear(@mn); clear(@mx); clear(@n); exit(); }",
+        None,
+    );
+    assert_eq!(
+        got,
+        "(5, 1, 3, -1, -4, true)\n(32, 8, 4)\n\\x48\\x65\\x6c\\x6c\\x6f\\x00 48 69 bye 1 1\n\n\n"
+    );
+}

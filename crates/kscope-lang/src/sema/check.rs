@@ -2059,9 +2059,22 @@ impl<'a> Checker<'a> {
                 }
                 let t = self.expr(&args[0]);
                 let sized = matches!(t, Type::Array(..));
-                if !(sized || t.is_integer_like() || matches!(t, Type::Ptr(_))) {
+                if t == Type::Str && args.len() == 1 {
+                    self.error(
+                        Diagnostic::error(
+                            "`buf()` of a string needs a length",
+                            e.span,
+                            "how many of the string's bytes?",
+                        )
+                        .with_help("write `buf(s, N)`"),
+                    );
+                } else if !(sized
+                    || t == Type::Str
+                    || t.is_integer_like()
+                    || matches!(t, Type::Ptr(_)))
+                {
                     self.error(Diagnostic::error(
-                        format!("`buf()` needs a pointer or an array, found `{t}`"),
+                        format!("`buf()` needs a pointer, an array or a string, found `{t}`"),
                         args[0].span,
                         format!("this has type `{t}`"),
                     ));

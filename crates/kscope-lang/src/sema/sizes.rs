@@ -155,9 +155,15 @@ impl Checker<'_> {
             Type::Ptr(_) => Some(8),
             Type::Array(elem, n) => self.type_size(elem, at).map(|s| s * n),
             Type::Struct(name) => self.tp.struct_size(name),
+            // kscope strings hold STR_CAP bytes.
+            Type::Str => Some(super::strings::STR_CAP),
+            // Upstream lays tuples and records out as C structs: each element at its
+            // natural alignment, the whole rounded up to the largest.
+            Type::Tuple(items) => self.aggregate_size(items.iter(), at),
+            Type::Record(fields) => self.aggregate_size(fields.iter().map(|(_, t)| t), at),
             _ => None,
         };
-        if size.is_none() && !matches!(t, Type::Array(..)) {
+        if size.is_none() && !matches!(t, Type::Array(..) | Type::Tuple(_) | Type::Record(_)) {
             self.error(Diagnostic::error(
                 format!("the size of a `{t}` value is not built yet"),
                 at.span,
@@ -165,6 +171,37 @@ impl Checker<'_> {
             ));
         }
         size
+    }
+}
+
+impl Checker<'_> {
+    /// The C layout size of elements `items`, one after another at natural alignment.
+    fn aggregate_size<'t>(
+        &mut self,
+        items: impl Iterator<Item = &'t Type>,
+        at: &Expr,
+    ) -> Option<u64> {
+        let mut off = 0u64;
+        let mut max_align = 1u64;
+        for t in items {
+            let size = self.type_size(t, at)?;
+            let align = alignment(t);
+            max_align = max_align.max(align);
+            off = off.div_ceil(align) * align + size;
+        }
+        Some(off.div_ceil(max_align) * max_align)
+    }
+}
+
+/// The natural alignment of a value of type `t` in a tuple or record.
+fn alignment(t: &Type) -> u64 {
+    match t {
+        Type::Int { bits, .. } => u64::from(*bits / 8).max(1),
+        Type::Bool | Type::Str => 1,
+        Type::Array(elem, _) => alignment(elem),
+        Type::Tuple(items) => items.iter().map(alignment).max().unwrap_or(1),
+        Type::Record(fields) => fields.iter().map(|(_, t)| alignment(t)).max().unwrap_or(1),
+        _ => 8,
     }
 }
 

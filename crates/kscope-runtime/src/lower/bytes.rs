@@ -43,7 +43,8 @@ impl Lowerer<'_> {
 
     /// The kernel or user read helper for memory `e` points into.
     fn read_helper(&self, e: &Expr) -> u32 {
-        if self.user_pointer(e) {
+        // A string value is on the BPF stack.
+        if self.user_pointer(e) && self.ty(e) != Type::Str {
             kscope_codegen::helper::PROBE_READ_USER
         } else {
             kscope_codegen::helper::PROBE_READ_KERNEL

@@ -208,7 +208,9 @@ impl Lowerer<'_> {
         if matches!((&lt, &rt), (Type::Array(..), Type::Array(..))) {
             return self.array_eq(op, lhs, rhs);
         }
-        if lt == Type::Str || rt == Type::Str {
+        // Buffers compare as strings do: length word and NUL-padded bytes.
+        let buffers = lt == Type::Buf && rt == Type::Buf;
+        if lt == Type::Str || rt == Type::Str || buffers {
             if !matches!(op, BinOp::Eq | BinOp::Ne) {
                 self.not_built(span, format!("string operator `{}`", op.symbol()));
                 return None;

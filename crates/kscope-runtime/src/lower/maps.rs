@@ -275,11 +275,96 @@ impl Lowerer<'_> {
             ValueLayout::Sum if self.ctx.ncpus <= MAX_SUM_CPUS => {
                 Some(V::Int(self.percpu_sum(m.id, key)))
             }
+            ValueLayout::MinMax { max, signed } if self.ctx.ncpus <= MAX_SUM_CPUS => {
+                Some(V::Int(self.percpu_min_max(m.id, key, max, signed)))
+            }
+            ValueLayout::AvgStats
+                if self.ctx.ncpus <= MAX_SUM_CPUS
+                    && matches!(m.info.value, Type::Agg(kscope_lang::sema::AggKind::Avg, _)) =>
+            {
+                let signed = matches!(m.info.value, Type::Agg(_, true));
+                Some(V::Int(self.percpu_avg(m.id, key, signed)))
+            }
             _ => {
                 self.not_built(e.span, "reading this aggregation map in an expression");
                 None
             }
         }
+    }
+
+    /// `min`/`max` over every possible CPU of `key`'s `{value, is_set}` in a per-CPU map
+    /// (0 when no CPU has a value), as upstream reads a `min`/`max` map.
+    fn percpu_min_max(
+        &mut self,
+        map: kscope_codegen::MapId,
+        key: VReg,
+        max: bool,
+        signed: bool,
+    ) -> VReg {
+        let best = self.b.imm(0);
+        let seen = self.b.imm(0);
+        let keep = match (max, signed) {
+            (true, true) => JmpOp::Sle,
+            (true, false) => JmpOp::Le,
+            (false, true) => JmpOp::Sge,
+            (false, false) => JmpOp::Ge,
+        };
+        for cpu in 0..self.ctx.ncpus {
+            let skip = self.b.label();
+            let take = self.b.label();
+            let m = self.b.map_ptr(map);
+            let c = self.b.imm(i64::from(cpu));
+            let p = self.b.call(HELPER_MAP_LOOKUP_PERCPU_ELEM, &[m, key, c]);
+            self.b.jmp_if(JmpOp::Eq, p, 0, skip);
+            let set = self.b.load(Size::DW, Base::Reg(p), 8);
+            self.b.jmp_if(JmpOp::Eq, set, 0, skip);
+            let v = self.b.load(Size::DW, Base::Reg(p), 0);
+            self.b.jmp_if(JmpOp::Eq, seen, 0, take);
+            // A value no better than the best so far is skipped.
+            self.b.jmp_if(keep, v, best, skip);
+            self.b.place(take);
+            self.b.mov(best, v);
+            self.b.mov(seen, 1);
+            self.b.place(skip);
+        }
+        best
+    }
+
+    /// `avg`: the sum over every CPU of `key`'s `{count, sum}` divided by the count (0
+    /// without values), truncated toward zero as upstream's signed division is.
+    fn percpu_avg(&mut self, map: kscope_codegen::MapId, key: VReg, signed: bool) -> VReg {
+        let count = self.b.imm(0);
+        let sum = self.b.imm(0);
+        for cpu in 0..self.ctx.ncpus {
+            let skip = self.b.label();
+            let m = self.b.map_ptr(map);
+            let c = self.b.imm(i64::from(cpu));
+            let p = self.b.call(HELPER_MAP_LOOKUP_PERCPU_ELEM, &[m, key, c]);
+            self.b.jmp_if(JmpOp::Eq, p, 0, skip);
+            let n = self.b.load(Size::DW, Base::Reg(p), 0);
+            self.b.alu(AluOp::Add, count, n);
+            let v = self.b.load(Size::DW, Base::Reg(p), 8);
+            self.b.alu(AluOp::Add, sum, v);
+            self.b.place(skip);
+        }
+        let out = self.b.imm(0);
+        let done = self.b.label();
+        self.b.jmp_if(JmpOp::Eq, count, 0, done);
+        if signed {
+            // |sum| / count, negated back for a negative sum.
+            let positive = self.b.label();
+            self.b.jmp_if(JmpOp::Sge, sum, 0, positive);
+            self.b.alu(AluOp::Neg, sum, 0);
+            let q = self.b.binop(AluOp::Div, sum, count);
+            self.b.mov(out, q);
+            self.b.alu(AluOp::Neg, out, 0);
+            self.b.jmp(done);
+            self.b.place(positive);
+        }
+        let q = self.b.binop(AluOp::Div, sum, count);
+        self.b.mov(out, q);
+        self.b.place(done);
+        out
     }
 
     /// The sum over every possible CPU of the 8-byte value of `key` in a per-CPU map
