@@ -9,7 +9,7 @@ mod runkit;
 use std::process::Command;
 
 use kscope_testkit::{Feature, require, require_all};
-use runkit::{bools_as_bpftrace017, child, kscope, text, workload};
+use runkit::{bools_as_bpftrace017, bpftrace, child, kscope, lines, text, workload};
 
 /// stdout of `kscope run [-c CMD] -e SCRIPT`, failing on a non-zero exit.
 fn run(script: &str, cmd: Option<&str>) -> String {
@@ -25,38 +25,6 @@ fn run(script: &str, cmd: Option<&str>) -> String {
         text(&out.stderr)
     );
     text(&out.stdout)
-}
-
-/// bpftrace 0.17's stdout for the same run without its `Attaching` line; `None` when
-/// bpftrace is not installed.
-fn bpftrace(script: &str, cmd: Option<&str>) -> Option<String> {
-    let mut c = Command::new("bpftrace");
-    if let Some(cmd) = cmd {
-        c.args(["-c", cmd]);
-    }
-    let out = c.args(["-e", script]).output().ok()?;
-    assert!(
-        out.status.success(),
-        "bpftrace failed on {script}: {}",
-        text(&out.stderr)
-    );
-    let s = text(&out.stdout);
-    Some(match s.split_once('\n') {
-        Some((first, rest)) if first.starts_with("Attaching") => rest.to_string(),
-        _ => s,
-    })
-}
-
-/// Non-empty lines, sorted (0.17 and upstream order map entries of equal value
-/// differently).
-fn lines(s: &str) -> Vec<String> {
-    let mut v: Vec<String> = s
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(str::to_string)
-        .collect();
-    v.sort();
-    v
 }
 
 /// The child calls getppid 1000 times; each of three keys sums a different constant, so

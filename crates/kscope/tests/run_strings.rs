@@ -7,10 +7,8 @@
 
 mod runkit;
 
-use std::process::Command;
-
 use kscope_testkit::{Feature, require};
-use runkit::{child, kscope, text, workload};
+use runkit::{bpftrace, child, kscope, lines, text, workload};
 
 /// stdout of `kscope run [-c CMD] -e SCRIPT`, failing on a non-zero exit.
 fn run(script: &str, cmd: Option<&str>) -> String {
@@ -33,36 +31,6 @@ fn compile_error(script: &str) -> String {
     let out = kscope(&["-e", script]);
     assert!(!out.status.success(), "kscope run accepted: {script}");
     text(&out.stderr)
-}
-
-/// bpftrace 0.17's stdout for the same run without its `Attaching` line; `None` when
-/// bpftrace is not installed.
-fn bpftrace(script: &str) -> Option<String> {
-    let out = Command::new("bpftrace")
-        .args(["-e", script])
-        .output()
-        .ok()?;
-    assert!(
-        out.status.success(),
-        "bpftrace failed on {script}: {}",
-        text(&out.stderr)
-    );
-    let s = text(&out.stdout);
-    Some(match s.split_once('\n') {
-        Some((first, rest)) if first.starts_with("Attaching") => rest.to_string(),
-        _ => s,
-    })
-}
-
-/// Non-empty lines, sorted.
-fn lines(s: &str) -> Vec<String> {
-    let mut v: Vec<String> = s
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(str::to_string)
-        .collect();
-    v.sort();
-    v
 }
 
 /// The workload's `comm`: its file name cut to 15 bytes.
@@ -171,7 +139,7 @@ fn pton_is_a_byte_array_in_network_order() {
         got,
         "IP: 127.0.0.1 ::1\n[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1]\n\n\n@a[[10,1,2,3]]: 1\n"
     );
-    if let Some(want) = bpftrace(script) {
+    if let Some(want) = bpftrace(script, None) {
         assert_eq!(got, want);
     }
     let err = compile_error("begin { print(pton(\"1.2.3.999\")); }");

@@ -309,24 +309,18 @@ impl Lowerer<'_> {
             (false, true) => JmpOp::Sge,
             (false, false) => JmpOp::Ge,
         };
-        for cpu in 0..self.ctx.ncpus {
-            let skip = self.b.label();
-            let take = self.b.label();
-            let m = self.b.map_ptr(map);
-            let c = self.b.imm(i64::from(cpu));
-            let p = self.b.call(HELPER_MAP_LOOKUP_PERCPU_ELEM, &[m, key, c]);
-            self.b.jmp_if(JmpOp::Eq, p, 0, skip);
-            let set = self.b.load(Size::DW, Base::Reg(p), 8);
-            self.b.jmp_if(JmpOp::Eq, set, 0, skip);
-            let v = self.b.load(Size::DW, Base::Reg(p), 0);
-            self.b.jmp_if(JmpOp::Eq, seen, 0, take);
+        self.each_cpu_value(map, key, &mut |this, p, skip| {
+            let take = this.b.label();
+            let set = this.b.load(Size::DW, Base::Reg(p), 8);
+            this.b.jmp_if(JmpOp::Eq, set, 0, skip);
+            let v = this.b.load(Size::DW, Base::Reg(p), 0);
+            this.b.jmp_if(JmpOp::Eq, seen, 0, take);
             // A value no better than the best so far is skipped.
-            self.b.jmp_if(keep, v, best, skip);
-            self.b.place(take);
-            self.b.mov(best, v);
-            self.b.mov(seen, 1);
-            self.b.place(skip);
-        }
+            this.b.jmp_if(keep, v, best, skip);
+            this.b.place(take);
+            this.b.mov(best, v);
+            this.b.mov(seen, 1);
+        });
         best
     }
 
@@ -335,18 +329,12 @@ impl Lowerer<'_> {
     fn percpu_avg(&mut self, map: kscope_codegen::MapId, key: VReg, signed: bool) -> VReg {
         let count = self.b.imm(0);
         let sum = self.b.imm(0);
-        for cpu in 0..self.ctx.ncpus {
-            let skip = self.b.label();
-            let m = self.b.map_ptr(map);
-            let c = self.b.imm(i64::from(cpu));
-            let p = self.b.call(HELPER_MAP_LOOKUP_PERCPU_ELEM, &[m, key, c]);
-            self.b.jmp_if(JmpOp::Eq, p, 0, skip);
-            let n = self.b.load(Size::DW, Base::Reg(p), 0);
-            self.b.alu(AluOp::Add, count, n);
-            let v = self.b.load(Size::DW, Base::Reg(p), 8);
-            self.b.alu(AluOp::Add, sum, v);
-            self.b.place(skip);
-        }
+        self.each_cpu_value(map, key, &mut |this, p, _| {
+            let n = this.b.load(Size::DW, Base::Reg(p), 0);
+            this.b.alu(AluOp::Add, count, n);
+            let v = this.b.load(Size::DW, Base::Reg(p), 8);
+            this.b.alu(AluOp::Add, sum, v);
+        });
         let out = self.b.imm(0);
         let done = self.b.label();
         self.b.jmp_if(JmpOp::Eq, count, 0, done);
@@ -371,16 +359,30 @@ impl Lowerer<'_> {
     /// (`bpf_map_lookup_percpu_elem`, Linux 5.19), as upstream reads `count`/`sum` maps.
     pub(super) fn percpu_sum(&mut self, map: kscope_codegen::MapId, key: VReg) -> VReg {
         let total = self.b.imm(0);
+        self.each_cpu_value(map, key, &mut |this, p, _| {
+            let v = this.b.load(Size::DW, Base::Reg(p), 0);
+            this.b.alu(AluOp::Add, total, v);
+        });
+        total
+    }
+
+    /// For every possible CPU, looks `key` up in per-CPU `map`
+    /// (`bpf_map_lookup_percpu_elem`, Linux 5.19) and, when present, runs `body` with the
+    /// value's address and the label that moves on to the next CPU.
+    fn each_cpu_value(
+        &mut self,
+        map: kscope_codegen::MapId,
+        key: VReg,
+        body: &mut dyn FnMut(&mut Self, VReg, kscope_codegen::Label),
+    ) {
         for cpu in 0..self.ctx.ncpus {
             let skip = self.b.label();
             let m = self.b.map_ptr(map);
             let c = self.b.imm(i64::from(cpu));
             let p = self.b.call(HELPER_MAP_LOOKUP_PERCPU_ELEM, &[m, key, c]);
             self.b.jmp_if(JmpOp::Eq, p, 0, skip);
-            let v = self.b.load(Size::DW, Base::Reg(p), 0);
-            self.b.alu(AluOp::Add, total, v);
+            body(self, p, skip);
             self.b.place(skip);
         }
-        total
     }
 }

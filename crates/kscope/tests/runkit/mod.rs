@@ -117,3 +117,35 @@ pub fn bools_as_bpftrace017(s: &str) -> String {
     flush(&mut word, &mut out);
     out
 }
+
+/// bpftrace 0.17's stdout for `bpftrace [-c CMD] -e SCRIPT` without its `Attaching`
+/// line; `None` when bpftrace is not installed.
+pub fn bpftrace(script: &str, cmd: Option<&str>) -> Option<String> {
+    let mut c = Command::new("bpftrace");
+    if let Some(cmd) = cmd {
+        c.args(["-c", cmd]);
+    }
+    let out = c.args(["-e", script]).output().ok()?;
+    assert!(
+        out.status.success(),
+        "bpftrace failed on {script}: {}",
+        text(&out.stderr)
+    );
+    let s = text(&out.stdout);
+    Some(match s.split_once('\n') {
+        Some((first, rest)) if first.starts_with("Attaching") => rest.to_string(),
+        _ => s,
+    })
+}
+
+/// Non-empty lines, sorted (0.17 and upstream order map entries of equal value
+/// differently).
+pub fn lines(s: &str) -> Vec<String> {
+    let mut v: Vec<String> = s
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect();
+    v.sort();
+    v
+}
