@@ -9,23 +9,7 @@ mod runkit;
 use std::process::Command;
 
 use kscope_testkit::{Feature, require, require_all};
-use runkit::{bools_as_bpftrace017, bpftrace, child, kscope, lines, text, workload};
-
-/// stdout of `kscope run [-c CMD] -e SCRIPT`, failing on a non-zero exit.
-fn run(script: &str, cmd: Option<&str>) -> String {
-    let mut args = Vec::new();
-    if let Some(c) = cmd {
-        args.extend(["-c", c]);
-    }
-    args.extend(["-e", script]);
-    let out = kscope(&args);
-    assert!(
-        out.status.success(),
-        "kscope run failed: {script}\n{}",
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
+use runkit::{bools_as_bpftrace017, bpftrace, child, kscope, lines, run, text, workload};
 
 /// The child calls getppid 1000 times; each of three keys sums a different constant, so
 /// the values and the walk over them are exact.

@@ -7,27 +7,14 @@
 mod runkit;
 
 use kscope_testkit::{Feature, require};
-use runkit::{kscope, text};
-
-/// stdout of `kscope run [EXTRA...] -e SCRIPT`, failing on a non-zero exit.
-fn run(extra: &[&str], script: &str) -> String {
-    let mut args = extra.to_vec();
-    args.extend(["-e", script]);
-    let out = kscope(&args);
-    assert!(
-        out.status.success(),
-        "kscope run failed: {script}\n{}",
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
+use runkit::{kscope, run_with, text};
 
 #[test]
 fn records_print_as_upstream_with_nested_tuples_and_records() {
     let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
         return;
     };
-    let out = run(
+    let out = run_with(
         &[],
         "BEGIN { $v = (x=1, y=2); $t = (a=0, b=1, c=\"str\", d=(5, 6), e=$v); print($t); \
          printf(\"%d %d %s %d %d %d\\n\", $t.a, $t.b, $t.c, $t.d.0, $t.d.1, $t.e.y); \
@@ -49,7 +36,7 @@ fn stores_in_another_field_order_keep_the_first_order() {
     let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
         return;
     };
-    let out = run(
+    let out = run_with(
         &[],
         "BEGIN { $a = (x={ printf(\"1\"); 1 }, y={ printf(\"2\"); 2 }); \
          $a = (y={ printf(\"3\"); 3 }, x={ printf(\"4\\n\"); 4 }); print($a); \
@@ -76,7 +63,7 @@ fn a_new_value_from_the_old_ones_fields_swaps_them() {
     let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
         return;
     };
-    let out = run(
+    let out = run_with(
         &[],
         "BEGIN { $s = (l=\"left\", r=\"right\"); $s = (r=$s.l, l=$s.r); \
          $p = (1, 2); $p = ($p.1, $p.0); print($s); print($p); exit(); }",
@@ -90,7 +77,7 @@ fn record_map_keys_and_for_over_them() {
     let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
         return;
     };
-    let out = run(
+    let out = run_with(
         &[],
         "BEGIN { @k[(a=1, b=\"hello\")] = 1; @k[(b=\"hello\", a=1)] = 2; \
          @n[3, (a=(x=1, y=true), b=\"hi\")] = 5; @n[3, (b=\"hi\", a=(y=true, x=1))] += 1; \
@@ -115,7 +102,7 @@ fn equality_goes_by_field_name() {
     let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
         return;
     };
-    let out = run(
+    let out = run_with(
         &[],
         "BEGIN { $a = (a=1, b=\"hello\"); $b = (b=\"hello\", a=(uint64)1); \
          $n = (a=(1, \"bye\"), b=(y=3, x=\"x\")); \
@@ -165,7 +152,7 @@ fn records_in_json_output() {
     let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
         return;
     };
-    let out = run(
+    let out = run_with(
         &["-q", "-f", "json"],
         "BEGIN { $v = (x=1, y=2); print((a=1, b=\"hi\", c=(1, 2))); \
          @a = (a=0, b=1, c=\"str\", d=(5, 6), e=$v); @k[(a=1, b=\"x\")] = 3; exit(); }",
@@ -184,7 +171,7 @@ fn typeinfo_of_a_record() {
     let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
         return;
     };
-    let out = run(
+    let out = run_with(
         &[],
         "config = { unstable_typeinfo = enable; } \
          BEGIN { $r = (a=1, b=(x=\"s\")); print(typeinfo($r).full_type); \

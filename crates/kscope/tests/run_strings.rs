@@ -8,23 +8,7 @@
 mod runkit;
 
 use kscope_testkit::{Feature, require};
-use runkit::{bpftrace, child, kscope, lines, text, workload};
-
-/// stdout of `kscope run [-c CMD] -e SCRIPT`, failing on a non-zero exit.
-fn run(script: &str, cmd: Option<&str>) -> String {
-    let mut args = Vec::new();
-    if let Some(c) = cmd {
-        args.extend(["-c", c]);
-    }
-    args.extend(["-e", script]);
-    let out = kscope(&args);
-    assert!(
-        out.status.success(),
-        "kscope run failed: {script}\n{}",
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
+use runkit::{bpftrace, child, kscope, lines, run, text, workload};
 
 /// stderr of a `kscope run -e SCRIPT` that must fail to compile.
 fn compile_error(script: &str) -> String {

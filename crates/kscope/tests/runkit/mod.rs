@@ -149,3 +149,24 @@ pub fn lines(s: &str) -> Vec<String> {
     v.sort();
     v
 }
+
+/// stdout of `kscope run [EXTRA...] -e SCRIPT`, failing on a non-zero exit.
+pub fn run_with(extra: &[&str], script: &str) -> String {
+    let mut args = extra.to_vec();
+    args.extend(["-e", script]);
+    let out = kscope(&args);
+    assert!(
+        out.status.success(),
+        "kscope run failed: {script}\n{}",
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// stdout of `kscope run [-c CMD] -e SCRIPT`, failing on a non-zero exit.
+pub fn run(script: &str, cmd: Option<&str>) -> String {
+    match cmd {
+        Some(c) => run_with(&["-c", c], script),
+        None => run_with(&[], script),
+    }
+}
