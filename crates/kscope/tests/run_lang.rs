@@ -1059,7 +1059,7 @@ fn percpu_kaddr_without_kallsyms_data_is_a_clear_error() {
 /// min/max/avg maps read in expressions combine the CPUs as printing does; `sizeof` of a
 /// tuple or record is its C layout (upstream); `buf()` takes a string's bytes.
 #[test]
-fn aggregation_reads_tuple_sizes_and_buffers_of_strings() {
+fn aggregation_reads_tuple_sizes_buffers_of_strings_and_pointer_maps_stepping() {
     let Some(_kernel) = require(Feature::BpfTracepoint) else {
         return;
     };
@@ -1072,11 +1072,13 @@ fn aggregation_reads_tuple_sizes_and_buffers_of_strings() {
          $b = buf(\"bye\", 3); \
          printf(\"%rx %rh %r %d %d\\n\", buf(\"Hello\\0\", 6), buf(\"Hi\", 2), $b, \
          $b == buf(\"bye\", 3), $b != buf(\"by\", 2)); \
-         clear(@a); clear(@c); clear(@mn); clear(@mx); clear(@n); exit(); }",
+         clear(@a); clear(@c); clear(@mn); clear(@mx); clear(@n); \
+         @p = (int32 *)0x32; @p--; @q = (int64 *)0x10; @q++; ++@q; exit(); }",
         None,
     );
     assert_eq!(
         got,
-        "(5, 1, 3, -1, -4, true)\n(32, 8, 4)\n\\x48\\x65\\x6c\\x6c\\x6f\\x00 48 69 bye 1 1\n\n\n"
+        "(5, 1, 3, -1, -4, true)\n(32, 8, 4)\n\\x48\\x65\\x6c\\x6c\\x6f\\x00 48 69 bye 1 1\n\n\n\
+         @p: 0x2e\n@q: 0x20\n"
     );
 }

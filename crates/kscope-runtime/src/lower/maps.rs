@@ -234,7 +234,10 @@ impl Lowerer<'_> {
             ExprKind::Map { .. } => {
                 let (mi, keys) = self.map_of(target)?;
                 let m = self.plan.maps[mi].clone();
-                if !matches!(m.value, ValueLayout::Plain(Scalar::Int { .. })) {
+                if !matches!(
+                    m.value,
+                    ValueLayout::Plain(Scalar::Int { .. } | Scalar::Ptr)
+                ) {
                     self.not_built(target.span, "`++`/`--` on an aggregation map");
                     return None;
                 }
