@@ -114,7 +114,7 @@ struct Unit {
 fn prog_type(p: Provider) -> ProgType {
     match p {
         Provider::Tracepoint => ProgType::Tracepoint,
-        Provider::Interval | Provider::Profile => ProgType::PerfEvent,
+        Provider::Interval | Provider::Profile | Provider::Software => ProgType::PerfEvent,
         Provider::Kprobe | Provider::Kretprobe | Provider::Uprobe | Provider::Uretprobe => {
             ProgType::Kprobe
         }
@@ -1004,6 +1004,35 @@ fn attach(
             };
             Box::new(perf_event::attach(prog, &spec).map_err(|x| e(&x))?)
         }
+        (Provider::Software, [event, rest @ ..]) => {
+            let spec = software_spec(event, rest.first().map(String::as_str))?;
+            Box::new(perf_event::attach(prog, &spec).map_err(|x| e(&x))?)
+        }
         _ => return Err(format!("{} is not built yet", ap.canonical())),
+    })
+}
+
+/// `software:EVENT[:COUNT]`: the perf software event (by name or alias) sampled every
+/// COUNT occurrences (bpftrace's default period when absent) on every online CPU.
+fn software_spec(event: &str, count: Option<&str>) -> Result<perf_event::SamplingSpec, String> {
+    let Some(&(_, _, config, default)) = kscope_sys::perf::SOFTWARE_EVENTS
+        .iter()
+        .find(|(name, alias, _, _)| *name == event || (!alias.is_empty() && *alias == event))
+    else {
+        return Err(format!("unknown software event `{event}`"));
+    };
+    let period = match count {
+        Some(c) => c
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("invalid software event count `{c}`"))?,
+        None => default,
+    };
+    Ok(perf_event::SamplingSpec {
+        type_: kscope_sys::perf::TYPE_SOFTWARE,
+        config,
+        rate: kscope_sys::perf::SampleRate::Period(period),
+        cpus: perf_event::Cpus::AllOnline,
     })
 }

@@ -20,6 +20,63 @@ pub const HW_CPU_CYCLES: u64 = sys::PERF_COUNT_HW_CPU_CYCLES as u64;
 /// `PERF_COUNT_SW_CPU_CLOCK`.
 pub const SW_CPU_CLOCK: u64 = sys::PERF_COUNT_SW_CPU_CLOCK as u64;
 
+/// perf's software events by the names bpftrace gives them (`software:NAME:COUNT`), with
+/// the short alias, the `PERF_COUNT_SW_*` config and the sample period bpftrace uses
+/// when the probe names no count.
+pub const SOFTWARE_EVENTS: [(&str, &str, u64, u64); 11] = [
+    (
+        "alignment-faults",
+        "",
+        sys::PERF_COUNT_SW_ALIGNMENT_FAULTS as u64,
+        1,
+    ),
+    ("bpf-output", "", sys::PERF_COUNT_SW_BPF_OUTPUT as u64, 1),
+    (
+        "context-switches",
+        "cs",
+        sys::PERF_COUNT_SW_CONTEXT_SWITCHES as u64,
+        1000,
+    ),
+    (
+        "cpu-clock",
+        "cpu",
+        sys::PERF_COUNT_SW_CPU_CLOCK as u64,
+        1_000_000,
+    ),
+    (
+        "cpu-migrations",
+        "",
+        sys::PERF_COUNT_SW_CPU_MIGRATIONS as u64,
+        1,
+    ),
+    ("dummy", "", sys::PERF_COUNT_SW_DUMMY as u64, 1),
+    (
+        "emulation-faults",
+        "",
+        sys::PERF_COUNT_SW_EMULATION_FAULTS as u64,
+        1,
+    ),
+    (
+        "major-faults",
+        "",
+        sys::PERF_COUNT_SW_PAGE_FAULTS_MAJ as u64,
+        1,
+    ),
+    (
+        "minor-faults",
+        "",
+        sys::PERF_COUNT_SW_PAGE_FAULTS_MIN as u64,
+        100,
+    ),
+    (
+        "page-faults",
+        "faults",
+        sys::PERF_COUNT_SW_PAGE_FAULTS as u64,
+        100,
+    ),
+    ("task-clock", "", sys::PERF_COUNT_SW_TASK_CLOCK as u64, 1),
+];
+
 /// A zeroed attribute with `size` set, for the caller to fill in.
 pub fn new_attr(type_: u32, config: u64) -> perf_event_attr {
     let mut attr = perf_event_attr {

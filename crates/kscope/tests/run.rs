@@ -25,20 +25,7 @@ fn run_c(script: &str, child_args: &str) -> String {
 /// bpftrace 0.17's stdout for the same run, without its `Attaching N probes...` line;
 /// `None` when bpftrace is not installed.
 fn bpftrace_c(script: &str, child_args: &str) -> Option<String> {
-    let out = Command::new("bpftrace")
-        .args(["-c", &child(child_args), "-e", script])
-        .output()
-        .ok()?;
-    assert!(
-        out.status.success(),
-        "bpftrace failed on {script}: {}",
-        text(&out.stderr)
-    );
-    let s = text(&out.stdout);
-    Some(match s.split_once('\n') {
-        Some((first, rest)) if first.starts_with("Attaching") => rest.to_string(),
-        _ => s,
-    })
+    runkit::bpftrace(script, Some(&child(child_args)))
 }
 
 #[test]
@@ -1129,4 +1116,39 @@ fn test_mode_sees_a_return_inside_a_map_loop() {
         stdout.contains("\x1b[32m[       OK ]\x1b[0m loop_passes"),
         "{stdout}"
     );
+}
+
+/// `software:EVENT[:COUNT]` samples a perf software event: every fault of a child that
+/// touches 2000 fresh pages (plus its start-up's), and every 100th with the alias and
+/// bpftrace's default period; bpftrace 0.17 counts the same run alike.
+#[test]
+fn software_page_faults_are_counted_per_fault_and_per_period() {
+    let Some(_kernel) = require_all(&[Feature::PerfSw, Feature::BpfPerfEvent]) else {
+        return;
+    };
+    let clean = Clean::start();
+    let script = "software:page-faults:1 /pid == cpid/ { @each = count(); } \
+                  software:faults /pid == cpid/ { @hundredth = count(); }";
+    let count = |out: &str, name: &str| -> u64 {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_default();
+        line.rsplit(' ').next().unwrap_or("").parse().unwrap_or(0)
+    };
+    let out = kscope(&["-c", &child("touch 2000"), "-e", script]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let (each, hundredth) = (count(&stdout, "@each:"), count(&stdout, "@hundredth:"));
+    assert!((2000..2400).contains(&each), "{stdout}");
+    // Per-CPU counters: each CPU the child ran on rounds its own share down.
+    assert!(
+        hundredth <= each / 100 && hundredth + 2 >= each / 100,
+        "{stdout}"
+    );
+    clean.check();
+    if let Some(theirs) = bpftrace_c(script, "touch 2000") {
+        let theirs_each = count(&theirs, "@each:");
+        assert!((2000..2400).contains(&theirs_each), "{theirs}");
+    }
 }

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/mman.h>
 
 __attribute__((noinline)) int kscope_target(int i) {
     __asm__ volatile("" ::: "memory");
@@ -58,6 +59,12 @@ int main(int argc, char **argv) {
         for (int i = 0; i < n; i++)
             for (int k = 0; k < i % 7 + 1; k++) write(fd, buf, (size_t)i * 37);
         close(fd);
+    } else if (!strcmp(argv[1], "touch")) {
+        /* one page fault on each of n fresh anonymous pages */
+        volatile char *p = mmap(0, (size_t)n * 4096, PROT_READ | PROT_WRITE,
+                                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) return 1;
+        for (int i = 0; i < n; i++) p[(size_t)i * 4096] = 1;
     } else if (!strcmp(argv[1], "open")) {
         /* openat of n distinct missing paths, path i opened i % 3 + 1 times */
         char path[64];

@@ -1688,6 +1688,7 @@ impl<'a> Checker<'a> {
                                 | Provider::Uprobe
                                 | Provider::Uretprobe
                                 | Provider::Profile
+                                | Provider::Software
                                 | Provider::Interval
                         ) {
                             self.error(

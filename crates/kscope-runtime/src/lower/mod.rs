@@ -308,6 +308,7 @@ pub fn supported(p: Provider) -> bool {
             | Provider::Kretprobe
             | Provider::Interval
             | Provider::Profile
+            | Provider::Software
     )
 }
 
