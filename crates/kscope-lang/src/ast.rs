@@ -15,6 +15,8 @@ pub struct Program {
     pub map_decls: Vec<MapDecl>,
     /// The action blocks, in source order.
     pub probes: Vec<Probe>,
+    /// The C structs and unions the script defines (`struct Foo { int n; }`).
+    pub c_types: crate::cdefs::CTypes,
     /// Number of expressions (every [`ExprId`] is below this).
     pub expr_count: u32,
     /// The whole script.

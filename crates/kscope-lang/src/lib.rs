@@ -26,6 +26,7 @@
 
 pub mod ast;
 pub mod btf_types;
+pub mod cdefs;
 pub mod diag;
 pub mod header_constants;
 pub mod kernel;

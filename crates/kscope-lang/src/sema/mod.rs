@@ -156,6 +156,13 @@ fn check_inline(
     options: &Options,
     types: &dyn TypeProvider,
 ) -> Result<Checked, Vec<Diagnostic>> {
+    // The script's own structs and unions answer first.
+    let c_types = program.c_types.clone();
+    let overlay = crate::cdefs::Overlay {
+        defs: &c_types,
+        inner: types,
+    };
+    let types: &dyn TypeProvider = &overlay;
     // The first pass learns every map's types silently, so that a map read before its
     // assignment in source order (`kretprobe` before `kprobe`) still has a type.
     let mut first = check::Checker::new(&program, options, types, BTreeMap::new(), false);

@@ -12,6 +12,7 @@ use kscope_codegen::{VReg, helper};
 use kscope_ftrace::format::FieldKind;
 use kscope_lang::ast::{Expr, ExprKind, UnOp};
 use kscope_lang::btf_types::BtfTypes;
+use kscope_lang::cdefs::CType;
 use kscope_lang::sema::Type;
 use kscope_lang::span::Span;
 
@@ -25,6 +26,8 @@ enum Mem {
     Btf(Btf, u32),
     /// A checker type without BTF behind it (`*(uint32 *)arg0`).
     Sema(Type),
+    /// A type of the script's C definitions (`struct Foo { ... }` at the top).
+    User(CType),
 }
 
 /// A value in memory: where it is and what it is.
@@ -284,8 +287,17 @@ impl Lowerer<'_> {
 
     /// Whether the pointer value `e` points into user space (see [`Self::user_source`]).
     pub(super) fn user_pointer(&self, e: &Expr) -> bool {
-        let to_struct = matches!(self.ty(e), Type::Ptr(t) if matches!(*t, Type::Struct(_)));
+        let to_struct = self.kernel_struct(&self.ty(e));
         self.user_source(e, to_struct)
+    }
+
+    /// Whether `t` is a kernel struct or a pointer to one (not one the script defines).
+    fn kernel_struct(&self, t: &Type) -> bool {
+        match t {
+            Type::Ptr(t) => self.kernel_struct(t),
+            Type::Struct(n) => self.checked.program.c_types.get(n).is_none(),
+            _ => false,
+        }
     }
 
     /// Whether a pointer value points into user space. The checker's types carry no
@@ -303,7 +315,10 @@ impl Lowerer<'_> {
             ExprKind::Field { expr, .. } if self.ty(expr) == Type::Args => self.ctx.user_pointers,
             ExprKind::Cast { expr, .. } => self.user_source(expr, to_struct),
             // Memory is in the address space of the pointer it was reached through.
-            ExprKind::Field { expr, .. } => self.user_source(expr, true),
+            ExprKind::Field { expr, .. } => {
+                let to_struct = self.kernel_struct(&self.ty(expr));
+                self.user_source(expr, to_struct)
+            }
             ExprKind::Index { expr, .. }
             | ExprKind::Unary {
                 op: UnOp::Deref,
@@ -351,7 +366,10 @@ impl Lowerer<'_> {
                             Mem::Sema(Type::Array(t, n)) => {
                                 (Mem::Sema((**t).clone()), Some(*n as u32))
                             }
-                            Mem::Sema(_) => {
+                            Mem::User(CType::Array(t, n)) => {
+                                (Mem::User((**t).clone()), u32::try_from(*n).ok())
+                            }
+                            Mem::Sema(_) | Mem::User(_) => {
                                 self.not_built(base.span, "indexing this array");
                                 return None;
                             }
@@ -438,6 +456,7 @@ impl Lowerer<'_> {
             Mem::Sema(Type::Bool) => Some(1),
             Mem::Sema(Type::Ptr(_) | Type::Unknown) => Some(8),
             Mem::Sema(_) => None,
+            Mem::User(t) => self.checked.program.c_types.size_align(t).map(|(s, _)| s),
         };
         if size.is_none() {
             self.not_built(span, "indexing elements of this type");
@@ -458,7 +477,11 @@ impl Lowerer<'_> {
                     let inner = (**inner).clone();
                     self.mem_of(&inner, e.span)
                 }
-                Mem::Sema(_) => None,
+                Mem::User(CType::Ptr(inner)) => {
+                    let inner = (**inner).clone();
+                    self.user_target(inner, e.span)
+                }
+                Mem::Sema(_) | Mem::User(_) => None,
             };
             let Some(target) = target else {
                 self.not_built(e.span, "following this value as a pointer");
@@ -487,9 +510,23 @@ impl Lowerer<'_> {
         }
     }
 
+    /// The memory type of what a pointer member of a script-defined struct points to.
+    fn user_target(&mut self, t: CType, span: Span) -> Option<Mem> {
+        match t {
+            CType::Struct(name) if self.checked.program.c_types.get(&name).is_none() => {
+                self.mem_of(&Type::Struct(name), span)
+            }
+            CType::Void => Some(Mem::Sema(Type::Void)),
+            t => Some(Mem::User(t)),
+        }
+    }
+
     /// The memory type of a pointer's target as the checker typed it.
     fn mem_of(&mut self, t: &Type, span: Span) -> Option<Mem> {
         match t {
+            Type::Struct(name) if self.checked.program.c_types.get(name).is_some() => {
+                Some(Mem::User(CType::Struct(name.clone())))
+            }
             Type::Struct(name) => {
                 let bt = self.btf_types(span)?;
                 match bt.aggregate_type(name) {
@@ -516,6 +553,31 @@ impl Lowerer<'_> {
         name: &str,
         span: Span,
     ) -> Option<Place> {
+        if let Mem::User(CType::Struct(s)) = &mem {
+            let def = self.checked.program.c_types.get(s)?;
+            let Some(m) = def.members.iter().find(|m| m.name == name) else {
+                self.errors.push(LowerError {
+                    span,
+                    message: format!("`{s}` has no member `{name}`"),
+                });
+                return None;
+            };
+            let (off, ty) = (m.offset, m.ty.clone());
+            let addr = match i32::try_from(off) {
+                Ok(0) => addr,
+                Ok(off) => self.b.binop(AluOp::Add, addr, off),
+                Err(_) => {
+                    self.not_built(span, "a member more than 2 GiB into its struct");
+                    return None;
+                }
+            };
+            return Some(Place {
+                addr,
+                mem: Mem::User(ty),
+                bits: None,
+                user,
+            });
+        }
         let Mem::Btf(btf, id) = mem else {
             self.not_built(span, "member access without BTF");
             return None;
@@ -632,6 +694,30 @@ impl Lowerer<'_> {
             },
             Mem::Sema(Type::Ptr(_) | Type::Unknown) => Shape::Ptr { target: 0 },
             Mem::Sema(_) => Shape::Other,
+            Mem::User(t) => match t {
+                CType::Int { size, signed } => Shape::Int {
+                    size: u32::from(*size),
+                    signed: *signed,
+                },
+                CType::Char => Shape::Int {
+                    size: 1,
+                    signed: true,
+                },
+                CType::Bool => Shape::Int {
+                    size: 1,
+                    signed: false,
+                },
+                CType::Ptr(_) => Shape::Ptr { target: 0 },
+                CType::Array(t, n) if **t == CType::Char => Shape::CharArray {
+                    count: u32::try_from(*n).unwrap_or(u32::MAX),
+                },
+                CType::Array(_, n) => Shape::Array {
+                    elem: 0,
+                    count: u32::try_from(*n).unwrap_or(u32::MAX),
+                },
+                CType::Struct(_) => Shape::Aggregate,
+                CType::Void => Shape::Other,
+            },
         };
         match shape {
             Shape::Int { size, signed } => match p.bits {

@@ -1,0 +1,411 @@
+//! C struct and union definitions at the top of a script (`struct Foo { int n; char
+//! name[16]; struct Foo *next; }`): their member types, their C layout (natural
+//! alignment, the size rounded up to the alignment, union members at offset 0), and a
+//! [`TypeProvider`] overlay that answers the checker's questions about them before the
+//! kernel's types (a definition shadows a kernel type of the same name).
+
+use crate::ast::AttachPoint;
+use crate::sema::{Field, Lookup, Type, TypeProvider};
+use crate::span::Span;
+
+/// The type of a member of a script-defined struct or union.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CType {
+    /// An integer of `size` (1, 2, 4, 8) bytes.
+    Int {
+        /// Bytes.
+        size: u8,
+        /// Signedness.
+        signed: bool,
+    },
+    /// `char` (and `signed char`): an array of them reads as a string.
+    Char,
+    /// `bool`, `_Bool`.
+    Bool,
+    /// `void` (only behind a pointer).
+    Void,
+    /// A pointer.
+    Ptr(Box<CType>),
+    /// A fixed-size array.
+    Array(Box<CType>, u64),
+    /// A struct or union by its tagged name (`struct Foo`), defined in the script or
+    /// (behind a pointer) in the kernel's BTF.
+    Struct(String),
+}
+
+impl CType {
+    /// The checker's type for a value of this type (a `char` array is a string).
+    pub fn to_sema(&self) -> Type {
+        match self {
+            CType::Int { size, signed } => Type::int(size * 8, *signed),
+            CType::Char => Type::int(8, true),
+            CType::Bool => Type::Bool,
+            CType::Void => Type::Void,
+            CType::Ptr(t) => Type::Ptr(Box::new(t.to_sema())),
+            CType::Array(t, _) if **t == CType::Char => Type::Str,
+            CType::Array(t, n) => Type::Array(Box::new(t.to_sema()), *n),
+            CType::Struct(n) => Type::Struct(n.clone()),
+        }
+    }
+
+    /// The integer type C spells with `words` (`unsigned long`, `uint32_t`, `u8`,
+    /// `size_t`, `bool`, `void`), qualifiers (`const`, `volatile`) already removed.
+    pub fn from_words(words: &[&str]) -> Option<CType> {
+        let int = |size, signed| Some(CType::Int { size, signed });
+        if let [w] = words {
+            match *w {
+                "u8" | "__u8" | "uint8_t" => return int(1, false),
+                "u16" | "__u16" | "uint16_t" => return int(2, false),
+                "u32" | "__u32" | "uint32_t" => return int(4, false),
+                "u64" | "__u64" | "uint64_t" | "size_t" | "uintptr_t" => return int(8, false),
+                "s8" | "__s8" | "int8_t" => return int(1, true),
+                "s16" | "__s16" | "int16_t" => return int(2, true),
+                "s32" | "__s32" | "int32_t" | "pid_t" => return int(4, true),
+                "s64" | "__s64" | "int64_t" | "ssize_t" | "intptr_t" => return int(8, true),
+                "bool" | "_Bool" => return Some(CType::Bool),
+                "void" => return Some(CType::Void),
+                _ => {}
+            }
+        }
+        let count = |w: &str| words.iter().filter(|x| **x == w).count();
+        let (signed, unsigned) = (count("signed"), count("unsigned"));
+        let (char_, short, int_, long) =
+            (count("char"), count("short"), count("int"), count("long"));
+        let known = signed + unsigned + char_ + short + int_ + long;
+        if words.is_empty() || known != words.len() || signed + unsigned > 1 || int_ > 1 {
+            return None;
+        }
+        let is_signed = unsigned == 0;
+        match (char_, short, long) {
+            (1, 0, 0) if int_ == 0 => {
+                if unsigned == 1 {
+                    int(1, false)
+                } else {
+                    Some(CType::Char)
+                }
+            }
+            (0, 1, 0) => int(2, is_signed),
+            (0, 0, 1 | 2) => int(8, is_signed),
+            (0, 0, 0) => int(4, is_signed),
+            _ => None,
+        }
+    }
+}
+
+/// A member of a script-defined struct or union.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CMember {
+    /// Its name.
+    pub name: String,
+    /// Its type.
+    pub ty: CType,
+    /// Bytes from the start of the struct.
+    pub offset: u64,
+    /// Where it is declared.
+    pub span: Span,
+}
+
+/// A struct or union the script defines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CStruct {
+    /// Its tagged name (`struct Foo`, `union U`).
+    pub name: String,
+    /// Its members, laid out.
+    pub members: Vec<CMember>,
+    /// Its size in bytes (a multiple of `align`).
+    pub size: u64,
+    /// Its alignment in bytes.
+    pub align: u64,
+    /// Where its name is.
+    pub span: Span,
+}
+
+/// The structs and unions a script defines, in source order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CTypes {
+    /// The definitions.
+    pub structs: Vec<CStruct>,
+}
+
+impl CTypes {
+    /// The definition of `name` (`struct Foo`), if the script has one.
+    pub fn get(&self, name: &str) -> Option<&CStruct> {
+        self.structs.iter().find(|s| s.name == name)
+    }
+
+    /// The size and alignment of `ty`; `None` for `void` and for a struct by value that
+    /// the script does not define.
+    pub fn size_align(&self, ty: &CType) -> Option<(u64, u64)> {
+        Some(match ty {
+            CType::Int { size, .. } => (u64::from(*size), u64::from(*size)),
+            CType::Char | CType::Bool => (1, 1),
+            CType::Void => return None,
+            CType::Ptr(_) => (8, 8),
+            CType::Array(t, n) => {
+                let (s, a) = self.size_align(t)?;
+                (s.checked_mul(*n)?, a)
+            }
+            CType::Struct(name) => {
+                let s = self.get(name)?;
+                (s.size, s.align)
+            }
+        })
+    }
+
+    /// Lays out a struct (or, with `union`, a union) of `members` (name, type, span); a
+    /// member whose size [`CTypes::size_align`] does not know takes no room (the parser
+    /// reports those first).
+    pub fn layout(
+        &self,
+        name: String,
+        union: bool,
+        members: Vec<(String, CType, Span)>,
+        span: Span,
+    ) -> CStruct {
+        let mut end = 0u64;
+        let mut align = 1u64;
+        let mut out = Vec::with_capacity(members.len());
+        for (mname, ty, mspan) in members {
+            let (size, a) = self.size_align(&ty).unwrap_or((0, 1));
+            align = align.max(a);
+            let offset = if union { 0 } else { end.div_ceil(a) * a };
+            end = if union { end.max(size) } else { offset + size };
+            out.push(CMember {
+                name: mname,
+                ty,
+                offset,
+                span: mspan,
+            });
+        }
+        CStruct {
+            name,
+            members: out,
+            size: end.div_ceil(align) * align,
+            align,
+            span,
+        }
+    }
+}
+
+/// A [`TypeProvider`] that answers from the script's definitions first and asks `inner`
+/// about everything else.
+pub(crate) struct Overlay<'a> {
+    pub(crate) defs: &'a CTypes,
+    pub(crate) inner: &'a dyn TypeProvider,
+}
+
+impl TypeProvider for Overlay<'_> {
+    fn probe(&self, ap: &AttachPoint) -> Lookup<()> {
+        self.inner.probe(ap)
+    }
+
+    fn args(&self, ap: &AttachPoint) -> Lookup<Vec<Field>> {
+        self.inner.args(ap)
+    }
+
+    fn enum_value(&self, name: &str) -> Option<i64> {
+        self.inner.enum_value(name)
+    }
+
+    fn member(&self, name: &str, member: &str) -> Lookup<Type> {
+        if self.defs.get(name).is_none() {
+            return self.inner.member(name, member);
+        }
+        match self.member_offset(name, member) {
+            Lookup::Found((_, t)) => Lookup::Found(t),
+            Lookup::Unknown => Lookup::Unknown,
+            Lookup::Missing { candidates } => Lookup::Missing { candidates },
+        }
+    }
+
+    fn struct_size(&self, name: &str) -> Option<u64> {
+        match self.defs.get(name) {
+            Some(s) => Some(s.size),
+            None => self.inner.struct_size(name),
+        }
+    }
+
+    fn member_offset(&self, name: &str, member: &str) -> Lookup<(u64, Type)> {
+        let Some(s) = self.defs.get(name) else {
+            return self.inner.member_offset(name, member);
+        };
+        match s.members.iter().find(|m| m.name == member) {
+            Some(m) => Lookup::Found((m.offset, m.ty.to_sema())),
+            None => Lookup::Missing {
+                candidates: s.members.iter().map(|m| m.name.clone()).collect(),
+            },
+        }
+    }
+
+    fn kernel_function(&self, name: &str) -> Lookup<()> {
+        self.inner.kernel_function(name)
+    }
+
+    fn kernel_variable(&self, name: &str) -> Lookup<()> {
+        self.inner.kernel_variable(name)
+    }
+
+    fn struct_type(&self, name: &str) -> Lookup<()> {
+        match self.defs.get(name) {
+            Some(_) => Lookup::Found(()),
+            None => match self.inner.struct_type(name) {
+                Lookup::Missing { mut candidates } => {
+                    candidates.extend(self.defs.structs.iter().map(|s| s.name.clone()));
+                    Lookup::Missing { candidates }
+                }
+                l => l,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn int(size: u8) -> CType {
+        CType::Int { size, signed: true }
+    }
+
+    fn lay(defs: &CTypes, union: bool, ms: Vec<CType>) -> CStruct {
+        let ms = ms
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| (format!("m{i}"), t, Span::new(0, 0)))
+            .collect();
+        defs.layout("struct T".into(), union, ms, Span::new(0, 0))
+    }
+
+    fn offsets(s: &CStruct) -> Vec<u64> {
+        s.members.iter().map(|m| m.offset).collect()
+    }
+
+    #[test]
+    fn words() {
+        assert_eq!(
+            CType::from_words(&["unsigned", "long"]),
+            Some(CType::Int {
+                size: 8,
+                signed: false
+            })
+        );
+        assert_eq!(CType::from_words(&["long", "long", "int"]), Some(int(8)));
+        assert_eq!(
+            CType::from_words(&["unsigned"]),
+            Some(CType::Int {
+                size: 4,
+                signed: false
+            })
+        );
+        assert_eq!(CType::from_words(&["short"]), Some(int(2)));
+        assert_eq!(CType::from_words(&["char"]), Some(CType::Char));
+        assert_eq!(
+            CType::from_words(&["unsigned", "char"]),
+            Some(CType::Int {
+                size: 1,
+                signed: false
+            })
+        );
+        assert_eq!(
+            CType::from_words(&["uint16_t"]),
+            Some(CType::Int {
+                size: 2,
+                signed: false
+            })
+        );
+        assert_eq!(CType::from_words(&["foo_t"]), None);
+        assert_eq!(CType::from_words(&["short", "char"]), None);
+    }
+
+    #[test]
+    fn layout() {
+        let defs = CTypes::default();
+        let a = lay(
+            &defs,
+            false,
+            vec![
+                CType::Char,
+                int(4),
+                int(8),
+                CType::Array(Box::new(CType::Char), 3),
+            ],
+        );
+        assert_eq!((a.size, a.align), (24, 8));
+        assert_eq!(offsets(&a), [0, 4, 8, 16]);
+        let b = lay(&defs, false, vec![CType::Char, int(2), CType::Char]);
+        assert_eq!((b.size, offsets(&b)), (6, vec![0, 2, 4]));
+        let u = lay(
+            &defs,
+            true,
+            vec![CType::Char, int(4), CType::Array(Box::new(CType::Char), 5)],
+        );
+        assert_eq!((u.size, u.align, offsets(&u)), (8, 4, vec![0, 0, 0]));
+        let mut defs = CTypes::default();
+        defs.structs.push(CStruct {
+            name: "struct B".into(),
+            ..b
+        });
+        let n = lay(
+            &defs,
+            false,
+            vec![
+                CType::Char,
+                CType::Struct("struct B".into()),
+                CType::Ptr(Box::new(CType::Void)),
+            ],
+        );
+        assert_eq!((n.size, offsets(&n)), (16, vec![0, 2, 8]));
+        let e = lay(&defs, false, vec![]);
+        assert_eq!((e.size, e.align), (0, 1));
+    }
+
+    fn parsed(src: &str) -> CTypes {
+        crate::parser::parse(&format!("{src}\nbegin {{ exit(); }}"))
+            .unwrap()
+            .c_types
+    }
+
+    fn member_offsets(defs: &CTypes, name: &str) -> Vec<(String, u64)> {
+        let s = defs.get(name).unwrap();
+        s.members
+            .iter()
+            .map(|m| (m.name.clone(), m.offset))
+            .collect()
+    }
+
+    #[test]
+    fn parsed_definitions() {
+        let defs = parsed("struct A { char c; int i; long l; char s[3]; }");
+        let a = defs.get("struct A").unwrap();
+        assert_eq!((a.size, a.align), (24, 8));
+        let want: Vec<(String, u64)> = [("c", 0), ("i", 4), ("l", 8), ("s", 16)]
+            .map(|(n, o)| (n.to_string(), o))
+            .into();
+        assert_eq!(member_offsets(&defs, "struct A"), want);
+        assert_eq!(a.members[3].ty.to_sema(), Type::Str);
+
+        let defs = parsed(
+            "struct Foo;\n\
+             struct In { short a; uint8_t b[4]; };\n\
+             struct Foo { int m, n; const char *p, name[16]; struct Foo *next;\n\
+               unsigned long long x; struct In in; int grid[2][3]; bool ok; }\n\
+             union U { int i; char c[5]; struct task_struct *t; }",
+        );
+        let foo = defs.get("struct Foo").unwrap();
+        let offs: Vec<u64> = foo.members.iter().map(|m| m.offset).collect();
+        assert_eq!(offs, [0, 4, 8, 16, 32, 40, 48, 56, 80]);
+        assert_eq!(foo.size, 88);
+        assert_eq!(
+            foo.members[2].ty,
+            CType::Ptr(Box::new(CType::Char)),
+            "`const char *p, name[16]`: the pointer is per declarator"
+        );
+        assert_eq!(
+            foo.members[8 - 1].ty.to_sema(),
+            Type::Array(Box::new(Type::Array(Box::new(Type::int(32, true)), 3)), 2)
+        );
+        let u = defs.get("union U").unwrap();
+        assert_eq!((u.size, u.align), (8, 8));
+        assert!(u.members.iter().all(|m| m.offset == 0));
+    }
+}

@@ -1,0 +1,64 @@
+/* The workload of run_cstructs.rs: passes pointers to structs (and a union) to
+ * noinline functions that a uprobe reads through C definitions in the script. It
+ * prints the layout C gives them, for the test to compare with sizeof/offsetof. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+struct Inner {
+	short a;
+	uint8_t b[4];
+};
+
+struct Foo {
+	int m;
+	int n;
+	char name[16];
+	struct Foo *next;
+	unsigned long x;
+	struct Inner in;
+	int arr[4];
+	char c;
+};
+
+union U {
+	int i;
+	char c[5];
+};
+
+__attribute__((noinline)) int visit(struct Foo *f)
+{
+	__asm__ volatile("" : : "r"(f) : "memory");
+	return f->n;
+}
+
+__attribute__((noinline)) int visit_union(union U *u)
+{
+	__asm__ volatile("" : : "r"(u) : "memory");
+	return u->i;
+}
+
+int main(void)
+{
+	struct Foo second = { .m = 3, .n = 4, .x = 5 };
+	struct Foo first = {
+		.m = -7,
+		.n = 42,
+		.next = &second,
+		.x = 1234567890123UL,
+		.in = { .a = -2, .b = { 9, 8, 7, 6 } },
+		.arr = { 10, 20, 30, 40 },
+		.c = 'z',
+	};
+	union U u;
+
+	strcpy(first.name, "first");
+	strcpy(second.name, "second");
+	memset(&u, 0, sizeof(u));
+	u.i = 0x00636261; /* "abc" */
+	printf("C %zu %zu %zu %zu %zu\n", sizeof(struct Foo), offsetof(struct Foo, x),
+	       offsetof(struct Foo, in), offsetof(struct Foo, arr), sizeof(union U));
+	fflush(stdout);
+	return visit(&first) + visit_union(&u) > 0 ? 0 : 1;
+}

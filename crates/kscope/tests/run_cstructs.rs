@@ -1,0 +1,93 @@
+//! `kscope run` with C struct and union definitions at the top of the script, against
+//! the real kernel: a uprobe casts a user pointer to a script-defined struct and reads
+//! its members (nested, through pointers, arrays, char arrays as strings), with the
+//! exact values the C workload (tests/run_cstructs.c) put there, and the layout C gave.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+mod runkit;
+
+use kscope_testkit::{Feature, require_all};
+use runkit::{kscope, text};
+
+fn workload() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/run_cstructs.c");
+        kscope_testkit::cprogram::build_once(&src, &["-O1", "-g0"])
+    })
+}
+
+/// Runs `script` (with `BIN` replaced by the workload's path) on the workload; returns
+/// (stdout, stderr).
+fn run(script: &str) -> (String, String) {
+    let b = workload().display().to_string();
+    let script = script.replace("BIN", &b);
+    let out = kscope(&["-c", &b, "-e", &script]);
+    assert!(
+        out.status.success(),
+        "kscope run failed: {script}\n{}",
+        text(&out.stderr)
+    );
+    (text(&out.stdout), text(&out.stderr))
+}
+
+const DEFS: &str = "
+struct Inner { short a; uint8_t b[4]; };
+struct Foo {
+  int m, n;
+  char name[16];
+  struct Foo *next;
+  unsigned long x;
+  struct Inner in;
+  int arr[4];
+  char c;
+};
+union U { int i; char c[5]; }
+";
+
+#[test]
+fn uprobe_reads_members_of_a_script_defined_struct() {
+    let Some(_kernel) = require_all(&[Feature::BpfKprobe, Feature::Uprobes]) else {
+        return;
+    };
+    let (out, err) = run(&format!(
+        "{DEFS}
+uprobe:BIN:visit {{
+  $f = (struct Foo *)arg0;
+  printf(\"%d %d %s %lu %c\\n\", $f->m, $f->n, $f->name, $f->x, $f->c);
+  printf(\"%s %d %d\\n\", $f->next->name, $f->next->n, $f->next->next);
+  printf(\"%d %d %d %d\\n\", $f->in.a, $f->in.b[2], $f->arr[3], (*$f).m);
+  printf(\"K %d %d %d %d %d\\n\", sizeof(struct Foo), offsetof(struct Foo, x),
+         offsetof(struct Foo, in), offsetof(struct Foo, arr), sizeof(union U));
+}}
+uprobe:BIN:visit_union {{ $u = (union U *)arg0; printf(\"%d %s\\n\", $u->i, $u->c); }}"
+    ));
+    assert_eq!(err, "Attached 2 probes\n");
+    let lines: Vec<&str> = out.lines().collect();
+    for want in [
+        "-7 42 first 1234567890123 z",
+        "second 4 0",
+        "-2 7 40 -7",
+        "6513249 abc",
+    ] {
+        assert!(lines.contains(&want), "no line {want:?} in {out}");
+    }
+    // The layout kscope computed is the one gcc gave the workload.
+    let c = lines.iter().find_map(|l| l.strip_prefix("C "));
+    let k = lines.iter().find_map(|l| l.strip_prefix("K "));
+    assert_eq!(c, Some("72 32 40 48 8"), "{out}");
+    assert_eq!(k, c, "{out}");
+}
+
+#[test]
+fn a_script_definition_shadows_the_kernel_type_of_that_name() {
+    let Some(_kernel) = require_all(&[Feature::BpfKprobe, Feature::Uprobes]) else {
+        return;
+    };
+    let (out, _) = run("struct task_struct { int m; int n; }
+uprobe:BIN:visit { $t = (struct task_struct *)arg0;
+  printf(\"%d %d %d\\n\", $t->m, $t->n, sizeof(struct task_struct)); }");
+    assert!(out.lines().any(|l| l == "-7 42 8"), "{out}");
+}
