@@ -181,8 +181,8 @@ impl<'a> Lowerer<'a> {
         l.tuple_slots_at_entry(&probe.body, probe.span);
         if let Some(pred) = &probe.predicate {
             l.span(pred.span);
-            let v = l.int(pred);
-            l.b.jmp_if(JmpOp::Eq, v, 0, l.out);
+            let out = l.out;
+            l.jump_unless(pred, out);
         }
         l.block(&probe.body);
         l.b.place(l.out);

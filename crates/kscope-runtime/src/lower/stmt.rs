@@ -145,11 +145,11 @@ impl Lowerer<'_> {
     /// Ends the probe here. A conditional jump keeps the code after it reachable in the
     /// control-flow graph (the verifier refuses unreachable instructions); the condition
     /// is always true.
-    /// Jumps to `l` when `cond` is false. An integer comparison is one conditional jump
+    /// Jumps to `l` when `cond` (an `if` condition or a predicate) is false. An integer comparison is one conditional jump
     /// (against an immediate when the right side is a literal), which is shorter than a
     /// 0/1 value tested again, and is how the verifier learns from `if ($p != 0)` that a
     /// maybe-NULL pointer is not NULL (it does so only for a jump against immediate 0).
-    fn jump_unless(&mut self, cond: &Expr, l: kscope_codegen::Label) {
+    pub(super) fn jump_unless(&mut self, cond: &Expr, l: kscope_codegen::Label) {
         if let ExprKind::Binary { op, lhs, rhs } = &cond.kind
             && let Some(signed) = self.int_comparison(lhs, rhs)
             && let Some(jump) = negated_jump(*op, signed)
