@@ -15,17 +15,7 @@ fn lower(src: &str) -> (Plan, String) {
     let checked = compile(&file, &Options::default(), &NoKernelTypes).expect("valid script");
     let mut plan = Plan::new(&checked).expect("layout");
     let ap = checked.program.probes[0].attach_points[0].clone();
-    let ctx = ProbeContext {
-        args: ProbeContext::arg_source(ap.provider),
-        attach: ap,
-        fields: Vec::new(),
-        user_pointers: false,
-        params: Vec::new(),
-        ncpus: 2,
-        cpid: None,
-        start_ns: 0,
-        btf: None,
-    };
+    let ctx = ProbeContext::without_kernel(ap);
     let f = Lowerer::lower(&checked, &mut plan, &ctx, 0, &checked.program.probes[0])
         .unwrap_or_else(|e| panic!("{e:?}"));
     let c = kscope_codegen::compile(&f, &|m| Some(m.0 as i32 + 3)).expect("compiles");

@@ -17,17 +17,7 @@ fn lower(src: &str) -> (Plan, Vec<String>) {
     let mut errors = Vec::new();
     for (i, p) in checked.program.probes.iter().enumerate() {
         let ap = p.attach_points[0].clone();
-        let c = ProbeContext {
-            args: ProbeContext::arg_source(ap.provider),
-            attach: ap,
-            fields: Vec::new(),
-            user_pointers: false,
-            params: Vec::new(),
-            ncpus: 2,
-            cpid: None,
-            start_ns: 0,
-            btf: None,
-        };
+        let c = ProbeContext::without_kernel(ap);
         match Lowerer::lower(&checked, &mut plan, &c, i, p) {
             Ok(f) => {
                 kscope_codegen::compile(&f, &|m| Some(m.0 as i32 + 3)).expect("compiles");

@@ -43,6 +43,22 @@ pub struct ProbeContext {
 }
 
 impl ProbeContext {
+    /// A context for `attach` that asks nothing of the kernel (no tracepoint fields, no
+    /// BTF, 2 CPUs, no child): for lowering in tests and `--dry-run`-like uses.
+    pub fn without_kernel(attach: AttachPoint) -> ProbeContext {
+        ProbeContext {
+            args: ProbeContext::arg_source(attach.provider),
+            attach,
+            fields: Vec::new(),
+            user_pointers: false,
+            params: Vec::new(),
+            ncpus: 2,
+            cpid: None,
+            start_ns: 0,
+            btf: None,
+        }
+    }
+
     /// The argument source of a provider.
     pub fn arg_source(p: Provider) -> ArgSource {
         match p {
