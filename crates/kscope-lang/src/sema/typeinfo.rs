@@ -34,22 +34,9 @@ pub fn base_type(t: &Type) -> &'static str {
         Type::Timestamp(_) => "timestamp",
         Type::CgroupPath(_) => "cgroup_path_t",
         Type::Username => "username_t",
-        Type::Agg(k, _) => agg_name(k),
+        Type::Agg(k, _) => k.type_name(),
         Type::Void => "void",
         Type::Unknown => "none",
-    }
-}
-
-fn agg_name(k: &AggKind) -> &'static str {
-    match k {
-        AggKind::Count => "count_t",
-        AggKind::Sum => "sum_t",
-        AggKind::Avg => "avg_t",
-        AggKind::Min => "min_t",
-        AggKind::Max => "max_t",
-        AggKind::Stats => "stats_t",
-        AggKind::Hist { .. } => "hist_t",
-        AggKind::Lhist { .. } => "lhist_t",
     }
 }
 
@@ -78,7 +65,7 @@ pub fn full_type(t: &Type) -> String {
         Type::Agg(
             k @ (AggKind::Sum | AggKind::Avg | AggKind::Min | AggKind::Max | AggKind::Stats),
             signed,
-        ) => format!("{}{}", if *signed { "" } else { "u" }, agg_name(k)),
+        ) => format!("{}{}", if *signed { "" } else { "u" }, k.type_name()),
         t => base_type(t).to_string(),
     }
 }

@@ -95,6 +95,22 @@ pub enum Type {
     Unknown,
 }
 
+impl AggKind {
+    /// The name upstream gives the type of a map this aggregation writes (`count_t`).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            AggKind::Count => "count_t",
+            AggKind::Sum => "sum_t",
+            AggKind::Avg => "avg_t",
+            AggKind::Min => "min_t",
+            AggKind::Max => "max_t",
+            AggKind::Stats => "stats_t",
+            AggKind::Hist { .. } => "hist_t",
+            AggKind::Lhist { .. } => "lhist_t",
+        }
+    }
+}
+
 impl Type {
     /// `int64`.
     pub const INT64: Type = Type::Int {
@@ -190,16 +206,7 @@ impl fmt::Display for Type {
             Type::Timestamp(_) => f.write_str("timestamp"),
             Type::CgroupPath(_) => f.write_str("cgroup_path_t"),
             Type::Username => f.write_str("username"),
-            Type::Agg(k, _) => f.write_str(match k {
-                AggKind::Count => "count_t",
-                AggKind::Sum => "sum_t",
-                AggKind::Avg => "avg_t",
-                AggKind::Min => "min_t",
-                AggKind::Max => "max_t",
-                AggKind::Stats => "stats_t",
-                AggKind::Hist { .. } => "hist_t",
-                AggKind::Lhist { .. } => "lhist_t",
-            }),
+            Type::Agg(k, _) => f.write_str(k.type_name()),
             Type::Void => f.write_str("void"),
             Type::Unknown => f.write_str("kernel value"),
         }

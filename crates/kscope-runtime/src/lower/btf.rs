@@ -544,6 +544,18 @@ impl Lowerer<'_> {
         }
     }
 
+    /// `addr + off` for a member `off` bytes into its struct.
+    fn member_address(&mut self, addr: VReg, off: u64, span: Span) -> Option<VReg> {
+        match i32::try_from(off) {
+            Ok(0) => Some(addr),
+            Ok(off) => Some(self.b.binop(AluOp::Add, addr, off)),
+            Err(_) => {
+                self.not_built(span, "a member more than 2 GiB into its struct");
+                None
+            }
+        }
+    }
+
     /// The member `name` of the aggregate at `addr`.
     fn member(
         &mut self,
@@ -563,14 +575,7 @@ impl Lowerer<'_> {
                 return None;
             };
             let (off, ty) = (m.offset, m.ty.clone());
-            let addr = match i32::try_from(off) {
-                Ok(0) => addr,
-                Ok(off) => self.b.binop(AluOp::Add, addr, off),
-                Err(_) => {
-                    self.not_built(span, "a member more than 2 GiB into its struct");
-                    return None;
-                }
-            };
+            let addr = self.member_address(addr, off, span)?;
             return Some(Place {
                 addr,
                 mem: Mem::User(ty),
@@ -595,14 +600,7 @@ impl Lowerer<'_> {
             });
             return None;
         };
-        let addr = match i32::try_from(off) {
-            Ok(0) => addr,
-            Ok(off) => self.b.binop(AluOp::Add, addr, off),
-            Err(_) => {
-                self.not_built(span, "a member more than 2 GiB into its struct");
-                return None;
-            }
-        };
+        let addr = self.member_address(addr, off, span)?;
         Some(Place {
             addr,
             mem: Mem::Btf(btf, type_id),
