@@ -1,9 +1,9 @@
 //! `typeinfo(EXPR|TYPE)`, upstream's unstable compile-time type record
-//! `{ btf_id, base_type, full_type }`. Records as values are not built yet, so the
-//! record is read where it is written: `typeinfo(x).full_type` folds to a string
-//! literal, `typeinfo(a) == typeinfo(b)` to a bool, and a string comparison of two
-//! literals to a bool (so `if (typeinfo($a).full_type != "uint64")` is decided when
-//! compiling, as upstream's is).
+//! `{ btf_id, base_type, full_type }`. The record itself is not built as a value yet: it
+//! is read where it is written, `typeinfo(x).full_type` folding to a string literal and
+//! `typeinfo(a) == typeinfo(b)` to a bool; a string comparison of two literals folds to
+//! a bool too (so `if (typeinfo($a).full_type != "uint64")` is decided when compiling,
+//! as upstream's is).
 
 use super::check::Checker;
 use super::strings::STR_CAP as STR_CAPACITY;
