@@ -76,20 +76,48 @@ impl BtfTypes {
 
     /// The raw tracepoint argument `name` at `ap` (`rawtracepoint:[MODULE:]EVENT`): its
     /// position in the context's `u64` array and its BTF type. `None` when BTF does not
-    /// describe the tracepoint or it has no such argument.
+    /// describe the tracepoint or it has no such argument. fentry/fexit
+    /// (`fentry:[MODULE:]FUNC`) read the function's parameters the same way, except that a
+    /// struct passed by value takes one slot per 8 bytes (the trampoline's layout).
     pub fn raw_tracepoint_arg(&self, ap: &AttachPoint, name: &str) -> Option<(usize, Btf, u32)> {
         let (module, event) = split_module(&ap.parts)?;
         let btf = self.module_btf(module);
-        let args = btf.raw_tracepoint_args(event).ok()??;
-        let (i, p) = args.iter().enumerate().find(|(i, p)| {
-            if p.name.is_empty() {
+        let function = matches!(ap.provider, Provider::Fentry | Provider::Fexit);
+        let args = match function {
+            true => btf.func_args(event).ok()??.params,
+            false => btf.raw_tracepoint_args(event).ok()??,
+        };
+        let mut slot = 0;
+        for (i, p) in args.iter().enumerate() {
+            let matches = if p.name.is_empty() {
                 name == format!("arg{i}")
             } else {
                 p.name == name
+            };
+            if matches {
+                return Some((slot, btf.clone(), p.type_id));
             }
-        })?;
-        let id = p.type_id;
-        Some((i, btf.clone(), id))
+            slot += if function { slots(&btf, p.type_id) } else { 1 };
+        }
+        None
+    }
+
+    /// The `u64` slots that the parameters of the function that `fentry:`/`fexit:[MODULE:]FUNC`
+    /// probes take in its context, and its BTF FUNC id: fexit's return value follows the
+    /// parameters, and the program is loaded against that id. `None` when BTF has no such
+    /// function.
+    pub fn function_target(&self, ap: &AttachPoint) -> Option<(usize, u32)> {
+        let (module, func) = split_module(&ap.parts)?;
+        let btf = self.module_btf(module);
+        let id = btf.find_by_name(Kind::Func, func)?;
+        let n = btf
+            .func_proto(id)
+            .ok()?
+            .params
+            .iter()
+            .map(|p| slots(&btf, p.type_id))
+            .sum();
+        Some((n, id))
     }
 
     /// The names of the kernel's structs and unions (`struct X`, `union X`), for
@@ -216,6 +244,16 @@ impl std::fmt::Debug for BtfTypes {
             .field("types", &self.btf.type_count())
             .field("module_dir", &self.module_dir)
             .finish_non_exhaustive()
+    }
+}
+
+/// The `u64` slots a function parameter of BTF type `id` takes in a trampoline's
+/// context: one, or one per 8 bytes for a struct or union passed by value (at most 16
+/// bytes on x86-64).
+fn slots(btf: &Btf, id: u32) -> usize {
+    match btf.size_of(id) {
+        Ok(n) if n > 8 => n.div_ceil(8) as usize,
+        _ => 1,
     }
 }
 
@@ -368,6 +406,23 @@ impl TypeProvider for BtfTypes {
             _ => None,
         };
         found.unwrap_or_else(|| self.fallback.args(ap))
+    }
+
+    fn return_type(&self, ap: &AttachPoint) -> Lookup<Type> {
+        if ap.provider != Provider::Fexit {
+            return Lookup::Unknown;
+        }
+        let Some((module, func)) = split_module(&ap.parts) else {
+            return Lookup::Unknown;
+        };
+        let btf = self.module_btf(module);
+        match btf.func_args(func) {
+            Ok(Some(proto)) => Lookup::Found(match proto.ret {
+                0 => Type::Void,
+                id => to_type(&btf, module, id),
+            }),
+            _ => Lookup::Unknown,
+        }
     }
 
     fn enum_value(&self, name: &str) -> Option<i64> {

@@ -203,6 +203,10 @@ impl TypeProvider for Overlay<'_> {
         self.inner.args(ap)
     }
 
+    fn return_type(&self, ap: &AttachPoint) -> Lookup<Type> {
+        self.inner.return_type(ap)
+    }
+
     fn enum_value(&self, name: &str) -> Option<i64> {
         self.inner.enum_value(name)
     }

@@ -1459,7 +1459,12 @@ impl<'a> Parser<'a> {
                         crate::preproc::DefineValue::Str(b) => ExprKind::Str(b.clone()),
                     }
                 } else {
-                    ExprKind::Ident(text.to_string())
+                    // `__builtin_pid` is upstream's name for the builtin itself, which
+                    // `pid` and `pid()` stand for.
+                    let bare = text
+                        .strip_prefix("__builtin_")
+                        .filter(|b| crate::sema::builtin(b).is_some());
+                    ExprKind::Ident(bare.unwrap_or(text).to_string())
                 }
             }
             Token::LParen => return self.paren(),

@@ -300,6 +300,39 @@ fn kernel_btf() {
     );
     let e = error(&t, "fentry:vfs_raed { @n = 1; }");
     assert!(e.contains("vfs_raed"), "{e}");
+    // fexit's retval has the function's return type; kretprobe's is a register.
+    assert_eq!(ty(&t, "fexit:vfs_read", "retval"), "int64");
+    assert_eq!(ty(&t, "fexit:__sys_bpf", "retval"), "int32");
+    assert_eq!(ty(&t, "kretprobe:vfs_read", "retval"), "uint64");
+    // `__sys_bpf(int cmd, bpfptr_t uattr, unsigned int size)`: the 16-byte struct passed
+    // by value takes two of the trampoline's u64 slots, so `size` is in slot 3 and the
+    // return value in slot 4.
+    let ap = |p: &str| {
+        let mut parts: Vec<String> = p.split(':').map(str::to_string).collect();
+        let provider_text = parts.remove(0);
+        kscope_lang::ast::AttachPoint {
+            provider: match provider_text.as_str() {
+                "fexit" => kscope_lang::ast::Provider::Fexit,
+                _ => kscope_lang::ast::Provider::Fentry,
+            },
+            provider_text,
+            parts,
+            raw: p.to_string(),
+            span: kscope_lang::span::Span::new(0, 0),
+        }
+    };
+    let slot = |p: &str, name: &str| t.raw_tracepoint_arg(&ap(p), name).map(|(i, ..)| i);
+    assert_eq!(slot("fentry:__sys_bpf", "cmd"), Some(0));
+    assert_eq!(slot("fentry:__sys_bpf", "uattr"), Some(1));
+    assert_eq!(slot("fexit:vmlinux:__sys_bpf", "size"), Some(3));
+    assert_eq!(
+        t.function_target(&ap("fexit:__sys_bpf")).map(|(n, _)| n),
+        Some(4)
+    );
+    assert_eq!(
+        t.function_target(&ap("fexit:vfs_read")).map(|(n, _)| n),
+        Some(4)
+    );
 }
 
 mod common;

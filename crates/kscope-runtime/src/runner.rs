@@ -118,6 +118,7 @@ fn prog_type(p: Provider) -> ProgType {
         Provider::Kprobe | Provider::Kretprobe | Provider::Uprobe | Provider::Uretprobe => {
             ProgType::Kprobe
         }
+        Provider::Fentry | Provider::Fexit => ProgType::Tracing,
         _ => ProgType::RawTracepoint,
     }
 }
@@ -350,8 +351,16 @@ pub fn run(
     for (n, u) in units.iter().enumerate() {
         let c = compile(u, &fd_of)?;
         let name = format!("ks_{n}_{}", u.attach.provider.name());
+        let mut spec = c.spec(u.prog_type, &name);
+        if u.prog_type == ProgType::Tracing {
+            crate::fentry::set_target(&mut spec, &u.attach, btf_types.as_deref()).map_err(|m| {
+                RunError::Script(
+                    Diagnostic::error(m, u.attach.span, "this attach point").render(src),
+                )
+            })?;
+        }
         let prog = c
-            .load(u.prog_type, &name)
+            .load_spec(&spec)
             .map_err(|e| codegen_error(&e, src, &u.attach))?;
         match u.attach.provider {
             Provider::Begin => begin.push(prog),
@@ -741,13 +750,20 @@ fn expand(ap: &AttachPoint, pid: Option<i32>) -> Result<Vec<AttachPoint>, String
         *bin = crate::uprobes::target_name(bin, pid);
         ap.raw = ap.canonical();
     }
-    // Raw tracepoints are named with their BTF's module, as upstream names them
-    // (`rawtracepoint:vmlinux:sched_switch`).
-    if ap.provider == Provider::Rawtracepoint && ap.parts.len() == 1 {
+    // Raw tracepoints and fentry/fexit are named with their BTF's module, as upstream
+    // names them (`rawtracepoint:vmlinux:sched_switch`, `fentry:vmlinux:vfs_read`).
+    if matches!(
+        ap.provider,
+        Provider::Rawtracepoint | Provider::Fentry | Provider::Fexit
+    ) && ap.parts.len() == 1
+    {
         ap.parts.insert(0, "vmlinux".to_string());
         ap.raw = ap.canonical();
     }
     let ap = &ap;
+    if matches!(ap.provider, Provider::Fentry | Provider::Fexit) {
+        return crate::fentry::expand(ap);
+    }
     if !ap.has_wildcard() {
         return Ok(vec![ap.clone()]);
     }
@@ -967,6 +983,9 @@ fn attach(
         }
         (Provider::Rawtracepoint, [.., ev]) => {
             Box::new(raw_tracepoint::attach(prog, ev).map_err(|x| e(&x))?)
+        }
+        (Provider::Fentry | Provider::Fexit, _) => {
+            Box::new(kscope_bpf::attach::tracing::attach(prog, &ap.canonical()).map_err(|x| e(&x))?)
         }
         (Provider::Uprobe | Provider::Uretprobe, [bin, sym]) => {
             let path = crate::uprobes::resolve_target(bin, pid)?;

@@ -953,6 +953,18 @@ pub fn raw_tracepoint_open(name: &CStr, prog: BorrowedFd<'_>) -> io::Result<Owne
     owned_fd(sys_bpf(cmd::RAW_TRACEPOINT_OPEN, &mut attr)?)
 }
 
+/// Attaches a tracing program (fentry/fexit, loaded with its target's BTF id) to that
+/// target with `BPF_RAW_TRACEPOINT_OPEN` and no name (Linux 5.5; libbpf does the same on
+/// kernels without `BPF_LINK_CREATE` for tracing). Closing the returned link detaches it.
+pub fn tracing_open(prog: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let mut attr = RawTracepointAttr {
+        name: 0,
+        prog_fd: prog.as_raw_fd() as u32,
+        ..RawTracepointAttr::default()
+    };
+    owned_fd(sys_bpf(cmd::RAW_TRACEPOINT_OPEN, &mut attr)?)
+}
+
 /// `BPF_LINK_CREATE` with `BPF_PERF_EVENT` (Linux 5.15): attaches `prog` to the perf event
 /// `perf_fd` (a tracepoint, kprobe, uprobe or sampling event) through a link; closing the
 /// link detaches it. `cookie` is what `bpf_get_attach_cookie` returns in the program.

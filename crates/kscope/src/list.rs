@@ -1,5 +1,6 @@
 //! `kscope list`: every probe point this kernel offers, named the way `kscope run` (and
-//! bpftrace) spells them: `tracepoint:SYSTEM:EVENT`, `kprobe:FUNCTION`, `software:NAME:`,
+//! bpftrace) spells them: `tracepoint:SYSTEM:EVENT`, `kprobe:FUNCTION`, `fentry:vmlinux:FUNCTION`
+//! (where the kernel loads fentry programs), `software:NAME:`,
 //! `self:signal:SIGUSR1`, plus `tracer:NAME` and `option:NAME` for ftrace.
 
 use std::io::Write;
@@ -84,6 +85,49 @@ fn list_raw_tracepoints(
     Ok(shown)
 }
 
+/// fentry/fexit functions (`fentry:vmlinux:FUNC`, `fexit:vmlinux:FUNC`, as bpftrace
+/// lists them), only when this kernel loads fentry programs; with `verbose`, the
+/// parameters as C declarations and fexit's `retval`. Returns how many were shown.
+fn list_functions(
+    out: &mut impl Write,
+    pattern: Option<&str>,
+    verbose: bool,
+) -> anyhow::Result<usize> {
+    let Ok(btf) = kscope_btf::Btf::open_sys_vmlinux() else {
+        return Ok(0);
+    };
+    if !kscope_runtime::fentry::kernel_supports(&btf) {
+        return Ok(0);
+    }
+    let mut shown = 0;
+    for provider in ["fentry", "fexit"] {
+        for f in kscope_runtime::fentry::traceable(&btf, "*") {
+            let name = format!("{provider}:vmlinux:{f}");
+            if !matches(pattern, &name) && !matches(pattern, &format!("{provider}:{f}")) {
+                continue;
+            }
+            shown += 1;
+            writeln!(out, "{name}")?;
+            let Ok(Some(proto)) = btf.func_args(&f).map(|p| p.filter(|_| verbose)) else {
+                continue;
+            };
+            for p in &proto.params {
+                match btf.declaration(p.type_id, p.name) {
+                    Ok(d) => writeln!(out, "    {d}")?,
+                    Err(e) => writeln!(out, "    ({}: type not understood: {e})", p.name)?,
+                }
+            }
+            if provider == "fexit" && proto.ret != 0 {
+                match btf.declaration(proto.ret, "retval") {
+                    Ok(d) => writeln!(out, "    {d}")?,
+                    Err(e) => writeln!(out, "    (retval: type not understood: {e})")?,
+                }
+            }
+        }
+    }
+    Ok(shown)
+}
+
 /// Runs `kscope list`.
 pub fn run(args: &ListArgs) -> anyhow::Result<ExitCode> {
     run_for_pid(args, None)
@@ -154,6 +198,7 @@ pub fn run_for_pid(args: &ListArgs, pid: Option<i32>) -> anyhow::Result<ExitCode
     }
 
     shown += list_raw_tracepoints(&mut out, pattern, args.verbose)?;
+    shown += list_functions(&mut out, pattern, args.verbose)?;
 
     // kprobe-able functions; lockdown may refuse the list (EPERM), which is not an error.
     if tracefs.exists("kprobe_events")

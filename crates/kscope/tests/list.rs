@@ -150,3 +150,29 @@ fn uprobe_globs_list_the_same_functions_as_run_dash_l() {
             .all(|l| l.starts_with("uprobe:/bin/bash:readl"))
     );
 }
+
+/// fentry/fexit functions are listed where the kernel loads fentry programs (the lab),
+/// with `-v` their parameters and fexit's `retval` as C declarations; elsewhere none are.
+#[test]
+fn lab_fentry_and_fexit_functions_are_listed_with_their_prototypes() {
+    let Some(_kernel) = require(Feature::Btf) else {
+        return;
+    };
+    let report = kscope_testkit::doctor_report();
+    let supported = report.get("bpf_tracing").is_some_and(|c| c.available);
+    let (code, out, err) = kscope(&["list", "-v", "f*:__sys_bpf"]);
+    if !supported {
+        assert_eq!((code, out.as_str()), (1, ""), "{err}");
+        return;
+    }
+    assert_eq!(code, 0, "{err}");
+    // Linux 6.1 declares `int cmd`, later kernels `enum bpf_cmd cmd`.
+    assert_eq!(
+        out.replace("enum bpf_cmd cmd", "int cmd"),
+        "fentry:vmlinux:__sys_bpf\n    int cmd\n    bpfptr_t uattr\n    unsigned int size\n\
+         fexit:vmlinux:__sys_bpf\n    int cmd\n    bpfptr_t uattr\n    unsigned int size\n    \
+         int retval\n"
+    );
+    let (_, run_l, _) = kscope(&["run", "-l", "fentry:vfs_rea?"]);
+    assert_eq!(run_l, "fentry:vmlinux:vfs_read\n");
+}

@@ -943,6 +943,61 @@ fn lab_run_kprobe_func_probe_and_kretprobe_retval_are_exact() {
     clean.check();
 }
 
+/// fentry and fexit in the lab (this machine refuses tracing programs): a child makes 50
+/// bpf(2) calls with cmd 1111 and size 2222 that fail with -E2BIG. `args` come from BTF,
+/// laid out as the trampoline passes them: `__sys_bpf(int cmd, bpfptr_t uattr, unsigned
+/// int size)` takes a 16-byte struct by value, so `size` is in the fourth slot and fexit's
+/// `retval` in the fifth (upstream's "fexit large args" test).
+#[test]
+fn lab_run_fentry_and_fexit_args_retval_func_and_probe_are_exact() {
+    let Some(_kernel) = require(Feature::BpfTracing) else {
+        return;
+    };
+    let clean = Clean::start();
+    let out = run_c(
+        "fentry:__sys_bpf /pid == cpid/ { @e[args.cmd, args.size] = count(); @f[func, probe] = count(); } \
+         fexit:__sys_bpf /pid == cpid/ { @x[args.cmd, args.size, retval] = count(); }",
+        "bpf 50",
+    );
+    // `retval` is typed `int` from BTF, so -E2BIG prints as -7 (not 4294967289).
+    assert_eq!(
+        out,
+        "\n\n@e[1111, 2222]: 50\n@f[__sys_bpf, fentry:vmlinux:__sys_bpf]: 50\n\
+         @x[1111, 2222, -7]: 50\n"
+    );
+    clean.check();
+}
+
+/// fentry wildcards expand over the kernel's BTF functions that it can trace, named with
+/// the `vmlinux` module as upstream does; several attach points share one body.
+#[test]
+fn lab_run_fentry_wildcards_and_aliases_count_exactly() {
+    let Some(_kernel) = require(Feature::BpfTracing) else {
+        return;
+    };
+    let clean = Clean::start();
+    let out = run_c(
+        "fentry:__sys_bp? /pid == cpid/ { @[probe] = count(); } \
+         kfunc:vmlinux:__sys_bpf, fr:__sys_bpf /pid == cpid/ { @k[probe] = count(); }",
+        "bpf 30",
+    );
+    // Equal counts print in the kernel's hash order, as upstream's do: compare sorted.
+    let mut lines: Vec<&str> = out.lines().collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "",
+            "",
+            "@[fentry:vmlinux:__sys_bpf]: 30",
+            "@k[fentry:vmlinux:__sys_bpf]: 30",
+            "@k[fexit:vmlinux:__sys_bpf]: 30"
+        ],
+        "{out}"
+    );
+    clean.check();
+}
+
 /// The exact `@[probe]` counts of a child calling getppid 1000 times, with kscope's
 /// attachments released in the background (the default) or before it exits (`sync`).
 fn count_over_wildcard_probes(detach: Option<&str>) -> String {

@@ -73,6 +73,12 @@ int main(int argc, char **argv) {
                 snprintf(path, sizeof path, "/nonexistent/kscope-%d", i % 5);
                 open(path, O_RDONLY);
             }
+    } else if (!strcmp(argv[1], "bpf")) {
+        /* bpf(1111, attr, 2222): attr's tail past the kernel's union bpf_attr is not
+         * zero, so each call fails with -E2BIG (fentry/fexit argument layout tests) */
+        static unsigned char attr[4096];
+        memset(attr, 0xff, sizeof attr);
+        for (int i = 0; i < n; i++) syscall(321, 1111, attr, 2222);
     } else if (!strcmp(argv[1], "tcp") && argc > 3) {
         /* n IPv4 connections to 127.0.0.77:PORT, then n IPv6 ones to [::1]:PORT */
         int port = atoi(argv[3]);

@@ -19,6 +19,7 @@ pub mod perf_event;
 pub mod raw_tracepoint;
 pub mod test_run;
 pub mod tracepoint;
+pub mod tracing;
 pub mod uprobe;
 
 use std::io;

@@ -1202,7 +1202,29 @@ impl<'a> Checker<'a> {
         {
             return Type::Usym;
         }
+        if name == "retval" {
+            return self.retval_type().unwrap_or_else(b.ty);
+        }
         (b.ty)()
+    }
+
+    /// fexit's `retval` has the function's return type (as upstream), when every attach
+    /// point of the probe agrees on it; kprobes and uprobes read a `uint64` register.
+    fn retval_type(&self) -> Option<Type> {
+        let mut found: Option<Type> = None;
+        for ap in &self.attach {
+            let Lookup::Found(t) = self.tp.return_type(ap) else {
+                return None;
+            };
+            if !matches!(t, Type::Int { .. } | Type::Bool | Type::Ptr(_)) {
+                return None;
+            }
+            match &found {
+                Some(f) if *f != t => return None,
+                _ => found = Some(t),
+            }
+        }
+        found
     }
 
     fn unary(&mut self, op: UnOp, x: &Expr) -> Type {

@@ -68,6 +68,13 @@ pub trait TypeProvider: Sync {
         Lookup::Unknown
     }
 
+    /// The type of `retval` at `ap` (fexit: the function's BTF return type); `Unknown`
+    /// where the provider cannot tell, and `retval` is then a `uint64`.
+    fn return_type(&self, ap: &AttachPoint) -> Lookup<Type> {
+        let _ = ap;
+        Lookup::Unknown
+    }
+
     /// Whether the kernel's BTF describes a function `name` (`kfunc_exist()`): `Found`,
     /// `Missing` (with no candidates), or `Unknown` without BTF.
     fn kernel_function(&self, name: &str) -> Lookup<()> {

@@ -83,7 +83,11 @@ impl Lowerer<'_> {
             "func"
                 if matches!(
                     self.ctx.attach.provider,
-                    Provider::Kprobe | Provider::Kretprobe | Provider::Uretprobe
+                    Provider::Kprobe
+                        | Provider::Kretprobe
+                        | Provider::Uretprobe
+                        | Provider::Fentry
+                        | Provider::Fexit
                 ) =>
             {
                 let c = b.ctx();
@@ -104,6 +108,23 @@ impl Lowerer<'_> {
                 ArgSource::PtRegs => {
                     let c = b.ctx();
                     b.load(Size::DW, Base::Reg(c), 80)
+                }
+                // fexit: the return value follows the function's parameters.
+                ArgSource::Raw if self.ctx.attach.provider == Provider::Fexit => {
+                    let target = self
+                        .ctx
+                        .btf
+                        .as_ref()
+                        .and_then(|t| t.function_target(&self.ctx.attach));
+                    let Some((nargs, _)) = target else {
+                        self.not_built(e.span, "`retval` where BTF does not describe the function");
+                        return None;
+                    };
+                    let c = self.b.ctx();
+                    let r = self.b.load(Size::DW, Base::Reg(c), (nargs * 8) as i16);
+                    // The checker typed it from BTF: an `int` is the low 32 bits, signed.
+                    let t = self.ty(e);
+                    self.extend(r, &t)
                 }
                 _ => {
                     self.not_built(e.span, "`retval` in this probe kind");

@@ -14,7 +14,8 @@ pub enum ArgSource {
     None,
     /// `struct pt_regs` (kprobes, uprobes): x86-64 calling convention.
     PtRegs,
-    /// A raw tracepoint's `u64` argument array.
+    /// A `u64` argument array: raw tracepoints, and fentry/fexit (whose return value
+    /// follows the arguments).
     Raw,
 }
 
@@ -65,7 +66,7 @@ impl ProbeContext {
             Provider::Kprobe | Provider::Kretprobe | Provider::Uprobe | Provider::Uretprobe => {
                 ArgSource::PtRegs
             }
-            Provider::Rawtracepoint => ArgSource::Raw,
+            Provider::Rawtracepoint | Provider::Fentry | Provider::Fexit => ArgSource::Raw,
             _ => ArgSource::None,
         }
     }

@@ -302,6 +302,8 @@ pub fn supported(p: Provider) -> bool {
             | Provider::Bench
             | Provider::Tracepoint
             | Provider::Rawtracepoint
+            | Provider::Fentry
+            | Provider::Fexit
             | Provider::Uprobe
             | Provider::Uretprobe
             | Provider::Kprobe
