@@ -72,6 +72,10 @@ pub(super) struct Checker<'a> {
     pub(super) option_names: Vec<String>,
     /// `unstable_typeinfo` from the config block (`enable`, `warn`; else `error`).
     pub(super) typeinfo_mode: String,
+    /// `unstable_tseries` from the config block (`enable`, `error`; else `warn`).
+    pub(super) tseries_mode: String,
+    /// Whether the `unstable_tseries` warning was given (it is given once).
+    pub(super) tseries_warned: bool,
     /// The `cgroup_path()` filters (see [`Type::CgroupPath`]).
     pub(super) cgroup_path_filters: Vec<String>,
     /// The `strftime()` formats (see [`Type::Timestamp`]).
@@ -84,11 +88,12 @@ const HONOURED_CONFIG: &[&str] = &[
     "missing_probes",
     "print_maps_on_exit",
     "stack_mode",
+    "unstable_tseries",
     "unstable_typeinfo",
 ];
 
 const AGGREGATIONS: &[&str] = &[
-    "count", "sum", "avg", "min", "max", "stats", "hist", "lhist",
+    "count", "sum", "avg", "min", "max", "stats", "hist", "lhist", "tseries",
 ];
 
 fn is_positive_literal(e: &Expr) -> bool {
@@ -155,6 +160,12 @@ impl<'a> Checker<'a> {
                 .and_then(|v| v.text())
                 .unwrap_or("error")
                 .to_ascii_lowercase(),
+            tseries_mode: program
+                .config_value("unstable_tseries")
+                .and_then(|v| v.text())
+                .unwrap_or("warn")
+                .to_ascii_lowercase(),
+            tseries_warned: false,
             scopes: Vec::new(),
             probe_vars: BTreeMap::new(),
             map_flex: BTreeMap::new(),
@@ -229,7 +240,7 @@ impl<'a> Checker<'a> {
             }
             let words: &[&str] = match key.as_str() {
                 "missing_probes" => &["error", "warn", "ignore"],
-                "unstable_typeinfo" => &["enable", "warn", "error"],
+                "unstable_typeinfo" | "unstable_tseries" => &["enable", "warn", "error"],
                 "print_maps_on_exit" => &["true", "false", "1", "0"],
                 _ => &[],
             };
@@ -2508,6 +2519,7 @@ impl<'a> Checker<'a> {
             "count" => (0, 0),
             "hist" => (1, 2),
             "lhist" => (4, 4),
+            "tseries" => (3, 4),
             _ => (1, 1),
         };
         if !self.arity(e, n, args, min, max) {
@@ -2536,6 +2548,10 @@ impl<'a> Checker<'a> {
             "min" => AggKind::Min,
             "max" => AggKind::Max,
             "stats" => AggKind::Stats,
+            "tseries" => match self.tseries_kind(e, args) {
+                Some(k) => k,
+                None => return Type::Unknown,
+            },
             "hist" => {
                 let mut bits = 0;
                 if let Some(b) = args.get(1) {
