@@ -339,3 +339,52 @@ fn single_interval_in_nanoseconds_and_unsigned_bounds() {
         format!("00:00:00.000000100 *{}| 0", " ".repeat(51))
     );
 }
+
+fn check(text: &str) -> kscope_lang::sema::Checked {
+    let src = kscope_lang::SourceFile::new("t.bt".to_string(), text.to_string());
+    kscope_lang::compile(&src, &Default::default(), &kscope_lang::sema::NoKernelTypes)
+        .unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
+#[test]
+fn types_carry_interval_count_and_aggregation() {
+    use kscope_lang::sema::{AggKind, Type};
+    let c = check(
+        "config = { unstable_tseries = enable }\n\
+         BEGIN { @a = tseries(-1, 100ms, 20, \"min\"); @b[pid] = tseries(pid, 1s, 5); \
+         @c = tseries(1, 10us, 3, \"avg\"); @d = tseries(1, 7ns, 1000000, \"sum\"); \
+         @e = tseries($1, 1ms, 1, \"max\"); }",
+    );
+    let agg = |name: &str| c.maps[name].value.clone();
+    let ts = |interval_ns, num_intervals, agg| AggKind::Tseries {
+        interval_ns,
+        num_intervals,
+        agg,
+    };
+    assert_eq!(
+        agg("a"),
+        Type::Agg(ts(100_000_000, 20, TseriesAgg::Min), true)
+    );
+    assert_eq!(
+        agg("b"),
+        Type::Agg(ts(1_000_000_000, 5, TseriesAgg::Last), false)
+    );
+    assert_eq!(c.maps["b"].keys.len(), 1);
+    assert_eq!(agg("c"), Type::Agg(ts(10_000, 3, TseriesAgg::Avg), false));
+    assert_eq!(
+        agg("d"),
+        Type::Agg(ts(7, 1_000_000, TseriesAgg::Sum), false)
+    );
+    assert_eq!(agg("e"), Type::Agg(ts(1_000_000, 1, TseriesAgg::Max), true));
+    assert_eq!(agg("a").to_string(), "tseries_t");
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}
+
+#[test]
+fn unstable_feature_warns_once_unless_enabled() {
+    let c = check("BEGIN { @a = tseries(1, 1s, 5); @b = tseries(2, 1s, 5); }");
+    let msgs: Vec<&str> = c.warnings.iter().map(|w| w.message.as_str()).collect();
+    assert_eq!(msgs, ["`tseries()` is an unstable feature"]);
+    let c = check("config = { unstable_tseries = warn }\nBEGIN { @a = tseries(1, 1s, 5); }");
+    assert_eq!(c.warnings.len(), 1);
+}

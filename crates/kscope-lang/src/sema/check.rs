@@ -898,6 +898,27 @@ impl<'a> Checker<'a> {
                 self.map_flex.insert(name.clone(), (new_kflex, vflex));
             }
             None => {
+                if let (Type::Agg(a, _), Type::Agg(b, _)) = (&info.value, &value)
+                    && a.type_name() == b.type_name()
+                {
+                    // Same aggregation, other bounds (`hist` bits, `lhist` or `tseries`
+                    // arguments): upstream keeps one set per map.
+                    let f = a.type_name().trim_end_matches("_t");
+                    self.error(
+                        Diagnostic::error(
+                            format!("different `{f}()` arguments in one map `@{name}`"),
+                            value_span,
+                            "these arguments differ",
+                        )
+                        .with_note(
+                            format!("`@{name}` got its arguments here"),
+                            info.value_span,
+                            "first arguments",
+                        )
+                        .with_help("a map keeps one set of arguments: use another map name"),
+                    );
+                    return;
+                }
                 let (help, label) = match (&info.value, &value) {
                     (Type::Agg(..), _) | (_, Type::Agg(..)) => (
                         "a map holds one kind of value: use another map name for this one"
