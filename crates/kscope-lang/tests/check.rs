@@ -286,7 +286,7 @@ fn rejections() {
         ),
         (
             "begin { @a = lhist(1, 0, 10, 1); @a = lhist(1, 0, 20, 1); }",
-            "type mismatch for `@a`: it holds `lhist_t`, not `lhist_t`",
+            "different `lhist()` arguments in one map `@a`",
         ),
         (
             "begin { @a = 1; @a = \"s\"; }",

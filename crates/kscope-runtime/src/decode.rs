@@ -355,6 +355,9 @@ pub fn read_map(
     map: &Map,
     stacks: &Stacks<'_>,
 ) -> Result<MapData, kscope_bpf::BpfError> {
+    if let ValueLayout::Tseries { agg, signed, .. } = m.value {
+        return read_tseries(m, map, stacks, agg, signed);
+    }
     let mut entries = Vec::new();
     for (k, v) in map.entries()? {
         if m.is_array() && !array_present(m, map, &v) {
@@ -405,7 +408,9 @@ pub fn read_map(
                             .map(|c| (0..*n as usize).map(|i| u64_at(c, i * 8)).collect())
                             .collect::<Vec<_>>(),
                     ),
-                    ValueLayout::Plain(_) | ValueLayout::Tuple(_) => unreachable!("handled above"),
+                    ValueLayout::Plain(_) | ValueLayout::Tuple(_) | ValueLayout::Tseries { .. } => {
+                        unreachable!("handled above")
+                    }
                 }
             }
         };
@@ -418,6 +423,44 @@ pub fn read_map(
         info.value = ValueKind::Int { signed: *signed };
     }
     Ok(MapData { info, entries })
+}
+
+/// Reads a `tseries` map: its entries (key, bucket) grouped by key, each bucket's CPUs
+/// reduced to `(epoch, value)`; keys in the order of their bytes (as upstream's
+/// `std::map` of keys prints them).
+fn read_tseries(
+    m: &UserMap,
+    map: &Map,
+    stacks: &Stacks<'_>,
+    agg: kscope_lang::sema::TseriesAgg,
+    signed: bool,
+) -> Result<MapData, kscope_bpf::BpfError> {
+    use kscope_lang::output::tseries::{self, Slot};
+    let prefix = m.user_key_size() as usize;
+    let mut by_key: std::collections::BTreeMap<Vec<u8>, Vec<(u64, u64)>> = Default::default();
+    for (k, v) in map.entries()? {
+        let cpus: Vec<Slot> = map
+            .split_percpu(&v)
+            .iter()
+            .map(|c| Slot::from_bytes(c))
+            .collect();
+        let reduced = tseries::reduce(&cpus, agg, signed);
+        let buckets = by_key
+            .entry(k.get(..prefix).unwrap_or(&k).to_vec())
+            .or_default();
+        // One bucket per epoch: the first read is kept (upstream's `emplace`).
+        if !buckets.iter().any(|b| b.0 == reduced.0) {
+            buckets.push(reduced);
+        }
+    }
+    let entries = by_key
+        .into_iter()
+        .map(|(k, b)| (key(&k, m, stacks), Cell::Tseries(b)))
+        .collect();
+    Ok(MapData {
+        info: sema_bridge::map_info(&m.name, &m.info),
+        entries,
+    })
 }
 
 /// Whether any CPU's copy of an array map's value ([`UserMap::is_array`]) has its

@@ -257,6 +257,20 @@ pub enum ValueLayout {
         /// `lhist` (min, max, step).
         lhist: Option<(i64, i64, i64)>,
     },
+    /// `tseries()`: per-CPU `{value, meta, epoch}` buckets
+    /// ([`tseries::SLOT_SIZE`](kscope_lang::output::tseries::SLOT_SIZE) bytes), one hash
+    /// entry per key and bucket: the key is followed by the 8-byte bucket number
+    /// `epoch % num_intervals`.
+    Tseries {
+        /// The interval in nanoseconds.
+        interval_ns: u64,
+        /// The number of buckets.
+        num_intervals: u64,
+        /// How values of one interval combine.
+        agg: kscope_lang::sema::TseriesAgg,
+        /// Signed values.
+        signed: bool,
+    },
     /// A plain value (`@x = expr`).
     Plain(Scalar),
     /// A tuple or record value (`@x = (a, b)`, `@x = (a=1)`), laid out by [`Layout`].
@@ -287,7 +301,22 @@ impl UserMap {
     /// [`UserMap::present_offset`] that every update sets to 1: an entry whose CPUs
     /// all hold 0 there was never written (or was cleared), as a missing hash key.
     pub fn is_array(&self) -> bool {
-        self.keys.is_empty() && !matches!(self.value, ValueLayout::Plain(_) | ValueLayout::Tuple(_))
+        self.keys.is_empty()
+            && !matches!(
+                self.value,
+                ValueLayout::Plain(_) | ValueLayout::Tuple(_) | ValueLayout::Tseries { .. }
+            )
+    }
+
+    /// Whether the map holds `tseries()` buckets (its kernel key ends with the bucket).
+    pub fn is_tseries(&self) -> bool {
+        matches!(self.value, ValueLayout::Tseries { .. })
+    }
+
+    /// The bytes of the script's key parts ([`UserMap::keys`]), without the bucket number
+    /// a `tseries` key ends with.
+    pub fn user_key_size(&self) -> u32 {
+        self.keys.iter().map(Layout::size).sum()
     }
 
     /// The offset of the "present" word in an array map's value ([`UserMap::is_array`]).
@@ -299,6 +328,8 @@ impl UserMap {
     pub fn key_size(&self) -> u32 {
         if self.is_array() {
             4
+        } else if self.is_tseries() {
+            self.user_key_size() + 8
         } else if self.keys.is_empty() {
             8
         } else {
@@ -313,6 +344,7 @@ impl UserMap {
             ValueLayout::MinMax { .. } => MINMAX_VALUE_SIZE,
             ValueLayout::AvgStats => STATS_VALUE_SIZE,
             ValueLayout::Buckets { n, .. } => n * 8,
+            ValueLayout::Tseries { .. } => kscope_lang::output::tseries::SLOT_SIZE,
             ValueLayout::Plain(s) => s.size(),
             ValueLayout::Tuple(l) => l.size(),
         }
@@ -459,6 +491,10 @@ pub struct Plan {
     pub timestamp_formats: Vec<String>,
     /// The `cgroup_path()` hierarchy filters, indexed by [`Scalar::CgroupPath`].
     pub cgroup_path_filters: Vec<String>,
+    /// The scalar map (`@ts`) whose value `tseries()` takes as the time instead of the
+    /// clock, from [`DUMMY_TS_MAP_ENV`](crate::lower::DUMMY_TS_MAP_ENV) as upstream's
+    /// runtime tests set it; `None` reads `CLOCK_TAI`.
+    pub tseries_clock: Option<String>,
 }
 
 /// A table of strings indexed by a number, held in an array map that user space fills
@@ -574,6 +610,16 @@ impl Plan {
                         hist_bits: None,
                         lhist: Some((*min, *max, *step)),
                     },
+                    AggKind::Tseries {
+                        interval_ns,
+                        num_intervals,
+                        agg,
+                    } => ValueLayout::Tseries {
+                        interval_ns: *interval_ns,
+                        num_intervals: *num_intervals,
+                        agg: *agg,
+                        signed: *signed,
+                    },
                 },
                 t @ (Type::Tuple(_) | Type::Record(_)) => {
                     ValueLayout::Tuple(Layout::of(t).ok_or_else(|| Unsupported {
@@ -617,6 +663,9 @@ impl Plan {
             str_tables: Vec::new(),
             timestamp_formats: checked.timestamp_formats.clone(),
             cgroup_path_filters: checked.cgroup_path_filters.clone(),
+            tseries_clock: std::env::var(crate::lower::DUMMY_TS_MAP_ENV)
+                .ok()
+                .filter(|v| !v.is_empty()),
         })
     }
 

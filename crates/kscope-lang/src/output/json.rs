@@ -119,6 +119,7 @@ pub fn value(v: &Value) -> String {
         Value::Primitive(p) => primitive(p),
         Value::Histogram(h) => histogram(h),
         Value::Stats(inner) => value(inner),
+        Value::Tseries(s) => super::tseries::json(s),
         Value::OrderedMap(entries) => object(entries.iter().map(|(k, v)| (map_key(k), value(v)))),
     }
 }
@@ -136,8 +137,8 @@ pub fn event(kind: &str, name: Option<&str>, data: &str) -> String {
     }
 }
 
-/// The type of a map's line: `stats` for avg/stats maps, `hist` for histograms (or
-/// maps of them), else `map`.
+/// The type of a map's line: `stats` for avg/stats maps, `tseries` for time series,
+/// `hist` for histograms (or maps of them), else `map`.
 pub fn map_type(v: &Value) -> &'static str {
     let first = match v {
         Value::OrderedMap(e) => e.first().map(|(_, v)| v),
@@ -145,6 +146,7 @@ pub fn map_type(v: &Value) -> &'static str {
     };
     match first {
         Some(Value::Stats(_)) => "stats",
+        Some(Value::Tseries(_)) => "tseries",
         Some(Value::Histogram(_)) => "hist",
         _ => "map",
     }

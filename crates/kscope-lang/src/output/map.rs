@@ -6,6 +6,7 @@
 //! - `min`/`max`: by value ascending, compared as UNSIGNED 64-bit even for signed maps;
 //! - `avg`/`stats`: by the average ascending;
 //! - `hist`/`lhist`: by the total of all buckets ascending;
+//! - `tseries`: in the order the runtime read the keys (their bytes' order);
 //! - anything else: by key (integers as signed of their width, strings bytewise,
 //!   tuples field by field over their integer and string fields; other keys keep the
 //!   order the runtime read them in).
@@ -16,6 +17,7 @@
 use std::cmp::Ordering;
 
 use super::hist;
+use super::tseries;
 use super::value::{Primitive, Value};
 
 /// How keys sort when the values do not decide the order.
@@ -80,6 +82,15 @@ pub enum ValueKind {
         /// Bucket width.
         step: i64,
     },
+    /// `tseries(n, interval_ns, num_intervals [, agg])`.
+    Tseries {
+        /// The interval in nanoseconds.
+        interval_ns: u64,
+        /// How many intervals a series shows at most.
+        num_intervals: u64,
+        /// Signed values.
+        signed: bool,
+    },
     /// Any other value (strings, tuples, stacks...): printed as is, sorted by key.
     Other {
         /// What `print(@m)` shows for this scalar map before it was ever set.
@@ -116,6 +127,9 @@ pub enum Cell {
     },
     /// `hist`/`lhist`: the bucket counts, summed over CPUs.
     Buckets(Vec<u64>),
+    /// `tseries`: one key's buckets as `(epoch, value)`, each reduced over CPUs by
+    /// [`tseries::reduce`](super::tseries::reduce).
+    Tseries(Vec<(u64, u64)>),
     /// Any other value, decoded.
     Value(Primitive),
 }
@@ -192,6 +206,7 @@ fn cell_name(c: &Cell) -> &'static str {
         Cell::MinMax(_) => "min/max",
         Cell::Avg { .. } => "avg/stats",
         Cell::Buckets(_) => "histogram",
+        Cell::Tseries(_) => "time series",
         Cell::Value(_) => "decoded",
     }
 }
@@ -202,6 +217,7 @@ fn expected_name(k: &ValueKind) -> &'static str {
         ValueKind::Min { .. } | ValueKind::Max { .. } => "min/max",
         ValueKind::Avg { .. } | ValueKind::Stats { .. } => "avg/stats",
         ValueKind::Hist { .. } | ValueKind::Lhist { .. } => "histogram",
+        ValueKind::Tseries { .. } => "time series",
         ValueKind::Other { .. } => "decoded",
     }
 }
@@ -337,6 +353,14 @@ pub fn format_map(
     top: usize,
     div: u64,
 ) -> Result<Value, CellMismatch> {
+    if let ValueKind::Tseries {
+        interval_ns,
+        num_intervals,
+        signed,
+    } = info.value
+    {
+        return format_tseries(info, entries, interval_ns, num_intervals, signed);
+    }
     let div = div.max(1);
     let mut order: Vec<&(Primitive, Cell)> = entries.iter().collect();
     let by_value = entries
@@ -387,6 +411,44 @@ pub fn format_map(
     })
 }
 
+/// A `tseries` map (upstream ignores `top` and `div` for these): every key's series
+/// over the window ending at the latest epoch of any key, keys in the order given
+/// (the runtime reads them in the order of their bytes, as upstream prints them).
+fn format_tseries(
+    info: &MapInfo,
+    entries: &[(Primitive, Cell)],
+    interval_ns: u64,
+    num_intervals: u64,
+    signed: bool,
+) -> Result<Value, CellMismatch> {
+    let mut keyed = Vec::with_capacity(entries.len());
+    for (k, c) in entries {
+        let Cell::Tseries(b) = c else {
+            return Err(CellMismatch {
+                map: info.name.clone(),
+                expected: expected_name(&info.value),
+                found: cell_name(c),
+            });
+        };
+        keyed.push((k, b));
+    }
+    let last = keyed
+        .iter()
+        .map(|(_, b)| tseries::latest_epoch(b))
+        .max()
+        .unwrap_or(u64::MAX);
+    let window = tseries::window(last, num_intervals);
+    let mut out = Vec::with_capacity(keyed.len());
+    for (k, b) in keyed {
+        let s = Value::Tseries(tseries::series(b, window, interval_ns, signed));
+        if info.scalar {
+            return Ok(s);
+        }
+        out.push((k.clone(), s));
+    }
+    Ok(Value::OrderedMap(out))
+}
+
 /// What `print(@m)` shows for a scalar map that holds nothing yet (`@x: 0`,
 /// `@s: { .count = 0, ... }`); `None` for histograms (nothing printed).
 pub fn empty_scalar(info: &MapInfo) -> Option<Value> {
@@ -394,7 +456,9 @@ pub fn empty_scalar(info: &MapInfo) -> Option<Value> {
         ValueKind::Count | ValueKind::Sum { .. } | ValueKind::Int { .. } => Cell::Int(0),
         ValueKind::Min { .. } | ValueKind::Max { .. } => Cell::MinMax(0),
         ValueKind::Avg { .. } | ValueKind::Stats { .. } => Cell::Avg { total: 0, count: 0 },
-        ValueKind::Hist { .. } | ValueKind::Lhist { .. } => return None,
+        ValueKind::Hist { .. } | ValueKind::Lhist { .. } | ValueKind::Tseries { .. } => {
+            return None;
+        }
         ValueKind::Other { zero } => Cell::Value(zero.clone()),
     };
     let v = cell_value(info, &cell, 1).ok()?;

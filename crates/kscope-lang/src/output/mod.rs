@@ -5,6 +5,7 @@
 //! - [`map`]: maps as read from the kernel ([`MapInfo`], [`Cell`], per-CPU
 //!   `combine_*` helpers) into ordered printable values ([`format_map`]);
 //! - [`hist`]: `hist`/`lhist` bucket arrays into labelled histograms;
+//! - [`tseries`]: `tseries` buckets into series, their chart and JSON;
 //! - [`printf`]: format strings (parse once, format per event);
 //! - [`time`]: `time()`'s strftime;
 //! - [`sema_bridge`]: the type checker's map types as [`MapInfo`];
@@ -27,6 +28,7 @@ pub mod printf;
 pub mod sema_bridge;
 pub mod text;
 pub mod time;
+pub mod tseries;
 pub mod value;
 
 use std::io::{self, Write};

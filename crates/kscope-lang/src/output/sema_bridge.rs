@@ -59,6 +59,15 @@ pub fn value_kind(t: &Type) -> ValueKind {
                     max: *max,
                     step: *step,
                 },
+                AggKind::Tseries {
+                    interval_ns,
+                    num_intervals,
+                    ..
+                } => ValueKind::Tseries {
+                    interval_ns: *interval_ns,
+                    num_intervals: *num_intervals,
+                    signed,
+                },
             }
         }
         Type::Int { signed, .. } => ValueKind::Int { signed: *signed },

@@ -144,6 +144,7 @@ pub fn value(v: &Value) -> String {
         Value::Primitive(p) => primitive(p),
         Value::Histogram(h) => histogram(h),
         Value::Stats(inner) => value(inner),
+        Value::Tseries(s) => super::tseries::text(s, &jiff::tz::TimeZone::system()),
         Value::OrderedMap(entries) => {
             let mut s = String::new();
             for (k, v) in entries {
@@ -179,12 +180,13 @@ fn keyed_map(out: &mut String, name: &str, entries: &[(Primitive, Value)]) {
 }
 
 /// A map as printed at exit or by `print(@m)`: `@x: 5`, `@m[k]: v` lines, histograms
-/// under a `@h:` / `@h[k]:` header followed by an empty line. An empty map prints
+/// and time series under a `@h:` / `@h[k]:` header followed by an empty line (an empty
+/// series prints `<no data>` and no empty line). An empty map prints
 /// nothing.
 pub fn map(name: &str, v: &Value) -> String {
     let mut out = String::new();
     match v {
-        Value::Histogram(_) => {
+        Value::Histogram(_) | Value::Tseries(_) => {
             let _ = writeln!(out, "{name}:");
             out.push_str(&value(v));
             out.push('\n');

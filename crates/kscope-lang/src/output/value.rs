@@ -157,6 +157,8 @@ pub enum Value {
     OrderedMap(Vec<(Primitive, Value)>),
     /// `avg`/`stats` maps: printed like the inner value, but JSON's type is `stats`.
     Stats(Box<Value>),
+    /// A `tseries` (multi-line chart; JSON's type is `tseries`).
+    Tseries(super::tseries::Series),
 }
 
 impl From<Primitive> for Value {

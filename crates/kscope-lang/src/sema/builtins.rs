@@ -260,7 +260,6 @@ pub const NOT_YET: &[&str] = &[
     "path",
     "skboutput",
     "socket_cookie",
-    "tseries",
     "uaddr",
     "unwatch",
     "write_user",

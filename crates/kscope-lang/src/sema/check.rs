@@ -72,6 +72,10 @@ pub(super) struct Checker<'a> {
     pub(super) option_names: Vec<String>,
     /// `unstable_typeinfo` from the config block (`enable`, `warn`; else `error`).
     pub(super) typeinfo_mode: String,
+    /// `unstable_tseries` from the config block (`enable`, `error`; else `warn`).
+    pub(super) tseries_mode: String,
+    /// Whether the `unstable_tseries` warning was given (it is given once).
+    pub(super) tseries_warned: bool,
     /// The `cgroup_path()` filters (see [`Type::CgroupPath`]).
     pub(super) cgroup_path_filters: Vec<String>,
     /// The `strftime()` formats (see [`Type::Timestamp`]).
@@ -84,11 +88,12 @@ const HONOURED_CONFIG: &[&str] = &[
     "missing_probes",
     "print_maps_on_exit",
     "stack_mode",
+    "unstable_tseries",
     "unstable_typeinfo",
 ];
 
 const AGGREGATIONS: &[&str] = &[
-    "count", "sum", "avg", "min", "max", "stats", "hist", "lhist",
+    "count", "sum", "avg", "min", "max", "stats", "hist", "lhist", "tseries",
 ];
 
 fn is_positive_literal(e: &Expr) -> bool {
@@ -155,6 +160,12 @@ impl<'a> Checker<'a> {
                 .and_then(|v| v.text())
                 .unwrap_or("error")
                 .to_ascii_lowercase(),
+            tseries_mode: program
+                .config_value("unstable_tseries")
+                .and_then(|v| v.text())
+                .unwrap_or("warn")
+                .to_ascii_lowercase(),
+            tseries_warned: false,
             scopes: Vec::new(),
             probe_vars: BTreeMap::new(),
             map_flex: BTreeMap::new(),
@@ -229,7 +240,7 @@ impl<'a> Checker<'a> {
             }
             let words: &[&str] = match key.as_str() {
                 "missing_probes" => &["error", "warn", "ignore"],
-                "unstable_typeinfo" => &["enable", "warn", "error"],
+                "unstable_typeinfo" | "unstable_tseries" => &["enable", "warn", "error"],
                 "print_maps_on_exit" => &["true", "false", "1", "0"],
                 _ => &[],
             };
@@ -887,6 +898,27 @@ impl<'a> Checker<'a> {
                 self.map_flex.insert(name.clone(), (new_kflex, vflex));
             }
             None => {
+                if let (Type::Agg(a, _), Type::Agg(b, _)) = (&info.value, &value)
+                    && a.type_name() == b.type_name()
+                {
+                    // Same aggregation, other bounds (`hist` bits, `lhist` or `tseries`
+                    // arguments): upstream keeps one set per map.
+                    let f = a.type_name().trim_end_matches("_t");
+                    self.error(
+                        Diagnostic::error(
+                            format!("different `{f}()` arguments in one map `@{name}`"),
+                            value_span,
+                            "these arguments differ",
+                        )
+                        .with_note(
+                            format!("`@{name}` got its arguments here"),
+                            info.value_span,
+                            "first arguments",
+                        )
+                        .with_help("a map keeps one set of arguments: use another map name"),
+                    );
+                    return;
+                }
                 let (help, label) = match (&info.value, &value) {
                     (Type::Agg(..), _) | (_, Type::Agg(..)) => (
                         "a map holds one kind of value: use another map name for this one"
@@ -2530,6 +2562,7 @@ impl<'a> Checker<'a> {
             "count" => (0, 0),
             "hist" => (1, 2),
             "lhist" => (4, 4),
+            "tseries" => (3, 4),
             _ => (1, 1),
         };
         if !self.arity(e, n, args, min, max) {
@@ -2558,6 +2591,10 @@ impl<'a> Checker<'a> {
             "min" => AggKind::Min,
             "max" => AggKind::Max,
             "stats" => AggKind::Stats,
+            "tseries" => match self.tseries_kind(e, args) {
+                Some(k) => k,
+                None => return Type::Unknown,
+            },
             "hist" => {
                 let mut bits = 0;
                 if let Some(b) = args.get(1) {

@@ -11,6 +11,7 @@ mod provider;
 mod records;
 mod sizes;
 mod strings;
+mod tseries;
 mod typeinfo;
 mod types;
 
@@ -21,6 +22,7 @@ pub use printf::{ArgKind, Conversion, conversions};
 pub use provider::{Field, Lookup, NoKernelTypes, TableTypes, TypeProvider};
 pub use records::merge_records;
 pub use strings::{MEMCMP_MAX, STR_CAP, STRING_FUNCTIONS, byte_size, pton_bytes};
+pub use tseries::TseriesAgg;
 pub use types::{AggKind, BUF_MAX, Type, literal_type, merge, merge_int};
 
 use crate::ast::{Expr, Program, Provider};

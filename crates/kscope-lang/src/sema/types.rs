@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use super::tseries::TseriesAgg;
+
 /// What an aggregation function keeps per key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum AggKind {
@@ -30,6 +32,16 @@ pub enum AggKind {
         max: i64,
         /// Bucket width.
         step: i64,
+    },
+    /// `tseries(x, interval_ns, num_intervals [, agg])`: one value per interval of
+    /// `interval_ns` nanoseconds, the last `num_intervals` kept.
+    Tseries {
+        /// The interval's length in nanoseconds (at least 1).
+        interval_ns: u64,
+        /// How many intervals are kept (1 to 1000000).
+        num_intervals: u64,
+        /// How values in one interval combine.
+        agg: TseriesAgg,
     },
 }
 
@@ -107,6 +119,7 @@ impl AggKind {
             AggKind::Stats => "stats_t",
             AggKind::Hist { .. } => "hist_t",
             AggKind::Lhist { .. } => "lhist_t",
+            AggKind::Tseries { .. } => "tseries_t",
         }
     }
 }

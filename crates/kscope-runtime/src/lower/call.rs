@@ -272,7 +272,9 @@ impl Lowerer<'_> {
                     }
                     [] => return None,
                 };
-                if keys.is_empty() && self.plan.maps[mi].is_array() {
+                if keys.is_empty()
+                    && (self.plan.maps[mi].is_array() || self.plan.maps[mi].is_tseries())
+                {
                     // A keyless aggregation lives in an array, whose elements cannot be
                     // deleted: clear it as `clear()` does.
                     let id = self.message(Message::Clear {

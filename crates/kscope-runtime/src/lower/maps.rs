@@ -12,16 +12,34 @@ use crate::plan::{Scalar, ValueLayout};
 impl Lowerer<'_> {
     /// The key of `@name[keys]` in a new stack slot; returns its address.
     pub(super) fn map_key(&mut self, map: usize, keys: &[Expr], span: Span) -> VReg {
+        if self.plan.maps[map].is_tseries() {
+            // Its kernel keys end with a bucket number: a script key names several.
+            self.not_built(span, "this use of a `tseries()` map");
+        }
+        self.map_key_sized(map, keys, span, 0)
+    }
+
+    /// [`Lowerer::map_key`] in a slot `extra` bytes longer than the script's key parts
+    /// (the bucket of a `tseries` key); the extra bytes are zero.
+    pub(super) fn map_key_sized(
+        &mut self,
+        map: usize,
+        keys: &[Expr],
+        span: Span,
+        extra: u32,
+    ) -> VReg {
         let m = &self.plan.maps[map];
-        let size = m.key_size();
+        let size = m.user_key_size().max(m.key_size().saturating_sub(extra));
+        let slot_size = size + extra;
         let layout = m.keys.clone();
         // A tuple variable laid out as the key is the key already: no copy.
-        if let [
-            k @ Expr {
-                kind: ExprKind::Var(v),
-                ..
-            },
-        ] = keys
+        if extra == 0
+            && let [
+                k @ Expr {
+                    kind: ExprKind::Var(v),
+                    ..
+                },
+            ] = keys
             && layout.len() > 1
             && self.tuple_vars.contains_key(v.as_str())
             && let Some((p, l)) = self.tuple_value(k)
@@ -29,8 +47,8 @@ impl Lowerer<'_> {
         {
             return p;
         }
-        let slot = self.b.slot(size);
-        self.b.zero_slot(slot, 0, size);
+        let slot = self.b.slot(slot_size);
+        self.b.zero_slot(slot, 0, slot_size);
         if keys.len() == 1 && layout.len() > 1 {
             // A tuple key: its layout is the key's (parts one after another).
             if matches!(keys[0].kind, ExprKind::Tuple(_)) {
@@ -107,6 +125,14 @@ impl Lowerer<'_> {
             return;
         };
         self.span(map.span);
+        if self.plan.maps[mi].is_tseries()
+            && op.is_none()
+            && let ExprKind::Call { name, args } = &value.kind
+            && name.name == "tseries"
+        {
+            self.tseries(mi, &keys, args, value.span);
+            return;
+        }
         let key = self.map_key(mi, &keys, map.span);
         let m = self.plan.maps[mi].clone();
         self.span(value.span);
@@ -165,6 +191,7 @@ impl Lowerer<'_> {
             self.not_built(value.span, "assigning a plain value to an aggregation map");
             return;
         };
+
         if op.is_some() {
             self.not_built(value.span, "a compound assignment of an aggregation");
             return;

@@ -17,6 +17,7 @@ mod stmt;
 mod strcmp;
 mod strfuncs;
 mod strtab;
+mod tseries;
 mod tuple;
 mod user;
 
@@ -29,6 +30,7 @@ use kscope_lang::sema::{Checked, Type};
 use kscope_lang::span::Span;
 
 pub use context::{ArgSource, ProbeContext};
+pub use tseries::DUMMY_TS_MAP_ENV;
 
 use crate::plan::{Layout, Plan, STR_SIZE, Scalar};
 
