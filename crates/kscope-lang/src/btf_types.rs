@@ -496,6 +496,25 @@ impl TypeProvider for BtfTypes {
         }
     }
 
+    fn members(&self, name: &str) -> Lookup<Vec<(String, Type)>> {
+        let Some((btf, module, id)) = self.aggregate(name) else {
+            return self.fallback.members(name);
+        };
+        let Ok(names) = btf.member_names(id) else {
+            return Lookup::Unknown;
+        };
+        let mut out = Vec::with_capacity(names.len());
+        for n in names {
+            match btf.find_member(id, n) {
+                Ok(Some(m)) => {
+                    out.push((n.to_string(), to_type(&btf, module.as_deref(), m.type_id)))
+                }
+                _ => return Lookup::Unknown,
+            }
+        }
+        Lookup::Found(out)
+    }
+
     fn member(&self, name: &str, member: &str) -> Lookup<Type> {
         let Some((btf, module, id)) = self.aggregate(name) else {
             return self.fallback.member(name, member);

@@ -207,6 +207,18 @@ impl TypeProvider for Overlay<'_> {
         self.inner.return_type(ap)
     }
 
+    fn members(&self, name: &str) -> Lookup<Vec<(String, Type)>> {
+        match self.defs.get(name) {
+            Some(s) => Lookup::Found(
+                s.members
+                    .iter()
+                    .map(|m| (m.name.clone(), m.ty.to_sema()))
+                    .collect(),
+            ),
+            None => self.inner.members(name),
+        }
+    }
+
     fn enum_value(&self, name: &str) -> Option<i64> {
         self.inner.enum_value(name)
     }

@@ -1082,3 +1082,46 @@ fn aggregation_reads_tuple_sizes_buffers_of_strings_and_pointer_maps_stepping() 
          @p: 0x2e\n@q: 0x20\n"
     );
 }
+
+/// Kernel structs and `args` as whole values: `print(struct)`, a struct in a map and in
+/// a tuple, nested structs and anonymous unions inline (`fs_struct`'s lock), as upstream
+/// and bpftrace 0.17 print them; `args` as a map value (upstream; 0.17 refuses it).
+#[test]
+fn whole_kernel_structs_and_args_are_values() {
+    let Some(_kernel) = require_all(&[
+        Feature::BpfRawTracepoint,
+        Feature::BpfTracepoint,
+        Feature::Btf,
+    ]) else {
+        return;
+    };
+    // A nice-0 task's load weight is fixed: 1024 << 10 and its inverse 2^32 / 1024.
+    let script = "BEGIN { print(curtask->se.load); @x = curtask->se.load; \
+                  @t = (7, curtask->se.load); $l = curtask->se.load; @w = $l.weight; exit(); }";
+    let got = run(script, None);
+    let load = "{ .weight = 1048576, .inv_weight = 4194304 }";
+    assert_eq!(
+        got,
+        format!("{load}\n\n\n@t: (7, {load})\n@w: 1048576\n@x: {load}\n")
+    );
+    if let Some(want) = bpftrace(script, None) {
+        assert_eq!(lines(&got), lines(&want));
+    }
+    // Nested structs, with the members of anonymous unions inline.
+    let fs = run("BEGIN { print(*curtask->fs); exit(); }", None);
+    assert!(
+        fs.starts_with("{ .users = ")
+            && fs.contains(", .lock = { .rlock = { .raw_lock = { .val = { .counter = ")
+            && fs.contains(", .umask = ")
+            && fs.contains(", .root = { .mnt = 0x"),
+        "{fs}"
+    );
+    let args = run(
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @a = args; @[args] = count(); }",
+        Some(&format!("{} getppid 100", runkit::workload().display())),
+    );
+    assert_eq!(
+        args,
+        "\n\n@[{ .__syscall_nr = 110 }]: 100\n@a: { .__syscall_nr = 110 }\n"
+    );
+}

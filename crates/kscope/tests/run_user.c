@@ -37,6 +37,14 @@ NOINLINE int kw_one(int i) { __asm__ volatile("" ::: "memory"); return i; }
 NOINLINE int kw_two(int i) { __asm__ volatile("" ::: "memory"); return i; }
 NOINLINE int kw_three(int i) { __asm__ volatile("" ::: "memory"); return i; }
 
+/* A struct passed by pointer (for whole-struct values: `*(struct kscope_pair *)arg0`). */
+struct kscope_inner { short s; unsigned char b[4]; };
+struct kscope_pair { int m; long n; char name[8]; struct kscope_inner in; };
+NOINLINE int kscope_take_pair(struct kscope_pair *p) {
+    __asm__ volatile("" ::: "memory");
+    return p->m;
+}
+
 /* The tracer exits here (its `exit()`), while this process is still alive. */
 NOINLINE void kscope_done(void) {
     __asm__ volatile("" ::: "memory");
@@ -52,6 +60,13 @@ int main(int argc, char **argv) {
         for (int i = 0; i < n; i++) s += kscope_take_fn(kscope_callback, i);
     } else if (!strcmp(argv[1], "getppid")) {
         for (int i = 0; i < n; i++) s += getppid() == -1;
+    } else if (!strcmp(argv[1], "pair")) {
+        /* pair i: m = i % 3, n = -i % 3 * 1000, name "p<i%3>", in = {i % 3 - 1, {1,2,3,i%3}} */
+        for (int i = 0; i < n; i++) {
+            struct kscope_pair p = {i % 3, -(long)(i % 3) * 1000, "p", {(short)(i % 3 - 1), {1, 2, 3, (unsigned char)(i % 3)}}};
+            p.name[1] = (char)('0' + i % 3);
+            s += kscope_take_pair(&p);
+        }
     } else if (!strcmp(argv[1], "wild")) {
         for (int i = 0; i < n; i++) s += kw_one(i);
         for (int i = 0; i < 2 * n; i++) s += kw_two(i);

@@ -479,3 +479,44 @@ fn lab_run_kprobe_wildcard_counts_per_function() {
     assert_eq!(err, "Attached 1 probe\n");
     assert_eq!(out, format!("\n\n@[kprobe:{f}]: 300\n"));
 }
+
+/// A whole struct as a value (upstream's `print(*p)`, `@s = *p`, `@[*p]`): a script-defined
+/// struct read from the uprobe's argument is stored as a record of its members (nested
+/// struct, char array as a string, integer array) and printed as upstream prints structs.
+#[test]
+fn whole_structs_are_values_printed_as_upstream() {
+    let Some(_kernel) = require_all(&[Feature::Uprobes, Feature::BpfKprobe]) else {
+        return;
+    };
+    let b = bin();
+    let (out, _) = run_c(
+        &format!(
+            "struct kscope_inner {{ short s; unsigned char b[4]; }} \
+             struct kscope_pair {{ int m; long n; char name[8]; struct kscope_inner in; }} \
+             uprobe:{b}:kscope_take_pair {{ $p = *(struct kscope_pair *)arg0; @[$p] = count(); \
+             @last = $p.in; if ($p.m == 2) {{ print(*(struct kscope_pair *)arg0); }} }}"
+        ),
+        "pair 30",
+    );
+    let mut lines: Vec<&str> = out.lines().collect();
+    let prints: Vec<&str> = lines.drain(..10).collect();
+    assert!(
+        prints
+            .iter()
+            .all(|l| *l == "{ .m = 2, .n = -2000, .name = p2, .in = { .s = 1, .b = [1,2,3,2] } }"),
+        "{out}"
+    );
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "",
+            "",
+            "@[{ .m = 0, .n = 0, .name = p0, .in = { .s = -1, .b = [1,2,3,0] } }]: 10",
+            "@[{ .m = 1, .n = -1000, .name = p1, .in = { .s = 0, .b = [1,2,3,1] } }]: 10",
+            "@[{ .m = 2, .n = -2000, .name = p2, .in = { .s = 1, .b = [1,2,3,2] } }]: 10",
+            "@last: { .s = 1, .b = [1,2,3,2] }",
+        ],
+        "{out}"
+    );
+}

@@ -59,7 +59,7 @@ pub(super) struct Checker<'a> {
     probe_vars: BTreeMap<String, Type>,
     /// Per map: whether each key and the value still have only literal (flexible) types.
     map_flex: BTreeMap<String, (Vec<bool>, bool)>,
-    attach: Vec<AttachPoint>,
+    pub(super) attach: Vec<AttachPoint>,
     loop_depth: u32,
     /// Inside this many branches an `if` known when compiling never takes (see meta.rs).
     pub(super) unreached: u32,
@@ -80,6 +80,8 @@ pub(super) struct Checker<'a> {
     pub(super) cgroup_path_filters: Vec<String>,
     /// The `strftime()` formats (see [`Type::Timestamp`]).
     pub(super) timestamp_formats: Vec<String>,
+    /// Structs and `args` stored as records (see [`super::Checked::struct_values`]).
+    pub(super) struct_values: BTreeMap<u32, Type>,
 }
 
 /// The config variables `kscope run` acts on; the others are accepted with a warning.
@@ -178,6 +180,7 @@ impl<'a> Checker<'a> {
             option_names: Vec::new(),
             cgroup_path_filters: Vec::new(),
             timestamp_formats: Vec::new(),
+            struct_values: BTreeMap::new(),
         }
     }
 
@@ -394,7 +397,10 @@ impl<'a> Checker<'a> {
             }
             StmtKind::AssignMap { map, op, value } => {
                 let t = match op {
-                    None => self.expr_with(value, true),
+                    None => {
+                        let t = self.expr_with(value, true);
+                        self.as_value(value, t)
+                    }
                     Some(op) => {
                         let cur = self.map_read_or_new(map);
                         let rt = self.expr(value);
@@ -742,6 +748,7 @@ impl<'a> Checker<'a> {
         let mut out = Vec::new();
         for k in keys {
             let t = self.expr(k);
+            let t = self.as_value(k, t);
             self.check_storable(&t, k, "a map key");
             match t {
                 Type::Tuple(ts) if keys.len() == 1 => out.extend(ts.into_iter().map(key_part)),
@@ -962,6 +969,7 @@ impl<'a> Checker<'a> {
     /// A value being stored in a variable: no aggregations, no void, no args record.
     fn value(&mut self, e: &Expr, what: &str) -> Type {
         let t = self.expr(e);
+        let t = self.as_value(e, t);
         if matches!(t, Type::Void | Type::Args) {
             self.error(Diagnostic::error(
                 format!("`{t}` cannot be stored in {what}"),
@@ -1172,6 +1180,7 @@ impl<'a> Checker<'a> {
                 let mut ts = Vec::new();
                 for i in items {
                     let t = self.expr(i);
+                    let t = self.as_value(i, t);
                     self.check_storable(&t, i, "a tuple element");
                     ts.push(t);
                 }
@@ -1883,6 +1892,7 @@ impl<'a> Checker<'a> {
                     );
                 }
                 let t = self.expr(&args[0]);
+                let t = self.as_value(&args[0], t);
                 if t == Type::Void {
                     self.error(Diagnostic::error(
                         "nothing to print",

@@ -11,6 +11,7 @@ mod provider;
 mod records;
 mod sizes;
 mod strings;
+mod structs;
 mod tseries;
 mod typeinfo;
 mod types;
@@ -82,6 +83,9 @@ pub struct Checked {
     pub skipped_attach_points: Vec<crate::span::Span>,
     /// The formats of the `strftime()` calls, indexed by [`Type::Timestamp`].
     pub timestamp_formats: Vec<String>,
+    /// Structs and `args` used as whole values, by expression id: the record type they
+    /// are stored as (one field per member, read from memory when lowered).
+    pub struct_values: BTreeMap<u32, Type>,
     /// The hierarchy filters of the `cgroup_path()` calls, indexed by
     /// [`Type::CgroupPath`] (`"*"` when a call gives none).
     pub cgroup_path_filters: Vec<String>,
@@ -117,6 +121,12 @@ impl Checked {
     /// The type of an expression of [`Checked::program`].
     pub fn type_of(&self, e: &Expr) -> &Type {
         &self.types[e.id.0 as usize]
+    }
+
+    /// The record type a struct or `args` expression used as a whole value is stored as
+    /// (see [`Checked::struct_values`]).
+    pub fn struct_value(&self, e: &Expr) -> Option<&Type> {
+        self.struct_values.get(&e.id.0)
     }
 
     /// The script's `missing_probes` setting.
@@ -189,6 +199,7 @@ fn check_inline(
         warnings: second.warnings,
         skipped_attach_points: second.skipped_attach_points,
         timestamp_formats: second.timestamp_formats,
+        struct_values: second.struct_values,
         option_names: second.option_names,
         cgroup_path_filters: second.cgroup_path_filters,
         program,

@@ -68,6 +68,14 @@ pub trait TypeProvider: Sync {
         Lookup::Unknown
     }
 
+    /// The members of struct or union `name` in order, with those of its anonymous
+    /// members inline (for a whole struct used as a value); `Unknown` where the provider
+    /// cannot list them.
+    fn members(&self, name: &str) -> Lookup<Vec<(String, Type)>> {
+        let _ = name;
+        Lookup::Unknown
+    }
+
     /// The type of `retval` at `ap` (fexit: the function's BTF return type); `Unknown`
     /// where the provider cannot tell, and `retval` is then a `uint64`.
     fn return_type(&self, ap: &AttachPoint) -> Lookup<Type> {

@@ -760,3 +760,92 @@ impl Lowerer<'_> {
         }
     }
 }
+
+impl Lowerer<'_> {
+    /// A struct or `args` used as a whole value: a zeroed stack slot holding it as the
+    /// record `record` (see [`kscope_lang::sema::Checked::struct_values`]), each member
+    /// read on its own (nested structs recursively).
+    pub(super) fn struct_record_value(
+        &mut self,
+        e: &Expr,
+        record: &Type,
+    ) -> Option<(VReg, crate::plan::Layout)> {
+        let Some(l) = crate::plan::Layout::of(record) else {
+            self.not_built(e.span, format!("a struct stored as {record}"));
+            return None;
+        };
+        let slot = self.b.slot(l.size());
+        self.b.zero_slot(slot, 0, l.size());
+        let base = self.b.slot_addr(slot, 0);
+        if self.ty(e) == Type::Args {
+            let Type::Record(fields) = record else {
+                return None;
+            };
+            for (i, (name, t)) in fields.iter().enumerate() {
+                let (off, _) = l.element(i)?;
+                let v = if self.ctx.args == ArgSource::Raw {
+                    self.raw_arg(name, e)?
+                } else {
+                    self.args_field(name, t, e.span)?
+                };
+                let at = self.offset(base, off);
+                self.store_v(at, v);
+            }
+        } else {
+            if !self.is_place(e) {
+                self.not_built(e.span, "this struct as a whole value");
+                return None;
+            }
+            let p = self.place(e)?;
+            self.store_members(base, &p, &l, e)?;
+        }
+        self.span(e.span);
+        Some((self.b.slot_addr(slot, 0), l))
+    }
+
+    /// Reads the members of the struct at `p` into the record `l` at `dst`.
+    fn store_members(
+        &mut self,
+        dst: VReg,
+        p: &Place,
+        l: &crate::plan::Layout,
+        e: &Expr,
+    ) -> Option<()> {
+        use crate::plan::{Layout, Scalar};
+        let Layout::Record(fields) = l else {
+            return None;
+        };
+        for (i, (name, fl)) in fields.iter().enumerate() {
+            let (off, _) = l.element(i)?;
+            let m = self.member(p.addr, p.mem.clone(), p.user, name, e.span)?;
+            let at = self.offset(dst, off);
+            match fl {
+                Layout::Record(_) => self.store_members(at, &m, fl, e)?,
+                Layout::Scalar(Scalar::IntArray { .. }) => {
+                    // The elements as they are in memory, in the zeroed slot.
+                    let n = self.size_of(&m.mem, e.span)?.min(u64::from(STR_SIZE));
+                    let n = self.b.imm(n as i64);
+                    let h = if m.user {
+                        helper::PROBE_READ_USER
+                    } else {
+                        helper::PROBE_READ_KERNEL
+                    };
+                    self.b.call_void(h, &[at, n, m.addr]);
+                }
+                _ => {
+                    let v = self.read(m, e)?;
+                    self.store_v(at, v);
+                }
+            }
+        }
+        Some(())
+    }
+
+    /// Stores a value at `dst`: an integer as 8 bytes, a string as [`STR_SIZE`].
+    fn store_v(&mut self, dst: VReg, v: V) {
+        match v {
+            V::Int(r) => self.b.store(Size::DW, Base::Reg(dst), 0, r),
+            V::Str(s) => self.copy_str(dst, s),
+        }
+    }
+}

@@ -218,7 +218,8 @@ impl Lowerer<'_> {
                     matches!(&target.kind, ExprKind::Map { keys, .. } if keys.is_empty());
                 if name == "print"
                     && !whole_map
-                    && matches!(self.ty(target), Type::Tuple(_) | Type::Record(_))
+                    && (matches!(self.ty(target), Type::Tuple(_) | Type::Record(_))
+                        || self.checked.struct_value(target).is_some())
                 {
                     let (p, layout) = self.tuple_value(target)?;
                     let len = layout.size();

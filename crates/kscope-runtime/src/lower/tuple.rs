@@ -133,6 +133,9 @@ impl Lowerer<'_> {
     /// The address and layout of a tuple-typed expression.
     pub(super) fn tuple_value(&mut self, e: &Expr) -> Option<(VReg, Layout)> {
         self.span(e.span);
+        if let Some(record) = self.checked.struct_value(e).cloned() {
+            return self.struct_record_value(e, &record);
+        }
         match &e.kind {
             ExprKind::Var(name) => match self.tuple_vars.get(name.trim_start_matches('$')) {
                 Some((slot, l)) => {
