@@ -1125,3 +1125,19 @@ fn whole_kernel_structs_and_args_are_values() {
         "\n\n@[{ .__syscall_nr = 110 }]: 100\n@a: { .__syscall_nr = 110 }\n"
     );
 }
+
+/// Integer arrays held as values are indexed (a constant index checked when compiling,
+/// another reading 0 past the end), and an integer casts to an array of its size.
+#[test]
+fn arrays_held_as_values_are_indexed() {
+    let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
+        return;
+    };
+    let got = run(
+        "begin { printf(\"%x\\n\", ((int8[8])12345)[0]); $a = (int16[4])0x0004000300020001; \
+         $i = 2; printf(\"%d %d %d\\n\", $a[3], $a[$i], $a[$i + 5]); \
+         @m[1] = (uint8[4])0x04030201; printf(\"%d\\n\", @m[1][2]); print($a); exit(); }",
+        None,
+    );
+    assert_eq!(got, "39\n4 3 0\n3\n[1,2,3,4]\n\n\n@m[1]: [1,2,3,4]\n");
+}

@@ -162,11 +162,63 @@ impl Lowerer<'_> {
                 {
                     return self.args_array(&field.name, index, e);
                 }
+                if matches!(self.ty(expr), Type::Array(..)) && !self.is_place(expr) {
+                    return self.array_element(expr, index, e);
+                }
             }
             _ => {}
         }
         let p = self.place(e)?;
         self.read(p, e)
+    }
+
+    /// `a[i]` of an integer array held as a value (`$a = s.x; $a[0]`, `@a[0][1]`,
+    /// `((int8[8])n)[0]`): an element of its stored bytes. A constant index is checked
+    /// when compiling; another reads 0 when it is out of bounds.
+    fn array_element(&mut self, base: &Expr, index: &Expr, e: &Expr) -> Option<V> {
+        let Type::Array(elem, count) = self.ty(base) else {
+            return None;
+        };
+        let elem_size = match *elem {
+            Type::Int { bits, .. } => u32::from(bits / 8),
+            Type::Bool => 1,
+            _ => {
+                self.not_built(e.span, format!("indexing an array of `{elem}`"));
+                return None;
+            }
+        };
+        let size = int_size(elem_size)?;
+        let p = self.array_bytes(base)?;
+        self.span(e.span);
+        let v = match index.kind {
+            ExprKind::Int(i) => {
+                if i >= count {
+                    self.errors.push(LowerError {
+                        span: index.span,
+                        message: format!(
+                            "index {i} is out of bounds: the array has {count} elements"
+                        ),
+                    });
+                    return None;
+                }
+                self.b
+                    .load(size, Base::Reg(p), (i * u64::from(elem_size)) as i16)
+            }
+            _ => {
+                let i = self.int(index);
+                let out = self.b.imm(0);
+                let done = self.b.label();
+                self.b
+                    .jmp_if(kscope_codegen::ir::JmpOp::Ge, i, count as i32, done);
+                let off = self.b.binop(AluOp::Mul, i, elem_size as i32);
+                let at = self.b.binop(AluOp::Add, p, off);
+                let r = self.b.load(size, Base::Reg(at), 0);
+                self.b.mov(out, r);
+                self.b.place(done);
+                out
+            }
+        };
+        Some(V::Int(self.extend(v, &elem)))
     }
 
     /// `&x` of a member, element or dereference: its address.

@@ -107,6 +107,9 @@ impl Lowerer<'_> {
                 {
                     return self.array_cast(expr, &t);
                 }
+                if ty.array.is_some() && ty.pointer == 0 && self.ty(expr).is_integer_like() {
+                    return self.int_to_array(expr, &t, e.span);
+                }
                 let v = self.int(expr);
                 if ty.array.is_some() {
                     self.not_built(e.span, "an array cast");
@@ -288,5 +291,34 @@ impl Lowerer<'_> {
         self.b.mov(out, c);
         self.b.place(done);
         Some(V::Int(out))
+    }
+}
+
+impl Lowerer<'_> {
+    /// `(int8[8])n`: the integer's bytes in the machine's byte order, as an integer array
+    /// value (the checker matched the sizes).
+    fn int_to_array(&mut self, expr: &Expr, t: &Type, span: Span) -> Option<V> {
+        let bytes = match t {
+            Type::Array(elem, n) => match **elem {
+                Type::Int { bits, .. } => u64::from(bits / 8) * n,
+                Type::Bool => *n,
+                _ => 0,
+            },
+            _ => 0,
+        };
+        let size = match bytes {
+            1 => Size::B,
+            2 => Size::H,
+            4 => Size::W,
+            8 => Size::DW,
+            _ => {
+                self.not_built(span, format!("a cast of an integer to `{t}`"));
+                return None;
+            }
+        };
+        let v = self.int(expr);
+        let (_, p) = self.str_slot();
+        self.b.store(size, Base::Reg(p), 0, v);
+        Some(V::Str(p))
     }
 }
