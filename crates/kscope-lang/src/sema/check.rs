@@ -1237,6 +1237,14 @@ impl<'a> Checker<'a> {
         if name == "retval" {
             return self.retval_type().unwrap_or_else(b.ty);
         }
+        // A usdt argument is sign-extended from its size in the probe's note (`-4@%eax`):
+        // upstream types it `int64`.
+        if b.name == "argN"
+            && !self.attach.is_empty()
+            && self.attach.iter().all(|a| a.provider == Provider::Usdt)
+        {
+            return Type::INT64;
+        }
         (b.ty)()
     }
 
