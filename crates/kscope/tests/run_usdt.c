@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/sdt.h>
 
 /* Read by `-4@kscope_global(%rip)`-style arguments at -O0. */
@@ -22,6 +23,9 @@ int main(int argc, char **argv) {
   int n = argc > 1 ? atoi(argv[1]) : 1;
   static const char *words[] = {"alpha", "beta"};
   int gated = 0;
+  /* Touch the strings first: a probe cannot fault their page in. */
+  const char *volatile first = words[0], *volatile second = words[1];
+  size_t letters = strlen(first) + strlen(second);
   for (int i = 0; i < n; i++) {
     int8_t s8 = -(int8_t)(i % 3);           /* 0, -1, -2 */
     uint8_t u8 = (uint8_t)(200 + i % 2);    /* 200, 201 */
@@ -37,6 +41,6 @@ int main(int argc, char **argv) {
     kscope_site_b(i);
     gated += kscope_gated(i);
   }
-  printf("gated %d\n", gated);
+  printf("gated %d letters %zu\n", gated, letters);
   return 0;
 }

@@ -1749,6 +1749,7 @@ impl<'a> Checker<'a> {
                                 | Provider::Kretprobe
                                 | Provider::Uprobe
                                 | Provider::Uretprobe
+                                | Provider::Usdt
                                 | Provider::Profile
                                 | Provider::Software
                                 | Provider::Interval
@@ -1763,7 +1764,7 @@ impl<'a> Checker<'a> {
                                     "used here",
                                 )
                                 .with_help(
-                                    "reg() works in kprobe, uprobe, profile and interval probes",
+                                    "reg() works in kprobe, uprobe, usdt, profile and interval probes",
                                 ),
                             );
                             break;

@@ -36,11 +36,10 @@ impl Lowerer<'_> {
             self.errors.push(LowerError {
                 span,
                 message: format!(
-                    "`arg{i}` is beyond the arguments of usdt:{}:{}:{} at {:#x}: it has {has}",
+                    "`arg{i}` is beyond the arguments of usdt:{}:{}:{}: it has {has}",
                     site.path.display(),
                     site.provider,
                     site.name,
-                    site.pc
                 ),
             });
             return None;
