@@ -224,7 +224,7 @@ pub fn expand(ap: &AttachPoint, pid: Option<i32>) -> Result<Vec<(AttachPoint, Ar
             (a, Arc::new(s.clone()))
         })
         .collect();
-    out.sort_by(|a, b| (a.0.canonical(), a.1.pc).cmp(&(b.0.canonical(), b.1.pc)));
+    out.sort_by_key(|(a, s)| (a.canonical(), s.pc));
     Ok(out)
 }
 

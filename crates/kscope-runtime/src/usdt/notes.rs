@@ -179,7 +179,7 @@ mod tests {
         for w in [0x8000u32, 0x9000, 0xa000] {
             desc.extend_from_slice(&w.to_be_bytes());
         }
-        desc.extend_from_slice(b"prov\0probe\04@%r3\0");
+        desc.extend_from_slice(b"prov\0probe\x004@%r3\0");
         let mut data = Vec::new();
         data.extend_from_slice(&8u32.to_be_bytes());
         data.extend_from_slice(&(desc.len() as u32).to_be_bytes());
