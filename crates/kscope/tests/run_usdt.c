@@ -1,14 +1,16 @@
 /* USDT sites for the `kscope run` usdt tests (tests/run_usdt.rs); the semaphore-gated
  * probe is in run_usdt_sem.c (a file's probes either all have semaphores or none).
  *
- *   run_usdt N   fires every probe N times with arguments that depend on i % 2 and
- *                i % 3, then prints how often the semaphore-gated probe was enabled.
+ *   run_usdt N [MS]   waits MS milliseconds (for a tracer to attach by pid), fires every
+ *                     probe N times with arguments that depend on i % 2 and i % 3, then
+ *                     prints how often the semaphore-gated probe was enabled.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sdt.h>
+#include <unistd.h>
 
 /* Read by `-4@kscope_global(%rip)`-style arguments at -O0. */
 int32_t kscope_global;
@@ -21,6 +23,8 @@ __attribute__((noinline)) void kscope_site_b(int i) { DTRACE_PROBE2(kscope, twic
 
 int main(int argc, char **argv) {
   int n = argc > 1 ? atoi(argv[1]) : 1;
+  if (argc > 2)
+    usleep((useconds_t)atoi(argv[2]) * 1000);
   static const char *words[] = {"alpha", "beta"};
   int gated = 0;
   /* Touch the strings first: a probe cannot fault their page in. */

@@ -220,6 +220,44 @@ fn semaphore_probe_fires_only_while_traced() {
 }
 
 #[test]
+fn pid_filter_and_semaphore_of_a_running_process() {
+    let Some(_kernel) = require_all(&[Feature::BpfKprobe, Feature::Uprobes]) else {
+        return;
+    };
+    if kscope_bpf::attach::uprobe::ref_ctr_shift().is_none() {
+        eprintln!("skip: this kernel's uprobe PMU has no ref_ctr_offset (Linux ≥ 4.20)");
+        return;
+    }
+    let b = program("O2", "pid");
+    let clean = Clean::start();
+    // The process maps the file before the probes exist: the kernel raises the
+    // semaphore in its memory when the probe is installed; the run ends with the process.
+    let traced = Command::new(&b)
+        .args(["6", "3000"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting the program");
+    let pid = traced.id().to_string();
+    let script = format!(
+        "{} {{ @g = count(); }} {} {{ @[arg0] = count(); }}",
+        at(&b, "gated"),
+        at(&b, "ints")
+    );
+    let out = kscope(&["-p", &pid, "-e", &script]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "Attached 2 probes\n");
+    assert_eq!(
+        lines(&text(&out.stdout)),
+        ["@[-1]: 2", "@[-2]: 2", "@[0]: 2", "@g: 6"],
+        "{}",
+        text(&out.stdout)
+    );
+    let done = traced.wait_with_output().expect("the program's end");
+    assert_eq!(text(&done.stdout), "gated 6 letters 9\n");
+    clean.check();
+}
+
+#[test]
 fn list_names_every_probe_once() {
     let b = program("O0", "list");
     let want: Vec<String> = ["consts", "gated", "ints", "str", "twice"]
