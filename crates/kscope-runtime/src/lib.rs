@@ -20,6 +20,7 @@ pub mod lower;
 pub mod plan;
 pub mod runner;
 pub mod uprobes;
+pub mod usdt;
 pub mod ustack;
 
 pub use runner::{RunError, RunOptions, run};

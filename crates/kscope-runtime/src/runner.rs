@@ -105,6 +105,8 @@ fn failed(what: impl std::fmt::Display) -> RunError {
 /// One program to load: its attach point, type and IR.
 struct Unit {
     attach: AttachPoint,
+    /// The usdt site a usdt program attaches to.
+    site: Option<std::sync::Arc<crate::usdt::Site>>,
     prog_type: ProgType,
     func: Function,
     /// Subprograms (`for` loop bodies over maps, called back by the kernel).
@@ -115,9 +117,11 @@ fn prog_type(p: Provider) -> ProgType {
     match p {
         Provider::Tracepoint => ProgType::Tracepoint,
         Provider::Interval | Provider::Profile | Provider::Software => ProgType::PerfEvent,
-        Provider::Kprobe | Provider::Kretprobe | Provider::Uprobe | Provider::Uretprobe => {
-            ProgType::Kprobe
-        }
+        Provider::Kprobe
+        | Provider::Kretprobe
+        | Provider::Uprobe
+        | Provider::Uretprobe
+        | Provider::Usdt => ProgType::Kprobe,
         Provider::Fentry | Provider::Fexit => ProgType::Tracing,
         _ => ProgType::RawTracepoint,
     }
@@ -245,7 +249,7 @@ pub fn run(
                 });
                 continue;
             }
-            let expanded = match expand(ap, opts.pid) {
+            let expanded = match expand_sites(ap, opts.pid) {
                 Ok(v) => v,
                 Err(message) if missing != MissingProbes::Error => {
                     skip_warning(&mut *err, ap.span, message);
@@ -259,14 +263,16 @@ pub fn run(
                     continue;
                 }
             };
-            for ap in &expanded {
+            for (ap, site) in &expanded {
                 let fields = match (ap.provider, ap.parts.as_slice()) {
                     (Provider::Tracepoint, [s, e]) => tracepoint_fields(s, e),
                     _ => Vec::new(),
                 };
-                let user_pointers = matches!(ap.provider, Provider::Uprobe | Provider::Uretprobe)
-                    || (ap.provider == Provider::Tracepoint
-                        && ap.parts.first().is_some_and(|s| s == "syscalls"));
+                let user_pointers = matches!(
+                    ap.provider,
+                    Provider::Uprobe | Provider::Uretprobe | Provider::Usdt
+                ) || (ap.provider == Provider::Tracepoint
+                    && ap.parts.first().is_some_and(|s| s == "syscalls"));
                 let ctx = ProbeContext {
                     attach: ap.clone(),
                     args: ProbeContext::arg_source(ap.provider),
@@ -277,10 +283,12 @@ pub fn run(
                     cpid: child.as_ref().map(|c| c.id()),
                     start_ns,
                     btf: btf_types.clone(),
+                    usdt: site.clone(),
                 };
                 match Lowerer::lower_program(&checked, &mut plan, &ctx, i, probe) {
                     Ok((func, subs)) => units.push(Unit {
                         attach: ap.clone(),
+                        site: site.clone(),
                         prog_type: prog_type(ap.provider),
                         func,
                         subs,
@@ -371,7 +379,12 @@ pub fn run(
                 prog,
             }),
             _ => {
-                let link = match attach(&prog, &u.attach, opts.pid) {
+                let link = match u.site.as_deref() {
+                    Some(site) => crate::usdt::attach(&prog, site, opts.pid)
+                        .map(|l| Box::new(l) as Box<dyn Any + Send>),
+                    None => attach(&prog, &u.attach, opts.pid),
+                };
+                let link = match link {
                     Err(e) if missing != MissingProbes::Error => {
                         let what = format!("cannot attach {}: {e}", u.attach.canonical());
                         skip_warning(&mut *err, u.attach.span, what);
@@ -739,6 +752,18 @@ fn detach_all(items: Vec<Box<dyn Any + Send>>) {
     });
 }
 
+/// [`expand`], and for usdt probes one attach point per site of the probe
+/// ([`crate::usdt::expand`]) with the site.
+type Expanded = Vec<(AttachPoint, Option<std::sync::Arc<crate::usdt::Site>>)>;
+
+fn expand_sites(ap: &AttachPoint, pid: Option<i32>) -> Result<Expanded, String> {
+    if ap.provider == Provider::Usdt {
+        let sites = crate::usdt::expand(ap, pid)?;
+        return Ok(sites.into_iter().map(|(a, s)| (a, Some(s))).collect());
+    }
+    Ok(expand(ap, pid)?.into_iter().map(|a| (a, None)).collect())
+}
+
 /// The concrete attach points of `ap`: itself, or with wildcards every match (sorted):
 /// tracepoint events in tracefs, raw tracepoints in vmlinux BTF, uprobe functions in the ELF file's
 /// symbols, kprobe functions in `available_filter_functions` (less the kprobe blacklist).
@@ -862,7 +887,12 @@ fn remember_targets(stacks: &decode::Stacks<'_>, units: &[Unit], pid: Option<i32
     }
     let mut targets: Vec<std::path::PathBuf> = units
         .iter()
-        .filter(|u| matches!(u.attach.provider, Provider::Uprobe | Provider::Uretprobe))
+        .filter(|u| {
+            matches!(
+                u.attach.provider,
+                Provider::Uprobe | Provider::Uretprobe | Provider::Usdt
+            )
+        })
         .filter_map(|u| crate::uprobes::resolve_target(u.attach.parts.first()?, pid).ok())
         .collect();
     targets.sort();

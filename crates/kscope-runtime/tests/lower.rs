@@ -20,6 +20,7 @@ fn ctx(checked: &kscope_lang::sema::Checked, probe: usize) -> ProbeContext {
         cpid: Some(42),
         start_ns: 0,
         btf: None,
+        usdt: None,
     }
 }
 

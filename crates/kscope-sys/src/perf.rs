@@ -159,10 +159,24 @@ pub fn open_uprobe_ext(
     pid: i32,
     cpu: i32,
 ) -> io::Result<OwnedFd> {
+    open_uprobe_config(pmu_type, u64::from(retprobe), path, offset, pid, cpu)
+}
+
+/// [`open_uprobe_ext`] with the whole `config` given: bit 0 makes a uretprobe, and the
+/// bits of the PMU's `ref_ctr_offset` format field (32..63) hold the file offset of a
+/// USDT semaphore the kernel increments while the probe is installed (Linux ≥ 4.20).
+pub fn open_uprobe_config(
+    pmu_type: u32,
+    config: u64,
+    path: &Path,
+    offset: u64,
+    pid: i32,
+    cpu: i32,
+) -> io::Result<OwnedFd> {
     use std::os::unix::ffi::OsStrExt;
     let c_path = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))?;
-    let mut attr = new_attr(pmu_type, u64::from(retprobe));
+    let mut attr = new_attr(pmu_type, config);
     attr.set_disabled(1);
     attr.__bindgen_anon_3.uprobe_path = c_path.as_ptr() as u64;
     attr.__bindgen_anon_4.probe_offset = offset;

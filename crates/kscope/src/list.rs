@@ -136,12 +136,11 @@ pub fn run(args: &ListArgs) -> anyhow::Result<ExitCode> {
 /// `kscope list`, and `kscope run -l` (whose `-p PID` resolves library names in uprobe
 /// patterns through that process's mappings).
 pub fn run_for_pid(args: &ListArgs, pid: Option<i32>) -> anyhow::Result<ExitCode> {
-    // `uprobe:BINARY:GLOB`: the functions of that file, as `bpftrace -l` lists them.
-    if let Some(listed) = args
-        .glob
-        .as_deref()
-        .and_then(|g| kscope_runtime::uprobes::list(g, pid))
-    {
+    // `uprobe:BINARY:GLOB`: the functions of that file, as `bpftrace -l` lists them;
+    // `usdt:BINARY:[PROVIDER:]GLOB`: the file's USDT probes.
+    if let Some(listed) = args.glob.as_deref().and_then(|g| {
+        kscope_runtime::uprobes::list(g, pid).or_else(|| kscope_runtime::usdt::list(g, pid))
+    }) {
         let names = listed.map_err(anyhow::Error::msg)?;
         let mut out = std::io::stdout().lock();
         for n in &names {

@@ -40,6 +40,30 @@ pub fn attach(
     offset: u64,
     opts: UprobeOptions,
 ) -> Result<UprobeLink, AttachError> {
+    attach_with_ref_ctr(prog, path, offset, None, opts)
+}
+
+/// The bit where the uprobe PMU's `config` takes a reference counter's file offset
+/// (`ref_ctr_offset`, from sysfs `format/ref_ctr_offset`: `config:32-63`), or `None` when
+/// the kernel has none (before Linux 4.20).
+pub fn ref_ctr_shift() -> Option<u32> {
+    let text =
+        std::fs::read_to_string("/sys/bus/event_source/devices/uprobe/format/ref_ctr_offset")
+            .ok()?;
+    let bits = text.trim().strip_prefix("config:")?;
+    bits.split('-').next()?.parse().ok()
+}
+
+/// [`attach`] with a reference counter: the kernel increments the 2-byte counter at file
+/// offset `ref_ctr_offset` of `path` (a USDT semaphore) in every process where the probe
+/// is installed, and decrements it when the probe goes. Linux ≥ 4.20.
+pub fn attach_with_ref_ctr(
+    prog: &Program,
+    path: &Path,
+    offset: u64,
+    ref_ctr_offset: Option<u64>,
+    opts: UprobeOptions,
+) -> Result<UprobeLink, AttachError> {
     let kind = if opts.retprobe { "uretprobe" } else { "uprobe" };
     let target = format!("{kind} {}:{offset:#x}", path.display());
     check_type(prog, &[ProgType::Kprobe], &target)?;
@@ -58,7 +82,21 @@ pub fn attach(
         Some(p) => (p, -1),
         None => (-1, super::first_online_cpu()),
     };
-    let event = perf::open_uprobe_ext(pmu, path, offset, opts.retprobe, pid, cpu).map_err(|e| {
+    let mut config = u64::from(opts.retprobe);
+    if let Some(r) = ref_ctr_offset {
+        let shift = ref_ctr_shift().ok_or_else(|| {
+            error(
+                prog,
+                &target,
+                "passing the semaphore's offset to the uprobe PMU",
+                std::io::Error::from_raw_os_error(libc::EOPNOTSUPP),
+                "this kernel's uprobe PMU has no ref_ctr_offset (Linux ≥ 4.20): it cannot \
+                 raise a USDT semaphore",
+            )
+        })?;
+        config |= r << shift;
+    }
+    let event = perf::open_uprobe_config(pmu, config, path, offset, pid, cpu).map_err(|e| {
         let hint = match e.raw_os_error() {
             Some(libc::ENOENT) => "the file does not exist".to_string(),
             Some(libc::EINVAL) => {

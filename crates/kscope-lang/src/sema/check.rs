@@ -1246,6 +1246,14 @@ impl<'a> Checker<'a> {
         if name == "retval" {
             return self.retval_type().unwrap_or_else(b.ty);
         }
+        // A usdt argument is sign-extended from its size in the probe's note (`-4@%eax`):
+        // upstream types it `int64`.
+        if b.name == "argN"
+            && !self.attach.is_empty()
+            && self.attach.iter().all(|a| a.provider == Provider::Usdt)
+        {
+            return Type::INT64;
+        }
         (b.ty)()
     }
 
@@ -1750,6 +1758,7 @@ impl<'a> Checker<'a> {
                                 | Provider::Kretprobe
                                 | Provider::Uprobe
                                 | Provider::Uretprobe
+                                | Provider::Usdt
                                 | Provider::Profile
                                 | Provider::Software
                                 | Provider::Interval
@@ -1764,7 +1773,7 @@ impl<'a> Checker<'a> {
                                     "used here",
                                 )
                                 .with_help(
-                                    "reg() works in kprobe, uprobe, profile and interval probes",
+                                    "reg() works in kprobe, uprobe, usdt, profile and interval probes",
                                 ),
                             );
                             break;

@@ -49,6 +49,7 @@ impl Lowerer<'_> {
                 | Provider::Kretprobe
                 | Provider::Uprobe
                 | Provider::Uretprobe
+                | Provider::Usdt
                 | Provider::Profile
                 | Provider::Software
                 | Provider::Interval => {
@@ -133,6 +134,9 @@ impl Lowerer<'_> {
             },
             n if n.starts_with("arg") && n[3..].parse::<u8>().is_ok() => {
                 let i: u8 = n[3..].parse().unwrap_or(0);
+                if let Some(site) = self.ctx.usdt.clone() {
+                    return self.usdt_arg(&site, i, e.span);
+                }
                 match self.ctx.args {
                     ArgSource::PtRegs if i < 6 => {
                         let off = [112, 104, 96, 88, 72, 64][i as usize];

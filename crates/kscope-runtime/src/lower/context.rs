@@ -41,6 +41,8 @@ pub struct ProbeContext {
     /// The kernel's BTF (struct layouts for `curtask`, casts, `->`, raw tracepoint
     /// `args`); `None` when the kernel has none.
     pub btf: Option<Arc<BtfTypes>>,
+    /// The usdt site this program attaches to (its argument specs give `argN`).
+    pub usdt: Option<Arc<crate::usdt::Site>>,
 }
 
 impl ProbeContext {
@@ -57,6 +59,7 @@ impl ProbeContext {
             cpid: None,
             start_ns: 0,
             btf: None,
+            usdt: None,
         }
     }
 

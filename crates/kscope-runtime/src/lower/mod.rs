@@ -19,6 +19,7 @@ mod strfuncs;
 mod strtab;
 mod tseries;
 mod tuple;
+mod usdt;
 mod user;
 
 use std::collections::HashMap;
@@ -308,6 +309,7 @@ pub fn supported(p: Provider) -> bool {
             | Provider::Fexit
             | Provider::Uprobe
             | Provider::Uretprobe
+            | Provider::Usdt
             | Provider::Kprobe
             | Provider::Kretprobe
             | Provider::Interval
