@@ -162,6 +162,9 @@ pub enum Provider {
     Hardware,
     /// `usdt:` / `U:`.
     Usdt,
+    /// `iter:` / `it:`: a BPF iterator over kernel objects (`iter:task`, `iter:task_file`,
+    /// `iter:task_vma`), run once; `ctx` is the iterator's typed context.
+    Iter,
     /// `self:signal:SIGUSR1`: runs when kscope itself receives the signal.
     SelfSignal,
     /// `test:NAME`: run once under `--test`; passes when it returns 0, calls no
@@ -190,6 +193,7 @@ impl Provider {
             Provider::Software => "software",
             Provider::Hardware => "hardware",
             Provider::Usdt => "usdt",
+            Provider::Iter => "iter",
             Provider::SelfSignal => "self",
             Provider::Test => "test",
             Provider::Bench => "bench",
@@ -228,6 +232,8 @@ impl Provider {
         ("s", Provider::Software),
         ("hardware", Provider::Hardware),
         ("h", Provider::Hardware),
+        ("iter", Provider::Iter),
+        ("it", Provider::Iter),
         ("usdt", Provider::Usdt),
         ("U", Provider::Usdt),
         ("self", Provider::SelfSignal),

@@ -247,6 +247,25 @@ impl std::fmt::Debug for BtfTypes {
     }
 }
 
+/// The BPF iterator targets the kernel has: one `bpf_iter_TARGET` function each (the
+/// kernel's `DEFINE_BPF_ITER_FUNC`), with its context `struct bpf_iter__TARGET`.
+pub fn iter_targets(btf: &Btf) -> Vec<String> {
+    let mut out: Vec<String> = (1..=btf.type_count())
+        .filter_map(|id| {
+            let t = btf.raw_type(id).ok()?;
+            if t.kind != Kind::Func {
+                return None;
+            }
+            let target = btf.string_at(t.name_off).ok()?.strip_prefix("bpf_iter_")?;
+            btf.find_by_name(Kind::Struct, &format!("bpf_iter__{target}"))
+                .map(|_| target.to_string())
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// The `u64` slots a function parameter of BTF type `id` takes in a trampoline's
 /// context: one, or one per 8 bytes for a struct or union passed by value (at most 16
 /// bytes on x86-64).
@@ -395,6 +414,24 @@ impl TypeProvider for BtfTypes {
                 }
                 None => Lookup::Unknown,
             },
+            Provider::Iter => {
+                let Some(target) = ap.parts.first() else {
+                    return Lookup::Unknown;
+                };
+                if self
+                    .btf
+                    .find_by_name(Kind::Func, &format!("bpf_iter_{target}"))
+                    .is_some()
+                {
+                    return Lookup::Found(());
+                }
+                Lookup::Missing {
+                    candidates: iter_targets(&self.btf)
+                        .into_iter()
+                        .map(|t| format!("iter:{t}"))
+                        .collect(),
+                }
+            }
             _ => self.fallback.probe(ap),
         }
     }

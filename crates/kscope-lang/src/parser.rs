@@ -790,7 +790,7 @@ impl<'a> Parser<'a> {
             d = match nearest(&provider_text, names.iter().copied()) {
                 Some(s) => d.with_help(format!("did you mean `{s}`?")),
                 None => d.with_help(
-                    "probe types: begin, end, tracepoint, rawtracepoint, kprobe, kretprobe, uprobe, uretprobe, fentry, fexit, interval, profile, software, hardware, usdt",
+                    "probe types: begin, end, tracepoint, rawtracepoint, kprobe, kretprobe, uprobe, uretprobe, fentry, fexit, interval, profile, software, hardware, usdt, iter",
                 ),
             };
             return Err(d);
@@ -2143,6 +2143,7 @@ fn check_parts(
         Provider::Software | Provider::Hardware => (1, 2, format!("{written}:EVENT[:COUNT]")),
         Provider::SelfSignal => (2, 2, format!("{written}:signal:SIGUSR1")),
         Provider::Test | Provider::Bench => (1, 1, format!("{written}:NAME")),
+        Provider::Iter => (1, 2, format!("{written}:TARGET[:pin]")),
     };
     if parts.len() < min || parts.len() > max || parts.iter().any(|p| p.is_empty()) {
         let what = if parts.len() > max {

@@ -108,6 +108,39 @@ pub fn kernel_supports(btf: &Btf) -> bool {
     kscope_bpf::Program::load(&spec).is_ok()
 }
 
+/// Points an iterator program (`iter:TARGET`) at its target: `BPF_TRACE_ITER` and the
+/// BTF id of the kernel's `bpf_iter_TARGET` function. `iter:TARGET:pin` (pinning the
+/// iterator in bpffs) is not built yet.
+pub fn set_iter_target(
+    spec: &mut ProgramSpec,
+    ap: &AttachPoint,
+    btf: Option<&BtfTypes>,
+) -> Result<(), String> {
+    if ap.parts.len() > 1 {
+        return Err(format!(
+            "pinned iterators ({}) are not built yet in `kscope run`",
+            ap.canonical()
+        ));
+    }
+    let Some(btf) = btf else {
+        return Err(
+            "iter probes need the kernel's BTF (/sys/kernel/btf/vmlinux), which this \
+                    kernel does not have"
+                .to_string(),
+        );
+    };
+    let target = ap.parts.first().map(String::as_str).unwrap_or_default();
+    let Some(id) = btf
+        .btf()
+        .find_by_name(Kind::Func, &format!("bpf_iter_{target}"))
+    else {
+        return Err(format!("this kernel has no BPF iterator `{target}`"));
+    };
+    spec.expected_attach_type = kscope_sys::bpf::attach_type::TRACE_ITER;
+    spec.attach_btf_id = id;
+    Ok(())
+}
+
 /// The names of the FUNC types in `btf` (every function the kernel describes).
 fn function_names(btf: &Btf) -> Vec<&str> {
     (btf.first_id()..=btf.type_count())

@@ -122,7 +122,7 @@ fn prog_type(p: Provider) -> ProgType {
         | Provider::Uprobe
         | Provider::Uretprobe
         | Provider::Usdt => ProgType::Kprobe,
-        Provider::Fentry | Provider::Fexit => ProgType::Tracing,
+        Provider::Fentry | Provider::Fexit | Provider::Iter => ProgType::Tracing,
         _ => ProgType::RawTracepoint,
     }
 }
@@ -351,6 +351,7 @@ pub fn run(
     let fds: Vec<i32> = maps.iter().map(|m| m.fd().as_raw_fd()).collect();
     let fd_of = |m: MapId| fds.get(m.0 as usize).copied();
     let mut begin = Vec::new();
+    let mut iters = Vec::new();
     let mut end = Vec::new();
     let mut on_usr1 = Vec::new();
     let mut checks = Vec::new();
@@ -360,7 +361,15 @@ pub fn run(
         let c = compile(u, &fd_of)?;
         let name = format!("ks_{n}_{}", u.attach.provider.name());
         let mut spec = c.spec(u.prog_type, &name);
-        if u.prog_type == ProgType::Tracing {
+        if u.attach.provider == Provider::Iter {
+            crate::fentry::set_iter_target(&mut spec, &u.attach, btf_types.as_deref()).map_err(
+                |m| {
+                    RunError::Script(
+                        Diagnostic::error(m, u.attach.span, "this attach point").render(src),
+                    )
+                },
+            )?;
+        } else if u.prog_type == ProgType::Tracing {
             crate::fentry::set_target(&mut spec, &u.attach, btf_types.as_deref()).map_err(|m| {
                 RunError::Script(
                     Diagnostic::error(m, u.attach.span, "this attach point").render(src),
@@ -372,6 +381,7 @@ pub fn run(
             .map_err(|e| codegen_error(&e, src, &u.attach))?;
         match u.attach.provider {
             Provider::Begin => begin.push(prog),
+            Provider::Iter => iters.push((prog, u.attach.canonical())),
             Provider::End => end.push(prog),
             Provider::SelfSignal => on_usr1.push(prog),
             Provider::Test | Provider::Bench => checks.push(checks::Check {
@@ -443,6 +453,21 @@ pub fn run(
         test_run::run_once(p, &[]).map_err(failed)?;
     }
     ring.consume(|rec| state.record(rec, &mut output));
+    // An iterator runs over every object once, then the run ends (as upstream's).
+    for (p, target) in &iters {
+        if state.exit {
+            break;
+        }
+        let seq = kscope_bpf::attach::iter::run(p, target).map_err(failed)?;
+        if !seq.is_empty() {
+            let _ = output.printf(&String::from_utf8_lossy(&seq));
+        }
+        ring.consume(|rec| state.record(rec, &mut output));
+        let _ = output.flush();
+    }
+    if !iters.is_empty() {
+        state.exit = true;
+    }
     if let Some(c) = child.as_mut() {
         c.open()
             .map_err(|e| failed(format!("cannot release the -c command: {e}")))?;

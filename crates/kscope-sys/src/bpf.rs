@@ -57,6 +57,8 @@ pub mod cmd {
     pub const LINK_GET_NEXT_ID: u32 = 31;
     /// `BPF_ENABLE_STATS`: count program run time and runs while the returned fd is open.
     pub const ENABLE_STATS: u32 = 32;
+    /// `BPF_ITER_CREATE`: an fd whose reads run an iterator link's program.
+    pub const ITER_CREATE: u32 = 33;
 }
 
 /// Program type numbers (`enum bpf_prog_type`).
@@ -963,6 +965,27 @@ pub fn tracing_open(prog: BorrowedFd<'_>) -> io::Result<OwnedFd> {
         ..RawTracepointAttr::default()
     };
     owned_fd(sys_bpf(cmd::RAW_TRACEPOINT_OPEN, &mut attr)?)
+}
+
+/// `BPF_LINK_CREATE` with `BPF_TRACE_ITER` (Linux 5.8): links an iterator program (loaded
+/// against its target's `bpf_iter_*` BTF function) with no iterator parameters (e.g. every
+/// task); [`iter_create`] then opens a readable instance of it.
+pub fn link_create_iter(prog: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let mut attr = LinkCreateAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        target_fd: 0,
+        attach_type: attach_type::TRACE_ITER,
+        flags: 0,
+        cookie: 0, // iter_info: none
+    };
+    owned_fd(sys_bpf(cmd::LINK_CREATE, &mut attr)?)
+}
+
+/// `BPF_ITER_CREATE` (Linux 5.8): an fd on the iterator `link`; each `read(2)` runs the
+/// program over the next objects, and end of file means every object was seen.
+pub fn iter_create(link: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let mut attr: [u32; 2] = [link.as_raw_fd() as u32, 0]; // link_fd, flags
+    owned_fd(sys_bpf(cmd::ITER_CREATE, &mut attr)?)
 }
 
 /// `BPF_LINK_CREATE` with `BPF_PERF_EVENT` (Linux 5.15): attaches `prog` to the perf event

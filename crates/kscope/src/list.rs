@@ -1,6 +1,6 @@
 //! `kscope list`: every probe point this kernel offers, named the way `kscope run` (and
 //! bpftrace) spells them: `tracepoint:SYSTEM:EVENT`, `kprobe:FUNCTION`, `fentry:vmlinux:FUNCTION`
-//! (where the kernel loads fentry programs), `software:NAME:`,
+//! (where the kernel loads fentry programs), `iter:TARGET`, `software:NAME:`,
 //! `self:signal:SIGUSR1`, plus `tracer:NAME` and `option:NAME` for ftrace.
 
 use std::io::Write;
@@ -128,6 +128,46 @@ fn list_functions(
     Ok(shown)
 }
 
+/// BPF iterators (`iter:TARGET`, one per `bpf_iter_TARGET` function in vmlinux BTF); with
+/// `verbose`, the members of their `ctx` (`struct bpf_iter__TARGET`) other than `meta`.
+fn list_iterators(
+    out: &mut impl Write,
+    pattern: Option<&str>,
+    verbose: bool,
+) -> anyhow::Result<usize> {
+    let Ok(btf) = kscope_btf::Btf::open_sys_vmlinux() else {
+        return Ok(0);
+    };
+    let mut shown = 0;
+    for target in kscope_lang::btf_types::iter_targets(&btf) {
+        let name = format!("iter:{target}");
+        if !matches(pattern, &name) {
+            continue;
+        }
+        shown += 1;
+        writeln!(out, "{name}")?;
+        let ctx = btf.find_by_name(kscope_btf::Kind::Struct, &format!("bpf_iter__{target}"));
+        let (true, Some(ctx)) = (verbose, ctx) else {
+            continue;
+        };
+        for m in btf.members(ctx).unwrap_or_default() {
+            // The members sit in anonymous unions (`union { struct task_struct *task; }`).
+            let inner = if m.name.is_empty() {
+                btf.members(m.type_id).unwrap_or_default()
+            } else {
+                vec![m]
+            };
+            for m in inner.into_iter().filter(|m| m.name != "meta") {
+                match btf.declaration(m.type_id, m.name) {
+                    Ok(d) => writeln!(out, "    {d}")?,
+                    Err(e) => writeln!(out, "    ({}: type not understood: {e})", m.name)?,
+                }
+            }
+        }
+    }
+    Ok(shown)
+}
+
 /// Runs `kscope list`.
 pub fn run(args: &ListArgs) -> anyhow::Result<ExitCode> {
     run_for_pid(args, None)
@@ -198,6 +238,7 @@ pub fn run_for_pid(args: &ListArgs, pid: Option<i32>) -> anyhow::Result<ExitCode
 
     shown += list_raw_tracepoints(&mut out, pattern, args.verbose)?;
     shown += list_functions(&mut out, pattern, args.verbose)?;
+    shown += list_iterators(&mut out, pattern, args.verbose)?;
 
     // kprobe-able functions; lockdown may refuse the list (EPERM), which is not an error.
     if tracefs.exists("kprobe_events")

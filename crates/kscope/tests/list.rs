@@ -176,3 +176,19 @@ fn lab_fentry_and_fexit_functions_are_listed_with_their_prototypes() {
     let (_, run_l, _) = kscope(&["run", "-l", "fentry:vfs_rea?"]);
     assert_eq!(run_l, "fentry:vmlinux:vfs_read\n");
 }
+
+/// BPF iterators are listed from BTF (`bpf_iter_TARGET` functions), with `-v` the
+/// members of their `ctx` other than `meta`.
+#[test]
+fn iterators_are_listed_with_their_context() {
+    let Some(_kernel) = require(Feature::Btf) else {
+        return;
+    };
+    let (code, out, err) = kscope(&["list", "-v", "iter:task_*"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "iter:task_file\n    struct task_struct *task\n    u32 fd\n    struct file *file\n\
+         iter:task_vma\n    struct task_struct *task\n    struct vm_area_struct *vma\n"
+    );
+}

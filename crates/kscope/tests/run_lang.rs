@@ -1141,3 +1141,43 @@ fn arrays_held_as_values_are_indexed() {
     );
     assert_eq!(got, "39\n4 3 0\n3\n[1,2,3,4]\n\n\n@m[1]: [1,2,3,4]\n");
 }
+
+/// `iter:task` and `iter:task_file` run once over the kernel's tasks and end the run:
+/// a child held asleep with stdin, stdout and stderr open is seen exactly once, with
+/// each of those three fds once; `exit()` in an iterator still ends after its first object.
+#[test]
+fn iterators_visit_every_task_and_file_once() {
+    let Some(_kernel) = require_all(&[Feature::Btf, Feature::BpfRawTracepoint]) else {
+        return;
+    };
+    let mut sleeper = Command::new("sleep")
+        .arg("30")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starting sleep");
+    let pid = sleeper.id();
+    let tasks = run(
+        &format!(
+            "BEGIN {{ printf(\"begin\\n\"); }} \
+             iter:task /ctx.task.pid == {pid}/ {{ @[ctx.task.comm, ctx.task.tgid] = count(); }} \
+             END {{ printf(\"end\\n\"); }}"
+        ),
+        None,
+    );
+    let files = run(
+        &format!("it:task_file /ctx.task.pid == {pid} && ctx.fd < 3/ {{ @[ctx.fd] = count(); }}"),
+        None,
+    );
+    let first = run(
+        "iter:task { printf(\"%d\\n\", ctx.meta.seq_num); exit(); }",
+        None,
+    );
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    assert_eq!(tasks, format!("begin\nend\n\n\n@[sleep, {pid}]: 1\n"));
+    // (The test harness's own fds above 2 may be inherited too.)
+    assert_eq!(lines(&files), ["@[0]: 1", "@[1]: 1", "@[2]: 1"]);
+    assert_eq!(first, "0\n\n\n");
+}

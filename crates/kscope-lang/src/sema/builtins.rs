@@ -144,6 +144,11 @@ pub const BUILTINS: &[Builtin] = &[
         scope: Scope::Any,
     },
     Builtin {
+        name: "ctx",
+        ty: || Type::Unknown,
+        scope: Scope::Only(&[Provider::Iter]),
+    },
+    Builtin {
         name: "retval",
         ty: || Type::UINT64,
         scope: Scope::Only(RET_PROBES),

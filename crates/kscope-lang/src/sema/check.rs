@@ -210,8 +210,40 @@ impl<'a> Checker<'a> {
             self.config(c);
         }
         self.missing_probes = super::missing_probes_of(p);
+        self.iterator_alone(p);
         for probe in &p.probes {
             self.probe(probe);
+        }
+    }
+
+    /// An `iter:` probe runs once over its objects and ends the run, so (as upstream) it
+    /// is the script's only probe besides `begin`/`end`.
+    fn iterator_alone(&mut self, p: &Program) {
+        let aps: Vec<&AttachPoint> = p
+            .probes
+            .iter()
+            .flat_map(|pr| &pr.attach_points)
+            .filter(|a| !matches!(a.provider, Provider::Begin | Provider::End))
+            .collect();
+        let Some(iter) = aps.iter().find(|a| a.provider == Provider::Iter) else {
+            return;
+        };
+        if let Some(other) = aps.iter().find(|a| a.span != iter.span) {
+            self.error(
+                Diagnostic::error(
+                    "an `iter` probe cannot be mixed with other probes",
+                    other.span,
+                    "another probe",
+                )
+                .with_note(
+                    format!(
+                        "`{}` runs once over its objects, then the run ends",
+                        iter.raw
+                    ),
+                    iter.span,
+                    "",
+                ),
+            );
         }
     }
 
@@ -1245,6 +1277,12 @@ impl<'a> Checker<'a> {
         }
         if name == "retval" {
             return self.retval_type().unwrap_or_else(b.ty);
+        }
+        if name == "ctx" {
+            // An iterator's context: `struct bpf_iter__TARGET *`.
+            if let Some(target) = self.attach.first().and_then(|a| a.parts.first()) {
+                return Type::Ptr(Box::new(Type::Struct(format!("struct bpf_iter__{target}"))));
+            }
         }
         // A usdt argument is sign-extended from its size in the probe's note (`-4@%eax`):
         // upstream types it `int64`.

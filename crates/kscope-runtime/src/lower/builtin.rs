@@ -73,6 +73,8 @@ impl Lowerer<'_> {
             "rand" => b.call(kscope_codegen::helper::GET_PRANDOM_U32, &[]),
             "cgroup" => b.call(80, &[]),
             "curtask" => self.curtask(),
+            // An iterator's context (`struct bpf_iter__TARGET *`), read through BTF.
+            "ctx" => b.ctx(),
             "kstack" => return self.kstack(e),
             "ustack" => return self.stack(true, &[], e),
             // A uprobe may sit inside its function (`func+4`): its ip names the function,

@@ -170,6 +170,13 @@ impl<'a> Lowerer<'a> {
             let stopped = l.b.load(Size::W, Base::Reg(flag), 0);
             l.b.jmp_if(JmpOp::Ne, stopped, 0, l.out);
         }
+        if ctx.attach.provider == Provider::Iter {
+            // The kernel calls an iterator once more after the last object, with the
+            // object pointer (the member after `meta`) NULL: that call runs no body.
+            let c = l.b.ctx();
+            let object = l.b.load(Size::DW, Base::Reg(c), 8);
+            l.b.jmp_if(JmpOp::Eq, object, 0, l.out);
+        }
         // Every variable gets its zeroed slot at entry, so a read on a path that did not
         // assign it sees 0 (never uninitialised stack, which the verifier refuses).
         let names: Vec<String> = checked.probes[probe_index]
@@ -307,6 +314,7 @@ pub fn supported(p: Provider) -> bool {
             | Provider::Rawtracepoint
             | Provider::Fentry
             | Provider::Fexit
+            | Provider::Iter
             | Provider::Uprobe
             | Provider::Uretprobe
             | Provider::Usdt
