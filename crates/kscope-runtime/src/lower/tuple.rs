@@ -166,6 +166,34 @@ impl Lowerer<'_> {
                 Some((self.b.slot_addr(slot, 0), l))
             }
             ExprKind::Record(fields) => self.record_literal_value(e, fields),
+            // `c ? (a, b) : (x, y)`: each branch stores its tuple in one slot of the
+            // expression's type (the checker merged both sides' element types).
+            ExprKind::Ternary {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let t = self.ty(e);
+                let Some(l) = Layout::of(&t) else {
+                    self.not_built(e.span, format!("a tuple of type {t}"));
+                    return None;
+                };
+                let slot = self.b.slot(l.size());
+                self.b.zero_slot(slot, 0, l.size());
+                let c = self.int(cond);
+                let else_l = self.b.label();
+                let end = self.b.label();
+                self.b.jmp_if(JmpOp::Eq, c, 0, else_l);
+                let dst = self.b.slot_addr(slot, 0);
+                self.store_layout(dst, then, &l);
+                self.b.jmp(end);
+                self.b.place(else_l);
+                let dst = self.b.slot_addr(slot, 0);
+                self.store_layout(dst, otherwise, &l);
+                self.b.place(end);
+                self.span(e.span);
+                Some((self.b.slot_addr(slot, 0), l))
+            }
             ExprKind::Field { expr, field, .. } if self.is_record(expr) => {
                 let (p, l) = self.tuple_value(expr)?;
                 let (off, el) = l.field(&field.name)?;
