@@ -9,6 +9,7 @@ use crate::suggest::nearest;
 use std::collections::VecDeque;
 
 mod cdefs;
+mod cenums;
 
 /// Parses a whole script.
 pub fn parse(src: &str) -> Result<Program, Diagnostic> {
@@ -45,6 +46,8 @@ struct Parser<'a> {
     defines: Vec<crate::preproc::RawDefine>,
     /// In a macro body, its expression parameters: `(t)v` casts to the type passed as `t`.
     type_params: Vec<String>,
+    /// The enumerators of the script's C enums defined so far (values, not types).
+    enumerators: Vec<String>,
 }
 
 /// Type names that start a cast `(T)x` without `struct`.
@@ -63,6 +66,7 @@ impl<'a> Parser<'a> {
             next_id: 0,
             stop_at_slash: false,
             type_params: Vec::new(),
+            enumerators: Vec::new(),
             depth: 0,
             defines: Vec::new(),
         }
@@ -239,10 +243,13 @@ impl<'a> Parser<'a> {
                         self.c_definition(&mut c_types)?;
                         continue;
                     }
+                    if word == "enum" && matches!(next, Token::Ident | Token::LBrace) {
+                        self.c_enum(&mut c_types)?;
+                        continue;
+                    }
                     let unsupported = match (word, next) {
                         ("fn", Token::Ident) => Some("functions (`fn`)"),
                         ("import", Token::Str) => Some("imports"),
-                        ("enum", Token::Ident) => Some("C enum definitions"),
                         _ => None,
                     };
                     if let Some(what) = unsupported {
@@ -1787,12 +1794,15 @@ impl<'a> Parser<'a> {
 
     /// Whether a type scanned where a type or an expression may stand (`typeof(x)`,
     /// `sizeof(x)`) is a type: a known type word, a pointer or array, or a bare name
-    /// that is not a builtin (a builtin's name alone is its value, as upstream reads it).
+    /// that is not a builtin or an enumerator (those alone are values, as upstream
+    /// reads them).
     fn names_type(&self, t: &TypeName) -> bool {
         let bare = t.pointer == 0 && t.array.is_none() && !t.base.contains(' ');
         let known =
             SCALAR_TYPES.contains(&t.base.as_str()) || t.base.ends_with("_t") || t.base == "typeof";
-        !bare || known || crate::sema::builtin(&t.base).is_none()
+        !bare
+            || known
+            || crate::sema::builtin(&t.base).is_none() && !self.enumerators.contains(&t.base)
     }
 
     /// The arguments of `sizeof`/`offsetof` after `(`: the first may be a type.

@@ -1,8 +1,12 @@
-//! C struct and union definitions at the top of a script (`struct Foo { int n; char
+//! C struct, union and enum definitions at the top of a script (`struct Foo { int n; char
 //! name[16]; struct Foo *next; }`): their member types, their C layout (natural
 //! alignment, the size rounded up to the alignment, union members at offset 0), and a
 //! [`TypeProvider`] overlay that answers the checker's questions about them before the
 //! kernel's types (a definition shadows a kernel type of the same name).
+
+mod enums;
+
+pub use enums::{CEnum, CEnumerator};
 
 use crate::ast::AttachPoint;
 use crate::sema::{Field, Lookup, Type, TypeProvider};
@@ -31,6 +35,16 @@ pub enum CType {
     /// A struct or union by its tagged name (`struct Foo`), defined in the script or
     /// (behind a pointer) in the kernel's BTF.
     Struct(String),
+    /// An enum the script defines (`enum Foo`), by its name, size in bytes and index in
+    /// [`CTypes::enums`].
+    Enum {
+        /// Its tagged name.
+        name: String,
+        /// Bytes (4 or 8, see [`CEnum::size`]).
+        size: u8,
+        /// Its index in [`CTypes::enums`].
+        id: u32,
+    },
 }
 
 impl CType {
@@ -45,6 +59,11 @@ impl CType {
             CType::Array(t, _) if **t == CType::Char => Type::Str,
             CType::Array(t, n) => Type::Array(Box::new(t.to_sema()), *n),
             CType::Struct(n) => Type::Struct(n.clone()),
+            CType::Enum { name, size, id } => Type::Enum {
+                name: name.clone(),
+                bits: size * 8,
+                id: *id,
+            },
         }
     }
 
@@ -120,14 +139,45 @@ pub struct CStruct {
     pub span: Span,
 }
 
-/// The structs and unions a script defines, in source order.
+/// The structs, unions and enums a script defines, in source order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CTypes {
-    /// The definitions.
+    /// The struct and union definitions.
     pub structs: Vec<CStruct>,
+    /// The enum definitions ([`Type::Enum`]'s `id` indexes them).
+    pub enums: Vec<CEnum>,
 }
 
 impl CTypes {
+    /// The enum `name` (`enum Foo`) and its index, if the script defines it.
+    pub fn get_enum(&self, name: &str) -> Option<(u32, &CEnum)> {
+        self.enums
+            .iter()
+            .enumerate()
+            .find(|(_, e)| e.name == name)
+            .map(|(i, e)| (i as u32, e))
+    }
+
+    /// The enumerator `name` and the index of its enum, if the script defines one.
+    pub fn enumerator(&self, name: &str) -> Option<(u32, &CEnumerator)> {
+        self.enums.iter().enumerate().find_map(|(i, e)| {
+            e.variants
+                .iter()
+                .find(|v| v.name == name)
+                .map(|v| (i as u32, v))
+        })
+    }
+
+    /// The type of a value of enum `id` read from memory (`bits` from its size) or
+    /// made by a constant or a cast (64 bits, as upstream types them).
+    pub fn enum_type(&self, id: u32, bits: u8) -> Type {
+        Type::Enum {
+            name: self.enums[id as usize].name.clone(),
+            bits,
+            id,
+        }
+    }
+
     /// The definition of `name` (`struct Foo`), if the script has one.
     pub fn get(&self, name: &str) -> Option<&CStruct> {
         self.structs.iter().find(|s| s.name == name)
@@ -149,6 +199,7 @@ impl CTypes {
                 let s = self.get(name)?;
                 (s.size, s.align)
             }
+            CType::Enum { size, .. } => (u64::from(*size), u64::from(*size)),
         })
     }
 
@@ -219,6 +270,9 @@ impl TypeProvider for Overlay<'_> {
     }
 
     fn struct_size(&self, name: &str) -> Option<u64> {
+        if let Some((_, e)) = self.defs.get_enum(name) {
+            return Some(u64::from(e.size()));
+        }
         match self.defs.get(name) {
             Some(s) => Some(s.size),
             None => self.inner.struct_size(name),
@@ -246,6 +300,9 @@ impl TypeProvider for Overlay<'_> {
     }
 
     fn struct_type(&self, name: &str) -> Lookup<()> {
+        if self.defs.get_enum(name).is_some() {
+            return Lookup::Found(());
+        }
         match self.defs.get(name) {
             Some(_) => Lookup::Found(()),
             None => match self.inner.struct_type(name) {

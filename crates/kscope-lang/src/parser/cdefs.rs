@@ -96,13 +96,19 @@ impl<'a> Parser<'a> {
         let (base, base_span) = match tagged {
             Some((t, sp)) if words.is_empty() => {
                 if t.starts_with("enum ") {
-                    return Err(Diagnostic::error(
-                        "enum members are not built yet",
-                        sp,
-                        "an enum type",
-                    ));
+                    let Some((id, e)) = defs.get_enum(&t) else {
+                        return Err(Diagnostic::error(
+                            format!("unknown member type `{t}`"),
+                            sp,
+                            "not defined above in the script",
+                        )
+                        .with_help(format!("define `{t}` before this struct")));
+                    };
+                    let size = e.size();
+                    (CType::Enum { name: t, size, id }, sp)
+                } else {
+                    (CType::Struct(t), sp)
                 }
-                (CType::Struct(t), sp)
             }
             Some((_, sp)) => {
                 return Err(Diagnostic::error(
