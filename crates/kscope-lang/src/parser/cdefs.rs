@@ -2,6 +2,7 @@
 //! enumerators, laid out as the C compiler does (see [`crate::cdefs`]).
 
 use super::{PResult, Parser};
+use crate::cdefs::{CType, MemberDecl};
 use crate::diag::Diagnostic;
 use crate::lexer::Token;
 use crate::span::Span;
@@ -18,18 +19,21 @@ impl<'a> Parser<'a> {
             return Ok(());
         }
         self.expect(Token::LBrace, "`{` to start the definition")?;
-        let mut members: Vec<(String, crate::cdefs::CType, Span)> = Vec::new();
+        let mut members: Vec<MemberDecl> = Vec::new();
         while !self.eat(Token::RBrace) {
-            for (mname, ty, span) in self.c_member(defs)? {
-                if let Some(first) = members.iter().find(|m| m.0 == mname) {
+            for m in self.c_member(defs)? {
+                let first = members
+                    .iter()
+                    .find(|f| f.name.is_some() && f.name == m.name);
+                if let (Some(first), Some(mname)) = (first, &m.name) {
                     return Err(Diagnostic::error(
                         format!("`{name}` has two members named `{mname}`"),
-                        span,
+                        m.span,
                         "second member of this name",
                     )
-                    .with_note("the first", first.2, "declared here"));
+                    .with_note("the first", first.span, "declared here"));
                 }
-                members.push((mname, ty, span));
+                members.push(m);
             }
         }
         self.eat(Token::Semi);
@@ -53,11 +57,7 @@ impl<'a> Parser<'a> {
 
     /// One member line of a C definition: `TYPE declarator [, declarator]* ;`, where a
     /// declarator is `*`s, a name and `[N]`s.
-    fn c_member(
-        &mut self,
-        defs: &crate::cdefs::CTypes,
-    ) -> PResult<Vec<(String, crate::cdefs::CType, Span)>> {
-        use crate::cdefs::CType;
+    fn c_member(&mut self, defs: &crate::cdefs::CTypes) -> PResult<Vec<MemberDecl>> {
         let (tok, start) = self.peek_n(0);
         if tok != Token::Ident {
             return Err(self.unexpected("a member type or `}`"));
@@ -89,8 +89,13 @@ impl<'a> Parser<'a> {
             }
             words.push((w, sp));
         }
+        // `unsigned int : 3;` is an unnamed bitfield: every word is the type's.
+        let ws: Vec<&str> = words.iter().map(|w| w.0).collect();
+        let unnamed = self.peek() == Token::Colon
+            && (tagged.is_some() && words.is_empty()
+                || tagged.is_none() && CType::from_words(&ws).is_some());
         let mut first_name = None;
-        if self.peek() != Token::Star {
+        if self.peek() != Token::Star && !unnamed {
             first_name = words.pop();
         }
         let (base, base_span) = match tagged {
@@ -144,7 +149,8 @@ impl<'a> Parser<'a> {
         loop {
             let mut ty = base.clone();
             let name = match first_name.take() {
-                Some(n) => n,
+                Some(n) => Some(n),
+                None if self.peek() == Token::Colon => None,
                 None => {
                     while self.eat(Token::Star) {
                         ty = CType::Ptr(Box::new(ty));
@@ -159,7 +165,7 @@ impl<'a> Parser<'a> {
                         .with_help("declare it as `void *NAME;`"));
                     }
                     let sp = self.expect(Token::Ident, "a member name")?;
-                    (self.text(sp), sp)
+                    Some((self.text(sp), sp))
                 }
             };
             let mut dims = Vec::new();
@@ -173,17 +179,15 @@ impl<'a> Parser<'a> {
             for n in dims.into_iter().rev() {
                 ty = CType::Array(Box::new(ty), n);
             }
-            if self.peek() == Token::Colon {
-                let (_, sp) = self.peek_n(0);
-                return Err(Diagnostic::error(
-                    "bitfield members are not built yet",
-                    Span::new(name.1.start as usize, sp.end as usize),
-                    "a bitfield",
-                ));
-            }
+            let width = if self.peek() == Token::Colon {
+                Some(self.bitfield_width(&ty, name, base_span)?)
+            } else {
+                None
+            };
+            let decl_span = name.map_or(base_span, |n| n.1);
             if ty == CType::Void {
                 return Err(Diagnostic::error(
-                    format!("member `{}` has type `void`", name.0),
+                    format!("member `{}` has type `void`", name.map_or("", |n| n.0)),
                     base_span,
                     "`void` is only a pointer's target",
                 ));
@@ -201,13 +205,71 @@ impl<'a> Parser<'a> {
                     "define `{s}` before this struct, or use a pointer (`{s} *`); kernel structs by value are not built yet"
                 )));
             }
-            out.push((name.0.to_string(), ty, name.1));
+            out.push(MemberDecl {
+                name: name.map(|n| n.0.to_string()),
+                ty,
+                width,
+                span: decl_span,
+            });
             if self.eat(Token::Comma) {
                 continue;
             }
             self.expect(Token::Semi, "`;` after the member")?;
             return Ok(out);
         }
+    }
+}
+
+impl Parser<'_> {
+    /// `: WIDTH` after a member: a width of 1 to the bits of its integer type (0 only
+    /// for an unnamed bitfield).
+    fn bitfield_width(
+        &mut self,
+        ty: &CType,
+        name: Option<(&str, Span)>,
+        base_span: Span,
+    ) -> PResult<u8> {
+        let (_, colon) = self.bump();
+        let at = name.map_or(base_span, |n| n.1);
+        let bits = match ty {
+            CType::Int { size, .. } | CType::Enum { size, .. } => u64::from(*size) * 8,
+            CType::Char | CType::Bool => 8,
+            _ => {
+                return Err(Diagnostic::error(
+                    format!(
+                        "bitfield `{}` has a type that is not an integer",
+                        name.map_or("", |n| n.0)
+                    ),
+                    base_span,
+                    "a bitfield's type is an integer, `bool` or an enum",
+                ));
+            }
+        };
+        let sp = self.expect(Token::Int, "a bitfield width")?;
+        let whole = Span::new(at.start as usize, sp.end as usize);
+        let w = crate::lexer::parse_int(self.text(sp))
+            .map_err(|m| Diagnostic::error(m, sp, "not a bitfield width"))?;
+        if w > bits {
+            return Err(Diagnostic::error(
+                format!(
+                    "the width of bitfield `{}` exceeds its type ({bits} bits)",
+                    name.map_or("", |n| n.0)
+                ),
+                sp,
+                format!("{w} bits"),
+            ));
+        }
+        if w == 0
+            && let Some((n, _)) = name
+        {
+            return Err(Diagnostic::error(
+                format!("bitfield `{n}` has width 0"),
+                whole,
+                "only an unnamed bitfield (`int : 0;`) may be 0 bits wide",
+            ));
+        }
+        let _ = colon;
+        Ok(w as u8)
     }
 }
 

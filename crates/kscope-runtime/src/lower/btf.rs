@@ -576,12 +576,12 @@ impl Lowerer<'_> {
                 });
                 return None;
             };
-            let (off, ty) = (m.offset, m.ty.clone());
+            let (off, ty, bits) = (m.offset, m.ty.clone(), m.bits);
             let addr = self.member_address(addr, off, span)?;
             return Some(Place {
                 addr,
                 mem: Mem::User(ty),
-                bits: None,
+                bits,
                 user,
             });
         }
