@@ -48,6 +48,8 @@ struct Parser<'a> {
     type_params: Vec<String>,
     /// The enumerators of the script's C enums defined so far (values, not types).
     enumerators: Vec<String>,
+    /// Anonymous structs and unions named so far (`struct <anon_N>`).
+    anon_structs: u32,
 }
 
 /// Type names that start a cast `(T)x` without `struct`.
@@ -67,6 +69,7 @@ impl<'a> Parser<'a> {
             stop_at_slash: false,
             type_params: Vec::new(),
             enumerators: Vec::new(),
+            anon_structs: 0,
             depth: 0,
             defines: Vec::new(),
         }

@@ -40,6 +40,13 @@ struct Bits {
 	enum Color col;
 	enum Color cb : 6;
 	short t : 9;
+	struct {
+		char tag;
+		union {
+			int as_int;
+			char as_chars[4];
+		};
+	} nest;
 };
 
 __attribute__((noinline)) int visit_bits(struct Bits *b)
@@ -91,8 +98,11 @@ int main(void)
 	bits.col = BLUE;
 	bits.cb = GREEN;
 	bits.t = -200;
-	printf("CB %zu %zu %zu\n", sizeof(struct Bits), offsetof(struct Bits, c),
-	       offsetof(struct Bits, col));
+	bits.nest.tag = 'q';
+	bits.nest.as_int = 0x00646362; /* "bcd" */
+	printf("CB %zu %zu %zu %zu %zu\n", sizeof(struct Bits), offsetof(struct Bits, c),
+	       offsetof(struct Bits, col), offsetof(struct Bits, nest),
+	       offsetof(struct Bits, nest.as_chars));
 	fflush(stdout);
 	return visit(&first) + visit_union(&u) + visit_bits(&bits) > 0 ? 0 : 1;
 }

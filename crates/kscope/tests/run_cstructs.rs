@@ -106,11 +106,15 @@ struct Bits {
   enum Color col;
   enum Color cb : 6;
   short t : 9;
+  struct {
+    char tag;
+    union { int as_int; char as_chars[4]; };
+  } nest;
 };
 ";
 
 #[test]
-fn uprobe_reads_bitfields_and_enum_members_as_gcc_laid_them_out() {
+fn uprobe_reads_bitfields_enum_and_nested_members_as_gcc_laid_them_out() {
     let Some(_kernel) = require_all(&[Feature::BpfKprobe, Feature::Uprobes]) else {
         return;
     };
@@ -121,8 +125,10 @@ uprobe:BIN:visit_bits {{
   printf(\"%d %d %d %d %lx %d %d\\n\", $b->a, $b->b, $b->s, $b->c, $b->big, $b->f, $b->t);
   printf(\"%s %d %s %d\\n\", $b->col, $b->col, $b->cb, $b->cb == GREEN);
   @col = $b->col; @k[$b->cb] = 1; print((enum Color)$b->a);
-  printf(\"CB %d %d %d\\n\", sizeof(struct Bits), offsetof(struct Bits, c),
-         offsetof(struct Bits, col));
+  printf(\"%c %x %s\\n\", $b->nest.tag, $b->nest.as_int, $b->nest.as_chars);
+  printf(\"CB %d %d %d %d %d\\n\", sizeof(struct Bits), offsetof(struct Bits, c),
+         offsetof(struct Bits, col), offsetof(struct Bits, nest),
+         offsetof(struct Bits, nest.as_chars));
 }}"
     ));
     assert_eq!(err, "Attached 1 probe\n");
@@ -130,6 +136,7 @@ uprobe:BIN:visit_bits {{
     for want in [
         "5 17 -3 200 abcdef012345678 1 -200",
         "BLUE 40 GREEN 1",
+        "q 646362 bcd",
         "5",
         "@col: BLUE",
         "@k[GREEN]: 1",

@@ -127,8 +127,9 @@ pub struct CMember {
     pub span: Span,
 }
 
-/// A member as declared, before layout: `TYPE NAME`, `TYPE NAME : WIDTH` or an unnamed
-/// bitfield `TYPE : WIDTH` (padding; `: 0` moves to the next unit of `TYPE`).
+/// A member as declared, before layout: `TYPE NAME`, `TYPE NAME : WIDTH`, an unnamed
+/// bitfield `TYPE : WIDTH` (padding; `: 0` moves to the next unit of `TYPE`) or an
+/// anonymous struct or union (no name, no width: its members are the outer one's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberDecl {
     /// Its name (`None` for an unnamed bitfield).
@@ -266,7 +267,19 @@ impl CTypes {
                     (start, Some(((start % 8) as u8, w)))
                 }
             };
-            let Some(mname) = m.name else { continue };
+            let Some(mname) = m.name else {
+                // An anonymous struct or union member: its members are this one's.
+                if let (None, CType::Struct(inner)) = (bits, &m.ty)
+                    && let Some(def) = self.get(inner)
+                {
+                    align = align.max(a);
+                    out.extend(def.members.iter().map(|im| CMember {
+                        offset: im.offset + bit / 8,
+                        ..im.clone()
+                    }));
+                }
+                continue;
+            };
             align = align.max(a);
             out.push(CMember {
                 name: mname,
@@ -611,5 +624,46 @@ mod tests {
             err("struct S { int a:3, a:2; }"),
             "`struct S` has two members named `a`"
         );
+    }
+
+    /// Nested and anonymous definitions: the offsets gcc gives (a C program printed
+    /// them with `offsetof`); an anonymous member's members are the outer struct's.
+    #[test]
+    fn nested_and_anonymous_definitions_as_gcc() {
+        let defs = parsed(
+            "struct A { char c; struct { int x; char y; } inner; union { int a; char bb; long l; };\n\
+               struct B { short s; } b; struct { char q; struct { int deep; }; };\n\
+               enum { E1 = 3 } e; char z }",
+        );
+        let a = defs.get("struct A").unwrap();
+        let offs: Vec<(&str, u64)> = a
+            .members
+            .iter()
+            .map(|m| (m.name.as_str(), m.offset))
+            .collect();
+        assert_eq!(
+            offs,
+            [
+                ("c", 0),
+                ("inner", 4),
+                ("a", 16),
+                ("bb", 16),
+                ("l", 16),
+                ("b", 24),
+                ("q", 28),
+                ("deep", 32),
+                ("e", 36),
+                ("z", 40)
+            ]
+        );
+        assert_eq!((a.size, a.align), (48, 8));
+        assert_eq!(a.members[1].ty, CType::Struct("struct <anon_1>".into()));
+        let inner = defs.get("struct <anon_1>").unwrap();
+        assert_eq!((inner.size, inner.members[1].offset), (8, 4));
+        assert_eq!(defs.get("struct B").map(|b| b.size), Some(2));
+        assert_eq!(defs.enumerator("E1").map(|(_, v)| v.value), Some(3));
+        let err = crate::parser::parse("struct S { int a; union { int a; char b; }; }\nbegin { }")
+            .unwrap_err();
+        assert_eq!(err.message, "`struct S` has two members named `a`");
     }
 }

@@ -12,31 +12,32 @@ impl<'a> Parser<'a> {
     /// `struct NAME;` is skipped): laid out and added to `defs`.
     pub(super) fn c_definition(&mut self, defs: &mut crate::cdefs::CTypes) -> PResult<()> {
         let (_, kw) = self.bump();
-        let union = self.text(kw) == "union";
         let (_, name_span) = self.bump();
         let name = format!("{} {}", self.text(kw), self.text(name_span));
         if self.eat(Token::Semi) {
             return Ok(());
         }
+        self.c_body(kw, name, name_span, defs)?;
+        self.eat(Token::Semi);
+        Ok(())
+    }
+
+    /// The `{ members }` of struct or union `name` (`kw` is its keyword), laid out and
+    /// added to `defs`; the members of anonymous struct and union members are the
+    /// definition's own.
+    fn c_body(
+        &mut self,
+        kw: Span,
+        name: String,
+        name_span: Span,
+        defs: &mut crate::cdefs::CTypes,
+    ) -> PResult<()> {
+        let union = self.text(kw) == "union";
         self.expect(Token::LBrace, "`{` to start the definition")?;
         let mut members: Vec<MemberDecl> = Vec::new();
         while !self.eat(Token::RBrace) {
-            for m in self.c_member(defs)? {
-                let first = members
-                    .iter()
-                    .find(|f| f.name.is_some() && f.name == m.name);
-                if let (Some(first), Some(mname)) = (first, &m.name) {
-                    return Err(Diagnostic::error(
-                        format!("`{name}` has two members named `{mname}`"),
-                        m.span,
-                        "second member of this name",
-                    )
-                    .with_note("the first", first.span, "declared here"));
-                }
-                members.push(m);
-            }
+            members.extend(self.c_member(defs)?);
         }
-        self.eat(Token::Semi);
         if let Some(first) = defs.get(&name) {
             return Err(Diagnostic::error(
                 format!("`{name}` is defined twice"),
@@ -51,13 +52,62 @@ impl<'a> Parser<'a> {
             members,
             Span::new(kw.start as usize, name_span.end as usize),
         );
+        for (i, m) in def.members.iter().enumerate() {
+            if let Some(first) = def.members[..i].iter().find(|f| f.name == m.name) {
+                return Err(Diagnostic::error(
+                    format!("`{}` has two members named `{}`", def.name, m.name),
+                    m.span,
+                    "second member of this name",
+                )
+                .with_note("the first", first.span, "declared here"));
+            }
+        }
         defs.structs.push(def);
         Ok(())
     }
 
+    /// A definition inside a struct (`struct [NAME] { ... }`, `enum [NAME] { ... }`
+    /// after the keyword `kw`), added to `defs`: its tagged name (`struct <anon_N>`
+    /// without a name) and the span naming it; `None` when no `{` follows.
+    fn c_nested(
+        &mut self,
+        kw: Span,
+        defs: &mut crate::cdefs::CTypes,
+    ) -> PResult<Option<(String, Span)>> {
+        let w = self.text(kw);
+        let (t, tag) = self.peek_n(0);
+        let named = t == Token::Ident && self.peek_n(1).0 == Token::LBrace;
+        if t != Token::LBrace && !named {
+            return Ok(None);
+        }
+        let (name, span) = if named {
+            self.bump();
+            (
+                format!("{w} {}", self.text(tag)),
+                Span::new(kw.start as usize, tag.end as usize),
+            )
+        } else {
+            // Numbered when named, so that an outer one has a lower number than the
+            // ones inside it (which are laid out first).
+            let n = if w == "enum" {
+                defs.enums.iter().filter(|e| e.is_anonymous()).count() as u32 + 1
+            } else {
+                self.anon_structs += 1;
+                self.anon_structs
+            };
+            (format!("{w} <anon_{n}>"), kw)
+        };
+        if w == "enum" {
+            self.c_enum_body(name.clone(), span, defs)?;
+        } else {
+            self.c_body(kw, name.clone(), span, defs)?;
+        }
+        Ok(Some((name, span)))
+    }
+
     /// One member line of a C definition: `TYPE declarator [, declarator]* ;`, where a
     /// declarator is `*`s, a name and `[N]`s.
-    fn c_member(&mut self, defs: &crate::cdefs::CTypes) -> PResult<Vec<MemberDecl>> {
+    fn c_member(&mut self, defs: &mut crate::cdefs::CTypes) -> PResult<Vec<MemberDecl>> {
         let (tok, start) = self.peek_n(0);
         if tok != Token::Ident {
             return Err(self.unexpected("a member type or `}`"));
@@ -72,13 +122,28 @@ impl<'a> Parser<'a> {
                 continue;
             }
             if matches!(w, "struct" | "union" | "enum") && words.is_empty() && tagged.is_none() {
+                if let Some((name, nspan)) = self.c_nested(sp, defs)? {
+                    if self.eat(Token::Semi) {
+                        // `struct { ... };`: an anonymous member, whose members are the
+                        // outer struct's; a tagged one declares only its type.
+                        let anonymous = name.contains(" <anon_") && w != "enum";
+                        return Ok(if anonymous {
+                            vec![MemberDecl {
+                                name: None,
+                                ty: CType::Struct(name),
+                                width: None,
+                                span: nspan,
+                            }]
+                        } else {
+                            Vec::new()
+                        });
+                    }
+                    tagged = Some((name, nspan));
+                    continue;
+                }
                 let (t, tag) = self.peek_n(0);
                 if t != Token::Ident {
-                    return Err(Diagnostic::error(
-                        format!("a nested `{w}` definition is not built yet"),
-                        sp,
-                        "define it at the top level and use it by name",
-                    ));
+                    return Err(self.unexpected("a struct, union or enum name or `{`"));
                 }
                 self.bump();
                 tagged = Some((
@@ -214,7 +279,11 @@ impl<'a> Parser<'a> {
             if self.eat(Token::Comma) {
                 continue;
             }
-            self.expect(Token::Semi, "`;` after the member")?;
+            // The last member's `;` may be left out, as clang and gcc accept (with a
+            // warning) and upstream's tests write.
+            if self.peek() != Token::RBrace {
+                self.expect(Token::Semi, "`;` after the member")?;
+            }
             return Ok(out);
         }
     }

@@ -23,6 +23,18 @@ impl<'a> Parser<'a> {
             let n = defs.enums.iter().filter(|e| e.is_anonymous()).count() + 1;
             (format!("enum <anon_{n}>"), kw)
         };
+        self.c_enum_body(name, span, defs)?;
+        self.eat(Token::Semi);
+        Ok(())
+    }
+
+    /// The `{ enumerators }` of enum `name`, added to `defs`.
+    pub(super) fn c_enum_body(
+        &mut self,
+        name: String,
+        span: Span,
+        defs: &mut CTypes,
+    ) -> PResult<()> {
         self.expect(Token::LBrace, "`{` to start the enum's enumerators")?;
         let mut variants: Vec<CEnumerator> = Vec::new();
         let mut next: i128 = 0;
@@ -64,7 +76,6 @@ impl<'a> Parser<'a> {
                 break;
             }
         }
-        self.eat(Token::Semi);
         if let Some((_, first)) = defs.get_enum(&name) {
             return Err(Diagnostic::error(
                 format!("`{name}` is defined twice"),
