@@ -571,3 +571,40 @@ fn typeinfo_fields_fold_to_upstream_type_names() {
         "{tree}"
     );
 }
+
+#[test]
+fn c_enum_values_keep_their_enum_until_arithmetic() {
+    let src = "enum Foo { A, B = 5 }; struct S { char c; enum Foo f; }\n";
+    let cases = [
+        ("$a = A;", "enum Foo"),
+        ("$a = (enum Foo)5;", "enum Foo"),
+        ("$a = (typeof(B))0;", "enum Foo"),
+        ("let $a: enum Foo = B;", "enum Foo"),
+        ("$a = ((struct S *)0)->f;", "enum Foo"),
+        ("$a = A + 1;", "uint64"),
+        ("$a = ~B;", "uint64"),
+        ("$a = -B;", "int64"),
+        ("$a = A == 0;", "bool"),
+        ("$a = sizeof(A);", "uint64"),
+    ];
+    for (body, want) in cases {
+        let full = format!("{src}begin {{ {body} }}");
+        assert_eq!(var(&full, "a"), want, "{full}");
+    }
+    let c = compile_with(
+        &format!("{src}begin {{ @k[A] = B; @n[A + 1] = 1; @n[B] = B; }}"),
+        &NoKernelTypes,
+    );
+    let show = |name: &str| {
+        let m = &c.maps[name];
+        let keys: Vec<String> = m.keys.iter().map(|t| t.to_string()).collect();
+        format!("[{}] {}", keys.join(","), m.value)
+    };
+    assert_eq!(show("k"), "[enum Foo] enum Foo");
+    // A slot that first holds a plain integer stays a plain integer (upstream).
+    assert_eq!(show("n"), "[uint64] int64");
+    assert_eq!(
+        first_error(&format!("{src}begin {{ $x = (enum Foo)4; }}")),
+        "`enum Foo` has no enumerator of value 4"
+    );
+}

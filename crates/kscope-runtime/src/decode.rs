@@ -32,6 +32,8 @@ pub struct Stacks<'a> {
     timestamps: Vec<String>,
     /// The `cgroup_path()` hierarchy filters.
     cgroup_filters: Vec<String>,
+    /// The script's enums (their enumerators name enum values).
+    enums: Vec<kscope_lang::cdefs::CEnum>,
     /// uid → user name, from /etc/passwd on first use.
     users_by_uid: std::cell::OnceCell<std::collections::HashMap<u64, String>>,
     /// Unix time minus boot time, in nanoseconds, when the run started (upstream's
@@ -49,6 +51,7 @@ impl<'a> Stacks<'a> {
             users: UserSymbols::new(),
             timestamps: Vec::new(),
             cgroup_filters: Vec::new(),
+            enums: Vec::new(),
             users_by_uid: std::cell::OnceCell::new(),
             boot_to_unix_ns: 0,
         }
@@ -63,6 +66,7 @@ impl<'a> Stacks<'a> {
             .filter_map(|m| Some((*m, maps.get(m.id.0 as usize)?)))
             .collect();
         s.cgroup_filters = plan.cgroup_path_filters.clone();
+        s.enums = plan.enums.clone();
         if !plan.timestamp_formats.is_empty() {
             s.timestamps = plan.timestamp_formats.clone();
             let unix = std::time::SystemTime::now()
@@ -71,6 +75,16 @@ impl<'a> Stacks<'a> {
             s.boot_to_unix_ns = unix - i128::from(kscope_sys::process::boottime_ns());
         }
         s
+    }
+
+    /// A value of enum `id`: the name of its enumerator (compared in the enum's C
+    /// size), else the number, as upstream prints it.
+    fn enum_value(&self, v: u64, id: u32) -> Primitive {
+        let name = self
+            .enums
+            .get(id as usize)
+            .and_then(|e| e.variant_name(v, e.size() * 8));
+        Primitive::enum_value(name, v)
     }
 
     /// `username`'s text: the first /etc/passwd entry with uid `uid` (empty when there
@@ -229,6 +243,7 @@ pub fn scalar(bytes: &[u8], sc: Scalar, stacks: &Stacks<'_>) -> Primitive {
         Scalar::Timestamp(f) => stacks.timestamp(u64_at(bytes, 0), f),
         Scalar::CgroupPath(f) => stacks.cgroup_path(u64_at(bytes, 0), f),
         Scalar::Username => stacks.username(u64_at(bytes, 0)),
+        Scalar::Enum(id) => stacks.enum_value(u64_at(bytes, 0), id),
         Scalar::Str => Primitive::from_c_bytes(&bytes[..bytes.len().min(STR_SIZE as usize)]),
         Scalar::Inet => Primitive::Str(inet_text(bytes)),
         Scalar::Buf => {
@@ -375,6 +390,7 @@ pub fn read_map(
                 | Scalar::Timestamp(_)
                 | Scalar::CgroupPath(_)
                 | Scalar::Username
+                | Scalar::Enum(_)
                 | Scalar::Kstack
                 | Scalar::Ksym
                 | Scalar::Ustack

@@ -57,6 +57,9 @@ pub enum Scalar {
     CgroupPath(u32),
     /// `username`: the 8-byte uid, named from /etc/passwd when printed.
     Username,
+    /// A value of a script-defined enum: 8 bytes, printed as the name of its enumerator
+    /// (the index of the enum in [`Plan::enums`]).
+    Enum(u32),
     /// `buf()`: [`STR_SIZE`] bytes, the 8-byte length, then that many bytes (at most
     /// [`BUF_MAX`](kscope_lang::sema::BUF_MAX)), zero padded.
     Buf,
@@ -132,6 +135,7 @@ impl Scalar {
             Type::Timestamp(i) => Some(Scalar::Timestamp(*i)),
             Type::CgroupPath(i) => Some(Scalar::CgroupPath(*i)),
             Type::Username => Some(Scalar::Username),
+            Type::Enum { id, .. } => Some(Scalar::Enum(*id)),
             Type::Array(elem, n) => match **elem {
                 Type::Int { bits, signed } if u64::from(bits / 8) * n <= u64::from(STR_SIZE) => {
                     Some(Scalar::IntArray {
@@ -156,7 +160,8 @@ impl Scalar {
             | Scalar::Ksym
             | Scalar::Timestamp(_)
             | Scalar::CgroupPath(_)
-            | Scalar::Username => 8,
+            | Scalar::Username
+            | Scalar::Enum(_) => 8,
             Scalar::Str | Scalar::Inet | Scalar::Buf | Scalar::IntArray { .. } => STR_SIZE,
             Scalar::Ustack | Scalar::Usym => 16,
         }
@@ -495,6 +500,8 @@ pub struct Plan {
     /// clock, from [`DUMMY_TS_MAP_ENV`](crate::lower::DUMMY_TS_MAP_ENV) as upstream's
     /// runtime tests set it; `None` reads `CLOCK_TAI`.
     pub tseries_clock: Option<String>,
+    /// The script's enums, indexed by [`Scalar::Enum`].
+    pub enums: Vec<kscope_lang::cdefs::CEnum>,
 }
 
 /// A table of strings indexed by a number, held in an array map that user space fills
@@ -662,6 +669,7 @@ impl Plan {
             seen_pids: None,
             str_tables: Vec::new(),
             timestamp_formats: checked.timestamp_formats.clone(),
+            enums: checked.program.c_types.enums.clone(),
             cgroup_path_filters: checked.cgroup_path_filters.clone(),
             tseries_clock: std::env::var(crate::lower::DUMMY_TS_MAP_ENV)
                 .ok()

@@ -1,7 +1,9 @@
 //! `kscope run` with C struct and union definitions at the top of the script, against
 //! the real kernel: a uprobe casts a user pointer to a script-defined struct and reads
 //! its members (nested, through pointers, arrays, char arrays as strings), with the
-//! exact values the C workload (tests/run_cstructs.c) put there, and the layout C gave.
+//! exact values the C workload (tests/run_cstructs.c) put there, and the layout C gave;
+//! bitfields (shifted and masked out of their bytes) and enum members (printed as
+//! their enumerators' names).
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -90,4 +92,58 @@ fn a_script_definition_shadows_the_kernel_type_of_that_name() {
 uprobe:BIN:visit { $t = (struct task_struct *)arg0;
   printf(\"%d %d %d\\n\", $t->m, $t->n, sizeof(struct task_struct)); }");
     assert!(out.lines().any(|l| l == "-7 42 8"), "{out}");
+}
+
+const BITS: &str = "
+enum Color { RED = 1, GREEN = 2, BLUE = 40 };
+struct Bits {
+  unsigned int a : 3, b : 5;
+  int s : 4;
+  unsigned char c;
+  unsigned long long big : 60;
+  unsigned int : 0;
+  bool f : 1;
+  enum Color col;
+  enum Color cb : 6;
+  short t : 9;
+  struct {
+    char tag;
+    union { int as_int; char as_chars[4]; };
+  } nest;
+};
+";
+
+#[test]
+fn uprobe_reads_bitfields_enum_and_nested_members_as_gcc_laid_them_out() {
+    let Some(_kernel) = require_all(&[Feature::BpfKprobe, Feature::Uprobes]) else {
+        return;
+    };
+    let (out, err) = run(&format!(
+        "{BITS}
+uprobe:BIN:visit_bits {{
+  $b = (struct Bits *)arg0;
+  printf(\"%d %d %d %d %lx %d %d\\n\", $b->a, $b->b, $b->s, $b->c, $b->big, $b->f, $b->t);
+  printf(\"%s %d %s %d\\n\", $b->col, $b->col, $b->cb, $b->cb == GREEN);
+  @col = $b->col; @k[$b->cb] = 1; print((enum Color)$b->a);
+  printf(\"%c %x %s\\n\", $b->nest.tag, $b->nest.as_int, $b->nest.as_chars);
+  printf(\"CB %d %d %d %d %d\\n\", sizeof(struct Bits), offsetof(struct Bits, c),
+         offsetof(struct Bits, col), offsetof(struct Bits, nest),
+         offsetof(struct Bits, nest.as_chars));
+}}"
+    ));
+    assert_eq!(err, "Attached 1 probe\n");
+    let lines: Vec<&str> = out.lines().collect();
+    for want in [
+        "5 17 -3 200 abcdef012345678 1 -200",
+        "BLUE 40 GREEN 1",
+        "q 646362 bcd",
+        "5",
+        "@col: BLUE",
+        "@k[GREEN]: 1",
+    ] {
+        assert!(lines.contains(&want), "no line {want:?} in {out}");
+    }
+    let c: Vec<&&str> = lines.iter().filter(|l| l.starts_with("CB ")).collect();
+    assert_eq!(c.len(), 2, "{out}");
+    assert_eq!(c[0], c[1], "kscope's layout is gcc's: {out}");
 }

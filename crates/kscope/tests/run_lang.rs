@@ -1180,4 +1180,52 @@ fn iterators_visit_every_task_and_file_once() {
     // (The test harness's own fds above 2 may be inherited too.)
     assert_eq!(lines(&files), ["@[0]: 1", "@[1]: 1", "@[2]: 1"]);
     assert_eq!(first, "0\n\n\n");
+/// C enums at the top of the script, as upstream's runtime tests (call: printf_enum_*,
+/// other: "symbolize enum ...", json-output: enum_*): enumerators are constants, `%s`
+/// and `print` show the enumerator's name (or the number for a value that has none),
+/// map keys and values too; arithmetic drops the enum; JSON `print` shows the number.
+#[test]
+fn c_enum_values_print_as_upstream() {
+    let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
+        return;
+    };
+    let cases: &[(&str, &str)] = &[
+        (
+            "enum Foo { ONE = 1, TWO = 2, OTHER = 99999 }; BEGIN { $two = TWO; @other = OTHER; \
+             printf(\"%d %s %d %s %d %s\\n\", ONE, ONE, $two, $two, @other, @other); \
+             printf(\"%d %s\\n\", ONE, (enum Foo)1); $x = 100; \
+             printf(\"%d %s\\n\", ONE, (enum Foo)$x); exit() }",
+            "1 ONE 2 TWO 99999 OTHER\n1 ONE\n1 100\n\n\n@other: OTHER\n",
+        ),
+        (
+            "enum Foo { A, B, C, }; BEGIN { printf(\"%-5s %5s %s\\n\", A, B, C); exit() }",
+            "A         B C\n\n\n",
+        ),
+        (
+            "enum { ONE = 1, TWO = 2 }; BEGIN { @[ONE] = 11; @[TWO] = 22; @m[ONE, TWO] = -1; \
+             @v = ONE; @t = (ONE, TWO); @n[ONE + 1] = TWO - 1; exit() }",
+            "\n\n@[ONE]: 11\n@[TWO]: 22\n@m[ONE, TWO]: -1\n@n[2]: 1\n@t: (ONE, TWO)\n@v: ONE\n",
+        ),
+        (
+            "enum BAZ { FOO = 333, BAR, NEG = -1 }; BEGIN { $f = FOO; print($f); \
+             $t = (FOO, BAR); print($t); print((enum BAZ)333); $x = 444; \
+             print((enum BAZ)$x); print(NEG); print(sizeof(enum BAZ)); exit() }",
+            "FOO\n(FOO, BAR)\nFOO\n444\nNEG\n4\n\n\n",
+        ),
+    ];
+    for (script, want) in cases {
+        assert_eq!(run(script, None), *want, "{script}");
+    }
+    let out = kscope(&[
+        "-q",
+        "-f",
+        "json",
+        "-e",
+        "enum { FOO = 333 }; BEGIN { $f = FOO; print($f); printf(\"%s\\n\", FOO); exit() }",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "{\"type\": \"value\", \"data\": 333}\n{\"type\": \"printf\", \"data\": \"FOO\\n\"}\n"
+    );
 }

@@ -8,7 +8,7 @@ use crate::sema::{self, AggKind, Type};
 /// a bool is not an integer there).
 pub fn key_type(t: &Type) -> KeyType {
     match t {
-        Type::Int { bits, .. } => KeyType::Int(bits / 8),
+        Type::Int { bits, .. } | Type::Enum { bits, .. } => KeyType::Int(bits / 8),
         Type::Str => KeyType::Str,
         Type::Tuple(items) => KeyType::Tuple(items.iter().map(key_type).collect()),
         _ => KeyType::Other,
@@ -19,7 +19,7 @@ pub fn key_type(t: &Type) -> KeyType {
 pub fn zero_value(t: &Type) -> Primitive {
     match t {
         Type::Int { signed: true, .. } | Type::Unknown => Primitive::Int(0),
-        Type::Int { signed: false, .. } => Primitive::Uint(0),
+        Type::Int { signed: false, .. } | Type::Enum { .. } => Primitive::Uint(0),
         Type::Bool => Primitive::Bool(false),
         Type::Str => Primitive::Str(String::new()),
         Type::Ptr(_) => Primitive::pointer(0),

@@ -48,6 +48,8 @@ fn merge_flex(old: &Type, old_flex: bool, new: &Type, new_flex: bool) -> (Option
 pub(super) struct Checker<'a> {
     pub(super) opts: &'a Options,
     pub(super) tp: &'a dyn TypeProvider,
+    /// The script's C definitions (its enums name constants and types).
+    pub(super) c_types: crate::cdefs::CTypes,
     report: bool,
     pub(super) errors: Vec<Diagnostic>,
     pub(super) warnings: Vec<Diagnostic>,
@@ -150,6 +152,7 @@ impl<'a> Checker<'a> {
         Checker {
             opts,
             tp,
+            c_types: program.c_types.clone(),
             report,
             errors: Vec::new(),
             warnings: Vec::new(),
@@ -643,7 +646,7 @@ impl<'a> Checker<'a> {
         let name = crate::macros::source_name(name);
         let ok = match (to, from) {
             (_, Type::Unknown) | (Type::Unknown, _) => true,
-            (Type::Int { bits, signed }, Type::Int { .. } | Type::Bool) => {
+            (Type::Int { bits, signed }, Type::Int { .. } | Type::Enum { .. } | Type::Bool) => {
                 if let Some(n) = literal.and_then(literal_value) {
                     let (lo, hi) = if *signed {
                         (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1)
@@ -895,6 +898,7 @@ impl<'a> Checker<'a> {
         let value_flex = value_expr.is_some_and(is_positive_literal);
         let value = match value {
             Type::Int { signed, .. } => Type::int(64, signed),
+            Type::Enum { name, id, .. } => Type::Enum { name, bits: 64, id },
             t => t,
         };
         self.types[map.id.0 as usize] = value.clone();
@@ -1224,6 +1228,9 @@ impl<'a> Checker<'a> {
 
     fn ident(&mut self, name: &str, span: Span) -> Type {
         let Some(b) = builtins::builtin(name) else {
+            if let Some((id, _)) = self.c_types.enumerator(name) {
+                return self.c_types.enum_type(id, 64);
+            }
             if let Some(v) = self.tp.enum_value(name) {
                 return literal_type(v as i128);
             }
@@ -1329,7 +1336,7 @@ impl<'a> Checker<'a> {
             UnOp::Not => bad(self, "an integer, bool or pointer"),
             UnOp::BitNot if t.is_integer_like() => match t {
                 Type::Bool => Type::UINT64,
-                t => t,
+                t => t.without_enum(),
             },
             UnOp::BitNot => bad(self, "an integer"),
             UnOp::Neg => {
@@ -1337,7 +1344,7 @@ impl<'a> Checker<'a> {
                     return literal_type(-v);
                 }
                 match t {
-                    Type::Int { bits, .. } => Type::int(bits, true),
+                    Type::Int { bits, .. } | Type::Enum { bits, .. } => Type::int(bits, true),
                     Type::Bool => Type::INT64,
                     Type::Unknown => Type::Unknown,
                     _ => bad(self, "an integer"),
@@ -1444,10 +1451,7 @@ impl<'a> Checker<'a> {
                 }
                 // Like upstream: operands of one type (after the literal's sign follows
                 // the other side) never warn.
-                let bits = |t: &Type| match t {
-                    Type::Int { bits, .. } => *bits,
-                    _ => 8,
-                };
+                let bits = |t: &Type| t.int_parts().map_or(8, |p| p.0);
                 let same = bits(lt) == bits(rt) && ls == rs;
                 if matches!(op, BinOp::Div | BinOp::Mod) && (ls || rs) && !same {
                     self.warn(
@@ -1479,6 +1483,9 @@ impl<'a> Checker<'a> {
             Some(of) => self.typeof_type(of),
             None => match builtins::cast_base(&ty.base) {
                 Some(t) => t,
+                None if let Some((id, _)) = self.c_types.get_enum(&ty.base) => {
+                    self.c_types.enum_type(id, 64)
+                }
                 None if is_tagged(&ty.base) => {
                     if !self.known_struct(ty) {
                         return None;
@@ -1516,6 +1523,9 @@ impl<'a> Checker<'a> {
             Some(of) => self.typeof_type(of),
             None => match builtins::cast_base(&ty.base) {
                 Some(t) => t,
+                None if let Some((id, _)) = self.c_types.get_enum(&ty.base) => {
+                    self.c_types.enum_type(id, 64)
+                }
                 None if is_tagged(&ty.base) => {
                     if !self.known_struct(ty) {
                         return Type::Unknown;
@@ -1540,7 +1550,7 @@ impl<'a> Checker<'a> {
         match &target {
             // A string is true when it is not empty (upstream).
             Type::Bool if *from == Type::Str => {}
-            Type::Int { .. } | Type::Bool if !from.is_truthy() => {
+            Type::Int { .. } | Type::Enum { .. } | Type::Bool if !from.is_truthy() => {
                 self.error(Diagnostic::error(
                     format!("cannot cast `{from}` to `{ty}`"),
                     x.span,
@@ -1566,6 +1576,26 @@ impl<'a> Checker<'a> {
                     "not a type values can be cast to",
                 ));
                 return Type::Unknown;
+            }
+            Type::Enum { id, name, .. } if ty.pointer == 0 && ty.array.is_none() => {
+                let e = &self.c_types.enums[*id as usize];
+                if let Some(v) = literal_value(x)
+                    && !e.has_value(v)
+                {
+                    self.error(
+                        Diagnostic::error(
+                            format!("`{name}` has no enumerator of value {v}"),
+                            x.span,
+                            "not a value of the enum",
+                        )
+                        .with_note(
+                            format!("`{name}`"),
+                            e.span,
+                            "defined here",
+                        ),
+                    );
+                    return Type::Unknown;
+                }
             }
             _ => {}
         }
@@ -2721,6 +2751,7 @@ impl<'a> Checker<'a> {
 fn key_part(t: Type) -> Type {
     match t {
         Type::Int { signed, .. } => Type::int(64, signed),
+        Type::Enum { name, id, .. } => Type::Enum { name, bits: 64, id },
         Type::Tuple(ts) => Type::Tuple(ts.into_iter().map(key_part).collect()),
         Type::Record(fs) => Type::Record(fs.into_iter().map(|(n, t)| (n, key_part(t))).collect()),
         t => t,

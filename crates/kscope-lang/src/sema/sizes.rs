@@ -124,6 +124,9 @@ impl Checker<'_> {
                     return None;
                 }
             }
+        } else if !ty.base.contains(' ') && self.tp.enum_value(&ty.base).is_some() {
+            // A kernel enum constant alone is a 64-bit value (upstream's enum type).
+            Some(8)
         } else {
             if !self.known_struct(ty) {
                 return None;
@@ -150,7 +153,7 @@ impl Checker<'_> {
 
     fn type_size(&mut self, t: &Type, at: &Expr) -> Option<u64> {
         let size = match t {
-            Type::Int { bits, .. } => Some(u64::from(*bits / 8)),
+            Type::Int { bits, .. } | Type::Enum { bits, .. } => Some(u64::from(*bits / 8)),
             Type::Bool => Some(1),
             Type::Ptr(_) => Some(8),
             Type::Array(elem, n) => self.type_size(elem, at).map(|s| s * n),
@@ -196,7 +199,7 @@ impl Checker<'_> {
 /// The natural alignment of a value of type `t` in a tuple or record.
 fn alignment(t: &Type) -> u64 {
     match t {
-        Type::Int { bits, .. } => u64::from(*bits / 8).max(1),
+        Type::Int { bits, .. } | Type::Enum { bits, .. } => u64::from(*bits / 8).max(1),
         Type::Bool | Type::Str => 1,
         Type::Array(elem, _) => alignment(elem),
         Type::Tuple(items) => items.iter().map(alignment).max().unwrap_or(1),

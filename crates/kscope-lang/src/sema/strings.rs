@@ -46,7 +46,7 @@ pub fn pton_bytes(text: &str) -> Option<Vec<u8>> {
 pub fn byte_size(t: &Type) -> Option<u64> {
     match t {
         Type::Str => Some(STR_CAP),
-        Type::Int { bits, .. } => Some(u64::from(*bits / 8)),
+        Type::Int { bits, .. } | Type::Enum { bits, .. } => Some(u64::from(*bits / 8)),
         Type::Bool => Some(1),
         Type::Ptr(_) | Type::Unknown => Some(8),
         Type::Array(elem, n) => match **elem {

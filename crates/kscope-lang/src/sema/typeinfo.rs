@@ -17,7 +17,7 @@ const FIELDS: &[&str] = &["btf_id", "base_type", "full_type"];
 /// Upstream's name for the kind of `t` (`int`, `pointer`, `string`, `c_type`, ...).
 pub fn base_type(t: &Type) -> &'static str {
     match t {
-        Type::Int { .. } => "int",
+        Type::Int { .. } | Type::Enum { .. } => "int",
         Type::Bool => "bool",
         Type::Str => "string",
         Type::Ptr(_) => "pointer",
@@ -49,7 +49,7 @@ pub fn full_type(t: &Type) -> String {
         Type::Inet | Type::Buf => format!("{}[{STR_CAPACITY}]", base_type(t)),
         Type::Ptr(inner) => format!("{} *", full_type(inner)),
         Type::Array(el, n) => format!("{}[{n}]", full_type(el)),
-        Type::Struct(name) => name.clone(),
+        Type::Struct(name) | Type::Enum { name, .. } => name.clone(),
         Type::Tuple(items) => {
             let parts: Vec<String> = items.iter().map(full_type).collect();
             format!("({})", parts.join(","))

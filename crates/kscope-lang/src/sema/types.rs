@@ -67,6 +67,18 @@ pub enum Type {
     Ptr(Box<Type>),
     /// A kernel struct, union or enum by name (`struct task_struct`), laid out by BTF later.
     Struct(String),
+    /// A value of an enum the script defines (`enum Foo`): an unsigned integer of `bits`
+    /// that prints as the name of the enumerator it equals (upstream's symbolization).
+    /// Enumerators and casts `(enum Foo)x` are 64 bits; a struct member has the enum's
+    /// C size.
+    Enum {
+        /// Its tagged name.
+        name: String,
+        /// Width.
+        bits: u8,
+        /// Its index in [`CTypes::enums`](crate::cdefs::CTypes::enums).
+        id: u32,
+    },
     /// A fixed-size array.
     Array(Box<Type>, u64),
     /// A tuple.
@@ -148,7 +160,28 @@ impl Type {
 
     /// Whether the value works as an integer operand (ints, bools, unknown kernel values).
     pub fn is_integer_like(&self) -> bool {
-        matches!(self, Type::Int { .. } | Type::Bool | Type::Unknown)
+        matches!(
+            self,
+            Type::Int { .. } | Type::Enum { .. } | Type::Bool | Type::Unknown
+        )
+    }
+
+    /// The width and signedness of an integer or enum value (an enum is unsigned).
+    pub fn int_parts(&self) -> Option<(u8, bool)> {
+        match self {
+            Type::Int { bits, signed } => Some((*bits, *signed)),
+            Type::Enum { bits, .. } => Some((*bits, false)),
+            _ => None,
+        }
+    }
+
+    /// An enum value as the plain integer it holds (arithmetic drops the enum, as
+    /// upstream's); any other type unchanged.
+    pub fn without_enum(self) -> Type {
+        match self {
+            Type::Enum { bits, .. } => Type::int(bits, false),
+            t => t,
+        }
     }
 
     /// Whether the value can be a condition (integers, bools, pointers).
@@ -185,7 +218,7 @@ impl fmt::Display for Type {
                 Type::Ptr(_) => write!(f, "{t}*"),
                 _ => write!(f, "{t} *"),
             },
-            Type::Struct(n) => f.write_str(n),
+            Type::Struct(n) | Type::Enum { name: n, .. } => f.write_str(n),
             Type::Array(t, n) => write!(f, "{t}[{n}]"),
             Type::Tuple(ts) => {
                 f.write_str("(")?;
@@ -260,6 +293,25 @@ pub fn merge(old: &Type, new: &Type) -> Option<Type> {
         ) => {
             let (bits, signed) = merge_int((*ab, *asg), (*bb, *bsg));
             Some(Type::Int { bits, signed })
+        }
+        (
+            Type::Enum {
+                id: a, bits: ab, ..
+            },
+            Type::Enum {
+                id: b, bits: bb, ..
+            },
+        ) if a == b => {
+            let mut t = old.clone();
+            if let Type::Enum { bits, .. } = &mut t {
+                *bits = (*ab).max(*bb);
+            }
+            Some(t)
+        }
+        // An enum and a plain integer in one slot: the slot holds plain integers (the
+        // first value stored decides, as upstream's).
+        (Type::Enum { .. }, Type::Int { .. }) | (Type::Int { .. }, Type::Enum { .. }) => {
+            merge(&old.clone().without_enum(), &new.clone().without_enum())
         }
         (Type::Int { .. }, Type::Bool) => Some(old.clone()),
         (Type::Bool, Type::Int { .. }) => Some(new.clone()),

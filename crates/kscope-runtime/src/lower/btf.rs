@@ -504,7 +504,9 @@ impl Lowerer<'_> {
     fn size_of(&mut self, mem: &Mem, span: Span) -> Option<u64> {
         let size = match mem {
             Mem::Btf(btf, id) => btf.size_of(*id).ok(),
-            Mem::Sema(Type::Int { bits, .. }) => Some(u64::from(*bits / 8)),
+            Mem::Sema(Type::Int { bits, .. } | Type::Enum { bits, .. }) => {
+                Some(u64::from(*bits / 8))
+            }
             Mem::Sema(Type::Bool) => Some(1),
             Mem::Sema(Type::Ptr(_) | Type::Unknown) => Some(8),
             Mem::Sema(_) => None,
@@ -626,12 +628,12 @@ impl Lowerer<'_> {
                 });
                 return None;
             };
-            let (off, ty) = (m.offset, m.ty.clone());
+            let (off, ty, bits) = (m.offset, m.ty.clone(), m.bits);
             let addr = self.member_address(addr, off, span)?;
             return Some(Place {
                 addr,
                 mem: Mem::User(ty),
-                bits: None,
+                bits,
                 user,
             });
         }
@@ -734,10 +736,13 @@ impl Lowerer<'_> {
     fn read(&mut self, p: Place, e: &Expr) -> Option<V> {
         let shape = match &p.mem {
             Mem::Btf(btf, id) => shape(btf, *id),
-            Mem::Sema(Type::Int { bits, signed }) => Shape::Int {
-                size: u32::from(*bits / 8),
-                signed: *signed,
-            },
+            Mem::Sema(t @ (Type::Int { .. } | Type::Enum { .. })) => {
+                let (bits, signed) = t.int_parts().unwrap_or((64, false));
+                Shape::Int {
+                    size: u32::from(bits / 8),
+                    signed,
+                }
+            }
             Mem::Sema(Type::Bool) => Shape::Int {
                 size: 1,
                 signed: false,
@@ -764,6 +769,10 @@ impl Lowerer<'_> {
                 CType::Array(_, n) => Shape::Array {
                     elem: 0,
                     count: u32::try_from(*n).unwrap_or(u32::MAX),
+                },
+                CType::Enum { size, .. } => Shape::Int {
+                    size: u32::from(*size),
+                    signed: false,
                 },
                 CType::Struct(_) => Shape::Aggregate,
                 CType::Void => Shape::Other,

@@ -155,6 +155,9 @@ impl Lowerer<'_> {
                     }
                 }
             }
+            other if let Some((_, v)) = self.checked.program.c_types.enumerator(other) => {
+                self.b.imm(v.value)
+            }
             other => {
                 // A kernel enum constant (`TCP_CLOSE`): the checker typed it from BTF.
                 let value =

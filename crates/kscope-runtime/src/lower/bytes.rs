@@ -144,10 +144,10 @@ impl Lowerer<'_> {
     /// `bswap(x)`: the bytes of `x`'s type in reverse order, extended back to 64 bits
     /// by the type's sign.
     pub(super) fn bswap(&mut self, arg: &Expr) -> Option<V> {
-        let (bits, signed) = match self.ty(arg) {
-            Type::Int { bits, signed } => (u32::from(bits), signed),
-            _ => (64, false),
-        };
+        let (bits, signed) = self
+            .ty(arg)
+            .int_parts()
+            .map_or((64, false), |(b, s)| (u32::from(b), s));
         let x = self.int(arg);
         let n = bits / 8;
         let out = self.b.imm(0);

@@ -559,7 +559,8 @@ impl Lowerer<'_> {
                             | Scalar::Ksym
                             | Scalar::Timestamp(_)
                             | Scalar::CgroupPath(_)
-                            | Scalar::Username),
+                            | Scalar::Username
+                            | Scalar::Enum(_)),
                         ) => sc,
                         Some(sc @ (Scalar::Ustack | Scalar::Usym)) => {
                             let pid = self.pid_field();

@@ -86,7 +86,8 @@ impl Lowerer<'_> {
                 | Scalar::Ksym
                 | Scalar::Timestamp(_)
                 | Scalar::CgroupPath(_)
-                | Scalar::Username => {
+                | Scalar::Username
+                | Scalar::Enum(_) => {
                     let v = self.int(k);
                     self.b.store(Size::DW, Base::Slot(slot), off, v);
                 }
@@ -153,7 +154,8 @@ impl Lowerer<'_> {
                 | Scalar::Ksym
                 | Scalar::Timestamp(_)
                 | Scalar::CgroupPath(_)
-                | Scalar::Username => {
+                | Scalar::Username
+                | Scalar::Enum(_) => {
                     let v = self.int(value);
                     let v = match op {
                         None => v,

@@ -283,14 +283,14 @@ impl<'a> Lowerer<'a> {
 
     /// Extends `r` (a raw load) per an integer type.
     pub(super) fn extend(&mut self, r: VReg, t: &Type) -> VReg {
-        match t {
-            Type::Int { bits, signed } if *bits < 64 => {
+        match t.int_parts() {
+            Some((bits, signed)) if bits < 64 => {
                 let w = match bits {
                     8 => Width::W8,
                     16 => Width::W16,
                     _ => Width::W32,
                 };
-                if *signed {
+                if signed {
                     self.b.sext(r, w)
                 } else {
                     self.b.zext(r, w)

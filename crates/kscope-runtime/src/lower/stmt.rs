@@ -176,7 +176,7 @@ impl Lowerer<'_> {
         let plain = |t: &Type| {
             matches!(
                 t,
-                Type::Int { .. } | Type::Bool | Type::Ptr(_) | Type::Unknown
+                Type::Int { .. } | Type::Enum { .. } | Type::Bool | Type::Ptr(_) | Type::Unknown
             )
         };
         (plain(&lt) && plain(&rt)).then(|| lt.is_signed() && rt.is_signed())

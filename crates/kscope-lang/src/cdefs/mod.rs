@@ -1,8 +1,12 @@
-//! C struct and union definitions at the top of a script (`struct Foo { int n; char
+//! C struct, union and enum definitions at the top of a script (`struct Foo { int n; char
 //! name[16]; struct Foo *next; }`): their member types, their C layout (natural
 //! alignment, the size rounded up to the alignment, union members at offset 0), and a
 //! [`TypeProvider`] overlay that answers the checker's questions about them before the
 //! kernel's types (a definition shadows a kernel type of the same name).
+
+mod enums;
+
+pub use enums::{CEnum, CEnumerator};
 
 use crate::ast::AttachPoint;
 use crate::sema::{Field, Lookup, Type, TypeProvider};
@@ -31,6 +35,16 @@ pub enum CType {
     /// A struct or union by its tagged name (`struct Foo`), defined in the script or
     /// (behind a pointer) in the kernel's BTF.
     Struct(String),
+    /// An enum the script defines (`enum Foo`), by its name, size in bytes and index in
+    /// [`CTypes::enums`].
+    Enum {
+        /// Its tagged name.
+        name: String,
+        /// Bytes (4 or 8, see [`CEnum::size`]).
+        size: u8,
+        /// Its index in [`CTypes::enums`].
+        id: u32,
+    },
 }
 
 impl CType {
@@ -45,6 +59,11 @@ impl CType {
             CType::Array(t, _) if **t == CType::Char => Type::Str,
             CType::Array(t, n) => Type::Array(Box::new(t.to_sema()), *n),
             CType::Struct(n) => Type::Struct(n.clone()),
+            CType::Enum { name, size, id } => Type::Enum {
+                name: name.clone(),
+                bits: size * 8,
+                id: *id,
+            },
         }
     }
 
@@ -99,8 +118,26 @@ pub struct CMember {
     pub name: String,
     /// Its type.
     pub ty: CType,
-    /// Bytes from the start of the struct.
+    /// Bytes from the start of the struct (for a bitfield: to the byte holding its
+    /// first bit).
     pub offset: u64,
+    /// A bitfield: its first bit within the byte at `offset` (0..8) and its width.
+    pub bits: Option<(u8, u8)>,
+    /// Where it is declared.
+    pub span: Span,
+}
+
+/// A member as declared, before layout: `TYPE NAME`, `TYPE NAME : WIDTH`, an unnamed
+/// bitfield `TYPE : WIDTH` (padding; `: 0` moves to the next unit of `TYPE`) or an
+/// anonymous struct or union (no name, no width: its members are the outer one's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberDecl {
+    /// Its name (`None` for an unnamed bitfield).
+    pub name: Option<String>,
+    /// Its type.
+    pub ty: CType,
+    /// A bitfield's width in bits.
+    pub width: Option<u8>,
     /// Where it is declared.
     pub span: Span,
 }
@@ -120,14 +157,45 @@ pub struct CStruct {
     pub span: Span,
 }
 
-/// The structs and unions a script defines, in source order.
+/// The structs, unions and enums a script defines, in source order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CTypes {
-    /// The definitions.
+    /// The struct and union definitions.
     pub structs: Vec<CStruct>,
+    /// The enum definitions ([`Type::Enum`]'s `id` indexes them).
+    pub enums: Vec<CEnum>,
 }
 
 impl CTypes {
+    /// The enum `name` (`enum Foo`) and its index, if the script defines it.
+    pub fn get_enum(&self, name: &str) -> Option<(u32, &CEnum)> {
+        self.enums
+            .iter()
+            .enumerate()
+            .find(|(_, e)| e.name == name)
+            .map(|(i, e)| (i as u32, e))
+    }
+
+    /// The enumerator `name` and the index of its enum, if the script defines one.
+    pub fn enumerator(&self, name: &str) -> Option<(u32, &CEnumerator)> {
+        self.enums.iter().enumerate().find_map(|(i, e)| {
+            e.variants
+                .iter()
+                .find(|v| v.name == name)
+                .map(|v| (i as u32, v))
+        })
+    }
+
+    /// The type of a value of enum `id` read from memory (`bits` from its size) or
+    /// made by a constant or a cast (64 bits, as upstream types them).
+    pub fn enum_type(&self, id: u32, bits: u8) -> Type {
+        Type::Enum {
+            name: self.enums[id as usize].name.clone(),
+            bits,
+            id,
+        }
+    }
+
     /// The definition of `name` (`struct Foo`), if the script has one.
     pub fn get(&self, name: &str) -> Option<&CStruct> {
         self.structs.iter().find(|s| s.name == name)
@@ -149,38 +217,82 @@ impl CTypes {
                 let s = self.get(name)?;
                 (s.size, s.align)
             }
+            CType::Enum { size, .. } => (u64::from(*size), u64::from(*size)),
         })
     }
 
-    /// Lays out a struct (or, with `union`, a union) of `members` (name, type, span); a
+    /// Lays out a struct (or, with `union`, a union) of `members` as gcc does on
+    /// x86-64: each member at the next multiple of its alignment; a bitfield in the
+    /// first bits left when it does not cross a unit of its type's size, else at the
+    /// next unit; `: 0` ends the unit; unnamed bitfields do not align the struct. A
     /// member whose size [`CTypes::size_align`] does not know takes no room (the parser
     /// reports those first).
     pub fn layout(
         &self,
         name: String,
         union: bool,
-        members: Vec<(String, CType, Span)>,
+        members: Vec<MemberDecl>,
         span: Span,
     ) -> CStruct {
+        // The end of the laid-out members, in bits.
         let mut end = 0u64;
         let mut align = 1u64;
         let mut out = Vec::with_capacity(members.len());
-        for (mname, ty, mspan) in members {
-            let (size, a) = self.size_align(&ty).unwrap_or((0, 1));
+        for m in members {
+            let (size, a) = self.size_align(&m.ty).unwrap_or((0, 1));
+            let (bit, bits) = match m.width {
+                None => {
+                    let off = if union {
+                        0
+                    } else {
+                        end.div_ceil(8).div_ceil(a) * a
+                    };
+                    end = end.max((off + size) * 8);
+                    (off * 8, None)
+                }
+                Some(0) => {
+                    if !union {
+                        end = end.div_ceil(a * 8) * a * 8;
+                    }
+                    continue;
+                }
+                Some(w) => {
+                    let unit = (size * 8).max(1);
+                    let w64 = u64::from(w);
+                    let mut start = if union { 0 } else { end };
+                    if start / unit != (start + w64 - 1) / unit {
+                        start = start.div_ceil(unit) * unit;
+                    }
+                    end = end.max(start + w64);
+                    (start, Some(((start % 8) as u8, w)))
+                }
+            };
+            let Some(mname) = m.name else {
+                // An anonymous struct or union member: its members are this one's.
+                if let (None, CType::Struct(inner)) = (bits, &m.ty)
+                    && let Some(def) = self.get(inner)
+                {
+                    align = align.max(a);
+                    out.extend(def.members.iter().map(|im| CMember {
+                        offset: im.offset + bit / 8,
+                        ..im.clone()
+                    }));
+                }
+                continue;
+            };
             align = align.max(a);
-            let offset = if union { 0 } else { end.div_ceil(a) * a };
-            end = if union { end.max(size) } else { offset + size };
             out.push(CMember {
                 name: mname,
-                ty,
-                offset,
-                span: mspan,
+                ty: m.ty,
+                offset: bit / 8,
+                bits,
+                span: m.span,
             });
         }
         CStruct {
             name,
             members: out,
-            size: end.div_ceil(align) * align,
+            size: end.div_ceil(8).div_ceil(align) * align,
             align,
             span,
         }
@@ -235,6 +347,9 @@ impl TypeProvider for Overlay<'_> {
     }
 
     fn struct_size(&self, name: &str) -> Option<u64> {
+        if let Some((_, e)) = self.defs.get_enum(name) {
+            return Some(u64::from(e.size()));
+        }
         match self.defs.get(name) {
             Some(s) => Some(s.size),
             None => self.inner.struct_size(name),
@@ -262,6 +377,9 @@ impl TypeProvider for Overlay<'_> {
     }
 
     fn struct_type(&self, name: &str) -> Lookup<()> {
+        if self.defs.get_enum(name).is_some() {
+            return Lookup::Found(());
+        }
         match self.defs.get(name) {
             Some(_) => Lookup::Found(()),
             None => match self.inner.struct_type(name) {
@@ -287,7 +405,12 @@ mod tests {
         let ms = ms
             .into_iter()
             .enumerate()
-            .map(|(i, t)| (format!("m{i}"), t, Span::new(0, 0)))
+            .map(|(i, ty)| MemberDecl {
+                name: Some(format!("m{i}")),
+                ty,
+                width: None,
+                span: Span::new(0, 0),
+            })
             .collect();
         defs.layout("struct T".into(), union, ms, Span::new(0, 0))
     }
@@ -423,5 +546,140 @@ mod tests {
         let u = defs.get("union U").unwrap();
         assert_eq!((u.size, u.align), (8, 8));
         assert!(u.members.iter().all(|m| m.offset == 0));
+    }
+
+    /// Bit offset and width of every bitfield, with the size and alignment: the values
+    /// gcc gives on x86-64 (printed by a C program that sets each field to all ones).
+    #[test]
+    fn bitfields_as_gcc_lays_them_out() {
+        let defs = parsed(
+            "struct A { unsigned int a:3, b:5; };\n\
+             struct B { char c; int x:4; };\n\
+             struct C { char c; int :4; };\n\
+             struct D { unsigned char a:7; unsigned char b:3; short s:9, t:9; long l:40; char z; };\n\
+             struct E { int a:3; int :0; int b:2; char c:2; unsigned long long big:60; bool f:1; };\n\
+             struct F { int i; unsigned u:31; unsigned v:2; };\n\
+             union U { int a:3; char b; unsigned long l:33; };",
+        );
+        let bits = |name: &str| -> (u64, u64, Vec<(String, u64, u8)>) {
+            let s = defs.get(name).unwrap();
+            let ms = s
+                .members
+                .iter()
+                .map(|m| {
+                    let (first, width) = m.bits.unwrap_or((0, 0));
+                    (m.name.clone(), m.offset * 8 + u64::from(first), width)
+                })
+                .collect();
+            (s.size, s.align, ms)
+        };
+        let want = |size, align, ms: &[(&str, u64, u8)]| {
+            let ms = ms.iter().map(|(n, b, w)| (n.to_string(), *b, *w)).collect();
+            (size, align, ms)
+        };
+        assert_eq!(bits("struct A"), want(4, 4, &[("a", 0, 3), ("b", 3, 5)]));
+        assert_eq!(bits("struct B"), want(4, 4, &[("c", 0, 0), ("x", 8, 4)]));
+        assert_eq!(bits("struct C"), want(2, 1, &[("c", 0, 0)]));
+        assert_eq!(
+            bits("struct D"),
+            want(
+                16,
+                8,
+                &[
+                    ("a", 0, 7),
+                    ("b", 8, 3),
+                    ("s", 16, 9),
+                    ("t", 32, 9),
+                    ("l", 64, 40),
+                    ("z", 104, 0)
+                ]
+            )
+        );
+        assert_eq!(
+            bits("struct E"),
+            want(
+                16,
+                8,
+                &[
+                    ("a", 0, 3),
+                    ("b", 32, 2),
+                    ("c", 34, 2),
+                    ("big", 64, 60),
+                    ("f", 124, 1)
+                ]
+            )
+        );
+        assert_eq!(
+            bits("struct F"),
+            want(12, 4, &[("i", 0, 0), ("u", 32, 31), ("v", 64, 2)])
+        );
+        assert_eq!(
+            bits("union U"),
+            want(8, 8, &[("a", 0, 3), ("b", 0, 0), ("l", 0, 33)])
+        );
+        assert_eq!(defs.get("struct D").unwrap().members[4].bits, Some((0, 40)));
+    }
+
+    #[test]
+    fn bitfield_errors() {
+        let err = |src: &str| {
+            crate::parser::parse(&format!("{src}\nbegin {{ exit(); }}"))
+                .unwrap_err()
+                .message
+        };
+        assert_eq!(
+            err("struct S { char c:9; }"),
+            "the width of bitfield `c` exceeds its type (8 bits)"
+        );
+        assert_eq!(err("struct S { int a:0; }"), "bitfield `a` has width 0");
+        assert_eq!(
+            err("struct S { int *p:3; }"),
+            "bitfield `p` has a type that is not an integer"
+        );
+        assert_eq!(
+            err("struct S { int a:3, a:2; }"),
+            "`struct S` has two members named `a`"
+        );
+    }
+
+    /// Nested and anonymous definitions: the offsets gcc gives (a C program printed
+    /// them with `offsetof`); an anonymous member's members are the outer struct's.
+    #[test]
+    fn nested_and_anonymous_definitions_as_gcc() {
+        let defs = parsed(
+            "struct A { char c; struct { int x; char y; } inner; union { int a; char bb; long l; };\n\
+               struct B { short s; } b; struct { char q; struct { int deep; }; };\n\
+               enum { E1 = 3 } e; char z }",
+        );
+        let a = defs.get("struct A").unwrap();
+        let offs: Vec<(&str, u64)> = a
+            .members
+            .iter()
+            .map(|m| (m.name.as_str(), m.offset))
+            .collect();
+        assert_eq!(
+            offs,
+            [
+                ("c", 0),
+                ("inner", 4),
+                ("a", 16),
+                ("bb", 16),
+                ("l", 16),
+                ("b", 24),
+                ("q", 28),
+                ("deep", 32),
+                ("e", 36),
+                ("z", 40)
+            ]
+        );
+        assert_eq!((a.size, a.align), (48, 8));
+        assert_eq!(a.members[1].ty, CType::Struct("struct <anon_1>".into()));
+        let inner = defs.get("struct <anon_1>").unwrap();
+        assert_eq!((inner.size, inner.members[1].offset), (8, 4));
+        assert_eq!(defs.get("struct B").map(|b| b.size), Some(2));
+        assert_eq!(defs.enumerator("E1").map(|(_, v)| v.value), Some(3));
+        let err = crate::parser::parse("struct S { int a; union { int a; char b; }; }\nbegin { }")
+            .unwrap_err();
+        assert_eq!(err.message, "`struct S` has two members named `a`");
     }
 }

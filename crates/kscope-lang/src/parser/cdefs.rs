@@ -1,0 +1,351 @@
+//! C definitions at the top of a script: `struct`/`union` members and `enum`
+//! enumerators, laid out as the C compiler does (see [`crate::cdefs`]).
+
+use super::{PResult, Parser};
+use crate::cdefs::{CType, MemberDecl};
+use crate::diag::Diagnostic;
+use crate::lexer::Token;
+use crate::span::Span;
+
+impl<'a> Parser<'a> {
+    /// `struct NAME { members } [;]` or `union NAME { ... }` (a forward declaration
+    /// `struct NAME;` is skipped): laid out and added to `defs`.
+    pub(super) fn c_definition(&mut self, defs: &mut crate::cdefs::CTypes) -> PResult<()> {
+        let (_, kw) = self.bump();
+        let (_, name_span) = self.bump();
+        let name = format!("{} {}", self.text(kw), self.text(name_span));
+        if self.eat(Token::Semi) {
+            return Ok(());
+        }
+        self.c_body(kw, name, name_span, defs)?;
+        self.eat(Token::Semi);
+        Ok(())
+    }
+
+    /// The `{ members }` of struct or union `name` (`kw` is its keyword), laid out and
+    /// added to `defs`; the members of anonymous struct and union members are the
+    /// definition's own.
+    fn c_body(
+        &mut self,
+        kw: Span,
+        name: String,
+        name_span: Span,
+        defs: &mut crate::cdefs::CTypes,
+    ) -> PResult<()> {
+        let union = self.text(kw) == "union";
+        self.expect(Token::LBrace, "`{` to start the definition")?;
+        let mut members: Vec<MemberDecl> = Vec::new();
+        while !self.eat(Token::RBrace) {
+            members.extend(self.c_member(defs)?);
+        }
+        if let Some(first) = defs.get(&name) {
+            return Err(Diagnostic::error(
+                format!("`{name}` is defined twice"),
+                name_span,
+                "second definition",
+            )
+            .with_note("the first", first.span, "defined here"));
+        }
+        let def = defs.layout(
+            name,
+            union,
+            members,
+            Span::new(kw.start as usize, name_span.end as usize),
+        );
+        for (i, m) in def.members.iter().enumerate() {
+            if let Some(first) = def.members[..i].iter().find(|f| f.name == m.name) {
+                return Err(Diagnostic::error(
+                    format!("`{}` has two members named `{}`", def.name, m.name),
+                    m.span,
+                    "second member of this name",
+                )
+                .with_note("the first", first.span, "declared here"));
+            }
+        }
+        defs.structs.push(def);
+        Ok(())
+    }
+
+    /// A definition inside a struct (`struct [NAME] { ... }`, `enum [NAME] { ... }`
+    /// after the keyword `kw`), added to `defs`: its tagged name (`struct <anon_N>`
+    /// without a name) and the span naming it; `None` when no `{` follows.
+    fn c_nested(
+        &mut self,
+        kw: Span,
+        defs: &mut crate::cdefs::CTypes,
+    ) -> PResult<Option<(String, Span)>> {
+        let w = self.text(kw);
+        let (t, tag) = self.peek_n(0);
+        let named = t == Token::Ident && self.peek_n(1).0 == Token::LBrace;
+        if t != Token::LBrace && !named {
+            return Ok(None);
+        }
+        let (name, span) = if named {
+            self.bump();
+            (
+                format!("{w} {}", self.text(tag)),
+                Span::new(kw.start as usize, tag.end as usize),
+            )
+        } else {
+            // Numbered when named, so that an outer one has a lower number than the
+            // ones inside it (which are laid out first).
+            let n = if w == "enum" {
+                defs.enums.iter().filter(|e| e.is_anonymous()).count() as u32 + 1
+            } else {
+                self.anon_structs += 1;
+                self.anon_structs
+            };
+            (format!("{w} <anon_{n}>"), kw)
+        };
+        if w == "enum" {
+            self.c_enum_body(name.clone(), span, defs)?;
+        } else {
+            self.c_body(kw, name.clone(), span, defs)?;
+        }
+        Ok(Some((name, span)))
+    }
+
+    /// One member line of a C definition: `TYPE declarator [, declarator]* ;`, where a
+    /// declarator is `*`s, a name and `[N]`s.
+    fn c_member(&mut self, defs: &mut crate::cdefs::CTypes) -> PResult<Vec<MemberDecl>> {
+        let (tok, start) = self.peek_n(0);
+        if tok != Token::Ident {
+            return Err(self.unexpected("a member type or `}`"));
+        }
+        // The type's words; with no `*` after them, the last word is the member's name.
+        let mut words: Vec<(&'a str, Span)> = Vec::new();
+        let mut tagged = None;
+        while self.peek() == Token::Ident {
+            let (_, sp) = self.bump();
+            let w = self.text(sp);
+            if matches!(w, "const" | "volatile") {
+                continue;
+            }
+            if matches!(w, "struct" | "union" | "enum") && words.is_empty() && tagged.is_none() {
+                if let Some((name, nspan)) = self.c_nested(sp, defs)? {
+                    if self.eat(Token::Semi) {
+                        // `struct { ... };`: an anonymous member, whose members are the
+                        // outer struct's; a tagged one declares only its type.
+                        let anonymous = name.contains(" <anon_") && w != "enum";
+                        return Ok(if anonymous {
+                            vec![MemberDecl {
+                                name: None,
+                                ty: CType::Struct(name),
+                                width: None,
+                                span: nspan,
+                            }]
+                        } else {
+                            Vec::new()
+                        });
+                    }
+                    tagged = Some((name, nspan));
+                    continue;
+                }
+                let (t, tag) = self.peek_n(0);
+                if t != Token::Ident {
+                    return Err(self.unexpected("a struct, union or enum name or `{`"));
+                }
+                self.bump();
+                tagged = Some((
+                    format!("{w} {}", self.text(tag)),
+                    Span::new(sp.start as usize, tag.end as usize),
+                ));
+                continue;
+            }
+            words.push((w, sp));
+        }
+        // `unsigned int : 3;` is an unnamed bitfield: every word is the type's.
+        let ws: Vec<&str> = words.iter().map(|w| w.0).collect();
+        let unnamed = self.peek() == Token::Colon
+            && (tagged.is_some() && words.is_empty()
+                || tagged.is_none() && CType::from_words(&ws).is_some());
+        let mut first_name = None;
+        if self.peek() != Token::Star && !unnamed {
+            first_name = words.pop();
+        }
+        let (base, base_span) = match tagged {
+            Some((t, sp)) if words.is_empty() => {
+                if t.starts_with("enum ") {
+                    let Some((id, e)) = defs.get_enum(&t) else {
+                        return Err(Diagnostic::error(
+                            format!("unknown member type `{t}`"),
+                            sp,
+                            "not defined above in the script",
+                        )
+                        .with_help(format!("define `{t}` before this struct")));
+                    };
+                    let size = e.size();
+                    (CType::Enum { name: t, size, id }, sp)
+                } else {
+                    (CType::Struct(t), sp)
+                }
+            }
+            Some((_, sp)) => {
+                return Err(Diagnostic::error(
+                    "unknown member type",
+                    sp,
+                    "a tagged type followed by more type words",
+                ));
+            }
+            None => {
+                let Some(last) = words.last() else {
+                    return Err(Diagnostic::error(
+                        "expected a member type before the name",
+                        start,
+                        "a member is `TYPE NAME;`",
+                    ));
+                };
+                let sp = Span::new(words[0].1.start as usize, last.1.end as usize);
+                let ws: Vec<&str> = words.iter().map(|w| w.0).collect();
+                match CType::from_words(&ws) {
+                    Some(t) => (t, sp),
+                    None => {
+                        return Err(Diagnostic::error(
+                            format!("unknown member type `{}`", ws.join(" ")),
+                            sp,
+                            "not a C integer type, `void`, or a struct or union",
+                        )
+                        .with_help("integer types are e.g. `int`, `unsigned long`, `uint32_t`, `u8`, `size_t`, `bool`"));
+                    }
+                }
+            }
+        };
+        let mut out = Vec::new();
+        loop {
+            let mut ty = base.clone();
+            let name = match first_name.take() {
+                Some(n) => Some(n),
+                None if self.peek() == Token::Colon => None,
+                None => {
+                    while self.eat(Token::Star) {
+                        ty = CType::Ptr(Box::new(ty));
+                    }
+                    if self.peek() == Token::LParen {
+                        let (_, sp) = self.peek_n(0);
+                        return Err(Diagnostic::error(
+                            "function pointer members are not built yet",
+                            sp,
+                            "a function pointer",
+                        )
+                        .with_help("declare it as `void *NAME;`"));
+                    }
+                    let sp = self.expect(Token::Ident, "a member name")?;
+                    Some((self.text(sp), sp))
+                }
+            };
+            let mut dims = Vec::new();
+            while self.eat(Token::LBracket) {
+                let sp = self.expect(Token::Int, "an array length")?;
+                let n = crate::lexer::parse_int(self.text(sp))
+                    .map_err(|m| Diagnostic::error(m, sp, "not an array length"))?;
+                dims.push(n);
+                self.expect(Token::RBracket, "`]`")?;
+            }
+            for n in dims.into_iter().rev() {
+                ty = CType::Array(Box::new(ty), n);
+            }
+            let width = if self.peek() == Token::Colon {
+                Some(self.bitfield_width(&ty, name, base_span)?)
+            } else {
+                None
+            };
+            let decl_span = name.map_or(base_span, |n| n.1);
+            if ty == CType::Void {
+                return Err(Diagnostic::error(
+                    format!("member `{}` has type `void`", name.map_or("", |n| n.0)),
+                    base_span,
+                    "`void` is only a pointer's target",
+                ));
+            }
+            if defs.size_align(&ty).is_none() {
+                let CType::Struct(s) = innermost(&ty) else {
+                    unreachable!("only a struct by value has no size");
+                };
+                return Err(Diagnostic::error(
+                    format!("unknown member type `{s}`"),
+                    base_span,
+                    "not defined above in the script",
+                )
+                .with_help(format!(
+                    "define `{s}` before this struct, or use a pointer (`{s} *`); kernel structs by value are not built yet"
+                )));
+            }
+            out.push(MemberDecl {
+                name: name.map(|n| n.0.to_string()),
+                ty,
+                width,
+                span: decl_span,
+            });
+            if self.eat(Token::Comma) {
+                continue;
+            }
+            // The last member's `;` may be left out, as clang and gcc accept (with a
+            // warning) and upstream's tests write.
+            if self.peek() != Token::RBrace {
+                self.expect(Token::Semi, "`;` after the member")?;
+            }
+            return Ok(out);
+        }
+    }
+}
+
+impl Parser<'_> {
+    /// `: WIDTH` after a member: a width of 1 to the bits of its integer type (0 only
+    /// for an unnamed bitfield).
+    fn bitfield_width(
+        &mut self,
+        ty: &CType,
+        name: Option<(&str, Span)>,
+        base_span: Span,
+    ) -> PResult<u8> {
+        let (_, colon) = self.bump();
+        let at = name.map_or(base_span, |n| n.1);
+        let bits = match ty {
+            CType::Int { size, .. } | CType::Enum { size, .. } => u64::from(*size) * 8,
+            CType::Char | CType::Bool => 8,
+            _ => {
+                return Err(Diagnostic::error(
+                    format!(
+                        "bitfield `{}` has a type that is not an integer",
+                        name.map_or("", |n| n.0)
+                    ),
+                    base_span,
+                    "a bitfield's type is an integer, `bool` or an enum",
+                ));
+            }
+        };
+        let sp = self.expect(Token::Int, "a bitfield width")?;
+        let whole = Span::new(at.start as usize, sp.end as usize);
+        let w = crate::lexer::parse_int(self.text(sp))
+            .map_err(|m| Diagnostic::error(m, sp, "not a bitfield width"))?;
+        if w > bits {
+            return Err(Diagnostic::error(
+                format!(
+                    "the width of bitfield `{}` exceeds its type ({bits} bits)",
+                    name.map_or("", |n| n.0)
+                ),
+                sp,
+                format!("{w} bits"),
+            ));
+        }
+        if w == 0
+            && let Some((n, _)) = name
+        {
+            return Err(Diagnostic::error(
+                format!("bitfield `{n}` has width 0"),
+                whole,
+                "only an unnamed bitfield (`int : 0;`) may be 0 bits wide",
+            ));
+        }
+        let _ = colon;
+        Ok(w as u8)
+    }
+}
+
+/// The element type at the bottom of nested arrays.
+fn innermost(t: &crate::cdefs::CType) -> &crate::cdefs::CType {
+    match t {
+        crate::cdefs::CType::Array(e, _) => innermost(e),
+        t => t,
+    }
+}
