@@ -124,7 +124,7 @@ uprobe:BIN:visit_bits {{
   $b = (struct Bits *)arg0;
   printf(\"%d %d %d %d %lx %d %d\\n\", $b->a, $b->b, $b->s, $b->c, $b->big, $b->f, $b->t);
   printf(\"%s %d %s %d\\n\", $b->col, $b->col, $b->cb, $b->cb == GREEN);
-  @col = $b->col; @k[$b->cb] = 1; print((enum Color)$b->a);
+  @col = $b->col; @k[$b->cb] = 1; print((enum Color)$b->a); print(*$b);
   printf(\"%c %x %s\\n\", $b->nest.tag, $b->nest.as_int, $b->nest.as_chars);
   printf(\"CB %d %d %d %d %d\\n\", sizeof(struct Bits), offsetof(struct Bits, c),
          offsetof(struct Bits, col), offsetof(struct Bits, nest),
@@ -140,6 +140,10 @@ uprobe:BIN:visit_bits {{
         "5",
         "@col: BLUE",
         "@k[GREEN]: 1",
+        // The whole struct as a value: bitfields, enums and the anonymous union inline.
+        "{ .a = 5, .b = 17, .s = -3, .c = 200, .big = 773738358679819896, .f = true, \
+         .col = BLUE, .cb = GREEN, .t = -200, .nest = { .tag = 113, .as_int = 6579042, \
+         .as_chars = bcd } }",
     ] {
         assert!(lines.contains(&want), "no line {want:?} in {out}");
     }

@@ -60,7 +60,7 @@ impl Checker<'_> {
     /// A member's type as stored in the record; `None` for what cannot be.
     fn member_value(&self, t: Type, depth: u32, budget: &mut usize) -> Option<Type> {
         match t {
-            Type::Int { .. } | Type::Bool | Type::Ptr(_) | Type::Str => Some(t),
+            Type::Int { .. } | Type::Enum { .. } | Type::Bool | Type::Ptr(_) | Type::Str => Some(t),
             Type::Array(ref elem, _) if matches!(**elem, Type::Int { .. } | Type::Bool) => Some(t),
             Type::Struct(name) => self.struct_record(&name, depth + 1, budget),
             _ => None,
