@@ -1180,6 +1180,8 @@ fn iterators_visit_every_task_and_file_once() {
     // (The test harness's own fds above 2 may be inherited too.)
     assert_eq!(lines(&files), ["@[0]: 1", "@[1]: 1", "@[2]: 1"]);
     assert_eq!(first, "0\n\n\n");
+}
+
 /// C enums at the top of the script, as upstream's runtime tests (call: printf_enum_*,
 /// other: "symbolize enum ...", json-output: enum_*): enumerators are constants, `%s`
 /// and `print` show the enumerator's name (or the number for a value that has none),
