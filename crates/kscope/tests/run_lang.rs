@@ -1231,3 +1231,22 @@ fn c_enum_values_print_as_upstream() {
         "{\"type\": \"value\", \"data\": 333}\n{\"type\": \"printf\", \"data\": \"FOO\\n\"}\n"
     );
 }
+
+/// A ternary of tuples (or records) picks one whole tuple, strings of either length too
+/// (upstream's "ternary tuple" runtime test).
+#[test]
+fn a_ternary_of_tuples_picks_one() {
+    let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
+        return;
+    };
+    let got = run(
+        "BEGIN { $a = nsecs ? (\"hellolongstr\", \"a\") : (\"b\", \"hellolongstr\"); print($a); \
+         $b = pid == 0 ? (1, \"x\") : (2, \"yy\"); @b = $b; \
+         $r = nsecs > 0 ? (n = 1, s = \"r\") : (n = 2, s = \"q\"); print($r); exit(); }",
+        None,
+    );
+    assert_eq!(
+        got,
+        "(hellolongstr, a)\n{ .n = 1, .s = r }\n\n\n@b: (2, yy)\n"
+    );
+}
