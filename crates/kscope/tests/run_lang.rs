@@ -1250,3 +1250,18 @@ fn a_ternary_of_tuples_picks_one() {
         "(hellolongstr, a)\n{ .n = 1, .s = r }\n\n\n@b: (2, yy)\n"
     );
 }
+
+/// `&$x` is the address of the variable's slot: reading through it sees the variable's
+/// current value, and a byte pointer walks a string variable (upstream's runtime tests).
+#[test]
+fn the_address_of_a_variable_reads_back_its_value() {
+    let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
+        return;
+    };
+    let got = run(
+        "begin { $a = 1; $b = &$a; printf(\"%d\\n\", *$b); $a = 5; printf(\"%d\\n\", *$b); \
+         $s = \"hello\"; $c = (int8 *)&$s; printf(\"%c %c\\n\", *$c, *++$c); exit(); }",
+        None,
+    );
+    assert_eq!(got, "1\n5\nh e\n\n\n");
+}

@@ -43,6 +43,9 @@ impl Lowerer<'_> {
                     return self.btf_value(e);
                 }
                 if *op == UnOp::AddrOf {
+                    if let ExprKind::Var(name) = &expr.kind {
+                        return self.var_address(name, expr.span);
+                    }
                     return self.btf_address(expr);
                 }
                 let v = self.int(expr);
@@ -320,5 +323,17 @@ impl Lowerer<'_> {
         let (_, p) = self.str_slot();
         self.b.store(size, Base::Reg(p), 0, v);
         Some(V::Str(p))
+    }
+}
+
+impl Lowerer<'_> {
+    /// `&$x`: the address of the variable's stack slot (read back through it as kernel
+    /// memory: `*$p`).
+    fn var_address(&mut self, name: &str, span: Span) -> Option<V> {
+        if let Some((slot, _)) = self.tuple_vars.get(name.trim_start_matches('$')).cloned() {
+            return Some(V::Int(self.b.slot_addr(slot, 0)));
+        }
+        let (slot, _) = self.var_slot(name, span)?;
+        Some(V::Int(self.b.slot_addr(slot, 0)))
     }
 }
