@@ -72,6 +72,10 @@ fn field_type(kind: FieldKind, type_name: &str) -> Type {
     let char_ptr = || Type::Ptr(Box::new(Type::int(8, true)));
     match kind {
         FieldKind::Int { size, signed } => Type::int(size * 8, signed),
+        // `const char *const * argv`: a pointer to strings.
+        FieldKind::Pointer if type_name.contains("char") && type_name.matches('*').count() > 1 => {
+            Type::Ptr(Box::new(char_ptr()))
+        }
         FieldKind::Pointer if type_name.contains("char") => char_ptr(),
         FieldKind::Pointer => Type::Ptr(Box::new(
             struct_pointee(type_name).map_or(Type::Unknown, Type::Struct),

@@ -1265,3 +1265,19 @@ fn the_address_of_a_variable_reads_back_its_value() {
     );
     assert_eq!(got, "1\n5\nh e\n\n\n");
 }
+
+/// `args.argv` of an exec is a pointer to strings (`const char *const *`): `argv[i]` is a
+/// string pointer, and `str(p, n)` takes a length known only when running (at most 64).
+#[test]
+fn exec_argv_elements_are_strings_and_str_takes_a_runtime_length() {
+    let Some(_kernel) = require(Feature::BpfTracepoint) else {
+        return;
+    };
+    let got = run(
+        "tracepoint:syscalls:sys_enter_execve /pid == cpid/ { \
+         printf(\"%s|%s|\", str(args.argv[0]), str(args.argv[1])); $n = 3; \
+         printf(\"%s|%s\\n\", str(args.argv[1], $n + 2), str(args.argv[1], $n * 1000)); exit(); }",
+        Some("/bin/echo abcdefgh"),
+    );
+    assert_eq!(got, "/bin/echo|abcdefgh|abcd|abcdefgh\n\n\n");
+}

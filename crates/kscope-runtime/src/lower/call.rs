@@ -296,16 +296,25 @@ impl Lowerer<'_> {
                     return self.expr(src);
                 }
                 let ptr = self.int(src);
-                let size = match args.get(1).map(|a| &a.kind) {
-                    Some(ExprKind::Int(n)) => (*n).min(u64::from(STR_SIZE)) as u32,
-                    Some(_) => {
-                        self.not_built(e.span, "`str(p, n)` with a non-literal length");
-                        return None;
-                    }
-                    None => STR_SIZE,
-                };
                 let (_, p) = self.str_slot();
-                let n = self.b.imm(i64::from(size.min(STR_SIZE)));
+                let n = match args.get(1) {
+                    Some(a) => match a.kind {
+                        ExprKind::Int(n) => self.b.imm(n.min(u64::from(STR_SIZE)) as i64),
+                        // A length known only when running: at most the slot's size (the
+                        // verifier needs the bound).
+                        _ => {
+                            let v = self.int(a);
+                            let n = self.b.vreg(kscope_codegen::Width::W64);
+                            self.b.mov(n, v);
+                            let ok = self.b.label();
+                            self.b.jmp_if(JmpOp::Le, v, STR_SIZE as i32, ok);
+                            self.b.mov(n, STR_SIZE as i32);
+                            self.b.place(ok);
+                            n
+                        }
+                    },
+                    None => self.b.imm(i64::from(STR_SIZE)),
+                };
                 let h = if self.user_pointer(src) {
                     kscope_codegen::helper::PROBE_READ_USER_STR
                 } else {
