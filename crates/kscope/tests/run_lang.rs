@@ -1281,3 +1281,24 @@ fn exec_argv_elements_are_strings_and_str_takes_a_runtime_length() {
     );
     assert_eq!(got, "/bin/echo|abcdefgh|abcd|abcdefgh\n\n\n");
 }
+
+/// `__attribute__((packed))` and `aligned(N)` after a C definition lay it out as gcc does
+/// (upstream's "packed struct" runtime tests: 12, 9, 9), and a bare `args` statement
+/// is allowed on any probe with `args`.
+#[test]
+fn packed_and_aligned_definitions_have_gccs_sizes() {
+    let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
+        return;
+    };
+    let got = run(
+        "struct foo { int x; char y; int z; } \
+         struct bar { int x; char y; int z; } __attribute__((packed)) \
+         struct bar2 { int x; char y; int z; } __attribute__((packed)) __attribute__((aligned(1))) \
+         struct b3 { char c; } __attribute__((aligned(8))); \
+         struct b4 { char c; short s; } /**/ __attribute__ /**/ ((__packed__, aligned(4))) \
+         begin { print((sizeof(struct foo), sizeof(struct bar), sizeof(struct bar2), \
+         sizeof(struct b3), sizeof(struct b4), offsetof(struct b4, s))); exit() }",
+        None,
+    );
+    assert_eq!(got, "(12, 9, 9, 8, 4, 1)\n\n\n");
+}

@@ -142,6 +142,16 @@ pub struct MemberDecl {
     pub span: Span,
 }
 
+/// The GCC attributes a definition may carry after its `}`:
+/// `__attribute__((packed))`, `__attribute__((aligned(N)))`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Attributes {
+    /// `packed`: no padding between members, alignment 1.
+    pub packed: bool,
+    /// `aligned(N)`: the struct's alignment is at least N.
+    pub aligned: Option<u64>,
+}
+
 /// A struct or union the script defines.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CStruct {
@@ -234,12 +244,26 @@ impl CTypes {
         members: Vec<MemberDecl>,
         span: Span,
     ) -> CStruct {
+        self.layout_with(name, union, members, span, Attributes::default())
+    }
+
+    /// [`CTypes::layout`] under `__attribute__((packed))` (every member at alignment 1,
+    /// bitfields back to back) and `aligned(N)` (the struct aligned to at least N).
+    pub fn layout_with(
+        &self,
+        name: String,
+        union: bool,
+        members: Vec<MemberDecl>,
+        span: Span,
+        attrs: Attributes,
+    ) -> CStruct {
         // The end of the laid-out members, in bits.
         let mut end = 0u64;
-        let mut align = 1u64;
+        let mut align = attrs.aligned.unwrap_or(1).max(1);
         let mut out = Vec::with_capacity(members.len());
         for m in members {
             let (size, a) = self.size_align(&m.ty).unwrap_or((0, 1));
+            let a = if attrs.packed { 1 } else { a };
             let (bit, bits) = match m.width {
                 None => {
                     let off = if union {
@@ -260,7 +284,7 @@ impl CTypes {
                     let unit = (size * 8).max(1);
                     let w64 = u64::from(w);
                     let mut start = if union { 0 } else { end };
-                    if start / unit != (start + w64 - 1) / unit {
+                    if !attrs.packed && start / unit != (start + w64 - 1) / unit {
                         start = start.div_ceil(unit) * unit;
                     }
                     end = end.max(start + w64);

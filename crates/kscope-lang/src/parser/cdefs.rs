@@ -38,6 +38,7 @@ impl<'a> Parser<'a> {
         while !self.eat(Token::RBrace) {
             members.extend(self.c_member(defs)?);
         }
+        let attrs = self.c_attributes()?;
         if let Some(first) = defs.get(&name) {
             return Err(Diagnostic::error(
                 format!("`{name}` is defined twice"),
@@ -46,11 +47,12 @@ impl<'a> Parser<'a> {
             )
             .with_note("the first", first.span, "defined here"));
         }
-        let def = defs.layout(
+        let def = defs.layout_with(
             name,
             union,
             members,
             Span::new(kw.start as usize, name_span.end as usize),
+            attrs,
         );
         for (i, m) in def.members.iter().enumerate() {
             if let Some(first) = def.members[..i].iter().find(|f| f.name == m.name) {
@@ -64,6 +66,58 @@ impl<'a> Parser<'a> {
         }
         defs.structs.push(def);
         Ok(())
+    }
+
+    /// `__attribute__((packed))`, `__attribute__((aligned(N)))` (also `__packed__`,
+    /// `__aligned__`, several in one list or in a row) after a definition's `}`.
+    fn c_attributes(&mut self) -> PResult<crate::cdefs::Attributes> {
+        let mut attrs = crate::cdefs::Attributes::default();
+        loop {
+            let (t, at) = self.peek_n(0);
+            if t != Token::Ident || self.text(at) != "__attribute__" {
+                break;
+            }
+            self.bump();
+            self.expect(Token::LParen, "`((` after `__attribute__`")?;
+            self.expect(Token::LParen, "`((` after `__attribute__`")?;
+            loop {
+                let (t, span) = self.bump();
+                let word = self.text(span).trim_matches('_');
+                match (t, word) {
+                    (Token::Ident, "packed") => attrs.packed = true,
+                    (Token::Ident, "aligned") => {
+                        self.expect(Token::LParen, "`(` and the alignment")?;
+                        let (t, n) = self.bump();
+                        let value = (t == Token::Int)
+                            .then(|| super::parse_int(self.text(n)).ok())
+                            .flatten()
+                            .filter(|v| v.is_power_of_two());
+                        let Some(v) = value else {
+                            return Err(Diagnostic::error(
+                                "`aligned` needs a power of two",
+                                n,
+                                "not a power of two",
+                            ));
+                        };
+                        attrs.aligned = Some(attrs.aligned.unwrap_or(1).max(v));
+                        self.expect(Token::RParen, "`)` after the alignment")?;
+                    }
+                    _ => {
+                        return Err(Diagnostic::error(
+                            format!("the attribute `{}` is not supported", self.text(span)),
+                            span,
+                            "supported: packed, aligned(N)",
+                        ));
+                    }
+                }
+                if !self.eat(Token::Comma) {
+                    break;
+                }
+            }
+            self.expect(Token::RParen, "`))` to end the attribute")?;
+            self.expect(Token::RParen, "`))` to end the attribute")?;
+        }
+        Ok(attrs)
     }
 
     /// A definition inside a struct (`struct [NAME] { ... }`, `enum [NAME] { ... }`

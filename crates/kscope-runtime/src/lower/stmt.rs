@@ -19,6 +19,10 @@ impl Lowerer<'_> {
     pub(super) fn stmt(&mut self, s: &Stmt) {
         self.span(s.span);
         match &s.kind {
+            // A bare `args` or struct value computes nothing anyone sees.
+            StmtKind::Expr(e)
+                if matches!(self.ty(e), Type::Args | Type::Struct(_))
+                    && matches!(e.kind, ExprKind::Ident(_) | ExprKind::Var(_)) => {}
             StmtKind::Expr(e) => {
                 self.expr(e);
             }
