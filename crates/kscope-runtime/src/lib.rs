@@ -15,6 +15,7 @@
 
 pub mod cgroup;
 pub mod decode;
+pub mod dwarf;
 pub mod fentry;
 pub mod lower;
 pub mod plan;
