@@ -169,8 +169,14 @@ pub fn run(
         (None, Some(t)) => t,
         (None, None) => &sema::NoKernelTypes,
     };
-    let checked =
-        kscope_lang::compile(src, &options, types).map_err(|e| RunError::Script(e.rendered))?;
+    let script = |e: kscope_lang::CompileError| RunError::Script(e.rendered);
+    let mut program = kscope_lang::parse(src).map_err(script)?;
+    let uprobe_args = crate::uprobe_args::UprobeArgs::gather(&mut program, opts.pid);
+    let types = crate::uprobe_args::WithUprobeArgs {
+        inner: types,
+        args: &uprobe_args,
+    };
+    let checked = kscope_lang::check_parsed(src, program, &options, &types).map_err(script)?;
     for w in &checked.warnings {
         let _ = write!(err, "{}", w.render(src));
     }
@@ -284,6 +290,7 @@ pub fn run(
                     start_ns,
                     btf: btf_types.clone(),
                     usdt: site.clone(),
+                    uprobe_args: uprobe_args.get(ap),
                 };
                 match Lowerer::lower_program(&checked, &mut plan, &ctx, i, probe) {
                     Ok((func, subs)) => units.push(Unit {

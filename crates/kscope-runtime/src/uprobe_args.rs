@@ -1,0 +1,161 @@
+//! Uprobe `args` from DWARF (upstream bpftrace's uprobe args): before the script is
+//! checked, each `uprobe:BINARY:FUNC` names its parameters from the binary's DWARF
+//! ([`crate::dwarf`]), the structs they reach join the script's C struct definitions
+//! (so `args.p->m` reads user memory at DWARF's offsets, as script-defined structs do),
+//! and [`WithUprobeArgs`] answers the checker's `args` question for those attach points.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use kscope_lang::ast::{AttachPoint, Program, Provider};
+use kscope_lang::sema::{Field, Lookup, Type, TypeProvider};
+
+/// Parameters kscope reads from registers (x86-64: rdi, rsi, rdx, rcx, r8, r9).
+pub const REGISTER_ARGS: usize = 6;
+
+/// One named parameter of a probed function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgParam {
+    /// Its name.
+    pub name: String,
+    /// Its position (the integer argument register it is read from).
+    pub index: usize,
+    /// Its type.
+    pub ty: Type,
+}
+
+/// What DWARF says about one attach point's `args`: its parameters, or why there are none.
+pub type ArgsOf = Result<Arc<Vec<ArgParam>>, String>;
+
+/// The `args` of every uprobe attach point of a script, by canonical attach point.
+#[derive(Debug, Clone, Default)]
+pub struct UprobeArgs {
+    by_probe: BTreeMap<String, ArgsOf>,
+}
+
+impl UprobeArgs {
+    /// Reads DWARF for each `uprobe` attach point of `program` that names one function
+    /// (no wildcard, no address) and adds the structs its parameters reach to the
+    /// program's C definitions (a definition in the script wins).
+    pub fn gather(program: &mut Program, pid: Option<i32>) -> UprobeArgs {
+        let mut out = UprobeArgs::default();
+        let mut structs = Vec::new();
+        for ap in program.probes.iter().flat_map(|p| &p.attach_points) {
+            let (Provider::Uprobe, [bin, sym]) = (ap.provider, ap.parts.as_slice()) else {
+                continue;
+            };
+            let func = sym.split_once('+').map_or(sym.as_str(), |(f, _)| f);
+            if func.starts_with("0x") || ap.has_wildcard() || bin.contains(['*', '?', '[']) {
+                continue;
+            }
+            let key = ap.canonical();
+            if out.by_probe.contains_key(&key) {
+                continue;
+            }
+            let args = crate::uprobes::resolve_target(bin, pid).and_then(|path| {
+                match crate::dwarf::function(Path::new(&path), func) {
+                    Ok(Some(f)) => {
+                        structs.extend(f.structs);
+                        Ok(Arc::new(
+                            f.params
+                                .into_iter()
+                                .filter_map(|p| {
+                                    Some(ArgParam {
+                                        ty: p.ty?.to_sema(),
+                                        name: p.name,
+                                        index: p.index,
+                                    })
+                                })
+                                .collect(),
+                        ))
+                    }
+                    Ok(None) => Err(format!(
+                        "the DWARF of {} does not describe the function `{func}`",
+                        path.display()
+                    )),
+                    Err(e) => Err(e.to_string()),
+                }
+            });
+            out.by_probe.insert(key, args);
+        }
+        for s in structs {
+            if program.c_types.get(&s.name).is_none() {
+                program.c_types.structs.push(s);
+            }
+        }
+        out
+    }
+
+    /// What DWARF gave for `ap` (`None` for attach points it was not asked about).
+    pub fn get(&self, ap: &AttachPoint) -> Option<ArgsOf> {
+        self.by_probe.get(&ap.canonical()).cloned()
+    }
+}
+
+/// A [`TypeProvider`] that answers `args` of uprobes from [`UprobeArgs`] and asks
+/// `inner` everything else.
+pub struct WithUprobeArgs<'a> {
+    /// The kernel's types.
+    pub inner: &'a dyn TypeProvider,
+    /// The uprobes' parameters.
+    pub args: &'a UprobeArgs,
+}
+
+impl TypeProvider for WithUprobeArgs<'_> {
+    fn probe(&self, ap: &AttachPoint) -> Lookup<()> {
+        self.inner.probe(ap)
+    }
+
+    fn args(&self, ap: &AttachPoint) -> Lookup<Vec<Field>> {
+        match self.args.get(ap) {
+            Some(Ok(params)) => Lookup::Found(
+                params
+                    .iter()
+                    .map(|p| Field {
+                        name: p.name.clone(),
+                        ty: p.ty.clone(),
+                    })
+                    .collect(),
+            ),
+            Some(Err(_)) => Lookup::Unknown,
+            None => self.inner.args(ap),
+        }
+    }
+
+    fn enum_value(&self, name: &str) -> Option<i64> {
+        self.inner.enum_value(name)
+    }
+
+    fn member(&self, name: &str, member: &str) -> Lookup<Type> {
+        self.inner.member(name, member)
+    }
+
+    fn struct_size(&self, name: &str) -> Option<u64> {
+        self.inner.struct_size(name)
+    }
+
+    fn member_offset(&self, name: &str, member: &str) -> Lookup<(u64, Type)> {
+        self.inner.member_offset(name, member)
+    }
+
+    fn members(&self, name: &str) -> Lookup<Vec<(String, Type)>> {
+        self.inner.members(name)
+    }
+
+    fn return_type(&self, ap: &AttachPoint) -> Lookup<Type> {
+        self.inner.return_type(ap)
+    }
+
+    fn kernel_function(&self, name: &str) -> Lookup<()> {
+        self.inner.kernel_function(name)
+    }
+
+    fn kernel_variable(&self, name: &str) -> Lookup<()> {
+        self.inner.kernel_variable(name)
+    }
+
+    fn struct_type(&self, name: &str) -> Lookup<()> {
+        self.inner.struct_type(name)
+    }
+}
