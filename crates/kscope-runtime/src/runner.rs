@@ -171,7 +171,11 @@ pub fn run(
     };
     let script = |e: kscope_lang::CompileError| RunError::Script(e.rendered);
     let mut program = kscope_lang::parse(src).map_err(script)?;
-    let uprobe_args = crate::uprobe_args::UprobeArgs::gather(&mut program, opts.pid);
+    let uprobe_args = if crate::uprobe_args::mentions_args(src.text()) {
+        crate::uprobe_args::UprobeArgs::gather(&mut program, opts.pid)
+    } else {
+        crate::uprobe_args::UprobeArgs::default()
+    };
     let types = crate::uprobe_args::WithUprobeArgs {
         inner: types,
         args: &uprobe_args,

@@ -93,6 +93,16 @@ impl UprobeArgs {
     }
 }
 
+/// Whether a script's text uses the word `args` anywhere (a cheap test that spares
+/// reading DWARF for scripts that never ask).
+pub fn mentions_args(text: &str) -> bool {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.match_indices("args").any(|(i, _)| {
+        !text[..i].chars().next_back().is_some_and(word)
+            && !text[i + 4..].chars().next().is_some_and(word)
+    })
+}
+
 /// A [`TypeProvider`] that answers `args` of uprobes from [`UprobeArgs`] and asks
 /// `inner` everything else.
 pub struct WithUprobeArgs<'a> {
@@ -157,5 +167,17 @@ impl TypeProvider for WithUprobeArgs<'_> {
 
     fn struct_type(&self, name: &str) -> Lookup<()> {
         self.inner.struct_type(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mentions_args;
+
+    #[test]
+    fn args_as_a_word() {
+        assert!(mentions_args("uprobe:x:f { @ = args.n; }"));
+        assert!(mentions_args("args"));
+        assert!(!mentions_args("uprobe:x:f { @ = arg0 + $nargs + args_x; }"));
     }
 }
