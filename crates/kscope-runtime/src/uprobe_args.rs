@@ -25,7 +25,8 @@ pub struct ArgParam {
     pub ty: Type,
 }
 
-/// What DWARF says about one attach point's `args`: its parameters, or why there are none.
+/// What DWARF says about one attach point's `args`: its parameters, or the message that
+/// says why there are none.
 pub type ArgsOf = Result<Arc<Vec<ArgParam>>, String>;
 
 /// The `args` of every uprobe attach point of a script, by canonical attach point.
@@ -45,6 +46,15 @@ impl UprobeArgs {
             let (Provider::Uprobe, [bin, sym]) = (ap.provider, ap.parts.as_slice()) else {
                 continue;
             };
+            if ap.provider == Provider::Uretprobe {
+                out.by_probe.insert(
+                    ap.canonical(),
+                    Err("`args` is not available in a uretprobe: at the return the \
+                         registers no longer hold the parameters (save them in a uprobe)"
+                        .into()),
+                );
+                continue;
+            }
             let func = sym.split_once('+').map_or(sym.as_str(), |(f, _)| f);
             if func.starts_with("0x") || ap.has_wildcard() || bin.contains(['*', '?', '[']) {
                 continue;
@@ -77,6 +87,7 @@ impl UprobeArgs {
                     Err(e) => Err(e.to_string()),
                 }
             });
+            let args = args.map_err(|e| format!("uprobe `args` come from the binary's DWARF: {e}"));
             out.by_probe.insert(key, args);
         }
         for s in structs {

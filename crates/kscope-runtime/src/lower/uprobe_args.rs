@@ -84,7 +84,7 @@ impl Lowerer<'_> {
     fn no_dwarf(&mut self, why: &str, span: Span) {
         self.errors.push(LowerError {
             span,
-            message: format!("uprobe `args` come from the binary's DWARF: {why}"),
+            message: why.to_string(),
         });
     }
 }
