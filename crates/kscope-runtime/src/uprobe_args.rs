@@ -46,15 +46,6 @@ impl UprobeArgs {
             let (Provider::Uprobe, [bin, sym]) = (ap.provider, ap.parts.as_slice()) else {
                 continue;
             };
-            if ap.provider == Provider::Uretprobe {
-                out.by_probe.insert(
-                    ap.canonical(),
-                    Err("`args` is not available in a uretprobe: at the return the \
-                         registers no longer hold the parameters (save them in a uprobe)"
-                        .into()),
-                );
-                continue;
-            }
             let func = sym.split_once('+').map_or(sym.as_str(), |(f, _)| f);
             if func.starts_with("0x") || ap.has_wildcard() || bin.contains(['*', '?', '[']) {
                 continue;
