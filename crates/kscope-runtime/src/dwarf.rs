@@ -74,6 +74,20 @@ type R<'a> = EndianSlice<'a, RunTimeEndian>;
 /// The parameters of function `name` in the ELF file at `path`, from its DWARF;
 /// `Ok(None)` when the DWARF describes no such function (with a body or a prototype).
 pub fn function(path: &Path, name: &str) -> Result<Option<Function>, DwarfError> {
+    with_dwarf(path, |d| find(d, name))
+}
+
+/// The structs and unions of `names` (`struct Foo`, `union U`) that the DWARF of the ELF
+/// file at `path` defines, with the ones they reach (for casts in uprobes).
+pub fn structs(path: &Path, names: &[String]) -> Result<Vec<CStruct>, DwarfError> {
+    with_dwarf(path, |d| find_structs(d, names))
+}
+
+/// Runs `f` over the DWARF of the ELF file at `path`.
+fn with_dwarf<T>(
+    path: &Path,
+    f: impl FnOnce(&gimli::Dwarf<R<'_>>) -> gimli::Result<T>,
+) -> Result<T, DwarfError> {
     let shown = path.display().to_string();
     let read = |why: String| DwarfError::Read {
         path: shown.clone(),
@@ -97,10 +111,57 @@ pub fn function(path: &Path, name: &str) -> Result<Option<Function>, DwarfError>
     };
     let sections = gimli::DwarfSections::load(load)?;
     let dwarf = sections.borrow(|s| EndianSlice::new(s, endian));
-    find(&dwarf, name).map_err(|e| DwarfError::Malformed {
+    f(&dwarf).map_err(|e| DwarfError::Malformed {
         path: shown.clone(),
         why: e.to_string(),
     })
+}
+
+/// Searches every unit for definitions of the structs and unions `names`.
+fn find_structs(dwarf: &gimli::Dwarf<R<'_>>, names: &[String]) -> gimli::Result<Vec<CStruct>> {
+    let mut out: Vec<CStruct> = Vec::new();
+    let mut units = dwarf.units();
+    while let Some(header) = units.next()? {
+        if names.iter().all(|n| out.iter().any(|s| &s.name == n)) {
+            break;
+        }
+        let unit = dwarf.unit(header)?;
+        let mut entries = unit.entries();
+        while let Some(die) = entries.next_dfs()? {
+            let kw = match die.tag() {
+                dw::DW_TAG_structure_type | dw::DW_TAG_class_type => "struct",
+                dw::DW_TAG_union_type => "union",
+                _ => continue,
+            };
+            let Some(n) = die.attr_value(dw::DW_AT_name) else {
+                continue;
+            };
+            let name = format!(
+                "{kw} {}",
+                String::from_utf8_lossy(dwarf.attr_string(&unit, n)?.slice())
+            );
+            if !names.contains(&name)
+                || out.iter().any(|s| s.name == name)
+                || die.attr(dw::DW_AT_declaration).is_some()
+            {
+                continue;
+            }
+            let die = die.clone();
+            let mut conv = Conv {
+                dwarf,
+                unit: &unit,
+                structs: Vec::new(),
+                names: HashMap::new(),
+            };
+            conv.record(die.offset(), &die, None, 0)?;
+            for s in conv.structs {
+                if !out.iter().any(|o| o.name == s.name) {
+                    out.push(s);
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Searches every unit for a subprogram `name`; a definition wins over a declaration.

@@ -171,11 +171,16 @@ pub fn run(
     };
     let script = |e: kscope_lang::CompileError| RunError::Script(e.rendered);
     let mut program = kscope_lang::parse(src).map_err(script)?;
+    // Uprobe `args` and casts to the binary's structs read DWARF, when the script asks.
     let uprobe_args = if crate::uprobe_args::mentions_args(src.text()) {
         crate::uprobe_args::UprobeArgs::gather(&mut program, opts.pid)
     } else {
         crate::uprobe_args::UprobeArgs::default()
     };
+    let named = crate::uprobe_args::named_types(src.text());
+    if !named.is_empty() {
+        crate::uprobe_args::UprobeArgs::add_named_structs(&mut program, &named, opts.pid);
+    }
     let types = crate::uprobe_args::WithUprobeArgs {
         inner: types,
         args: &uprobe_args,

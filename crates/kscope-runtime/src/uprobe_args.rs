@@ -89,6 +89,43 @@ impl UprobeArgs {
         out
     }
 
+    /// Adds to the program's C definitions the structs and unions of `names` (`struct
+    /// Foo`) it does not define that the DWARF of a uprobe's binary does, so that casts
+    /// such as `(struct Foo *)arg0` read user memory at DWARF's offsets.
+    pub fn add_named_structs(program: &mut Program, names: &[String], pid: Option<i32>) {
+        let mut paths = Vec::new();
+        for ap in program.probes.iter().flat_map(|p| &p.attach_points) {
+            let (Provider::Uprobe | Provider::Uretprobe, [bin, _]) =
+                (ap.provider, ap.parts.as_slice())
+            else {
+                continue;
+            };
+            if let Ok(p) = crate::uprobes::resolve_target(bin, pid)
+                && !paths.contains(&p)
+            {
+                paths.push(p);
+            }
+        }
+        for path in paths {
+            let wanted: Vec<String> = names
+                .iter()
+                .filter(|n| program.c_types.get(n).is_none())
+                .cloned()
+                .collect();
+            if wanted.is_empty() {
+                break;
+            }
+            let Ok(found) = crate::dwarf::structs(&path, &wanted) else {
+                continue;
+            };
+            for s in found {
+                if program.c_types.get(&s.name).is_none() {
+                    program.c_types.structs.push(s);
+                }
+            }
+        }
+    }
+
     /// What DWARF gave for `ap` (`None` for attach points it was not asked about).
     pub fn get(&self, ap: &AttachPoint) -> Option<ArgsOf> {
         self.by_probe.get(&ap.canonical()).cloned()
@@ -103,6 +140,34 @@ pub fn mentions_args(text: &str) -> bool {
         !text[..i].chars().next_back().is_some_and(word)
             && !text[i + 4..].chars().next().is_some_and(word)
     })
+}
+
+/// The `struct NAME` and `union NAME` a script's text spells, each once.
+pub fn named_types(text: &str) -> Vec<String> {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut out: Vec<String> = Vec::new();
+    for kw in ["struct", "union"] {
+        for (i, _) in text.match_indices(kw) {
+            if text[..i].chars().next_back().is_some_and(word) {
+                continue;
+            }
+            let rest = &text[i + kw.len()..];
+            let name_at = rest.trim_start();
+            if name_at.len() == rest.len() {
+                continue;
+            }
+            let end = name_at.find(|c: char| !word(c)).unwrap_or(name_at.len());
+            let name = &name_at[..end];
+            if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
+                continue;
+            }
+            let full = format!("{kw} {name}");
+            if !out.contains(&full) {
+                out.push(full);
+            }
+        }
+    }
+    out
 }
 
 /// A [`TypeProvider`] that answers `args` of uprobes from [`UprobeArgs`] and asks
@@ -181,5 +246,15 @@ mod tests {
         assert!(mentions_args("uprobe:x:f { @ = args.n; }"));
         assert!(mentions_args("args"));
         assert!(!mentions_args("uprobe:x:f { @ = arg0 + $nargs + args_x; }"));
+    }
+
+    #[test]
+    fn struct_names() {
+        assert_eq!(
+            super::named_types(
+                "(struct Foo *)arg0; (struct  Foo*)x; union U u; mystruct X; struct 9"
+            ),
+            ["struct Foo", "union U"]
+        );
     }
 }

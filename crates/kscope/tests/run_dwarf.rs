@@ -156,3 +156,17 @@ fn maps_match_bpftrace() {
     );
     assert!(got.contains("@t: 196619"), "{got}");
 }
+
+#[test]
+fn casts_to_the_binarys_structs_and_script_definitions_win() {
+    let Some(_kernel) = kernel() else { return };
+    let out = run(r#"uprobe:BIN:kscope_dw /args.n == 1/ {
+  $p = (struct dw_pair *)arg2;
+  printf("%d %s %d %d\n", $p->m, $p->in.label, sizeof(struct dw_pair), offsetof(struct dw_pair, name));
+}"#);
+    assert_eq!(lines(&out), ["-42 head 48 32", "99 tail 48 32"], "{out}");
+    // A definition in the script shadows the binary's (upstream's "struct override").
+    let out = run(r#"struct dw_pair { int first; int second; }
+uprobe:BIN:kscope_dw /args.n == 0/ { printf("%d %d\n", ((struct dw_pair *)arg2)->first, sizeof(struct dw_pair)); }"#);
+    assert_eq!(lines(&out), ["-42 8", "-42 8", "99 8"], "{out}");
+}

@@ -93,3 +93,16 @@ fn missing() {
         Err(DwarfError::Read { .. })
     ));
 }
+
+#[test]
+fn structs_by_name() {
+    let exe = program(&["-g", "-O0"]);
+    let names = ["struct inner".to_string(), "struct nope".to_string()];
+    let got = super::structs(&exe, &names).unwrap();
+    let names: Vec<&str> = got.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["struct inner"]);
+    let outer = super::structs(&exe, &["struct outer".into()]).unwrap();
+    let outer_def = outer.iter().find(|s| s.name == "struct outer").unwrap();
+    assert_eq!(outer_def.size, 80);
+    assert!(outer.iter().any(|s| s.name == "struct inner"), "{outer:?}");
+}
