@@ -31,6 +31,8 @@ pub struct Param {
     pub index: usize,
     /// Its type; `None` where kscope has none (floating point, 128-bit integers).
     pub ty: Option<CType>,
+    /// Its type as C spells it, as upstream lists it (`const char*`, `struct Foo*`).
+    pub c_type: String,
 }
 
 /// A function as its DWARF describes it.
@@ -229,12 +231,17 @@ impl<'d> Conv<'_, 'd> {
             index += 1;
         }
         for (name, index, ty) in found {
-            let ty = match ty {
-                Some(off) => self.ctype(off, None, 0)?,
-                None => None,
+            let (ty, c_type) = match ty {
+                Some(off) => (self.ctype(off, None, 0)?, self.spell(off, 0)?),
+                None => (None, "void".to_string()),
             };
             if let Some(name) = name {
-                params.push(Param { name, index, ty });
+                params.push(Param {
+                    name,
+                    index,
+                    ty,
+                    c_type,
+                });
             }
         }
         Ok(Function {
@@ -341,23 +348,9 @@ impl<'d> Conv<'_, 'd> {
                 let Some(mut t) = self.ctype(elem, None, depth + 1)? else {
                     return Ok(None);
                 };
-                let mut dims = Vec::new();
-                let mut tree = self.unit.entries_tree(Some(off))?;
-                let mut children = tree.root()?.children();
-                while let Some(c) = children.next()? {
-                    let d = c.entry();
-                    if d.tag() != dw::DW_TAG_subrange_type {
-                        continue;
-                    }
-                    let n = match Self::udata(d, dw::DW_AT_count) {
-                        Some(n) => n,
-                        None => match Self::udata(d, dw::DW_AT_upper_bound) {
-                            Some(u) => u + 1,
-                            None => return Ok(None),
-                        },
-                    };
-                    dims.push(n);
-                }
+                let Some(dims) = self.dims(off)? else {
+                    return Ok(None);
+                };
                 if dims.is_empty() {
                     return Ok(None);
                 }
@@ -370,6 +363,67 @@ impl<'d> Conv<'_, 'd> {
                 Some(CType::Struct(self.record(off, &die, hint, depth)?))
             }
             _ => None,
+        })
+    }
+
+    /// The lengths of the array type at `off`, outermost first; `None` where one is not
+    /// given (a flexible array).
+    fn dims(&self, off: UnitOffset) -> gimli::Result<Option<Vec<u64>>> {
+        let mut dims = Vec::new();
+        let mut tree = self.unit.entries_tree(Some(off))?;
+        let mut children = tree.root()?.children();
+        while let Some(c) = children.next()? {
+            let d = c.entry();
+            if d.tag() != dw::DW_TAG_subrange_type {
+                continue;
+            }
+            let n = match Self::udata(d, dw::DW_AT_count) {
+                Some(n) => n,
+                None => match Self::udata(d, dw::DW_AT_upper_bound) {
+                    Some(u) => u + 1,
+                    None => return Ok(None),
+                },
+            };
+            dims.push(n);
+        }
+        Ok(Some(dims))
+    }
+
+    /// The C spelling of the type at `off` (`unsigned int`, `const char*`, `my_t`).
+    fn spell(&self, off: UnitOffset, depth: u32) -> gimli::Result<String> {
+        if depth > MAX_DEPTH {
+            return Ok("?".into());
+        }
+        let die = self.unit.entry(off)?;
+        let inner = |this: &Self| -> gimli::Result<String> {
+            match this.type_ref(&die) {
+                Some(o) => this.spell(o, depth + 1),
+                None => Ok("void".into()),
+            }
+        };
+        let named = |this: &Self, kw: &str| -> gimli::Result<String> {
+            Ok(match this.name(&die)? {
+                Some(n) => format!("{kw}{n}"),
+                None => format!("{kw}(anonymous)"),
+            })
+        };
+        Ok(match die.tag() {
+            dw::DW_TAG_pointer_type | dw::DW_TAG_reference_type => format!("{}*", inner(self)?),
+            dw::DW_TAG_const_type => format!("const {}", inner(self)?),
+            dw::DW_TAG_volatile_type => format!("volatile {}", inner(self)?),
+            dw::DW_TAG_restrict_type | dw::DW_TAG_atomic_type => inner(self)?,
+            dw::DW_TAG_structure_type | dw::DW_TAG_class_type => named(self, "struct ")?,
+            dw::DW_TAG_union_type => named(self, "union ")?,
+            dw::DW_TAG_enumeration_type => named(self, "enum ")?,
+            dw::DW_TAG_array_type => {
+                let dims: String = match self.dims(off)? {
+                    Some(d) => d.iter().map(|n| format!("[{n}]")).collect(),
+                    None => "[]".into(),
+                };
+                format!("{}{dims}", inner(self)?)
+            }
+            dw::DW_TAG_subroutine_type => "void (*)()".into(),
+            _ => named(self, "")?,
         })
     }
 

@@ -170,3 +170,27 @@ fn casts_to_the_binarys_structs_and_script_definitions_win() {
 uprobe:BIN:kscope_dw /args.n == 0/ { printf("%d %d\n", ((struct dw_pair *)arg2)->first, sizeof(struct dw_pair)); }"#);
     assert_eq!(lines(&out), ["-42 8", "-42 8", "99 8"], "{out}");
 }
+
+#[test]
+fn list_verbose_shows_parameters_as_bpftrace_does() {
+    let pattern = format!("uprobe:{}:kscope_dw*", workload().display());
+    let out = kscope(&["-l", "-v", &pattern]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let got = text(&out.stdout);
+    assert!(
+        got.contains(&format!(
+            "{}\n    int n\n    char c\n    struct dw_pair* p\n    const char* s\n    _Bool odd\n    dw_big big\n",
+            pattern.trim_end_matches('*')
+        )),
+        "{got}"
+    );
+    let Ok(theirs) = std::process::Command::new("bpftrace")
+        .args(["-lv", &pattern])
+        .output()
+    else {
+        return;
+    };
+    if theirs.status.success() {
+        assert_eq!(got, text(&theirs.stdout));
+    }
+}

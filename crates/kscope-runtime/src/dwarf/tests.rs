@@ -106,3 +106,31 @@ fn structs_by_name() {
     assert_eq!(outer_def.size, 80);
     assert!(outer.iter().any(|s| s.name == "struct inner"), "{outer:?}");
 }
+
+#[test]
+fn c_spellings() {
+    let f = function(&program(&["-g", "-O0"]), "dw_unit")
+        .unwrap()
+        .unwrap();
+    let got: Vec<String> = f
+        .params
+        .iter()
+        .map(|p| format!("{} {}", p.c_type, p.name))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "int n",
+            "char c",
+            "unsigned char u",
+            "volatile const my_size sz",
+            "struct outer* o",
+            "point_t* p",
+            "enum colour col",
+            "double d",
+            "int64_t big",
+            "_Bool b",
+            "void* v",
+        ]
+    );
+}
