@@ -7,7 +7,8 @@
 //! Base types map by size and encoding (signed, unsigned, boolean, `char`); typedefs,
 //! `const`, `volatile`, `restrict` and `_Atomic` are followed; enums are integers of their
 //! size; function pointers are `void *`. A floating-point parameter has no type here
-//! (it is in no integer register). Bitfield members are left out; an anonymous struct or
+//! (it is in no integer register). A stripped file's separate debug file (by build id or
+//! `.gnu_debuglink`) is read in its place. Bitfield members are left out; an anonymous struct or
 //! union member's members are inline at their offsets.
 
 use std::borrow::Cow;
@@ -98,7 +99,14 @@ fn with_dwarf<T>(
     let data = std::fs::read(path).map_err(|e| read(e.to_string()))?;
     let file = object::File::parse(&*data).map_err(|e| read(e.to_string()))?;
     if file.section_by_name(".debug_info").is_none() {
-        return Err(DwarfError::NoDebugInfo { path: shown });
+        // A stripped file's DWARF may be in its separate debug file.
+        return match crate::uprobes::debug_file(path, &file) {
+            Some(debug) => with_dwarf(&debug, f).map_err(|e| match e {
+                DwarfError::NoDebugInfo { .. } => DwarfError::NoDebugInfo { path: shown },
+                e => e,
+            }),
+            None => Err(DwarfError::NoDebugInfo { path: shown }),
+        };
     }
     let endian = if file.is_little_endian() {
         RunTimeEndian::Little

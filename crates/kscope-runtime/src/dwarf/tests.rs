@@ -134,3 +134,33 @@ fn c_spellings() {
         ]
     );
 }
+
+#[test]
+fn separate_debug_file_by_debuglink() {
+    let exe = program(&["-g", "-O0"]);
+    let dir = exe
+        .parent()
+        .unwrap()
+        .join(format!("debuglink-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (stripped, debug) = (dir.join("stripped"), dir.join("stripped.debug"));
+    let run = |args: &[&std::ffi::OsStr]| {
+        let st = std::process::Command::new("objcopy").args(args).status();
+        assert!(st.is_ok_and(|s| s.success()), "objcopy {args:?}");
+    };
+    run(&[
+        "--only-keep-debug".as_ref(),
+        exe.as_os_str(),
+        debug.as_os_str(),
+    ]);
+    run(&[
+        "--strip-debug".as_ref(),
+        exe.as_os_str(),
+        stripped.as_os_str(),
+    ]);
+    let link = format!("--add-gnu-debuglink={}", debug.display());
+    run(&[link.as_ref(), stripped.as_os_str()]);
+    let f = function(&stripped, "dw_unit").unwrap().unwrap();
+    assert_eq!(f.params.len(), 11);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
