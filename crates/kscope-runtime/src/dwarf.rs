@@ -77,7 +77,13 @@ type R<'a> = EndianSlice<'a, RunTimeEndian>;
 /// The parameters of function `name` in the ELF file at `path`, from its DWARF;
 /// `Ok(None)` when the DWARF describes no such function (with a body or a prototype).
 pub fn function(path: &Path, name: &str) -> Result<Option<Function>, DwarfError> {
-    with_dwarf(path, |d| find(d, name))
+    Ok(functions(path, &[name.to_string()])?.remove(name))
+}
+
+/// The parameters of the functions `names` that the DWARF of the ELF file at `path`
+/// describes, read in one pass (for wildcards).
+pub fn functions(path: &Path, names: &[String]) -> Result<HashMap<String, Function>, DwarfError> {
+    with_dwarf(path, |d| find(d, names))
 }
 
 /// The structs and unions of `names` (`struct Foo`, `union U`) that the DWARF of the ELF
@@ -174,11 +180,18 @@ fn find_structs(dwarf: &gimli::Dwarf<R<'_>>, names: &[String]) -> gimli::Result<
     Ok(out)
 }
 
-/// Searches every unit for a subprogram `name`; a definition wins over a declaration.
-fn find(dwarf: &gimli::Dwarf<R<'_>>, name: &str) -> gimli::Result<Option<Function>> {
-    let mut declared = None;
+/// Searches every unit for the subprograms `names`; a definition wins over a declaration.
+fn find(dwarf: &gimli::Dwarf<R<'_>>, names: &[String]) -> gimli::Result<HashMap<String, Function>> {
+    // name → (function, whether only a declaration was seen).
+    let mut found: HashMap<String, (Function, bool)> = HashMap::new();
     let mut units = dwarf.units();
     while let Some(header) = units.next()? {
+        let done = |found: &HashMap<String, (Function, bool)>| {
+            found.len() == names.len() && found.values().all(|(_, decl)| !decl)
+        };
+        if done(&found) {
+            break;
+        }
         let unit = dwarf.unit(header)?;
         let mut entries = unit.entries();
         while let Some(die) = entries.next_dfs()? {
@@ -188,13 +201,17 @@ fn find(dwarf: &gimli::Dwarf<R<'_>>, name: &str) -> gimli::Result<Option<Functio
             let Some(n) = die.attr_value(dw::DW_AT_name) else {
                 continue;
             };
-            if dwarf.attr_string(&unit, n)?.slice() != name.as_bytes() {
+            let n = dwarf.attr_string(&unit, n)?;
+            let Some(name) = names.iter().find(|x| x.as_bytes() == n.slice()) else {
                 continue;
-            }
+            };
             let is_decl = matches!(
                 die.attr_value(dw::DW_AT_declaration),
                 Some(AttributeValue::Flag(true))
             );
+            if found.get(name).is_some_and(|(_, decl)| !decl || is_decl) {
+                continue;
+            }
             let offset = die.offset();
             let mut conv = Conv {
                 dwarf,
@@ -202,14 +219,10 @@ fn find(dwarf: &gimli::Dwarf<R<'_>>, name: &str) -> gimli::Result<Option<Functio
                 structs: Vec::new(),
                 names: HashMap::new(),
             };
-            let f = conv.params(offset)?;
-            if !is_decl {
-                return Ok(Some(f));
-            }
-            declared.get_or_insert(f);
+            found.insert(name.clone(), (conv.params(offset)?, is_decl));
         }
     }
-    Ok(declared)
+    Ok(found.into_iter().map(|(k, (f, _))| (k, f)).collect())
 }
 
 /// Converts types of one unit.

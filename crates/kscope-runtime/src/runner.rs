@@ -278,6 +278,7 @@ pub fn run(
                     continue;
                 }
             };
+            let written_args = uprobe_args.get(ap);
             for (ap, site) in &expanded {
                 let fields = match (ap.provider, ap.parts.as_slice()) {
                     (Provider::Tracepoint, [s, e]) => tracepoint_fields(s, e),
@@ -299,7 +300,7 @@ pub fn run(
                     start_ns,
                     btf: btf_types.clone(),
                     usdt: site.clone(),
-                    uprobe_args: uprobe_args.get(ap),
+                    uprobe_args: uprobe_args.get(ap).or_else(|| written_args.clone()),
                 };
                 match Lowerer::lower_program(&checked, &mut plan, &ctx, i, probe) {
                     Ok((func, subs)) => units.push(Unit {

@@ -5,7 +5,6 @@
 //! and [`WithUprobeArgs`] answers the checker's `args` question for those attach points.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 
 use kscope_lang::ast::{AttachPoint, Program, Provider};
@@ -36,9 +35,10 @@ pub struct UprobeArgs {
 }
 
 impl UprobeArgs {
-    /// Reads DWARF for each `uprobe` attach point of `program` that names one function
-    /// (no wildcard, no address) and adds the structs its parameters reach to the
-    /// program's C definitions (a definition in the script wins).
+    /// Reads DWARF for each `uprobe` attach point of `program` (with wildcards in the
+    /// function: each match, which must all have the same parameters) and adds the
+    /// structs its parameters reach to the program's C definitions (a definition in the
+    /// script wins). Attach points by address are left out.
     pub fn gather(program: &mut Program, pid: Option<i32>) -> UprobeArgs {
         let mut out = UprobeArgs::default();
         let mut structs = Vec::new();
@@ -46,40 +46,18 @@ impl UprobeArgs {
             let (Provider::Uprobe, [bin, sym]) = (ap.provider, ap.parts.as_slice()) else {
                 continue;
             };
-            let func = sym.split_once('+').map_or(sym.as_str(), |(f, _)| f);
-            if func.starts_with("0x") || ap.has_wildcard() || bin.contains(['*', '?', '[']) {
-                continue;
-            }
             let key = ap.canonical();
-            if out.by_probe.contains_key(&key) {
+            if sym.starts_with("0x")
+                || bin.contains(['*', '?', '['])
+                || out.by_probe.contains_key(&key)
+            {
                 continue;
             }
-            let args = crate::uprobes::resolve_target(bin, pid).and_then(|path| {
-                match crate::dwarf::function(Path::new(&path), func) {
-                    Ok(Some(f)) => {
-                        structs.extend(f.structs);
-                        Ok(Arc::new(
-                            f.params
-                                .into_iter()
-                                .filter_map(|p| {
-                                    Some(ArgParam {
-                                        ty: p.ty?.to_sema(),
-                                        name: p.name,
-                                        index: p.index,
-                                    })
-                                })
-                                .collect(),
-                        ))
-                    }
-                    Ok(None) => Err(format!(
-                        "the DWARF of {} does not describe the function `{func}`",
-                        path.display()
-                    )),
-                    Err(e) => Err(e.to_string()),
-                }
-            });
-            let args = args.map_err(|e| format!("uprobe `args` come from the binary's DWARF: {e}"));
-            out.by_probe.insert(key, args);
+            let (entries, found) = read(ap, bin, sym, pid);
+            structs.extend(found);
+            for (k, a) in entries {
+                out.by_probe.entry(k).or_insert(a);
+            }
         }
         for s in structs {
             if program.c_types.get(&s.name).is_none() {
@@ -130,6 +108,93 @@ impl UprobeArgs {
     pub fn get(&self, ap: &AttachPoint) -> Option<ArgsOf> {
         self.by_probe.get(&ap.canonical()).cloned()
     }
+}
+
+/// The message for an attach point whose `args` DWARF cannot give.
+fn no_args(why: impl std::fmt::Display) -> ArgsOf {
+    Err(format!("uprobe `args` come from the binary's DWARF: {why}"))
+}
+
+/// The `args` of `ap` (`uprobe:bin:sym`) as written and of each function it matches,
+/// by canonical attach point (as the runner names them), and the structs they reach.
+fn read(
+    ap: &AttachPoint,
+    bin: &str,
+    sym: &str,
+    pid: Option<i32>,
+) -> (Vec<(String, ArgsOf)>, Vec<kscope_lang::cdefs::CStruct>) {
+    let key = ap.canonical();
+    let path = match crate::uprobes::resolve_target(bin, pid) {
+        Ok(p) => p,
+        Err(e) => return (vec![(key, no_args(e))], Vec::new()),
+    };
+    let funcs: Vec<String> = if ap.has_wildcard() {
+        match crate::uprobes::functions(&path, sym) {
+            Ok(f) => f,
+            Err(e) => return (vec![(key, no_args(e))], Vec::new()),
+        }
+    } else {
+        vec![sym.to_string()]
+    };
+    // The runner names each match with the file's name for the target.
+    let shown = crate::uprobes::target_name(bin, pid);
+    let named = |f: &str| {
+        let mut a = ap.clone();
+        a.parts = vec![shown.clone(), f.to_string()];
+        a.canonical()
+    };
+    let base = |f: &str| f.split_once('+').map_or(f, |(f, _)| f).to_string();
+    let wanted: Vec<String> = funcs.iter().map(|f| base(f)).collect();
+    let found = match crate::dwarf::functions(&path, &wanted) {
+        Ok(f) => f,
+        Err(e) => {
+            let mut v = vec![(key, no_args(&e))];
+            v.extend(funcs.iter().map(|f| (named(f), no_args(&e))));
+            return (v, Vec::new());
+        }
+    };
+    let mut structs = Vec::new();
+    let mut each: Vec<(String, ArgsOf)> = Vec::new();
+    for (f, w) in funcs.iter().zip(&wanted) {
+        let a = match found.get(w) {
+            Some(fun) => {
+                structs.extend(fun.structs.iter().cloned());
+                Ok(Arc::new(
+                    fun.params
+                        .iter()
+                        .filter_map(|p| {
+                            Some(ArgParam {
+                                ty: p.ty.as_ref()?.to_sema(),
+                                name: p.name.clone(),
+                                index: p.index,
+                            })
+                        })
+                        .collect(),
+                ))
+            }
+            None => no_args(format!(
+                "the DWARF of {} does not describe the function `{w}`",
+                path.display()
+            )),
+        };
+        each.push((named(f), a));
+    }
+    let common = match each.iter().find(|(_, a)| *a != each[0].1) {
+        None => each[0].1.clone(),
+        Some((other, _)) => {
+            let msg = Err(format!(
+                "`args` of a wildcard uprobe needs functions with the same parameters: \
+                 `{}` and `{other}` differ",
+                each[0].0
+            ));
+            for e in &mut each {
+                e.1 = msg.clone();
+            }
+            msg
+        }
+    };
+    each.insert(0, (key, common));
+    (each, structs)
 }
 
 /// Whether a script's text uses the word `args` anywhere (a cheap test that spares

@@ -37,6 +37,13 @@ __attribute__((noinline)) int kscope_dw3(short a, unsigned char b, bool c)
 	return a + b + c;
 }
 
+/* The same parameters as kscope_dw3, for `args` over a wildcard. */
+__attribute__((noinline)) int kscope_dw3_again(short a, unsigned char b, bool c)
+{
+	__asm__ volatile("" : : : "memory");
+	return a - b - c;
+}
+
 int main(void)
 {
 	/* On the stack, whose pages are present: a uprobe's bpf_probe_read_user cannot
@@ -50,7 +57,7 @@ int main(void)
 	for (int i = 0; i < 5; i++)
 		sum += kscope_dw(i % 2, (char)('a' + i % 3), i < 3 ? &head : &tail, words[i % 3],
 				 i % 2 == 1, -((dw_big)1 << 40) - i);
-	sum += kscope_dw3(-3, 200, true) + kscope_dw3(5, 0, false);
+	sum += kscope_dw3(-3, 200, true) + kscope_dw3(5, 0, false) + kscope_dw3_again(9, 1, true);
 	sum += kscope_dw7(1, 2, 3, 4, 5, 6, 7);
 	return sum == 0;
 }

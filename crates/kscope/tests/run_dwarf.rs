@@ -194,3 +194,23 @@ fn list_verbose_shows_parameters_as_bpftrace_does() {
         assert_eq!(got, text(&theirs.stdout));
     }
 }
+
+#[test]
+fn args_over_a_wildcard_of_functions_with_the_same_parameters() {
+    let Some(_kernel) = kernel() else { return };
+    let out = run("uprobe:BIN:kscope_dw3* { @[args.a, args.b, args.c] = count(); }");
+    assert_eq!(
+        lines(&out),
+        [
+            "@[-3, 200, true]: 1",
+            "@[5, 0, false]: 1",
+            "@[9, 1, true]: 1",
+        ],
+        "{out}"
+    );
+    let e = error(workload(), "uprobe:BIN:kscope_dw* { @ = args.a; }");
+    assert!(
+        e.contains("`args` of a wildcard uprobe needs functions with the same parameters"),
+        "{e}"
+    );
+}
