@@ -62,14 +62,29 @@ pub fn compile(
     options: &sema::Options,
     types: &dyn sema::TypeProvider,
 ) -> Result<sema::Checked, CompileError> {
+    stack::with_big_stack(|| check_parsed(src, parse(src)?, options, types))
+}
+
+/// Parses a script (the first half of [`compile`]), for callers that look at the
+/// program before it is checked (uprobe `args` from DWARF add C struct definitions).
+pub fn parse(src: &SourceFile) -> Result<ast::Program, CompileError> {
     stack::with_big_stack(|| {
-        let program = parser::parse(src.text()).map_err(|d| CompileError {
+        parser::parse(src.text()).map_err(|d| CompileError {
             rendered: d.render(src),
             diagnostics: vec![d],
-        })?;
-        sema::check(program, options, types).map_err(|diagnostics| CompileError {
-            rendered: diag::render_all(&diagnostics, src),
-            diagnostics,
         })
+    })
+}
+
+/// Checks a parsed program (the second half of [`compile`]).
+pub fn check_parsed(
+    src: &SourceFile,
+    program: ast::Program,
+    options: &sema::Options,
+    types: &dyn sema::TypeProvider,
+) -> Result<sema::Checked, CompileError> {
+    sema::check(program, options, types).map_err(|diagnostics| CompileError {
+        rendered: diag::render_all(&diagnostics, src),
+        diagnostics,
     })
 }

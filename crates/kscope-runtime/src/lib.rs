@@ -15,10 +15,12 @@
 
 pub mod cgroup;
 pub mod decode;
+pub mod dwarf;
 pub mod fentry;
 pub mod lower;
 pub mod plan;
 pub mod runner;
+pub mod uprobe_args;
 pub mod uprobes;
 pub mod usdt;
 pub mod ustack;

@@ -169,8 +169,23 @@ pub fn run(
         (None, Some(t)) => t,
         (None, None) => &sema::NoKernelTypes,
     };
-    let checked =
-        kscope_lang::compile(src, &options, types).map_err(|e| RunError::Script(e.rendered))?;
+    let script = |e: kscope_lang::CompileError| RunError::Script(e.rendered);
+    let mut program = kscope_lang::parse(src).map_err(script)?;
+    // Uprobe `args` and casts to the binary's structs read DWARF, when the script asks.
+    let uprobe_args = if crate::uprobe_args::mentions_args(src.text()) {
+        crate::uprobe_args::UprobeArgs::gather(&mut program, opts.pid)
+    } else {
+        crate::uprobe_args::UprobeArgs::default()
+    };
+    let named = crate::uprobe_args::named_types(src.text());
+    if !named.is_empty() {
+        crate::uprobe_args::UprobeArgs::add_named_structs(&mut program, &named, opts.pid);
+    }
+    let types = crate::uprobe_args::WithUprobeArgs {
+        inner: types,
+        args: &uprobe_args,
+    };
+    let checked = kscope_lang::check_parsed(src, program, &options, &types).map_err(script)?;
     for w in &checked.warnings {
         let _ = write!(err, "{}", w.render(src));
     }
@@ -263,6 +278,7 @@ pub fn run(
                     continue;
                 }
             };
+            let written_args = uprobe_args.get(ap);
             for (ap, site) in &expanded {
                 let fields = match (ap.provider, ap.parts.as_slice()) {
                     (Provider::Tracepoint, [s, e]) => tracepoint_fields(s, e),
@@ -284,6 +300,7 @@ pub fn run(
                     start_ns,
                     btf: btf_types.clone(),
                     usdt: site.clone(),
+                    uprobe_args: uprobe_args.get(ap).or_else(|| written_args.clone()),
                 };
                 match Lowerer::lower_program(&checked, &mut plan, &ctx, i, probe) {
                     Ok((func, subs)) => units.push(Unit {

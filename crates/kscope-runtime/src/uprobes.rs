@@ -105,7 +105,7 @@ fn library(target: &str, pid: Option<i32>) -> Result<PathBuf, String> {
 
 /// Where the separate debug file of a stripped ELF file lives (`/usr/lib/debug`, found
 /// by its build id or its `.gnu_debuglink`), if it is installed.
-fn debug_file(path: &Path, file: &object::File<'_>) -> Option<PathBuf> {
+pub(crate) fn debug_file(path: &Path, file: &object::File<'_>) -> Option<PathBuf> {
     if let Ok(Some(id)) = file.build_id()
         && let Some((first, rest)) = id.split_first()
     {

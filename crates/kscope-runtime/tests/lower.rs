@@ -21,6 +21,7 @@ fn ctx(checked: &kscope_lang::sema::Checked, probe: usize) -> ProbeContext {
         start_ns: 0,
         btf: None,
         usdt: None,
+        uprobe_args: None,
     }
 }
 

@@ -42,6 +42,7 @@ fn disassemble(types: &Arc<BtfTypes>, expr: &str) -> String {
         start_ns: 0,
         btf: Some(types.clone()),
         usdt: None,
+        uprobe_args: None,
     };
     let f = Lowerer::lower(&checked, &mut plan, &ctx, 0, probe).expect("lowers");
     kscope_codegen::compile(&f, &|m| Some(m.0 as i32 + 3))

@@ -168,6 +168,28 @@ fn list_iterators(
     Ok(shown)
 }
 
+/// Under `-v`, a uprobe's parameters from its binary's DWARF, one `    TYPE NAME` line
+/// each, as upstream lists them (nothing without DWARF, and for usdt probes).
+fn uprobe_parameters(probe: &str, pid: Option<i32>) -> String {
+    let Some(("uprobe" | "uretprobe", rest)) = probe.split_once(':') else {
+        return String::new();
+    };
+    let Some((bin, func)) = rest.rsplit_once(':') else {
+        return String::new();
+    };
+    let Ok(path) = kscope_runtime::uprobes::resolve_target(bin, pid) else {
+        return String::new();
+    };
+    match kscope_runtime::dwarf::function(&path, func) {
+        Ok(Some(f)) => f
+            .params
+            .iter()
+            .map(|p| format!("    {} {}\n", p.c_type, p.name))
+            .collect(),
+        _ => String::new(),
+    }
+}
+
 /// Runs `kscope list`.
 pub fn run(args: &ListArgs) -> anyhow::Result<ExitCode> {
     run_for_pid(args, None)
@@ -184,7 +206,11 @@ pub fn run_for_pid(args: &ListArgs, pid: Option<i32>) -> anyhow::Result<ExitCode
         let names = listed.map_err(anyhow::Error::msg)?;
         let mut out = std::io::stdout().lock();
         for n in &names {
-            match writeln!(out, "{n}") {
+            let mut text = format!("{n}\n");
+            if args.verbose {
+                text.push_str(&uprobe_parameters(n, pid));
+            }
+            match out.write_all(text.as_bytes()) {
                 // `| head`: the reader is gone.
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
                 r => r?,

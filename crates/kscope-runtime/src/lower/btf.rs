@@ -394,6 +394,7 @@ impl Lowerer<'_> {
                         (p.addr, p.mem, p.user)
                     }
                     Type::Ptr(_) => self.pointer(base)?,
+                    _ if self.uprobe_args_missing(base) => return None,
                     t => {
                         self.not_built(e.span, format!("member access on `{t}`"));
                         return None;

@@ -182,6 +182,9 @@ impl Lowerer<'_> {
     }
 
     pub(super) fn args_field(&mut self, name: &str, t: &Type, span: Span) -> Option<V> {
+        if let Some(args) = self.ctx.uprobe_args.clone() {
+            return self.uprobe_arg(&args, name, t, span);
+        }
         let Some(f) = self.ctx.fields.iter().find(|f| f.name == name).cloned() else {
             self.not_built(span, format!("`args.{name}` in this probe kind"));
             return None;

@@ -43,6 +43,9 @@ pub struct ProbeContext {
     pub btf: Option<Arc<BtfTypes>>,
     /// The usdt site this program attaches to (its argument specs give `argN`).
     pub usdt: Option<Arc<crate::usdt::Site>>,
+    /// A uprobe's parameters from DWARF (`args.NAME`), or why DWARF gave none; `None`
+    /// where it was not asked (other probes, wildcards).
+    pub uprobe_args: Option<crate::uprobe_args::ArgsOf>,
 }
 
 impl ProbeContext {
@@ -60,6 +63,7 @@ impl ProbeContext {
             start_ns: 0,
             btf: None,
             usdt: None,
+            uprobe_args: None,
         }
     }
 
