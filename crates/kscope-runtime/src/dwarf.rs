@@ -500,6 +500,8 @@ impl<'d> Conv<'_, 'd> {
                     name: n,
                     ty: t,
                     offset,
+                    // Bitfield members are left out before this (see above).
+                    bits: None,
                     span: Span::new(0, 0),
                 }),
                 // An anonymous struct or union: its members inline.

@@ -104,15 +104,12 @@ fn maps_get_their_layouts() {
 
 #[test]
 fn unlowered_constructs_say_not_built_yet_at_their_span() {
-    let src = "BEGIN { $a = 1; $b = &$a; }";
+    let src = "BEGIN { $a = (1, 2); $b = &$a; print($b); @ = len(kstack); }";
     let (_, errors) = lower(src);
     assert_eq!(errors.len(), 1, "{errors:?}");
     let (msg, start, end) = &errors[0];
-    assert_eq!(
-        msg,
-        "taking the address of this expression is not built yet in `kscope run`"
-    );
-    assert_eq!(&src[*start as usize..*end as usize], "$a");
+    assert_eq!(msg, "`len()` of a stack is not built yet in `kscope run`");
+    assert_eq!(&src[*start as usize..*end as usize], "len(kstack)");
 }
 
 #[test]
