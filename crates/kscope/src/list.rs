@@ -51,6 +51,19 @@ fn field_declaration(type_name: &str, name: &str) -> String {
     }
 }
 
+/// One `-v` line: `name` of BTF type `type_id` as a C declaration, indented.
+fn write_declaration(
+    out: &mut impl Write,
+    btf: &kscope_btf::Btf,
+    type_id: u32,
+    name: &str,
+) -> std::io::Result<()> {
+    match btf.declaration(type_id, name) {
+        Ok(d) => writeln!(out, "    {d}"),
+        Err(e) => writeln!(out, "    ({name}: type not understood: {e})"),
+    }
+}
+
 /// Raw tracepoints from vmlinux BTF (one `btf_trace_NAME` typedef each), named as bpftrace
 /// names them, `rawtracepoint:vmlinux:NAME`; with `verbose`, their arguments as C
 /// declarations. A kernel without BTF lists none. Returns how many were shown.
@@ -75,10 +88,7 @@ fn list_raw_tracepoints(
         writeln!(out, "{name}")?;
         if verbose && let Ok(Some(params)) = btf.raw_tracepoint_args(tp) {
             for p in params {
-                match btf.declaration(p.type_id, p.name) {
-                    Ok(d) => writeln!(out, "    {d}")?,
-                    Err(e) => writeln!(out, "    ({}: type not understood: {e})", p.name)?,
-                }
+                write_declaration(out, &btf, p.type_id, p.name)?;
             }
         }
     }
@@ -112,16 +122,10 @@ fn list_functions(
                 continue;
             };
             for p in &proto.params {
-                match btf.declaration(p.type_id, p.name) {
-                    Ok(d) => writeln!(out, "    {d}")?,
-                    Err(e) => writeln!(out, "    ({}: type not understood: {e})", p.name)?,
-                }
+                write_declaration(out, &btf, p.type_id, p.name)?;
             }
             if provider == "fexit" && proto.ret != 0 {
-                match btf.declaration(proto.ret, "retval") {
-                    Ok(d) => writeln!(out, "    {d}")?,
-                    Err(e) => writeln!(out, "    (retval: type not understood: {e})")?,
-                }
+                write_declaration(out, &btf, proto.ret, "retval")?;
             }
         }
     }
@@ -158,10 +162,7 @@ fn list_iterators(
                 vec![m]
             };
             for m in inner.into_iter().filter(|m| m.name != "meta") {
-                match btf.declaration(m.type_id, m.name) {
-                    Ok(d) => writeln!(out, "    {d}")?,
-                    Err(e) => writeln!(out, "    ({}: type not understood: {e})", m.name)?,
-                }
+                write_declaration(out, &btf, m.type_id, m.name)?;
             }
         }
     }

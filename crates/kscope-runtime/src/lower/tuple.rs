@@ -148,13 +148,7 @@ impl Lowerer<'_> {
                 }
             },
             ExprKind::Tuple(items) => {
-                let t = self.ty(e);
-                let Some(l) = Layout::of(&t) else {
-                    self.not_built(e.span, format!("a tuple of type {t}"));
-                    return None;
-                };
-                let slot = self.b.slot(l.size());
-                self.b.zero_slot(slot, 0, l.size());
+                let (slot, l) = self.zeroed_slot_for(e)?;
                 let base = self.b.slot_addr(slot, 0);
                 for (i, item) in items.iter().enumerate() {
                     let (off, el) = l.element(i)?;
@@ -173,13 +167,7 @@ impl Lowerer<'_> {
                 then,
                 otherwise,
             } => {
-                let t = self.ty(e);
-                let Some(l) = Layout::of(&t) else {
-                    self.not_built(e.span, format!("a tuple of type {t}"));
-                    return None;
-                };
-                let slot = self.b.slot(l.size());
-                self.b.zero_slot(slot, 0, l.size());
+                let (slot, l) = self.zeroed_slot_for(e)?;
                 let c = self.int(cond);
                 let else_l = self.b.label();
                 let end = self.b.label();
@@ -237,6 +225,18 @@ impl Lowerer<'_> {
                 None
             }
         }
+    }
+
+    /// A zeroed stack slot laid out for the tuple-typed expression `e`.
+    fn zeroed_slot_for(&mut self, e: &Expr) -> Option<(kscope_codegen::Slot, Layout)> {
+        let t = self.ty(e);
+        let Some(l) = Layout::of(&t) else {
+            self.not_built(e.span, format!("a tuple of type {t}"));
+            return None;
+        };
+        let slot = self.b.slot(l.size());
+        self.b.zero_slot(slot, 0, l.size());
+        Some((slot, l))
     }
 
     /// The `Tuple`, `TupleIndex` and record `Field` arms of [`Lowerer::expr`]: a scalar
