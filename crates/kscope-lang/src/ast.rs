@@ -640,6 +640,20 @@ pub enum BinOp {
 }
 
 impl BinOp {
+    /// `a OP b` for a comparison operator (`==`, `!=`, `<`, `>`, `<=`, `>=`), for constant
+    /// folding; `None` for the other operators.
+    pub fn compare(self, a: i128, b: i128) -> Option<bool> {
+        Some(match self {
+            BinOp::Eq => a == b,
+            BinOp::Ne => a != b,
+            BinOp::Lt => a < b,
+            BinOp::Gt => a > b,
+            BinOp::Le => a <= b,
+            BinOp::Ge => a >= b,
+            _ => return None,
+        })
+    }
+
     /// The operator's text.
     pub fn symbol(self) -> &'static str {
         use BinOp::*;

@@ -300,6 +300,13 @@ fn kernel_btf() {
     );
     let e = error(&t, "fentry:vfs_raed { @n = 1; }");
     assert!(e.contains("vfs_raed"), "{e}");
+    // A whole struct as a value is a record of its members, unless it is too large.
+    assert_eq!(ty(&t, "begin", "curtask->se.load"), "struct load_weight");
+    let e = error(&t, "BEGIN { $t = *curtask->mm; }");
+    assert!(
+        e.contains("`struct mm_struct` is too large to store as a whole value"),
+        "{e}"
+    );
     // fexit's retval has the function's return type; kretprobe's is a register.
     assert_eq!(ty(&t, "fexit:vfs_read", "retval"), "int64");
     assert_eq!(ty(&t, "fexit:__sys_bpf", "retval"), "int32");

@@ -145,12 +145,9 @@ fn const_value(e: &Expr, so_far: &[CEnumerator], defs: &CTypes) -> PResult<i128>
                 BinOp::BitOr => i128::from(x | y),
                 BinOp::BitAnd => i128::from(x & y),
                 BinOp::BitXor => i128::from(x ^ y),
-                BinOp::Eq => i128::from(a == b),
-                BinOp::Ne => i128::from(a != b),
-                BinOp::Lt => i128::from(a < b),
-                BinOp::Gt => i128::from(a > b),
-                BinOp::Le => i128::from(a <= b),
-                BinOp::Ge => i128::from(a >= b),
+                BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Gt | BinOp::Le | BinOp::Ge => {
+                    i128::from(op.compare(a, b) == Some(true))
+                }
                 BinOp::LogAnd => i128::from(a != 0 && b != 0),
                 BinOp::LogOr => i128::from(a != 0 || b != 0),
             }

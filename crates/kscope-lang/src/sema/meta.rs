@@ -239,12 +239,9 @@ impl Checker<'_> {
                     BinOp::BitAnd => a & b,
                     BinOp::BitOr => a | b,
                     BinOp::BitXor => a ^ b,
-                    BinOp::Eq => i128::from(a == b),
-                    BinOp::Ne => i128::from(a != b),
-                    BinOp::Lt => i128::from(a < b),
-                    BinOp::Gt => i128::from(a > b),
-                    BinOp::Le => i128::from(a <= b),
-                    BinOp::Ge => i128::from(a >= b),
+                    BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Gt | BinOp::Le | BinOp::Ge => {
+                        i128::from(op.compare(a, b)?)
+                    }
                     BinOp::LogAnd | BinOp::LogOr => i128::from(b != 0),
                     BinOp::Shl | BinOp::Shr => return None,
                 })

@@ -10,6 +10,7 @@ use super::check::Checker;
 use super::provider::Lookup;
 use super::types::Type;
 use crate::ast::Expr;
+use crate::diag::Diagnostic;
 
 /// How deep nested structs are followed before giving up (`task_struct` would never end).
 const MAX_DEPTH: u32 = 8;
@@ -34,7 +35,27 @@ impl Checker<'_> {
                 self.struct_values.insert(e.id.0, r.clone());
                 r
             }
-            None => t,
+            None => {
+                if let Type::Struct(name) = &t
+                    && matches!(self.tp.members(name), Lookup::Found(m) if !m.is_empty())
+                {
+                    self.error(
+                        Diagnostic::error(
+                            format!("`{name}` is too large to store as a whole value"),
+                            e.span,
+                            format!("a whole `{name}`"),
+                        )
+                        .with_help(format!(
+                            "a whole struct is read member by member: at most {MAX_MEMBERS} \
+                             members in all, {MAX_DEPTH} levels of nested structs, and \
+                             integer, pointer, string or integer-array members; read the \
+                             members you need instead"
+                        )),
+                    );
+                    return Type::Unknown;
+                }
+                t
+            }
         }
     }
 
