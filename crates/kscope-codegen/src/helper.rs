@@ -41,6 +41,9 @@ pub const PROBE_READ_KERNEL: u32 = 113;
 pub const PROBE_READ_USER_STR: u32 = 114;
 /// `bpf_probe_read_kernel_str(dst, size, src)`.
 pub const PROBE_READ_KERNEL_STR: u32 = 115;
+/// `bpf_d_path(path, buf, size)` (Linux 5.10): a `struct path`'s full name; only in
+/// iterators and in tracing programs of the kernel's allow-listed functions.
+pub const D_PATH: u32 = 147;
 /// `bpf_ringbuf_reserve(ringbuf, size, flags)`.
 pub const RINGBUF_RESERVE: u32 = 131;
 /// `bpf_ringbuf_submit(data, flags)`.

@@ -1207,3 +1207,25 @@ fn software_page_faults_are_counted_per_fault_and_per_period() {
         assert!((2000..2400).contains(&theirs_each), "{theirs}");
     }
 }
+
+/// `path()` in fentry, in the lab: security_file_open is one of the functions the kernel
+/// lets call bpf_d_path; `cat FILE` opens the file once.
+#[test]
+fn lab_path_in_fentry_names_the_opened_file() {
+    let Some(_kernel) = require(Feature::BpfTracing) else {
+        return;
+    };
+    let file = std::env::temp_dir().join(format!("kscope-path-{}", std::process::id()));
+    std::fs::write(&file, "x\n").unwrap();
+    let out = kscope(&[
+        "-c",
+        &format!("/bin/cat {}", file.display()),
+        "-e",
+        "fentry:security_file_open /pid == cpid/ { @[path(args.file.f_path)] = count(); }",
+    ]);
+    let _ = std::fs::remove_file(&file);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let want = format!("@[{}]: 1", file.display());
+    assert!(stdout.lines().any(|l| l == want), "{stdout}");
+}

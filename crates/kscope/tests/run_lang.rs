@@ -1302,3 +1302,38 @@ fn packed_and_aligned_definitions_have_gccs_sizes() {
     );
     assert_eq!(got, "(12, 9, 9, 8, 4, 1)\n\n\n");
 }
+
+/// `path()` names a `struct path` through the kernel's bpf_d_path, which iterators may
+/// call: a child with stdin, stdout and stderr on /dev/null shows exactly that; a size
+/// too small for the name gives an empty string.
+#[test]
+fn path_names_the_files_an_iterator_sees() {
+    let Some(_kernel) = require_all(&[Feature::Btf, Feature::BpfRawTracepoint]) else {
+        return;
+    };
+    let mut sleeper = Command::new("sleep")
+        .arg("30")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starting sleep");
+    let pid = sleeper.id();
+    let got = run(
+        &format!(
+            "iter:task_file /ctx.task.pid == {pid} && ctx.fd < 3/ {{ \
+             @[ctx.fd, path(ctx.file.f_path), path(ctx.file.f_path, 5)] = count(); }}"
+        ),
+        None,
+    );
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    assert_eq!(
+        lines(&got),
+        [
+            "@[0, /dev/null, ]: 1",
+            "@[1, /dev/null, ]: 1",
+            "@[2, /dev/null, ]: 1"
+        ]
+    );
+}

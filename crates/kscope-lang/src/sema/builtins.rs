@@ -257,12 +257,12 @@ pub const FUNCTIONS: &[&str] = &[
     "str_concat",
     "pton",
     "strcap",
+    "path",
 ];
 
 /// Upstream bpftrace functions that kscope does not implement yet.
 pub const NOT_YET: &[&str] = &[
     "override",
-    "path",
     "skboutput",
     "socket_cookie",
     "uaddr",

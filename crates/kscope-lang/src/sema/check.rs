@@ -1869,6 +1869,48 @@ impl<'a> Checker<'a> {
                 }
                 Type::Str
             }
+            "path" => {
+                if !self.arity(e, n, args, 1, 2) {
+                    return Type::Str;
+                }
+                let t = self.expr(&args[0]);
+                let ok = match &t {
+                    Type::Struct(s) => s == "struct path",
+                    Type::Ptr(p) => matches!(&**p, Type::Struct(s) if s == "struct path"),
+                    Type::Unknown => true,
+                    _ => false,
+                };
+                if !ok {
+                    self.error(Diagnostic::error(
+                        format!("`path()` needs a `struct path` or a pointer to one, found `{t}`"),
+                        args[0].span,
+                        format!("this has type `{t}`"),
+                    ));
+                }
+                if let Some(size) = args.get(1) {
+                    self.int_arg(n, size);
+                }
+                if let Some(ap) = self.attach.iter().find(|a| {
+                    !matches!(
+                        a.provider,
+                        Provider::Fentry | Provider::Fexit | Provider::Iter
+                    )
+                }) {
+                    self.error(
+                        Diagnostic::error(
+                            format!("`path()` is not available in {} probes", ap.provider.name()),
+                            e.span,
+                            "the kernel's bpf_d_path helper",
+                        )
+                        .with_help(
+                            "the kernel allows bpf_d_path in iter probes and in fentry/fexit \
+                             probes of a few functions (security_file_open, vfs_truncate, \
+                             filp_close, ...)",
+                        ),
+                    );
+                }
+                Type::Str
+            }
             "strstr" => {
                 if self.arity(e, n, args, 2, 2) {
                     self.str_arg(n, &args[0]);

@@ -911,3 +911,102 @@ impl Lowerer<'_> {
         }
     }
 }
+
+impl Lowerer<'_> {
+    /// `path(p [, n])`: `bpf_d_path` into a string. The verifier wants the `struct path`
+    /// as a BTF pointer it tracks, so the argument is computed by direct loads from the
+    /// context (`args.file.f_path` in fentry, `ctx.file.f_path` in iter probes), never
+    /// through `bpf_probe_read_kernel`; a NULL pointer on the way, or a path longer than
+    /// a string holds, gives an empty string.
+    pub(super) fn path_call(&mut self, args: &[Expr], e: &Expr) -> Option<V> {
+        let target = args.first()?;
+        let (_, buf) = self.str_slot();
+        let skip = self.b.label();
+        let (addr, _, _) = self.trusted_struct(target, skip)?;
+        let n = match args.get(1).map(|a| &a.kind) {
+            Some(ExprKind::Int(n)) => (*n).clamp(1, u64::from(STR_SIZE)),
+            Some(_) => {
+                self.not_built(args[1].span, "a `path()` size that is not a literal");
+                return None;
+            }
+            None => u64::from(STR_SIZE),
+        };
+        let n = self.b.imm(n as i64);
+        self.span(e.span);
+        let r = self.b.call(helper::D_PATH, &[addr, buf, n]);
+        // A path longer than the string (-ENAMETOOLONG) leaves only its tail in the
+        // buffer, which the kernel does not promise: it reads as an empty string.
+        self.b.jmp_if(kscope_codegen::ir::JmpOp::Sge, r, 0, skip);
+        self.b.store(Size::B, Base::Reg(buf), 0, 0);
+        self.b.place(skip);
+        Some(V::Str(buf))
+    }
+
+    /// The address of the struct `e` denotes (a struct, or what a pointer points to) as
+    /// the verifier's BTF pointer, with its BTF and type id; NULL pointers jump to `skip`.
+    fn trusted_struct(
+        &mut self,
+        e: &Expr,
+        skip: kscope_codegen::Label,
+    ) -> Option<(VReg, Btf, u32)> {
+        let untrusted = |l: &mut Self| {
+            l.not_built(
+                e.span,
+                "`path()` of a value not reached from the probe's `args` or `ctx` by members",
+            );
+            None
+        };
+        let (addr, btf, type_id) = match &e.kind {
+            ExprKind::Ident(n) if n == "ctx" => {
+                let bt = self.btf_types(e.span)?;
+                let Type::Ptr(p) = self.ty(e) else {
+                    return untrusted(self);
+                };
+                let Type::Struct(name) = *p else {
+                    return untrusted(self);
+                };
+                let (btf, id) = bt.aggregate_type(&name)?;
+                return Some((self.b.ctx(), btf, id));
+            }
+            ExprKind::Field { expr, field, .. } if self.ty(expr) == Type::Args => {
+                if self.ctx.args != ArgSource::Raw {
+                    return untrusted(self);
+                }
+                let bt = self.btf_types(e.span)?;
+                let (slot, btf, id) = bt.raw_tracepoint_arg(&self.ctx.attach, &field.name)?;
+                if !matches!(shape(&btf, id), Shape::Ptr { .. }) {
+                    return untrusted(self);
+                }
+                let c = self.b.ctx();
+                let v = self.b.load(Size::DW, Base::Reg(c), (slot * 8) as i16);
+                (v, btf, id)
+            }
+            ExprKind::Field { expr, field, .. } => {
+                let (base, btf, sid) = self.trusted_struct(expr, skip)?;
+                let Some(m) = member_at(&btf, sid, &field.name) else {
+                    return untrusted(self);
+                };
+                let off = i16::try_from(m.offset).ok()?;
+                match shape(&btf, m.type_id) {
+                    // A pointer member: loaded straight from the BTF pointer.
+                    Shape::Ptr { .. } => {
+                        let v = self.b.load(Size::DW, Base::Reg(base), off);
+                        (v, btf, m.type_id)
+                    }
+                    Shape::Aggregate => {
+                        let a = self.b.binop(AluOp::Add, base, i32::from(off));
+                        return Some((a, btf, m.type_id));
+                    }
+                    _ => return untrusted(self),
+                }
+            }
+            _ => return untrusted(self),
+        };
+        // `addr` holds a pointer of BTF type `type_id`: NULL skips, else its pointee.
+        let Shape::Ptr { target } = shape(&btf, type_id) else {
+            return Some((addr, btf, type_id));
+        };
+        self.b.jmp_if(kscope_codegen::ir::JmpOp::Eq, addr, 0, skip);
+        Some((addr, btf, target))
+    }
+}

@@ -290,6 +290,7 @@ impl Lowerer<'_> {
                 let r = cg::delete(&mut self.b, id, key);
                 Some(V::Int(self.bool_of(JmpOp::Eq, r, None)))
             }
+            "path" => self.path_call(args, e),
             "str" => {
                 let src = args.first()?;
                 if self.ty(src) == Type::Str {
