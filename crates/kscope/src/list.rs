@@ -110,8 +110,9 @@ fn list_functions(
         return Ok(0);
     }
     let mut shown = 0;
+    let functions = kscope_runtime::fentry::traceable(&btf, "*");
     for provider in ["fentry", "fexit"] {
-        for f in kscope_runtime::fentry::traceable(&btf, "*") {
+        for f in &functions {
             let name = format!("{provider}:vmlinux:{f}");
             if !matches(pattern, &name) && !matches(pattern, &format!("{provider}:{f}")) {
                 continue;

@@ -134,6 +134,11 @@ fn uprobe_globs_list_the_same_functions_as_run_dash_l() {
     let Some(_kernel) = require(Feature::Uprobes) else {
         return;
     };
+    if !std::path::Path::new("/bin/bash").exists() {
+        // The guest-kernel lab's initramfs has busybox, not bash.
+        eprintln!("skipped: /bin/bash is not installed here");
+        return;
+    }
     let pattern = "uprobe:/bin/bash:readl*";
     let (code, listed, _) = kscope(&["list", pattern]);
     assert_eq!(code, 0);

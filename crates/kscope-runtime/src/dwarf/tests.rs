@@ -137,6 +137,15 @@ fn c_spellings() {
 
 #[test]
 fn separate_debug_file_by_debuglink() {
+    if std::process::Command::new("objcopy")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        // binutils comes with gcc (CI installs it); the guest-kernel lab has neither.
+        eprintln!("skipped: objcopy is not installed here");
+        return;
+    }
     let exe = program(&["-g", "-O0"]);
     let dir = exe
         .parent()
