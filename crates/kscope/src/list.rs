@@ -119,7 +119,7 @@ fn list_functions(
             }
             shown += 1;
             writeln!(out, "{name}")?;
-            let Ok(Some(proto)) = btf.func_args(&f).map(|p| p.filter(|_| verbose)) else {
+            let Ok(Some(proto)) = btf.func_args(f).map(|p| p.filter(|_| verbose)) else {
                 continue;
             };
             for p in &proto.params {
