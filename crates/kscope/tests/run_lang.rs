@@ -1150,13 +1150,7 @@ fn iterators_visit_every_task_and_file_once() {
     let Some(_kernel) = require_all(&[Feature::Btf, Feature::BpfRawTracepoint]) else {
         return;
     };
-    let mut sleeper = Command::new("sleep")
-        .arg("30")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("starting sleep");
+    let mut sleeper = sleeper_on_dev_null();
     let pid = sleeper.id();
     let tasks = run(
         &format!(
@@ -1311,13 +1305,7 @@ fn path_names_the_files_an_iterator_sees() {
     let Some(_kernel) = require_all(&[Feature::Btf, Feature::BpfRawTracepoint]) else {
         return;
     };
-    let mut sleeper = Command::new("sleep")
-        .arg("30")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("starting sleep");
+    let mut sleeper = sleeper_on_dev_null();
     let pid = sleeper.id();
     let got = run(
         &format!(
@@ -1336,4 +1324,15 @@ fn path_names_the_files_an_iterator_sees() {
             "@[2, /dev/null, ]: 1"
         ]
     );
+}
+
+/// A `sleep 30` child with stdin, stdout and stderr on /dev/null (for iterator tests).
+fn sleeper_on_dev_null() -> std::process::Child {
+    Command::new("sleep")
+        .arg("30")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starting sleep")
 }
