@@ -52,6 +52,31 @@ struct Parser<'a> {
     anon_structs: u32,
 }
 
+/// The last statement of a block when nothing follows it (see [`Parser::block_parts`]).
+enum Tail {
+    /// An expression written without `;`.
+    Expr(Expr),
+    /// An `if` with an `else` (a value where the block has one).
+    If(Box<IfParts>),
+}
+
+/// A parsed `if` before it becomes a statement or an expression.
+struct IfParts {
+    /// From `if` to the last `}`.
+    span: Span,
+    /// `if comptime COND` (always a statement).
+    comptime: bool,
+    cond: Expr,
+    then: (Block, Option<Tail>),
+    otherwise: Option<Else>,
+}
+
+/// What follows `else`.
+enum Else {
+    Block(Block, Option<Tail>),
+    If(Box<IfParts>),
+}
+
 /// Type names that start a cast `(T)x` without `struct`.
 const SCALAR_TYPES: &[&str] = &[
     "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64", "bool", "string",
@@ -353,17 +378,8 @@ impl<'a> Parser<'a> {
             .collect();
         let parts = self.block_parts();
         self.type_params.clear();
-        let (mut body, open_tail) = parts?;
-        let value = match body.stmts.last() {
-            Some(Stmt {
-                kind: StmtKind::Expr(_),
-                ..
-            }) if open_tail => match body.stmts.pop().map(|s| s.kind) {
-                Some(StmtKind::Expr(e)) => Some(e),
-                _ => None,
-            },
-            _ => None,
-        };
+        let (body, tail) = parts?;
+        let value = tail.map(|t| self.tail_value(t));
         Ok(Macro {
             name,
             params,
@@ -623,16 +639,25 @@ impl<'a> Parser<'a> {
     // ---- blocks and statements ----
 
     fn block(&mut self) -> PResult<Block> {
-        Ok(self.block_parts()?.0)
+        let (mut block, tail) = self.block_parts()?;
+        if let Some(t) = tail {
+            block.stmts.push(self.tail_stmt(t));
+        }
+        Ok(block)
     }
 
-    /// A `{ ... }` block, and whether its last statement had no `;` after it (the value
-    /// of a block expression or macro body).
-    fn block_parts(&mut self) -> PResult<(Block, bool)> {
+    /// A `{ ... }` block, and its last statement when nothing follows it (no `;`): an
+    /// expression or an `if`, the value of a block expression, macro body or `if`
+    /// expression, and a plain last statement anywhere else.
+    fn block_parts(&mut self) -> PResult<(Block, Option<Tail>)> {
         let open = self.expect(Token::LBrace, "`{`")?;
         self.enter(open)?;
+        let unclosed = |open| {
+            Diagnostic::error("unclosed block", open, "this `{` has no matching `}`")
+                .with_help("add `}` at the end of the block")
+        };
         let mut stmts = Vec::new();
-        let mut open_tail = false;
+        let mut tail = None;
         loop {
             match self.peek() {
                 Token::RBrace => break,
@@ -640,41 +665,50 @@ impl<'a> Parser<'a> {
                     self.bump();
                     continue;
                 }
-                Token::Eof => {
-                    return Err(Diagnostic::error(
-                        "unclosed block",
-                        open,
-                        "this `{` has no matching `}`",
-                    )
-                    .with_help("add `}` at the end of the block"));
-                }
+                Token::Eof => return Err(unclosed(open)),
                 _ => {}
             }
-            let stmt = self.stmt()?;
-            let braced = matches!(
-                stmt.kind,
-                StmtKind::If { .. }
-                    | StmtKind::Unroll { .. }
-                    | StmtKind::ForRange { .. }
-                    | StmtKind::ForMap { .. }
-                    | StmtKind::While { .. }
-            );
-            stmts.push(stmt);
-            open_tail = false;
+            if let Some(t) = tail.take() {
+                // Only the very last statement is the block's value.
+                stmts.push(self.tail_stmt(t));
+            }
+            let (stmt, braced) = if self.peek() == Token::If {
+                let parts = self.if_parts()?;
+                // Without `else` an `if` has a value only when neither branch has one
+                // (upstream refuses the others): a statement is the same, and refuses
+                // nothing.
+                if self.peek() == Token::RBrace && !parts.comptime && parts.otherwise.is_some() {
+                    tail = Some(Tail::If(Box::new(parts)));
+                    continue;
+                }
+                (self.if_into_stmt(parts), true)
+            } else {
+                let stmt = self.stmt()?;
+                let braced = matches!(
+                    stmt.kind,
+                    StmtKind::If { .. }
+                        | StmtKind::Unroll { .. }
+                        | StmtKind::ForRange { .. }
+                        | StmtKind::ForMap { .. }
+                        | StmtKind::While { .. }
+                        | StmtKind::Expr(Expr {
+                            kind: ExprKind::Block { .. },
+                            ..
+                        })
+                );
+                (stmt, braced)
+            };
             match self.peek() {
                 Token::Semi => {
                     self.bump();
+                    stmts.push(stmt);
                 }
-                Token::RBrace => open_tail = !braced,
-                Token::Eof => {
-                    return Err(Diagnostic::error(
-                        "unclosed block",
-                        open,
-                        "this `{` has no matching `}`",
-                    )
-                    .with_help("add `}` at the end of the block"));
-                }
-                _ if braced => {}
+                Token::RBrace => match stmt.kind {
+                    StmtKind::Expr(e) => tail = Some(Tail::Expr(e)),
+                    _ => stmts.push(stmt),
+                },
+                Token::Eof => return Err(unclosed(open)),
+                _ if braced => stmts.push(stmt),
                 _ => {
                     let at = self.prev_end;
                     let (tok, _) = self.peek_n(0);
@@ -695,24 +729,34 @@ impl<'a> Parser<'a> {
             stmts,
             span: open.to(close),
         };
-        Ok((block, open_tail))
+        Ok((block, tail))
     }
 
     /// `{ stmts; value }` where an expression is expected.
     fn block_expr(&mut self) -> PResult<Expr> {
-        let (mut block, open_tail) = self.block_parts()?;
+        let (block, tail) = self.block_parts()?;
         let span = block.span;
-        let value = match block.stmts.last() {
-            Some(Stmt {
-                kind: StmtKind::Expr(_),
-                ..
-            }) if open_tail => match block.stmts.pop().map(|s| s.kind) {
-                Some(StmtKind::Expr(e)) => Some(Box::new(e)),
-                _ => None,
-            },
-            _ => None,
-        };
+        let value = tail.map(|t| Box::new(self.tail_value(t)));
         Ok(self.mk(ExprKind::Block { block, value }, span))
+    }
+
+    /// The last statement of a block, as a statement.
+    fn tail_stmt(&mut self, t: Tail) -> Stmt {
+        match t {
+            Tail::Expr(e) => Stmt {
+                span: e.span,
+                kind: StmtKind::Expr(e),
+            },
+            Tail::If(parts) => self.if_into_stmt(*parts),
+        }
+    }
+
+    /// The last statement of a block, as the block's value.
+    fn tail_value(&mut self, t: Tail) -> Expr {
+        match t {
+            Tail::Expr(e) => e,
+            Tail::If(parts) => self.if_into_expr(*parts),
+        }
     }
 
     fn stmt(&mut self) -> PResult<Stmt> {
@@ -844,6 +888,13 @@ impl<'a> Parser<'a> {
     }
 
     fn if_stmt(&mut self) -> PResult<Stmt> {
+        let parts = self.if_parts()?;
+        Ok(self.if_into_stmt(parts))
+    }
+
+    /// `if COND { ... } [else if ... | else { ... }]`, with the last statement of each
+    /// branch kept aside: the parts of an `if` statement and of an `if` expression alike.
+    fn if_parts(&mut self) -> PResult<IfParts> {
         let start = self.bump().1; // `if`
         self.enter(start)?;
         // `if comptime COND`: decided when compiling (see sema/meta.rs); the condition is
@@ -855,29 +906,102 @@ impl<'a> Parser<'a> {
             let span = kw.to(cond.span);
             cond = self.call_expr("comptime", vec![cond], span);
         }
-        let then = self.block()?;
+        let then = self.block_parts()?;
         let otherwise = if self.eat(Token::Else) {
             if self.peek() == Token::If {
-                let nested = self.if_stmt()?;
-                Some(Block {
-                    span: nested.span,
-                    stmts: vec![nested],
-                })
+                Some(Else::If(Box::new(self.if_parts()?)))
             } else {
-                Some(self.block()?)
+                let (block, tail) = self.block_parts()?;
+                Some(Else::Block(block, tail))
             }
         } else {
             None
         };
         self.depth -= 1;
-        Ok(Stmt {
+        Ok(IfParts {
+            span: start.to(Span::new(self.prev_end, self.prev_end)),
+            comptime,
+            cond,
+            then,
+            otherwise,
+        })
+    }
+
+    /// An `if` statement: each branch's last statement back in its block.
+    fn if_into_stmt(&mut self, parts: IfParts) -> Stmt {
+        let IfParts {
+            span,
+            cond,
+            then: (mut then, tail),
+            otherwise,
+            ..
+        } = parts;
+        if let Some(t) = tail {
+            then.stmts.push(self.tail_stmt(t));
+        }
+        let otherwise = otherwise.map(|o| match o {
+            Else::Block(mut b, tail) => {
+                if let Some(t) = tail {
+                    b.stmts.push(self.tail_stmt(t));
+                }
+                b
+            }
+            Else::If(nested) => {
+                let nested = self.if_into_stmt(*nested);
+                Block {
+                    span: nested.span,
+                    stmts: vec![nested],
+                }
+            }
+        });
+        Stmt {
             kind: StmtKind::If {
                 cond,
                 then,
                 otherwise,
             },
-            span: start.to(Span::new(self.prev_end, self.prev_end)),
-        })
+            span,
+        }
+    }
+
+    /// An `if` used as a value: `cond ? { then } : { else }`, each branch a block
+    /// expression whose value is its last expression. Without `else` the false branch is
+    /// an empty block (no value: the checker refuses it where a value is needed).
+    fn if_into_expr(&mut self, parts: IfParts) -> Expr {
+        let IfParts {
+            span,
+            cond,
+            then: (then, tail),
+            otherwise,
+            ..
+        } = parts;
+        let then_span = then.span;
+        let value = tail.map(|t| Box::new(self.tail_value(t)));
+        let then = self.mk(ExprKind::Block { block: then, value }, then_span);
+        let otherwise = match otherwise {
+            Some(Else::Block(block, tail)) => {
+                let value = tail.map(|t| Box::new(self.tail_value(t)));
+                let s = block.span;
+                self.mk(ExprKind::Block { block, value }, s)
+            }
+            Some(Else::If(nested)) => self.if_into_expr(*nested),
+            None => {
+                let at = Span::new(then_span.end as usize, then_span.end as usize);
+                let block = Block {
+                    stmts: Vec::new(),
+                    span: at,
+                };
+                self.mk(ExprKind::Block { block, value: None }, at)
+            }
+        };
+        self.mk(
+            ExprKind::Ternary {
+                cond: Box::new(cond),
+                then: Box::new(then),
+                otherwise: Box::new(otherwise),
+            },
+            span,
+        )
     }
 
     fn for_stmt(&mut self) -> PResult<Stmt> {
@@ -931,15 +1055,10 @@ impl<'a> Parser<'a> {
         if self.peek() != Token::Question {
             return Ok(cond);
         }
-        let q = self.bump().1;
-        if self.peek() == Token::Colon {
-            let c = self.peek_span();
-            return Err(Diagnostic::error(
-                "the short conditional `a ?: b` is not supported yet",
-                q.to(c),
-                "`?:` without a middle operand",
-            )
-            .with_help("write `a ? a : b`"));
+        self.bump();
+        if self.eat(Token::Colon) {
+            let otherwise = self.expr()?;
+            return Ok(self.short_conditional(cond, otherwise));
         }
         let then = self.expr()?;
         self.expect(Token::Colon, "`:` in the conditional expression")?;
@@ -953,6 +1072,49 @@ impl<'a> Parser<'a> {
             },
             span,
         ))
+    }
+
+    /// `a ?: b`: `a` when it is true, else `b`, with `a` evaluated once: `a ? a : b`
+    /// when `a` has no effects, else `{ let $t = a; $t ? $t : b }`.
+    fn short_conditional(&mut self, cond: Expr, otherwise: Expr) -> Expr {
+        let span = cond.span.to(otherwise.span);
+        let at = cond.span;
+        let ternary = |this: &mut Self, cond, then| {
+            let kind = ExprKind::Ternary {
+                cond: Box::new(cond),
+                then: Box::new(then),
+                otherwise: Box::new(otherwise),
+            };
+            this.mk(kind, span)
+        };
+        if pure_value(&cond) {
+            let mut then = cond.clone();
+            crate::macros::renumber(&mut then, &mut self.next_id);
+            return ternary(self, cond, then);
+        }
+        let name = format!("__cond{}", self.next_id);
+        let c = self.mk(ExprKind::Var(name.clone()), at);
+        let then = self.mk(ExprKind::Var(name.clone()), at);
+        let value = ternary(self, c, then);
+        let bind = Stmt {
+            kind: StmtKind::Let {
+                var: Ident { name, span: at },
+                ty: None,
+                value: Some(cond),
+            },
+            span: at,
+        };
+        let block = Block {
+            stmts: vec![bind],
+            span,
+        };
+        self.mk(
+            ExprKind::Block {
+                block,
+                value: Some(Box::new(value)),
+            },
+            span,
+        )
     }
 
     fn binary(&mut self, min: u8) -> PResult<Expr> {
@@ -1285,12 +1447,16 @@ impl<'a> Parser<'a> {
             Token::LParen => return self.paren(),
             Token::LBrace => return self.block_expr(),
             Token::If => {
-                return Err(Diagnostic::error(
-                    "`if` expressions are not supported yet",
-                    span,
-                    "`if` used as an expression",
-                )
-                .with_help("use the conditional operator `cond ? a : b`"));
+                let parts = self.if_parts()?;
+                if parts.comptime {
+                    return Err(Diagnostic::error(
+                        "`if comptime` cannot be used as a value",
+                        parts.span,
+                        "an `if comptime` where a value is expected",
+                    )
+                    .with_help("use it as a statement, or a plain `if` expression"));
+                }
+                return Ok(self.if_into_expr(parts));
             }
             _ => return Err(self.unexpected("an expression")),
         };

@@ -431,7 +431,7 @@ fn rejections() {
         ),
         (
             "begin { $a = pid > 1 ? 1 : \"x\"; }",
-            "the branches of `?:` have different types: `int8` and `string`",
+            "the branches have different types: `int8` and `string`",
         ),
         (
             "begin { $a = 1; $a = comm; }",
@@ -607,4 +607,126 @@ fn c_enum_values_keep_their_enum_until_arithmetic() {
         first_error(&format!("{src}begin {{ $x = (enum Foo)4; }}")),
         "`enum Foo` has no enumerator of value 4"
     );
+}
+
+/// The expression forms of upstream's language: `a ?: b`, `if` and blocks as values, a
+/// constant tuple subscript (folded to `$t.N`), and an aggregation as the value of a
+/// block assigned to a map (assigned inside the block).
+#[test]
+fn conditional_block_and_subscript_expressions() {
+    let cases = [
+        // As `c ? a : b`: the branches' types merged.
+        ("begin { $x = (uint32)1; $a = $x ?: 10; }", "a", "int64"),
+        (
+            "begin { $x = (uint32)1; $a = $x ?: (uint8)10; }",
+            "a",
+            "uint32",
+        ),
+        ("begin { $a = pid ?: -1; }", "a", "int64"),
+        (
+            "begin { $a = if (pid > 1) { \"big\" } else { \"small\" }; }",
+            "a",
+            "string",
+        ),
+        (
+            "begin { $a = if (pid) { (1, \"x\") } else { (300, \"y\") }; }",
+            "a",
+            "(int16,string)",
+        ),
+        (
+            "begin { $a = { let $b = (uint16)2; $b * 2 }; }",
+            "a",
+            "uint64",
+        ),
+        (
+            "begin { $t = (1, \"s\", (uint8)3); $a = $t[1 + 1]; }",
+            "a",
+            "uint8",
+        ),
+        (
+            "begin { $t = (1, (\"s\", 5)); $a = $t[sizeof(uint16) - 1][0]; }",
+            "a",
+            "string",
+        ),
+    ];
+    for (src, name, want) in cases {
+        assert_eq!(var(src, name), want, "{src}");
+    }
+    let c = compile_with(
+        "begin { $t = (1, 2); print($t[2 - 1]); @ = { let $a = 100; avg($a) }; }",
+        &NoKernelTypes,
+    );
+    let tree = c.typed_tree();
+    assert!(
+        tree.contains("      call: print :: void\n        .1 :: int8\n"),
+        "{tree}"
+    );
+    assert_eq!(c.maps[""].value.to_string(), "avg_t");
+    // The block is a statement now, its last statement the assignment.
+    let stmts = &c.program.probes[0].body.stmts;
+    let kscope_lang::ast::StmtKind::Expr(e) = &stmts[2].kind else {
+        panic!("{tree}")
+    };
+    let kscope_lang::ast::ExprKind::Block { block, value: None } = &e.kind else {
+        panic!("{tree}")
+    };
+    assert!(matches!(
+        block.stmts.last().map(|s| &s.kind),
+        Some(kscope_lang::ast::StmtKind::AssignMap { .. })
+    ));
+}
+
+/// What upstream refuses among those forms, each with its first error.
+#[test]
+fn conditional_block_and_subscript_rejections() {
+    let cases = [
+        (
+            "begin { $a = comm ?: \"x\"; }",
+            "the condition must be an integer, bool or pointer, found `string`",
+        ),
+        (
+            "begin { $a = if (pid) { 1 }; }",
+            "an `if` used as a value needs an `else`",
+        ),
+        (
+            "begin { $a = if (pid) { printf(\"x\") } else { 1 }; }",
+            "the branches have different types: `void` and `int8`",
+        ),
+        (
+            "begin { $i = 0; $t = (1, 2); print($t[$i]); }",
+            "a tuple index must be a constant integer",
+        ),
+        (
+            "begin { $t = (1, 2); print($t[-1]); }",
+            "tuple index -1 is out of range",
+        ),
+        (
+            "begin { @ = 0; print(len(@)); }",
+            "`len()` needs a map with keys",
+        ),
+        (
+            "begin { let $a = 1; let $a = 2; }",
+            "`$a` is already a variable here",
+        ),
+        (
+            "begin { $a = 1; if (pid) { let $a: uint8 = 2; } }",
+            "`$a` is already a variable here",
+        ),
+        (
+            "begin { $a = { let $b = 1; $b }; print($b); }",
+            "undefined variable `$b`",
+        ),
+        (
+            "begin { @ = if (pid) { count() } else { count() }; }",
+            "`count()` can only be assigned to a map",
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (src, want) in cases {
+        let got = first_error(src);
+        if got != want {
+            wrong.push(format!("{src}\n  want: {want}\n  got:  {got}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

@@ -294,3 +294,80 @@ Program
     let again = parse(&kscope_lang::printer::to_source(&p)).unwrap();
     assert_eq!(again.to_string(), want);
 }
+
+/// `a ?: b` is `a ? a : b` when `a` has no effects, else `a` goes once into a variable of
+/// its own; right-associative like `?:`.
+#[test]
+fn short_conditional_evaluates_its_first_operand_once() {
+    assert_eq!(shape("$x ?: 10"), "($x ? $x : 10)");
+    assert_eq!(shape("0 ?: $y ?: 2"), "(0 ? 0 : ($y ? $y : 2))");
+    assert_eq!(shape("$c ? $a ?: 1 : 2"), "($c ? ($a ? $a : 1) : 2)");
+    let once = shape("f() ?: 1");
+    let var = once
+        .strip_prefix("{ let ")
+        .and_then(|s| s.split_once(" = f(); "))
+        .map(|(v, _)| v.to_string())
+        .unwrap_or_else(|| panic!("{once}"));
+    assert_eq!(once, format!("{{ let {var} = f(); ({var} ? {var} : 1) }}"));
+}
+
+/// `if` where a value is expected is a conditional whose branches are block
+/// expressions; a missing `else` is an empty block (the checker refuses it as a value).
+#[test]
+fn if_expressions_are_conditionals_of_blocks() {
+    assert_eq!(
+        shape("if ($a) { 1 } else if ($b) { 2 } else { 3 }"),
+        "($a ? { 1 } : ($b ? { 2 } : { 3 }))"
+    );
+    assert_eq!(
+        shape("if ($x) { if ($y) { $x } else { $y } } else { 0 }"),
+        "($x ? { ($y ? { $x } : { $y }) } : { 0 })"
+    );
+    assert_eq!(
+        shape("if ($a) { $x = 1; $x }"),
+        "($a ? { $x = 1; $x } : { })"
+    );
+    assert_eq!(
+        shape("{ let $a = 1; if ($a) { $a } else { 0 } }"),
+        "{ let $a = 1; ($a ? { $a } : { 0 }) }"
+    );
+    assert!(
+        parse_expr("if comptime 1 { 1 } else { 2 }")
+            .unwrap_err()
+            .message
+            .contains("`if comptime` cannot be used as a value")
+    );
+}
+
+/// In a statement position `if` stays a statement, its branches' last expressions
+/// statements again (an `if` ending a probe, a nested `if` ending a branch); a block
+/// expression as a statement needs no `;` after it.
+#[test]
+fn if_statements_and_block_statements_stay_statements() {
+    let p = parse("begin { if ($a) { if ($b) { print(1) } } else { $c } { $d = 1 } print(2) }")
+        .unwrap();
+    let body = &p.probes[0].body.stmts;
+    assert_eq!(body.len(), 3);
+    let StmtKind::If {
+        then, otherwise, ..
+    } = &body[0].kind
+    else {
+        panic!("{:?}", body[0].kind)
+    };
+    assert!(matches!(
+        then.stmts[..],
+        [kscope_lang::ast::Stmt {
+            kind: StmtKind::If { .. },
+            ..
+        }]
+    ));
+    let else_block = otherwise.as_ref().unwrap();
+    assert!(matches!(
+        else_block.stmts[..],
+        [kscope_lang::ast::Stmt {
+            kind: StmtKind::Expr(_),
+            ..
+        }]
+    ));
+    assert!(matches!(body[1].kind, StmtKind::Expr(_)));
+}

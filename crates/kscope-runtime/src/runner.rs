@@ -233,6 +233,7 @@ pub fn run(
         _ => None,
     };
     let start_ns = kscope_sys::process::monotonic_ns();
+    let tai_offset_ns = kscope_sys::process::tai_minus_boottime_ns().unwrap_or(0);
     let ncpus = kscope_sys::process::possible_cpus() as u32;
 
     let missing = checked.missing_probes();
@@ -298,6 +299,7 @@ pub fn run(
                     ncpus,
                     cpid: child.as_ref().map(|c| c.id()),
                     start_ns,
+                    tai_offset_ns,
                     btf: btf_types.clone(),
                     usdt: site.clone(),
                     uprobe_args: uprobe_args.get(ap).or_else(|| written_args.clone()),

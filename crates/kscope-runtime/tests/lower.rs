@@ -19,6 +19,7 @@ fn ctx(checked: &kscope_lang::sema::Checked, probe: usize) -> ProbeContext {
         ncpus: 2,
         cpid: Some(42),
         start_ns: 0,
+        tai_offset_ns: 0,
         btf: None,
         usdt: None,
         uprobe_args: None,

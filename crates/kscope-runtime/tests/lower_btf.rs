@@ -40,6 +40,7 @@ fn disassemble(types: &Arc<BtfTypes>, expr: &str) -> String {
         ncpus: 1,
         cpid: None,
         start_ns: 0,
+        tai_offset_ns: 0,
         btf: Some(types.clone()),
         usdt: None,
         uprobe_args: None,

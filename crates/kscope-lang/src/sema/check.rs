@@ -96,7 +96,7 @@ const HONOURED_CONFIG: &[&str] = &[
     "unstable_typeinfo",
 ];
 
-const AGGREGATIONS: &[&str] = &[
+pub(super) const AGGREGATIONS: &[&str] = &[
     "count", "sum", "avg", "min", "max", "stats", "hist", "lhist", "tseries",
 ];
 
@@ -402,12 +402,16 @@ impl<'a> Checker<'a> {
                 var,
                 ty: Some(written),
                 value,
-            } => self.declare(var, written, value.as_ref()),
+            } => {
+                self.no_shadowing(var, "declared again here");
+                self.declare(var, written, value.as_ref())
+            }
             StmtKind::Let {
                 var,
                 ty: None,
                 value,
             } => {
+                self.no_shadowing(var, "declared again here");
                 let ty = value.as_ref().map(|v| self.value(v, "a variable"));
                 let flex = value.as_ref().is_some_and(is_positive_literal);
                 self.bind(&var.name, ty, var.span, flex, false);
@@ -541,7 +545,32 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// Upstream refuses a `let` or loop variable whose name is already in scope (no
+    /// shadowing: the inner one would share the outer one's storage).
+    fn no_shadowing(&mut self, var: &Ident, label: &str) {
+        let Some(first) = self.find_var(&var.name).map(|v| v.span) else {
+            return;
+        };
+        let name = crate::macros::source_name(&var.name);
+        self.error(
+            Diagnostic::error(
+                format!("`${name}` is already a variable here"),
+                var.span,
+                label,
+            )
+            .with_note(
+                format!("`${name}` got its first value or declaration here"),
+                first,
+                "",
+            )
+            .with_help(
+                "variables cannot be shadowed: use another name, or assign it without `let`",
+            ),
+        );
+    }
+
     fn loop_body(&mut self, var: &Ident, t: Type, body: &Block) {
+        self.no_shadowing(var, "the loop variable takes the same name");
         self.scopes.push(BTreeMap::new());
         self.bind(&var.name, Some(t), var.span, false, false);
         self.loop_depth += 1;
@@ -1111,26 +1140,38 @@ impl<'a> Checker<'a> {
                 otherwise,
             } => {
                 let ct = self.expr(cond);
-                self.truthy(&ct, cond, "the condition of `?:`");
+                self.truthy(&ct, cond, "the condition");
                 let a = self.expr(then);
                 let b = self.expr(otherwise);
                 match merge(&a, &b) {
                     Some(t) => t,
-                    None => {
+                    // The empty block the parser gives an `if` expression without `else`.
+                    None if b == Type::Void && otherwise.span.start == otherwise.span.end => {
                         self.error(
                             Diagnostic::error(
-                                format!(
-                                    "the branches of `?:` have different types: `{a}` and `{b}`"
-                                ),
-                                otherwise.span,
-                                format!("this has type `{b}`"),
+                                "an `if` used as a value needs an `else`",
+                                e.span,
+                                format!("gives `{a}` only when the condition is true"),
                             )
-                            .with_note(
-                                "the other branch",
-                                then.span,
-                                format!("`{a}`"),
-                            ),
+                            .with_help("add `else { ... }` giving a value of the same type"),
                         );
+                        Type::Unknown
+                    }
+                    None => {
+                        let mut d = Diagnostic::error(
+                            format!("the branches have different types: `{a}` and `{b}`"),
+                            otherwise.span,
+                            format!("this has type `{b}`"),
+                        )
+                        .with_note(
+                            "the other branch",
+                            then.span,
+                            format!("`{a}`"),
+                        );
+                        if a == Type::Void || b == Type::Void {
+                            d = d.with_help("both branches must give a value, or neither");
+                        }
+                        self.error(d);
                         Type::Unknown
                     }
                 }
@@ -1176,6 +1217,9 @@ impl<'a> Checker<'a> {
             }
             ExprKind::Index { expr, index } => {
                 let base = self.expr(expr);
+                if let Type::Tuple(ts) = &base {
+                    return self.tuple_subscript(e, expr, ts, index);
+                }
                 let it = self.expr(index);
                 if !it.is_integer_like() {
                     self.error(Diagnostic::error(
@@ -1224,6 +1268,40 @@ impl<'a> Checker<'a> {
             }
             ExprKind::Record(fields) => self.record_literal(fields),
         }
+    }
+
+    /// `$t[i]` on a tuple: `i` must be known when compiling, and the subscript becomes
+    /// `$t.i` (upstream folds `$t[1 + 1]` to `$t.2`).
+    fn tuple_subscript(&mut self, e: &Expr, base: &Expr, ts: &[Type], index: &Expr) -> Type {
+        let it = self.expr(index);
+        let Some(n) = self.const_int(index).filter(|_| it.is_integer_like()) else {
+            self.error(
+                Diagnostic::error(
+                    "a tuple index must be a constant integer",
+                    index.span,
+                    "not known when compiling",
+                )
+                .with_help("write a number or a constant expression, e.g. `$t[0]` or `$t.0`"),
+            );
+            return Type::Unknown;
+        };
+        let Some((i, t)) = u32::try_from(n)
+            .ok()
+            .and_then(|i| Some((i, ts.get(i as usize)?)))
+        else {
+            self.error(Diagnostic::error(
+                format!("tuple index {n} is out of range"),
+                index.span,
+                format!("the tuple has {}", plural(ts.len(), "element")),
+            ));
+            return Type::Unknown;
+        };
+        let kind = ExprKind::TupleIndex {
+            expr: Box::new(base.clone()),
+            index: i,
+        };
+        self.consts.insert(e.id, kind);
+        t.clone()
     }
 
     fn ident(&mut self, name: &str, span: Span) -> Type {
@@ -2044,7 +2122,22 @@ impl<'a> Checker<'a> {
                     if let ExprKind::Map { keys, .. } = &args[0].kind
                         && keys.is_empty()
                     {
-                        self.map_arg(n, &args[0]);
+                        // Upstream refuses `len()` of a map without keys (its one value
+                        // is there or not: `has_key`/`delete` say which).
+                        if let Some((m, info)) = self.map_arg(n, &args[0])
+                            && info.keys.is_empty()
+                            && info.value != Type::Unknown
+                        {
+                            self.error(
+                                Diagnostic::error(
+                                    "`len()` needs a map with keys",
+                                    args[0].span,
+                                    format!("`@{m}` has no keys (a scalar map)"),
+                                )
+                                .with_note("its value is set here", info.value_span, "")
+                                .with_help("`len()` counts the keys of a map such as `@m[k]`"),
+                            );
+                        }
                     } else {
                         let t = self.expr(&args[0]);
                         if !matches!(t, Type::Kstack | Type::Ustack | Type::Unknown) {

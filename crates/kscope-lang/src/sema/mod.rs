@@ -12,6 +12,7 @@ mod records;
 mod sizes;
 mod strings;
 mod structs;
+mod sugar;
 mod tseries;
 mod typeinfo;
 mod types;
@@ -168,6 +169,8 @@ fn check_inline(
     options: &Options,
     types: &dyn TypeProvider,
 ) -> Result<Checked, Vec<Diagnostic>> {
+    let mut program = program;
+    sugar::sink_aggregations(&mut program);
     // The script's own structs and unions answer first.
     let c_types = program.c_types.clone();
     let overlay = crate::cdefs::Overlay {
@@ -187,7 +190,6 @@ fn check_inline(
         all.extend(second.warnings);
         return Err(all);
     }
-    let mut program = program;
     for p in &mut program.probes {
         meta::prune_comptime(&mut p.body, &second.consts);
     }

@@ -228,7 +228,8 @@ fn member_path(e: &Expr) -> Option<Vec<Ident>> {
     }
 }
 
-/// Replaces the checked `sizeof`/`offsetof` calls of `program` by their values.
+/// Replaces the expressions the checker folded (`sizeof`/`offsetof` calls, compile-time
+/// functions, tuple subscripts) by what they fold to.
 pub(super) fn fold(program: &mut Program, consts: &HashMap<ExprId, ExprKind>) {
     if consts.is_empty() {
         return;
@@ -243,8 +244,8 @@ pub(super) fn fold(program: &mut Program, consts: &HashMap<ExprId, ExprKind>) {
 
 fn fold_expr(e: &mut Expr, consts: &HashMap<ExprId, ExprKind>) {
     if let Some(v) = consts.get(&e.id) {
+        // A replacement may hold checked expressions (a folded `$t[1][0]` holds `$t[1]`).
         e.kind = v.clone();
-        return;
     }
     crate::ast::visit_expr_children_mut(e, &mut |c| fold_expr(c, consts));
 }

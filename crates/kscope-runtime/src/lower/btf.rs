@@ -17,7 +17,7 @@ use kscope_lang::sema::Type;
 use kscope_lang::span::Span;
 
 use super::*;
-use crate::plan::STR_SIZE;
+use crate::plan::{STR_SIZE, Scalar};
 
 /// The type of the memory at an address.
 #[derive(Clone)]
@@ -363,6 +363,18 @@ impl Lowerer<'_> {
             ExprKind::Ident(n) if n == "curtask" => false,
             ExprKind::Call { name, .. } if name.name == "uptr" => true,
             ExprKind::Call { name, .. } if name.name == "kptr" => false,
+            // `&$x`: a variable's stack slot, and a variable only ever given one.
+            ExprKind::Unary {
+                op: UnOp::AddrOf,
+                expr,
+            } if matches!(expr.kind, ExprKind::Var(_)) => false,
+            ExprKind::Var(n) if self.stack_pointers.contains(n.trim_start_matches('$')) => false,
+            ExprKind::IncDec { target, .. }
+                if matches!(&target.kind,
+                ExprKind::Var(n) if self.stack_pointers.contains(n.trim_start_matches('$'))) =>
+            {
+                false
+            }
             ExprKind::Ident(n) if n.starts_with("arg") || n == "retval" => self.ctx.user_pointers,
             ExprKind::Field { expr, .. } if self.ty(expr) == Type::Args => self.ctx.user_pointers,
             ExprKind::Cast { expr, .. } => self.user_source(expr, to_struct),
@@ -734,7 +746,39 @@ impl Lowerer<'_> {
     }
 
     /// Reads the value at `p`.
-    fn read(&mut self, p: Place, e: &Expr) -> Option<V> {
+    fn read(&mut self, mut p: Place, e: &Expr) -> Option<V> {
+        // What a pointer to a variable's slot (`&$x`) reaches: the value as the slot
+        // stores it (see [`Scalar`]). Only a slot holds strings, `username`, `ntop()` and
+        // the like, so those reads are of kernel memory in every probe.
+        if let Mem::Sema(t) = &p.mem {
+            if !matches!(
+                t,
+                Type::Int { .. } | Type::Enum { .. } | Type::Bool | Type::Ptr(_) | Type::Array(..)
+            ) {
+                p.user = false;
+            }
+            match Scalar::of(t) {
+                Some(
+                    Scalar::Kstack
+                    | Scalar::Ksym
+                    | Scalar::Timestamp(_)
+                    | Scalar::CgroupPath(_)
+                    | Scalar::Username,
+                ) => return Some(V::Int(self.read_int(&p, 8, false))),
+                Some(Scalar::Inet | Scalar::Buf | Scalar::IntArray { .. }) => {
+                    let (_, dst) = self.str_slot();
+                    let n = self.b.imm(i64::from(STR_SIZE));
+                    let h = if p.user {
+                        helper::PROBE_READ_USER
+                    } else {
+                        helper::PROBE_READ_KERNEL
+                    };
+                    self.b.call_void(h, &[dst, n, p.addr]);
+                    return Some(V::Str(dst));
+                }
+                _ => {}
+            }
+        }
         let shape = match &p.mem {
             Mem::Btf(btf, id) => shape(btf, *id),
             Mem::Sema(t @ (Type::Int { .. } | Type::Enum { .. })) => {
@@ -749,6 +793,10 @@ impl Lowerer<'_> {
                 signed: false,
             },
             Mem::Sema(Type::Ptr(_) | Type::Unknown) => Shape::Ptr { target: 0 },
+            // A string variable's slot, reached through `&$s`.
+            Mem::Sema(Type::Str) => Shape::CharArray {
+                count: STR_SIZE - 1,
+            },
             Mem::Sema(_) => Shape::Other,
             Mem::User(t) => match t {
                 CType::Int { size, signed } => Shape::Int {

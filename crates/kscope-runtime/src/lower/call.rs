@@ -490,6 +490,13 @@ impl Lowerer<'_> {
                     Some(ExprKind::Ident(m)) if m == "tai" => {
                         kscope_codegen::helper::KTIME_GET_TAI_NS
                     }
+                    // Upstream's approximation for kernels without the TAI helper: the
+                    // boot clock plus the offset user space measured at the start.
+                    Some(ExprKind::Ident(m)) if m == "sw_tai" => {
+                        let boot = self.b.call(kscope_codegen::helper::KTIME_GET_BOOT_NS, &[]);
+                        let offset = self.b.imm(self.ctx.tai_offset_ns);
+                        return Some(V::Int(self.b.binop(AluOp::Add, boot, offset)));
+                    }
                     Some(_) => {
                         self.not_built(e.span, "this `nsecs()` clock");
                         return None;

@@ -38,6 +38,9 @@ pub struct ProbeContext {
     pub cpid: Option<u32>,
     /// `bpf_ktime_get_ns()` when the run started (`elapsed`).
     pub start_ns: u64,
+    /// `CLOCK_TAI` minus `CLOCK_BOOTTIME` when the run started: `nsecs(sw_tai)` is the
+    /// boot clock plus this (see [`kscope_sys::process::tai_minus_boottime_ns`]).
+    pub tai_offset_ns: i64,
     /// The kernel's BTF (struct layouts for `curtask`, casts, `->`, raw tracepoint
     /// `args`); `None` when the kernel has none.
     pub btf: Option<Arc<BtfTypes>>,
@@ -61,6 +64,7 @@ impl ProbeContext {
             ncpus: 2,
             cpid: None,
             start_ns: 0,
+            tai_offset_ns: 0,
             btf: None,
             usdt: None,
             uprobe_args: None,

@@ -333,13 +333,46 @@ pub(super) mod walk {
         pub vars: BTreeSet<String>,
         /// The loop variables of `for (... : @map)`.
         pub loop_vars: BTreeSet<String>,
+        /// Variables given (by `=` or `let`) the address of a variable, `&$x` (cast or
+        /// not), at least once.
+        pub given_address: BTreeSet<String>,
+        /// Variables given anything else at least once (`op=` counts).
+        pub given_other: BTreeSet<String>,
     }
 
     fn bare(n: &str) -> String {
         n.trim_start_matches('$').to_string()
     }
 
+    /// Whether `e` is `&$x`, perhaps cast.
+    fn variable_address(e: &Expr) -> bool {
+        match &e.kind {
+            ExprKind::Cast { expr, .. } => variable_address(expr),
+            ExprKind::Unary {
+                op: kscope_lang::ast::UnOp::AddrOf,
+                expr,
+            } => matches!(expr.kind, ExprKind::Var(_)),
+            _ => false,
+        }
+    }
+
     impl Names {
+        /// The variables that only ever hold the address of a variable (a stack slot).
+        pub fn stack_pointers(&self) -> BTreeSet<String> {
+            self.given_address
+                .difference(&self.given_other)
+                .cloned()
+                .collect()
+        }
+
+        fn given(&mut self, var: &str, value: Option<&Expr>, plain: bool) {
+            let set = match value {
+                Some(v) if plain && variable_address(v) => &mut self.given_address,
+                _ => &mut self.given_other,
+            };
+            set.insert(bare(var));
+        }
+
         /// Walks `b`.
         pub fn block(&mut self, b: &Block) {
             for s in &b.stmts {
@@ -353,11 +386,13 @@ pub(super) mod walk {
                 StmtKind::Let { var, value, .. } => {
                     self.vars.insert(bare(&var.name));
                     if let Some(v) = value {
+                        self.given(&var.name, Some(v), true);
                         self.expr(v);
                     }
                 }
-                StmtKind::AssignVar { var, value, .. } => {
+                StmtKind::AssignVar { var, value, op } => {
                     self.vars.insert(bare(&var.name));
+                    self.given(&var.name, Some(value), op.is_none());
                     self.expr(value);
                 }
                 StmtKind::AssignMap { map, value, .. } => {

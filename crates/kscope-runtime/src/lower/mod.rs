@@ -104,6 +104,9 @@ pub struct Lowerer<'a> {
     read_slot: Option<Slot>,
     /// `test`/`bench` probes: the register `return N` sets, the program's return value.
     ret: Option<VReg>,
+    /// Variables that only ever hold `&$x`: what they point to is kernel (stack) memory
+    /// in every probe (see `user_source` in btf.rs).
+    stack_pointers: std::collections::BTreeSet<String>,
 }
 
 impl<'a> Lowerer<'a> {
@@ -153,6 +156,11 @@ impl<'a> Lowerer<'a> {
             callback: None,
             read_slot: None,
             ret: None,
+            stack_pointers: {
+                let mut w = formap::walk::Names::default();
+                w.block(&probe.body);
+                w.stack_pointers()
+            },
         };
         l.span(probe.span);
         if matches!(ctx.attach.provider, Provider::Test | Provider::Bench) {

@@ -6,7 +6,7 @@
 use kscope_codegen::VReg;
 use kscope_codegen::ir::{AluOp, Base, JmpOp, Size};
 use kscope_codegen::lower::{self as cg};
-use kscope_lang::ast::{Block, Expr, ExprKind};
+use kscope_lang::ast::{Block, Expr, ExprKind, UnOp};
 use kscope_lang::sema::Type;
 use kscope_lang::span::Span;
 
@@ -160,6 +160,41 @@ impl Lowerer<'_> {
                 Some((self.b.slot_addr(slot, 0), l))
             }
             ExprKind::Record(fields) => self.record_literal_value(e, fields),
+            ExprKind::Block {
+                block,
+                value: Some(value),
+            } => {
+                self.block(block);
+                self.tuple_value(value)
+            }
+            // `*&$t` is `$t`.
+            ExprKind::Unary {
+                op: UnOp::Deref,
+                expr,
+            } if matches!(&expr.kind, ExprKind::Unary { op: UnOp::AddrOf, expr: v }
+                if matches!(v.kind, ExprKind::Var(_))) =>
+            {
+                let ExprKind::Unary { expr: v, .. } = &expr.kind else {
+                    return None;
+                };
+                self.tuple_value(v)
+            }
+            // `*$p` with `$p = &$t`: a tuple pointer only ever holds a variable's stack
+            // address (no other expression gives one), laid out as its type says; the
+            // bytes are copied (kernel memory, as `*` reads it).
+            ExprKind::Unary {
+                op: UnOp::Deref,
+                expr,
+            } if matches!(self.ty(expr), Type::Ptr(_)) => {
+                let (slot, l) = self.zeroed_slot_for(e)?;
+                let src = self.int(expr);
+                let dst = self.b.slot_addr(slot, 0);
+                let n = self.b.imm(i64::from(l.size()));
+                self.b
+                    .call_void(kscope_codegen::helper::PROBE_READ_KERNEL, &[dst, n, src]);
+                self.span(e.span);
+                Some((self.b.slot_addr(slot, 0), l))
+            }
             // `c ? (a, b) : (x, y)`: each branch stores its tuple in one slot of the
             // expression's type (the checker merged both sides' element types).
             ExprKind::Ternary {
