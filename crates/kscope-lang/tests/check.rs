@@ -218,6 +218,18 @@ fn first_error(src: &str) -> String {
     }
 }
 
+/// Each script's first error is its message.
+fn assert_first_errors(cases: &[(&str, &str)]) {
+    let mut wrong = Vec::new();
+    for (src, want) in cases {
+        let got = first_error(src);
+        if got != *want {
+            wrong.push(format!("{src}\n  want: {want}\n  got:  {got}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
 #[test]
 fn rejections() {
     let cases = [
@@ -463,14 +475,7 @@ fn rejections() {
             "`len()` needs a map or a stack, found `string`",
         ),
     ];
-    let mut wrong = Vec::new();
-    for (src, want) in cases {
-        let got = first_error(src);
-        if got != want {
-            wrong.push(format!("{src}\n  want: {want}\n  got:  {got}"));
-        }
-    }
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert_first_errors(&cases);
 }
 
 /// `let $x: T` fixes the type (a `typeof` names another's), `_ = e` discards a value, and
@@ -721,12 +726,5 @@ fn conditional_block_and_subscript_rejections() {
             "`count()` can only be assigned to a map",
         ),
     ];
-    let mut wrong = Vec::new();
-    for (src, want) in cases {
-        let got = first_error(src);
-        if got != want {
-            wrong.push(format!("{src}\n  want: {want}\n  got:  {got}"));
-        }
-    }
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert_first_errors(&cases);
 }
