@@ -696,7 +696,8 @@ fn signals_stop_the_run_print_maps_and_leave_nothing() {
             .chars()
             .take(15)
             .collect();
-        let own = Path::new(env!("CARGO_TARGET_TMPDIR")).join(&comm);
+        // Beside the workload: the build's target/tmp does not exist in the lab's guests.
+        let own = workload().with_file_name(&comm);
         std::fs::copy(workload(), &own).unwrap();
         let mut k = Command::new(env!("CARGO_BIN_EXE_kscope"))
             .args([
@@ -753,8 +754,7 @@ fn output_file_gets_the_program_output() {
     let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
         return;
     };
-    let path =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("run-o-{}.txt", std::process::id()));
+    let path = workload().with_file_name(format!("run-o-{}.txt", std::process::id()));
     let out = kscope(&[
         "-o",
         path.to_str().unwrap(),
