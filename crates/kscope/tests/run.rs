@@ -4,7 +4,6 @@
 
 mod runkit;
 
-use std::path::Path;
 use std::process::Command;
 
 use kscope_testkit::{Feature, require, require_all};
