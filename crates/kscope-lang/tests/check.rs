@@ -608,3 +608,19 @@ fn c_enum_values_keep_their_enum_until_arithmetic() {
         "`enum Foo` has no enumerator of value 4"
     );
 }
+
+/// `void *` takes any pointer, in either order (upstream's `$workfn = args.function;
+/// $workfn = (void *)0`); two different struct pointers still do not mix.
+#[test]
+fn void_pointers_take_any_pointer() {
+    let defs = "struct A { int x; } struct B { int y; } ";
+    let src = format!("{defs}begin {{ $p = (struct A *)0; $p = (void *)0; }}");
+    assert_eq!(var(&src, "p"), "struct A *");
+    let src = format!("{defs}begin {{ $p = (void *)0; $p = (struct B *)0; }}");
+    assert_eq!(var(&src, "p"), "struct B *");
+    let src = format!("{defs}begin {{ $p = (struct A *)0; $p = (struct B *)0; }}");
+    assert_eq!(
+        first_error(&src),
+        "type mismatch for `$p`: it holds `struct A *`, not `struct B *`"
+    );
+}

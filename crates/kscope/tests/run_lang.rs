@@ -1336,3 +1336,21 @@ fn sleeper_on_dev_null() -> std::process::Child {
         .spawn()
         .expect("starting sleep")
 }
+
+/// `ctx` in perf event probes is `struct bpf_perf_event_data *` (upstream's typing), read
+/// by direct loads the verifier maps onto the kernel's layout: an interval's period in
+/// nanoseconds, the sampled registers (`reg()` reads the same), and a cast of `ctx`
+/// (upstream's `((struct x *)ctx).x`: the first register).
+#[test]
+fn ctx_of_a_perf_event_probe_is_its_sample() {
+    let Some(_kernel) = require_all(&[Feature::PerfSw, Feature::BpfPerfEvent]) else {
+        return;
+    };
+    let out = run(
+        "struct x { unsigned long x; } interval:ms:5 { \
+         @p[ctx.sample_period, ctx.regs.ip == reg(\"ip\"), ((struct x *)ctx).x == reg(\"r15\")] = count(); \
+         @n++; if (@n == 3) { exit(); } }",
+        None,
+    );
+    assert_eq!(out, "\n\n@n: 3\n@p[5000000, true, true]: 3\n");
+}

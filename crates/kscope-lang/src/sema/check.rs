@@ -1260,16 +1260,19 @@ impl<'a> Checker<'a> {
                 .collect();
             if let Some(p) = bad.first() {
                 let list: Vec<&str> = allowed.iter().map(|p| p.name()).collect();
+                // A long list says less than what it leaves out.
+                let help = if list.len() > 6 {
+                    format!("`{name}` can be used in probes on kernel or user events")
+                } else {
+                    format!("`{name}` can be used in {} probes", list.join(", "))
+                };
                 self.error(
                     Diagnostic::error(
                         format!("`{name}` is not available in {} probes", p.name()),
                         span,
                         format!("not valid in a {} probe", p.name()),
                     )
-                    .with_help(format!(
-                        "`{name}` can be used in {} probes",
-                        list.join(", ")
-                    )),
+                    .with_help(help),
                 );
                 return Type::Unknown;
             }
@@ -1286,10 +1289,7 @@ impl<'a> Checker<'a> {
             return self.retval_type().unwrap_or_else(b.ty);
         }
         if name == "ctx" {
-            // An iterator's context: `struct bpf_iter__TARGET *`.
-            if let Some(target) = self.attach.first().and_then(|a| a.parts.first()) {
-                return Type::Ptr(Box::new(Type::Struct(format!("struct bpf_iter__{target}"))));
-            }
+            return self.ctx_type(span);
         }
         // A usdt argument is sign-extended from its size in the probe's note (`-4@%eax`):
         // upstream types it `int64`.
@@ -1300,6 +1300,51 @@ impl<'a> Checker<'a> {
             return Type::INT64;
         }
         (b.ty)()
+    }
+
+    /// `ctx`, typed as upstream types it: `struct pt_regs *` in kprobes, uprobes and usdt,
+    /// `struct bpf_perf_event_data *` in perf event probes, `struct bpf_iter__TARGET *`
+    /// in iterators, `void *` elsewhere. Attach points that disagree are an error.
+    fn ctx_type(&mut self, span: Span) -> Type {
+        let of = |a: &AttachPoint| {
+            let s = match a.provider {
+                Provider::Kprobe
+                | Provider::Kretprobe
+                | Provider::Uprobe
+                | Provider::Uretprobe
+                | Provider::Usdt => "struct pt_regs".to_string(),
+                Provider::Interval
+                | Provider::Profile
+                | Provider::Software
+                | Provider::Hardware => "struct bpf_perf_event_data".to_string(),
+                Provider::Iter => match a.parts.first() {
+                    Some(target) => format!("struct bpf_iter__{target}"),
+                    None => return Type::Ptr(Box::new(Type::Void)),
+                },
+                _ => return Type::Ptr(Box::new(Type::Void)),
+            };
+            Type::Ptr(Box::new(Type::Struct(s)))
+        };
+        let mut types = self.attach.iter().map(|a| (a.provider, of(a)));
+        let Some((first_provider, first)) = types.next() else {
+            return Type::Ptr(Box::new(Type::Void));
+        };
+        if let Some((p, t)) = types.find(|(_, t)| *t != first) {
+            self.error(
+                Diagnostic::error(
+                    format!(
+                        "`ctx` is `{first}` in {} probes but `{t}` in {} probes",
+                        first_provider.name(),
+                        p.name()
+                    ),
+                    span,
+                    "its type depends on the attach point",
+                )
+                .with_help("use `ctx` in a probe whose attach points are of one kind"),
+            );
+            return Type::Unknown;
+        }
+        first
     }
 
     /// fexit's `retval` has the function's return type (as upstream), when every attach

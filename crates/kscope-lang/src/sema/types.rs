@@ -158,6 +158,12 @@ impl Type {
         Type::Int { bits, signed }
     }
 
+    /// Whether a pointer to this type says nothing of what it points at (`void *`, or a
+    /// kernel type not resolved).
+    pub fn is_opaque_pointee(&self) -> bool {
+        matches!(self, Type::Void | Type::Unknown)
+    }
+
     /// Whether the value works as an integer operand (ints, bools, unknown kernel values).
     pub fn is_integer_like(&self) -> bool {
         matches!(
@@ -322,6 +328,11 @@ pub fn merge(old: &Type, new: &Type) -> Option<Type> {
             .collect::<Option<Vec<_>>>()
             .map(Type::Tuple),
         (Type::Record(a), Type::Record(b)) => super::records::merge_records(a, b),
+        // `void *` takes any pointer, as in C; the slot keeps the type it had unless that
+        // pointed at nothing known.
+        (Type::Ptr(a), Type::Ptr(b)) if a.is_opaque_pointee() || b.is_opaque_pointee() => {
+            Some(if a.is_opaque_pointee() { new } else { old }.clone())
+        }
         (Type::Agg(a, asg), Type::Agg(b, bsg)) if a == b => {
             Some(Type::Agg(a.clone(), *asg || *bsg))
         }

@@ -38,6 +38,9 @@ struct Place {
     bits: Option<(u8, u8)>,
     /// Whether `addr` is a user-space address (read with `bpf_probe_read_user`).
     user: bool,
+    /// The value is in the probe's context at this offset, read by direct loads the
+    /// verifier rewrites (`addr` is then the context pointer, which must not move).
+    ctx: Option<i16>,
 }
 
 /// What a BTF type is, as far as reading it goes.
@@ -235,7 +238,29 @@ impl Lowerer<'_> {
             });
             return None;
         }
+        if let Some(off) = p.ctx {
+            return self.ctx_address(off, e.span).map(V::Int);
+        }
         Some(V::Int(p.addr))
+    }
+
+    /// The address `off` bytes into the probe's context, for a kind whose context is the
+    /// kernel's own memory (kprobes' `struct pt_regs`); a perf event probe's context is
+    /// a view the verifier rewrites, with no address to give.
+    fn ctx_address(&mut self, off: i16, span: Span) -> Option<VReg> {
+        use kscope_lang::ast::Provider as P;
+        if matches!(
+            self.ctx.attach.provider,
+            P::Interval | P::Profile | P::Software | P::Hardware
+        ) {
+            self.not_built(
+                span,
+                "the address of a part of a perf event probe's context (read its members)",
+            );
+            return None;
+        }
+        let c = self.b.ctx();
+        Some(self.b.binop(AluOp::Add, c, i32::from(off)))
     }
 
     /// The BTF types, or an error at `span` when the kernel has no BTF.
@@ -388,11 +413,8 @@ impl Lowerer<'_> {
             ExprKind::Field {
                 expr: base, field, ..
             } => {
-                let (addr, mem, user) = match self.ty(base) {
-                    Type::Struct(_) if self.is_place(base) => {
-                        let p = self.place(base)?;
-                        (p.addr, p.mem, p.user)
-                    }
+                let p = match self.ty(base) {
+                    Type::Struct(_) if self.is_place(base) => self.place(base)?,
                     Type::Ptr(_) => self.pointer(base)?,
                     _ if self.uprobe_args_missing(base) => return None,
                     t => {
@@ -400,10 +422,10 @@ impl Lowerer<'_> {
                         return None;
                     }
                 };
-                self.member(addr, mem, user, &field.name, field.span)
+                self.member(&p, &field.name, field.span)
             }
             ExprKind::Index { expr: base, index } => {
-                let (addr, elem, user, count) = match self.ty(base) {
+                let (addr, elem, user, count, ctx) = match self.ty(base) {
                     Type::Array(..) if self.is_place(base) => {
                         let p = self.place(base)?;
                         let (elem, count) = match &p.mem {
@@ -427,11 +449,11 @@ impl Lowerer<'_> {
                                 return None;
                             }
                         };
-                        (p.addr, elem, p.user, count)
+                        (p.addr, elem, p.user, count, p.ctx)
                     }
                     Type::Ptr(_) => {
-                        let (a, m, u) = self.pointer(base)?;
-                        (a, m, u, None)
+                        let p = self.pointer(base)?;
+                        (p.addr, p.mem, p.user, None, p.ctx)
                     }
                     t => {
                         self.not_built(e.span, format!("indexing `{t}`"));
@@ -439,6 +461,31 @@ impl Lowerer<'_> {
                     }
                 };
                 let stride = self.size_of(&elem, e.span)?;
+                if let Some(base_off) = ctx {
+                    // The context pointer cannot move: a constant index only.
+                    let ExprKind::Int(i) = index.kind else {
+                        self.not_built(index.span, "indexing the probe's context by a variable");
+                        return None;
+                    };
+                    let off = i
+                        .checked_mul(stride)
+                        .and_then(|o| i16::try_from(o).ok())
+                        .and_then(|o| o.checked_add(base_off));
+                    let Some(off) = off else {
+                        self.errors.push(LowerError {
+                            span: index.span,
+                            message: format!("index {i} is past the end of the probe's context"),
+                        });
+                        return None;
+                    };
+                    return Some(Place {
+                        addr,
+                        mem: elem,
+                        bits: None,
+                        user,
+                        ctx: Some(off),
+                    });
+                }
                 let addr = match index.kind {
                     ExprKind::Int(i) => {
                         if let Some(n) = count.filter(|&n| n > 0 && i >= u64::from(n)) {
@@ -470,20 +517,13 @@ impl Lowerer<'_> {
                     mem: elem,
                     bits: None,
                     user,
+                    ctx: None,
                 })
             }
             ExprKind::Unary {
                 op: UnOp::Deref,
                 expr,
-            } => {
-                let (addr, mem, user) = self.pointer(expr)?;
-                Some(Place {
-                    addr,
-                    mem,
-                    bits: None,
-                    user,
-                })
-            }
+            } => self.pointer(expr),
             _ => {
                 self.not_built(e.span, "reading memory through this expression");
                 None
@@ -519,8 +559,25 @@ impl Lowerer<'_> {
         size
     }
 
-    /// A pointer's value and the type it points to.
-    fn pointer(&mut self, e: &Expr) -> Option<(VReg, Mem, bool)> {
+    /// What a pointer points to: its value as the address, and the pointee's type.
+    fn pointer(&mut self, e: &Expr) -> Option<Place> {
+        let to = |addr, mem, user| Place {
+            addr,
+            mem,
+            bits: None,
+            user,
+            ctx: None,
+        };
+        if self.direct_ctx(e) {
+            let Type::Ptr(inner) = self.ty(e) else {
+                return None;
+            };
+            let mem = self.mem_of(&inner, e.span)?;
+            return Some(Place {
+                ctx: Some(0),
+                ..to(self.b.ctx(), mem, false)
+            });
+        }
         if self.is_place(e) {
             let p = self.place(e)?;
             let target = match &p.mem {
@@ -543,20 +600,20 @@ impl Lowerer<'_> {
                 return None;
             };
             let v = self.read_int(&p, 8, false);
-            return Some((v, target, p.user));
+            return Some(to(v, target, p.user));
         }
         match self.ty(e) {
             Type::Ptr(inner) => {
                 let mem = self.mem_of(&inner, e.span)?;
                 let user = self.user_source(e, matches!(mem, Mem::Btf(..)));
                 let v = self.int(e);
-                Some((v, mem, user))
+                Some(to(v, mem, user))
             }
             t @ Type::Int { .. } => {
                 let mem = self.mem_of(&t, e.span)?;
                 let user = self.user_source(e, false);
                 let v = self.int(e);
-                Some((v, mem, user))
+                Some(to(v, mem, user))
             }
             t => {
                 self.not_built(e.span, format!("following `{t}` as a pointer"));
@@ -599,11 +656,25 @@ impl Lowerer<'_> {
         }
     }
 
-    /// `addr + off` for a member `off` bytes into its struct.
-    fn member_address(&mut self, addr: VReg, off: u64, span: Span) -> Option<VReg> {
+    /// The address of a member `off` bytes into the struct at `base`: `addr + off`, or
+    /// for the probe's context the same pointer at a larger offset.
+    fn member_address(
+        &mut self,
+        base: &Place,
+        off: u64,
+        span: Span,
+    ) -> Option<(VReg, Option<i16>)> {
+        let addr = base.addr;
+        if let Some(at) = base.ctx {
+            let Some(at) = i16::try_from(off).ok().and_then(|o| o.checked_add(at)) else {
+                self.not_built(span, "a member this far into the probe's context");
+                return None;
+            };
+            return Some((addr, Some(at)));
+        }
         match i32::try_from(off) {
-            Ok(0) => Some(addr),
-            Ok(off) => Some(self.b.binop(AluOp::Add, addr, off)),
+            Ok(0) => Some((addr, None)),
+            Ok(off) => Some((self.b.binop(AluOp::Add, addr, off), None)),
             Err(_) => {
                 self.not_built(span, "a member more than 2 GiB into its struct");
                 None
@@ -611,16 +682,10 @@ impl Lowerer<'_> {
         }
     }
 
-    /// The member `name` of the aggregate at `addr`.
-    fn member(
-        &mut self,
-        addr: VReg,
-        mem: Mem,
-        user: bool,
-        name: &str,
-        span: Span,
-    ) -> Option<Place> {
-        if let Mem::User(CType::Struct(s)) = &mem {
+    /// The member `name` of the aggregate at `base`.
+    fn member(&mut self, base: &Place, name: &str, span: Span) -> Option<Place> {
+        let user = base.user;
+        if let Mem::User(CType::Struct(s)) = &base.mem {
             let def = self.checked.program.c_types.get(s)?;
             let Some(m) = def.members.iter().find(|m| m.name == name) else {
                 self.errors.push(LowerError {
@@ -630,15 +695,16 @@ impl Lowerer<'_> {
                 return None;
             };
             let (off, ty, bits) = (m.offset, m.ty.clone(), m.bits);
-            let addr = self.member_address(addr, off, span)?;
+            let (addr, ctx) = self.member_address(base, off, span)?;
             return Some(Place {
                 addr,
                 mem: Mem::User(ty),
                 bits,
                 user,
+                ctx,
             });
         }
-        let Mem::Btf(btf, id) = mem else {
+        let Mem::Btf(btf, id) = base.mem.clone() else {
             self.not_built(span, "member access without BTF");
             return None;
         };
@@ -655,12 +721,13 @@ impl Lowerer<'_> {
             });
             return None;
         };
-        let addr = self.member_address(addr, off, span)?;
+        let (addr, ctx) = self.member_address(base, off, span)?;
         Some(Place {
             addr,
             mem: Mem::Btf(btf, type_id),
             bits,
             user,
+            ctx,
         })
     }
 
@@ -679,6 +746,9 @@ impl Lowerer<'_> {
 
     /// Reads an integer of `size` bytes at `p` into a stack slot and extends it.
     fn read_int(&mut self, p: &Place, size: u32, signed: bool) -> VReg {
+        if let Some(off) = p.ctx {
+            return self.read_ctx_int(off, size, signed);
+        }
         let s = self.scratch();
         let dst = self.b.slot_addr(s, 0);
         let n = self.b.imm(i64::from(size));
@@ -694,6 +764,55 @@ impl Lowerer<'_> {
         self.extend(r, &Type::int((size * 8) as u8, signed))
     }
 
+    /// An integer of the probe's context at `off`: the aligned 8 bytes holding it (perf
+    /// event contexts allow only 8-byte loads of their registers), shifted down and
+    /// extended.
+    fn read_ctx_int(&mut self, off: i16, size: u32, signed: bool) -> VReg {
+        let aligned = off & !7;
+        let c = self.b.ctx();
+        let w = self.b.load(Size::DW, Base::Reg(c), aligned);
+        let shift = i32::from(off - aligned) * 8;
+        if shift > 0 {
+            self.b.alu(AluOp::Rsh, w, shift);
+        }
+        if size >= 8 {
+            return w;
+        }
+        // Keep the low `size` bytes, then extend them as the type says.
+        self.b.alu(AluOp::Lsh, w, 64 - (size * 8) as i32);
+        let op = if signed { AluOp::Arsh } else { AluOp::Rsh };
+        self.b.alu(op, w, 64 - (size * 8) as i32);
+        w
+    }
+
+    /// Whether `e` is the probe's context pointer (or a cast of it) where the kernel
+    /// lets it be read only by direct loads at fixed offsets: kprobes, uprobes and usdt
+    /// (`struct pt_regs`) and perf event probes (`struct bpf_perf_event_data`, which the
+    /// verifier maps onto the kernel's own layout).
+    fn direct_ctx(&self, e: &Expr) -> bool {
+        use kscope_lang::ast::Provider as P;
+        let kind_reads_directly = matches!(
+            self.ctx.attach.provider,
+            P::Kprobe
+                | P::Kretprobe
+                | P::Uprobe
+                | P::Uretprobe
+                | P::Usdt
+                | P::Interval
+                | P::Profile
+                | P::Software
+                | P::Hardware
+        );
+        let mut e = e;
+        loop {
+            match &e.kind {
+                ExprKind::Ident(n) if n == "ctx" => return kind_reads_directly,
+                ExprKind::Cast { expr, .. } if matches!(self.ty(e), Type::Ptr(_)) => e = expr,
+                _ => return false,
+            }
+        }
+    }
+
     /// Reads a bitfield: the bytes holding it, shifted and extended to 64 bits.
     fn read_bits(
         &mut self,
@@ -703,6 +822,10 @@ impl Lowerer<'_> {
         signed: bool,
         span: Span,
     ) -> Option<VReg> {
+        if p.ctx.is_some() {
+            self.not_built(span, "a bitfield of the probe's context");
+            return None;
+        }
         let bytes = (u32::from(first) + u32::from(width)).div_ceil(8);
         if bytes > 8 || width == 0 {
             self.not_built(span, "a bitfield spanning more than 8 bytes");
@@ -792,6 +915,13 @@ impl Lowerer<'_> {
                 }
             },
             Shape::Ptr { .. } => Some(V::Int(self.read_int(&p, 8, false))),
+            Shape::CharArray { .. } | Shape::Array { .. } | Shape::Aggregate if p.ctx.is_some() => {
+                self.not_built(
+                    e.span,
+                    "reading anything but integers from the probe's context",
+                );
+                None
+            }
             Shape::CharArray { count } => {
                 let (_, dst) = self.str_slot();
                 // At most `count` bytes, NUL-terminated; the slot is zero padded.
@@ -879,10 +1009,14 @@ impl Lowerer<'_> {
         };
         for (i, (name, fl)) in fields.iter().enumerate() {
             let (off, _) = l.element(i)?;
-            let m = self.member(p.addr, p.mem.clone(), p.user, name, e.span)?;
+            let m = self.member(p, name, e.span)?;
             let at = self.offset(dst, off);
             match fl {
                 Layout::Record(_) => self.store_members(at, &m, fl, e)?,
+                Layout::Scalar(Scalar::IntArray { .. }) if m.ctx.is_some() => {
+                    self.not_built(e.span, "an array member of the probe's context");
+                    return None;
+                }
                 Layout::Scalar(Scalar::IntArray { .. }) => {
                     // The elements as they are in memory, in the zeroed slot.
                     let n = self.size_of(&m.mem, e.span)?.min(u64::from(STR_SIZE));
