@@ -1354,3 +1354,36 @@ fn ctx_of_a_perf_event_probe_is_its_sample() {
     );
     assert_eq!(out, "\n\n@n: 3\n@p[5000000, true, true]: 3\n");
 }
+
+/// A module glob on a raw tracepoint that matches only the kernel is the kernel
+/// (upstream's `rawtracepoint:vmlinu*:sys_exit`); one matching no module says so.
+#[test]
+fn raw_tracepoint_module_globs_match_vmlinux() {
+    let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
+        return;
+    };
+    let out = run(
+        "rawtracepoint:vmlinu*:sys_exit { printf(\"%s\\n\", probe); exit(); }",
+        None,
+    );
+    // Both CPUs may fire before exit() lands: every line names the one probe.
+    let fired: Vec<&str> = out.lines().filter(|l| !l.is_empty()).collect();
+    assert!(!fired.is_empty(), "{out:?}");
+    assert!(
+        fired.iter().all(|l| *l == "rawtracepoint:vmlinux:sys_exit"),
+        "{out:?}"
+    );
+    let out = kscope(&[
+        "--dry-run",
+        "-e",
+        "rawtracepoint:nomod*:sys_exit { exit(); }",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains(
+            "error: no module `nomod*` with raw tracepoints: only vmlinux's are built yet"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+}
