@@ -32,8 +32,8 @@ pub struct Stacks<'a> {
     timestamps: Vec<String>,
     /// The `cgroup_path()` hierarchy filters.
     cgroup_filters: Vec<String>,
-    /// The script's enums (their enumerators name enum values).
-    enums: Vec<kscope_lang::cdefs::CEnum>,
+    /// The program's enums (their enumerators name enum values).
+    enums: kscope_lang::cdefs::EnumTable,
     /// uid → user name, from /etc/passwd on first use.
     users_by_uid: std::cell::OnceCell<std::collections::HashMap<u64, String>>,
     /// Unix time minus boot time, in nanoseconds, when the run started (upstream's
@@ -51,7 +51,7 @@ impl<'a> Stacks<'a> {
             users: UserSymbols::new(),
             timestamps: Vec::new(),
             cgroup_filters: Vec::new(),
-            enums: Vec::new(),
+            enums: Default::default(),
             users_by_uid: std::cell::OnceCell::new(),
             boot_to_unix_ns: 0,
         }
@@ -82,7 +82,7 @@ impl<'a> Stacks<'a> {
     fn enum_value(&self, v: u64, id: u32) -> Primitive {
         let name = self
             .enums
-            .get(id as usize)
+            .get(id)
             .and_then(|e| e.variant_name(v, e.size() * 8));
         Primitive::enum_value(name, v)
     }

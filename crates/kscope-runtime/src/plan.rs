@@ -57,8 +57,8 @@ pub enum Scalar {
     CgroupPath(u32),
     /// `username`: the 8-byte uid, named from /etc/passwd when printed.
     Username,
-    /// A value of a script-defined enum: 8 bytes, printed as the name of its enumerator
-    /// (the index of the enum in [`Plan::enums`]).
+    /// A value of a C enum (the script's or the kernel's): 8 bytes, printed as the name
+    /// of its enumerator (the enum's id in [`Plan::enums`]).
     Enum(u32),
     /// `buf()`: [`STR_SIZE`] bytes, the 8-byte length, then that many bytes (at most
     /// [`BUF_MAX`](kscope_lang::sema::BUF_MAX)), zero padded.
@@ -500,8 +500,9 @@ pub struct Plan {
     /// clock, from [`DUMMY_TS_MAP_ENV`](crate::lower::DUMMY_TS_MAP_ENV) as upstream's
     /// runtime tests set it; `None` reads `CLOCK_TAI`.
     pub tseries_clock: Option<String>,
-    /// The script's enums, indexed by [`Scalar::Enum`].
-    pub enums: Vec<kscope_lang::cdefs::CEnum>,
+    /// The enums of the program's values (the script's and the kernel's), by
+    /// [`Scalar::Enum`].
+    pub enums: kscope_lang::cdefs::EnumTable,
 }
 
 /// A table of strings indexed by a number, held in an array map that user space fills
@@ -669,7 +670,7 @@ impl Plan {
             seen_pids: None,
             str_tables: Vec::new(),
             timestamp_formats: checked.timestamp_formats.clone(),
-            enums: checked.program.c_types.enums.clone(),
+            enums: checked.enums.clone(),
             cgroup_path_filters: checked.cgroup_path_filters.clone(),
             tseries_clock: std::env::var(crate::lower::DUMMY_TS_MAP_ENV)
                 .ok()

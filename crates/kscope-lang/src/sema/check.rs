@@ -1226,13 +1226,36 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// The enum `enum NAME` as a cast or `let` names it (64 bits): the script's, else
+    /// the kernel's.
+    fn enum_named(&self, name: &str) -> Option<Type> {
+        match self.c_types.get_enum(name) {
+            Some((id, _)) => Some(self.c_types.enum_type(id, 64)),
+            None if name.starts_with("enum ") => self.tp.enum_type(name),
+            None => None,
+        }
+    }
+
+    /// The definition of enum `id`: the script's, or the kernel's from the provider.
+    fn enum_def(&self, id: u32) -> Option<crate::cdefs::CEnum> {
+        if crate::cdefs::is_kernel_enum(id) {
+            self.tp.kernel_enum(id)
+        } else {
+            self.c_types.enums.get(id as usize).cloned()
+        }
+    }
+
     fn ident(&mut self, name: &str, span: Span) -> Type {
         let Some(b) = builtins::builtin(name) else {
             if let Some((id, _)) = self.c_types.enumerator(name) {
                 return self.c_types.enum_type(id, 64);
             }
             if let Some(v) = self.tp.enum_value(name) {
-                return literal_type(v as i128);
+                // A kernel enumerator is a value of its enum (BTF's), as a script's is.
+                return self
+                    .tp
+                    .enum_constant_type(name)
+                    .unwrap_or_else(|| literal_type(v as i128));
             }
             let mut d =
                 Diagnostic::error(format!("unknown builtin `{name}`"), span, "not a builtin");
@@ -1245,7 +1268,8 @@ impl<'a> Checker<'a> {
                 d = d.with_help(format!("`{name}` is a function: call it as `{name}(...)`"));
             } else if name.len() > 1 && !name.chars().any(|c| c.is_ascii_lowercase()) {
                 d = d.with_help(
-                    "kernel enum values come from BTF, which kscope does not read for scripts yet; use the number",
+                    "kernel enum values come from the kernel's BTF, where no enum has this \
+                     enumerator (or there is no BTF); use the number",
                 );
             }
             self.error(d);
@@ -1355,7 +1379,10 @@ impl<'a> Checker<'a> {
             let Lookup::Found(t) = self.tp.return_type(ap) else {
                 return None;
             };
-            if !matches!(t, Type::Int { .. } | Type::Bool | Type::Ptr(_)) {
+            if !matches!(
+                t,
+                Type::Int { .. } | Type::Enum { .. } | Type::Bool | Type::Ptr(_)
+            ) {
                 return None;
             }
             match &found {
@@ -1528,9 +1555,7 @@ impl<'a> Checker<'a> {
             Some(of) => self.typeof_type(of),
             None => match builtins::cast_base(&ty.base) {
                 Some(t) => t,
-                None if let Some((id, _)) = self.c_types.get_enum(&ty.base) => {
-                    self.c_types.enum_type(id, 64)
-                }
+                None if let Some(t) = self.enum_named(&ty.base) => t,
                 None if is_tagged(&ty.base) => {
                     if !self.known_struct(ty) {
                         return None;
@@ -1568,9 +1593,7 @@ impl<'a> Checker<'a> {
             Some(of) => self.typeof_type(of),
             None => match builtins::cast_base(&ty.base) {
                 Some(t) => t,
-                None if let Some((id, _)) = self.c_types.get_enum(&ty.base) => {
-                    self.c_types.enum_type(id, 64)
-                }
+                None if let Some(t) = self.enum_named(&ty.base) => t,
                 None if is_tagged(&ty.base) => {
                     if !self.known_struct(ty) {
                         return Type::Unknown;
@@ -1623,22 +1646,20 @@ impl<'a> Checker<'a> {
                 return Type::Unknown;
             }
             Type::Enum { id, name, .. } if ty.pointer == 0 && ty.array.is_none() => {
-                let e = &self.c_types.enums[*id as usize];
+                let e = self.enum_def(*id);
                 if let Some(v) = literal_value(x)
+                    && let Some(e) = e
                     && !e.has_value(v)
                 {
-                    self.error(
-                        Diagnostic::error(
-                            format!("`{name}` has no enumerator of value {v}"),
-                            x.span,
-                            "not a value of the enum",
-                        )
-                        .with_note(
-                            format!("`{name}`"),
-                            e.span,
-                            "defined here",
-                        ),
+                    let mut d = Diagnostic::error(
+                        format!("`{name}` has no enumerator of value {v}"),
+                        x.span,
+                        "not a value of the enum",
                     );
+                    if e.btf_size.is_none() {
+                        d = d.with_note(format!("`{name}`"), e.span, "defined here");
+                    }
+                    self.error(d);
                     return Type::Unknown;
                 }
             }
@@ -2256,6 +2277,7 @@ impl<'a> Checker<'a> {
                 let t = self.expr(&args[0]);
                 match t {
                     Type::Int { .. } => t,
+                    Type::Enum { .. } => t.without_enum(),
                     Type::Unknown | Type::Bool => Type::UINT64,
                     t => {
                         self.error(Diagnostic::error(

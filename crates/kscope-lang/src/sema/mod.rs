@@ -91,6 +91,9 @@ pub struct Checked {
     pub cgroup_path_filters: Vec<String>,
     /// The named options the script reads with `getopt()` (`--name` on the command line).
     pub option_names: Vec<String>,
+    /// The enums of the program's values by [`Type::Enum`] id (the script's and the
+    /// kernel's it uses), whose enumerators name those values when printed.
+    pub enums: crate::cdefs::EnumTable,
 }
 
 /// What to do with an attach point that does not exist or does not attach: the
@@ -192,7 +195,9 @@ fn check_inline(
         meta::prune_comptime(&mut p.body, &second.consts);
     }
     sizes::fold(&mut program, &second.consts);
+    let enums = enum_table(&c_types, types, &second);
     Ok(Checked {
+        enums,
         types: second.types,
         maps: second.maps,
         probes: second.probe_infos,
@@ -204,6 +209,45 @@ fn check_inline(
         cgroup_path_filters: second.cgroup_path_filters,
         program,
     })
+}
+
+/// The script's enums and the kernel enums of the values that `checker` typed (every
+/// expression, map, variable and struct read as a whole).
+fn enum_table(
+    c_types: &crate::cdefs::CTypes,
+    types: &dyn TypeProvider,
+    checker: &check::Checker<'_>,
+) -> crate::cdefs::EnumTable {
+    let mut ids = std::collections::BTreeSet::new();
+    let mut add = |id: u32| {
+        if crate::cdefs::is_kernel_enum(id) {
+            ids.insert(id);
+        }
+    };
+    let maps = checker
+        .maps
+        .values()
+        .flat_map(|m| m.keys.iter().chain([&m.value]));
+    let variables = checker
+        .probe_infos
+        .iter()
+        .flat_map(|p| p.variables.values());
+    for t in checker
+        .types
+        .iter()
+        .chain(maps)
+        .chain(variables)
+        .chain(checker.struct_values.values())
+    {
+        crate::cdefs::enum_ids(t, &mut add);
+    }
+    crate::cdefs::EnumTable {
+        script: c_types.enums.clone(),
+        kernel: ids
+            .into_iter()
+            .filter_map(|id| Some((id, types.kernel_enum(id)?)))
+            .collect(),
+    }
 }
 
 /// `missing_probes` of `program` (checked by the type checker: an unknown value is an

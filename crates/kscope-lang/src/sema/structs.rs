@@ -99,9 +99,11 @@ impl Checker<'_> {
                 fields
                     .into_iter()
                     .map(|f| match f.ty {
-                        t @ (Type::Int { .. } | Type::Bool | Type::Ptr(_) | Type::Str) => {
-                            Some((f.name, t))
-                        }
+                        t @ (Type::Int { .. }
+                        | Type::Enum { .. }
+                        | Type::Bool
+                        | Type::Ptr(_)
+                        | Type::Str) => Some((f.name, t)),
                         _ => None,
                     })
                     .collect::<Option<Vec<_>>>()?,

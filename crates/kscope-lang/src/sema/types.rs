@@ -67,16 +67,18 @@ pub enum Type {
     Ptr(Box<Type>),
     /// A kernel struct, union or enum by name (`struct task_struct`), laid out by BTF later.
     Struct(String),
-    /// A value of an enum the script defines (`enum Foo`): an unsigned integer of `bits`
-    /// that prints as the name of the enumerator it equals (upstream's symbolization).
-    /// Enumerators and casts `(enum Foo)x` are 64 bits; a struct member has the enum's
-    /// C size.
+    /// A value of a C enum (`enum Foo`), the script's or the kernel's (BTF): an
+    /// unsigned integer of `bits` that prints as the name of the enumerator it equals
+    /// (upstream's symbolization). Enumerators and casts `(enum Foo)x` are 64 bits; a
+    /// struct member, argument or tracepoint field has the enum's C size.
     Enum {
-        /// Its tagged name.
+        /// Its tagged name (`enum <anon:ID>` for an anonymous kernel enum).
         name: String,
         /// Width.
         bits: u8,
-        /// Its index in [`CTypes::enums`](crate::cdefs::CTypes::enums).
+        /// Its index in [`CTypes::enums`](crate::cdefs::CTypes::enums), or
+        /// `KERNEL_ENUM | BTF id` for a kernel enum (see
+        /// [`KERNEL_ENUM`](crate::cdefs::KERNEL_ENUM)).
         id: u32,
     },
     /// A fixed-size array.
