@@ -1006,7 +1006,8 @@ impl<'a> Parser<'a> {
             let e = self.unary();
             self.depth -= 1;
             let e = e?;
-            let span = start.to(e.span);
+            // To the operand's last token: a closing parenthesis is part of it.
+            let span = start.to(Span::new(self.prev_end, self.prev_end));
             return Ok(self.mk(
                 ExprKind::Unary {
                     op,
@@ -1022,7 +1023,7 @@ impl<'a> Parser<'a> {
             self.depth -= 1;
             let target = target?;
             check_incdec_target(&target, tok)?;
-            let span = start.to(target.span);
+            let span = start.to(Span::new(self.prev_end, self.prev_end));
             return Ok(self.mk(
                 ExprKind::IncDec {
                     increment: tok == Token::PlusPlus,
