@@ -418,6 +418,18 @@ fn rejections() {
             "invalid stack_mode",
         ),
         (
+            "begin { print(kstack(build_id)); }",
+            "'build_id' stack mode can only be used for ustack",
+        ),
+        (
+            "config = { stack_mode = build_id } begin { print(kstack(5)); }",
+            "'build_id' stack mode can only be used for ustack",
+        ),
+        (
+            "begin { @ = len(comm); }",
+            "`len()` needs a map or a stack, found `string`",
+        ),
+        (
             "tracepoint:syscalls:sys_enter_read { print(args.cnt); }",
             "`tracepoint:syscalls:sys_enter_read` has no argument `cnt`",
         ),
@@ -622,5 +634,36 @@ fn void_pointers_take_any_pointer() {
     assert_eq!(
         first_error(&src),
         "type mismatch for `$p`: it holds `struct A *`, not `struct B *`"
+    );
+}
+
+#[test]
+fn len_of_stacks_is_recorded_by_kind_and_build_id_falls_back_for_bare_kstack() {
+    let c = compile_with(
+        "begin { @k[kstack] = 1; @n = len(ustack(3)); }",
+        &NoKernelTypes,
+    );
+    assert_eq!((c.len_of_kstack, c.len_of_ustack), (false, true));
+    let c = compile_with(
+        "begin { $s = kstack; @n = len($s); @m = len(@k); @k[1] = 1; }",
+        &NoKernelTypes,
+    );
+    assert_eq!((c.len_of_kstack, c.len_of_ustack), (true, false));
+    let c = compile_with(
+        "begin { @k[kstack] = 1; @u[ustack(build_id)] = 1; }",
+        &NoKernelTypes,
+    );
+    assert_eq!((c.len_of_kstack, c.len_of_ustack), (false, false));
+    assert!(c.warnings.is_empty());
+    // Under `stack_mode = build_id` a bare `kstack` is raw, with upstream's warning;
+    // `ustack` and `ustack(raw)` are accepted.
+    let c = compile_with(
+        "config = { stack_mode = build_id } begin { @k[kstack] = 1; @u[ustack] = 1; @r[ustack(raw)] = 1; }",
+        &NoKernelTypes,
+    );
+    let w: Vec<&str> = c.warnings.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        w,
+        ["'build_id' stack mode can only be used for ustack. Falling back to 'raw' mode."]
     );
 }

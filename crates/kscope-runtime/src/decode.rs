@@ -3,13 +3,13 @@
 
 use kscope_bpf::Map;
 use kscope_lang::output::{
-    Cell, Frame, MapData, Primitive, StackMode, ValueKind, combine_avg, combine_buckets,
-    combine_min_max, combine_sum, sema_bridge,
+    BuildIdFrame, Cell, Frame, MapData, Primitive, StackMode, ValueKind, combine_avg,
+    combine_buckets, combine_min_max, combine_sum, sema_bridge,
 };
 
 use crate::plan::{
-    JOIN_MAX, JOIN_SIZE, Layout, Message, Plan, STACK_DEPTH, STR_SIZE, Scalar, StackMap, StackWord,
-    UserMap, ValueLayout,
+    JOIN_MAX, JOIN_SIZE, Layout, Message, Plan, STACK_DEPTH, STACK_MODE_BUILD_ID, STACK_MODE_PERF,
+    STACK_MODE_RAW, STR_SIZE, Scalar, StackMap, StackWord, UserMap, ValueLayout,
 };
 use crate::ustack::{Spelling, UserSymbols};
 
@@ -156,21 +156,22 @@ impl<'a> Stacks<'a> {
         Primitive::symbol(name.as_deref(), addr)
     }
 
+    /// The stack trace map of a word's kind, depth and (user stacks) build ids.
+    fn map_of(&self, user: bool, w: StackWord) -> Option<&'a Map> {
+        let depth = w.depth();
+        let build_id = user && w.mode == STACK_MODE_BUILD_ID;
+        if !user && depth == STACK_DEPTH && self.map.is_some() {
+            return self.map;
+        }
+        self.maps
+            .iter()
+            .find(|(m, _)| m.user == user && m.depth == depth && m.build_id == build_id)
+            .map(|(_, m)| *m)
+    }
+
     /// The addresses of the stack a word names, from the map of its kind and depth.
     fn addresses(&self, user: bool, w: StackWord) -> Vec<u64> {
-        let depth = match u32::from(w.limit) {
-            0 => STACK_DEPTH,
-            d => d.min(STACK_DEPTH),
-        };
-        let map = if !user && depth == STACK_DEPTH && self.map.is_some() {
-            self.map
-        } else {
-            self.maps
-                .iter()
-                .find(|(m, _)| m.user == user && m.depth == depth)
-                .map(|(_, m)| *m)
-        };
-        match map {
+        match self.map_of(user, w) {
             Some(m) => kscope_bpf::stack::stack_addresses(m, w.id)
                 .ok()
                 .flatten()
@@ -196,6 +197,9 @@ impl<'a> Stacks<'a> {
 
     fn user(&self, word: u64, pid: u32) -> Primitive {
         let w = StackWord::decode(word);
+        if w.mode == STACK_MODE_BUILD_ID {
+            return Primitive::build_id_stack(&self.build_ids(w));
+        }
         let addrs = self.addresses(true, w);
         let mode = stack_mode(w.mode);
         let spelling = match mode {
@@ -219,12 +223,33 @@ impl<'a> Stacks<'a> {
             .collect();
         Primitive::stack(&frames, mode)
     }
+
+    /// The frames of a `ustack(build_id)` word, from its `BPF_F_STACK_BUILD_ID` map.
+    fn build_ids(&self, w: StackWord) -> Vec<BuildIdFrame> {
+        use kscope_bpf::stack::{BUILD_ID_VALID, stack_build_ids};
+        let Some(map) = self.map_of(true, w) else {
+            return Vec::new();
+        };
+        stack_build_ids(map, w.id)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| match f.status {
+                BUILD_ID_VALID => BuildIdFrame::Valid {
+                    build_id: f.build_id,
+                    offset: f.offset_or_ip,
+                },
+                _ => BuildIdFrame::Ip(f.offset_or_ip),
+            })
+            .collect()
+    }
 }
 
 fn stack_mode(m: u8) -> StackMode {
     match m {
-        1 => StackMode::Perf,
-        2 => StackMode::Raw,
+        STACK_MODE_PERF => StackMode::Perf,
+        STACK_MODE_RAW => StackMode::Raw,
         _ => StackMode::Bpftrace,
     }
 }

@@ -76,17 +76,34 @@ pub enum Scalar {
 }
 
 /// The word a `kstack`/`ustack` value stores: the id `bpf_get_stackid` returned in the low
-/// 32 bits (an error code reads as an id no map holds), the print mode in bits 32..40
-/// and the frame limit (0: [`STACK_DEPTH`]) in bits 40..56.
+/// 32 bits (an error code reads as an id no map holds), the print mode in bits 32..40,
+/// the frame limit (0: [`STACK_DEPTH`]) in bits 40..56 and, when the script takes
+/// `len()` of a stack of its kind ([`Checked::len_of_kstack`]), the number of frames in
+/// bits 56..64 (else 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StackWord {
     /// The stack id (or an error code as `u32`).
     pub id: u32,
-    /// 0 `bpftrace`, 1 `perf`, 2 `raw`.
+    /// [`STACK_MODE_BPFTRACE`], [`STACK_MODE_PERF`], [`STACK_MODE_RAW`] or
+    /// [`STACK_MODE_BUILD_ID`].
     pub mode: u8,
     /// The frame limit (`kstack(3)`), 0 for the default.
     pub limit: u16,
+    /// The frames the stack has (at most the limit), when counted.
+    pub frames: u8,
 }
+
+/// [`StackWord::mode`] of `bpftrace` (the default).
+pub const STACK_MODE_BPFTRACE: u8 = 0;
+/// [`StackWord::mode`] of `perf`.
+pub const STACK_MODE_PERF: u8 = 1;
+/// [`StackWord::mode`] of `raw`.
+pub const STACK_MODE_RAW: u8 = 2;
+/// [`StackWord::mode`] of `build_id` (user stacks only): the stack is in a map created
+/// with `BPF_F_STACK_BUILD_ID`.
+pub const STACK_MODE_BUILD_ID: u8 = 3;
+/// The bit where [`StackWord::frames`] starts.
+pub const STACK_FRAMES_SHIFT: u32 = 56;
 
 impl StackWord {
     /// The bits above the id, as lowering ORs them in.
@@ -100,6 +117,15 @@ impl StackWord {
             id: w as u32,
             mode: (w >> 32) as u8,
             limit: (w >> 40) as u16,
+            frames: (w >> STACK_FRAMES_SHIFT) as u8,
+        }
+    }
+
+    /// The depth of the map the stack is in: the limit, or [`STACK_DEPTH`].
+    pub fn depth(self) -> u32 {
+        match u32::from(self.limit) {
+            0 => STACK_DEPTH,
+            d => d.min(STACK_DEPTH),
         }
     }
 }
@@ -112,8 +138,25 @@ pub struct StackMap {
     /// Frames kept (the map's depth): a `kstack(3)` keeps 3, so that stacks equal in
     /// their first 3 frames are one key, as upstream's.
     pub depth: u32,
+    /// Frames are `struct bpf_stack_build_id` (build id and file offset), not
+    /// addresses: the map has `BPF_F_STACK_BUILD_ID` (`ustack(build_id)`).
+    pub build_id: bool,
     /// Its id.
     pub id: MapId,
+}
+
+impl StackMap {
+    /// Its spec: `depth` addresses, or `depth` build-id frames.
+    pub fn spec(&self) -> MapSpec {
+        let kind = if self.user { "u" } else { "k" };
+        if self.build_id {
+            MapSpec::build_id_stack_trace(self.depth, MAP_ENTRIES)
+                .with_name(format!("ks_{kind}stackb{}", self.depth))
+        } else {
+            MapSpec::stack_trace(self.depth, MAP_ENTRIES)
+                .with_name(format!("ks_{kind}stack{}", self.depth))
+        }
+    }
 }
 
 impl Scalar {
@@ -490,6 +533,10 @@ pub struct Plan {
     /// The hash of pids already announced with [`Message::NewPid`] (when the script
     /// stores user stacks or symbols); added through [`Plan::seen_pids`].
     pub seen_pids: Option<MapId>,
+    /// A one-entry per-CPU array of [`STACK_DEPTH`] frames that `bpf_get_stack` fills
+    /// to count a stack's frames (when the script takes `len()` of a stack); added
+    /// through [`Plan::frames_buf`].
+    pub frames_buf: Option<MapId>,
     /// The string tables `strerror()` and kin read (added through [`Plan::str_table`]).
     pub str_tables: Vec<(StrTable, MapId)>,
     /// The `strftime()` formats, indexed by [`Scalar::Timestamp`].
@@ -668,6 +715,7 @@ impl Plan {
             messages: Vec::new(),
             stack_maps: Vec::new(),
             seen_pids: None,
+            frames_buf: None,
             str_tables: Vec::new(),
             timestamp_formats: checked.timestamp_formats.clone(),
             enums: checked.enums.clone(),
@@ -687,14 +735,16 @@ impl Plan {
     }
 
     /// The stack trace map for kernel or `user` stacks of `depth` frames (0: the
-    /// default [`STACK_DEPTH`]), added on first use.
-    pub fn stack_map(&mut self, user: bool, depth: u32) -> MapId {
+    /// default [`STACK_DEPTH`]), of build ids and offsets when `build_id`, added on
+    /// first use.
+    pub fn stack_map(&mut self, user: bool, depth: u32, build_id: bool) -> MapId {
         let depth = if depth == 0 {
             STACK_DEPTH
         } else {
             depth.min(STACK_DEPTH)
         };
         if !user
+            && !build_id
             && depth == STACK_DEPTH
             && let Some(id) = self.stacks
         {
@@ -703,12 +753,27 @@ impl Plan {
         if let Some(m) = self
             .stack_maps
             .iter()
-            .find(|m| m.user == user && m.depth == depth)
+            .find(|m| m.user == user && m.depth == depth && m.build_id == build_id)
         {
             return m.id;
         }
         let id = self.next_lazy_id();
-        self.stack_maps.push(StackMap { user, depth, id });
+        self.stack_maps.push(StackMap {
+            user,
+            depth,
+            build_id,
+            id,
+        });
+        id
+    }
+
+    /// The per-CPU frame buffer (added on first use), see [`Plan::frames_buf`].
+    pub fn frames_buf(&mut self) -> MapId {
+        if let Some(id) = self.frames_buf {
+            return id;
+        }
+        let id = self.next_lazy_id();
+        self.frames_buf = Some(id);
         id
     }
 
@@ -718,6 +783,7 @@ impl Plan {
             self.fixed_maps()
                 + self.stack_maps.len() as u32
                 + u32::from(self.seen_pids.is_some())
+                + u32::from(self.frames_buf.is_some())
                 + self.str_tables.len() as u32,
         )
     }
@@ -754,16 +820,14 @@ impl Plan {
         if self.stacks.is_some() {
             out.push(MapSpec::stack_trace(STACK_DEPTH, MAP_ENTRIES).with_name("ks_stacks"));
         }
-        let mut lazy: Vec<(MapId, MapSpec)> = self
-            .stack_maps
-            .iter()
-            .map(|m| {
-                let kind = if m.user { "u" } else { "k" };
-                let spec = MapSpec::stack_trace(m.depth, MAP_ENTRIES)
-                    .with_name(format!("ks_{kind}stack{}", m.depth));
-                (m.id, spec)
-            })
-            .collect();
+        let mut lazy: Vec<(MapId, MapSpec)> =
+            self.stack_maps.iter().map(|m| (m.id, m.spec())).collect();
+        if let Some(id) = self.frames_buf {
+            lazy.push((
+                id,
+                MapSpec::new(MapType::PercpuArray, 4, STACK_DEPTH * 8, 1).with_name("ks_frames"),
+            ));
+        }
         if let Some(id) = self.seen_pids {
             lazy.push((
                 id,
@@ -798,9 +862,20 @@ mod stack_word_tests {
             StackWord {
                 id: 7,
                 mode: 1,
-                limit: 3
+                limit: 3,
+                frames: 0,
             }
         );
+        // The frame count lowering ORs in at the top, as `len()` reads it back.
+        let counted = w | (3u64 << STACK_FRAMES_SHIFT);
+        assert_eq!(StackWord::decode(counted).frames, 3);
+        assert_eq!(StackWord::decode(counted).id, 7);
+        assert_eq!(StackWord::decode(counted).limit, 3);
+        assert_eq!(StackWord::decode(counted).depth(), 3);
+        assert_eq!(StackWord::decode(7).depth(), STACK_DEPTH);
+        // The largest count, 127 frames, fits the 8 bits.
+        let full = 7 | (u64::from(STACK_DEPTH) << STACK_FRAMES_SHIFT);
+        assert_eq!(u32::from(StackWord::decode(full).frames), STACK_DEPTH);
         // -EFAULT from bpf_get_stackid, zero-extended from 32 bits, names no stack.
         let err = (-14i64 as u64) & 0xffff_ffff;
         assert!(StackWord::decode(err).id >= MAP_ENTRIES);

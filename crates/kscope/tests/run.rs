@@ -259,12 +259,15 @@ fn semantic_error_is_shown_at_its_span() {
 #[test]
 fn unlowered_feature_says_not_built_yet_at_its_span() {
     // Refused before anything is loaded (the script would otherwise run until Ctrl-C).
-    let out = kscope(&["-e", "BEGIN { @n = len(kstack); exit(); }"]);
+    let out = kscope(&[
+        "-e",
+        "BEGIN { $t = (1, 2); printf(\"%s\\n\", $t); exit(); }",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(
         err.starts_with(
-            "error: `len()` of a stack is not built yet in `kscope run`\n --> -e:1:14\n"
+            "error: a tuple or record as an output argument is not built yet in `kscope run`\n --> -e:1:37\n"
         ),
         "{err}"
     );

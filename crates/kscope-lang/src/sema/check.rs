@@ -72,12 +72,18 @@ pub(super) struct Checker<'a> {
     pub(super) consts: std::collections::HashMap<ExprId, ExprKind>,
     /// The names `getopt()` reads.
     pub(super) option_names: Vec<String>,
+    /// Whether `len()` is taken of a kernel stack (see [`super::Checked::len_of_kstack`]).
+    pub(super) len_of_kstack: bool,
+    /// Whether `len()` is taken of a user stack.
+    pub(super) len_of_ustack: bool,
     /// `unstable_typeinfo` from the config block (`enable`, `warn`; else `error`).
     pub(super) typeinfo_mode: String,
     /// `unstable_tseries` from the config block (`enable`, `error`; else `warn`).
     pub(super) tseries_mode: String,
     /// Whether the `unstable_tseries` warning was given (it is given once).
     pub(super) tseries_warned: bool,
+    /// Whether `config = { stack_mode = build_id }` is set (for user stacks only).
+    build_id_mode: bool,
     /// The `cgroup_path()` filters (see [`Type::CgroupPath`]).
     pub(super) cgroup_path_filters: Vec<String>,
     /// The `strftime()` formats (see [`Type::Timestamp`]).
@@ -171,6 +177,10 @@ impl<'a> Checker<'a> {
                 .unwrap_or("warn")
                 .to_ascii_lowercase(),
             tseries_warned: false,
+            build_id_mode: program
+                .config_value("stack_mode")
+                .and_then(|v| v.text())
+                .is_some_and(|m| m == "build_id"),
             scopes: Vec::new(),
             probe_vars: BTreeMap::new(),
             map_flex: BTreeMap::new(),
@@ -181,6 +191,8 @@ impl<'a> Checker<'a> {
             skipped_attach_points: Vec::new(),
             consts: std::collections::HashMap::new(),
             option_names: Vec::new(),
+            len_of_kstack: false,
+            len_of_ustack: false,
             cgroup_path_filters: Vec::new(),
             timestamp_formats: Vec::new(),
             struct_values: BTreeMap::new(),
@@ -1312,6 +1324,14 @@ impl<'a> Checker<'a> {
         if name == "retval" {
             return self.retval_type().unwrap_or_else(b.ty);
         }
+        if name == "kstack" && self.build_id_mode {
+            // Upstream's words: a bare `kstack` prints in raw mode then.
+            self.warn(Diagnostic::warning(
+                "'build_id' stack mode can only be used for ustack. Falling back to 'raw' mode.",
+                span,
+                "printed as kstack(raw)",
+            ));
+        }
         if name == "ctx" {
             return self.ctx_type(span);
         }
@@ -2113,6 +2133,8 @@ impl<'a> Checker<'a> {
                         self.map_arg(n, &args[0]);
                     } else {
                         let t = self.expr(&args[0]);
+                        self.len_of_kstack |= t == Type::Kstack;
+                        self.len_of_ustack |= t == Type::Ustack;
                         if !matches!(t, Type::Kstack | Type::Ustack | Type::Unknown) {
                             self.error(Diagnostic::error(
                                 format!("`len()` needs a map or a stack, found `{t}`"),
@@ -2463,6 +2485,26 @@ impl<'a> Checker<'a> {
             "kstack" | "ustack" => {
                 if self.arity(e, n, args, 0, 2) {
                     let mut rest = args;
+                    let mode = match args.first().map(|a| &a.kind) {
+                        Some(ExprKind::Ident(m)) => Some(m.as_str()),
+                        _ => None,
+                    };
+                    if n == "kstack"
+                        && (mode == Some("build_id") || mode.is_none() && self.build_id_mode)
+                    {
+                        let d = Diagnostic::error(
+                            "'build_id' stack mode can only be used for ustack",
+                            e.span,
+                            "a kernel stack",
+                        );
+                        self.error(if mode.is_none() {
+                            d.with_help(
+                                "`config = { stack_mode = build_id }` sets the mode of this call",
+                            )
+                        } else {
+                            d
+                        });
+                    }
                     if let Some(first) = args.first()
                         && let ExprKind::Ident(mode) = &first.kind
                     {

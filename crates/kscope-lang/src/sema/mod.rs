@@ -94,6 +94,11 @@ pub struct Checked {
     /// The enums of the program's values by [`Type::Enum`] id (the script's and the
     /// kernel's it uses), whose enumerators name those values when printed.
     pub enums: crate::cdefs::EnumTable,
+    /// Whether the script takes `len()` of a kernel stack: then every kernel stack it
+    /// takes also counts its frames (a second walk of the stack, with `bpf_get_stack`).
+    pub len_of_kstack: bool,
+    /// Whether the script takes `len()` of a user stack (as [`Checked::len_of_kstack`]).
+    pub len_of_ustack: bool,
 }
 
 /// What to do with an attach point that does not exist or does not attach: the
@@ -206,6 +211,8 @@ fn check_inline(
         timestamp_formats: second.timestamp_formats,
         struct_values: second.struct_values,
         option_names: second.option_names,
+        len_of_kstack: second.len_of_kstack,
+        len_of_ustack: second.len_of_ustack,
         cgroup_path_filters: second.cgroup_path_filters,
         program,
     })

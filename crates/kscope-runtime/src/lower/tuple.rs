@@ -114,9 +114,13 @@ impl Lowerer<'_> {
             Layout::Scalar(Scalar::Str | Scalar::Inet | Scalar::Buf | Scalar::IntArray { .. }) => {
                 self.store_str(dst, e)
             }
-            Layout::Scalar(_) => {
+            Layout::Scalar(sc) => {
                 let v = self.int(e);
                 self.b.store(Size::DW, Base::Reg(dst), 0, v);
+                // A user stack or symbol names the process it was taken in.
+                if sc.has_pid() {
+                    self.store_pid(Base::Reg(dst), 8);
+                }
             }
             Layout::Tuple(_) | Layout::Record(_) => {
                 if let Some((p, have)) = self.tuple_value(e) {
