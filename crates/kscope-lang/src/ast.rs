@@ -531,8 +531,9 @@ pub struct TypeName {
     pub base: String,
     /// Number of `*`.
     pub pointer: u8,
-    /// `[N]` array length.
-    pub array: Option<u64>,
+    /// `[N]` array lengths, outermost first as C writes them (`int32[2][3]`: two
+    /// arrays of three); `None` for a `[]` left for a cast to find (only the first).
+    pub array: Vec<Option<u64>>,
     /// `typeof(EXPR)`: the base is this expression's static type (`base` is `typeof`).
     /// The expression only gives a type: it is never run.
     pub of: Option<Box<Expr>>,
@@ -546,7 +547,7 @@ impl TypeName {
         TypeName {
             base: base.to_string(),
             pointer: 0,
-            array: None,
+            array: Vec::new(),
             of: None,
             span,
         }
@@ -563,8 +564,11 @@ impl std::fmt::Display for TypeName {
         if self.pointer > 0 {
             write!(f, " {}", "*".repeat(self.pointer as usize))?;
         }
-        if let Some(n) = self.array {
-            write!(f, "[{n}]")?;
+        for n in &self.array {
+            match n {
+                Some(n) => write!(f, "[{n}]")?,
+                None => f.write_str("[]")?,
+            }
         }
         Ok(())
     }
