@@ -531,8 +531,9 @@ pub struct TypeName {
     pub base: String,
     /// Number of `*`.
     pub pointer: u8,
-    /// `[N]` array lengths, outermost first as C writes them (`int32[2][3]`: two
-    /// arrays of three); `None` for a `[]` left for a cast to find (only the first).
+    /// `[N]` array lengths as written, each wrapping the type before it as upstream
+    /// reads them (`int32[3][2]`: two `int32[3]`s, the type C writes `int x[2][3]`);
+    /// `None` for a `[]` left for a cast to find (only the last, the outermost).
     pub array: Vec<Option<u64>>,
     /// `typeof(EXPR)`: the base is this expression's static type (`base` is `typeof`).
     /// The expression only gives a type: it is never run.

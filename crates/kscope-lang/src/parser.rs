@@ -1726,11 +1726,24 @@ impl<'a> Parser<'a> {
             end = self.peek_n(n).1;
             n += 1;
         }
-        // `[N]` suffixes, outermost first as C writes them (`int32[2][3]`: two arrays of
-        // three); the first may be `[]`, its length taken from what is cast.
+        // `[N]` suffixes, each wrapping the type before it as upstream reads them
+        // (`int32[3][2]` is two `int32[3]`s); the last may be `[]`, its length taken from
+        // what is cast.
         let mut array = Vec::new();
         while array_ok && self.peek_n(n).0 == Token::LBracket {
             let (ti, si) = self.peek_n(n + 1);
+            if array.last() == Some(&None) && matches!(ti, Token::Int | Token::RBracket) {
+                return Err(Diagnostic::error(
+                    "only the last array length may be left out",
+                    self.peek_n(n - 2).1.to(self.peek_n(n - 1).1),
+                    "this `[]` needs a length",
+                )
+                .with_help(
+                    "each `[N]` wraps the type before it (`int8[4][2]` is two `int8[4]`s, as \
+                     upstream reads it): only the last, the outermost, takes its length from \
+                     the value cast",
+                ));
+            }
             if ti == Token::Int && self.peek_n(n + 2).0 == Token::RBracket {
                 array
                     .push(Some(parse_int(self.text(si)).map_err(|m| {
@@ -1739,14 +1752,6 @@ impl<'a> Parser<'a> {
                 end = self.peek_n(n + 2).1;
                 n += 3;
             } else if ti == Token::RBracket {
-                if !array.is_empty() {
-                    return Err(Diagnostic::error(
-                        "only the first array length may be left out",
-                        self.peek_n(n).1.to(si),
-                        "expected `[N]`",
-                    )
-                    .with_help("as in C, `int8[][4]` is an array of `int8[4]`: the inner lengths are needed"));
-                }
                 array.push(None);
                 end = si;
                 n += 2;
@@ -1805,10 +1810,8 @@ impl<'a> Parser<'a> {
             }
         }
         ty.pointer = ty.pointer.saturating_add(scanned.pointer);
-        // `typeof(int8[2])[4]`: four of the inner type, as a C typedef would be.
-        let inner = std::mem::take(&mut ty.array);
-        ty.array = scanned.array;
-        ty.array.extend(inner);
+        // `typeof(int8[2])[4]`: four of the inner type.
+        ty.array.extend(scanned.array);
         ty.span = start.to(end);
         Ok(ty)
     }

@@ -2,7 +2,8 @@
 //! integers or bools of at most 8 bytes (`(int8[8])n`, `(bool[2])(uint16)1`), a string
 //! literal to an integer array of its bytes with the NUL (`(int8[6])"hello"`), and `[]`
 //! for a length taken from the value cast (`(int8[])12345` is `int8[2]`: the literal is
-//! an `int16`). kscope also allows several lengths (`(int8[2][4])n`).
+//! an `int16`). kscope also allows several lengths (`(int8[4][2])n`: two `int8[4]`s, as
+//! upstream names that type; upstream refuses to cast to it).
 
 use super::check::Checker;
 use super::types::Type;
@@ -32,10 +33,10 @@ pub(super) fn array_bytes(t: &Type) -> Option<u64> {
     }
 }
 
-/// `base` in the arrays `dims` (outermost first); a `[]` is 0 long.
+/// `base` in the arrays `dims` as written, each wrapping the type before it
+/// (`[3, 2]`: two arrays of three); a `[]` is 0 long.
 pub(super) fn wrap_dims(base: Type, dims: &[Option<u64>]) -> Type {
     dims.iter()
-        .rev()
         .fold(base, |t, n| Type::Array(Box::new(t), n.unwrap_or(0)))
 }
 
@@ -126,13 +127,14 @@ impl Checker<'_> {
             }
         };
         let elem_size = array_bytes(&base).unwrap_or(1);
-        // The bytes of one outermost element: the base in every inner dimension.
-        let inner: u64 = ty.array.iter().skip(1).map(|n| n.unwrap_or(0)).product();
-        let row = elem_size * inner;
+        // The bytes of one outermost element: the base in every inner dimension (all
+        // but the last written).
+        let (outer, inner_dims) = ty.array.split_last().expect("an array type");
+        let row = elem_size * inner_dims.iter().map(|n| n.unwrap_or(0)).product::<u64>();
         let mut dims = ty.array.clone();
-        if dims.first() == Some(&None) {
+        if outer.is_none() {
             if row == 0 || src % row != 0 {
-                let inner_ty = wrap_dims(base.clone(), &ty.array[1..]);
+                let inner_ty = wrap_dims(base.clone(), inner_dims);
                 return fail(
                     self,
                     format!(
@@ -141,7 +143,7 @@ impl Checker<'_> {
                     "give the length: `(T[N])x`",
                 );
             }
-            dims[0] = Some(src / row);
+            *dims.last_mut().expect("an array type") = Some(src / row);
         }
         let target = wrap_dims(base, &dims);
         let size = array_bytes(&target).unwrap_or(0);

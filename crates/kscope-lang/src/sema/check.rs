@@ -121,8 +121,8 @@ fn is_tagged(base: &str) -> bool {
     base.starts_with("struct ") || base.starts_with("union ") || base.starts_with("enum ")
 }
 
-/// `base` with the pointers and array lengths `ty` writes after it (C's order: `int8
-/// *[2][3]` is two arrays of three pointers); a `[]` is 0 long.
+/// `base` with the pointers and array lengths `ty` writes after it, each wrapping the
+/// type before it (`int8 *[3][2]` is two arrays of three pointers); a `[]` is 0 long.
 fn wrap_type(base: Type, ty: &TypeName) -> Type {
     let mut target = base;
     for _ in 0..ty.pointer {

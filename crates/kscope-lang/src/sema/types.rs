@@ -219,16 +219,9 @@ impl fmt::Display for Type {
                 _ => write!(f, "{t} *"),
             },
             Type::Struct(n) | Type::Enum { name: n, .. } => f.write_str(n),
-            // C's order, outermost first: `int x[2][3]` is `int32[2][3]`.
-            Type::Array(..) => {
-                let mut t = self;
-                let mut dims = String::new();
-                while let Type::Array(elem, n) = t {
-                    dims.push_str(&format!("[{n}]"));
-                    t = elem;
-                }
-                write!(f, "{t}{dims}")
-            }
+            // As upstream names it: each `[N]` wraps the type before it, so C's
+            // `int x[2][3]` (two arrays of three) is `int32[3][2]`.
+            Type::Array(t, n) => write!(f, "{t}[{n}]"),
             Type::Tuple(ts) => {
                 f.write_str("(")?;
                 for (i, t) in ts.iter().enumerate() {
