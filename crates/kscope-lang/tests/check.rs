@@ -69,7 +69,7 @@ fn integer_typing_follows_bpftrace() {
         ("kprobe:f { $a = (struct file *)arg0; }", "struct file *"),
         ("kprobe:f { $a = (uint8 **)arg0; }", "uint8 **"),
         ("kprobe:f { $a = *(uint32 *)arg0; }", "uint32"),
-        ("kprobe:f { $a = (int8[4])arg0; }", "int8[4]"),
+        ("kprobe:f { $a = (int8[8])arg0; }", "int8[8]"),
         // Variables widen to hold every assignment (bpftrace's upcast).
         ("begin { $a = 1; $a = (uint64)2; }", "uint64"),
         ("begin { $a = (uint32)2; $a = 1; }", "uint32"),

@@ -8,8 +8,8 @@ use kscope_lang::output::{
 };
 
 use crate::plan::{
-    JOIN_MAX, JOIN_SIZE, Layout, Message, Plan, STACK_DEPTH, STACK_MODE_BUILD_ID, STACK_MODE_PERF,
-    STACK_MODE_RAW, STR_SIZE, Scalar, StackMap, StackWord, UserMap, ValueLayout,
+    ArrayElem, JOIN_MAX, JOIN_SIZE, Layout, Message, Plan, STACK_DEPTH, STACK_MODE_BUILD_ID,
+    STACK_MODE_PERF, STACK_MODE_RAW, STR_SIZE, Scalar, StackMap, StackWord, UserMap, ValueLayout,
 };
 use crate::ustack::{Spelling, UserSymbols};
 
@@ -275,33 +275,40 @@ pub fn scalar(bytes: &[u8], sc: Scalar, stacks: &Stacks<'_>) -> Primitive {
             let n = (u64_at(bytes, 0) as usize).min(kscope_lang::sema::BUF_MAX as usize);
             Primitive::Buffer(bytes.get(8..8 + n).unwrap_or(&[]).to_vec())
         }
-        Scalar::IntArray {
-            elem,
-            signed,
-            count,
-        } => int_array(bytes, usize::from(elem), signed, usize::from(count)),
+        Scalar::Array { elem, dims } => array_value(bytes, elem, dims.lens()),
     }
 }
 
-/// An integer array's elements (little-endian, `elem` bytes each) as upstream prints
-/// them: `[1,2,3,4]`.
-fn int_array(bytes: &[u8], elem: usize, signed: bool, count: usize) -> Primitive {
-    let elem = elem.clamp(1, 8);
-    let items = (0..count)
-        .map_while(|i| bytes.get(i * elem..(i + 1) * elem))
-        .map(|b| {
-            let mut w = [0u8; 8];
-            w[..elem].copy_from_slice(b);
-            let v = u64::from_le_bytes(w);
-            if signed {
-                let shift = 64 - 8 * elem as u32;
-                Primitive::Int(((v << shift) as i64) >> shift)
-            } else {
-                Primitive::Uint(v)
-            }
-        })
+/// An array's elements (little-endian, in C's order) as upstream prints them:
+/// `[1,2,3,4]`, `[[5,6],[7,8]]`, `[true,false]`; `lens` are its dimensions, outermost
+/// first.
+fn array_value(bytes: &[u8], elem: ArrayElem, lens: &[u8]) -> Primitive {
+    let Some((&n, inner)) = lens.split_first() else {
+        return array_elem(bytes, elem);
+    };
+    let stride = elem.size() as usize * inner.iter().map(|&l| usize::from(l)).product::<usize>();
+    let items = (0..usize::from(n))
+        .map(|i| array_value(bytes.get(i * stride..).unwrap_or(&[]), elem, inner))
         .collect();
     Primitive::Array(items)
+}
+
+/// One innermost element of an array, at the start of `bytes` (0 past their end).
+fn array_elem(bytes: &[u8], elem: ArrayElem) -> Primitive {
+    let size = (elem.size() as usize).clamp(1, 8);
+    let mut w = [0u8; 8];
+    let have = bytes.len().min(size);
+    w[..have].copy_from_slice(&bytes[..have]);
+    let v = u64::from_le_bytes(w);
+    match elem {
+        ArrayElem::Int { signed: true, .. } => {
+            let shift = 64 - 8 * size as u32;
+            Primitive::Int(((v << shift) as i64) >> shift)
+        }
+        ArrayElem::Int { signed: false, .. } => Primitive::Uint(v),
+        ArrayElem::Bool => Primitive::Bool(v != 0),
+        ArrayElem::Ptr => Primitive::pointer(v),
+    }
 }
 
 /// The text of an `ntop()` value: dotted quad for `AF_INET`, RFC 5952 form for
@@ -411,7 +418,7 @@ pub fn read_map(
                 | Scalar::Ptr
                 | Scalar::Inet
                 | Scalar::Buf
-                | Scalar::IntArray { .. }
+                | Scalar::Array { .. }
                 | Scalar::Timestamp(_)
                 | Scalar::CgroupPath(_)
                 | Scalar::Username

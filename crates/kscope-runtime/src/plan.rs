@@ -63,16 +63,126 @@ pub enum Scalar {
     /// `buf()`: [`STR_SIZE`] bytes, the 8-byte length, then that many bytes (at most
     /// [`BUF_MAX`](kscope_lang::sema::BUF_MAX)), zero padded.
     Buf,
-    /// An integer array of at most [`STR_SIZE`] bytes (`pton()`, `uint8[4]`): its
-    /// elements in [`STR_SIZE`] zero-padded bytes, printed as upstream's `[1,2,3,4]`.
-    IntArray {
-        /// Bytes per element (1, 2, 4 or 8).
-        elem: u8,
-        /// Whether the elements are signed.
-        signed: bool,
-        /// The number of elements.
-        count: u8,
+    /// An array of integers, bools or pointers of at most [`STR_SIZE`] bytes (`pton()`,
+    /// `uint8[4]`, `int x[2][2]`, `bool[2]`): its elements in [`STR_SIZE`] zero-padded
+    /// bytes, in C's order, printed as upstream's `[1,2,3,4]`, `[[5,6],[7,8]]`,
+    /// `[true,false]`.
+    Array {
+        /// The kind of its innermost elements.
+        elem: ArrayElem,
+        /// The lengths of its dimensions, outermost first.
+        dims: Dims,
     },
+}
+
+/// The innermost elements of an [`Scalar::Array`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArrayElem {
+    /// Integers of `bytes` bytes (1, 2, 4 or 8).
+    Int {
+        /// Bytes per element.
+        bytes: u8,
+        /// Whether they are signed.
+        signed: bool,
+    },
+    /// `bool`s, a byte each, printed `true`/`false`.
+    Bool,
+    /// Pointers, 8 bytes each, printed `0x…`.
+    Ptr,
+}
+
+impl ArrayElem {
+    /// Bytes per element.
+    pub fn size(self) -> u32 {
+        match self {
+            ArrayElem::Int { bytes, .. } => u32::from(bytes),
+            ArrayElem::Bool => 1,
+            ArrayElem::Ptr => 8,
+        }
+    }
+}
+
+/// At most this many dimensions in an array value.
+pub const MAX_DIMS: usize = 8;
+
+/// The lengths of an array value's dimensions, outermost first (`int x[2][3]`: 2, 3).
+/// An array value holds at most [`STR_SIZE`] bytes, so each length fits a byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dims {
+    n: u8,
+    lens: [u8; MAX_DIMS],
+}
+
+impl Dims {
+    /// One dimension of `len` elements.
+    pub const fn one(len: u8) -> Dims {
+        let mut lens = [0; MAX_DIMS];
+        lens[0] = len;
+        Dims { n: 1, lens }
+    }
+
+    /// These dimensions, if there are 1 to [`MAX_DIMS`] of them, each at most 255.
+    pub fn new(lens: &[u64]) -> Option<Dims> {
+        if lens.is_empty() || lens.len() > MAX_DIMS {
+            return None;
+        }
+        let mut d = [0; MAX_DIMS];
+        for (i, &l) in lens.iter().enumerate() {
+            d[i] = u8::try_from(l).ok()?;
+        }
+        Some(Dims {
+            n: lens.len() as u8,
+            lens: d,
+        })
+    }
+
+    /// The lengths, outermost first.
+    pub fn lens(&self) -> &[u8] {
+        &self.lens[..usize::from(self.n)]
+    }
+
+    /// The number of innermost elements.
+    pub fn count(&self) -> u32 {
+        self.lens().iter().map(|&l| u32::from(l)).product()
+    }
+}
+
+impl Scalar {
+    /// A one-dimensional integer array of `count` elements of `bytes` bytes.
+    pub const fn int_array(bytes: u8, signed: bool, count: u8) -> Scalar {
+        Scalar::Array {
+            elem: ArrayElem::Int { bytes, signed },
+            dims: Dims::one(count),
+        }
+    }
+
+    /// The array value of type `t` (an array of arrays... of integers, bools or
+    /// pointers, of at most [`STR_SIZE`] bytes), if it is one.
+    fn array_of(t: &Type) -> Option<Scalar> {
+        let mut lens = Vec::new();
+        let mut cur = t;
+        while let Type::Array(elem, n) = cur {
+            lens.push(*n);
+            cur = elem;
+        }
+        let elem = match cur {
+            Type::Int { bits, signed } => ArrayElem::Int {
+                bytes: bits / 8,
+                signed: *signed,
+            },
+            Type::Bool => ArrayElem::Bool,
+            Type::Ptr(_) => ArrayElem::Ptr,
+            _ => return None,
+        };
+        let count = lens.iter().try_fold(1u64, |a, &n| a.checked_mul(n))?;
+        if count.checked_mul(u64::from(elem.size()))? > u64::from(STR_SIZE) {
+            return None;
+        }
+        Some(Scalar::Array {
+            elem,
+            dims: Dims::new(&lens)?,
+        })
+    }
 }
 
 /// The word a `kstack`/`ustack` value stores: the id `bpf_get_stackid` returned in the low
@@ -179,16 +289,7 @@ impl Scalar {
             Type::CgroupPath(i) => Some(Scalar::CgroupPath(*i)),
             Type::Username => Some(Scalar::Username),
             Type::Enum { id, .. } => Some(Scalar::Enum(*id)),
-            Type::Array(elem, n) => match **elem {
-                Type::Int { bits, signed } if u64::from(bits / 8) * n <= u64::from(STR_SIZE) => {
-                    Some(Scalar::IntArray {
-                        elem: bits / 8,
-                        signed,
-                        count: *n as u8,
-                    })
-                }
-                _ => None,
-            },
+            Type::Array(..) => Scalar::array_of(t),
             _ => None,
         }
     }
@@ -205,7 +306,7 @@ impl Scalar {
             | Scalar::CgroupPath(_)
             | Scalar::Username
             | Scalar::Enum(_) => 8,
-            Scalar::Str | Scalar::Inet | Scalar::Buf | Scalar::IntArray { .. } => STR_SIZE,
+            Scalar::Str | Scalar::Inet | Scalar::Buf | Scalar::Array { .. } => STR_SIZE,
             Scalar::Ustack | Scalar::Usym => 16,
         }
     }
@@ -227,6 +328,42 @@ pub enum Layout {
     Tuple(Vec<Layout>),
     /// A record: named elements in their stored order, laid out as a tuple of them.
     Record(Vec<(String, Layout)>),
+}
+
+/// Why a value of type `t` that has no [`Layout`] cannot be stored, when an array in it
+/// is the reason: a sentence to append to the "not built yet" message (empty otherwise).
+pub fn unstored_hint(t: &Type) -> String {
+    fn bad_array(t: &Type) -> Option<&Type> {
+        match t {
+            Type::Array(..) if Scalar::of(t).is_none() => Some(t),
+            Type::Tuple(items) => items.iter().find_map(bad_array),
+            Type::Record(fields) => fields.iter().find_map(|(_, t)| bad_array(t)),
+            _ => None,
+        }
+    }
+    let Some(a) = bad_array(t) else {
+        return String::new();
+    };
+    let mut elem = a;
+    while let Type::Array(e, _) = elem {
+        elem = e;
+    }
+    if matches!(elem, Type::Int { .. } | Type::Bool | Type::Ptr(_)) {
+        format!(
+            ": an array value holds at most {STR_SIZE} bytes, and `{a}` has more; index it \
+             (`x[0]`) and keep the elements you need"
+        )
+    } else {
+        let index = if matches!(elem, Type::Struct(_)) {
+            "x[0].member"
+        } else {
+            "x[0]"
+        };
+        format!(
+            ": an array value holds integers, bools or pointers, not `{elem}`; index it \
+             (`{index}`) and keep what you need"
+        )
+    }
 }
 
 impl Layout {
@@ -640,7 +777,7 @@ impl Plan {
             for k in &info.keys {
                 keys.push(Layout::of(k).ok_or_else(|| Unsupported {
                     map: name.clone(),
-                    what: format!("map keys of type {k} are not built yet"),
+                    what: format!("map keys of type {k} are not built yet{}", unstored_hint(k)),
                 })?);
             }
             let value = match &info.value {
@@ -679,12 +816,18 @@ impl Plan {
                 t @ (Type::Tuple(_) | Type::Record(_)) => {
                     ValueLayout::Tuple(Layout::of(t).ok_or_else(|| Unsupported {
                         map: name.clone(),
-                        what: format!("map values of type {t} are not built yet"),
+                        what: format!(
+                            "map values of type {t} are not built yet{}",
+                            unstored_hint(t)
+                        ),
                     })?)
                 }
                 t => ValueLayout::Plain(Scalar::of(t).ok_or_else(|| Unsupported {
                     map: name.clone(),
-                    what: format!("map values of type {t} are not built yet"),
+                    what: format!(
+                        "map values of type {t} are not built yet{}",
+                        unstored_hint(t)
+                    ),
                 })?),
             };
             // Keyed bucket maps insert missing keys from the zero map (arrays need none).

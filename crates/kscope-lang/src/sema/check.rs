@@ -127,16 +127,14 @@ fn is_tagged(base: &str) -> bool {
     base.starts_with("struct ") || base.starts_with("union ") || base.starts_with("enum ")
 }
 
-/// `base` with the pointers and array length `ty` writes after it.
+/// `base` with the pointers and array lengths `ty` writes after it, each wrapping the
+/// type before it (`int8 *[3][2]` is two arrays of three pointers); a `[]` is 0 long.
 fn wrap_type(base: Type, ty: &TypeName) -> Type {
     let mut target = base;
     for _ in 0..ty.pointer {
         target = Type::Ptr(Box::new(target));
     }
-    if let Some(n) = ty.array {
-        target = Type::Array(Box::new(target), n);
-    }
-    target
+    super::arrays::wrap_dims(target, &ty.array)
 }
 
 fn plural(n: usize, word: &str) -> String {
@@ -1196,6 +1194,9 @@ impl<'a> Checker<'a> {
                         format!("this has type `{it}`"),
                     ));
                 }
+                if let (Type::Array(_, len), Some(i)) = (&base, literal_value(index)) {
+                    self.array_index_bounds(&base, *len, i, index);
+                }
                 match base {
                     Type::Ptr(t) | Type::Array(t, _) => *t,
                     // A string's bytes, as upstream's `$path[0] != "/"[0]`.
@@ -1599,8 +1600,19 @@ impl<'a> Checker<'a> {
             },
         };
         // `string[N]` sets a string's capacity rather than making an array (upstream).
-        if base == Type::Str && ty.pointer == 0 {
+        if base == Type::Str && ty.pointer == 0 && ty.array.len() <= 1 {
             return Some(Type::Str);
+        }
+        if ty.array.contains(&None) {
+            self.error(
+                Diagnostic::error(
+                    format!("`{ty}` needs the array's length here"),
+                    ty.span,
+                    "`[]` has no length here",
+                )
+                .with_help("only a cast takes the length from the value cast: `(int8[])n`"),
+            );
+            return None;
         }
         Some(wrap_type(base, ty))
     }
@@ -1623,6 +1635,13 @@ impl<'a> Checker<'a> {
                 None => Type::Unknown,
             },
         };
+        if !ty.array.is_empty() {
+            let mut elem = base;
+            for _ in 0..ty.pointer {
+                elem = Type::Ptr(Box::new(elem));
+            }
+            return self.cast_to_array(elem, ty, from, x);
+        }
         let target = wrap_type(base.clone(), ty);
         if matches!(
             from,
@@ -1646,7 +1665,7 @@ impl<'a> Checker<'a> {
                 ));
                 return Type::Unknown;
             }
-            Type::Struct(_) if ty.array.is_none() => {
+            Type::Struct(_) => {
                 self.error(
                     Diagnostic::error(
                         format!("cannot cast to `{ty}`: only to a pointer to it"),
@@ -1657,7 +1676,7 @@ impl<'a> Checker<'a> {
                 );
                 return Type::Unknown;
             }
-            Type::Str | Type::Void if ty.pointer == 0 && ty.array.is_none() => {
+            Type::Str | Type::Void if ty.pointer == 0 => {
                 self.error(Diagnostic::error(
                     format!("cannot cast to `{ty}`"),
                     ty.span,
@@ -1665,7 +1684,7 @@ impl<'a> Checker<'a> {
                 ));
                 return Type::Unknown;
             }
-            Type::Enum { id, name, .. } if ty.pointer == 0 && ty.array.is_none() => {
+            Type::Enum { id, name, .. } if ty.pointer == 0 && ty.array.is_empty() => {
                 let e = self.enum_def(*id);
                 if let Some(v) = literal_value(x)
                     && let Some(e) = e

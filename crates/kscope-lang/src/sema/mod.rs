@@ -2,6 +2,7 @@
 //! map and variable types, aggregation and probe-kind rules. Kernel types come in through
 //! [`TypeProvider`]; [`NoKernelTypes`] makes every kernel value [`Type::Unknown`].
 
+mod arrays;
 mod builtins;
 mod check;
 mod getopt;

@@ -48,7 +48,7 @@ impl Checker<'_> {
                         .with_help(format!(
                             "a whole struct is read member by member: at most {MAX_MEMBERS} \
                              members in all, {MAX_DEPTH} levels of nested structs, and \
-                             integer, pointer, string or integer-array members; read the \
+                             integer, pointer, string members and arrays of integers, bools or pointers; read the \
                              members you need instead"
                         )),
                     );
@@ -82,7 +82,15 @@ impl Checker<'_> {
     fn member_value(&self, t: Type, depth: u32, budget: &mut usize) -> Option<Type> {
         match t {
             Type::Int { .. } | Type::Enum { .. } | Type::Bool | Type::Ptr(_) | Type::Str => Some(t),
-            Type::Array(ref elem, _) if matches!(**elem, Type::Int { .. } | Type::Bool) => Some(t),
+            // Arrays (of arrays) of integers, bools or pointers, stored as their bytes.
+            Type::Array(..)
+                if matches!(
+                    super::arrays::innermost(&t),
+                    Type::Int { .. } | Type::Bool | Type::Ptr(_)
+                ) =>
+            {
+                Some(t)
+            }
             Type::Struct(name) => self.struct_record(&name, depth + 1, budget),
             _ => None,
         }

@@ -227,6 +227,8 @@ impl fmt::Display for Type {
                 _ => write!(f, "{t} *"),
             },
             Type::Struct(n) | Type::Enum { name: n, .. } => f.write_str(n),
+            // As upstream names it: each `[N]` wraps the type before it, so C's
+            // `int x[2][3]` (two arrays of three) is `int32[3][2]`.
             Type::Array(t, n) => write!(f, "{t}[{n}]"),
             Type::Tuple(ts) => {
                 f.write_str("(")?;

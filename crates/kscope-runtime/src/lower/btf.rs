@@ -175,38 +175,48 @@ impl Lowerer<'_> {
         self.read(p, e)
     }
 
-    /// `a[i]` of an integer array held as a value (`$a = s.x; $a[0]`, `@a[0][1]`,
-    /// `((int8[8])n)[0]`): an element of its stored bytes. A constant index is checked
-    /// when compiling; another reads 0 when it is out of bounds.
+    /// `a[i]` of an array held as a value (`$a = s.x; $a[0]`, `@a[0][1]`,
+    /// `((int8[8])n)[0]`, `$b[1][0]` of an `int32[2][2]`): an element of its stored
+    /// bytes, or a copy of them for an element that is an array itself. A constant index
+    /// is checked when compiling; another reads 0 (a zeroed array) out of bounds.
     fn array_element(&mut self, base: &Expr, index: &Expr, e: &Expr) -> Option<V> {
         let Type::Array(elem, count) = self.ty(base) else {
             return None;
         };
-        let elem_size = match *elem {
+        let elem_size = match &*elem {
             Type::Int { bits, .. } => u32::from(bits / 8),
             Type::Bool => 1,
+            Type::Ptr(_) => 8,
+            Type::Array(..) if crate::plan::Scalar::of(&elem).is_some() => {
+                kscope_lang::sema::byte_size(&elem).unwrap_or(0) as u32
+            }
             _ => {
-                self.not_built(e.span, format!("indexing an array of `{elem}`"));
+                self.not_built(
+                    e.span,
+                    format!("indexing an array of `{elem}` held as a value"),
+                );
                 return None;
             }
         };
-        let size = int_size(elem_size)?;
         let p = self.array_bytes(base)?;
         self.span(e.span);
+        if let ExprKind::Int(i) = index.kind
+            && i >= count
+        {
+            self.errors.push(LowerError {
+                span: index.span,
+                message: format!("index {i} is out of bounds: the array has {count} elements"),
+            });
+            return None;
+        }
+        if matches!(*elem, Type::Array(..)) {
+            return Some(V::Str(self.sub_array(p, index, count, elem_size)));
+        }
+        let size = int_size(elem_size)?;
         let v = match index.kind {
-            ExprKind::Int(i) => {
-                if i >= count {
-                    self.errors.push(LowerError {
-                        span: index.span,
-                        message: format!(
-                            "index {i} is out of bounds: the array has {count} elements"
-                        ),
-                    });
-                    return None;
-                }
-                self.b
-                    .load(size, Base::Reg(p), (i * u64::from(elem_size)) as i16)
-            }
+            ExprKind::Int(i) => self
+                .b
+                .load(size, Base::Reg(p), (i * u64::from(elem_size)) as i16),
             _ => {
                 let i = self.int(index);
                 let out = self.b.imm(0);
@@ -222,6 +232,37 @@ impl Lowerer<'_> {
             }
         };
         Some(V::Int(self.extend(v, &elem)))
+    }
+
+    /// A fresh zeroed array slot holding element `index` (of `size` bytes) of the
+    /// `count` elements at `p`: copied in the widest aligned words (the verifier wants
+    /// aligned stack accesses), left zero when the index is out of bounds.
+    fn sub_array(&mut self, p: VReg, index: &Expr, count: u64, size: u32) -> VReg {
+        let (slot, out) = self.str_slot();
+        let word = [8u32, 4, 2, 1]
+            .into_iter()
+            .find(|w| size.is_multiple_of(*w))
+            .unwrap_or(1);
+        let wsize = int_size(word).unwrap_or(Size::B);
+        let (src, base_off, done) = match index.kind {
+            ExprKind::Int(i) => (p, (i * u64::from(size)) as i16, None),
+            _ => {
+                let i = self.int(index);
+                let done = self.b.label();
+                self.b
+                    .jmp_if(kscope_codegen::ir::JmpOp::Ge, i, count as i32, done);
+                let off = self.b.binop(AluOp::Mul, i, size as i32);
+                (self.b.binop(AluOp::Add, p, off), 0, Some(done))
+            }
+        };
+        for k in (0..size).step_by(word as usize) {
+            let w = self.b.load(wsize, Base::Reg(src), base_off + k as i16);
+            self.b.store(wsize, Base::Slot(slot), k as i16, w);
+        }
+        if let Some(done) = done {
+            self.b.place(done);
+        }
+        out
     }
 
     /// `&x` of a member, element or dereference: its address.
@@ -348,11 +389,13 @@ impl Lowerer<'_> {
     pub(super) fn is_place(&self, e: &Expr) -> bool {
         match &e.kind {
             ExprKind::Field { expr, .. } => self.ty(expr) != Type::Args,
-            // An array in a tracepoint record is read from the context, not memory.
+            // An array in a tracepoint record is read from the context, not memory; an
+            // element of an array value (`$a[1]` of an `int32[2][2]`) is a value too.
             ExprKind::Index { expr, .. } => match &expr.kind {
-                ExprKind::Field { expr: args, .. } => {
-                    self.ty(args) != Type::Args || !matches!(self.ty(expr), Type::Array(..))
+                ExprKind::Field { expr: args, .. } if self.ty(args) == Type::Args => {
+                    !matches!(self.ty(expr), Type::Array(..))
                 }
+                _ if matches!(self.ty(expr), Type::Array(..)) => self.is_place(expr),
                 _ => true,
             },
             ExprKind::Unary {
@@ -550,6 +593,7 @@ impl Lowerer<'_> {
             }
             Mem::Sema(Type::Bool) => Some(1),
             Mem::Sema(Type::Ptr(_) | Type::Unknown) => Some(8),
+            Mem::Sema(t @ Type::Array(..)) => kscope_lang::sema::byte_size(t),
             Mem::Sema(_) => None,
             Mem::User(t) => self.checked.program.c_types.size_align(t).map(|(s, _)| s),
         };
@@ -1013,11 +1057,11 @@ impl Lowerer<'_> {
             let at = self.offset(dst, off);
             match fl {
                 Layout::Record(_) => self.store_members(at, &m, fl, e)?,
-                Layout::Scalar(Scalar::IntArray { .. }) if m.ctx.is_some() => {
+                Layout::Scalar(Scalar::Array { .. }) if m.ctx.is_some() => {
                     self.not_built(e.span, "an array member of the probe's context");
                     return None;
                 }
-                Layout::Scalar(Scalar::IntArray { .. }) => {
+                Layout::Scalar(Scalar::Array { .. }) => {
                     // The elements as they are in memory, in the zeroed slot.
                     let n = self.size_of(&m.mem, e.span)?.min(u64::from(STR_SIZE));
                     let n = self.b.imm(n as i64);

@@ -591,7 +591,7 @@ impl Lowerer<'_> {
                         len: STR_SIZE,
                     });
                     layouts.push(match Scalar::of(&t) {
-                        Some(sc @ (Scalar::Inet | Scalar::Buf | Scalar::IntArray { .. })) => sc,
+                        Some(sc @ (Scalar::Inet | Scalar::Buf | Scalar::Array { .. })) => sc,
                         _ => Scalar::Str,
                     });
                 }

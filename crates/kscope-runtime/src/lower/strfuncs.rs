@@ -3,7 +3,7 @@
 //! an integer of the same size.
 //!
 //! An integer array value lives as a string does: [`STR_SIZE`] zero-padded bytes in a
-//! stack slot ([`Scalar::IntArray`]). `pton()` writes its bytes there when compiling;
+//! stack slot ([`Scalar::Array`]). `pton()` writes its bytes there when compiling;
 //! an array in kernel memory or in a tracepoint record is read into such a slot.
 
 use kscope_codegen::ir::{AluOp, Base, JmpOp, Size};
@@ -194,15 +194,12 @@ impl Lowerer<'_> {
         Some(p)
     }
 
-    /// An integer array as an output argument (`print`, `printf`): its bytes, printed
-    /// as `[1,2,3,4]`.
+    /// An array as an output argument (`print`, `printf`): its bytes, printed as
+    /// `[1,2,3,4]`, `[[5,6],[7,8]]`, `[true,false]`.
     pub(super) fn array_value(&mut self, e: &Expr) -> Option<V> {
         let t = self.ty(e);
         if Scalar::of(&t).is_none() {
-            self.not_built(
-                e.span,
-                format!("printing a `{t}` (integer arrays of at most {STR_SIZE} bytes print)"),
-            );
+            self.not_built_value(e.span, format!("printing a `{t}`"), &t);
             return None;
         }
         Some(V::Str(self.array_bytes(e)?))
