@@ -236,6 +236,52 @@ fn module_blob(base: &Btf) -> Vec<u8> {
     b.build()
 }
 
+/// `struct grid { int cells[2][3]; _Bool on[2]; short rows[2][2][2]; }`: BTF nests the
+/// arrays of a multi-dimensional one (pahole flattens them into one array of all the
+/// elements, so the vmlinux of most kernels has none; other BTF producers keep them).
+fn grid_blob() -> Vec<u8> {
+    let mut b = Blob::default();
+    b.ty("int", Kind::Int, false, 0, 4, &[(1 << 24) | 32]); // 1
+    b.ty("_Bool", Kind::Int, false, 0, 1, &[(4 << 24) | 8]); // 2
+    b.ty("short", Kind::Int, false, 0, 2, &[(1 << 24) | 16]); // 3
+    b.ty("", Kind::Array, false, 0, 0, &[1, 1, 3]); // 4: int[3]
+    b.ty("", Kind::Array, false, 0, 0, &[4, 1, 2]); // 5: int[2][3]
+    b.ty("", Kind::Array, false, 0, 0, &[2, 1, 2]); // 6: _Bool[2]
+    b.ty("", Kind::Array, false, 0, 0, &[3, 1, 2]); // 7: short[2]
+    b.ty("", Kind::Array, false, 0, 0, &[7, 1, 2]); // 8: short[2][2]
+    b.ty("", Kind::Array, false, 0, 0, &[8, 1, 2]); // 9: short[2][2][2]
+    let m: Vec<u32> = ["cells", "on", "rows"].iter().map(|n| b.str(n)).collect();
+    #[rustfmt::skip]
+    b.ty("grid", Kind::Struct, false, 3, 42, &[
+        m[0], 5, 0,
+        m[1], 6, 24 * 8,
+        m[2], 9, 26 * 8,
+    ]); // 10
+    b.build()
+}
+
+#[test]
+fn multi_dimensional_btf_arrays_are_nested_arrays() {
+    let t = BtfTypes::new(Btf::parse(grid_blob()).unwrap(), Box::new(NoKernelTypes));
+    let b = |expr: &str| ty(&t, "begin", expr);
+    assert_eq!(b("((struct grid *)0)->cells"), "int32[3][2]");
+    assert_eq!(b("((struct grid *)0)->cells[1]"), "int32[3]");
+    assert_eq!(b("((struct grid *)0)->cells[1][2]"), "int32");
+    assert_eq!(b("((struct grid *)0)->on"), "bool[2]");
+    assert_eq!(b("((struct grid *)0)->rows[1]"), "int16[2][2]");
+    assert_eq!(b("((struct grid *)0)->rows[1][0][1]"), "int16");
+    let c = compile(&t, "begin { @g = *((struct grid *)0); }").unwrap();
+    assert_eq!(
+        c.maps["g"].value.to_string(),
+        "record { .cells = int32[3][2], .on = bool[2], .rows = int16[2][2][2] }"
+    );
+    let e = error(&t, "begin { @a = ((struct grid *)0)->cells[1][3]; }");
+    assert!(
+        e.contains("error: index 3 is out of bounds for `int32[3]`, which has 3 elements"),
+        "{e}"
+    );
+}
+
 #[test]
 fn module_btf() {
     let base_blob = blob();

@@ -3,8 +3,9 @@
 //! Upstream prints a struct as `{ .a = 1, .b = 2 }`, which is how kscope prints a record.
 //! So a struct (or `args`) used as a whole value is stored as a record of its members,
 //! each read from memory: nested structs become nested records, char arrays strings,
-//! integer arrays arrays, pointers pointers. The record type is kept per expression in
-//! [`Checker::struct_values`] for lowering, which reads the members one by one.
+//! arrays of integers, bools or pointers (of any dimension) arrays, pointers pointers.
+//! The record type is kept per expression in [`Checker::struct_values`] for lowering,
+//! which reads the members one by one.
 
 use super::check::Checker;
 use super::provider::Lookup;

@@ -177,13 +177,16 @@ impl Lowerer<'_> {
 
     /// `a[i]` of an array held as a value (`$a = s.x; $a[0]`, `@a[0][1]`,
     /// `((int8[8])n)[0]`, `$b[1][0]` of an `int32[2][2]`): an element of its stored
-    /// bytes, or a copy of them for an element that is an array itself. A constant index
-    /// is checked when compiling; another reads 0 (a zeroed array) out of bounds.
+    /// bytes, or a copy of them in a fresh array slot for an element that is an array
+    /// itself (`$b[1]`). Nested indexes address the one array's bytes, nothing is copied
+    /// on the way. A constant index was checked when compiling; another reads 0 (a
+    /// zeroed array) out of bounds.
     fn array_element(&mut self, base: &Expr, index: &Expr, e: &Expr) -> Option<V> {
-        let Type::Array(elem, count) = self.ty(base) else {
-            return None;
+        let elem = match self.ty(base) {
+            Type::Array(elem, _) => *elem,
+            _ => return None,
         };
-        let elem_size = match &*elem {
+        let elem_size = match &elem {
             Type::Int { bits, .. } => u32::from(bits / 8),
             Type::Bool => 1,
             Type::Ptr(_) => 8,
@@ -198,71 +201,100 @@ impl Lowerer<'_> {
                 return None;
             }
         };
-        let p = self.array_bytes(base)?;
-        self.span(e.span);
-        if let ExprKind::Int(i) = index.kind
-            && i >= count
-        {
-            self.errors.push(LowerError {
-                span: index.span,
-                message: format!("index {i} is out of bounds: the array has {count} elements"),
-            });
-            return None;
-        }
-        if matches!(*elem, Type::Array(..)) {
-            return Some(V::Str(self.sub_array(p, index, count, elem_size)));
-        }
-        let size = int_size(elem_size)?;
-        let v = match index.kind {
-            ExprKind::Int(i) => self
-                .b
-                .load(size, Base::Reg(p), (i * u64::from(elem_size)) as i16),
-            _ => {
-                let i = self.int(index);
-                let out = self.b.imm(0);
-                let done = self.b.label();
-                self.b
-                    .jmp_if(kscope_codegen::ir::JmpOp::Ge, i, count as i32, done);
-                let off = self.b.binop(AluOp::Mul, i, elem_size as i32);
-                let at = self.b.binop(AluOp::Add, p, off);
-                let r = self.b.load(size, Base::Reg(at), 0);
-                self.b.mov(out, r);
-                self.b.place(done);
-                out
-            }
+        // Zeroed (or 0) before any branch: what an index out of bounds reads.
+        let (out, slot) = if matches!(elem, Type::Array(..)) {
+            let (s, p) = self.str_slot();
+            (p, Some(s))
+        } else {
+            (self.b.imm(0), None)
         };
-        Some(V::Int(self.extend(v, &elem)))
+        let oob = self.b.label();
+        let at = self.element_address(base, index, oob)?;
+        self.span(e.span);
+        match slot {
+            Some(s) => {
+                // The widest words that divide the element (every element offset is a
+                // multiple of its size, and the verifier wants aligned stack accesses).
+                let word = [8u32, 4, 2, 1]
+                    .into_iter()
+                    .find(|w| elem_size % w == 0)
+                    .unwrap_or(1);
+                let wsize = int_size(word).unwrap_or(Size::B);
+                for k in (0..elem_size).step_by(word as usize) {
+                    let w = self.b.load(wsize, Base::Reg(at), k as i16);
+                    self.b.store(wsize, Base::Slot(s), k as i16, w);
+                }
+                self.b.place(oob);
+                Some(V::Str(out))
+            }
+            None => {
+                let r = self.b.load(int_size(elem_size)?, Base::Reg(at), 0);
+                let r = self.extend(r, &elem);
+                self.b.mov(out, r);
+                self.b.place(oob);
+                Some(V::Int(out))
+            }
+        }
     }
 
-    /// A fresh zeroed array slot holding element `index` (of `size` bytes) of the
-    /// `count` elements at `p`: copied in the widest aligned words (the verifier wants
-    /// aligned stack accesses), left zero when the index is out of bounds.
-    fn sub_array(&mut self, p: VReg, index: &Expr, count: u64, size: u32) -> VReg {
-        let (slot, out) = self.str_slot();
-        let word = [8u32, 4, 2, 1]
-            .into_iter()
-            .find(|w| size.is_multiple_of(*w))
-            .unwrap_or(1);
-        let wsize = int_size(word).unwrap_or(Size::B);
-        let (src, base_off, done) = match index.kind {
-            ExprKind::Int(i) => (p, (i * u64::from(size)) as i16, None),
+    /// Whether `e` is an element of an array value that [`Self::array_element`] reads
+    /// (rather than memory, or a tracepoint record's array).
+    fn is_value_element(&self, e: &Expr) -> bool {
+        let ExprKind::Index { expr, .. } = &e.kind else {
+            return false;
+        };
+        if let ExprKind::Field { expr: args, .. } = &expr.kind
+            && self.ty(args) == Type::Args
+        {
+            return false;
+        }
+        matches!(self.ty(expr), Type::Array(..)) && !self.is_place(expr)
+    }
+
+    /// The address of element `index` of the array value `base`: into its bytes, through
+    /// the outer indexes of a nested one (`$b[1]` of `$b[1][0]`); a variable index out of
+    /// bounds jumps to `oob`.
+    fn element_address(
+        &mut self,
+        base: &Expr,
+        index: &Expr,
+        oob: kscope_codegen::Label,
+    ) -> Option<VReg> {
+        let Type::Array(elem, count) = self.ty(base) else {
+            return None;
+        };
+        let stride = kscope_lang::sema::byte_size(&elem).unwrap_or(1);
+        let p = match &base.kind {
+            ExprKind::Index {
+                expr: outer,
+                index: i,
+            } if self.is_value_element(base) => self.element_address(outer, i, oob)?,
+            _ => self.array_bytes(base)?,
+        };
+        match index.kind {
+            ExprKind::Int(i) => {
+                if i >= count {
+                    self.errors.push(LowerError {
+                        span: index.span,
+                        message: format!(
+                            "index {i} is out of bounds: the array has {count} elements"
+                        ),
+                    });
+                    return None;
+                }
+                Some(match (i * stride) as i32 {
+                    0 => p,
+                    off => self.b.binop(AluOp::Add, p, off),
+                })
+            }
             _ => {
                 let i = self.int(index);
-                let done = self.b.label();
                 self.b
-                    .jmp_if(kscope_codegen::ir::JmpOp::Ge, i, count as i32, done);
-                let off = self.b.binop(AluOp::Mul, i, size as i32);
-                (self.b.binop(AluOp::Add, p, off), 0, Some(done))
+                    .jmp_if(kscope_codegen::ir::JmpOp::Ge, i, count as i32, oob);
+                let off = self.b.binop(AluOp::Mul, i, stride as i32);
+                Some(self.b.binop(AluOp::Add, p, off))
             }
-        };
-        for k in (0..size).step_by(word as usize) {
-            let w = self.b.load(wsize, Base::Reg(src), base_off + k as i16);
-            self.b.store(wsize, Base::Slot(slot), k as i16, w);
         }
-        if let Some(done) = done {
-            self.b.place(done);
-        }
-        out
     }
 
     /// `&x` of a member, element or dereference: its address.

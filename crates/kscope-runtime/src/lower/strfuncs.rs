@@ -1,10 +1,11 @@
-//! `memcmp()`, `str_concat()`, `pton()` and `strcap()` of a pointer, plus integer
-//! arrays as values: their bytes on the BPF stack for printing, `==`/`!=` and casts to
-//! an integer of the same size.
+//! `memcmp()`, `str_concat()`, `pton()` and `strcap()` of a pointer, plus arrays as
+//! values: their bytes on the BPF stack for printing, `==`/`!=` and casts to an integer
+//! of the same size.
 //!
-//! An integer array value lives as a string does: [`STR_SIZE`] zero-padded bytes in a
-//! stack slot ([`Scalar::Array`]). `pton()` writes its bytes there when compiling;
-//! an array in kernel memory or in a tracepoint record is read into such a slot.
+//! An array value (of integers, bools or pointers, of any dimension) lives as a string
+//! does: [`STR_SIZE`] zero-padded bytes in a stack slot ([`Scalar::Array`]), its
+//! elements in C's order. `pton()` writes its bytes there when compiling; an array in
+//! kernel memory or in a tracepoint record is read into such a slot.
 
 use kscope_codegen::ir::{AluOp, Base, JmpOp, Size};
 use kscope_codegen::{VReg, Width};
