@@ -50,16 +50,15 @@ fn workload_without_build_id() -> &'static Path {
     BIN.get_or_init(|| build("none"))
 }
 
-/// Runs `script` with `-c "BIN stack CALLS wait"`; returns stdout, after checking that
-/// stderr is `stderr`.
+/// Runs `script` with `-c "BIN stack CALLS wait"`; returns stdout, after checking that stderr is `stderr`.
 fn run_c(bin: &Path, script: &str, calls: u32, stderr: &str) -> String {
+    run_c_with(bin, script, &format!("stack {calls} wait"), stderr)
+}
+
+/// [`run_c`] with the workload's arguments.
+fn run_c_with(bin: &Path, script: &str, args: &str, stderr: &str) -> String {
     let clean = runkit::Clean::start();
-    let out = kscope(&[
-        "-c",
-        &format!("{} stack {calls} wait", bin.display()),
-        "-e",
-        script,
-    ]);
+    let out = kscope(&["-c", &format!("{} {args}", bin.display()), "-e", script]);
     assert!(
         out.status.success(),
         "kscope run failed: {script}\n{}",
@@ -188,12 +187,13 @@ fn len_of_kernel_stacks_is_the_number_of_frames_printed() {
     let Some(_kernel) = require_all(&[Feature::BpfTracepoint, Feature::Tracepoints]) else {
         return;
     };
-    // The workload's one nanosleep (`wait`) enters the kernel through the syscall path.
-    let out = run_c(
+    // The workload's exit: a kernel stack from the exit syscall down to the tracepoint
+    // (syscall tracepoints have none on Linux 6.1: their programs get the user registers).
+    let out = run_c_with(
         workload(),
-        "tracepoint:syscalls:sys_enter_nanosleep /pid == cpid/ { @k[kstack] = count(); \
-         @n = len(kstack); @two = len(kstack(2)); @raw = len(kstack(raw, 3)); exit(); }",
-        0,
+        "tracepoint:sched:sched_process_exit /pid == cpid/ { @k[kstack] = count(); \
+         @n = len(kstack); @two = len(kstack(2)); @raw = len(kstack(raw, 3)); }",
+        "stack 0",
         "Attached 1 probe\n",
     );
     let key = out
