@@ -47,7 +47,7 @@ use std::os::fd::BorrowedFd;
 
 pub use insn::Insn;
 pub use kscope_sys::bpf::IdKind;
-pub use map::{Entry, Map, MapSpec, UpdateFlags};
+pub use map::{Entry, MAP_F_STACK_BUILD_ID, Map, MapSpec, UpdateFlags};
 pub use program::{
     ENOTSUPP, FuncBtf, LoadError, Program, ProgramInfo, ProgramSpec, minimal_program,
 };

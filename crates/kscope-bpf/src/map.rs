@@ -8,6 +8,9 @@ use kscope_sys::bpf::{self as sys, MapCreateArgs};
 use crate::types::MapType;
 use crate::{BpfError, kernel_object_name};
 
+/// `BPF_F_STACK_BUILD_ID`: a stack-trace map that stores build ids and file offsets.
+pub const MAP_F_STACK_BUILD_ID: u32 = 1 << 5;
+
 /// The shape of a map to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MapSpec {
@@ -52,6 +55,20 @@ impl MapSpec {
             max_depth.saturating_mul(8),
             max_entries,
         )
+    }
+
+    /// A stack-trace map of `BPF_F_STACK_BUILD_ID` ([`MAP_F_STACK_BUILD_ID`]): each frame a
+    /// 32-byte `struct bpf_stack_build_id` (the build id of the file and the offset in it,
+    /// see [`crate::stack::BuildIdFrame`]) instead of an address. User stacks only; the
+    /// kernel reads each file's build id note from the page cache (Linux ≥ 4.17).
+    pub fn build_id_stack_trace(max_depth: u32, max_entries: u32) -> MapSpec {
+        MapSpec::new(
+            MapType::StackTrace,
+            4,
+            max_depth.saturating_mul(crate::stack::BUILD_ID_FRAME_SIZE as u32),
+            max_entries,
+        )
+        .with_flags(MAP_F_STACK_BUILD_ID)
     }
 
     /// A perf event array with one slot per possible CPU.
@@ -113,6 +130,12 @@ impl MapSpec {
                 if v == 0 || !v.is_multiple_of(8) {
                     return bad(format!(
                         "value_size must be a non-zero multiple of 8 (8 bytes per frame); got {v}"
+                    ));
+                }
+                // Frames are 32-byte `struct bpf_stack_build_id`s.
+                if self.flags & MAP_F_STACK_BUILD_ID != 0 && !v.is_multiple_of(32) {
+                    return bad(format!(
+                        "value_size must be a multiple of 32 (32 bytes per build-id frame); got {v}"
                     ));
                 }
             }
@@ -524,6 +547,15 @@ mod tests {
                 .is_err()
         );
         assert!(MapSpec::stack_trace(127, 1024).validate().is_ok());
+        let b = MapSpec::build_id_stack_trace(127, 1024);
+        assert_eq!((b.value_size, b.flags), (127 * 32, 1 << 5));
+        assert!(b.validate().is_ok());
+        assert!(
+            MapSpec::stack_trace(3, 1024)
+                .with_flags(MAP_F_STACK_BUILD_ID)
+                .validate()
+                .is_err()
+        );
         assert!(
             MapSpec::new(MapType::StackTrace, 4, 12, 8)
                 .validate()

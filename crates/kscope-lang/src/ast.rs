@@ -531,8 +531,10 @@ pub struct TypeName {
     pub base: String,
     /// Number of `*`.
     pub pointer: u8,
-    /// `[N]` array length.
-    pub array: Option<u64>,
+    /// `[N]` array lengths as written, each wrapping the type before it as upstream
+    /// reads them (`int32[3][2]`: two `int32[3]`s, the type C writes `int x[2][3]`);
+    /// `None` for a `[]` left for a cast to find (only the last, the outermost).
+    pub array: Vec<Option<u64>>,
     /// `typeof(EXPR)`: the base is this expression's static type (`base` is `typeof`).
     /// The expression only gives a type: it is never run.
     pub of: Option<Box<Expr>>,
@@ -546,7 +548,7 @@ impl TypeName {
         TypeName {
             base: base.to_string(),
             pointer: 0,
-            array: None,
+            array: Vec::new(),
             of: None,
             span,
         }
@@ -563,8 +565,11 @@ impl std::fmt::Display for TypeName {
         if self.pointer > 0 {
             write!(f, " {}", "*".repeat(self.pointer as usize))?;
         }
-        if let Some(n) = self.array {
-            write!(f, "[{n}]")?;
+        for n in &self.array {
+            match n {
+                Some(n) => write!(f, "[{n}]")?,
+                None => f.write_str("[]")?,
+            }
         }
         Ok(())
     }

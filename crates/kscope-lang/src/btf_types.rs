@@ -4,6 +4,7 @@
 //! another provider (normally [`TracefsTypes`]).
 
 use crate::ast::{AttachPoint, Provider};
+use crate::cdefs::{CEnum, CEnumerator, KERNEL_ENUM, is_kernel_enum};
 use crate::kernel::TracefsTypes;
 use crate::sema::{Field, Lookup, NoKernelTypes, Type, TypeProvider};
 use kscope_btf::{Btf, Kind};
@@ -144,6 +145,23 @@ impl BtfTypes {
         out
     }
 
+    /// The names of the kernel's named enums (`enum X`), for suggestions.
+    fn enum_names(&self) -> Vec<String> {
+        let mut out: Vec<String> = (1..=self.btf.type_count())
+            .filter_map(|id| {
+                let t = self.btf.raw_type(id).ok()?;
+                if !matches!(t.kind, Kind::Enum | Kind::Enum64) {
+                    return None;
+                }
+                let n = self.btf.string_at(t.name_off).ok()?;
+                (!n.is_empty()).then(|| format!("enum {n}"))
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// The BTF for `module` (`vmlinux` or absent: the kernel's); a module without BTF
     /// falls back to the kernel's.
     fn module_btf(&self, module: Option<&str>) -> Btf {
@@ -200,6 +218,31 @@ impl BtfTypes {
             let btf = btf.as_ref()?;
             Some((btf.clone(), Some(module.clone()), find(btf)?))
         })
+    }
+
+    /// The BTF id of the kernel's enum `enum NAME`.
+    fn named_enum(&self, name: &str) -> Option<u32> {
+        let rest = name.strip_prefix("enum ")?;
+        self.btf
+            .find_by_name(Kind::Enum, rest)
+            .or_else(|| self.btf.find_by_name(Kind::Enum64, rest))
+    }
+
+    /// `t` with a kernel enum not resolved yet (a tracepoint field declared `enum
+    /// NAME`, see [`KERNEL_ENUM`]) resolved by its name: the kernel's enum of that name,
+    /// or a plain unsigned integer when BTF has none.
+    fn resolve_enum(&self, t: Type) -> Type {
+        match t {
+            Type::Enum { name, bits, id } if id == KERNEL_ENUM => match self.named_enum(&name) {
+                Some(tid) => Type::Enum {
+                    name,
+                    bits,
+                    id: KERNEL_ENUM | tid,
+                },
+                None => Type::int(bits, false),
+            },
+            t => t,
+        }
     }
 
     /// The fields of `args` for a prototype's parameters; unnamed ones are `argN`.
@@ -331,7 +374,16 @@ fn convert(btf: &Btf, module: Option<&str>, id: u32, depth: u32) -> Option<Type>
                 int(t.size_or_type, enc.signed)
             }
         }
-        Kind::Enum | Kind::Enum64 => int(t.size_or_type, t.kind_flag),
+        // An enum of the kernel's own BTF prints its enumerators' names (upstream); a
+        // module's own enums stay integers (their ids are not the kernel's).
+        Kind::Enum | Kind::Enum64 => match int(t.size_or_type, t.kind_flag) {
+            Type::Int { bits, .. } if btf.base().is_none() || cur < btf.first_id() => Type::Enum {
+                name: tagged("enum"),
+                bits,
+                id: KERNEL_ENUM | cur,
+            },
+            t => t,
+        },
         Kind::Ptr => Type::Ptr(Box::new(
             convert(btf, module, t.size_or_type, depth + 1).unwrap_or(Type::Unknown),
         )),
@@ -344,8 +396,9 @@ fn convert(btf: &Btf, module: Option<&str>, id: u32, depth: u32) -> Option<Type>
             if is_char {
                 Type::Str
             } else {
+                // An array of enums is one of integers (integer arrays are values).
                 Type::Array(
-                    Box::new(convert(btf, module, a.elem, depth + 1)?),
+                    Box::new(convert(btf, module, a.elem, depth + 1)?.without_enum()),
                     a.count as u64,
                 )
             }
@@ -356,6 +409,14 @@ fn convert(btf: &Btf, module: Option<&str>, id: u32, depth: u32) -> Option<Type>
         Kind::Fwd => Type::Struct(format!("struct {name}")),
         _ => Type::Unknown,
     })
+}
+
+/// A kernel enum's type as an enumerator or a cast gives it: 64 bits (upstream's).
+fn enum_value_type(t: Type) -> Option<Type> {
+    match t {
+        Type::Enum { name, id, .. } => Some(Type::Enum { name, bits: 64, id }),
+        _ => None,
+    }
 }
 
 /// An integer of `size` bytes; sizes other than 1, 2, 4 and 8 are [`Type::Unknown`].
@@ -442,7 +503,19 @@ impl TypeProvider for BtfTypes {
             Provider::Fentry | Provider::Fexit => self.function(ap),
             _ => None,
         };
-        found.unwrap_or_else(|| self.fallback.args(ap))
+        match found.unwrap_or_else(|| self.fallback.args(ap)) {
+            // Tracepoint fields declared `enum NAME`: the kernel's enum of that name.
+            Lookup::Found(fields) => Lookup::Found(
+                fields
+                    .into_iter()
+                    .map(|f| Field {
+                        ty: self.resolve_enum(f.ty),
+                        ..f
+                    })
+                    .collect(),
+            ),
+            l => l,
+        }
     }
 
     fn return_type(&self, ap: &AttachPoint) -> Lookup<Type> {
@@ -470,7 +543,53 @@ impl TypeProvider for BtfTypes {
         }
     }
 
+    fn enum_constant_type(&self, name: &str) -> Option<Type> {
+        let (id, _) = self.btf.enum_value(name)?;
+        enum_value_type(to_type(&self.btf, None, id))
+    }
+
+    fn enum_type(&self, name: &str) -> Option<Type> {
+        let id = self.named_enum(name)?;
+        enum_value_type(to_type(&self.btf, None, id))
+    }
+
+    fn kernel_enum(&self, id: u32) -> Option<CEnum> {
+        let tid = id & !KERNEL_ENUM;
+        if !is_kernel_enum(id) || tid == 0 {
+            return None;
+        }
+        let Type::Enum { name, bits, .. } = to_type(&self.btf, None, tid) else {
+            return None;
+        };
+        let variants = self
+            .btf
+            .enumerators(tid)
+            .ok()?
+            .into_iter()
+            .map(|e| CEnumerator {
+                name: e.name.to_string(),
+                // ENUM64 values above i64::MAX keep their bits.
+                value: e.value as i64,
+                span: crate::span::Span::new(0, 0),
+            })
+            .collect();
+        Some(CEnum {
+            name,
+            variants,
+            span: crate::span::Span::new(0, 0),
+            btf_size: Some(bits / 8),
+        })
+    }
+
     fn struct_type(&self, name: &str) -> Lookup<()> {
+        if name.starts_with("enum ") {
+            return match self.named_enum(name) {
+                Some(_) => Lookup::Found(()),
+                None => Lookup::Missing {
+                    candidates: self.enum_names(),
+                },
+            };
+        }
         if !(name.starts_with("struct ") || name.starts_with("union ")) {
             return self.fallback.struct_type(name);
         }
@@ -508,6 +627,9 @@ impl TypeProvider for BtfTypes {
     }
 
     fn struct_size(&self, name: &str) -> Option<u64> {
+        if let Some(id) = self.named_enum(name) {
+            return self.btf.size_of(id).ok();
+        }
         let (btf, _, id) = self.aggregate(name)?;
         btf.size_of(id).ok()
     }

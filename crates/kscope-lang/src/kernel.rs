@@ -71,6 +71,12 @@ impl TracefsTypes {
 fn field_type(kind: FieldKind, type_name: &str) -> Type {
     let char_ptr = || Type::Ptr(Box::new(Type::int(8, true)));
     match kind {
+        // `enum NAME`: BTF (when there is some) resolves the name, see `KERNEL_ENUM`.
+        FieldKind::Int { size, .. } if let Some(name) = enum_name(type_name) => Type::Enum {
+            name,
+            bits: size * 8,
+            id: crate::cdefs::KERNEL_ENUM,
+        },
         FieldKind::Int { size, signed } => Type::int(size * 8, signed),
         // `const char *const * argv`: a pointer to strings.
         FieldKind::Pointer if type_name.contains("char") && type_name.matches('*').count() > 1 => {
@@ -95,6 +101,13 @@ fn field_type(kind: FieldKind, type_name: &str) -> Type {
         FieldKind::DataLoc { .. } | FieldKind::RelLoc { .. } => Type::Ptr(Box::new(Type::Unknown)),
         _ => Type::Unknown,
     }
+}
+
+/// `enum foo` for a format type `enum foo` (a field of an enum type).
+fn enum_name(type_name: &str) -> Option<String> {
+    let name = type_name.trim().strip_prefix("enum ")?.trim();
+    let ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    ok.then(|| format!("enum {name}"))
 }
 
 /// `struct foo` for a format type `struct foo *` (or `const struct foo *`): a pointer to
@@ -195,5 +208,26 @@ mod tests {
             field_type(FieldKind::Pointer, "struct mm_struct *"),
             Type::Ptr(Box::new(Type::Struct("struct mm_struct".into())))
         );
+    }
+
+    /// `field:enum skb_drop_reason reason; size:4; signed:0;`: an enum BTF resolves by
+    /// name later; other integer fields stay integers.
+    #[test]
+    fn enum_fields_name_their_enum() {
+        let int = FieldKind::Int {
+            size: 4,
+            signed: false,
+        };
+        assert_eq!(
+            field_type(int, "enum skb_drop_reason"),
+            Type::Enum {
+                name: "enum skb_drop_reason".into(),
+                bits: 32,
+                id: crate::cdefs::KERNEL_ENUM,
+            }
+        );
+        assert_eq!(field_type(int, "unsigned int"), Type::UINT32);
+        assert_eq!(field_type(int, "enum"), Type::UINT32);
+        assert_eq!(field_type(int, "enum a b"), Type::UINT32);
     }
 }

@@ -320,7 +320,9 @@ impl Subst<'_> {
             ExprKind::Type(passed) if passed.of.is_none() => {
                 t.base = passed.base.clone();
                 t.pointer = t.pointer.saturating_add(passed.pointer);
-                t.array = t.array.or(passed.array);
+                // `T[4]` with `T` = `int8[2]`: four of `T` (`int8[2][4]`).
+                let outer = std::mem::replace(&mut t.array, passed.array.clone());
+                t.array.extend(outer);
             }
             // The parameter itself, which the visit of `of` that follows replaces by
             // the argument (whose variables are the caller's, not renamed).

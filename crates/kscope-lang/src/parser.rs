@@ -1168,7 +1168,8 @@ impl<'a> Parser<'a> {
             let e = self.unary();
             self.depth -= 1;
             let e = e?;
-            let span = start.to(e.span);
+            // To the operand's last token: a closing parenthesis is part of it.
+            let span = start.to(Span::new(self.prev_end, self.prev_end));
             return Ok(self.mk(
                 ExprKind::Unary {
                     op,
@@ -1184,7 +1185,7 @@ impl<'a> Parser<'a> {
             self.depth -= 1;
             let target = target?;
             check_incdec_target(&target, tok)?;
-            let span = start.to(target.span);
+            let span = start.to(Span::new(self.prev_end, self.prev_end));
             return Ok(self.mk(
                 ExprKind::IncDec {
                     increment: tok == Token::PlusPlus,
@@ -1588,7 +1589,7 @@ impl<'a> Parser<'a> {
                     },
                     member,
                 ],
-            ) if ty.pointer == 0 && ty.array.is_none() => {
+            ) if ty.pointer == 0 && ty.array.is_empty() => {
                 // `(type *)((uint64)ptr - offsetof(type, member))`.
                 let ptr = self.mk(
                     ExprKind::Cast {
@@ -1802,7 +1803,7 @@ impl<'a> Parser<'a> {
         // `(t)v` with `t` a macro parameter; an operator after it (`(x) - 1`) stays
         // arithmetic.
         let type_param = ty.pointer == 0
-            && ty.array.is_none()
+            && ty.array.is_empty()
             && self.type_params.contains(&ty.base)
             && matches!(
                 after,
@@ -1892,22 +1893,37 @@ impl<'a> Parser<'a> {
             end = self.peek_n(n).1;
             n += 1;
         }
-        let mut array = None;
-        if self.peek_n(n).0 == Token::LBracket {
+        // `[N]` suffixes, each wrapping the type before it as upstream reads them
+        // (`int32[3][2]` is two `int32[3]`s); the last may be `[]`, its length taken from
+        // what is cast.
+        let mut array = Vec::new();
+        while array_ok && self.peek_n(n).0 == Token::LBracket {
             let (ti, si) = self.peek_n(n + 1);
-            if ti == Token::Int && self.peek_n(n + 2).0 == Token::RBracket && array_ok {
-                array = Some(
-                    parse_int(self.text(si))
-                        .map_err(|m| Diagnostic::error(m, si, "invalid array length"))?,
-                );
+            if array.last() == Some(&None) && matches!(ti, Token::Int | Token::RBracket) {
+                return Err(Diagnostic::error(
+                    "only the last array length may be left out",
+                    self.peek_n(n - 2).1.to(self.peek_n(n - 1).1),
+                    "this `[]` needs a length",
+                )
+                .with_help(
+                    "each `[N]` wraps the type before it (`int8[4][2]` is two `int8[4]`s, as \
+                     upstream reads it): only the last, the outermost, takes its length from \
+                     the value cast",
+                ));
+            }
+            if ti == Token::Int && self.peek_n(n + 2).0 == Token::RBracket {
+                array
+                    .push(Some(parse_int(self.text(si)).map_err(|m| {
+                        Diagnostic::error(m, si, "invalid array length")
+                    })?));
                 end = self.peek_n(n + 2).1;
                 n += 3;
-            } else if ti == Token::RBracket && array_ok {
-                return Err(Diagnostic::error(
-                    "array casts need a length",
-                    self.peek_n(n).1.to(self.peek_n(n + 1).1),
-                    "expected `[N]`",
-                ));
+            } else if ti == Token::RBracket {
+                array.push(None);
+                end = si;
+                n += 2;
+            } else {
+                break;
             }
         }
         let ty = TypeName {
@@ -1945,7 +1961,7 @@ impl<'a> Parser<'a> {
                 TypeName {
                     base: "typeof".into(),
                     pointer: 0,
-                    array: None,
+                    array: Vec::new(),
                     of: Some(Box::new(e)),
                     span: start,
                 }
@@ -1955,13 +1971,14 @@ impl<'a> Parser<'a> {
         for _ in 0..scanned.pointer {
             end = self.bump().1;
         }
-        if scanned.array.is_some() {
-            for _ in 0..3 {
+        for len in &scanned.array {
+            for _ in 0..if len.is_some() { 3 } else { 2 } {
                 end = self.bump().1;
             }
         }
         ty.pointer = ty.pointer.saturating_add(scanned.pointer);
-        ty.array = scanned.array.or(ty.array);
+        // `typeof(int8[2])[4]`: four of the inner type.
+        ty.array.extend(scanned.array);
         ty.span = start.to(end);
         Ok(ty)
     }
@@ -1971,7 +1988,7 @@ impl<'a> Parser<'a> {
     /// that is not a builtin or an enumerator (those alone are values, as upstream
     /// reads them).
     fn names_type(&self, t: &TypeName) -> bool {
-        let bare = t.pointer == 0 && t.array.is_none() && !t.base.contains(' ');
+        let bare = t.pointer == 0 && t.array.is_empty() && !t.base.contains(' ');
         let known =
             SCALAR_TYPES.contains(&t.base.as_str()) || t.base.ends_with("_t") || t.base == "typeof";
         !bare

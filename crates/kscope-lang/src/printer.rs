@@ -353,8 +353,11 @@ fn type_src(ty: &crate::ast::TypeName) -> String {
         s.push(' ');
         s.push_str(&"*".repeat(ty.pointer as usize));
     }
-    if let Some(n) = ty.array {
-        s.push_str(&format!("[{n}]"));
+    for n in &ty.array {
+        match n {
+            Some(n) => s.push_str(&format!("[{n}]")),
+            None => s.push_str("[]"),
+        }
     }
     s
 }

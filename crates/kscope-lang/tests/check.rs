@@ -69,7 +69,7 @@ fn integer_typing_follows_bpftrace() {
         ("kprobe:f { $a = (struct file *)arg0; }", "struct file *"),
         ("kprobe:f { $a = (uint8 **)arg0; }", "uint8 **"),
         ("kprobe:f { $a = *(uint32 *)arg0; }", "uint32"),
-        ("kprobe:f { $a = (int8[4])arg0; }", "int8[4]"),
+        ("kprobe:f { $a = (int8[8])arg0; }", "int8[8]"),
         // Variables widen to hold every assignment (bpftrace's upcast).
         ("begin { $a = 1; $a = (uint64)2; }", "uint64"),
         ("begin { $a = (uint32)2; $a = 1; }", "uint32"),
@@ -430,6 +430,18 @@ fn rejections() {
             "invalid stack_mode",
         ),
         (
+            "begin { print(kstack(build_id)); }",
+            "'build_id' stack mode can only be used for ustack",
+        ),
+        (
+            "config = { stack_mode = build_id } begin { print(kstack(5)); }",
+            "'build_id' stack mode can only be used for ustack",
+        ),
+        (
+            "begin { @ = len(comm); }",
+            "`len()` needs a map or a stack, found `string`",
+        ),
+        (
             "tracepoint:syscalls:sys_enter_read { print(args.cnt); }",
             "`tracepoint:syscalls:sys_enter_read` has no argument `cnt`",
         ),
@@ -727,4 +739,51 @@ fn conditional_block_and_subscript_rejections() {
         ),
     ];
     assert_first_errors(&cases);
+}
+
+/// `void *` takes any pointer, in either order (upstream's `$workfn = args.function;
+/// $workfn = (void *)0`); two different struct pointers still do not mix.
+#[test]
+fn void_pointers_take_any_pointer() {
+    let defs = "struct A { int x; } struct B { int y; } ";
+    let src = format!("{defs}begin {{ $p = (struct A *)0; $p = (void *)0; }}");
+    assert_eq!(var(&src, "p"), "struct A *");
+    let src = format!("{defs}begin {{ $p = (void *)0; $p = (struct B *)0; }}");
+    assert_eq!(var(&src, "p"), "struct B *");
+    let src = format!("{defs}begin {{ $p = (struct A *)0; $p = (struct B *)0; }}");
+    assert_eq!(
+        first_error(&src),
+        "type mismatch for `$p`: it holds `struct A *`, not `struct B *`"
+    );
+}
+
+#[test]
+fn len_of_stacks_is_recorded_by_kind_and_build_id_falls_back_for_bare_kstack() {
+    let c = compile_with(
+        "begin { @k[kstack] = 1; @n = len(ustack(3)); }",
+        &NoKernelTypes,
+    );
+    assert_eq!((c.len_of_kstack, c.len_of_ustack), (false, true));
+    let c = compile_with(
+        "begin { $s = kstack; @n = len($s); @m = len(@k); @k[1] = 1; }",
+        &NoKernelTypes,
+    );
+    assert_eq!((c.len_of_kstack, c.len_of_ustack), (true, false));
+    let c = compile_with(
+        "begin { @k[kstack] = 1; @u[ustack(build_id)] = 1; }",
+        &NoKernelTypes,
+    );
+    assert_eq!((c.len_of_kstack, c.len_of_ustack), (false, false));
+    assert!(c.warnings.is_empty());
+    // Under `stack_mode = build_id` a bare `kstack` is raw, with upstream's warning;
+    // `ustack` and `ustack(raw)` are accepted.
+    let c = compile_with(
+        "config = { stack_mode = build_id } begin { @k[kstack] = 1; @u[ustack] = 1; @r[ustack(raw)] = 1; }",
+        &NoKernelTypes,
+    );
+    let w: Vec<&str> = c.warnings.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        w,
+        ["'build_id' stack mode can only be used for ustack. Falling back to 'raw' mode."]
+    );
 }

@@ -259,6 +259,39 @@ fn stack_keys_are_multi_line() {
     );
 }
 
+/// `ustack(build_id)`: upstream's `format_build_id_stack` (types_format.cpp): 40 hex
+/// digits, a space, `0x` and the offset in at least two hex digits; the bare hex address
+/// for a frame whose build id the kernel could not read; no indentation.
+#[test]
+fn build_id_stacks_print_as_upstream() {
+    let mut id = [0u8; 20];
+    id[0] = 0x01;
+    id[19] = 0xef;
+    let frames = [
+        BuildIdFrame::Valid {
+            build_id: id,
+            offset: 0x1043,
+        },
+        BuildIdFrame::Valid {
+            build_id: id,
+            offset: 0x5,
+        },
+        BuildIdFrame::Ip(0x7f12_3456_789a),
+    ];
+    let m = map(
+        "@",
+        KeyType::Other,
+        ValueKind::Count,
+        vec![(Primitive::build_id_stack(&frames), Cell::Int(2))],
+    );
+    assert_eq!(
+        text(&m),
+        "@[\n01000000000000000000000000000000000000ef 0x1043\n\
+         01000000000000000000000000000000000000ef 0x05\n7f123456789a\n]: 2\n"
+    );
+    assert_eq!(Primitive::build_id_stack(&[]), s("\n"));
+}
+
 // ---- aggregates ----
 
 #[test]

@@ -156,6 +156,22 @@ fn spans_point_at_the_source() {
     assert_eq!(&src[p.probes[0].span.range()], src);
 }
 
+/// A prefix operator's span runs to its operand's closing parenthesis.
+#[test]
+fn unary_spans_include_a_parenthesized_operand() {
+    for (src, want) in [
+        ("begin { $b = *(&$a); }", "*(&$a)"),
+        ("begin { $b = -(1 + 2); }", "-(1 + 2)"),
+        ("begin { $b = ++($a); }", "++($a)"),
+    ] {
+        let p = parse(src).unwrap();
+        let StmtKind::AssignVar { value, .. } = &p.probes[0].body.stmts[0].kind else {
+            panic!("{src}")
+        };
+        assert_eq!(&src[value.span.range()], want);
+    }
+}
+
 #[test]
 fn printed_tree_snapshot() {
     let p = parse(

@@ -3,13 +3,13 @@
 
 use kscope_bpf::Map;
 use kscope_lang::output::{
-    Cell, Frame, MapData, Primitive, StackMode, ValueKind, combine_avg, combine_buckets,
-    combine_min_max, combine_sum, sema_bridge,
+    BuildIdFrame, Cell, Frame, MapData, Primitive, StackMode, ValueKind, combine_avg,
+    combine_buckets, combine_min_max, combine_sum, sema_bridge,
 };
 
 use crate::plan::{
-    JOIN_MAX, JOIN_SIZE, Layout, Message, Plan, STACK_DEPTH, STR_SIZE, Scalar, StackMap, StackWord,
-    UserMap, ValueLayout,
+    ArrayElem, JOIN_MAX, JOIN_SIZE, Layout, Message, Plan, STACK_DEPTH, STACK_MODE_BUILD_ID,
+    STACK_MODE_PERF, STACK_MODE_RAW, STR_SIZE, Scalar, StackMap, StackWord, UserMap, ValueLayout,
 };
 use crate::ustack::{Spelling, UserSymbols};
 
@@ -32,8 +32,8 @@ pub struct Stacks<'a> {
     timestamps: Vec<String>,
     /// The `cgroup_path()` hierarchy filters.
     cgroup_filters: Vec<String>,
-    /// The script's enums (their enumerators name enum values).
-    enums: Vec<kscope_lang::cdefs::CEnum>,
+    /// The program's enums (their enumerators name enum values).
+    enums: kscope_lang::cdefs::EnumTable,
     /// uid → user name, from /etc/passwd on first use.
     users_by_uid: std::cell::OnceCell<std::collections::HashMap<u64, String>>,
     /// Unix time minus boot time, in nanoseconds, when the run started (upstream's
@@ -51,7 +51,7 @@ impl<'a> Stacks<'a> {
             users: UserSymbols::new(),
             timestamps: Vec::new(),
             cgroup_filters: Vec::new(),
-            enums: Vec::new(),
+            enums: Default::default(),
             users_by_uid: std::cell::OnceCell::new(),
             boot_to_unix_ns: 0,
         }
@@ -82,7 +82,7 @@ impl<'a> Stacks<'a> {
     fn enum_value(&self, v: u64, id: u32) -> Primitive {
         let name = self
             .enums
-            .get(id as usize)
+            .get(id)
             .and_then(|e| e.variant_name(v, e.size() * 8));
         Primitive::enum_value(name, v)
     }
@@ -156,21 +156,22 @@ impl<'a> Stacks<'a> {
         Primitive::symbol(name.as_deref(), addr)
     }
 
+    /// The stack trace map of a word's kind, depth and (user stacks) build ids.
+    fn map_of(&self, user: bool, w: StackWord) -> Option<&'a Map> {
+        let depth = w.depth();
+        let build_id = user && w.mode == STACK_MODE_BUILD_ID;
+        if !user && depth == STACK_DEPTH && self.map.is_some() {
+            return self.map;
+        }
+        self.maps
+            .iter()
+            .find(|(m, _)| m.user == user && m.depth == depth && m.build_id == build_id)
+            .map(|(_, m)| *m)
+    }
+
     /// The addresses of the stack a word names, from the map of its kind and depth.
     fn addresses(&self, user: bool, w: StackWord) -> Vec<u64> {
-        let depth = match u32::from(w.limit) {
-            0 => STACK_DEPTH,
-            d => d.min(STACK_DEPTH),
-        };
-        let map = if !user && depth == STACK_DEPTH && self.map.is_some() {
-            self.map
-        } else {
-            self.maps
-                .iter()
-                .find(|(m, _)| m.user == user && m.depth == depth)
-                .map(|(_, m)| *m)
-        };
-        match map {
+        match self.map_of(user, w) {
             Some(m) => kscope_bpf::stack::stack_addresses(m, w.id)
                 .ok()
                 .flatten()
@@ -196,6 +197,9 @@ impl<'a> Stacks<'a> {
 
     fn user(&self, word: u64, pid: u32) -> Primitive {
         let w = StackWord::decode(word);
+        if w.mode == STACK_MODE_BUILD_ID {
+            return Primitive::build_id_stack(&self.build_ids(w));
+        }
         let addrs = self.addresses(true, w);
         let mode = stack_mode(w.mode);
         let spelling = match mode {
@@ -219,12 +223,33 @@ impl<'a> Stacks<'a> {
             .collect();
         Primitive::stack(&frames, mode)
     }
+
+    /// The frames of a `ustack(build_id)` word, from its `BPF_F_STACK_BUILD_ID` map.
+    fn build_ids(&self, w: StackWord) -> Vec<BuildIdFrame> {
+        use kscope_bpf::stack::{BUILD_ID_VALID, stack_build_ids};
+        let Some(map) = self.map_of(true, w) else {
+            return Vec::new();
+        };
+        stack_build_ids(map, w.id)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| match f.status {
+                BUILD_ID_VALID => BuildIdFrame::Valid {
+                    build_id: f.build_id,
+                    offset: f.offset_or_ip,
+                },
+                _ => BuildIdFrame::Ip(f.offset_or_ip),
+            })
+            .collect()
+    }
 }
 
 fn stack_mode(m: u8) -> StackMode {
     match m {
-        1 => StackMode::Perf,
-        2 => StackMode::Raw,
+        STACK_MODE_PERF => StackMode::Perf,
+        STACK_MODE_RAW => StackMode::Raw,
         _ => StackMode::Bpftrace,
     }
 }
@@ -250,33 +275,40 @@ pub fn scalar(bytes: &[u8], sc: Scalar, stacks: &Stacks<'_>) -> Primitive {
             let n = (u64_at(bytes, 0) as usize).min(kscope_lang::sema::BUF_MAX as usize);
             Primitive::Buffer(bytes.get(8..8 + n).unwrap_or(&[]).to_vec())
         }
-        Scalar::IntArray {
-            elem,
-            signed,
-            count,
-        } => int_array(bytes, usize::from(elem), signed, usize::from(count)),
+        Scalar::Array { elem, dims } => array_value(bytes, elem, dims.lens()),
     }
 }
 
-/// An integer array's elements (little-endian, `elem` bytes each) as upstream prints
-/// them: `[1,2,3,4]`.
-fn int_array(bytes: &[u8], elem: usize, signed: bool, count: usize) -> Primitive {
-    let elem = elem.clamp(1, 8);
-    let items = (0..count)
-        .map_while(|i| bytes.get(i * elem..(i + 1) * elem))
-        .map(|b| {
-            let mut w = [0u8; 8];
-            w[..elem].copy_from_slice(b);
-            let v = u64::from_le_bytes(w);
-            if signed {
-                let shift = 64 - 8 * elem as u32;
-                Primitive::Int(((v << shift) as i64) >> shift)
-            } else {
-                Primitive::Uint(v)
-            }
-        })
+/// An array's elements (little-endian, in C's order) as upstream prints them:
+/// `[1,2,3,4]`, `[[5,6],[7,8]]`, `[true,false]`; `lens` are its dimensions, outermost
+/// first.
+fn array_value(bytes: &[u8], elem: ArrayElem, lens: &[u8]) -> Primitive {
+    let Some((&n, inner)) = lens.split_first() else {
+        return array_elem(bytes, elem);
+    };
+    let stride = elem.size() as usize * inner.iter().map(|&l| usize::from(l)).product::<usize>();
+    let items = (0..usize::from(n))
+        .map(|i| array_value(bytes.get(i * stride..).unwrap_or(&[]), elem, inner))
         .collect();
     Primitive::Array(items)
+}
+
+/// One innermost element of an array, at the start of `bytes` (0 past their end).
+fn array_elem(bytes: &[u8], elem: ArrayElem) -> Primitive {
+    let size = (elem.size() as usize).clamp(1, 8);
+    let mut w = [0u8; 8];
+    let have = bytes.len().min(size);
+    w[..have].copy_from_slice(&bytes[..have]);
+    let v = u64::from_le_bytes(w);
+    match elem {
+        ArrayElem::Int { signed: true, .. } => {
+            let shift = 64 - 8 * size as u32;
+            Primitive::Int(((v << shift) as i64) >> shift)
+        }
+        ArrayElem::Int { signed: false, .. } => Primitive::Uint(v),
+        ArrayElem::Bool => Primitive::Bool(v != 0),
+        ArrayElem::Ptr => Primitive::pointer(v),
+    }
 }
 
 /// The text of an `ntop()` value: dotted quad for `AF_INET`, RFC 5952 form for
@@ -386,7 +418,7 @@ pub fn read_map(
                 | Scalar::Ptr
                 | Scalar::Inet
                 | Scalar::Buf
-                | Scalar::IntArray { .. }
+                | Scalar::Array { .. }
                 | Scalar::Timestamp(_)
                 | Scalar::CgroupPath(_)
                 | Scalar::Username

@@ -57,36 +57,163 @@ pub enum Scalar {
     CgroupPath(u32),
     /// `username`: the 8-byte uid, named from /etc/passwd when printed.
     Username,
-    /// A value of a script-defined enum: 8 bytes, printed as the name of its enumerator
-    /// (the index of the enum in [`Plan::enums`]).
+    /// A value of a C enum (the script's or the kernel's): 8 bytes, printed as the name
+    /// of its enumerator (the enum's id in [`Plan::enums`]).
     Enum(u32),
     /// `buf()`: [`STR_SIZE`] bytes, the 8-byte length, then that many bytes (at most
     /// [`BUF_MAX`](kscope_lang::sema::BUF_MAX)), zero padded.
     Buf,
-    /// An integer array of at most [`STR_SIZE`] bytes (`pton()`, `uint8[4]`): its
-    /// elements in [`STR_SIZE`] zero-padded bytes, printed as upstream's `[1,2,3,4]`.
-    IntArray {
-        /// Bytes per element (1, 2, 4 or 8).
-        elem: u8,
-        /// Whether the elements are signed.
-        signed: bool,
-        /// The number of elements.
-        count: u8,
+    /// An array of integers, bools or pointers of at most [`STR_SIZE`] bytes (`pton()`,
+    /// `uint8[4]`, `int x[2][2]`, `bool[2]`): its elements in [`STR_SIZE`] zero-padded
+    /// bytes, in C's order, printed as upstream's `[1,2,3,4]`, `[[5,6],[7,8]]`,
+    /// `[true,false]`.
+    Array {
+        /// The kind of its innermost elements.
+        elem: ArrayElem,
+        /// The lengths of its dimensions, outermost first.
+        dims: Dims,
     },
 }
 
+/// The innermost elements of an [`Scalar::Array`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArrayElem {
+    /// Integers of `bytes` bytes (1, 2, 4 or 8).
+    Int {
+        /// Bytes per element.
+        bytes: u8,
+        /// Whether they are signed.
+        signed: bool,
+    },
+    /// `bool`s, a byte each, printed `true`/`false`.
+    Bool,
+    /// Pointers, 8 bytes each, printed `0x…`.
+    Ptr,
+}
+
+impl ArrayElem {
+    /// Bytes per element.
+    pub fn size(self) -> u32 {
+        match self {
+            ArrayElem::Int { bytes, .. } => u32::from(bytes),
+            ArrayElem::Bool => 1,
+            ArrayElem::Ptr => 8,
+        }
+    }
+}
+
+/// At most this many dimensions in an array value.
+pub const MAX_DIMS: usize = 8;
+
+/// The lengths of an array value's dimensions, outermost first (`int x[2][3]`: 2, 3).
+/// An array value holds at most [`STR_SIZE`] bytes, so each length fits a byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dims {
+    n: u8,
+    lens: [u8; MAX_DIMS],
+}
+
+impl Dims {
+    /// One dimension of `len` elements.
+    pub const fn one(len: u8) -> Dims {
+        let mut lens = [0; MAX_DIMS];
+        lens[0] = len;
+        Dims { n: 1, lens }
+    }
+
+    /// These dimensions, if there are 1 to [`MAX_DIMS`] of them, each at most 255.
+    pub fn new(lens: &[u64]) -> Option<Dims> {
+        if lens.is_empty() || lens.len() > MAX_DIMS {
+            return None;
+        }
+        let mut d = [0; MAX_DIMS];
+        for (i, &l) in lens.iter().enumerate() {
+            d[i] = u8::try_from(l).ok()?;
+        }
+        Some(Dims {
+            n: lens.len() as u8,
+            lens: d,
+        })
+    }
+
+    /// The lengths, outermost first.
+    pub fn lens(&self) -> &[u8] {
+        &self.lens[..usize::from(self.n)]
+    }
+
+    /// The number of innermost elements.
+    pub fn count(&self) -> u32 {
+        self.lens().iter().map(|&l| u32::from(l)).product()
+    }
+}
+
+impl Scalar {
+    /// A one-dimensional integer array of `count` elements of `bytes` bytes.
+    pub const fn int_array(bytes: u8, signed: bool, count: u8) -> Scalar {
+        Scalar::Array {
+            elem: ArrayElem::Int { bytes, signed },
+            dims: Dims::one(count),
+        }
+    }
+
+    /// The array value of type `t` (an array of arrays... of integers, bools or
+    /// pointers, of at most [`STR_SIZE`] bytes), if it is one.
+    fn array_of(t: &Type) -> Option<Scalar> {
+        let mut lens = Vec::new();
+        let mut cur = t;
+        while let Type::Array(elem, n) = cur {
+            lens.push(*n);
+            cur = elem;
+        }
+        let elem = match cur {
+            Type::Int { bits, signed } => ArrayElem::Int {
+                bytes: bits / 8,
+                signed: *signed,
+            },
+            Type::Bool => ArrayElem::Bool,
+            Type::Ptr(_) => ArrayElem::Ptr,
+            _ => return None,
+        };
+        let count = lens.iter().try_fold(1u64, |a, &n| a.checked_mul(n))?;
+        if count.checked_mul(u64::from(elem.size()))? > u64::from(STR_SIZE) {
+            return None;
+        }
+        Some(Scalar::Array {
+            elem,
+            dims: Dims::new(&lens)?,
+        })
+    }
+}
+
 /// The word a `kstack`/`ustack` value stores: the id `bpf_get_stackid` returned in the low
-/// 32 bits (an error code reads as an id no map holds), the print mode in bits 32..40
-/// and the frame limit (0: [`STACK_DEPTH`]) in bits 40..56.
+/// 32 bits (an error code reads as an id no map holds), the print mode in bits 32..40,
+/// the frame limit (0: [`STACK_DEPTH`]) in bits 40..56 and, when the script takes
+/// `len()` of a stack of its kind ([`Checked::len_of_kstack`]), the number of frames in
+/// bits 56..64 (else 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StackWord {
     /// The stack id (or an error code as `u32`).
     pub id: u32,
-    /// 0 `bpftrace`, 1 `perf`, 2 `raw`.
+    /// [`STACK_MODE_BPFTRACE`], [`STACK_MODE_PERF`], [`STACK_MODE_RAW`] or
+    /// [`STACK_MODE_BUILD_ID`].
     pub mode: u8,
     /// The frame limit (`kstack(3)`), 0 for the default.
     pub limit: u16,
+    /// The frames the stack has (at most the limit), when counted.
+    pub frames: u8,
 }
+
+/// [`StackWord::mode`] of `bpftrace` (the default).
+pub const STACK_MODE_BPFTRACE: u8 = 0;
+/// [`StackWord::mode`] of `perf`.
+pub const STACK_MODE_PERF: u8 = 1;
+/// [`StackWord::mode`] of `raw`.
+pub const STACK_MODE_RAW: u8 = 2;
+/// [`StackWord::mode`] of `build_id` (user stacks only): the stack is in a map created
+/// with `BPF_F_STACK_BUILD_ID`.
+pub const STACK_MODE_BUILD_ID: u8 = 3;
+/// The bit where [`StackWord::frames`] starts.
+pub const STACK_FRAMES_SHIFT: u32 = 56;
 
 impl StackWord {
     /// The bits above the id, as lowering ORs them in.
@@ -100,6 +227,15 @@ impl StackWord {
             id: w as u32,
             mode: (w >> 32) as u8,
             limit: (w >> 40) as u16,
+            frames: (w >> STACK_FRAMES_SHIFT) as u8,
+        }
+    }
+
+    /// The depth of the map the stack is in: the limit, or [`STACK_DEPTH`].
+    pub fn depth(self) -> u32 {
+        match u32::from(self.limit) {
+            0 => STACK_DEPTH,
+            d => d.min(STACK_DEPTH),
         }
     }
 }
@@ -112,8 +248,25 @@ pub struct StackMap {
     /// Frames kept (the map's depth): a `kstack(3)` keeps 3, so that stacks equal in
     /// their first 3 frames are one key, as upstream's.
     pub depth: u32,
+    /// Frames are `struct bpf_stack_build_id` (build id and file offset), not
+    /// addresses: the map has `BPF_F_STACK_BUILD_ID` (`ustack(build_id)`).
+    pub build_id: bool,
     /// Its id.
     pub id: MapId,
+}
+
+impl StackMap {
+    /// Its spec: `depth` addresses, or `depth` build-id frames.
+    pub fn spec(&self) -> MapSpec {
+        let kind = if self.user { "u" } else { "k" };
+        if self.build_id {
+            MapSpec::build_id_stack_trace(self.depth, MAP_ENTRIES)
+                .with_name(format!("ks_{kind}stackb{}", self.depth))
+        } else {
+            MapSpec::stack_trace(self.depth, MAP_ENTRIES)
+                .with_name(format!("ks_{kind}stack{}", self.depth))
+        }
+    }
 }
 
 impl Scalar {
@@ -136,16 +289,7 @@ impl Scalar {
             Type::CgroupPath(i) => Some(Scalar::CgroupPath(*i)),
             Type::Username => Some(Scalar::Username),
             Type::Enum { id, .. } => Some(Scalar::Enum(*id)),
-            Type::Array(elem, n) => match **elem {
-                Type::Int { bits, signed } if u64::from(bits / 8) * n <= u64::from(STR_SIZE) => {
-                    Some(Scalar::IntArray {
-                        elem: bits / 8,
-                        signed,
-                        count: *n as u8,
-                    })
-                }
-                _ => None,
-            },
+            Type::Array(..) => Scalar::array_of(t),
             _ => None,
         }
     }
@@ -162,7 +306,7 @@ impl Scalar {
             | Scalar::CgroupPath(_)
             | Scalar::Username
             | Scalar::Enum(_) => 8,
-            Scalar::Str | Scalar::Inet | Scalar::Buf | Scalar::IntArray { .. } => STR_SIZE,
+            Scalar::Str | Scalar::Inet | Scalar::Buf | Scalar::Array { .. } => STR_SIZE,
             Scalar::Ustack | Scalar::Usym => 16,
         }
     }
@@ -184,6 +328,42 @@ pub enum Layout {
     Tuple(Vec<Layout>),
     /// A record: named elements in their stored order, laid out as a tuple of them.
     Record(Vec<(String, Layout)>),
+}
+
+/// Why a value of type `t` that has no [`Layout`] cannot be stored, when an array in it
+/// is the reason: a sentence to append to the "not built yet" message (empty otherwise).
+pub fn unstored_hint(t: &Type) -> String {
+    fn bad_array(t: &Type) -> Option<&Type> {
+        match t {
+            Type::Array(..) if Scalar::of(t).is_none() => Some(t),
+            Type::Tuple(items) => items.iter().find_map(bad_array),
+            Type::Record(fields) => fields.iter().find_map(|(_, t)| bad_array(t)),
+            _ => None,
+        }
+    }
+    let Some(a) = bad_array(t) else {
+        return String::new();
+    };
+    let mut elem = a;
+    while let Type::Array(e, _) = elem {
+        elem = e;
+    }
+    if matches!(elem, Type::Int { .. } | Type::Bool | Type::Ptr(_)) {
+        format!(
+            ": an array value holds at most {STR_SIZE} bytes, and `{a}` has more; index it \
+             (`x[0]`) and keep the elements you need"
+        )
+    } else {
+        let index = if matches!(elem, Type::Struct(_)) {
+            "x[0].member"
+        } else {
+            "x[0]"
+        };
+        format!(
+            ": an array value holds integers, bools or pointers, not `{elem}`; index it \
+             (`{index}`) and keep what you need"
+        )
+    }
 }
 
 impl Layout {
@@ -490,6 +670,10 @@ pub struct Plan {
     /// The hash of pids already announced with [`Message::NewPid`] (when the script
     /// stores user stacks or symbols); added through [`Plan::seen_pids`].
     pub seen_pids: Option<MapId>,
+    /// A one-entry per-CPU array of [`STACK_DEPTH`] frames that `bpf_get_stack` fills
+    /// to count a stack's frames (when the script takes `len()` of a stack); added
+    /// through [`Plan::frames_buf`].
+    pub frames_buf: Option<MapId>,
     /// The string tables `strerror()` and kin read (added through [`Plan::str_table`]).
     pub str_tables: Vec<(StrTable, MapId)>,
     /// The `strftime()` formats, indexed by [`Scalar::Timestamp`].
@@ -500,8 +684,9 @@ pub struct Plan {
     /// clock, from [`DUMMY_TS_MAP_ENV`](crate::lower::DUMMY_TS_MAP_ENV) as upstream's
     /// runtime tests set it; `None` reads `CLOCK_TAI`.
     pub tseries_clock: Option<String>,
-    /// The script's enums, indexed by [`Scalar::Enum`].
-    pub enums: Vec<kscope_lang::cdefs::CEnum>,
+    /// The enums of the program's values (the script's and the kernel's), by
+    /// [`Scalar::Enum`].
+    pub enums: kscope_lang::cdefs::EnumTable,
 }
 
 /// A table of strings indexed by a number, held in an array map that user space fills
@@ -592,7 +777,7 @@ impl Plan {
             for k in &info.keys {
                 keys.push(Layout::of(k).ok_or_else(|| Unsupported {
                     map: name.clone(),
-                    what: format!("map keys of type {k} are not built yet"),
+                    what: format!("map keys of type {k} are not built yet{}", unstored_hint(k)),
                 })?);
             }
             let value = match &info.value {
@@ -631,12 +816,18 @@ impl Plan {
                 t @ (Type::Tuple(_) | Type::Record(_)) => {
                     ValueLayout::Tuple(Layout::of(t).ok_or_else(|| Unsupported {
                         map: name.clone(),
-                        what: format!("map values of type {t} are not built yet"),
+                        what: format!(
+                            "map values of type {t} are not built yet{}",
+                            unstored_hint(t)
+                        ),
                     })?)
                 }
                 t => ValueLayout::Plain(Scalar::of(t).ok_or_else(|| Unsupported {
                     map: name.clone(),
-                    what: format!("map values of type {t} are not built yet"),
+                    what: format!(
+                        "map values of type {t} are not built yet{}",
+                        unstored_hint(t)
+                    ),
                 })?),
             };
             // Keyed bucket maps insert missing keys from the zero map (arrays need none).
@@ -667,9 +858,10 @@ impl Plan {
             messages: Vec::new(),
             stack_maps: Vec::new(),
             seen_pids: None,
+            frames_buf: None,
             str_tables: Vec::new(),
             timestamp_formats: checked.timestamp_formats.clone(),
-            enums: checked.program.c_types.enums.clone(),
+            enums: checked.enums.clone(),
             cgroup_path_filters: checked.cgroup_path_filters.clone(),
             tseries_clock: std::env::var(crate::lower::DUMMY_TS_MAP_ENV)
                 .ok()
@@ -686,14 +878,16 @@ impl Plan {
     }
 
     /// The stack trace map for kernel or `user` stacks of `depth` frames (0: the
-    /// default [`STACK_DEPTH`]), added on first use.
-    pub fn stack_map(&mut self, user: bool, depth: u32) -> MapId {
+    /// default [`STACK_DEPTH`]), of build ids and offsets when `build_id`, added on
+    /// first use.
+    pub fn stack_map(&mut self, user: bool, depth: u32, build_id: bool) -> MapId {
         let depth = if depth == 0 {
             STACK_DEPTH
         } else {
             depth.min(STACK_DEPTH)
         };
         if !user
+            && !build_id
             && depth == STACK_DEPTH
             && let Some(id) = self.stacks
         {
@@ -702,12 +896,27 @@ impl Plan {
         if let Some(m) = self
             .stack_maps
             .iter()
-            .find(|m| m.user == user && m.depth == depth)
+            .find(|m| m.user == user && m.depth == depth && m.build_id == build_id)
         {
             return m.id;
         }
         let id = self.next_lazy_id();
-        self.stack_maps.push(StackMap { user, depth, id });
+        self.stack_maps.push(StackMap {
+            user,
+            depth,
+            build_id,
+            id,
+        });
+        id
+    }
+
+    /// The per-CPU frame buffer (added on first use), see [`Plan::frames_buf`].
+    pub fn frames_buf(&mut self) -> MapId {
+        if let Some(id) = self.frames_buf {
+            return id;
+        }
+        let id = self.next_lazy_id();
+        self.frames_buf = Some(id);
         id
     }
 
@@ -717,6 +926,7 @@ impl Plan {
             self.fixed_maps()
                 + self.stack_maps.len() as u32
                 + u32::from(self.seen_pids.is_some())
+                + u32::from(self.frames_buf.is_some())
                 + self.str_tables.len() as u32,
         )
     }
@@ -753,16 +963,14 @@ impl Plan {
         if self.stacks.is_some() {
             out.push(MapSpec::stack_trace(STACK_DEPTH, MAP_ENTRIES).with_name("ks_stacks"));
         }
-        let mut lazy: Vec<(MapId, MapSpec)> = self
-            .stack_maps
-            .iter()
-            .map(|m| {
-                let kind = if m.user { "u" } else { "k" };
-                let spec = MapSpec::stack_trace(m.depth, MAP_ENTRIES)
-                    .with_name(format!("ks_{kind}stack{}", m.depth));
-                (m.id, spec)
-            })
-            .collect();
+        let mut lazy: Vec<(MapId, MapSpec)> =
+            self.stack_maps.iter().map(|m| (m.id, m.spec())).collect();
+        if let Some(id) = self.frames_buf {
+            lazy.push((
+                id,
+                MapSpec::new(MapType::PercpuArray, 4, STACK_DEPTH * 8, 1).with_name("ks_frames"),
+            ));
+        }
         if let Some(id) = self.seen_pids {
             lazy.push((
                 id,
@@ -797,9 +1005,20 @@ mod stack_word_tests {
             StackWord {
                 id: 7,
                 mode: 1,
-                limit: 3
+                limit: 3,
+                frames: 0,
             }
         );
+        // The frame count lowering ORs in at the top, as `len()` reads it back.
+        let counted = w | (3u64 << STACK_FRAMES_SHIFT);
+        assert_eq!(StackWord::decode(counted).frames, 3);
+        assert_eq!(StackWord::decode(counted).id, 7);
+        assert_eq!(StackWord::decode(counted).limit, 3);
+        assert_eq!(StackWord::decode(counted).depth(), 3);
+        assert_eq!(StackWord::decode(7).depth(), STACK_DEPTH);
+        // The largest count, 127 frames, fits the 8 bits.
+        let full = 7 | (u64::from(STACK_DEPTH) << STACK_FRAMES_SHIFT);
+        assert_eq!(u32::from(StackWord::decode(full).frames), STACK_DEPTH);
         // -EFAULT from bpf_get_stackid, zero-extended from 32 bits, names no stack.
         let err = (-14i64 as u64) & 0xffff_ffff;
         assert!(StackWord::decode(err).id >= MAP_ENTRIES);

@@ -860,12 +860,23 @@ fn expand(ap: &AttachPoint, pid: Option<i32>) -> Result<Vec<AttachPoint>, String
             .map(|e| with_parts(vec![e.system, e.name]))
             .collect(),
         (Provider::Rawtracepoint, [module, ev]) => {
-            if module != "vmlinux" {
+            // A module glob (`vmlinu*`, `*`) matching the kernel alone is the kernel.
+            let modules = loaded_btf_modules()
+                .into_iter()
+                .filter(|m| kscope_ftrace::select::glob(module, m))
+                .collect::<Vec<_>>();
+            if let Some(m) = modules.first() {
                 return Err(format!(
                     "wildcards over module raw tracepoints are not built yet in `kscope run`: \
-                     name one event of {module}"
+                     `{module}` matches the module {m}; name the kernel's (vmlinux) or one event"
                 ));
             }
+            if !kscope_ftrace::select::glob(module, "vmlinux") {
+                return Err(format!(
+                    "no module `{module}` with raw tracepoints: only vmlinux's are built yet"
+                ));
+            }
+            let module = &"vmlinux".to_string();
             // Raw tracepoints are the kernel's `btf_trace_NAME` typedefs: tracefs also lists
             // events that are not raw tracepoints (each syscalls:sys_enter_* rides on
             // raw_syscalls' sys_enter).
@@ -955,6 +966,17 @@ fn remember_targets(stacks: &decode::Stacks<'_>, units: &[Unit], pid: Option<i32
             stacks.users().remember(n);
         }
     }
+}
+
+/// The kernel modules that have BTF loaded (`/sys/kernel/btf/NAME` other than vmlinux).
+fn loaded_btf_modules() -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir("/sys/kernel/btf") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n != "vmlinux")
+        .collect()
 }
 
 /// The kernel functions a kprobe may take that match `pattern` (and `module`, a glob on

@@ -269,6 +269,18 @@ impl TypeProvider for WithUprobeArgs<'_> {
         self.inner.enum_value(name)
     }
 
+    fn enum_constant_type(&self, name: &str) -> Option<Type> {
+        self.inner.enum_constant_type(name)
+    }
+
+    fn enum_type(&self, name: &str) -> Option<Type> {
+        self.inner.enum_type(name)
+    }
+
+    fn kernel_enum(&self, id: u32) -> Option<kscope_lang::cdefs::CEnum> {
+        self.inner.kernel_enum(id)
+    }
+
     fn member(&self, name: &str, member: &str) -> Lookup<Type> {
         self.inner.member(name, member)
     }

@@ -105,12 +105,15 @@ fn maps_get_their_layouts() {
 
 #[test]
 fn unlowered_constructs_say_not_built_yet_at_their_span() {
-    let src = "BEGIN { $a = (1, 2); $b = &$a; print($b); @ = len(kstack); }";
+    let src = "BEGIN { $a = (1, 2); $b = &$a; print($b); printf(\"%s\", $a); }";
     let (_, errors) = lower(src);
     assert_eq!(errors.len(), 1, "{errors:?}");
     let (msg, start, end) = &errors[0];
-    assert_eq!(msg, "`len()` of a stack is not built yet in `kscope run`");
-    assert_eq!(&src[*start as usize..*end as usize], "len(kstack)");
+    assert_eq!(
+        msg,
+        "a tuple or record as an output argument is not built yet in `kscope run`"
+    );
+    assert_eq!(&src[*start as usize..*end as usize], "$a");
 }
 
 #[test]
@@ -247,4 +250,84 @@ fn loops_strings_and_positional_parameters_compile() {
          $j = 0; while ($j < 3) { $j++; } @t = strncmp(comm, \"ks\", 2); @len = strlen($s); }",
     );
     assert!(errors.is_empty(), "{errors:?}");
+}
+
+/// Lowers and compiles every probe; returns the plan and the instructions of all of them.
+fn lower_insns(src: &str) -> (Plan, Vec<kscope_bpf::insn::Insn>) {
+    let file = SourceFile::new("-e", src);
+    let checked = compile(&file, &Options::default(), &NoKernelTypes).expect("valid script");
+    let mut plan = Plan::new(&checked).expect("layout");
+    let mut insns = Vec::new();
+    for (i, p) in checked.program.probes.iter().enumerate() {
+        let c = ctx(&checked, i);
+        let f = Lowerer::lower(&checked, &mut plan, &c, i, p).expect("lowers");
+        let compiled = kscope_codegen::compile(&f, &|m| Some(m.0 as i32 + 3)).expect("compiles");
+        insns.extend(compiled.insns);
+    }
+    (plan, insns)
+}
+
+/// The calls of helper `id` among `insns`.
+fn helper_calls(insns: &[kscope_bpf::insn::Insn], id: i32) -> usize {
+    insns
+        .iter()
+        .filter(|i| i.code == 0x85 && i.src == 0 && i.imm == id)
+        .count()
+}
+
+const GET_STACKID: i32 = 27;
+const GET_STACK: i32 = 67;
+
+#[test]
+fn len_of_a_stack_walks_stacks_of_its_kind_a_second_time() {
+    // No len(): stacks are taken once, with bpf_get_stackid only.
+    let (plan, insns) = lower_insns("BEGIN { @k[kstack] = count(); @u[ustack] = count(); }");
+    assert_eq!(helper_calls(&insns, GET_STACKID), 2);
+    assert_eq!(helper_calls(&insns, GET_STACK), 0);
+    assert_eq!(plan.frames_buf, None);
+    // len(kstack): every kernel stack also counts its frames (user stacks do not).
+    let (plan, insns) =
+        lower_insns("BEGIN { @k[kstack] = count(); @u[ustack] = count(); @n = len(kstack); }");
+    assert_eq!(helper_calls(&insns, GET_STACKID), 3);
+    assert_eq!(helper_calls(&insns, GET_STACK), 2);
+    let buf = plan.frames_buf.expect("a frame buffer");
+    let spec = &plan.specs()[buf.0 as usize];
+    assert_eq!(
+        (
+            spec.map_type,
+            spec.key_size,
+            spec.value_size,
+            spec.max_entries
+        ),
+        (kscope_bpf::MapType::PercpuArray, 4, 127 * 8, 1)
+    );
+    // len($s) of a user stack variable: the count travels in the stack word.
+    let (_, insns) = lower_insns("BEGIN { $s = ustack(3); @n = len($s); @k[kstack] = 1; }");
+    assert_eq!(helper_calls(&insns, GET_STACK), 1);
+}
+
+#[test]
+fn ustack_build_id_gets_stack_maps_of_build_ids() {
+    use kscope_runtime::plan::StackMap;
+    let (plan, _) = lower_insns(
+        "BEGIN { @a[ustack] = 1; @b[ustack(build_id)] = 1; @c[ustack(build_id, 30)] = 1; \
+         @d[ustack(build_id, 30)] = 2; }",
+    );
+    let maps: Vec<(bool, u32, bool)> = plan
+        .stack_maps
+        .iter()
+        .map(|m: &StackMap| (m.user, m.depth, m.build_id))
+        .collect();
+    assert_eq!(
+        maps,
+        [(true, 127, false), (true, 127, true), (true, 30, true)]
+    );
+    let specs = plan.specs();
+    let b = &specs[plan.stack_maps[1].id.0 as usize];
+    assert_eq!((b.value_size, b.flags), (127 * 32, 1 << 5));
+    assert_eq!(b.name, "ks_ustackb127");
+    let c = &specs[plan.stack_maps[2].id.0 as usize];
+    assert_eq!((c.value_size, c.flags), (30 * 32, 1 << 5));
+    let a = &specs[plan.stack_maps[0].id.0 as usize];
+    assert_eq!((a.value_size, a.flags), (127 * 8, 0));
 }

@@ -28,11 +28,7 @@ fn lower(src: &str) -> (Plan, Vec<String>) {
     (plan, errors)
 }
 
-const U8X4: Scalar = Scalar::IntArray {
-    elem: 1,
-    signed: false,
-    count: 4,
-};
+const U8X4: Scalar = Scalar::int_array(1, false, 4);
 
 #[test]
 fn every_form_lowers_and_compiles() {
@@ -55,14 +51,7 @@ fn integer_arrays_are_string_sized_values() {
     let k = plan.map("k").unwrap().1.clone();
     assert_eq!(k.keys, vec![Layout::Scalar(U8X4)]);
     let v = plan.map("v").unwrap().1.clone();
-    assert_eq!(
-        v.value,
-        ValueLayout::Plain(Scalar::IntArray {
-            elem: 1,
-            signed: false,
-            count: 16
-        })
-    );
+    assert_eq!(v.value, ValueLayout::Plain(Scalar::int_array(1, false, 16)));
     assert_eq!(U8X4.size(), STR_SIZE);
     assert!(matches!(
         plan.messages[0],
@@ -79,17 +68,9 @@ fn integer_arrays_decode_as_upstream_prints_them() {
     };
     assert_eq!(text(&[1, 2, 3, 4], U8X4), "[1,2,3,4]");
     assert_eq!(text(&[127, 0, 0, 1], U8X4), "[127,0,0,1]");
-    let i16x2 = Scalar::IntArray {
-        elem: 2,
-        signed: true,
-        count: 2,
-    };
+    let i16x2 = Scalar::int_array(2, true, 2);
     assert_eq!(text(&[0xff, 0xff, 2, 0], i16x2), "[-1,2]");
-    let u32x2 = Scalar::IntArray {
-        elem: 4,
-        signed: false,
-        count: 2,
-    };
+    let u32x2 = Scalar::int_array(4, false, 2);
     assert_eq!(
         text(&[0xff, 0xff, 0xff, 0xff, 1, 0, 0, 0], u32x2),
         "[4294967295,1]"

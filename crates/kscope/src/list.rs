@@ -64,6 +64,42 @@ fn write_declaration(
     }
 }
 
+/// One probe of a BTF-backed listing: its full name, a shorter spelling a pattern may
+/// match as well, and what `-v` needs to describe it.
+struct BtfEntry<K> {
+    name: String,
+    short: Option<String>,
+    key: K,
+}
+
+/// The loop the BTF-backed listings share: each entry whose name (or short spelling)
+/// matches `pattern` is printed, then under `verbose` the declarations `declarations`
+/// gives for it (BTF type id and name). Returns how many were shown.
+fn list_btf_entries<K>(
+    out: &mut impl Write,
+    pattern: Option<&str>,
+    verbose: bool,
+    btf: &kscope_btf::Btf,
+    entries: impl IntoIterator<Item = BtfEntry<K>>,
+    declarations: impl Fn(&K) -> Vec<(u32, String)>,
+) -> std::io::Result<usize> {
+    let mut shown = 0;
+    for e in entries {
+        let short_matches = e.short.as_deref().is_some_and(|s| matches(pattern, s));
+        if !matches(pattern, &e.name) && !short_matches {
+            continue;
+        }
+        shown += 1;
+        writeln!(out, "{}", e.name)?;
+        if verbose {
+            for (type_id, name) in declarations(&e.key) {
+                write_declaration(out, btf, type_id, &name)?;
+            }
+        }
+    }
+    Ok(shown)
+}
+
 /// Raw tracepoints from vmlinux BTF (one `btf_trace_NAME` typedef each), named as bpftrace
 /// names them, `rawtracepoint:vmlinux:NAME`; with `verbose`, their arguments as C
 /// declarations. A kernel without BTF lists none. Returns how many were shown.
@@ -78,20 +114,19 @@ fn list_raw_tracepoints(
     let mut names = btf.raw_tracepoint_names();
     names.sort_unstable();
     names.dedup();
-    let mut shown = 0;
-    for tp in names {
-        let name = format!("rawtracepoint:vmlinux:{tp}");
-        if !matches(pattern, &name) && !matches(pattern, &format!("rawtracepoint:{tp}")) {
-            continue;
-        }
-        shown += 1;
-        writeln!(out, "{name}")?;
-        if verbose && let Ok(Some(params)) = btf.raw_tracepoint_args(tp) {
-            for p in params {
-                write_declaration(out, &btf, p.type_id, p.name)?;
-            }
-        }
-    }
+    let entries = names.into_iter().map(|tp| BtfEntry {
+        name: format!("rawtracepoint:vmlinux:{tp}"),
+        short: Some(format!("rawtracepoint:{tp}")),
+        key: tp,
+    });
+    let shown = list_btf_entries(out, pattern, verbose, &btf, entries, |tp| {
+        let params = btf.raw_tracepoint_args(tp).ok().flatten();
+        params
+            .into_iter()
+            .flatten()
+            .map(|p| (p.type_id, p.name.to_string()))
+            .collect()
+    })?;
     Ok(shown)
 }
 
@@ -109,27 +144,28 @@ fn list_functions(
     if !kscope_runtime::fentry::kernel_supports(&btf) {
         return Ok(0);
     }
-    let mut shown = 0;
     let functions = kscope_runtime::fentry::traceable(&btf, "*");
-    for provider in ["fentry", "fexit"] {
-        for f in &functions {
-            let name = format!("{provider}:vmlinux:{f}");
-            if !matches(pattern, &name) && !matches(pattern, &format!("{provider}:{f}")) {
-                continue;
-            }
-            shown += 1;
-            writeln!(out, "{name}")?;
-            let Ok(Some(proto)) = btf.func_args(f).map(|p| p.filter(|_| verbose)) else {
-                continue;
-            };
-            for p in &proto.params {
-                write_declaration(out, &btf, p.type_id, p.name)?;
-            }
-            if provider == "fexit" && proto.ret != 0 {
-                write_declaration(out, &btf, proto.ret, "retval")?;
-            }
+    let entries = ["fentry", "fexit"].into_iter().flat_map(|provider| {
+        functions.iter().map(move |f| BtfEntry {
+            name: format!("{provider}:vmlinux:{f}"),
+            short: Some(format!("{provider}:{f}")),
+            key: (provider, f.as_str()),
+        })
+    });
+    let shown = list_btf_entries(out, pattern, verbose, &btf, entries, |&(provider, f)| {
+        let Ok(Some(proto)) = btf.func_args(f) else {
+            return Vec::new();
+        };
+        let mut decls: Vec<(u32, String)> = proto
+            .params
+            .iter()
+            .map(|p| (p.type_id, p.name.to_string()))
+            .collect();
+        if provider == "fexit" && proto.ret != 0 {
+            decls.push((proto.ret, "retval".to_string()));
         }
-    }
+        decls
+    })?;
     Ok(shown)
 }
 
@@ -143,18 +179,19 @@ fn list_iterators(
     let Ok(btf) = kscope_btf::Btf::open_sys_vmlinux() else {
         return Ok(0);
     };
-    let mut shown = 0;
-    for target in kscope_lang::btf_types::iter_targets(&btf) {
-        let name = format!("iter:{target}");
-        if !matches(pattern, &name) {
-            continue;
-        }
-        shown += 1;
-        writeln!(out, "{name}")?;
+    let entries = kscope_lang::btf_types::iter_targets(&btf)
+        .into_iter()
+        .map(|target| BtfEntry {
+            name: format!("iter:{target}"),
+            short: None,
+            key: target,
+        });
+    let shown = list_btf_entries(out, pattern, verbose, &btf, entries, |target| {
         let ctx = btf.find_by_name(kscope_btf::Kind::Struct, &format!("bpf_iter__{target}"));
-        let (true, Some(ctx)) = (verbose, ctx) else {
-            continue;
+        let Some(ctx) = ctx else {
+            return Vec::new();
         };
+        let mut decls = Vec::new();
         for m in btf.members(ctx).unwrap_or_default() {
             // The members sit in anonymous unions (`union { struct task_struct *task; }`).
             let inner = if m.name.is_empty() {
@@ -162,11 +199,11 @@ fn list_iterators(
             } else {
                 vec![m]
             };
-            for m in inner.into_iter().filter(|m| m.name != "meta") {
-                write_declaration(out, &btf, m.type_id, m.name)?;
-            }
+            let named = inner.into_iter().filter(|m| m.name != "meta");
+            decls.extend(named.map(|m| (m.type_id, m.name.to_string())));
         }
-    }
+        decls
+    })?;
     Ok(shown)
 }
 

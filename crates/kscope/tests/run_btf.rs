@@ -344,8 +344,9 @@ fn btf_errors_name_the_nearest_struct_and_bounds() {
     let out = kscope(&["-e", "BEGIN { @ = curtask->signal->rlim[16].rlim_cur; }"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr)
-            .starts_with("error: index 16 is out of bounds: the array has 16 elements\n"),
+        text(&out.stderr).starts_with(
+            "error: index 16 is out of bounds for `struct rlimit[16]`, which has 16 elements\n"
+        ),
         "{}",
         text(&out.stderr)
     );

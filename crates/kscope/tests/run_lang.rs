@@ -1271,9 +1271,10 @@ fn exec_argv_elements_are_strings_and_str_takes_a_runtime_length() {
         "tracepoint:syscalls:sys_enter_execve /pid == cpid/ { \
          printf(\"%s|%s|\", str(args.argv[0]), str(args.argv[1])); $n = 3; \
          printf(\"%s|%s\\n\", str(args.argv[1], $n + 2), str(args.argv[1], $n * 1000)); exit(); }",
-        Some("/bin/echo abcdefgh"),
+        // A child that prints nothing: its output would share kscope's stdout.
+        Some("/bin/true abcdefgh"),
     );
-    assert_eq!(got, "/bin/echo|abcdefgh|abcd|abcdefgh\n\n\n");
+    assert_eq!(got, "/bin/true|abcdefgh|abcd|abcdefgh\n\n\n");
 }
 
 /// `__attribute__((packed))` and `aligned(N)` after a C definition lay it out as gcc does
@@ -1335,4 +1336,55 @@ fn sleeper_on_dev_null() -> std::process::Child {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("starting sleep")
+}
+
+/// `ctx` in perf event probes is `struct bpf_perf_event_data *` (upstream's typing), read
+/// by direct loads the verifier maps onto the kernel's layout: an interval's period in
+/// nanoseconds, the sampled registers (`reg()` reads the same), and a cast of `ctx`
+/// (upstream's `((struct x *)ctx).x`: the first register).
+#[test]
+fn ctx_of_a_perf_event_probe_is_its_sample() {
+    let Some(_kernel) = require_all(&[Feature::PerfSw, Feature::BpfPerfEvent]) else {
+        return;
+    };
+    let out = run(
+        "struct x { unsigned long x; } interval:ms:5 { \
+         @p[ctx.sample_period, ctx.regs.ip == reg(\"ip\"), ((struct x *)ctx).x == reg(\"r15\")] = count(); \
+         @n++; if (@n == 3) { exit(); } }",
+        None,
+    );
+    assert_eq!(out, "\n\n@n: 3\n@p[5000000, true, true]: 3\n");
+}
+
+/// A module glob on a raw tracepoint that matches only the kernel is the kernel
+/// (upstream's `rawtracepoint:vmlinu*:sys_exit`); one matching no module says so.
+#[test]
+fn raw_tracepoint_module_globs_match_vmlinux() {
+    let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
+        return;
+    };
+    let out = run(
+        "rawtracepoint:vmlinu*:sys_exit { printf(\"%s\\n\", probe); exit(); }",
+        None,
+    );
+    // Both CPUs may fire before exit() lands: every line names the one probe.
+    let fired: Vec<&str> = out.lines().filter(|l| !l.is_empty()).collect();
+    assert!(!fired.is_empty(), "{out:?}");
+    assert!(
+        fired.iter().all(|l| *l == "rawtracepoint:vmlinux:sys_exit"),
+        "{out:?}"
+    );
+    let out = kscope(&[
+        "--dry-run",
+        "-e",
+        "rawtracepoint:nomod*:sys_exit { exit(); }",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains(
+            "error: no module `nomod*` with raw tracepoints: only vmlinux's are built yet"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -520,3 +520,35 @@ fn whole_structs_are_values_printed_as_upstream() {
         "{out}"
     );
 }
+
+/// `ctx` in uprobes is the `struct pt_regs *` of the call (upstream's typing), read by
+/// direct loads: on entry `di` is `arg0`, on return `ax` is `retval` (kw_one(i) returns i).
+#[test]
+fn ctx_is_the_registers_of_a_uprobe() {
+    let Some(_kernel) = require_all(&[Feature::BpfKprobe, Feature::Uprobes]) else {
+        return;
+    };
+    let b = bin();
+    let (out, _) = run_c(
+        &format!(
+            "uprobe:{b}:kw_one {{ @in[ctx.di == arg0, (int32)ctx.di] = count(); }} \
+             uretprobe:{b}:kw_one {{ @out[ctx->ax == retval, (int32)ctx->ax] = count(); }}"
+        ),
+        "wild 3",
+    );
+    // Equal counts print in the map's own order: compare the sorted lines.
+    let mut lines: Vec<&str> = out.lines().filter(|l| !l.is_empty()).collect();
+    lines.sort_unstable();
+    assert_eq!(
+        lines,
+        [
+            "@in[true, 0]: 1",
+            "@in[true, 1]: 1",
+            "@in[true, 2]: 1",
+            "@out[true, 0]: 1",
+            "@out[true, 1]: 1",
+            "@out[true, 2]: 1"
+        ],
+        "{out}"
+    );
+}

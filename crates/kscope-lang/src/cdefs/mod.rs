@@ -6,7 +6,7 @@
 
 mod enums;
 
-pub use enums::{CEnum, CEnumerator};
+pub use enums::{CEnum, CEnumerator, EnumTable, KERNEL_ENUM, enum_ids, is_kernel_enum};
 
 use crate::ast::AttachPoint;
 use crate::sema::{Field, Lookup, Type, TypeProvider};
@@ -330,17 +330,61 @@ pub(crate) struct Overlay<'a> {
     pub(crate) inner: &'a dyn TypeProvider,
 }
 
+impl Overlay<'_> {
+    /// `t` with every kernel enum that the script defines an enum of the same name for
+    /// turned into the script's (a definition shadows the kernel type of its name).
+    fn shadow(&self, t: Type) -> Type {
+        match t {
+            Type::Enum { name, bits, id } if is_kernel_enum(id) => {
+                let id = self.defs.get_enum(&name).map_or(id, |(i, _)| i);
+                Type::Enum { name, bits, id }
+            }
+            Type::Ptr(t) => Type::Ptr(Box::new(self.shadow(*t))),
+            Type::Array(t, n) => Type::Array(Box::new(self.shadow(*t)), n),
+            t => t,
+        }
+    }
+
+    fn shadow_lookup<T>(&self, l: Lookup<T>, f: impl Fn(T) -> T) -> Lookup<T> {
+        match l {
+            _ if self.defs.enums.is_empty() => l,
+            Lookup::Found(x) => Lookup::Found(f(x)),
+            l => l,
+        }
+    }
+}
+
 impl TypeProvider for Overlay<'_> {
     fn probe(&self, ap: &AttachPoint) -> Lookup<()> {
         self.inner.probe(ap)
     }
 
     fn args(&self, ap: &AttachPoint) -> Lookup<Vec<Field>> {
-        self.inner.args(ap)
+        self.shadow_lookup(self.inner.args(ap), |fields| {
+            fields
+                .into_iter()
+                .map(|f| Field {
+                    ty: self.shadow(f.ty),
+                    ..f
+                })
+                .collect()
+        })
     }
 
     fn return_type(&self, ap: &AttachPoint) -> Lookup<Type> {
-        self.inner.return_type(ap)
+        self.shadow_lookup(self.inner.return_type(ap), |t| self.shadow(t))
+    }
+
+    fn enum_constant_type(&self, name: &str) -> Option<Type> {
+        self.inner.enum_constant_type(name)
+    }
+
+    fn enum_type(&self, name: &str) -> Option<Type> {
+        self.inner.enum_type(name)
+    }
+
+    fn kernel_enum(&self, id: u32) -> Option<CEnum> {
+        self.inner.kernel_enum(id)
     }
 
     fn members(&self, name: &str) -> Lookup<Vec<(String, Type)>> {
@@ -351,7 +395,9 @@ impl TypeProvider for Overlay<'_> {
                     .map(|m| (m.name.clone(), m.ty.to_sema()))
                     .collect(),
             ),
-            None => self.inner.members(name),
+            None => self.shadow_lookup(self.inner.members(name), |ms| {
+                ms.into_iter().map(|(n, t)| (n, self.shadow(t))).collect()
+            }),
         }
     }
 
@@ -361,7 +407,7 @@ impl TypeProvider for Overlay<'_> {
 
     fn member(&self, name: &str, member: &str) -> Lookup<Type> {
         if self.defs.get(name).is_none() {
-            return self.inner.member(name, member);
+            return self.shadow_lookup(self.inner.member(name, member), |t| self.shadow(t));
         }
         match self.member_offset(name, member) {
             Lookup::Found((_, t)) => Lookup::Found(t),
@@ -382,7 +428,9 @@ impl TypeProvider for Overlay<'_> {
 
     fn member_offset(&self, name: &str, member: &str) -> Lookup<(u64, Type)> {
         let Some(s) = self.defs.get(name) else {
-            return self.inner.member_offset(name, member);
+            return self.shadow_lookup(self.inner.member_offset(name, member), |(o, t)| {
+                (o, self.shadow(t))
+            });
         };
         match s.members.iter().find(|m| m.name == member) {
             Some(m) => Lookup::Found((m.offset, m.ty.to_sema())),

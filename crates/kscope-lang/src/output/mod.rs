@@ -38,7 +38,7 @@ pub use map::{
     combine_sum, empty_scalar, format_map,
 };
 pub use printf::{Accepts, FormatSpec, FormatString};
-pub use value::{Frame, Histogram, Primitive, StackMode, Value};
+pub use value::{BuildIdFrame, Frame, Histogram, Primitive, StackMode, Value};
 
 /// The output format (`-f text|json`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -23,6 +23,20 @@ pub struct Frame {
     pub symbol: Option<String>,
 }
 
+/// One frame of a `ustack(build_id)` stack (the kernel's `struct bpf_stack_build_id`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildIdFrame {
+    /// The build id of the file the address is in and the address's offset in that file.
+    Valid {
+        /// The build id (`BPF_BUILD_ID_SIZE`, 20 bytes).
+        build_id: [u8; 20],
+        /// The file offset.
+        offset: u64,
+    },
+    /// The kernel could not read the file's build id: the address itself.
+    Ip(u64),
+}
+
 /// A decoded value: what bpftrace calls a primitive (orderable, printable inline).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Primitive {
@@ -115,6 +129,27 @@ impl Primitive {
                 }
                 StackMode::Perf => s.push_str(&format!("\t{:x} {sym}", f.addr)),
                 StackMode::Raw => s.push_str(&format!("{:x}", f.addr)),
+            }
+            s.push('\n');
+        }
+        Primitive::Str(s)
+    }
+
+    /// A `ustack(build_id)` stack as upstream formats it: a leading newline, then per
+    /// frame the 40 hex digits of the build id, a space and `0x` with the file offset in
+    /// hex (at least two digits), or the bare hex address when the build id was not read;
+    /// no indentation.
+    pub fn build_id_stack(frames: &[BuildIdFrame]) -> Self {
+        let mut s = String::from("\n");
+        for f in frames {
+            match f {
+                BuildIdFrame::Valid { build_id, offset } => {
+                    for b in build_id {
+                        s.push_str(&format!("{b:02x}"));
+                    }
+                    s.push_str(&format!(" 0x{offset:02x}"));
+                }
+                BuildIdFrame::Ip(ip) => s.push_str(&format!("{ip:x}")),
             }
             s.push('\n');
         }

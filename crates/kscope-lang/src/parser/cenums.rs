@@ -90,6 +90,7 @@ impl<'a> Parser<'a> {
             name,
             variants,
             span,
+            btf_size: None,
         });
         Ok(())
     }

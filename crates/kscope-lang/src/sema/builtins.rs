@@ -23,6 +23,24 @@ pub struct Builtin {
     pub scope: Scope,
 }
 
+/// The probes with a context to read (BEGIN, END and kscope's own probes have none).
+const CTX_PROBES: &[Provider] = &[
+    Provider::Tracepoint,
+    Provider::Rawtracepoint,
+    Provider::Kprobe,
+    Provider::Kretprobe,
+    Provider::Uprobe,
+    Provider::Uretprobe,
+    Provider::Usdt,
+    Provider::Fentry,
+    Provider::Fexit,
+    Provider::Interval,
+    Provider::Profile,
+    Provider::Software,
+    Provider::Hardware,
+    Provider::Iter,
+];
+
 const RET_PROBES: &[Provider] = &[Provider::Kretprobe, Provider::Uretprobe, Provider::Fexit];
 const ARGS_PROBES: &[Provider] = &[
     Provider::Tracepoint,
@@ -145,8 +163,8 @@ pub const BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "ctx",
-        ty: || Type::Unknown,
-        scope: Scope::Only(&[Provider::Iter]),
+        ty: || Type::Ptr(Box::new(Type::Void)),
+        scope: Scope::Only(CTX_PROBES),
     },
     Builtin {
         name: "retval",

@@ -72,12 +72,18 @@ pub(super) struct Checker<'a> {
     pub(super) consts: std::collections::HashMap<ExprId, ExprKind>,
     /// The names `getopt()` reads.
     pub(super) option_names: Vec<String>,
+    /// Whether `len()` is taken of a kernel stack (see [`super::Checked::len_of_kstack`]).
+    pub(super) len_of_kstack: bool,
+    /// Whether `len()` is taken of a user stack.
+    pub(super) len_of_ustack: bool,
     /// `unstable_typeinfo` from the config block (`enable`, `warn`; else `error`).
     pub(super) typeinfo_mode: String,
     /// `unstable_tseries` from the config block (`enable`, `error`; else `warn`).
     pub(super) tseries_mode: String,
     /// Whether the `unstable_tseries` warning was given (it is given once).
     pub(super) tseries_warned: bool,
+    /// Whether `config = { stack_mode = build_id }` is set (for user stacks only).
+    build_id_mode: bool,
     /// The `cgroup_path()` filters (see [`Type::CgroupPath`]).
     pub(super) cgroup_path_filters: Vec<String>,
     /// The `strftime()` formats (see [`Type::Timestamp`]).
@@ -121,16 +127,14 @@ fn is_tagged(base: &str) -> bool {
     base.starts_with("struct ") || base.starts_with("union ") || base.starts_with("enum ")
 }
 
-/// `base` with the pointers and array length `ty` writes after it.
+/// `base` with the pointers and array lengths `ty` writes after it, each wrapping the
+/// type before it (`int8 *[3][2]` is two arrays of three pointers); a `[]` is 0 long.
 fn wrap_type(base: Type, ty: &TypeName) -> Type {
     let mut target = base;
     for _ in 0..ty.pointer {
         target = Type::Ptr(Box::new(target));
     }
-    if let Some(n) = ty.array {
-        target = Type::Array(Box::new(target), n);
-    }
-    target
+    super::arrays::wrap_dims(target, &ty.array)
 }
 
 fn plural(n: usize, word: &str) -> String {
@@ -171,6 +175,10 @@ impl<'a> Checker<'a> {
                 .unwrap_or("warn")
                 .to_ascii_lowercase(),
             tseries_warned: false,
+            build_id_mode: program
+                .config_value("stack_mode")
+                .and_then(|v| v.text())
+                .is_some_and(|m| m == "build_id"),
             scopes: Vec::new(),
             probe_vars: BTreeMap::new(),
             map_flex: BTreeMap::new(),
@@ -181,6 +189,8 @@ impl<'a> Checker<'a> {
             skipped_attach_points: Vec::new(),
             consts: std::collections::HashMap::new(),
             option_names: Vec::new(),
+            len_of_kstack: false,
+            len_of_ustack: false,
             cgroup_path_filters: Vec::new(),
             timestamp_formats: Vec::new(),
             struct_values: BTreeMap::new(),
@@ -1228,6 +1238,9 @@ impl<'a> Checker<'a> {
                         format!("this has type `{it}`"),
                     ));
                 }
+                if let (Type::Array(_, len), Some(i)) = (&base, literal_value(index)) {
+                    self.array_index_bounds(&base, *len, i, index);
+                }
                 match base {
                     Type::Ptr(t) | Type::Array(t, _) => *t,
                     // A string's bytes, as upstream's `$path[0] != "/"[0]`.
@@ -1304,13 +1317,36 @@ impl<'a> Checker<'a> {
         t.clone()
     }
 
+    /// The enum `enum NAME` as a cast or `let` names it (64 bits): the script's, else
+    /// the kernel's.
+    fn enum_named(&self, name: &str) -> Option<Type> {
+        match self.c_types.get_enum(name) {
+            Some((id, _)) => Some(self.c_types.enum_type(id, 64)),
+            None if name.starts_with("enum ") => self.tp.enum_type(name),
+            None => None,
+        }
+    }
+
+    /// The definition of enum `id`: the script's, or the kernel's from the provider.
+    fn enum_def(&self, id: u32) -> Option<crate::cdefs::CEnum> {
+        if crate::cdefs::is_kernel_enum(id) {
+            self.tp.kernel_enum(id)
+        } else {
+            self.c_types.enums.get(id as usize).cloned()
+        }
+    }
+
     fn ident(&mut self, name: &str, span: Span) -> Type {
         let Some(b) = builtins::builtin(name) else {
             if let Some((id, _)) = self.c_types.enumerator(name) {
                 return self.c_types.enum_type(id, 64);
             }
             if let Some(v) = self.tp.enum_value(name) {
-                return literal_type(v as i128);
+                // A kernel enumerator is a value of its enum (BTF's), as a script's is.
+                return self
+                    .tp
+                    .enum_constant_type(name)
+                    .unwrap_or_else(|| literal_type(v as i128));
             }
             let mut d =
                 Diagnostic::error(format!("unknown builtin `{name}`"), span, "not a builtin");
@@ -1323,7 +1359,8 @@ impl<'a> Checker<'a> {
                 d = d.with_help(format!("`{name}` is a function: call it as `{name}(...)`"));
             } else if name.len() > 1 && !name.chars().any(|c| c.is_ascii_lowercase()) {
                 d = d.with_help(
-                    "kernel enum values come from BTF, which kscope does not read for scripts yet; use the number",
+                    "kernel enum values come from the kernel's BTF, where no enum has this \
+                     enumerator (or there is no BTF); use the number",
                 );
             }
             self.error(d);
@@ -1338,16 +1375,19 @@ impl<'a> Checker<'a> {
                 .collect();
             if let Some(p) = bad.first() {
                 let list: Vec<&str> = allowed.iter().map(|p| p.name()).collect();
+                // A long list says less than what it leaves out.
+                let help = if list.len() > 6 {
+                    format!("`{name}` can be used in probes on kernel or user events")
+                } else {
+                    format!("`{name}` can be used in {} probes", list.join(", "))
+                };
                 self.error(
                     Diagnostic::error(
                         format!("`{name}` is not available in {} probes", p.name()),
                         span,
                         format!("not valid in a {} probe", p.name()),
                     )
-                    .with_help(format!(
-                        "`{name}` can be used in {} probes",
-                        list.join(", ")
-                    )),
+                    .with_help(help),
                 );
                 return Type::Unknown;
             }
@@ -1363,11 +1403,16 @@ impl<'a> Checker<'a> {
         if name == "retval" {
             return self.retval_type().unwrap_or_else(b.ty);
         }
+        if name == "kstack" && self.build_id_mode {
+            // Upstream's words: a bare `kstack` prints in raw mode then.
+            self.warn(Diagnostic::warning(
+                "'build_id' stack mode can only be used for ustack. Falling back to 'raw' mode.",
+                span,
+                "printed as kstack(raw)",
+            ));
+        }
         if name == "ctx" {
-            // An iterator's context: `struct bpf_iter__TARGET *`.
-            if let Some(target) = self.attach.first().and_then(|a| a.parts.first()) {
-                return Type::Ptr(Box::new(Type::Struct(format!("struct bpf_iter__{target}"))));
-            }
+            return self.ctx_type(span);
         }
         // A usdt argument is sign-extended from its size in the probe's note (`-4@%eax`):
         // upstream types it `int64`.
@@ -1380,6 +1425,51 @@ impl<'a> Checker<'a> {
         (b.ty)()
     }
 
+    /// `ctx`, typed as upstream types it: `struct pt_regs *` in kprobes, uprobes and usdt,
+    /// `struct bpf_perf_event_data *` in perf event probes, `struct bpf_iter__TARGET *`
+    /// in iterators, `void *` elsewhere. Attach points that disagree are an error.
+    fn ctx_type(&mut self, span: Span) -> Type {
+        let of = |a: &AttachPoint| {
+            let s = match a.provider {
+                Provider::Kprobe
+                | Provider::Kretprobe
+                | Provider::Uprobe
+                | Provider::Uretprobe
+                | Provider::Usdt => "struct pt_regs".to_string(),
+                Provider::Interval
+                | Provider::Profile
+                | Provider::Software
+                | Provider::Hardware => "struct bpf_perf_event_data".to_string(),
+                Provider::Iter => match a.parts.first() {
+                    Some(target) => format!("struct bpf_iter__{target}"),
+                    None => return Type::Ptr(Box::new(Type::Void)),
+                },
+                _ => return Type::Ptr(Box::new(Type::Void)),
+            };
+            Type::Ptr(Box::new(Type::Struct(s)))
+        };
+        let mut types = self.attach.iter().map(|a| (a.provider, of(a)));
+        let Some((first_provider, first)) = types.next() else {
+            return Type::Ptr(Box::new(Type::Void));
+        };
+        if let Some((p, t)) = types.find(|(_, t)| *t != first) {
+            self.error(
+                Diagnostic::error(
+                    format!(
+                        "`ctx` is `{first}` in {} probes but `{t}` in {} probes",
+                        first_provider.name(),
+                        p.name()
+                    ),
+                    span,
+                    "its type depends on the attach point",
+                )
+                .with_help("use `ctx` in a probe whose attach points are of one kind"),
+            );
+            return Type::Unknown;
+        }
+        first
+    }
+
     /// fexit's `retval` has the function's return type (as upstream), when every attach
     /// point of the probe agrees on it; kprobes and uprobes read a `uint64` register.
     fn retval_type(&self) -> Option<Type> {
@@ -1388,7 +1478,10 @@ impl<'a> Checker<'a> {
             let Lookup::Found(t) = self.tp.return_type(ap) else {
                 return None;
             };
-            if !matches!(t, Type::Int { .. } | Type::Bool | Type::Ptr(_)) {
+            if !matches!(
+                t,
+                Type::Int { .. } | Type::Enum { .. } | Type::Bool | Type::Ptr(_)
+            ) {
                 return None;
             }
             match &found {
@@ -1561,9 +1654,7 @@ impl<'a> Checker<'a> {
             Some(of) => self.typeof_type(of),
             None => match builtins::cast_base(&ty.base) {
                 Some(t) => t,
-                None if let Some((id, _)) = self.c_types.get_enum(&ty.base) => {
-                    self.c_types.enum_type(id, 64)
-                }
+                None if let Some(t) = self.enum_named(&ty.base) => t,
                 None if is_tagged(&ty.base) => {
                     if !self.known_struct(ty) {
                         return None;
@@ -1587,8 +1678,19 @@ impl<'a> Checker<'a> {
             },
         };
         // `string[N]` sets a string's capacity rather than making an array (upstream).
-        if base == Type::Str && ty.pointer == 0 {
+        if base == Type::Str && ty.pointer == 0 && ty.array.len() <= 1 {
             return Some(Type::Str);
+        }
+        if ty.array.contains(&None) {
+            self.error(
+                Diagnostic::error(
+                    format!("`{ty}` needs the array's length here"),
+                    ty.span,
+                    "`[]` has no length here",
+                )
+                .with_help("only a cast takes the length from the value cast: `(int8[])n`"),
+            );
+            return None;
         }
         Some(wrap_type(base, ty))
     }
@@ -1601,9 +1703,7 @@ impl<'a> Checker<'a> {
             Some(of) => self.typeof_type(of),
             None => match builtins::cast_base(&ty.base) {
                 Some(t) => t,
-                None if let Some((id, _)) = self.c_types.get_enum(&ty.base) => {
-                    self.c_types.enum_type(id, 64)
-                }
+                None if let Some(t) = self.enum_named(&ty.base) => t,
                 None if is_tagged(&ty.base) => {
                     if !self.known_struct(ty) {
                         return Type::Unknown;
@@ -1613,6 +1713,13 @@ impl<'a> Checker<'a> {
                 None => Type::Unknown,
             },
         };
+        if !ty.array.is_empty() {
+            let mut elem = base;
+            for _ in 0..ty.pointer {
+                elem = Type::Ptr(Box::new(elem));
+            }
+            return self.cast_to_array(elem, ty, from, x);
+        }
         let target = wrap_type(base.clone(), ty);
         if matches!(
             from,
@@ -1636,7 +1743,7 @@ impl<'a> Checker<'a> {
                 ));
                 return Type::Unknown;
             }
-            Type::Struct(_) if ty.array.is_none() => {
+            Type::Struct(_) => {
                 self.error(
                     Diagnostic::error(
                         format!("cannot cast to `{ty}`: only to a pointer to it"),
@@ -1647,7 +1754,7 @@ impl<'a> Checker<'a> {
                 );
                 return Type::Unknown;
             }
-            Type::Str | Type::Void if ty.pointer == 0 && ty.array.is_none() => {
+            Type::Str | Type::Void if ty.pointer == 0 => {
                 self.error(Diagnostic::error(
                     format!("cannot cast to `{ty}`"),
                     ty.span,
@@ -1655,23 +1762,21 @@ impl<'a> Checker<'a> {
                 ));
                 return Type::Unknown;
             }
-            Type::Enum { id, name, .. } if ty.pointer == 0 && ty.array.is_none() => {
-                let e = &self.c_types.enums[*id as usize];
+            Type::Enum { id, name, .. } if ty.pointer == 0 && ty.array.is_empty() => {
+                let e = self.enum_def(*id);
                 if let Some(v) = literal_value(x)
+                    && let Some(e) = e
                     && !e.has_value(v)
                 {
-                    self.error(
-                        Diagnostic::error(
-                            format!("`{name}` has no enumerator of value {v}"),
-                            x.span,
-                            "not a value of the enum",
-                        )
-                        .with_note(
-                            format!("`{name}`"),
-                            e.span,
-                            "defined here",
-                        ),
+                    let mut d = Diagnostic::error(
+                        format!("`{name}` has no enumerator of value {v}"),
+                        x.span,
+                        "not a value of the enum",
                     );
+                    if e.btf_size.is_none() {
+                        d = d.with_note(format!("`{name}`"), e.span, "defined here");
+                    }
+                    self.error(d);
                     return Type::Unknown;
                 }
             }
@@ -2140,6 +2245,8 @@ impl<'a> Checker<'a> {
                         }
                     } else {
                         let t = self.expr(&args[0]);
+                        self.len_of_kstack |= t == Type::Kstack;
+                        self.len_of_ustack |= t == Type::Ustack;
                         if !matches!(t, Type::Kstack | Type::Ustack | Type::Unknown) {
                             self.error(Diagnostic::error(
                                 format!("`len()` needs a map or a stack, found `{t}`"),
@@ -2304,6 +2411,7 @@ impl<'a> Checker<'a> {
                 let t = self.expr(&args[0]);
                 match t {
                     Type::Int { .. } => t,
+                    Type::Enum { .. } => t.without_enum(),
                     Type::Unknown | Type::Bool => Type::UINT64,
                     t => {
                         self.error(Diagnostic::error(
@@ -2489,6 +2597,26 @@ impl<'a> Checker<'a> {
             "kstack" | "ustack" => {
                 if self.arity(e, n, args, 0, 2) {
                     let mut rest = args;
+                    let mode = match args.first().map(|a| &a.kind) {
+                        Some(ExprKind::Ident(m)) => Some(m.as_str()),
+                        _ => None,
+                    };
+                    if n == "kstack"
+                        && (mode == Some("build_id") || mode.is_none() && self.build_id_mode)
+                    {
+                        let d = Diagnostic::error(
+                            "'build_id' stack mode can only be used for ustack",
+                            e.span,
+                            "a kernel stack",
+                        );
+                        self.error(if mode.is_none() {
+                            d.with_help(
+                                "`config = { stack_mode = build_id }` sets the mode of this call",
+                            )
+                        } else {
+                            d
+                        });
+                    }
                     if let Some(first) = args.first()
                         && let ExprKind::Ident(mode) = &first.kind
                     {

@@ -59,7 +59,9 @@ impl Checker<'_> {
                     "is_str" => t == Type::Str,
                     "is_ptr" => matches!(t, Type::Ptr(_)),
                     "is_array" => matches!(t, Type::Array(..)),
-                    "is_integer" => matches!(t, Type::Int { .. }),
+                    // An enum's base type is `int` (upstream's typeinfo), its full type
+                    // `enum NAME`, so it is not an unsigned integer there.
+                    "is_integer" => matches!(t, Type::Int { .. } | Type::Enum { .. }),
                     "is_unsigned_integer" => matches!(t, Type::Int { signed: false, .. }),
                     _ => is_literal(a),
                 };

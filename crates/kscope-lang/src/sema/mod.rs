@@ -2,6 +2,7 @@
 //! map and variable types, aggregation and probe-kind rules. Kernel types come in through
 //! [`TypeProvider`]; [`NoKernelTypes`] makes every kernel value [`Type::Unknown`].
 
+mod arrays;
 mod builtins;
 mod check;
 mod getopt;
@@ -92,6 +93,14 @@ pub struct Checked {
     pub cgroup_path_filters: Vec<String>,
     /// The named options the script reads with `getopt()` (`--name` on the command line).
     pub option_names: Vec<String>,
+    /// The enums of the program's values by [`Type::Enum`] id (the script's and the
+    /// kernel's it uses), whose enumerators name those values when printed.
+    pub enums: crate::cdefs::EnumTable,
+    /// Whether the script takes `len()` of a kernel stack: then every kernel stack it
+    /// takes also counts its frames (a second walk of the stack, with `bpf_get_stack`).
+    pub len_of_kstack: bool,
+    /// Whether the script takes `len()` of a user stack (as [`Checked::len_of_kstack`]).
+    pub len_of_ustack: bool,
 }
 
 /// What to do with an attach point that does not exist or does not attach: the
@@ -194,7 +203,9 @@ fn check_inline(
         meta::prune_comptime(&mut p.body, &second.consts);
     }
     sizes::fold(&mut program, &second.consts);
+    let enums = enum_table(&c_types, types, &second);
     Ok(Checked {
+        enums,
         types: second.types,
         maps: second.maps,
         probes: second.probe_infos,
@@ -203,9 +214,50 @@ fn check_inline(
         timestamp_formats: second.timestamp_formats,
         struct_values: second.struct_values,
         option_names: second.option_names,
+        len_of_kstack: second.len_of_kstack,
+        len_of_ustack: second.len_of_ustack,
         cgroup_path_filters: second.cgroup_path_filters,
         program,
     })
+}
+
+/// The script's enums and the kernel enums of the values that `checker` typed (every
+/// expression, map, variable and struct read as a whole).
+fn enum_table(
+    c_types: &crate::cdefs::CTypes,
+    types: &dyn TypeProvider,
+    checker: &check::Checker<'_>,
+) -> crate::cdefs::EnumTable {
+    let mut ids = std::collections::BTreeSet::new();
+    let mut add = |id: u32| {
+        if crate::cdefs::is_kernel_enum(id) {
+            ids.insert(id);
+        }
+    };
+    let maps = checker
+        .maps
+        .values()
+        .flat_map(|m| m.keys.iter().chain([&m.value]));
+    let variables = checker
+        .probe_infos
+        .iter()
+        .flat_map(|p| p.variables.values());
+    for t in checker
+        .types
+        .iter()
+        .chain(maps)
+        .chain(variables)
+        .chain(checker.struct_values.values())
+    {
+        crate::cdefs::enum_ids(t, &mut add);
+    }
+    crate::cdefs::EnumTable {
+        script: c_types.enums.clone(),
+        kernel: ids
+            .into_iter()
+            .filter_map(|id| Some((id, types.kernel_enum(id)?)))
+            .collect(),
+    }
 }
 
 /// `missing_probes` of `program` (checked by the type checker: an unknown value is an

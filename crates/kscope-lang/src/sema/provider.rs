@@ -49,6 +49,29 @@ pub trait TypeProvider: Sync {
         None
     }
 
+    /// The type of the kernel enum constant `name` (`BTF_VAR_STATIC`): a 64-bit
+    /// [`Type::Enum`] of the enum BTF declares it in, as upstream types an enumerator.
+    /// `None` where the provider has no such enum (the constant is a plain integer).
+    fn enum_constant_type(&self, name: &str) -> Option<Type> {
+        let _ = name;
+        None
+    }
+
+    /// The kernel enum `name` (`enum skb_drop_reason`) as a 64-bit [`Type::Enum`], for
+    /// casts such as `(enum skb_drop_reason)2`; `None` when there is no such enum.
+    fn enum_type(&self, name: &str) -> Option<Type> {
+        let _ = name;
+        None
+    }
+
+    /// The kernel enum whose [`Type::Enum`] id is `id` (at or above
+    /// [`KERNEL_ENUM`](crate::cdefs::KERNEL_ENUM)), with its enumerators; `None` when
+    /// it is unknown (its values then print as numbers).
+    fn kernel_enum(&self, id: u32) -> Option<crate::cdefs::CEnum> {
+        let _ = id;
+        None
+    }
+
     /// The type of `member` in the struct, union or enum `name` (`struct task_struct`).
     fn member(&self, name: &str, member: &str) -> Lookup<Type> {
         let _ = (name, member);

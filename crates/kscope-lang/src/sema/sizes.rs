@@ -38,7 +38,7 @@ impl Checker<'_> {
             return Type::UINT64;
         }
         let mut current = match &args[0].kind {
-            ExprKind::Type(ty) if ty.pointer == 0 && ty.array.is_none() => {
+            ExprKind::Type(ty) if ty.pointer == 0 && ty.array.is_empty() => {
                 if !self.known_struct(ty) {
                     return Type::UINT64;
                 }
@@ -148,7 +148,19 @@ impl Checker<'_> {
             }
             size
         }?;
-        Some(elem * ty.array.unwrap_or(1))
+        let mut size = elem;
+        for n in &ty.array {
+            let Some(n) = n else {
+                self.error(Diagnostic::error(
+                    format!("the size of `{ty}` needs the array's length"),
+                    ty.span,
+                    "`[]` has no length here",
+                ));
+                return None;
+            };
+            size = size.saturating_mul(*n);
+        }
+        Some(size)
     }
 
     fn type_size(&mut self, t: &Type, at: &Expr) -> Option<u64> {

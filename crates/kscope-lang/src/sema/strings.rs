@@ -49,11 +49,7 @@ pub fn byte_size(t: &Type) -> Option<u64> {
         Type::Int { bits, .. } | Type::Enum { bits, .. } => Some(u64::from(*bits / 8)),
         Type::Bool => Some(1),
         Type::Ptr(_) | Type::Unknown => Some(8),
-        Type::Array(elem, n) => match **elem {
-            Type::Int { bits, .. } => Some(u64::from(bits / 8) * n),
-            Type::Ptr(_) => Some(8 * n),
-            _ => None,
-        },
+        Type::Array(..) => super::arrays::array_bytes(t),
         _ => None,
     }
 }
@@ -282,20 +278,22 @@ impl Checker<'_> {
     /// array's size in bytes (`(uint32)pton("1.2.3.4")` reads its 4 bytes in the
     /// machine's order); `None` when `from` is not an integer array.
     pub(super) fn array_cast(&mut self, ty: &TypeName, from: &Type, x: &Expr) -> Option<Type> {
-        let Type::Array(elem, n) = from else {
+        if !matches!(from, Type::Array(..))
+            || !matches!(
+                super::arrays::innermost(from),
+                Type::Int { .. } | Type::Bool
+            )
+        {
             return None;
-        };
-        let Type::Int { bits: eb, .. } = **elem else {
-            return None;
-        };
-        if ty.pointer > 0 || ty.array.is_some() {
+        }
+        if ty.pointer > 0 || !ty.array.is_empty() {
             return None;
         }
         let target = super::builtins::cast_base(&ty.base)?;
         let Type::Int { bits, .. } = target else {
             return None;
         };
-        let size = u64::from(eb / 8) * n;
+        let size = super::arrays::array_bytes(from).unwrap_or(0);
         if size != u64::from(bits / 8) {
             self.error(
                 Diagnostic::error(

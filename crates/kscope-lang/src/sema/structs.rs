@@ -3,8 +3,9 @@
 //! Upstream prints a struct as `{ .a = 1, .b = 2 }`, which is how kscope prints a record.
 //! So a struct (or `args`) used as a whole value is stored as a record of its members,
 //! each read from memory: nested structs become nested records, char arrays strings,
-//! integer arrays arrays, pointers pointers. The record type is kept per expression in
-//! [`Checker::struct_values`] for lowering, which reads the members one by one.
+//! arrays of integers, bools or pointers (of any dimension) arrays, pointers pointers.
+//! The record type is kept per expression in [`Checker::struct_values`] for lowering,
+//! which reads the members one by one.
 
 use super::check::Checker;
 use super::provider::Lookup;
@@ -48,7 +49,7 @@ impl Checker<'_> {
                         .with_help(format!(
                             "a whole struct is read member by member: at most {MAX_MEMBERS} \
                              members in all, {MAX_DEPTH} levels of nested structs, and \
-                             integer, pointer, string or integer-array members; read the \
+                             integer, pointer, string members and arrays of integers, bools or pointers; read the \
                              members you need instead"
                         )),
                     );
@@ -82,7 +83,15 @@ impl Checker<'_> {
     fn member_value(&self, t: Type, depth: u32, budget: &mut usize) -> Option<Type> {
         match t {
             Type::Int { .. } | Type::Enum { .. } | Type::Bool | Type::Ptr(_) | Type::Str => Some(t),
-            Type::Array(ref elem, _) if matches!(**elem, Type::Int { .. } | Type::Bool) => Some(t),
+            // Arrays (of arrays) of integers, bools or pointers, stored as their bytes.
+            Type::Array(..)
+                if matches!(
+                    super::arrays::innermost(&t),
+                    Type::Int { .. } | Type::Bool | Type::Ptr(_)
+                ) =>
+            {
+                Some(t)
+            }
             Type::Struct(name) => self.struct_record(&name, depth + 1, budget),
             _ => None,
         }
@@ -99,9 +108,11 @@ impl Checker<'_> {
                 fields
                     .into_iter()
                     .map(|f| match f.ty {
-                        t @ (Type::Int { .. } | Type::Bool | Type::Ptr(_) | Type::Str) => {
-                            Some((f.name, t))
-                        }
+                        t @ (Type::Int { .. }
+                        | Type::Enum { .. }
+                        | Type::Bool
+                        | Type::Ptr(_)
+                        | Type::Str) => Some((f.name, t)),
                         _ => None,
                     })
                     .collect::<Option<Vec<_>>>()?,

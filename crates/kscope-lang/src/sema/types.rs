@@ -67,16 +67,18 @@ pub enum Type {
     Ptr(Box<Type>),
     /// A kernel struct, union or enum by name (`struct task_struct`), laid out by BTF later.
     Struct(String),
-    /// A value of an enum the script defines (`enum Foo`): an unsigned integer of `bits`
-    /// that prints as the name of the enumerator it equals (upstream's symbolization).
-    /// Enumerators and casts `(enum Foo)x` are 64 bits; a struct member has the enum's
-    /// C size.
+    /// A value of a C enum (`enum Foo`), the script's or the kernel's (BTF): an
+    /// unsigned integer of `bits` that prints as the name of the enumerator it equals
+    /// (upstream's symbolization). Enumerators and casts `(enum Foo)x` are 64 bits; a
+    /// struct member, argument or tracepoint field has the enum's C size.
     Enum {
-        /// Its tagged name.
+        /// Its tagged name (`enum <anon:ID>` for an anonymous kernel enum).
         name: String,
         /// Width.
         bits: u8,
-        /// Its index in [`CTypes::enums`](crate::cdefs::CTypes::enums).
+        /// Its index in [`CTypes::enums`](crate::cdefs::CTypes::enums), or
+        /// `KERNEL_ENUM | BTF id` for a kernel enum (see
+        /// [`KERNEL_ENUM`](crate::cdefs::KERNEL_ENUM)).
         id: u32,
     },
     /// A fixed-size array.
@@ -158,6 +160,12 @@ impl Type {
         Type::Int { bits, signed }
     }
 
+    /// Whether a pointer to this type says nothing of what it points at (`void *`, or a
+    /// kernel type not resolved).
+    pub fn is_opaque_pointee(&self) -> bool {
+        matches!(self, Type::Void | Type::Unknown)
+    }
+
     /// Whether the value works as an integer operand (ints, bools, unknown kernel values).
     pub fn is_integer_like(&self) -> bool {
         matches!(
@@ -219,6 +227,8 @@ impl fmt::Display for Type {
                 _ => write!(f, "{t} *"),
             },
             Type::Struct(n) | Type::Enum { name: n, .. } => f.write_str(n),
+            // As upstream names it: each `[N]` wraps the type before it, so C's
+            // `int x[2][3]` (two arrays of three) is `int32[3][2]`.
             Type::Array(t, n) => write!(f, "{t}[{n}]"),
             Type::Tuple(ts) => {
                 f.write_str("(")?;
@@ -322,6 +332,11 @@ pub fn merge(old: &Type, new: &Type) -> Option<Type> {
             .collect::<Option<Vec<_>>>()
             .map(Type::Tuple),
         (Type::Record(a), Type::Record(b)) => super::records::merge_records(a, b),
+        // `void *` takes any pointer, as in C; the slot keeps the type it had unless that
+        // pointed at nothing known.
+        (Type::Ptr(a), Type::Ptr(b)) if a.is_opaque_pointee() || b.is_opaque_pointee() => {
+            Some(if a.is_opaque_pointee() { new } else { old }.clone())
+        }
         (Type::Agg(a, asg), Type::Agg(b, bsg)) if a == b => {
             Some(Type::Agg(a.clone(), *asg || *bsg))
         }

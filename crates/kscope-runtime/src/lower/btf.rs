@@ -38,6 +38,9 @@ struct Place {
     bits: Option<(u8, u8)>,
     /// Whether `addr` is a user-space address (read with `bpf_probe_read_user`).
     user: bool,
+    /// The value is in the probe's context at this offset, read by direct loads the
+    /// verifier rewrites (`addr` is then the context pointer, which must not move).
+    ctx: Option<i16>,
 }
 
 /// What a BTF type is, as far as reading it goes.
@@ -172,25 +175,103 @@ impl Lowerer<'_> {
         self.read(p, e)
     }
 
-    /// `a[i]` of an integer array held as a value (`$a = s.x; $a[0]`, `@a[0][1]`,
-    /// `((int8[8])n)[0]`): an element of its stored bytes. A constant index is checked
-    /// when compiling; another reads 0 when it is out of bounds.
+    /// `a[i]` of an array held as a value (`$a = s.x; $a[0]`, `@a[0][1]`,
+    /// `((int8[8])n)[0]`, `$b[1][0]` of an `int32[2][2]`): an element of its stored
+    /// bytes, or a copy of them in a fresh array slot for an element that is an array
+    /// itself (`$b[1]`). Nested indexes address the one array's bytes, nothing is copied
+    /// on the way. A constant index was checked when compiling; another reads 0 (a
+    /// zeroed array) out of bounds.
     fn array_element(&mut self, base: &Expr, index: &Expr, e: &Expr) -> Option<V> {
-        let Type::Array(elem, count) = self.ty(base) else {
-            return None;
+        let elem = match self.ty(base) {
+            Type::Array(elem, _) => *elem,
+            _ => return None,
         };
-        let elem_size = match *elem {
+        let elem_size = match &elem {
             Type::Int { bits, .. } => u32::from(bits / 8),
             Type::Bool => 1,
+            Type::Ptr(_) => 8,
+            Type::Array(..) if crate::plan::Scalar::of(&elem).is_some() => {
+                kscope_lang::sema::byte_size(&elem).unwrap_or(0) as u32
+            }
             _ => {
-                self.not_built(e.span, format!("indexing an array of `{elem}`"));
+                self.not_built(
+                    e.span,
+                    format!("indexing an array of `{elem}` held as a value"),
+                );
                 return None;
             }
         };
-        let size = int_size(elem_size)?;
-        let p = self.array_bytes(base)?;
+        // Zeroed (or 0) before any branch: what an index out of bounds reads.
+        let (out, slot) = if matches!(elem, Type::Array(..)) {
+            let (s, p) = self.str_slot();
+            (p, Some(s))
+        } else {
+            (self.b.imm(0), None)
+        };
+        let oob = self.b.label();
+        let at = self.element_address(base, index, oob)?;
         self.span(e.span);
-        let v = match index.kind {
+        match slot {
+            Some(s) => {
+                // The widest words that divide the element (every element offset is a
+                // multiple of its size, and the verifier wants aligned stack accesses).
+                let word = [8u32, 4, 2, 1]
+                    .into_iter()
+                    .find(|w| elem_size % w == 0)
+                    .unwrap_or(1);
+                let wsize = int_size(word).unwrap_or(Size::B);
+                for k in (0..elem_size).step_by(word as usize) {
+                    let w = self.b.load(wsize, Base::Reg(at), k as i16);
+                    self.b.store(wsize, Base::Slot(s), k as i16, w);
+                }
+                self.b.place(oob);
+                Some(V::Str(out))
+            }
+            None => {
+                let r = self.b.load(int_size(elem_size)?, Base::Reg(at), 0);
+                let r = self.extend(r, &elem);
+                self.b.mov(out, r);
+                self.b.place(oob);
+                Some(V::Int(out))
+            }
+        }
+    }
+
+    /// Whether `e` is an element of an array value that [`Self::array_element`] reads
+    /// (rather than memory, or a tracepoint record's array).
+    fn is_value_element(&self, e: &Expr) -> bool {
+        let ExprKind::Index { expr, .. } = &e.kind else {
+            return false;
+        };
+        if let ExprKind::Field { expr: args, .. } = &expr.kind
+            && self.ty(args) == Type::Args
+        {
+            return false;
+        }
+        matches!(self.ty(expr), Type::Array(..)) && !self.is_place(expr)
+    }
+
+    /// The address of element `index` of the array value `base`: into its bytes, through
+    /// the outer indexes of a nested one (`$b[1]` of `$b[1][0]`); a variable index out of
+    /// bounds jumps to `oob`.
+    fn element_address(
+        &mut self,
+        base: &Expr,
+        index: &Expr,
+        oob: kscope_codegen::Label,
+    ) -> Option<VReg> {
+        let Type::Array(elem, count) = self.ty(base) else {
+            return None;
+        };
+        let stride = kscope_lang::sema::byte_size(&elem).unwrap_or(1);
+        let p = match &base.kind {
+            ExprKind::Index {
+                expr: outer,
+                index: i,
+            } if self.is_value_element(base) => self.element_address(outer, i, oob)?,
+            _ => self.array_bytes(base)?,
+        };
+        match index.kind {
             ExprKind::Int(i) => {
                 if i >= count {
                     self.errors.push(LowerError {
@@ -201,24 +282,19 @@ impl Lowerer<'_> {
                     });
                     return None;
                 }
-                self.b
-                    .load(size, Base::Reg(p), (i * u64::from(elem_size)) as i16)
+                Some(match (i * stride) as i32 {
+                    0 => p,
+                    off => self.b.binop(AluOp::Add, p, off),
+                })
             }
             _ => {
                 let i = self.int(index);
-                let out = self.b.imm(0);
-                let done = self.b.label();
                 self.b
-                    .jmp_if(kscope_codegen::ir::JmpOp::Ge, i, count as i32, done);
-                let off = self.b.binop(AluOp::Mul, i, elem_size as i32);
-                let at = self.b.binop(AluOp::Add, p, off);
-                let r = self.b.load(size, Base::Reg(at), 0);
-                self.b.mov(out, r);
-                self.b.place(done);
-                out
+                    .jmp_if(kscope_codegen::ir::JmpOp::Ge, i, count as i32, oob);
+                let off = self.b.binop(AluOp::Mul, i, stride as i32);
+                Some(self.b.binop(AluOp::Add, p, off))
             }
-        };
-        Some(V::Int(self.extend(v, &elem)))
+        }
     }
 
     /// `&x` of a member, element or dereference: its address.
@@ -235,7 +311,29 @@ impl Lowerer<'_> {
             });
             return None;
         }
+        if let Some(off) = p.ctx {
+            return self.ctx_address(off, e.span).map(V::Int);
+        }
         Some(V::Int(p.addr))
+    }
+
+    /// The address `off` bytes into the probe's context, for a kind whose context is the
+    /// kernel's own memory (kprobes' `struct pt_regs`); a perf event probe's context is
+    /// a view the verifier rewrites, with no address to give.
+    fn ctx_address(&mut self, off: i16, span: Span) -> Option<VReg> {
+        use kscope_lang::ast::Provider as P;
+        if matches!(
+            self.ctx.attach.provider,
+            P::Interval | P::Profile | P::Software | P::Hardware
+        ) {
+            self.not_built(
+                span,
+                "the address of a part of a perf event probe's context (read its members)",
+            );
+            return None;
+        }
+        let c = self.b.ctx();
+        Some(self.b.binop(AluOp::Add, c, i32::from(off)))
     }
 
     /// The BTF types, or an error at `span` when the kernel has no BTF.
@@ -323,11 +421,13 @@ impl Lowerer<'_> {
     pub(super) fn is_place(&self, e: &Expr) -> bool {
         match &e.kind {
             ExprKind::Field { expr, .. } => self.ty(expr) != Type::Args,
-            // An array in a tracepoint record is read from the context, not memory.
+            // An array in a tracepoint record is read from the context, not memory; an
+            // element of an array value (`$a[1]` of an `int32[2][2]`) is a value too.
             ExprKind::Index { expr, .. } => match &expr.kind {
-                ExprKind::Field { expr: args, .. } => {
-                    self.ty(args) != Type::Args || !matches!(self.ty(expr), Type::Array(..))
+                ExprKind::Field { expr: args, .. } if self.ty(args) == Type::Args => {
+                    !matches!(self.ty(expr), Type::Array(..))
                 }
+                _ if matches!(self.ty(expr), Type::Array(..)) => self.is_place(expr),
                 _ => true,
             },
             ExprKind::Unary {
@@ -400,11 +500,8 @@ impl Lowerer<'_> {
             ExprKind::Field {
                 expr: base, field, ..
             } => {
-                let (addr, mem, user) = match self.ty(base) {
-                    Type::Struct(_) if self.is_place(base) => {
-                        let p = self.place(base)?;
-                        (p.addr, p.mem, p.user)
-                    }
+                let p = match self.ty(base) {
+                    Type::Struct(_) if self.is_place(base) => self.place(base)?,
                     Type::Ptr(_) => self.pointer(base)?,
                     _ if self.uprobe_args_missing(base) => return None,
                     t => {
@@ -412,10 +509,10 @@ impl Lowerer<'_> {
                         return None;
                     }
                 };
-                self.member(addr, mem, user, &field.name, field.span)
+                self.member(&p, &field.name, field.span)
             }
             ExprKind::Index { expr: base, index } => {
-                let (addr, elem, user, count) = match self.ty(base) {
+                let (addr, elem, user, count, ctx) = match self.ty(base) {
                     Type::Array(..) if self.is_place(base) => {
                         let p = self.place(base)?;
                         let (elem, count) = match &p.mem {
@@ -439,11 +536,11 @@ impl Lowerer<'_> {
                                 return None;
                             }
                         };
-                        (p.addr, elem, p.user, count)
+                        (p.addr, elem, p.user, count, p.ctx)
                     }
                     Type::Ptr(_) => {
-                        let (a, m, u) = self.pointer(base)?;
-                        (a, m, u, None)
+                        let p = self.pointer(base)?;
+                        (p.addr, p.mem, p.user, None, p.ctx)
                     }
                     t => {
                         self.not_built(e.span, format!("indexing `{t}`"));
@@ -451,6 +548,31 @@ impl Lowerer<'_> {
                     }
                 };
                 let stride = self.size_of(&elem, e.span)?;
+                if let Some(base_off) = ctx {
+                    // The context pointer cannot move: a constant index only.
+                    let ExprKind::Int(i) = index.kind else {
+                        self.not_built(index.span, "indexing the probe's context by a variable");
+                        return None;
+                    };
+                    let off = i
+                        .checked_mul(stride)
+                        .and_then(|o| i16::try_from(o).ok())
+                        .and_then(|o| o.checked_add(base_off));
+                    let Some(off) = off else {
+                        self.errors.push(LowerError {
+                            span: index.span,
+                            message: format!("index {i} is past the end of the probe's context"),
+                        });
+                        return None;
+                    };
+                    return Some(Place {
+                        addr,
+                        mem: elem,
+                        bits: None,
+                        user,
+                        ctx: Some(off),
+                    });
+                }
                 let addr = match index.kind {
                     ExprKind::Int(i) => {
                         if let Some(n) = count.filter(|&n| n > 0 && i >= u64::from(n)) {
@@ -482,20 +604,13 @@ impl Lowerer<'_> {
                     mem: elem,
                     bits: None,
                     user,
+                    ctx: None,
                 })
             }
             ExprKind::Unary {
                 op: UnOp::Deref,
                 expr,
-            } => {
-                let (addr, mem, user) = self.pointer(expr)?;
-                Some(Place {
-                    addr,
-                    mem,
-                    bits: None,
-                    user,
-                })
-            }
+            } => self.pointer(expr),
             _ => {
                 self.not_built(e.span, "reading memory through this expression");
                 None
@@ -522,6 +637,7 @@ impl Lowerer<'_> {
             }
             Mem::Sema(Type::Bool) => Some(1),
             Mem::Sema(Type::Ptr(_) | Type::Unknown) => Some(8),
+            Mem::Sema(t @ Type::Array(..)) => kscope_lang::sema::byte_size(t),
             Mem::Sema(_) => None,
             Mem::User(t) => self.checked.program.c_types.size_align(t).map(|(s, _)| s),
         };
@@ -531,8 +647,25 @@ impl Lowerer<'_> {
         size
     }
 
-    /// A pointer's value and the type it points to.
-    fn pointer(&mut self, e: &Expr) -> Option<(VReg, Mem, bool)> {
+    /// What a pointer points to: its value as the address, and the pointee's type.
+    fn pointer(&mut self, e: &Expr) -> Option<Place> {
+        let to = |addr, mem, user| Place {
+            addr,
+            mem,
+            bits: None,
+            user,
+            ctx: None,
+        };
+        if self.direct_ctx(e) {
+            let Type::Ptr(inner) = self.ty(e) else {
+                return None;
+            };
+            let mem = self.mem_of(&inner, e.span)?;
+            return Some(Place {
+                ctx: Some(0),
+                ..to(self.b.ctx(), mem, false)
+            });
+        }
         if self.is_place(e) {
             let p = self.place(e)?;
             let target = match &p.mem {
@@ -555,20 +688,20 @@ impl Lowerer<'_> {
                 return None;
             };
             let v = self.read_int(&p, 8, false);
-            return Some((v, target, p.user));
+            return Some(to(v, target, p.user));
         }
         match self.ty(e) {
             Type::Ptr(inner) => {
                 let mem = self.mem_of(&inner, e.span)?;
                 let user = self.user_source(e, matches!(mem, Mem::Btf(..)));
                 let v = self.int(e);
-                Some((v, mem, user))
+                Some(to(v, mem, user))
             }
             t @ Type::Int { .. } => {
                 let mem = self.mem_of(&t, e.span)?;
                 let user = self.user_source(e, false);
                 let v = self.int(e);
-                Some((v, mem, user))
+                Some(to(v, mem, user))
             }
             t => {
                 self.not_built(e.span, format!("following `{t}` as a pointer"));
@@ -611,11 +744,25 @@ impl Lowerer<'_> {
         }
     }
 
-    /// `addr + off` for a member `off` bytes into its struct.
-    fn member_address(&mut self, addr: VReg, off: u64, span: Span) -> Option<VReg> {
+    /// The address of a member `off` bytes into the struct at `base`: `addr + off`, or
+    /// for the probe's context the same pointer at a larger offset.
+    fn member_address(
+        &mut self,
+        base: &Place,
+        off: u64,
+        span: Span,
+    ) -> Option<(VReg, Option<i16>)> {
+        let addr = base.addr;
+        if let Some(at) = base.ctx {
+            let Some(at) = i16::try_from(off).ok().and_then(|o| o.checked_add(at)) else {
+                self.not_built(span, "a member this far into the probe's context");
+                return None;
+            };
+            return Some((addr, Some(at)));
+        }
         match i32::try_from(off) {
-            Ok(0) => Some(addr),
-            Ok(off) => Some(self.b.binop(AluOp::Add, addr, off)),
+            Ok(0) => Some((addr, None)),
+            Ok(off) => Some((self.b.binop(AluOp::Add, addr, off), None)),
             Err(_) => {
                 self.not_built(span, "a member more than 2 GiB into its struct");
                 None
@@ -623,16 +770,10 @@ impl Lowerer<'_> {
         }
     }
 
-    /// The member `name` of the aggregate at `addr`.
-    fn member(
-        &mut self,
-        addr: VReg,
-        mem: Mem,
-        user: bool,
-        name: &str,
-        span: Span,
-    ) -> Option<Place> {
-        if let Mem::User(CType::Struct(s)) = &mem {
+    /// The member `name` of the aggregate at `base`.
+    fn member(&mut self, base: &Place, name: &str, span: Span) -> Option<Place> {
+        let user = base.user;
+        if let Mem::User(CType::Struct(s)) = &base.mem {
             let def = self.checked.program.c_types.get(s)?;
             let Some(m) = def.members.iter().find(|m| m.name == name) else {
                 self.errors.push(LowerError {
@@ -642,15 +783,16 @@ impl Lowerer<'_> {
                 return None;
             };
             let (off, ty, bits) = (m.offset, m.ty.clone(), m.bits);
-            let addr = self.member_address(addr, off, span)?;
+            let (addr, ctx) = self.member_address(base, off, span)?;
             return Some(Place {
                 addr,
                 mem: Mem::User(ty),
                 bits,
                 user,
+                ctx,
             });
         }
-        let Mem::Btf(btf, id) = mem else {
+        let Mem::Btf(btf, id) = base.mem.clone() else {
             self.not_built(span, "member access without BTF");
             return None;
         };
@@ -667,12 +809,13 @@ impl Lowerer<'_> {
             });
             return None;
         };
-        let addr = self.member_address(addr, off, span)?;
+        let (addr, ctx) = self.member_address(base, off, span)?;
         Some(Place {
             addr,
             mem: Mem::Btf(btf, type_id),
             bits,
             user,
+            ctx,
         })
     }
 
@@ -691,6 +834,9 @@ impl Lowerer<'_> {
 
     /// Reads an integer of `size` bytes at `p` into a stack slot and extends it.
     fn read_int(&mut self, p: &Place, size: u32, signed: bool) -> VReg {
+        if let Some(off) = p.ctx {
+            return self.read_ctx_int(off, size, signed);
+        }
         let s = self.scratch();
         let dst = self.b.slot_addr(s, 0);
         let n = self.b.imm(i64::from(size));
@@ -706,6 +852,55 @@ impl Lowerer<'_> {
         self.extend(r, &Type::int((size * 8) as u8, signed))
     }
 
+    /// An integer of the probe's context at `off`: the aligned 8 bytes holding it (perf
+    /// event contexts allow only 8-byte loads of their registers), shifted down and
+    /// extended.
+    fn read_ctx_int(&mut self, off: i16, size: u32, signed: bool) -> VReg {
+        let aligned = off & !7;
+        let c = self.b.ctx();
+        let w = self.b.load(Size::DW, Base::Reg(c), aligned);
+        let shift = i32::from(off - aligned) * 8;
+        if shift > 0 {
+            self.b.alu(AluOp::Rsh, w, shift);
+        }
+        if size >= 8 {
+            return w;
+        }
+        // Keep the low `size` bytes, then extend them as the type says.
+        self.b.alu(AluOp::Lsh, w, 64 - (size * 8) as i32);
+        let op = if signed { AluOp::Arsh } else { AluOp::Rsh };
+        self.b.alu(op, w, 64 - (size * 8) as i32);
+        w
+    }
+
+    /// Whether `e` is the probe's context pointer (or a cast of it) where the kernel
+    /// lets it be read only by direct loads at fixed offsets: kprobes, uprobes and usdt
+    /// (`struct pt_regs`) and perf event probes (`struct bpf_perf_event_data`, which the
+    /// verifier maps onto the kernel's own layout).
+    fn direct_ctx(&self, e: &Expr) -> bool {
+        use kscope_lang::ast::Provider as P;
+        let kind_reads_directly = matches!(
+            self.ctx.attach.provider,
+            P::Kprobe
+                | P::Kretprobe
+                | P::Uprobe
+                | P::Uretprobe
+                | P::Usdt
+                | P::Interval
+                | P::Profile
+                | P::Software
+                | P::Hardware
+        );
+        let mut e = e;
+        loop {
+            match &e.kind {
+                ExprKind::Ident(n) if n == "ctx" => return kind_reads_directly,
+                ExprKind::Cast { expr, .. } if matches!(self.ty(e), Type::Ptr(_)) => e = expr,
+                _ => return false,
+            }
+        }
+    }
+
     /// Reads a bitfield: the bytes holding it, shifted and extended to 64 bits.
     fn read_bits(
         &mut self,
@@ -715,6 +910,10 @@ impl Lowerer<'_> {
         signed: bool,
         span: Span,
     ) -> Option<VReg> {
+        if p.ctx.is_some() {
+            self.not_built(span, "a bitfield of the probe's context");
+            return None;
+        }
         let bytes = (u32::from(first) + u32::from(width)).div_ceil(8);
         if bytes > 8 || width == 0 {
             self.not_built(span, "a bitfield spanning more than 8 bytes");
@@ -765,7 +964,7 @@ impl Lowerer<'_> {
                     | Scalar::CgroupPath(_)
                     | Scalar::Username,
                 ) => return Some(V::Int(self.read_int(&p, 8, false))),
-                Some(Scalar::Inet | Scalar::Buf | Scalar::IntArray { .. }) => {
+                Some(Scalar::Inet | Scalar::Buf | Scalar::Array { .. }) => {
                     let (_, dst) = self.str_slot();
                     let n = self.b.imm(i64::from(STR_SIZE));
                     let h = if p.user {
@@ -840,6 +1039,13 @@ impl Lowerer<'_> {
                 }
             },
             Shape::Ptr { .. } => Some(V::Int(self.read_int(&p, 8, false))),
+            Shape::CharArray { .. } | Shape::Array { .. } | Shape::Aggregate if p.ctx.is_some() => {
+                self.not_built(
+                    e.span,
+                    "reading anything but integers from the probe's context",
+                );
+                None
+            }
             Shape::CharArray { count } => {
                 let (_, dst) = self.str_slot();
                 // At most `count` bytes, NUL-terminated; the slot is zero padded.
@@ -927,11 +1133,15 @@ impl Lowerer<'_> {
         };
         for (i, (name, fl)) in fields.iter().enumerate() {
             let (off, _) = l.element(i)?;
-            let m = self.member(p.addr, p.mem.clone(), p.user, name, e.span)?;
+            let m = self.member(p, name, e.span)?;
             let at = self.offset(dst, off);
             match fl {
                 Layout::Record(_) => self.store_members(at, &m, fl, e)?,
-                Layout::Scalar(Scalar::IntArray { .. }) => {
+                Layout::Scalar(Scalar::Array { .. }) if m.ctx.is_some() => {
+                    self.not_built(e.span, "an array member of the probe's context");
+                    return None;
+                }
+                Layout::Scalar(Scalar::Array { .. }) => {
                     // The elements as they are in memory, in the zeroed slot.
                     let n = self.size_of(&m.mem, e.span)?.min(u64::from(STR_SIZE));
                     let n = self.b.imm(n as i64);

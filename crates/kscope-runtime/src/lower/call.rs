@@ -421,8 +421,11 @@ impl Lowerer<'_> {
             "len" => {
                 let target = args.first()?;
                 if !matches!(&target.kind, ExprKind::Map { keys, .. } if keys.is_empty()) {
-                    self.not_built(e.span, "`len()` of a stack");
-                    return None;
+                    if !matches!(self.ty(target), Type::Kstack | Type::Ustack) {
+                        self.not_built(e.span, "`len()` of this value");
+                        return None;
+                    }
+                    return self.stack_len(target);
                 }
                 let (mi, _) = self.map_of(target)?;
                 if self.plan.maps[mi].keys.is_empty() {
@@ -595,7 +598,7 @@ impl Lowerer<'_> {
                         len: STR_SIZE,
                     });
                     layouts.push(match Scalar::of(&t) {
-                        Some(sc @ (Scalar::Inet | Scalar::Buf | Scalar::IntArray { .. })) => sc,
+                        Some(sc @ (Scalar::Inet | Scalar::Buf | Scalar::Array { .. })) => sc,
                         _ => Scalar::Str,
                     });
                 }

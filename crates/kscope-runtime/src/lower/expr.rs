@@ -28,7 +28,7 @@ impl Lowerer<'_> {
             ExprKind::Var(name) => {
                 let (slot, sc) = self.var_slot(name, e.span)?;
                 match sc {
-                    Scalar::Str | Scalar::Inet | Scalar::Buf | Scalar::IntArray { .. } => {
+                    Scalar::Str | Scalar::Inet | Scalar::Buf | Scalar::Array { .. } => {
                         V::Str(self.b.slot_addr(slot, 0))
                     }
                     // Every other kind keeps its (first) 8-byte word in a register.
@@ -106,15 +106,22 @@ impl Lowerer<'_> {
                 V::Int(self.bool_of(JmpOp::Ne, first, None))
             }
             ExprKind::Cast { ty, expr } => {
-                if matches!(self.ty(expr), Type::Array(..)) && ty.array.is_none() && ty.pointer == 0
+                if matches!(self.ty(expr), Type::Array(..))
+                    && ty.array.is_empty()
+                    && ty.pointer == 0
                 {
                     return self.array_cast(expr, &t);
                 }
-                if ty.array.is_some() && ty.pointer == 0 && self.ty(expr).is_integer_like() {
+                if !ty.array.is_empty() && ty.pointer == 0 && self.ty(expr).is_integer_like() {
                     return self.int_to_array(expr, &t, e.span);
                 }
+                if let (false, ExprKind::Str(bytes)) = (ty.array.is_empty(), &expr.kind) {
+                    // `(int8[6])"hello"`: the literal's bytes and its NUL (the checker
+                    // matched the sizes); the slot is zero padded.
+                    return Some(V::Str(self.str_literal(bytes)));
+                }
                 let v = self.int(expr);
-                if ty.array.is_some() {
+                if !ty.array.is_empty() {
                     self.not_built(e.span, "an array cast");
                     return None;
                 }
@@ -298,30 +305,21 @@ impl Lowerer<'_> {
 }
 
 impl Lowerer<'_> {
-    /// `(int8[8])n`: the integer's bytes in the machine's byte order, as an integer array
-    /// value (the checker matched the sizes).
+    /// `(int8[8])n`, `(bool[2])(uint16)1`: the integer's first bytes (as many as the
+    /// array has, at most 8) in the machine's byte order, as an array value; the rest of
+    /// the slot stays zero, so that equal arrays are equal byte for byte.
     fn int_to_array(&mut self, expr: &Expr, t: &Type, span: Span) -> Option<V> {
-        let bytes = match t {
-            Type::Array(elem, n) => match **elem {
-                Type::Int { bits, .. } => u64::from(bits / 8) * n,
-                Type::Bool => *n,
-                _ => 0,
-            },
-            _ => 0,
-        };
-        let size = match bytes {
-            1 => Size::B,
-            2 => Size::H,
-            4 => Size::W,
-            8 => Size::DW,
-            _ => {
-                self.not_built(span, format!("a cast of an integer to `{t}`"));
-                return None;
-            }
-        };
+        let bytes = kscope_lang::sema::byte_size(t).unwrap_or(0);
+        if !(1..=8).contains(&bytes) {
+            self.not_built(span, format!("a cast of an integer to `{t}`"));
+            return None;
+        }
         let v = self.int(expr);
-        let (_, p) = self.str_slot();
-        self.b.store(size, Base::Reg(p), 0, v);
+        let (s, p) = self.str_slot();
+        self.b.store(Size::DW, Base::Slot(s), 0, v);
+        if bytes < 8 {
+            self.b.zero_slot(s, bytes as i16, 8 - bytes as u32);
+        }
         Some(V::Str(p))
     }
 }

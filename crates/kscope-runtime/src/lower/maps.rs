@@ -96,7 +96,7 @@ impl Lowerer<'_> {
                     self.b.store(Size::DW, Base::Slot(slot), off, v);
                     self.store_pid(Base::Slot(slot), off + 8);
                 }
-                Scalar::Str | Scalar::Inet | Scalar::Buf | Scalar::IntArray { .. } => {
+                Scalar::Str | Scalar::Inet | Scalar::Buf | Scalar::Array { .. } => {
                     let p = self.string(k);
                     let dst = self.b.slot_addr(slot, off);
                     self.copy_str(dst, p);
@@ -169,7 +169,7 @@ impl Lowerer<'_> {
                     self.b.store(Size::DW, Base::Slot(s), 0, v);
                     self.b.slot_addr(s, 0)
                 }
-                Scalar::Str | Scalar::Inet | Scalar::Buf | Scalar::IntArray { .. } => {
+                Scalar::Str | Scalar::Inet | Scalar::Buf | Scalar::Array { .. } => {
                     if op.is_some() {
                         self.not_built(value.span, "a compound assignment to a string");
                         return;
@@ -291,9 +291,7 @@ impl Lowerer<'_> {
         let m = self.plan.maps[mi].clone();
         let key = self.map_key(mi, &keys, e.span);
         match m.value {
-            ValueLayout::Plain(
-                Scalar::Str | Scalar::Inet | Scalar::Buf | Scalar::IntArray { .. },
-            ) => {
+            ValueLayout::Plain(Scalar::Str | Scalar::Inet | Scalar::Buf | Scalar::Array { .. }) => {
                 let (_, dst) = self.str_slot();
                 let done = self.b.label();
                 let p = cg::lookup(&mut self.b, m.id, key);

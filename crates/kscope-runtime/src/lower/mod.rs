@@ -227,6 +227,19 @@ impl<'a> Lowerer<'a> {
         });
     }
 
+    /// [`Self::not_built`] for storing a value of type `t`, with why an array in it
+    /// cannot be stored (see [`crate::plan::unstored_hint`]).
+    pub(super) fn not_built_value(&mut self, span: Span, what: impl Into<String>, t: &Type) {
+        self.errors.push(LowerError {
+            span,
+            message: format!(
+                "{} is not built yet in `kscope run`{}",
+                what.into(),
+                crate::plan::unstored_hint(t)
+            ),
+        });
+    }
+
     pub(super) fn ty(&self, e: &Expr) -> Type {
         self.checked.type_of(e).clone()
     }

@@ -48,7 +48,7 @@ impl Lowerer<'_> {
     ) -> Option<(VReg, Layout)> {
         let t = self.ty(e);
         let Some(l) = Layout::of(&t) else {
-            self.not_built(e.span, format!("a record of type {t}"));
+            self.not_built_value(e.span, format!("a record of type {t}"), &t);
             return None;
         };
         let slot = self.b.slot(l.size());

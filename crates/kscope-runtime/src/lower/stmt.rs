@@ -205,7 +205,7 @@ impl Lowerer<'_> {
             .cloned()
             .unwrap_or(Type::INT64);
         let Some(sc) = Scalar::of(&t) else {
-            self.not_built(span, format!("a variable of type {t}"));
+            self.not_built_value(span, format!("a variable of type {t}"), &t);
             return None;
         };
         let slot = self.b.slot(sc.size());
@@ -227,7 +227,7 @@ impl Lowerer<'_> {
             return;
         };
         match sc {
-            Scalar::Str | Scalar::Inet | Scalar::Buf | Scalar::IntArray { .. } => {
+            Scalar::Str | Scalar::Inet | Scalar::Buf | Scalar::Array { .. } => {
                 if op.is_some() {
                     self.not_built(span, "a compound assignment to a string");
                     return;

@@ -1,10 +1,11 @@
-//! `memcmp()`, `str_concat()`, `pton()` and `strcap()` of a pointer, plus integer
-//! arrays as values: their bytes on the BPF stack for printing, `==`/`!=` and casts to
-//! an integer of the same size.
+//! `memcmp()`, `str_concat()`, `pton()` and `strcap()` of a pointer, plus arrays as
+//! values: their bytes on the BPF stack for printing, `==`/`!=` and casts to an integer
+//! of the same size.
 //!
-//! An integer array value lives as a string does: [`STR_SIZE`] zero-padded bytes in a
-//! stack slot ([`Scalar::IntArray`]). `pton()` writes its bytes there when compiling;
-//! an array in kernel memory or in a tracepoint record is read into such a slot.
+//! An array value (of integers, bools or pointers, of any dimension) lives as a string
+//! does: [`STR_SIZE`] zero-padded bytes in a stack slot ([`Scalar::Array`]), its
+//! elements in C's order. `pton()` writes its bytes there when compiling; an array in
+//! kernel memory or in a tracepoint record is read into such a slot.
 
 use kscope_codegen::ir::{AluOp, Base, JmpOp, Size};
 use kscope_codegen::{VReg, Width};
@@ -194,15 +195,12 @@ impl Lowerer<'_> {
         Some(p)
     }
 
-    /// An integer array as an output argument (`print`, `printf`): its bytes, printed
-    /// as `[1,2,3,4]`.
+    /// An array as an output argument (`print`, `printf`): its bytes, printed as
+    /// `[1,2,3,4]`, `[[5,6],[7,8]]`, `[true,false]`.
     pub(super) fn array_value(&mut self, e: &Expr) -> Option<V> {
         let t = self.ty(e);
         if Scalar::of(&t).is_none() {
-            self.not_built(
-                e.span,
-                format!("printing a `{t}` (integer arrays of at most {STR_SIZE} bytes print)"),
-            );
+            self.not_built_value(e.span, format!("printing a `{t}`"), &t);
             return None;
         }
         Some(V::Str(self.array_bytes(e)?))

@@ -36,7 +36,7 @@ impl Lowerer<'_> {
     /// A zeroed slot for tuple variable `name` of type `t`.
     pub(super) fn new_tuple_var(&mut self, name: &str, t: &Type, span: Span) -> Option<()> {
         let Some(layout) = Layout::of(t) else {
-            self.not_built(span, format!("a variable of type {t}"));
+            self.not_built_value(span, format!("a variable of type {t}"), t);
             return None;
         };
         let slot = self.b.slot(layout.size());
@@ -111,12 +111,16 @@ impl Lowerer<'_> {
             return;
         }
         match l {
-            Layout::Scalar(Scalar::Str | Scalar::Inet | Scalar::Buf | Scalar::IntArray { .. }) => {
+            Layout::Scalar(Scalar::Str | Scalar::Inet | Scalar::Buf | Scalar::Array { .. }) => {
                 self.store_str(dst, e)
             }
-            Layout::Scalar(_) => {
+            Layout::Scalar(sc) => {
                 let v = self.int(e);
                 self.b.store(Size::DW, Base::Reg(dst), 0, v);
+                // A user stack or symbol names the process it was taken in.
+                if sc.has_pid() {
+                    self.store_pid(Base::Reg(dst), 8);
+                }
             }
             Layout::Tuple(_) | Layout::Record(_) => {
                 if let Some((p, have)) = self.tuple_value(e) {
@@ -266,7 +270,7 @@ impl Lowerer<'_> {
     fn zeroed_slot_for(&mut self, e: &Expr) -> Option<(kscope_codegen::Slot, Layout)> {
         let t = self.ty(e);
         let Some(l) = Layout::of(&t) else {
-            self.not_built(e.span, format!("a tuple of type {t}"));
+            self.not_built_value(e.span, format!("a tuple of type {t}"), &t);
             return None;
         };
         let slot = self.b.slot(l.size());
@@ -298,7 +302,7 @@ impl Lowerer<'_> {
         };
         self.span(e.span);
         match el {
-            Layout::Scalar(Scalar::Str | Scalar::Inet | Scalar::Buf | Scalar::IntArray { .. }) => {
+            Layout::Scalar(Scalar::Str | Scalar::Inet | Scalar::Buf | Scalar::Array { .. }) => {
                 Some(V::Str(self.offset(p, off)))
             }
             Layout::Scalar(_) => Some(V::Int(self.b.load(Size::DW, Base::Reg(p), off as i16))),

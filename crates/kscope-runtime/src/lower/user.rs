@@ -8,17 +8,23 @@ use kscope_codegen::lower::{self as cg, Field};
 use kscope_lang::ast::{Expr, ExprKind};
 
 use super::*;
-use crate::plan::{Message, StackWord};
+use crate::plan::{
+    Message, STACK_DEPTH, STACK_FRAMES_SHIFT, STACK_MODE_BPFTRACE, STACK_MODE_BUILD_ID,
+    STACK_MODE_PERF, STACK_MODE_RAW, StackWord,
+};
 
 /// `BPF_F_USER_STACK`: `bpf_get_stackid` walks the user stack.
 const BPF_F_USER_STACK: i64 = 1 << 8;
+/// `bpf_get_stack(ctx, buf, size, flags)`: the frames themselves, into `buf`.
+const HELPER_GET_STACK: u32 = 67;
 
 /// A stack mode by name, as [`StackWord::mode`] stores it.
 fn stack_mode(name: &str) -> Option<u8> {
     match name {
-        "bpftrace" => Some(0),
-        "perf" => Some(1),
-        "raw" => Some(2),
+        "bpftrace" => Some(STACK_MODE_BPFTRACE),
+        "perf" => Some(STACK_MODE_PERF),
+        "raw" => Some(STACK_MODE_RAW),
+        "build_id" => Some(STACK_MODE_BUILD_ID),
         _ => None,
     }
 }
@@ -26,7 +32,8 @@ fn stack_mode(name: &str) -> Option<u8> {
 impl Lowerer<'_> {
     /// `kstack`, `ustack`, `kstack(mode)`, `ustack(limit)`, `ustack(mode, limit)`: the
     /// stack word ([`StackWord`]) from `bpf_get_stackid` on the stack map of that
-    /// kind and depth.
+    /// kind and depth (of build ids for `ustack(build_id)`), with its frames counted
+    /// when the script takes `len()` of a stack of this kind.
     pub(super) fn stack(&mut self, user: bool, args: &[Expr], e: &Expr) -> Option<V> {
         // `config = { stack_mode = perf }` sets the mode of a stack that names none.
         let mut mode = match self.checked.program.config_value("stack_mode") {
@@ -56,7 +63,13 @@ impl Lowerer<'_> {
                 }
             }
         }
-        let map = self.plan.stack_map(user, u32::from(limit));
+        // A bare `kstack` under `stack_mode = build_id` prints raw, as upstream's (the
+        // checker warned; `kstack(build_id)` is an error there).
+        if !user && mode == STACK_MODE_BUILD_ID {
+            mode = STACK_MODE_RAW;
+        }
+        let build_id = mode == STACK_MODE_BUILD_ID;
+        let map = self.plan.stack_map(user, u32::from(limit), build_id);
         self.span(e.span);
         let c = self.b.ctx();
         let m = self.b.map_ptr(map);
@@ -69,7 +82,51 @@ impl Lowerer<'_> {
             let h = self.b.imm(high as i64);
             self.b.alu(AluOp::Or, id, h);
         }
+        let counted = if user {
+            self.checked.len_of_ustack
+        } else {
+            self.checked.len_of_kstack
+        };
+        if counted {
+            let depth = StackWord::decode(high).depth();
+            let n = self.stack_frames(user, depth);
+            self.b.alu(AluOp::Or, id, n);
+        }
         Some(V::Int(id))
+    }
+
+    /// The number of frames of the current kernel or `user` stack, at most `depth`,
+    /// shifted to [`STACK_FRAMES_SHIFT`]: `bpf_get_stack` into the per-CPU frame buffer
+    /// returns the bytes it wrote, 8 per frame (0 frames when it fails, as upstream's
+    /// `len()` reads a stack whose walk failed).
+    fn stack_frames(&mut self, user: bool, depth: u32) -> VReg {
+        debug_assert!(depth <= STACK_DEPTH);
+        let buf = self.plan.frames_buf();
+        let n = self.b.imm(0);
+        let done = self.b.label();
+        let k = self.b.slot(4);
+        self.b.store(Size::W, Base::Slot(k), 0, 0);
+        let key = self.b.slot_addr(k, 0);
+        let p = cg::lookup(&mut self.b, buf, key);
+        self.b.jmp_if(JmpOp::Eq, p, 0, done);
+        let c = self.b.ctx();
+        let size = self.b.imm(i64::from(depth * 8));
+        let flags = self.b.imm(if user { BPF_F_USER_STACK } else { 0 });
+        let bytes = self.b.call(HELPER_GET_STACK, &[c, p, size, flags]);
+        self.b.jmp_if(JmpOp::Slt, bytes, 0, done);
+        self.b.mov(n, bytes);
+        self.b.alu(AluOp::Rsh, n, 3);
+        self.b.alu(AluOp::Lsh, n, STACK_FRAMES_SHIFT as i32);
+        self.b.place(done);
+        n
+    }
+
+    /// `len(stack)`: the frame count the stack word carries (see [`Self::stack_frames`]).
+    pub(super) fn stack_len(&mut self, stack: &Expr) -> Option<V> {
+        let w = self.int(stack);
+        self.span(stack.span);
+        let n = self.b.binop(AluOp::Rsh, w, STACK_FRAMES_SHIFT as i32);
+        Some(V::Int(n))
     }
 
     /// `usym(addr)`: the address (the pid is stored beside it, see [`Self::store_pid`]).
