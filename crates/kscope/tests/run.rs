@@ -1200,11 +1200,9 @@ fn software_page_faults_are_counted_per_fault_and_per_period() {
     let stdout = text(&out.stdout);
     let (each, hundredth) = (count(&stdout, "@each:"), count(&stdout, "@hundredth:"));
     assert!((2000..2400).contains(&each), "{stdout}");
-    // Per-CPU counters: each CPU the child ran on rounds its own share down.
-    assert!(
-        hundredth <= each / 100 && hundredth + 2 >= each / 100,
-        "{stdout}"
-    );
+    // Per-CPU counters: each CPU the child ran on rounds its own share, and other
+    // processes' faults on that CPU move its counter too.
+    assert!(hundredth.abs_diff(each / 100) <= 2, "{stdout}");
     clean.check();
     if let Some(theirs) = bpftrace_c(script, "touch 2000") {
         let theirs_each = count(&theirs, "@each:");
