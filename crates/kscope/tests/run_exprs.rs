@@ -294,3 +294,25 @@ fn dereferencing_a_variable_address_reads_tuples_and_strings() {
         "h e\n"
     );
 }
+
+/// `print(@m[key])` prints one element as a value (upstream's tests/runtime/call
+/// `print_map_item`): a present key, an absent one (0), a tuple key with a string value, and
+/// the element inside a tuple. A `hist` element stays an error (its value lives in user space).
+#[test]
+fn print_of_a_map_element_prints_its_value() {
+    let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
+        return;
+    };
+    assert_eq!(begin("@x[1] = 5; print(@x[1]);"), "5\n\n\n@x[1]: 5\n");
+    assert_eq!(
+        begin(
+            "@x[1] = 5; @x[2] = 6; @y[3, 5] = \"asdf\"; print(@x[2]); print(@x[7]); \
+             print(@y[3, 5]); print((1, 2, @y[3, 5])); clear(@x); clear(@y);"
+        ),
+        "6\n0\nasdf\n(1, 2, asdf)\n"
+    );
+    let out = kscope(&["-e", "BEGIN { @h[1] = hist(10); print(@h[1]); }"]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("a map of `hist_t` cannot be used in an expression"), "{err}");
+}

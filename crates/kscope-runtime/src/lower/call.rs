@@ -227,7 +227,8 @@ impl Lowerer<'_> {
                     self.output(id, &[Field::Bytes { ptr: p, len }]);
                     return None;
                 }
-                if name == "print" && !matches!(&target.kind, ExprKind::Map { .. }) {
+                if name == "print" && !whole_map {
+                    // A value, or one element of a map (`print(@x[1])`): printed as a value.
                     let (fields, layouts) = self.packed_args(std::slice::from_ref(target))?;
                     let id = self.message(Message::PrintValue { layout: layouts[0] });
                     self.output(id, &fields);
