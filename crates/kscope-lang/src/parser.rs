@@ -567,6 +567,7 @@ impl<'a> Parser<'a> {
         let bytes = self.src.as_bytes();
         let mut i = start;
         let mut segment_start = start;
+        let mut segment = 0usize;
         while i < bytes.len() {
             let c = bytes[i];
             match c {
@@ -584,12 +585,25 @@ impl<'a> Parser<'a> {
                     }
                     continue;
                 }
-                b':' => segment_start = i + 1,
+                b':' => {
+                    segment_start = i + 1;
+                    segment += 1;
+                }
                 b'/' => {
-                    // A `/` belongs to a path segment (`uprobe:/bin/bash:f`); elsewhere it
-                    // starts a predicate or a comment.
+                    // A `/` belongs to a path segment (`uprobe:/bin/bash:f`, and a user
+                    // probe's binary written relative without `./`: `uprobe:bin/prog:f`);
+                    // elsewhere it starts a predicate or a comment.
                     let seg = &bytes[segment_start..i];
-                    let is_path = seg.is_empty() || seg[0] == b'/' || seg[0] == b'.';
+                    let provider = &self.src[start..segment_start.saturating_sub(1).max(start)];
+                    let user_binary = segment == 1
+                        && matches!(
+                            Provider::from_name(provider),
+                            Some(Provider::Uprobe | Provider::Uretprobe | Provider::Usdt)
+                        )
+                        && bytes
+                            .get(i + 1)
+                            .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.'));
+                    let is_path = seg.is_empty() || seg[0] == b'/' || seg[0] == b'.' || user_binary;
                     if !is_path {
                         break;
                     }

@@ -100,6 +100,34 @@ fn predicate_slash_ends_the_expression_but_not_inside_parentheses() {
     );
 }
 
+/// A user probe's binary may be a relative path without `./` (upstream's
+/// `uprobe:testprogs/uprobe_test:f`); in other segments, and in other probe types, a `/`
+/// still starts the predicate.
+#[test]
+fn relative_user_binaries_keep_their_slashes() {
+    let p = parse("uprobe:testprogs/uprobe_test:uprobeFunction*/pid == 1/ { }").unwrap();
+    assert_eq!(
+        p.probes[0].attach_points[0].parts,
+        ["testprogs/uprobe_test", "uprobeFunction*"]
+    );
+    assert_eq!(
+        src_expr(p.probes[0].predicate.as_ref().unwrap()),
+        "(pid == 1)"
+    );
+    let p = parse("usdt:lib/libx.so:prov:name, ur:bin/sh:main { }").unwrap();
+    assert_eq!(
+        p.probes[0].attach_points[0].parts,
+        ["lib/libx.so", "prov", "name"]
+    );
+    assert_eq!(p.probes[0].attach_points[1].parts, ["bin/sh", "main"]);
+    let p = parse("tracepoint:syscalls:sys_enter_read/pid == 1/ { }").unwrap();
+    assert_eq!(
+        p.probes[0].attach_points[0].parts,
+        ["syscalls", "sys_enter_read"]
+    );
+    assert!(p.probes[0].predicate.is_some());
+}
+
 #[test]
 fn statement_forms() {
     let p = parse(

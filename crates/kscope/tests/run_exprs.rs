@@ -314,5 +314,8 @@ fn print_of_a_map_element_prints_its_value() {
     let out = kscope(&["-e", "BEGIN { @h[1] = hist(10); print(@h[1]); }"]);
     assert!(!out.status.success());
     let err = text(&out.stderr);
-    assert!(err.contains("a map of `hist_t` cannot be used in an expression"), "{err}");
+    assert!(
+        err.contains("a map of `hist_t` cannot be used in an expression"),
+        "{err}"
+    );
 }
