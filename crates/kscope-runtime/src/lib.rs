@@ -20,6 +20,7 @@ pub mod fentry;
 pub mod lower;
 pub mod plan;
 pub mod runner;
+pub mod uaddr;
 pub mod uprobe_args;
 pub mod uprobes;
 pub mod usdt;

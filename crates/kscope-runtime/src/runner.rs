@@ -184,6 +184,7 @@ pub fn run(
     let types = crate::uprobe_args::WithUprobeArgs {
         inner: types,
         args: &uprobe_args,
+        pid: opts.pid,
     };
     let checked = kscope_lang::check_parsed(src, program, &options, &types).map_err(script)?;
     for w in &checked.warnings {
@@ -298,6 +299,7 @@ pub fn run(
                     params: opts.params.clone(),
                     ncpus,
                     cpid: child.as_ref().map(|c| c.id()),
+                    pid: opts.pid,
                     start_ns,
                     tai_offset_ns,
                     btf: btf_types.clone(),

@@ -242,6 +242,8 @@ pub struct WithUprobeArgs<'a> {
     pub inner: &'a dyn TypeProvider,
     /// The uprobes' parameters.
     pub args: &'a UprobeArgs,
+    /// `-p PID`: where a library named without a path is looked up (`uaddr()`).
+    pub pid: Option<i32>,
 }
 
 impl TypeProvider for WithUprobeArgs<'_> {
@@ -311,6 +313,22 @@ impl TypeProvider for WithUprobeArgs<'_> {
 
     fn struct_type(&self, name: &str) -> Lookup<()> {
         self.inner.struct_type(name)
+    }
+
+    fn user_symbol(&self, ap: &AttachPoint, name: &str) -> Lookup<u64> {
+        let Some(target) = ap.parts.first() else {
+            return Lookup::Unknown;
+        };
+        let Ok(path) = crate::uprobes::resolve_target(target, self.pid) else {
+            return Lookup::Unknown;
+        };
+        match crate::uaddr::lookup(&path, name) {
+            Ok(s) => Lookup::Found(s.size),
+            Err(crate::uaddr::LookupError::Missing) => Lookup::Missing {
+                candidates: Vec::new(),
+            },
+            Err(crate::uaddr::LookupError::Unreadable(_)) => Lookup::Unknown,
+        }
     }
 }
 

@@ -228,6 +228,12 @@ pub fn functions(path: &Path, pattern: &str) -> Result<Vec<String>, String> {
 /// The file offset a uprobe on `symbol` in `path` takes: from the file's own symbols,
 /// else (a local function of a stripped file) from its debug file's.
 pub fn file_offset(path: &Path, symbol: &str) -> Result<u64, String> {
+    probe_location(path, symbol).map(|(_, offset)| offset)
+}
+
+/// Where a uprobe on `symbol` (`f`, `f+4` or an address `0x401000`) in `path` goes: the
+/// virtual address in the ELF file and its file offset (see [`file_offset`]).
+pub fn probe_location(path: &Path, symbol: &str) -> Result<(u64, u64), String> {
     let image = image(path)?;
     let number = |s: &str| match s.strip_prefix("0x") {
         Some(h) => u64::from_str_radix(h, 16).ok(),
@@ -237,10 +243,11 @@ pub fn file_offset(path: &Path, symbol: &str) -> Result<u64, String> {
     if symbol.starts_with("0x")
         && let Some(addr) = number(symbol)
     {
-        return image
+        let offset = image
             .file_offset_of(addr)
             .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("{addr:#x} is in no code segment of {}", path.display()));
+            .ok_or_else(|| format!("{addr:#x} is in no code segment of {}", path.display()))?;
+        return Ok((addr, offset));
     }
     // `uprobe:BIN:func+4`: an offset into the function.
     let (symbol, offset) = match symbol.rsplit_once('+') {
@@ -251,7 +258,7 @@ pub fn file_offset(path: &Path, symbol: &str) -> Result<u64, String> {
         None => (symbol, 0),
     };
     let err = match image.resolve(symbol, offset) {
-        Ok(r) => return Ok(r.file_offset),
+        Ok(r) => return Ok((r.address + offset, r.file_offset)),
         Err(e) => e,
     };
     if !matches!(err, kscope_ftrace::probe::elf::ElfError::NoSymbol { .. }) {
@@ -268,6 +275,7 @@ pub fn file_offset(path: &Path, symbol: &str) -> Result<u64, String> {
         [a] => image
             .file_offset_of(*a + offset)
             .map_err(|e| e.to_string())?
+            .map(|o| (*a + offset, o))
             .ok_or_else(|| {
                 format!(
                     "{symbol} at {a:#x} is in no code segment of {}",

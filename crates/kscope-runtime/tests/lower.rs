@@ -18,6 +18,7 @@ fn ctx(checked: &kscope_lang::sema::Checked, probe: usize) -> ProbeContext {
         params: vec!["7".into(), "text".into()],
         ncpus: 2,
         cpid: Some(42),
+        pid: None,
         start_ns: 0,
         tai_offset_ns: 0,
         btf: None,

@@ -39,6 +39,7 @@ fn disassemble(types: &Arc<BtfTypes>, expr: &str) -> String {
         params: Vec::new(),
         ncpus: 1,
         cpid: None,
+        pid: None,
         start_ns: 0,
         tai_offset_ns: 0,
         btf: Some(types.clone()),

@@ -359,6 +359,10 @@ impl TypeProvider for Overlay<'_> {
         self.inner.probe(ap)
     }
 
+    fn user_symbol(&self, ap: &AttachPoint, name: &str) -> Lookup<u64> {
+        self.inner.user_symbol(ap, name)
+    }
+
     fn args(&self, ap: &AttachPoint) -> Lookup<Vec<Field>> {
         self.shadow_lookup(self.inner.args(ap), |fields| {
             fields

@@ -276,6 +276,7 @@ pub const FUNCTIONS: &[&str] = &[
     "pton",
     "strcap",
     "path",
+    "uaddr",
 ];
 
 /// Upstream bpftrace functions that kscope does not implement yet.
@@ -283,7 +284,6 @@ pub const NOT_YET: &[&str] = &[
     "override",
     "skboutput",
     "socket_cookie",
-    "uaddr",
     "unwatch",
     "write_user",
     "dw_ustack",

@@ -2094,6 +2094,7 @@ impl<'a> Checker<'a> {
                 }
                 Type::Str
             }
+            "uaddr" => self.uaddr(e, args),
             "strstr" => {
                 if self.arity(e, n, args, 2, 2) {
                     self.str_arg(n, &args[0]);
@@ -2785,6 +2786,68 @@ impl<'a> Checker<'a> {
                 format!("this has type `{t}`"),
             ));
         }
+    }
+
+    /// `uaddr("sym")`: the address of a symbol of the user probe's binary, a pointer to
+    /// an unsigned integer of the symbol's size (1, 2, 4 or 8 bytes; else `uint64 *`), as
+    /// upstream types it (ELF has no types).
+    fn uaddr(&mut self, e: &Expr, args: &[Expr]) -> Type {
+        let fallback = Type::Ptr(Box::new(Type::UINT64));
+        if !self.arity(e, "uaddr", args, 1, 1) {
+            return fallback;
+        }
+        let Some(name) = self.literal_string_arg("uaddr", &args[0]) else {
+            return fallback;
+        };
+        let name = String::from_utf8_lossy(&name).into_owned();
+        if let Some(ap) = self.attach.iter().find(|a| {
+            !matches!(
+                a.provider,
+                Provider::Uprobe | Provider::Uretprobe | Provider::Usdt
+            )
+        }) {
+            self.error(
+                Diagnostic::error(
+                    format!(
+                        "`uaddr()` is not available in {} probes",
+                        ap.provider.name()
+                    ),
+                    e.span,
+                    "it names a symbol of a user probe's binary",
+                )
+                .with_help("use it in uprobe, uretprobe or usdt probes"),
+            );
+            return fallback;
+        }
+        let mut size = None;
+        for ap in self.attach.clone() {
+            match self.tp.user_symbol(&ap, &name) {
+                Lookup::Found(s) => {
+                    size.get_or_insert(s);
+                }
+                Lookup::Missing { candidates } => {
+                    let binary = ap.parts.first().cloned().unwrap_or_default();
+                    let mut d = Diagnostic::error(
+                        format!("`{binary}` has no symbol `{name}`"),
+                        args[0].span,
+                        "not in the binary's symbol tables",
+                    );
+                    if let Some(why) = candidates.first() {
+                        d = d.with_help(why.clone());
+                    }
+                    self.error(d);
+                    return fallback;
+                }
+                Lookup::Unknown => {}
+            }
+        }
+        let bits = match size {
+            Some(1) => 8,
+            Some(2) => 16,
+            Some(4) => 32,
+            _ => 64,
+        };
+        Type::Ptr(Box::new(Type::int(bits, false)))
     }
 
     fn literal_string_arg(&mut self, f: &str, a: &Expr) -> Option<Vec<u8>> {

@@ -126,6 +126,14 @@ pub trait TypeProvider: Sync {
         let _ = name;
         Lookup::Unknown
     }
+
+    /// The size in bytes of the symbol `name` in the binary of the user probe `ap`
+    /// (`uaddr("GLOBAL_A")`): `Missing` when the binary has no such symbol (or cannot be
+    /// read: `candidates` then says why), `Unknown` where the provider does not look.
+    fn user_symbol(&self, ap: &AttachPoint, name: &str) -> Lookup<u64> {
+        let _ = (ap, name);
+        Lookup::Unknown
+    }
 }
 
 /// A provider that knows nothing: every kernel type is [`Type::Unknown`].

@@ -461,7 +461,7 @@ impl Lowerer<'_> {
     fn user_source(&self, e: &Expr, to_struct: bool) -> bool {
         match &e.kind {
             ExprKind::Ident(n) if n == "curtask" => false,
-            ExprKind::Call { name, .. } if name.name == "uptr" => true,
+            ExprKind::Call { name, .. } if matches!(name.name.as_str(), "uptr" | "uaddr") => true,
             ExprKind::Call { name, .. } if name.name == "kptr" => false,
             // `&$x`: a variable's stack slot, and a variable only ever given one.
             ExprKind::Unary {

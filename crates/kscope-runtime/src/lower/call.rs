@@ -292,6 +292,7 @@ impl Lowerer<'_> {
                 Some(V::Int(self.bool_of(JmpOp::Eq, r, None)))
             }
             "path" => self.path_call(args, e),
+            "uaddr" => self.uaddr(args, e),
             "str" => {
                 let src = args.first()?;
                 if self.ty(src) == Type::Str {

@@ -36,6 +36,8 @@ pub struct ProbeContext {
     pub ncpus: u32,
     /// The `-c` child's pid (`cpid`).
     pub cpid: Option<u32>,
+    /// `-p PID`: where a library named without a path is looked up (`uaddr()`).
+    pub pid: Option<i32>,
     /// `bpf_ktime_get_ns()` when the run started (`elapsed`).
     pub start_ns: u64,
     /// `CLOCK_TAI` minus `CLOCK_BOOTTIME` when the run started: `nsecs(sw_tai)` is the
@@ -63,6 +65,7 @@ impl ProbeContext {
             params: Vec::new(),
             ncpus: 2,
             cpid: None,
+            pid: None,
             start_ns: 0,
             tai_offset_ns: 0,
             btf: None,

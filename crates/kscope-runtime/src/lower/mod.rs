@@ -19,6 +19,7 @@ mod strfuncs;
 mod strtab;
 mod tseries;
 mod tuple;
+mod uaddr;
 mod uprobe_args;
 mod usdt;
 mod user;

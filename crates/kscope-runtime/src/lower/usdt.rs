@@ -94,7 +94,7 @@ impl Lowerer<'_> {
     }
 
     /// `r += n` for any 64-bit `n`.
-    fn add_i64(&mut self, r: VReg, n: i64) {
+    pub(super) fn add_i64(&mut self, r: VReg, n: i64) {
         if n == 0 {
             return;
         }
