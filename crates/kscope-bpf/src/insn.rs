@@ -434,6 +434,12 @@ impl Insn {
         Insn::new(op::JMP | op::CALL, 0, 0, 0, helper_id as i32)
     }
 
+    /// Calls the kernel function (kfunc) whose vmlinux BTF `FUNC` id is `btf_id`;
+    /// arguments in `r1`–`r5`, result in `r0`.
+    pub const fn call_kfunc(btf_id: u32) -> Insn {
+        Insn::new(op::JMP | op::CALL, 0, PSEUDO_KFUNC_CALL, 0, btf_id as i32)
+    }
+
     /// Returns `r0` from the program.
     pub const fn exit() -> Insn {
         Insn::new(op::JMP | op::EXIT, 0, 0, 0, 0)

@@ -304,6 +304,20 @@ impl Builder {
         let ret = self.vreg(Width::W64);
         self.push(Op::Call {
             helper,
+            kfunc: false,
+            args: args.to_vec(),
+            ret: Some(ret),
+        });
+        ret
+    }
+
+    /// Calls the kernel function (kfunc) with vmlinux BTF `FUNC` id `btf_id` and up to
+    /// five arguments; returns its result (`r0`).
+    pub fn call_kfunc(&mut self, btf_id: u32, args: &[VReg]) -> VReg {
+        let ret = self.vreg(Width::W64);
+        self.push(Op::Call {
+            helper: btf_id,
+            kfunc: true,
             args: args.to_vec(),
             ret: Some(ret),
         });
@@ -314,6 +328,7 @@ impl Builder {
     pub fn call_void(&mut self, helper: u32, args: &[VReg]) {
         self.push(Op::Call {
             helper,
+            kfunc: false,
             args: args.to_vec(),
             ret: None,
         });

@@ -347,9 +347,18 @@ impl Emitter<'_> {
                 self.put(Insn::alu64_imm(AluOp::Add, d, at));
                 self.flush(*dst, d);
             }
-            Op::Call { helper, args, ret } => {
+            Op::Call {
+                helper,
+                kfunc,
+                args,
+                ret,
+            } => {
                 self.call_args(args);
-                self.put(Insn::call(*helper));
+                self.put(if *kfunc {
+                    Insn::call_kfunc(*helper)
+                } else {
+                    Insn::call(*helper)
+                });
                 if self.poison {
                     for r in [Reg::R1, Reg::R2, Reg::R3, Reg::R4, Reg::R5] {
                         self.put(Insn::mov64_imm(r, POISON));

@@ -239,8 +239,10 @@ pub enum Op {
     },
     /// Calls helper `helper` with `args` in `r1`…, result (if kept) from `r0`.
     Call {
-        /// `enum bpf_func_id`.
+        /// `enum bpf_func_id`, or for a kfunc its vmlinux BTF `FUNC` id.
         helper: u32,
+        /// Whether `helper` is a kernel function (kfunc) rather than a helper.
+        kfunc: bool,
         /// Up to five arguments.
         args: Vec<VReg>,
         /// Receives `r0`.

@@ -587,6 +587,7 @@ fn random_ir_never_panics() {
                 },
                 5 => Op::Call {
                     helper: 5,
+                    kfunc: false,
                     args: (0..next(7)).map(|_| r(&mut next)).collect(),
                     ret: Some(r(&mut next)),
                 },

@@ -1327,6 +1327,55 @@ fn path_names_the_files_an_iterator_sees() {
     );
 }
 
+/// `comm(pid)` in an iterator (bpf_task_from_pid, Linux 6.2): a sleeper's comm by its
+/// pid, the running kscope's own (upstream's `comm from pid` test prints bpftrace's),
+/// "N/A" for a pid that does not exist, and for every task the comm its pid finds is
+/// the task's own (tasks that exit meanwhile give "N/A"). Outside tracing programs it is
+/// an error when compiling, as upstream's.
+#[test]
+fn comm_of_a_pid_names_that_process() {
+    let Some(_kernel) = require_all(&[Feature::Btf, Feature::BpfRawTracepoint]) else {
+        return;
+    };
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut v = release
+        .trim()
+        .split('.')
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let has_task_kfuncs = (v.next().unwrap_or(0), v.next().unwrap_or(0)) >= (6, 2);
+    let mut sleeper = sleeper_on_dev_null();
+    let pid = sleeper.id();
+    let script = format!(
+        "iter:task {{ if (ctx.meta.seq_num == 0) {{ printf(\"%s %s %s\\n\", comm({pid}), comm(pid), \
+         comm(0x7ffffff0)); }} $c = comm(ctx.task.pid); \
+         if ($c != \"N/A\" && $c != ctx.task.comm) {{ @wrong[ctx.task.pid] = count(); }} }}"
+    );
+    let out = kscope(&["-e", &script]);
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    if has_task_kfuncs {
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "sleep kscope N/A\n\n\n");
+    } else {
+        assert!(
+            text(&out.stderr).contains("the kernel's BTF has no function `bpf_task_from_pid`"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    let out = kscope(&[
+        "--dry-run",
+        "-e",
+        "tracepoint:syscalls:sys_enter_getppid { @ = comm(1); }",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("error: `comm(PID)` is not available in tracepoint probes"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 /// A `sleep 30` child with stdin, stdout and stderr on /dev/null (for iterator tests).
 fn sleeper_on_dev_null() -> std::process::Child {
     Command::new("sleep")

@@ -2658,6 +2658,9 @@ impl<'a> Checker<'a> {
 
     fn other_call(&mut self, e: &Expr, name: &Ident, args: &[Expr]) -> Type {
         let n = name.name.as_str();
+        if n == "comm" && args.len() == 1 {
+            return self.comm_of_pid(e, &args[0]);
+        }
         if let Some(b) = builtins::builtin(n) {
             let words: &[&str] = match n {
                 "pid" | "tid" => &["curr_ns", "init"],
@@ -2786,6 +2789,42 @@ impl<'a> Checker<'a> {
                 format!("this has type `{t}`"),
             ));
         }
+    }
+
+    /// `comm(pid)`: the name of the process `pid`, found with the kernel's
+    /// `bpf_task_from_pid` kfunc, which the kernel lets only tracing programs call
+    /// (upstream's `kfunc_allowed` test): iter and fentry/fexit probes.
+    fn comm_of_pid(&mut self, e: &Expr, pid: &Expr) -> Type {
+        let t = self.expr(pid);
+        if !t.is_integer_like() && t != Type::Unknown {
+            self.error(Diagnostic::error(
+                format!("`comm()` needs an integer pid, found `{t}`"),
+                pid.span,
+                format!("this has type `{t}`"),
+            ));
+        }
+        if let Some(ap) = self.attach.iter().find(|a| {
+            !matches!(
+                a.provider,
+                Provider::Iter | Provider::Fentry | Provider::Fexit
+            )
+        }) {
+            self.error(
+                Diagnostic::error(
+                    format!(
+                        "`comm(PID)` is not available in {} probes",
+                        ap.provider.name()
+                    ),
+                    e.span,
+                    "it calls the kernel's bpf_task_from_pid",
+                )
+                .with_help(
+                    "the kernel lets only tracing programs call bpf_task_from_pid: use it in \
+                     iter or fentry/fexit probes, or `comm` for the current task",
+                ),
+            );
+        }
+        Type::Str
     }
 
     /// `uaddr("sym")`: the address of a symbol of the user probe's binary, a pointer to

@@ -293,6 +293,7 @@ impl Lowerer<'_> {
             }
             "path" => self.path_call(args, e),
             "uaddr" => self.uaddr(args, e),
+            "comm" if args.len() == 1 => self.comm_of_pid(&args[0], e),
             "str" => {
                 let src = args.first()?;
                 if self.ty(src) == Type::Str {

@@ -11,6 +11,7 @@ mod call;
 mod context;
 mod expr;
 mod formap;
+mod kfunc;
 mod maps;
 mod records;
 mod stmt;
