@@ -28,6 +28,14 @@ pub enum LookupError {
     Unreadable(String),
 }
 
+/// Whether the ELF file `path` loads at an address of the kernel's choosing (ET_DYN: PIE
+/// and shared libraries); `None` when it cannot be read.
+pub fn relocatable(path: &Path) -> Option<bool> {
+    let data = std::fs::read(path).ok()?;
+    let file = object::File::parse(&*data).ok()?;
+    Some(file.kind() == ObjectKind::Dynamic)
+}
+
 /// The symbol `name` of the ELF file `path`: its `.symtab`, then `.dynsym`, then the
 /// `.symtab` of its installed debug file (a stripped binary's local variables).
 /// Undefined, thread-local, section and file symbols do not count.

@@ -212,18 +212,49 @@ fn usym_of_a_function_pointer_and_func_in_user_probes() {
     else {
         return;
     };
-    let b = bin();
-    let (out, _) = run_c(
-        &format!(
-            "uprobe:{b}:kscope_take_fn {{ @[usym(arg0)] = count(); $s = usym(arg0); \
-             printf(\"%s in %s\\n\", $s, func); }} \
-             uretprobe:{b}:kscope_take_fn {{ @r[func] = count(); }} \
-             uprobe:{b}:kscope_done {{ exit(); }}"
-        ),
-        "fnptr 3 wait",
+    let mut b = bin();
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut v = release
+        .trim()
+        .split('.')
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    if (v.next().unwrap_or(0), v.next().unwrap_or(0)) < (6, 6) {
+        // The workload is a PIE: `func` in its uretprobe needs bpf_get_func_ip in uprobes,
+        // and says so; a position-dependent build has the function's address as a constant.
+        let out = kscope(&[
+            "--dry-run",
+            "-e",
+            &format!("uretprobe:{b}:kscope_take_fn {{ @r[func] = count(); }}"),
+        ]);
+        assert!(
+            text(&out.stderr).contains("needs Linux 6.6 (bpf_get_func_ip in uprobes)"),
+            "{}",
+            text(&out.stderr)
+        );
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/run_user.c");
+        b = kscope_testkit::cprogram::build_once(
+            &src,
+            &[
+                "-O0",
+                "-g0",
+                "-fno-omit-frame-pointer",
+                "-no-pie",
+                "-fno-PIE",
+            ],
+        )
+        .display()
+        .to_string();
+    }
+    let script = format!(
+        "uprobe:{b}:kscope_take_fn {{ @[usym(arg0)] = count(); $s = usym(arg0); \
+         printf(\"%s in %s\\n\", $s, func); }} \
+         uretprobe:{b}:kscope_take_fn {{ @r[func] = count(); }} \
+         uprobe:{b}:kscope_done {{ exit(); }}"
     );
+    let out = kscope(&["-c", &format!("{b} fnptr 3 wait"), "-e", &script]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
-        out,
+        text(&out.stdout),
         "kscope_callback in kscope_take_fn\n".repeat(3)
             + "\n\n@[kscope_callback]: 3\n@r[kscope_take_fn]: 3\n"
     );

@@ -83,14 +83,11 @@ impl Lowerer<'_> {
                 let c = b.ctx();
                 b.load(Size::DW, Base::Reg(c), PT_REGS_IP)
             }
+            "func" if self.ctx.attach.provider == Provider::Uretprobe => self.uretprobe_func(e)?,
             "func"
                 if matches!(
                     self.ctx.attach.provider,
-                    Provider::Kprobe
-                        | Provider::Kretprobe
-                        | Provider::Uretprobe
-                        | Provider::Fentry
-                        | Provider::Fexit
+                    Provider::Kprobe | Provider::Kretprobe | Provider::Fentry | Provider::Fexit
                 ) =>
             {
                 let c = b.ctx();

@@ -12,6 +12,36 @@ use super::*;
 const PT_REGS_IP: i16 = 128;
 
 impl Lowerer<'_> {
+    /// `func` in a uretprobe: the probed function's address. A position-dependent file
+    /// gives it; otherwise `bpf_get_func_ip` does (Linux 6.6; before, it gives 0 in
+    /// uprobes, so an older kernel gets an error rather than a wrong name).
+    pub(super) fn uretprobe_func(&mut self, e: &Expr) -> Option<VReg> {
+        let attach = self.ctx.attach.clone();
+        let [target, func, ..] = attach.parts.as_slice() else {
+            return None;
+        };
+        let fixed = crate::uprobes::resolve_target(target, self.ctx.pid)
+            .ok()
+            .filter(|p| crate::uaddr::relocatable(p) == Some(false))
+            .and_then(|p| crate::uprobes::probe_location(&p, func).ok());
+        if let Some((address, _)) = fixed {
+            return Some(self.b.imm(address as i64));
+        }
+        if !func_ip_reads_uprobes() {
+            self.errors.push(LowerError {
+                span: e.span,
+                message: format!(
+                    "`func` in a uretprobe of {target}, which loads at an address of the \
+                     kernel's choosing (PIE or shared library), needs Linux 6.6 \
+                     (bpf_get_func_ip in uprobes)"
+                ),
+            });
+            return None;
+        }
+        let c = self.b.ctx();
+        Some(self.b.call(HELPER_GET_FUNC_IP, &[c]))
+    }
+
     /// `uaddr(name)`: the runtime address of the symbol in this attach point's binary.
     pub(super) fn uaddr(&mut self, args: &[Expr], e: &Expr) -> Option<V> {
         let ExprKind::Str(name) = &args.first()?.kind else {
@@ -87,7 +117,7 @@ impl Lowerer<'_> {
 
 /// Whether `bpf_get_func_ip` gives the probed function in uprobe programs (Linux 6.6;
 /// before, it returns 0 there without an error, so the release is the only test).
-fn func_ip_reads_uprobes() -> bool {
+pub(super) fn func_ip_reads_uprobes() -> bool {
     let Ok(release) = kscope_sys::process::kernel_release() else {
         return false;
     };
