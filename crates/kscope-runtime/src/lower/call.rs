@@ -184,6 +184,15 @@ impl Lowerer<'_> {
                 Message::Printf { format, args }
             }),
             "exit" => {
+                // Raise the stop flag here, so that no probe body runs after this one
+                // (user space raising it on the record would leave the ring's latency).
+                let flag = self.b.map_value_ptr(self.plan.stop, 0);
+                self.b.store(
+                    kscope_codegen::ir::Size::W,
+                    kscope_codegen::ir::Base::Reg(flag),
+                    0,
+                    1,
+                );
                 if let Some(code) = args.first() {
                     let v = self.int(code);
                     let id = self.message(Message::ExitCode);
