@@ -12,7 +12,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use kscope_testkit::{Feature, require, require_all};
-use runkit::{kscope, run, run_with, text};
+use runkit::{kernel_at_least, kscope, run, run_with, text};
 
 /// The workload binary of tests/run_kenums.c (no debug info: casts use the kernel's BTF).
 fn workload() -> &'static Path {
@@ -194,16 +194,6 @@ fn btf_struct_members_of_enum_types_print_their_enumerators() {
         format!("1 SS_UNCONNECTED 0 {hint}\n").repeat(3)
             + &format!("\n\n@[SS_UNCONNECTED, 1]: 3\n@h: {hint}\n")
     );
-}
-
-/// Whether the running kernel's release is at least `major.minor`.
-fn kernel_at_least(major: u32, minor: u32) -> bool {
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
-    let mut parts = release
-        .trim()
-        .split(|c: char| !c.is_ascii_digit())
-        .map(|p| p.parse::<u32>().unwrap_or(0));
-    (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (major, minor)
 }
 
 /// A whole kernel struct with an enum member (`struct bpf_core_relo`, UAPI) read as a

@@ -9,7 +9,7 @@ mod runkit;
 use std::path::{Path, PathBuf};
 
 use kscope_testkit::{Feature, require_all};
-use runkit::{bpftrace, kscope, text};
+use runkit::{bpftrace, kernel_at_least, kscope, text};
 
 /// The workload, as a position-dependent executable (`pie` false) or a PIE.
 fn workload(pie: bool) -> PathBuf {
@@ -20,16 +20,6 @@ fn workload(pie: bool) -> PathBuf {
         &["-O1", "-fno-PIE", "-no-pie"]
     };
     kscope_testkit::cprogram::build_once(&src, flags)
-}
-
-/// Whether the running kernel's release is at least `major.minor`.
-fn kernel_at_least(major: u32, minor: u32) -> bool {
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
-    let mut parts = release
-        .trim()
-        .split(|c: char| !c.is_ascii_digit())
-        .map(|p| p.parse::<u32>().unwrap_or(0));
-    (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (major, minor)
 }
 
 /// Every global read at each of 3 calls, before the call changes `global_a` (uprobe)
