@@ -1337,12 +1337,7 @@ fn comm_of_a_pid_names_that_process() {
     let Some(_kernel) = require_all(&[Feature::Btf, Feature::BpfRawTracepoint]) else {
         return;
     };
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
-    let mut v = release
-        .trim()
-        .split('.')
-        .map(|p| p.parse::<u32>().unwrap_or(0));
-    let has_task_kfuncs = (v.next().unwrap_or(0), v.next().unwrap_or(0)) >= (6, 2);
+    let has_task_kfuncs = runkit::kernel_at_least(6, 2);
     let mut sleeper = sleeper_on_dev_null();
     let pid = sleeper.id();
     let script = format!(

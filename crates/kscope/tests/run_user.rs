@@ -213,12 +213,7 @@ fn usym_of_a_function_pointer_and_func_in_user_probes() {
         return;
     };
     let mut b = bin();
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
-    let mut v = release
-        .trim()
-        .split('.')
-        .map(|p| p.parse::<u32>().unwrap_or(0));
-    if (v.next().unwrap_or(0), v.next().unwrap_or(0)) < (6, 6) {
+    if !runkit::kernel_at_least(6, 6) {
         // The workload is a PIE: `func` in its uretprobe needs bpf_get_func_ip in uprobes,
         // and says so; a position-dependent build has the function's address as a constant.
         let out = kscope(&[

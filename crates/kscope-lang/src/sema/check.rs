@@ -2864,17 +2864,13 @@ impl<'a> Checker<'a> {
                 Lookup::Found(s) => {
                     size.get_or_insert(s);
                 }
-                Lookup::Missing { candidates } => {
+                Lookup::Missing { .. } => {
                     let binary = ap.parts.first().cloned().unwrap_or_default();
-                    let mut d = Diagnostic::error(
+                    self.error(Diagnostic::error(
                         format!("`{binary}` has no symbol `{name}`"),
                         args[0].span,
                         "not in the binary's symbol tables",
-                    );
-                    if let Some(why) = candidates.first() {
-                        d = d.with_help(why.clone());
-                    }
-                    self.error(d);
+                    ));
                     return fallback;
                 }
                 Lookup::Unknown => {}

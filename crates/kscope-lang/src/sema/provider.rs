@@ -128,8 +128,8 @@ pub trait TypeProvider: Sync {
     }
 
     /// The size in bytes of the symbol `name` in the binary of the user probe `ap`
-    /// (`uaddr("GLOBAL_A")`): `Missing` when the binary has no such symbol (or cannot be
-    /// read: `candidates` then says why), `Unknown` where the provider does not look.
+    /// (`uaddr("GLOBAL_A")`): `Missing` (no candidates) when the binary has no such
+    /// symbol, `Unknown` where the provider does not look or cannot read the binary.
     fn user_symbol(&self, ap: &AttachPoint, name: &str) -> Lookup<u64> {
         let _ = (ap, name);
         Lookup::Unknown

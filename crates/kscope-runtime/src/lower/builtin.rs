@@ -9,8 +9,6 @@ use kscope_lang::span::Span;
 use super::*;
 use crate::plan::STR_SIZE;
 
-/// `struct pt_regs` offset of `ip` (x86-64).
-const PT_REGS_IP: i16 = 128;
 /// `struct pt_regs` offset of `cs` (x86-64).
 const PT_REGS_CS: i16 = 136;
 

@@ -43,6 +43,8 @@ const HELPER_MAP_LOOKUP_PERCPU_ELEM: u32 = 195;
 /// Reading a `count`/`sum` map sums this many CPUs at most (the loop is unrolled).
 const MAX_SUM_CPUS: u32 = 64;
 
+/// The offset of `ip` in x86-64's `struct pt_regs` (a kprobe-type program's context).
+const PT_REGS_IP: i16 = 128;
 /// `bpf_get_func_ip` (Linux 5.15 for kprobes).
 const HELPER_GET_FUNC_IP: u32 = 173;
 /// `bpf_get_stackid`.

@@ -8,9 +8,6 @@ use kscope_lang::ast::{Expr, ExprKind, Provider};
 
 use super::*;
 
-/// `struct pt_regs` offset of `ip` on x86-64.
-const PT_REGS_IP: i16 = 128;
-
 impl Lowerer<'_> {
     /// `func` in a uretprobe: the probed function's address. A position-dependent file
     /// gives it; otherwise `bpf_get_func_ip` does (Linux 6.6; before, it gives 0 in

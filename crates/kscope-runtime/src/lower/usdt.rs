@@ -11,9 +11,6 @@ use super::*;
 use crate::usdt::Site;
 use crate::usdt::spec::{Arg, Location};
 
-/// `struct pt_regs` offset of `ip` (x86-64).
-const PT_REGS_IP: i16 = 128;
-
 impl Lowerer<'_> {
     /// `arg{i}` at the usdt site `site`.
     pub(super) fn usdt_arg(&mut self, site: &Site, i: u8, span: Span) -> Option<V> {
