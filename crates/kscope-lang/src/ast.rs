@@ -27,17 +27,7 @@ impl Program {
     /// The value of the config variable `key` (lower case, without the `BPFTRACE_`
     /// prefix that a script may write), the last one the config block sets.
     pub fn config_value(&self, key: &str) -> Option<&ConfigValue> {
-        let entries = &self.config.as_ref()?.entries;
-        entries
-            .iter()
-            .rev()
-            .find(|e| {
-                let raw = e.key.name.as_str();
-                raw.strip_prefix("BPFTRACE_")
-                    .unwrap_or(raw)
-                    .eq_ignore_ascii_case(key)
-            })
-            .map(|e| &e.value)
+        self.config.as_ref()?.value(key)
     }
 }
 
@@ -64,6 +54,23 @@ pub struct Config {
     pub entries: Vec<ConfigEntry>,
     /// The whole block.
     pub span: Span,
+}
+
+impl Config {
+    /// The value of the config variable `key` (lower case, without the `BPFTRACE_`
+    /// prefix that a script may write), the last one the block sets.
+    pub fn value(&self, key: &str) -> Option<&ConfigValue> {
+        self.entries
+            .iter()
+            .rev()
+            .find(|e| {
+                let raw = e.key.name.as_str();
+                raw.strip_prefix("BPFTRACE_")
+                    .unwrap_or(raw)
+                    .eq_ignore_ascii_case(key)
+            })
+            .map(|e| &e.value)
+    }
 }
 
 /// One `key = value` of the config block.

@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 
 mod cdefs;
 mod cenums;
+mod config_record;
 
 /// Parses a whole script.
 pub fn parse(src: &str) -> Result<Program, Diagnostic> {
@@ -50,6 +51,8 @@ struct Parser<'a> {
     enumerators: Vec<String>,
     /// Anonymous structs and unions named so far (`struct <anon_N>`).
     anon_structs: u32,
+    /// The config block (it comes first, so `config()` in a probe sees it).
+    config: Option<Config>,
 }
 
 /// The last statement of a block when nothing follows it (see [`Parser::block_parts`]).
@@ -95,6 +98,7 @@ impl<'a> Parser<'a> {
             type_params: Vec::new(),
             enumerators: Vec::new(),
             anon_structs: 0,
+            config: None,
             depth: 0,
             defines: Vec::new(),
         }
@@ -261,6 +265,7 @@ impl<'a> Parser<'a> {
                             .with_help("move `config = { ... }` to the top of the script"));
                         }
                         config = Some(self.config()?);
+                        self.config = config.clone();
                         continue;
                     }
                     if word == "macro" && next == Token::Ident {
@@ -1270,6 +1275,18 @@ impl<'a> Parser<'a> {
                                 span,
                             };
                             let s = e.span.to(span);
+                            // A field of a record literal whose fields have no effects
+                            // is that field's value (`config().max_strlen` need not build
+                            // the whole record on the BPF stack).
+                            if let ExprKind::Record(fields) = &mut e.kind
+                                && !arrow
+                                && pure_value_fields(fields)
+                                && let Some(i) =
+                                    fields.iter().position(|f| f.name.name == field.name)
+                            {
+                                e = fields.swap_remove(i).value;
+                                continue;
+                            }
                             e = self.mk(
                                 ExprKind::Field {
                                     expr: Box::new(e),
@@ -1428,6 +1445,10 @@ impl<'a> Parser<'a> {
                     if let Some(e) = self.stdlib_call(text, &args, span.to(end)) {
                         return Ok(e);
                     }
+                    if text == "config" && args.is_empty() {
+                        let config = self.config.clone();
+                        return Ok(self.config_record(config.as_ref(), span.to(end)));
+                    }
                     // `pid()`, `comm()`: upstream's standard library spells every builtin
                     // as a call too.
                     if args.is_empty()
@@ -1450,6 +1471,9 @@ impl<'a> Parser<'a> {
                         crate::preproc::DefineValue::Int(v) => ExprKind::Int(*v),
                         crate::preproc::DefineValue::Str(b) => ExprKind::Str(b.clone()),
                     }
+                } else if matches!(text, "config" | "__builtin_config") {
+                    let config = self.config.clone();
+                    return Ok(self.config_record(config.as_ref(), span));
                 } else {
                     // `__builtin_pid` is upstream's name for the builtin itself, which
                     // `pid` and `pid()` stand for.
@@ -2289,7 +2313,7 @@ fn pure_value(e: &Expr) -> bool {
         | ExprKind::Var(_)
         | ExprKind::Positional(_) => true,
         ExprKind::Tuple(items) => items.iter().all(pure_value),
-        ExprKind::Record(fields) => fields.iter().all(|r| pure_value(&r.value)),
+        ExprKind::Record(fields) => pure_value_fields(fields),
         ExprKind::Cast { expr, .. } => pure_value(expr),
         ExprKind::Unary {
             op: UnOp::Neg,
@@ -2297,6 +2321,11 @@ fn pure_value(e: &Expr) -> bool {
         } => pure_value(expr),
         _ => false,
     }
+}
+
+/// Whether every field of a record literal is a [`pure_value`].
+fn pure_value_fields(fields: &[RecordField]) -> bool {
+    fields.iter().all(|r| pure_value(&r.value))
 }
 
 /// The `task_struct` link and member an upstream task alias reads (`ppid` is

@@ -168,3 +168,34 @@ fn record_errors() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// `config()` (and `config`, `__builtin_config`) is a record of kscope's settings; a
+/// field of it is that field's value (folded by the parser, so nothing large is built).
+#[test]
+fn config_is_a_record_of_the_settings_in_effect() {
+    let src = "config = { stack_mode = perf; BPFTRACE_MISSING_PROBES = warn; max_strlen = 9 } \
+               begin { $a = config().max_strlen; $b = config.stack_mode; \
+               $c = __builtin_config.missing_probes; $d = config().cpp_demangle; $r = config(); }";
+    assert_eq!(var(src, "a"), "int8");
+    assert_eq!(var(src, "b"), "string");
+    assert_eq!(var(src, "d"), "bool");
+    assert!(var(src, "r").starts_with("record"), "{}", var(src, "r"));
+    let program = kscope_lang::parser::parse(src).unwrap();
+    let values: Vec<String> = program.probes[0]
+        .body
+        .stmts
+        .iter()
+        .take(4)
+        .map(|s| match &s.kind {
+            kscope_lang::ast::StmtKind::AssignVar { value, .. } => src_expr(value),
+            k => panic!("{k:?}"),
+        })
+        .collect();
+    // max_strlen is kscope's fixed 64 whatever the block says (strings live on the BPF
+    // stack); the settings kscope honours carry the block's values.
+    assert_eq!(values, ["64", "\"perf\"", "\"warn\"", "true"]);
+    assert_eq!(
+        first_error("begin { $x = config().max_strlenn; }"),
+        "the record has no field `max_strlenn`"
+    );
+}

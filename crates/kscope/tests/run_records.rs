@@ -182,3 +182,27 @@ fn typeinfo_of_a_record() {
         "record { .a = int8, .b = record { .x = string[64] } }\nrecord\nstring[64]\n\n\n"
     );
 }
+
+/// Upstream's `config builtin reads integer, string, and boolean` test: kscope's
+/// strings are 64 bytes (upstream's are 1024), the rest as upstream; the config block's
+/// settings show through, and a comparison of two spellings matches.
+#[test]
+fn config_reads_the_settings_in_effect() {
+    let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
+        return;
+    };
+    let out = run_with(
+        &[],
+        "BEGIN { printf(\"%d %s %d\\n\", config().max_strlen, config().stack_mode, \
+         config().cpp_demangle); if (config().max_strlen == __builtin_config.max_strlen) \
+         { printf(\"match\\n\"); } exit(); }",
+    );
+    assert_eq!(out, "64 bpftrace 1\nmatch\n\n\n");
+    let out = run_with(
+        &[],
+        "config = { stack_mode = perf; print_maps_on_exit = false } \
+         BEGIN { @m = 1; printf(\"%s %d\\n\", config.stack_mode, config.print_maps_on_exit); \
+         exit(); }",
+    );
+    assert_eq!(out, "perf 0\n\n\n");
+}

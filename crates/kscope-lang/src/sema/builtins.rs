@@ -335,5 +335,16 @@ pub const CONFIG_KEYS: &[(&str, bool)] = &[
     ("unstable_typeinfo", false),
 ];
 
+/// The config variables that change what kscope does (the type checker warns that the
+/// others have no effect; `config()` reports kscope's own value for them).
+pub const HONOURED_CONFIG: &[&str] = &[
+    "max_cat_bytes",
+    "missing_probes",
+    "print_maps_on_exit",
+    "stack_mode",
+    "unstable_tseries",
+    "unstable_typeinfo",
+];
+
 /// Stack modes accepted by `kstack(MODE)` and `stack_mode`.
 pub const STACK_MODES: &[&str] = &["bpftrace", "perf", "raw", "build_id"];

@@ -1,6 +1,6 @@
 //! The checker: one walk over the program that types every expression.
 
-use super::builtins::{self, CONFIG_KEYS, FUNCTIONS, NOT_YET, STACK_MODES, Scope};
+use super::builtins::{self, CONFIG_KEYS, FUNCTIONS, HONOURED_CONFIG, NOT_YET, STACK_MODES, Scope};
 use super::printf::{ArgKind, conversions};
 use super::provider::{Lookup, TypeProvider};
 use super::types::{AggKind, BUF_MAX, Type, literal_type, merge};
@@ -91,16 +91,6 @@ pub(super) struct Checker<'a> {
     /// Structs and `args` stored as records (see [`super::Checked::struct_values`]).
     pub(super) struct_values: BTreeMap<u32, Type>,
 }
-
-/// The config variables `kscope run` acts on; the others are accepted with a warning.
-const HONOURED_CONFIG: &[&str] = &[
-    "max_cat_bytes",
-    "missing_probes",
-    "print_maps_on_exit",
-    "stack_mode",
-    "unstable_tseries",
-    "unstable_typeinfo",
-];
 
 pub(super) const AGGREGATIONS: &[&str] = &[
     "count", "sum", "avg", "min", "max", "stats", "hist", "lhist", "tseries",

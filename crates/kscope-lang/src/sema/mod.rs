@@ -19,7 +19,9 @@ mod typeinfo;
 mod types;
 
 pub(crate) use builtins::builtin;
-pub use builtins::{BUILTINS, Builtin, CONFIG_KEYS, FUNCTIONS, NOT_YET, STACK_MODES, Scope};
+pub use builtins::{
+    BUILTINS, Builtin, CONFIG_KEYS, FUNCTIONS, HONOURED_CONFIG, NOT_YET, STACK_MODES, Scope,
+};
 pub use meta::META_FUNCTIONS;
 pub use printf::{ArgKind, Conversion, conversions};
 pub use provider::{Field, Lookup, NoKernelTypes, TableTypes, TypeProvider};

@@ -131,14 +131,18 @@ impl Checker<'_> {
         if let Some((_, t)) = fields.iter().find(|(n, _)| *n == field.name) {
             return t.clone();
         }
+        // A long record (such as `config()`, which stands for a literal of 21 fields)
+        // is not spelled out again.
+        let record = crate::printer::src_expr(x);
+        let label = if record.len() <= 40 {
+            format!("`{record}` has fields {}", names(fields))
+        } else {
+            format!("its fields are {}", names(fields))
+        };
         let mut d = Diagnostic::error(
             format!("the record has no field `{}`", field.name),
             field.span,
-            format!(
-                "`{}` has fields {}",
-                crate::printer::src_expr(x),
-                names(fields)
-            ),
+            label,
         );
         if let Some(s) = nearest(&field.name, fields.iter().map(|(n, _)| n.as_str())) {
             d = d.with_help(format!("did you mean `{s}`?"));
