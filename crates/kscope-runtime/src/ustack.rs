@@ -6,6 +6,7 @@
 //! cached, and its addresses still resolve through the files it had mapped afterwards.
 //! An address that resolves nowhere prints as `0x<hex>`, as upstream's does.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashSet;
 
@@ -38,12 +39,12 @@ impl Default for UserSymbols {
 }
 
 impl UserSymbols {
-    /// A symbolizer that demangles C++ and Rust names (upstream's default), without
-    /// source lines or inlined functions (upstream's `show_debug_info` is off by default).
+    /// A symbolizer without source lines or inlined functions (upstream's
+    /// `show_debug_info` is off by default); names are demangled by [`demangle`].
     pub fn new() -> UserSymbols {
         UserSymbols {
             symbolizer: Symbolizer::builder()
-                .enable_demangling(true)
+                .enable_demangling(false)
                 .enable_code_info(false)
                 .enable_inlined_fns(false)
                 .build(),
@@ -136,16 +137,60 @@ impl UserSymbols {
         };
         syms.iter()
             .map(|s| match s {
-                Symbolized::Sym(sym) => Some(match spelling {
-                    Spelling::Name => sym.name.to_string(),
-                    Spelling::Frame => format!("{}+{}", sym.name, sym.offset),
-                    Spelling::PerfFrame => match &sym.module {
-                        Some(m) => format!("{}+{} ({})", sym.name, sym.offset, m.to_string_lossy()),
-                        None => format!("{}+{} ([unknown])", sym.name, sym.offset),
-                    },
-                }),
+                Symbolized::Sym(sym) => Some((demangle(&sym.name), sym)),
                 _ => None,
             })
+            .map(|s| {
+                let (name, sym) = s?;
+                Some(match spelling {
+                    Spelling::Name => name.into_owned(),
+                    Spelling::Frame => format!("{name}+{}", sym.offset),
+                    Spelling::PerfFrame => match &sym.module {
+                        Some(m) => format!("{name}+{} ({})", sym.offset, m.to_string_lossy()),
+                        None => format!("{name}+{} ([unknown])", sym.offset),
+                    },
+                })
+            })
             .collect()
+    }
+}
+
+/// A symbol's name demangled as upstream demangles (`cpp_demangle`): only names in a
+/// mangling scheme's form, `_Z…` (C++, and Rust's legacy scheme) and `_R…` (Rust v0).
+/// Any other name is kept as written: a C function `f` is not the mangled type `float`,
+/// which is what a demangler makes of it (blazesym's own demangling tries every name).
+pub fn demangle(name: &str) -> Cow<'_, str> {
+    if (name.starts_with("_R") || name.starts_with("_ZN"))
+        && let Ok(d) = rustc_demangle::try_demangle(name)
+    {
+        return Cow::Owned(format!("{d:#}"));
+    }
+    if name.starts_with("_Z")
+        && let Some(d) = cpp_demangle::Symbol::new(name)
+            .ok()
+            .and_then(|s| s.demangle().ok())
+    {
+        return Cow::Owned(d);
+    }
+    Cow::Borrowed(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::demangle;
+
+    #[test]
+    fn only_mangled_names_are_demangled() {
+        // Each of these is a valid mangled *type* to a demangler.
+        for plain in ["f", "i", "d", "v", "main", "St", "Dn"] {
+            assert_eq!(demangle(plain), plain);
+        }
+        assert_eq!(demangle("_ZN3foo3barEv"), "foo::bar()");
+        assert_eq!(demangle("_Z3addii"), "add(int, int)");
+        assert_eq!(
+            demangle("_ZN4core9panicking9panic_fmt17h5f1a6fd39197ad62E"),
+            "core::panicking::panic_fmt"
+        );
+        assert_eq!(demangle("_RNvCs1234_7mycrate3foo"), "mycrate::foo");
     }
 }

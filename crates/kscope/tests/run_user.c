@@ -45,6 +45,12 @@ NOINLINE int kscope_take_pair(struct kscope_pair *p) {
     return p->m;
 }
 
+/* Names a demangler misreads: `f` is the mangled type `float`; `_Z3addii` is C++'s
+   `add(int, int)`. */
+NOINLINE int f(int i) { __asm__ volatile("" ::: "memory"); return i; }
+NOINLINE int kscope_add(int a, int b) __asm__("_Z3addii");
+NOINLINE int kscope_add(int a, int b) { __asm__ volatile("" ::: "memory"); return a + b; }
+
 /* The tracer exits here (its `exit()`), while this process is still alive. */
 NOINLINE void kscope_done(void) {
     __asm__ volatile("" ::: "memory");
@@ -67,6 +73,9 @@ int main(int argc, char **argv) {
             p.name[1] = (char)('0' + i % 3);
             s += kscope_take_pair(&p);
         }
+    } else if (!strcmp(argv[1], "names")) {
+        for (int i = 0; i < n; i++) s += f(i);
+        for (int i = 0; i < 2 * n; i++) s += kscope_add(i, 1);
     } else if (!strcmp(argv[1], "wild")) {
         for (int i = 0; i < n; i++) s += kw_one(i);
         for (int i = 0; i < 2 * n; i++) s += kw_two(i);

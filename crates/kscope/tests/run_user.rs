@@ -255,6 +255,30 @@ fn usym_of_a_function_pointer_and_func_in_user_probes() {
     );
 }
 
+/// Only names in a mangling scheme's form are demangled, as upstream: a C function `f`
+/// keeps its name (a demangler reads it as the type `float`), `_Z3addii` is C++'s
+/// `add(int, int)`; in `func`, `usym` and stack frames alike.
+#[test]
+fn only_mangled_user_symbols_are_demangled() {
+    let Some(_kernel) = require_all(&[Feature::BpfKprobe, Feature::Uprobes, Feature::Ringbuf])
+    else {
+        return;
+    };
+    let b = bin();
+    let script = format!(
+        "uprobe:{b}:f,uprobe:{b}:_Z3addii {{ @f[func] = count(); @u[usym(reg(\"ip\"))] = count(); \
+         @s[ustack(1)] = count(); }} uprobe:{b}:kscope_done {{ exit(); }}"
+    );
+    let out = kscope(&["-c", &format!("{b} names 4 wait"), "-e", &script]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "\n\n@f[f]: 4\n@f[add(int, int)]: 8\n\
+         @s[\n        f+0\n]: 4\n@s[\n        add(int, int)+0\n]: 8\n\
+         @u[f]: 4\n@u[add(int, int)]: 8\n"
+    );
+}
+
 /// The functions are `kw_one`, `kw_two` and `kw_three`: short, because `probe` strings
 /// are kept in 64 bytes and the workload's path is long.
 #[test]
