@@ -38,6 +38,7 @@ pub mod parser;
 pub mod preproc;
 pub mod printer;
 pub mod regs;
+pub mod scopes;
 pub mod sema;
 pub mod span;
 mod stack;

@@ -70,13 +70,19 @@ pub struct Macro {
 /// What an expansion appends (with its number) to the variables of a macro body.
 const SUFFIX: &str = "__macro";
 
-/// A variable's name as the script wrote it: without the suffix an expansion appends
-/// to the variables of a macro body.
+/// A variable's name as the script wrote it: without the suffixes an expansion appends
+/// to the variables of a macro body and [`crate::scopes`] to a name introduced again.
 pub fn source_name(name: &str) -> &str {
-    match name.rsplit_once(SUFFIX) {
-        Some((base, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => base,
-        _ => name,
+    let mut name = name;
+    for suffix in [crate::scopes::SUFFIX, SUFFIX] {
+        if let Some((base, n)) = name.rsplit_once(suffix)
+            && !n.is_empty()
+            && n.bytes().all(|b| b.is_ascii_digit())
+        {
+            name = base;
+        }
     }
+    name
 }
 
 /// Replaces every macro call in `probes` by its expansion; new expressions get ids from

@@ -307,6 +307,7 @@ impl<'a> Parser<'a> {
             .with_help("a probe is `PROVIDER:TARGET /predicate/ { actions }`"));
         }
         crate::macros::expand(&mut probes, &macros, &mut self.next_id)?;
+        crate::scopes::separate(&mut probes);
         Ok(Program {
             defines: std::mem::take(&mut self.defines),
             config,

@@ -1,5 +1,6 @@
 //! `kscope run` expressions against the real kernel: the short conditional `a ?: b`,
-//! `if` as an expression and block expressions (their scoping and an aggregation as a
+//! `if` as an expression and block expressions (their scoping, sibling blocks' variables
+//! of one name and different types, and an aggregation as a
 //! block's value), tuple subscripts by a constant expression, `len()` of a map without
 //! keys (an error, as upstream), `nsecs(CLOCK)` against the clocks read here, and `*` of a
 //! pointer to a variable holding a tuple or string. BEGIN programs with exact outputs from
@@ -134,6 +135,17 @@ fn block_expressions_give_their_last_value_and_scope_their_variables() {
         ),
         "(a, 1)\n(b, 2)\n(c, 0)\n\n\n@a[1]: 1\n"
     );
+    // Sibling blocks each have a variable of their own, of any type: `let`, a first
+    // assignment, a block expression's and a loop's.
+    assert_eq!(
+        begin(
+            "if (1) { let $a = 1; print($a + 1); } else { let $a = \"s\"; print($a); } \
+             { $b = \"x\"; print($b); } { $b = 5; print($b * 2); } \
+             print({ let $c = (1, \"t\"); $c.1 }); print({ let $c = 7; $c }); \
+             for ($i : 0..2) { $d = $i; print($d); } for ($i : 0..1) { $d = \"z\"; print($d); }"
+        ),
+        "2\nx\n10\nt\n7\n0\n1\nz\n"
+    );
     // A block's `let` is gone after it, and no `let` may shadow a variable in scope.
     for (script, message) in [
         (
@@ -143,6 +155,11 @@ fn block_expressions_give_their_last_value_and_scope_their_variables() {
         (
             "BEGIN { $a = 1; { let $a = 2; } }",
             "`$a` is already a variable here",
+        ),
+        // The second block's `$a` is one variable: a string, then an integer.
+        (
+            "BEGIN { { let $a = 1; } { let $a = \"s\"; $a = 3; } }",
+            "type mismatch for `$a`: it holds `string`, not `int8`",
         ),
     ] {
         let out = kscope(&["--dry-run", "-e", script]);
