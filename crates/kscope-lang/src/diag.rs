@@ -114,9 +114,9 @@ impl Diagnostic {
 fn snippet(out: &mut String, src: &SourceFile, label: &Label, mark: char, width: usize) {
     let start = src.floor_char(label.span.start as usize);
     let (line, col) = src.line_col(start);
-    let _ = writeln!(out, "{:width$}--> {}:{line}:{col}", "", src.name());
+    let _ = writeln!(out, "{:width$}--> {}:{line}:{col}", "", src.name_at(start));
     let _ = writeln!(out, "{:width$} |", "");
-    let index = line - 1;
+    let index = src.line_index(start);
     let text = src.line_text(index);
     let line_start = src.line_start(index);
     let (shown, cols) = expand_tabs(text);

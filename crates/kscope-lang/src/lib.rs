@@ -29,6 +29,7 @@ pub mod btf_types;
 pub mod cdefs;
 pub mod diag;
 pub mod header_constants;
+pub mod imports;
 pub mod kernel;
 pub mod kernel_names;
 pub mod lexer;
@@ -70,7 +71,7 @@ pub fn compile(
 /// program before it is checked (uprobe `args` from DWARF add C struct definitions).
 pub fn parse(src: &SourceFile) -> Result<ast::Program, CompileError> {
     stack::with_big_stack(|| {
-        parser::parse(src.text()).map_err(|d| CompileError {
+        parser::parse_source(src).map_err(|d| CompileError {
             rendered: d.render(src),
             diagnostics: vec![d],
         })

@@ -4,7 +4,7 @@
 use crate::ast::*;
 use crate::diag::Diagnostic;
 use crate::lexer::{Token, next_token, parse_int, unescape};
-use crate::span::Span;
+use crate::span::{SegmentKind, SourceFile, Span};
 use crate::suggest::nearest;
 use std::collections::VecDeque;
 
@@ -15,6 +15,18 @@ mod config_record;
 /// Parses a whole script.
 pub fn parse(src: &str) -> Result<Program, Diagnostic> {
     crate::stack::with_big_stack(|| Parser::new(src).program())
+}
+
+/// Parses a script with the files it imports ([`crate::imports::load`] read them).
+pub fn parse_source(src: &SourceFile) -> Result<Program, Diagnostic> {
+    crate::stack::with_big_stack(|| {
+        let main = &src.segments()[0];
+        let mut p = Parser::new(&src.text()[..main.end]);
+        p.source = Some(src);
+        p.parsed_segments = vec![false; src.segments().len()];
+        p.parsed_segments[0] = true;
+        p.program()
+    })
 }
 
 /// Parses a single expression (for tests and tools); the whole text must be consumed.
@@ -53,6 +65,21 @@ struct Parser<'a> {
     anon_structs: u32,
     /// The config block (it comes first, so `config()` in a probe sees it).
     config: Option<Config>,
+    /// The script with the files it imports (`None` for a bare text).
+    source: Option<&'a SourceFile>,
+    /// Per segment of `source`, whether it was parsed (each file is imported once).
+    parsed_segments: Vec<bool>,
+}
+
+/// The top-level items of a script and the files it imports, gathered in order.
+#[derive(Default)]
+struct Items {
+    probes: Vec<Probe>,
+    map_decls: Vec<MapDecl>,
+    macros: Vec<crate::macros::Macro>,
+    c_types: crate::cdefs::CTypes,
+    /// Whether an import came before (a config block must precede imports too).
+    imported: bool,
 }
 
 /// The last statement of a block when nothing follows it (see [`Parser::block_parts`]).
@@ -99,6 +126,8 @@ impl<'a> Parser<'a> {
             enumerators: Vec::new(),
             anon_structs: 0,
             config: None,
+            source: None,
+            parsed_segments: Vec::new(),
             depth: 0,
             defines: Vec::new(),
         }
@@ -219,84 +248,16 @@ impl<'a> Parser<'a> {
             let end = self.src.find('\n').unwrap_or(self.src.len());
             self.reset_to(end);
         }
+        let mut items = Items::default();
         let mut config = None;
-        let mut probes: Vec<Probe> = Vec::new();
-        let mut map_decls: Vec<MapDecl> = Vec::new();
-        let mut macros = Vec::new();
-        let mut c_types = crate::cdefs::CTypes::default();
-        loop {
-            let (tok, span) = self.peek_n(0);
-            match tok {
-                Token::Eof => break,
-                Token::Hash if probes.is_empty() && config.is_none() => {
-                    let (defines, next) = crate::preproc::preamble(self.src, span.start as usize)?;
-                    self.defines.extend(defines);
-                    self.reset_to(next);
-                }
-                Token::Hash => {
-                    return Err(Diagnostic::error(
-                        "preprocessor lines must come first",
-                        span,
-                        "a `#` line after the config block or a probe",
-                    )
-                    .with_help("move `#include`/`#define` lines to the top of the script"));
-                }
-                Token::Let if self.peek_n(1).0 == Token::Map => {
-                    let decl = self.map_decl()?;
-                    if map_decls.iter().any(|d: &MapDecl| d.name == decl.name) {
-                        return Err(Diagnostic::error(
-                            format!("`@{}` is declared twice", decl.name),
-                            decl.span,
-                            "second declaration",
-                        ));
-                    }
-                    map_decls.push(decl);
-                }
-                Token::Ident => {
-                    let word = self.text(span);
-                    let next = self.peek_n(1).0;
-                    if word == "config" && next == Token::Assign {
-                        if !probes.is_empty() || config.is_some() {
-                            return Err(Diagnostic::error(
-                                "the config block must come first",
-                                span,
-                                "a config block after a probe or a second config block",
-                            )
-                            .with_help("move `config = { ... }` to the top of the script"));
-                        }
-                        config = Some(self.config()?);
-                        self.config = config.clone();
-                        continue;
-                    }
-                    if word == "macro" && next == Token::Ident {
-                        macros.push(self.macro_def()?);
-                        continue;
-                    }
-                    if matches!(word, "struct" | "union") && next == Token::Ident {
-                        self.c_definition(&mut c_types)?;
-                        continue;
-                    }
-                    if word == "enum" && matches!(next, Token::Ident | Token::LBrace) {
-                        self.c_enum(&mut c_types)?;
-                        continue;
-                    }
-                    let unsupported = match (word, next) {
-                        ("fn", Token::Ident) => Some("functions (`fn`)"),
-                        ("import", Token::Str) => Some("imports"),
-                        _ => None,
-                    };
-                    if let Some(what) = unsupported {
-                        return Err(Diagnostic::error(
-                            format!("{what} are not supported yet"),
-                            span,
-                            format!("`{word}` starts one of the {what}"),
-                        ));
-                    }
-                    probes.push(self.probe()?);
-                }
-                _ => probes.push(self.probe()?),
-            }
-        }
+        self.items(&mut items, &mut config, 0)?;
+        let Items {
+            mut probes,
+            map_decls,
+            macros,
+            c_types,
+            ..
+        } = items;
         if probes.is_empty() {
             let end = self.src.len();
             return Err(Diagnostic::error(
@@ -317,6 +278,196 @@ impl<'a> Parser<'a> {
             expr_count: self.next_id,
             span: Span::new(0, self.src.len()),
         })
+    }
+
+    /// The top-level items of segment `segment` (0: the script itself) up to its end,
+    /// added to `items`; the imports among them are parsed where they stand.
+    fn items(
+        &mut self,
+        items: &mut Items,
+        config: &mut Option<Config>,
+        segment: usize,
+    ) -> PResult<()> {
+        let header = self
+            .source
+            .is_some_and(|s| s.segments()[segment].kind == SegmentKind::Header);
+        // Whether this file had a probe, macro or map declaration yet (an import must
+        // come before them; what the files it imports hold does not count).
+        let mut own = false;
+        // An imported file may start with preprocessor lines too.
+        let mut fresh = true;
+        loop {
+            let (tok, span) = self.peek_n(0);
+            if tok != Token::Hash {
+                fresh = false;
+            }
+            let c_definition = tok == Token::Ident
+                && matches!(
+                    (self.text(span), self.peek_n(1).0),
+                    ("struct" | "union", Token::Ident)
+                        | ("enum", Token::Ident | Token::LBrace)
+                        | ("import", Token::Str)
+                );
+            if header && !matches!(tok, Token::Eof | Token::Hash | Token::Semi) && !c_definition {
+                return Err(Diagnostic::error(
+                    "a header holds C definitions only",
+                    span,
+                    "not a struct, union or enum definition",
+                )
+                .with_help("probes, macros and maps belong in a .bt file"));
+            }
+            match tok {
+                Token::Eof => break,
+                Token::Semi if header => {
+                    self.bump();
+                }
+                Token::Hash
+                    if (segment == 0 && !own && config.is_none()) || (segment != 0 && fresh) =>
+                {
+                    let (defines, next) = crate::preproc::preamble(self.src, span.start as usize)?;
+                    self.defines.extend(defines);
+                    self.reset_to(next);
+                }
+                Token::Hash => {
+                    return Err(Diagnostic::error(
+                        "preprocessor lines must come first",
+                        span,
+                        "a `#` line after the config block or a probe",
+                    )
+                    .with_help("move `#include`/`#define` lines to the top of the script"));
+                }
+                Token::Let if self.peek_n(1).0 == Token::Map => {
+                    let decl = self.map_decl()?;
+                    if items
+                        .map_decls
+                        .iter()
+                        .any(|d: &MapDecl| d.name == decl.name)
+                    {
+                        return Err(Diagnostic::error(
+                            format!("`@{}` is declared twice", decl.name),
+                            decl.span,
+                            "second declaration",
+                        ));
+                    }
+                    items.map_decls.push(decl);
+                    own = true;
+                }
+                Token::Ident => {
+                    let word = self.text(span);
+                    let next = self.peek_n(1).0;
+                    if word == "config" && next == Token::Assign {
+                        if segment != 0 {
+                            return Err(Diagnostic::error(
+                                "an imported script cannot have a config block",
+                                span,
+                                "a config block in an imported file",
+                            )
+                            .with_help("only the script that is run has one: move it there"));
+                        }
+                        if own || config.is_some() || items.imported {
+                            return Err(Diagnostic::error(
+                                "the config block must come first",
+                                span,
+                                "a config block after a probe or a second config block",
+                            )
+                            .with_help("move `config = { ... }` to the top of the script"));
+                        }
+                        *config = Some(self.config()?);
+                        self.config = config.clone();
+                        continue;
+                    }
+                    if word == "import" && next == Token::Str {
+                        if own {
+                            return Err(Diagnostic::error(
+                                "imports must come before probes, macros and map declarations",
+                                span,
+                                "an import after them",
+                            )
+                            .with_help("move the `import` up, after the C definitions"));
+                        }
+                        self.import(items, config, segment)?;
+                        continue;
+                    }
+                    if word == "macro" && next == Token::Ident {
+                        items.macros.push(self.macro_def()?);
+                        own = true;
+                        continue;
+                    }
+                    if matches!(word, "struct" | "union") && next == Token::Ident {
+                        self.c_definition(&mut items.c_types)?;
+                        continue;
+                    }
+                    if word == "enum" && matches!(next, Token::Ident | Token::LBrace) {
+                        self.c_enum(&mut items.c_types)?;
+                        continue;
+                    }
+                    if (word, next) == ("fn", Token::Ident) {
+                        return Err(Diagnostic::error(
+                            "functions (`fn`) are not supported yet",
+                            span,
+                            "`fn` starts one of the functions (`fn`)",
+                        ));
+                    }
+                    items.probes.push(self.probe()?);
+                    own = true;
+                }
+                _ => {
+                    items.probes.push(self.probe()?);
+                    own = true;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `import "PATH";`: parses each file it stands for (once), where it stands.
+    fn import(
+        &mut self,
+        items: &mut Items,
+        config: &mut Option<Config>,
+        segment: usize,
+    ) -> PResult<()> {
+        let (_, kw) = self.bump();
+        let (_, lit) = self.bump();
+        let raw = self.text(Span::new(lit.start as usize + 1, lit.end as usize - 1));
+        let path =
+            String::from_utf8_lossy(&unescape(raw).unwrap_or_else(|_| raw.as_bytes().to_vec()))
+                .into_owned();
+        self.expect(Token::Semi, "`;` after the import")?;
+        let link = self.source.and_then(|s| {
+            s.imports()
+                .iter()
+                .find(|l| l.importer == segment && l.path == path)
+        });
+        let (Some(src), Some(link)) = (self.source, link) else {
+            return Err(Diagnostic::error(
+                format!("`{path}` was not loaded"),
+                kw,
+                "an import in a script read without its files",
+            )
+            .with_help("imports work in scripts run by `kscope run`"));
+        };
+        items.imported = true;
+        for &t in &link.targets {
+            if std::mem::replace(&mut self.parsed_segments[t], true) {
+                continue;
+            }
+            let seg = &src.segments()[t];
+            // Parse the segment with the same parser (its ids, C types and macros go on
+            // from the importer's), then come back after the `import`.
+            let saved = (
+                self.src,
+                self.pos,
+                std::mem::take(&mut self.buf),
+                self.prev_end,
+            );
+            self.src = &src.text()[..seg.end];
+            self.reset_to(seg.start);
+            let r = self.items(items, config, t);
+            (self.src, self.pos, self.buf, self.prev_end) = saved;
+            r?;
+        }
+        Ok(())
     }
 
     /// `macro NAME[(params)] { body }`.

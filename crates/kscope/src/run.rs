@@ -38,7 +38,22 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             (file.clone(), text, params.to_vec())
         }
     };
-    let src = kscope_lang::SourceFile::new(name, text);
+    // Imports are relative to the script's directory (the current one for -e and stdin).
+    let dir = match &args.program {
+        None if name != "-" => std::path::Path::new(&name)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_else(|| ".".into()),
+        _ => ".".into(),
+    };
+    let src = match kscope_lang::imports::load(kscope_lang::SourceFile::new(name, text), &dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprint!("{}", e.rendered);
+            return Ok(ExitCode::from(1));
+        }
+    };
     // After `--`, `--name[=value]` words are getopt() options; the rest are `$1`...
     let (named, params): (Vec<String>, Vec<String>) = params
         .into_iter()

@@ -1432,3 +1432,62 @@ fn raw_tracepoint_module_globs_match_vmlinux() {
         text(&out.stderr)
     );
 }
+
+/// `import "PATH"` (upstream's root-level imports): a directory's `.bt` and `.h` files,
+/// each once, relative to the importing file. The imported BEGIN runs first (it comes
+/// first), its macro, map declaration and the header's struct and enum serve the script.
+/// A script given on stdin or with -e imports from the current directory.
+#[test]
+fn imports_bring_probes_macros_maps_and_c_definitions() {
+    let Some(_kernel) = require(Feature::BpfRawTracepoint) else {
+        return;
+    };
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("run_imports");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("lib")).unwrap();
+    let files = [
+        (
+            "lib/helpers.bt",
+            "macro greet(n) { printf(\"hello %d\\n\", n); }\nlet @seen = lruhash(4);\n\
+             BEGIN { printf(\"from helpers\\n\"); }\n",
+        ),
+        (
+            "lib/types.h",
+            "struct pair { int a; long b; };\nenum color { RED, GREEN = 5 };\n",
+        ),
+        (
+            "main.bt",
+            "import \"lib\";\nimport \"lib/helpers.bt\";\n\
+             BEGIN { greet(3); @seen[1] = 1; $p = (struct pair *)0; \
+             printf(\"%d %d %s\\n\", sizeof(*$p), GREEN, (enum color)5); exit(); }\n",
+        ),
+    ];
+    for (path, text) in files {
+        std::fs::write(dir.join(path), text).unwrap();
+    }
+    for d in [&dir, &dir.join("lib")] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out = kscope(&[dir.join("main.bt").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "from helpers\nhello 3\n16 5 GREEN\n\n\n@seen[1]: 1\n"
+    );
+    assert!(
+        text(&out.stderr).contains("Attached 2 probes"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_kscope"))
+        .current_dir(&dir)
+        .args([
+            "run",
+            "-e",
+            "import \"lib/types.h\"; BEGIN { print(sizeof(struct pair)); exit(); }",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(text(&out.stdout), "16\n\n\n", "{}", text(&out.stderr));
+}
