@@ -65,6 +65,8 @@ struct Parser<'a> {
     anon_structs: u32,
     /// The config block (it comes first, so `config()` in a probe sees it).
     config: Option<Config>,
+    /// The script's typedefs so far, by name (a later one of a name wins).
+    typedefs: Vec<(String, crate::cdefs::CType)>,
     /// The script with the files it imports (`None` for a bare text).
     source: Option<&'a SourceFile>,
     /// Per segment of `source`, whether it was parsed (each file is imported once).
@@ -126,6 +128,7 @@ impl<'a> Parser<'a> {
             enumerators: Vec::new(),
             anon_structs: 0,
             config: None,
+            typedefs: Vec::new(),
             source: None,
             parsed_segments: Vec::new(),
             depth: 0,
@@ -307,6 +310,7 @@ impl<'a> Parser<'a> {
                     ("struct" | "union", Token::Ident)
                         | ("enum", Token::Ident | Token::LBrace)
                         | ("import", Token::Str)
+                        | ("typedef", Token::Ident)
                 );
             if header && !matches!(tok, Token::Eof | Token::Hash | Token::Semi) && !c_definition {
                 return Err(Diagnostic::error(
@@ -399,6 +403,10 @@ impl<'a> Parser<'a> {
                     }
                     if word == "enum" && matches!(next, Token::Ident | Token::LBrace) {
                         self.c_enum(&mut items.c_types)?;
+                        continue;
+                    }
+                    if word == "typedef" && next == Token::Ident {
+                        self.c_typedef(&mut items.c_types)?;
                         continue;
                     }
                     if (word, next) == ("fn", Token::Ident) {
@@ -2074,6 +2082,7 @@ impl<'a> Parser<'a> {
         }
         let known = SCALAR_TYPES.contains(&w1)
             || w1.ends_with("_t")
+            || self.typedefs.iter().any(|(n, _)| n == w1)
             || is_typeof
             || matches!(w1, "struct" | "union" | "enum");
         let array_ok = known || any_name;
@@ -2116,13 +2125,14 @@ impl<'a> Parser<'a> {
                 break;
             }
         }
-        let ty = TypeName {
+        let mut ty = TypeName {
             base,
             pointer,
             array,
             of: None,
             span: s1.to(end),
         };
+        self.expand_typedef(&mut ty)?;
         Ok(Some((ty, n, known)))
     }
 

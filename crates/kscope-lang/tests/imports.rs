@@ -54,7 +54,8 @@ fn imported_scripts_and_headers_join_the_script() {
             ),
             (
                 "lib/b.h",
-                "struct pair { int a; long b; };\nenum color { RED, GREEN = 5 };\n",
+                "struct pair { int a; long b; };\ntypedef struct pair pair_t;\n\
+                 enum color { RED, GREEN = 5 };\n",
             ),
             ("lib/notes.txt", "not imported"),
             ("shared.bt", "begin { @shared = 1; }\n"),
@@ -65,7 +66,7 @@ fn imported_scripts_and_headers_join_the_script() {
     let c = compile(
         &dir,
         "struct mine { int x; }\nimport \"lib\";\nimport \"shared.bt\";\nimport \"lib/b.h\";\n\
-         begin { @seen[1] = twice(21); @s = sizeof(struct pair) + GREEN + sizeof(struct mine); }",
+         begin { @seen[1] = twice(21); @s = sizeof(pair_t) + GREEN + sizeof(struct mine); }",
     )
     .unwrap();
     assert_eq!(c.program.probes.len(), 3);

@@ -83,6 +83,40 @@ uprobe:BIN:visit_union {{ $u = (union U *)arg0; printf(\"%d %s\\n\", $u->i, $u->
     assert_eq!(k, c, "{out}");
 }
 
+/// `typedef`s name types in definitions and wherever the script writes a type: the
+/// struct laid out from typedef'd members is gcc's, and reads the same values.
+#[test]
+fn typedefs_name_types_in_definitions_casts_and_sizeof() {
+    let Some(_kernel) = require_all(&[Feature::BpfKprobe, Feature::Uprobes]) else {
+        return;
+    };
+    let (out, err) = run("
+typedef unsigned long ulong_t;
+typedef struct Inner inner_t;
+typedef int quad[4], *int_p;
+struct Inner { short a; uint8_t b[4]; };
+typedef struct { int m, n; char name[16]; } head_t;
+struct Foo { int m, n; char name[16]; struct Foo *next; ulong_t x; inner_t in; quad arr; char c; };
+typedef struct Foo *foo_p;
+uprobe:BIN:visit {
+  $f = (foo_p)arg0;
+  $h = (head_t *)arg0;
+  printf(\"%d %d %s %lu %c\\n\", $f->m, $f->n, $f->name, $f->x, $f->c);
+  printf(\"%d %d %d %s\\n\", $f->in.a, $f->arr[3], $h->n, $h->name);
+  printf(\"K %d %d %d %d %d %d\\n\", sizeof(struct Foo), sizeof(foo_p), sizeof(quad),
+         sizeof(ulong_t), sizeof(head_t), sizeof(int_p));
+}");
+    assert_eq!(err, "Attached 1 probe\n");
+    let lines: Vec<&str> = out.lines().collect();
+    for want in [
+        "-7 42 first 1234567890123 z",
+        "-2 40 42 first",
+        "K 72 8 16 8 24 8",
+    ] {
+        assert!(lines.contains(&want), "no line {want:?} in {out}");
+    }
+}
+
 #[test]
 fn a_script_definition_shadows_the_kernel_type_of_that_name() {
     let Some(_kernel) = require_all(&[Feature::BpfKprobe, Feature::Uprobes]) else {

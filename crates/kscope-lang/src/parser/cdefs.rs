@@ -159,9 +159,46 @@ impl<'a> Parser<'a> {
         Ok(Some((name, span)))
     }
 
+    /// `typedef TYPE declarator [, declarator]* ;` at the top of a script (or in an
+    /// imported header): each name stands for its type, in C definitions and wherever
+    /// the script names a type (see [`Self::expand_typedef`]).
+    pub(super) fn c_typedef(&mut self, defs: &mut crate::cdefs::CTypes) -> PResult<()> {
+        self.bump(); // `typedef`
+        for d in self.c_declaration(defs, true)? {
+            let Some(name) = d.name else {
+                return Err(Diagnostic::error(
+                    "a typedef needs a name",
+                    d.span,
+                    "no name for this type",
+                ));
+            };
+            if let Some((_, first)) = self.typedefs.iter().find(|(n, _)| *n == name)
+                && *first != d.ty
+            {
+                return Err(Diagnostic::error(
+                    format!("`{name}` is defined twice, as two different types"),
+                    d.span,
+                    "second definition",
+                ));
+            }
+            self.typedefs.push((name, d.ty));
+        }
+        Ok(())
+    }
+
     /// One member line of a C definition: `TYPE declarator [, declarator]* ;`, where a
     /// declarator is `*`s, a name and `[N]`s.
     fn c_member(&mut self, defs: &mut crate::cdefs::CTypes) -> PResult<Vec<MemberDecl>> {
+        self.c_declaration(defs, false)
+    }
+
+    /// A member line, or with `typedef` the declarations of a typedef (whose types need
+    /// no size: `typedef struct task_struct task_t;` names a kernel struct).
+    fn c_declaration(
+        &mut self,
+        defs: &mut crate::cdefs::CTypes,
+        typedef: bool,
+    ) -> PResult<Vec<MemberDecl>> {
         let (tok, start) = self.peek_n(0);
         if tok != Token::Ident {
             return Err(self.unexpected("a member type or `}`"));
@@ -208,6 +245,15 @@ impl<'a> Parser<'a> {
             }
             words.push((w, sp));
         }
+        if self.peek() == Token::LParen {
+            let (_, sp) = self.peek_n(0);
+            return Err(Diagnostic::error(
+                "function pointer types are not built yet",
+                sp,
+                "a function pointer",
+            )
+            .with_help("declare it as `void *NAME;`"));
+        }
         // `unsigned int : 3;` is an unnamed bitfield: every word is the type's.
         let ws: Vec<&str> = words.iter().map(|w| w.0).collect();
         let unnamed = self.peek() == Token::Colon
@@ -251,7 +297,11 @@ impl<'a> Parser<'a> {
                 };
                 let sp = Span::new(words[0].1.start as usize, last.1.end as usize);
                 let ws: Vec<&str> = words.iter().map(|w| w.0).collect();
-                match CType::from_words(&ws) {
+                let named = match ws.as_slice() {
+                    [one] => self.typedefs.iter().rev().find(|(n, _)| n == one),
+                    _ => None,
+                };
+                match CType::from_words(&ws).or_else(|| named.map(|(_, t)| t.clone())) {
                     Some(t) => (t, sp),
                     None => {
                         return Err(Diagnostic::error(
@@ -304,14 +354,14 @@ impl<'a> Parser<'a> {
                 None
             };
             let decl_span = name.map_or(base_span, |n| n.1);
-            if ty == CType::Void {
+            if ty == CType::Void && !typedef {
                 return Err(Diagnostic::error(
                     format!("member `{}` has type `void`", name.map_or("", |n| n.0)),
                     base_span,
                     "`void` is only a pointer's target",
                 ));
             }
-            if defs.size_align(&ty).is_none() {
+            if !typedef && defs.size_align(&ty).is_none() {
                 let CType::Struct(s) = innermost(&ty) else {
                     unreachable!("only a struct by value has no size");
                 };
@@ -344,6 +394,36 @@ impl<'a> Parser<'a> {
 }
 
 impl Parser<'_> {
+    /// `ty` with a typedef name as its base written out as the type it stands for
+    /// (`myu *` with `typedef unsigned int myu;` is `uint32 *`); other types as they are.
+    pub(super) fn expand_typedef(&self, ty: &mut crate::ast::TypeName) -> PResult<()> {
+        let Some((_, def)) = self.typedefs.iter().rev().find(|(n, _)| *n == ty.base) else {
+            return Ok(());
+        };
+        let (base, pointer, dims) = spelled(def).ok_or_else(|| {
+            Diagnostic::error(
+                format!(
+                    "the typedef `{}` is a pointer to an array: not built yet",
+                    ty.base
+                ),
+                ty.span,
+                "this typedef",
+            )
+        })?;
+        if !dims.is_empty() && ty.pointer > 0 {
+            return Err(Diagnostic::error(
+                format!("a pointer to the array type `{}` is not built yet", ty.base),
+                ty.span,
+                "a pointer to an array",
+            ));
+        }
+        ty.base = base;
+        ty.pointer = ty.pointer.saturating_add(pointer);
+        let written = std::mem::take(&mut ty.array);
+        ty.array = dims.into_iter().map(Some).chain(written).collect();
+        Ok(())
+    }
+
     /// `: WIDTH` after a member: a width of 1 to the bits of its integer type (0 only
     /// for an unnamed bitfield).
     fn bitfield_width(
@@ -394,6 +474,34 @@ impl Parser<'_> {
         let _ = colon;
         Ok(w as u8)
     }
+}
+
+/// A C type as a script writes it: the base name, the pointers on it, then the array
+/// lengths (each wrapping the type before it); `None` for a pointer to an array.
+fn spelled(t: &CType) -> Option<(String, u8, Vec<u64>)> {
+    Some(match t {
+        CType::Int { size, signed } => {
+            let s = if *signed { "int" } else { "uint" };
+            (format!("{s}{}", u32::from(*size) * 8), 0, Vec::new())
+        }
+        CType::Char => ("int8".into(), 0, Vec::new()),
+        CType::Bool => ("bool".into(), 0, Vec::new()),
+        CType::Void => ("void".into(), 0, Vec::new()),
+        CType::Struct(n) => (n.clone(), 0, Vec::new()),
+        CType::Enum { name, .. } => (name.clone(), 0, Vec::new()),
+        CType::Ptr(inner) => {
+            let (b, p, d) = spelled(inner)?;
+            if !d.is_empty() {
+                return None;
+            }
+            (b, p + 1, d)
+        }
+        CType::Array(inner, n) => {
+            let (b, p, mut d) = spelled(inner)?;
+            d.push(*n);
+            (b, p, d)
+        }
+    })
 }
 
 /// The element type at the bottom of nested arrays.
