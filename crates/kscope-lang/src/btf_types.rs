@@ -634,6 +634,11 @@ impl TypeProvider for BtfTypes {
         btf.size_of(id).ok()
     }
 
+    fn struct_align(&self, name: &str) -> Option<u64> {
+        let (btf, _, id) = self.aggregate(name)?;
+        btf.align_of(id).ok()
+    }
+
     fn member_offset(&self, name: &str, member: &str) -> Lookup<(u64, Type)> {
         let Some((btf, module, id)) = self.aggregate(name) else {
             return Lookup::Unknown;

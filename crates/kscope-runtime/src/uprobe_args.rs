@@ -291,6 +291,10 @@ impl TypeProvider for WithUprobeArgs<'_> {
         self.inner.struct_size(name)
     }
 
+    fn struct_align(&self, name: &str) -> Option<u64> {
+        self.inner.struct_align(name)
+    }
+
     fn member_offset(&self, name: &str, member: &str) -> Lookup<(u64, Type)> {
         self.inner.member_offset(name, member)
     }

@@ -3,7 +3,7 @@
 //! its members (nested, through pointers, arrays, char arrays as strings), with the
 //! exact values the C workload (tests/run_cstructs.c) put there, and the layout C gave;
 //! bitfields (shifted and masked out of their bytes) and enum members (printed as
-//! their enumerators' names).
+//! their enumerators' names); typedefs; kernel structs held by value (BTF's layout).
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -115,6 +115,39 @@ uprobe:BIN:visit {
     ] {
         assert!(lines.contains(&want), "no line {want:?} in {out}");
     }
+}
+
+/// A script struct may hold kernel structs by value: laid out with their BTF size and
+/// alignment, and read through BTF (`struct wrap` is `task_struct` itself, so reading
+/// through it and through `curtask` give the same values).
+#[test]
+fn kernel_structs_by_value_take_their_btf_layout() {
+    let Some(_kernel) = require_all(&[Feature::BpfRawTracepoint, Feature::Btf]) else {
+        return;
+    };
+    let out = kscope(&[
+        "-e",
+        "struct wrap { struct task_struct t; } struct pair { char a; struct list_head l; } \
+         struct outer { char c; struct pair p[2]; } \
+         BEGIN { $w = (struct wrap *)curtask; \
+         printf(\"%d %d %s %d\\n\", $w->t.pid == curtask->pid, $w->t.tgid == pid, $w->t.comm, \
+         $w->t.tasks.next == curtask->tasks.next); \
+         printf(\"%d %d %d %d\\n\", sizeof(struct wrap) == sizeof(struct task_struct), \
+         offsetof(struct pair, l), sizeof(struct pair), sizeof(struct outer)); exit(); }",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // list_head: two pointers, 16 bytes aligned to 8 (gcc would put it at 8).
+    assert_eq!(text(&out.stdout), "1 1 kscope 1\n1 8 24 56\n\n\n");
+    let out = kscope(&[
+        "--dry-run",
+        "-e",
+        "struct s { int x; struct kscope_nope n; } BEGIN { }",
+    ]);
+    assert!(
+        text(&out.stderr).contains("unknown member type `struct kscope_nope`"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]

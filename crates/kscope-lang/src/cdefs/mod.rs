@@ -174,7 +174,31 @@ pub struct CTypes {
     pub structs: Vec<CStruct>,
     /// The enum definitions ([`Type::Enum`]'s `id` indexes them).
     pub enums: Vec<CEnum>,
+    /// What each definition of the script was laid out from, in order, so that
+    /// [`CTypes::relayout`] can lay them out again with the kernel's sizes.
+    pub inputs: Vec<LayoutInput>,
+    /// Whether a member is a kernel struct by value (`struct list_head l;`): its size
+    /// and alignment come from BTF, so the parser's layout is provisional.
+    pub needs_kernel: bool,
 }
+
+/// The members and attributes a struct or union definition was laid out from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayoutInput {
+    /// Its tagged name.
+    pub name: String,
+    /// `union` rather than `struct`.
+    pub union: bool,
+    /// Its member declarations.
+    pub members: Vec<MemberDecl>,
+    /// Where its name is.
+    pub span: Span,
+    /// `packed`, `aligned(N)`.
+    pub attrs: Attributes,
+}
+
+/// The size and alignment of a kernel struct or union by its tagged name (from BTF).
+pub type KernelSizes<'a> = &'a dyn Fn(&str) -> Option<(u64, u64)>;
 
 impl CTypes {
     /// The enum `name` (`enum Foo`) and its index, if the script defines it.
@@ -214,21 +238,61 @@ impl CTypes {
     /// The size and alignment of `ty`; `None` for `void` and for a struct by value that
     /// the script does not define.
     pub fn size_align(&self, ty: &CType) -> Option<(u64, u64)> {
+        self.size_align_with(ty, &|_| None)
+    }
+
+    /// [`CTypes::size_align`], asking `kernel` about structs the script does not define.
+    pub fn size_align_with(&self, ty: &CType, kernel: KernelSizes<'_>) -> Option<(u64, u64)> {
         Some(match ty {
             CType::Int { size, .. } => (u64::from(*size), u64::from(*size)),
             CType::Char | CType::Bool => (1, 1),
             CType::Void => return None,
             CType::Ptr(_) => (8, 8),
             CType::Array(t, n) => {
-                let (s, a) = self.size_align(t)?;
+                let (s, a) = self.size_align_with(t, kernel)?;
                 (s.checked_mul(*n)?, a)
             }
-            CType::Struct(name) => {
-                let s = self.get(name)?;
-                (s.size, s.align)
-            }
+            CType::Struct(name) => match self.get(name) {
+                Some(s) => (s.size, s.align),
+                None => kernel(name)?,
+            },
             CType::Enum { size, .. } => (u64::from(*size), u64::from(*size)),
         })
+    }
+
+    /// Lays out every definition again (in order, so later ones see earlier ones' new
+    /// sizes) with `kernel`'s sizes for the kernel structs members hold by value. An
+    /// error names a member whose struct neither the script nor the kernel defines.
+    pub fn relayout(&mut self, kernel: KernelSizes<'_>) -> Result<(), crate::diag::Diagnostic> {
+        for input in self.inputs.clone() {
+            for m in &input.members {
+                if self.size_align_with(&m.ty, kernel).is_none()
+                    && let Some(name) = struct_by_value(&m.ty)
+                {
+                    return Err(crate::diag::Diagnostic::error(
+                        format!("unknown member type `{name}`"),
+                        m.span,
+                        "neither the script nor the kernel's BTF defines it",
+                    )
+                    .with_help(format!(
+                        "define `{name}` before this struct, or use a pointer (`{name} *`)"
+                    )));
+                }
+            }
+            let def = self.layout_sized(
+                input.name.clone(),
+                input.union,
+                input.members,
+                input.span,
+                input.attrs,
+                kernel,
+            );
+            if let Some(slot) = self.structs.iter_mut().find(|s| s.name == input.name) {
+                *slot = def;
+            }
+        }
+        self.needs_kernel = false;
+        Ok(())
     }
 
     /// Lays out a struct (or, with `union`, a union) of `members` as gcc does on
@@ -257,12 +321,25 @@ impl CTypes {
         span: Span,
         attrs: Attributes,
     ) -> CStruct {
+        self.layout_sized(name, union, members, span, attrs, &|_| None)
+    }
+
+    /// [`CTypes::layout_with`] with `kernel`'s sizes for kernel structs by value.
+    fn layout_sized(
+        &self,
+        name: String,
+        union: bool,
+        members: Vec<MemberDecl>,
+        span: Span,
+        attrs: Attributes,
+        kernel: KernelSizes<'_>,
+    ) -> CStruct {
         // The end of the laid-out members, in bits.
         let mut end = 0u64;
         let mut align = attrs.aligned.unwrap_or(1).max(1);
         let mut out = Vec::with_capacity(members.len());
         for m in members {
-            let (size, a) = self.size_align(&m.ty).unwrap_or((0, 1));
+            let (size, a) = self.size_align_with(&m.ty, kernel).unwrap_or((0, 1));
             let a = if attrs.packed { 1 } else { a };
             let (bit, bits) = match m.width {
                 None => {
@@ -320,6 +397,15 @@ impl CTypes {
             align,
             span,
         }
+    }
+}
+
+/// The struct a member of type `t` holds by value, through arrays (`struct x a[2]`).
+pub fn struct_by_value(t: &CType) -> Option<&str> {
+    match t {
+        CType::Struct(n) => Some(n),
+        CType::Array(e, _) => struct_by_value(e),
+        _ => None,
     }
 }
 
@@ -427,6 +513,13 @@ impl TypeProvider for Overlay<'_> {
         match self.defs.get(name) {
             Some(s) => Some(s.size),
             None => self.inner.struct_size(name),
+        }
+    }
+
+    fn struct_align(&self, name: &str) -> Option<u64> {
+        match self.defs.get(name) {
+            Some(s) => Some(s.align),
+            None => self.inner.struct_align(name),
         }
     }
 

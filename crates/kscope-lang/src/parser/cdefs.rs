@@ -47,13 +47,15 @@ impl<'a> Parser<'a> {
             )
             .with_note("the first", first.span, "defined here"));
         }
-        let def = defs.layout_with(
-            name,
+        let span = Span::new(kw.start as usize, name_span.end as usize);
+        defs.inputs.push(crate::cdefs::LayoutInput {
+            name: name.clone(),
             union,
-            members,
-            Span::new(kw.start as usize, name_span.end as usize),
+            members: members.clone(),
+            span,
             attrs,
-        );
+        });
+        let def = defs.layout_with(name, union, members, span, attrs);
         for (i, m) in def.members.iter().enumerate() {
             if let Some(first) = def.members[..i].iter().find(|f| f.name == m.name) {
                 return Err(Diagnostic::error(
@@ -362,17 +364,9 @@ impl<'a> Parser<'a> {
                 ));
             }
             if !typedef && defs.size_align(&ty).is_none() {
-                let CType::Struct(s) = innermost(&ty) else {
-                    unreachable!("only a struct by value has no size");
-                };
-                return Err(Diagnostic::error(
-                    format!("unknown member type `{s}`"),
-                    base_span,
-                    "not defined above in the script",
-                )
-                .with_help(format!(
-                    "define `{s}` before this struct, or use a pointer (`{s} *`); kernel structs by value are not built yet"
-                )));
+                // A kernel struct by value: laid out again with its BTF size and
+                // alignment before type checking (the checker reports one BTF lacks).
+                defs.needs_kernel = true;
             }
             out.push(MemberDecl {
                 name: name.map(|n| n.0.to_string()),
@@ -502,12 +496,4 @@ fn spelled(t: &CType) -> Option<(String, u8, Vec<u64>)> {
             (b, p, d)
         }
     })
-}
-
-/// The element type at the bottom of nested arrays.
-fn innermost(t: &crate::cdefs::CType) -> &crate::cdefs::CType {
-    match t {
-        crate::cdefs::CType::Array(e, _) => innermost(e),
-        t => t,
-    }
 }

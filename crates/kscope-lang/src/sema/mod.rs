@@ -182,6 +182,11 @@ fn check_inline(
 ) -> Result<Checked, Vec<Diagnostic>> {
     let mut program = program;
     sugar::sink_aggregations(&mut program);
+    // Script structs holding kernel structs by value are laid out with BTF's sizes.
+    if program.c_types.needs_kernel {
+        let sizes = |name: &str| Some((types.struct_size(name)?, types.struct_align(name)?));
+        program.c_types.relayout(&sizes).map_err(|d| vec![d])?;
+    }
     // The script's own structs and unions answer first.
     let c_types = program.c_types.clone();
     let overlay = crate::cdefs::Overlay {

@@ -84,6 +84,13 @@ pub trait TypeProvider: Sync {
         None
     }
 
+    /// The alignment in bytes of the struct or union `name` (a script struct member
+    /// of that kernel type by value is laid out with it).
+    fn struct_align(&self, name: &str) -> Option<u64> {
+        let _ = name;
+        None
+    }
+
     /// The byte offset of `member` in the struct or union `name`, and its type
     /// (`offsetof`); `Missing` lists the members there are.
     fn member_offset(&self, name: &str, member: &str) -> Lookup<(u64, Type)> {

@@ -784,9 +784,16 @@ impl Lowerer<'_> {
             };
             let (off, ty, bits) = (m.offset, m.ty.clone(), m.bits);
             let (addr, ctx) = self.member_address(base, off, span)?;
+            // A kernel struct held by value is read through BTF from here on.
+            let mem = match ty {
+                CType::Struct(name) if self.checked.program.c_types.get(&name).is_none() => {
+                    self.mem_of(&Type::Struct(name), span)?
+                }
+                ty => Mem::User(ty),
+            };
             return Some(Place {
                 addr,
-                mem: Mem::User(ty),
+                mem,
                 bits,
                 user,
                 ctx,
