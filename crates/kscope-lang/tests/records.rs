@@ -3,22 +3,12 @@
 
 mod common;
 
-use kscope_lang::SourceFile;
+use common::{compile, var};
+
 use kscope_lang::ast::ExprKind;
 use kscope_lang::parser::parse_expr;
 use kscope_lang::printer::src_expr;
-use kscope_lang::sema::{Checked, Options, Type, merge};
-
-fn compile(src: &str) -> Result<Checked, String> {
-    let file = SourceFile::new("t.bt", src);
-    kscope_lang::compile(&file, &Options::default(), &common::kernel_types())
-        .map_err(|e| e.diagnostics[0].message.clone())
-}
-
-fn var(src: &str, name: &str) -> String {
-    let c = compile(src).unwrap_or_else(|e| panic!("{src}\n{e}"));
-    c.probes[0].variables[name].to_string()
-}
+use kscope_lang::sema::{Type, merge};
 
 fn first_error(src: &str) -> String {
     match compile(src) {

@@ -3,19 +3,7 @@
 
 mod common;
 
-use kscope_lang::SourceFile;
-use kscope_lang::sema::{Checked, Options};
-
-fn compile(src: &str) -> Result<Checked, String> {
-    let file = SourceFile::new("t.bt", src);
-    kscope_lang::compile(&file, &Options::default(), &common::kernel_types())
-        .map_err(|e| e.diagnostics[0].message.clone())
-}
-
-fn var(src: &str, name: &str) -> String {
-    let c = compile(src).unwrap_or_else(|e| panic!("{src}\n{e}"));
-    c.probes[0].variables[name].to_string()
-}
+use common::{compile, var};
 
 const DEFS: &str = "typedef unsigned int myu, *myu_p;\n\
     typedef struct { myu a; char n[3]; } rec_t;\n\

@@ -279,15 +279,8 @@ impl CTypes {
                     )));
                 }
             }
-            let def = self.layout_sized(
-                input.name.clone(),
-                input.union,
-                input.members,
-                input.span,
-                input.attrs,
-                kernel,
-            );
-            if let Some(slot) = self.structs.iter_mut().find(|s| s.name == input.name) {
+            let def = self.lay_out(input, kernel);
+            if let Some(slot) = self.structs.iter_mut().find(|s| s.name == def.name) {
                 *slot = def;
             }
         }
@@ -321,19 +314,26 @@ impl CTypes {
         span: Span,
         attrs: Attributes,
     ) -> CStruct {
-        self.layout_sized(name, union, members, span, attrs, &|_| None)
+        let input = LayoutInput {
+            name,
+            union,
+            members,
+            span,
+            attrs,
+        };
+        self.lay_out(input, &|_| None)
     }
 
-    /// [`CTypes::layout_with`] with `kernel`'s sizes for kernel structs by value.
-    fn layout_sized(
-        &self,
-        name: String,
-        union: bool,
-        members: Vec<MemberDecl>,
-        span: Span,
-        attrs: Attributes,
-        kernel: KernelSizes<'_>,
-    ) -> CStruct {
+    /// [`CTypes::layout_with`] of `input`, with `kernel`'s sizes for kernel structs by
+    /// value.
+    fn lay_out(&self, input: LayoutInput, kernel: KernelSizes<'_>) -> CStruct {
+        let LayoutInput {
+            name,
+            union,
+            members,
+            span,
+            attrs,
+        } = input;
         // The end of the laid-out members, in bits.
         let mut end = 0u64;
         let mut align = attrs.aligned.unwrap_or(1).max(1);

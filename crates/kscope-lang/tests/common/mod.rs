@@ -5,7 +5,21 @@
 mod oneliners;
 pub use oneliners::ONE_LINERS;
 
-use kscope_lang::sema::{Field, TableTypes, Type};
+use kscope_lang::SourceFile;
+use kscope_lang::sema::{Checked, Field, Options, TableTypes, Type};
+
+/// Compiles `src` against [`kernel_types`]; the first diagnostic's message on failure.
+pub fn compile(src: &str) -> Result<Checked, String> {
+    let file = SourceFile::new("t.bt", src);
+    kscope_lang::compile(&file, &Options::default(), &kernel_types())
+        .map_err(|e| e.diagnostics[0].message.clone())
+}
+
+/// The type of `$name` (written without `$`) in the first probe of `src`.
+pub fn var(src: &str, name: &str) -> String {
+    let c = compile(src).unwrap_or_else(|e| panic!("{src}\n{e}"));
+    c.probes[0].variables[name].to_string()
+}
 
 fn field(name: &str, ty: Type) -> Field {
     Field {
