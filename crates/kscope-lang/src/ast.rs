@@ -167,6 +167,8 @@ pub enum Provider {
     Software,
     /// `hardware:` / `h:`.
     Hardware,
+    /// `watchpoint:ADDR:LEN:MODE` / `w:`: a hardware breakpoint on memory.
+    Watchpoint,
     /// `usdt:` / `U:`.
     Usdt,
     /// `iter:` / `it:`: a BPF iterator over kernel objects (`iter:task`, `iter:task_file`,
@@ -199,6 +201,7 @@ impl Provider {
             Provider::Profile => "profile",
             Provider::Software => "software",
             Provider::Hardware => "hardware",
+            Provider::Watchpoint => "watchpoint",
             Provider::Usdt => "usdt",
             Provider::Iter => "iter",
             Provider::SelfSignal => "self",
@@ -239,6 +242,8 @@ impl Provider {
         ("s", Provider::Software),
         ("hardware", Provider::Hardware),
         ("h", Provider::Hardware),
+        ("watchpoint", Provider::Watchpoint),
+        ("w", Provider::Watchpoint),
         ("iter", Provider::Iter),
         ("it", Provider::Iter),
         ("usdt", Provider::Usdt),

@@ -2345,6 +2345,7 @@ fn check_parts(
         Provider::SelfSignal => (2, 2, format!("{written}:signal:SIGUSR1")),
         Provider::Test | Provider::Bench => (1, 1, format!("{written}:NAME")),
         Provider::Iter => (1, 2, format!("{written}:TARGET[:pin]")),
+        Provider::Watchpoint => (3, 3, format!("{written}:ADDRESS:LENGTH:MODE")),
     };
     if parts.len() < min || parts.len() > max || parts.iter().any(|p| p.is_empty()) {
         let what = if parts.len() > max {
@@ -2398,6 +2399,9 @@ fn check_parts(
             ));
         }
     }
+    if provider == Provider::Watchpoint {
+        parts[2] = watchpoint_mode(&parts, span)?;
+    }
     if matches!(provider, Provider::Software | Provider::Hardware) {
         let names: &[&str] = if provider == Provider::Software {
             SOFTWARE_EVENTS
@@ -2429,6 +2433,59 @@ fn check_parts(
         }
     }
     Ok(parts)
+}
+
+/// Checks `watchpoint:ADDRESS:LENGTH:MODE` as upstream does (a non-zero address; 1, 2, 4
+/// or 8 bytes; a mode of `r`, `w`, `x` without repeats that x86 can watch: `rw`, `w`
+/// or `x`) and returns the mode in upstream's order (`wr` is `rw`).
+fn watchpoint_mode(parts: &[String], span: Span) -> PResult<String> {
+    let err = |m: String, label: &str| Err(Diagnostic::error(m, span, label.to_string()));
+    match parse_int(&parts[0]) {
+        Ok(0) => {
+            return err(
+                "watchpoint must be attached to a non-zero address".into(),
+                "address 0",
+            );
+        }
+        Ok(_) => {}
+        Err(_) if parts[0].starts_with('$') => {}
+        Err(_) => {
+            return err(
+                format!("invalid watchpoint address `{}`", parts[0]),
+                "expected an address such as 0x10000000",
+            );
+        }
+    }
+    if !matches!(parse_int(&parts[1]), Ok(1 | 2 | 4 | 8)) {
+        return err(
+            "watchpoint length must be one of (1,2,4,8)".into(),
+            "the bytes watched",
+        );
+    }
+    let mut mode: Vec<char> = parts[2].chars().collect();
+    mode.sort_unstable();
+    if mode.iter().any(|c| !matches!(c, 'r' | 'w' | 'x')) {
+        return err(
+            "watchpoint mode must be combination of (r,w,x)".into(),
+            "the accesses watched",
+        );
+    }
+    if mode.windows(2).any(|w| w[0] == w[1]) {
+        return err(
+            "watchpoint modes may not be duplicated".into(),
+            "a repeated mode",
+        );
+    }
+    let mode: String = mode.into_iter().collect();
+    if !matches!(mode.as_str(), "rw" | "w" | "x") {
+        return Err(Diagnostic::error(
+            format!("invalid watchpoint mode: {mode}"),
+            span,
+            "not a mode x86 can watch",
+        )
+        .with_help("supported modes: rw,w,x"));
+    }
+    Ok(mode)
 }
 
 /// The software event names (and aliases) of `software:` probes.

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 mod checks;
 
-use kscope_bpf::attach::{kprobe, perf_event, raw_tracepoint, test_run, tracepoint, uprobe};
+use kscope_bpf::attach::{
+    breakpoint, kprobe, perf_event, raw_tracepoint, test_run, tracepoint, uprobe,
+};
 use kscope_bpf::ringbuf::RingBuf;
 use kscope_bpf::{Map, ProgType, Program, UpdateFlags};
 use kscope_codegen::{CodegenError, Compiled, Function, MapId};
@@ -116,7 +118,9 @@ struct Unit {
 fn prog_type(p: Provider) -> ProgType {
     match p {
         Provider::Tracepoint => ProgType::Tracepoint,
-        Provider::Interval | Provider::Profile | Provider::Software => ProgType::PerfEvent,
+        Provider::Interval | Provider::Profile | Provider::Software | Provider::Watchpoint => {
+            ProgType::PerfEvent
+        }
         Provider::Kprobe
         | Provider::Kretprobe
         | Provider::Uprobe
@@ -413,6 +417,11 @@ pub fn run(
                 let link = match u.site.as_deref() {
                     Some(site) => crate::usdt::attach(&prog, site, opts.pid)
                         .map(|l| Box::new(l) as Box<dyn Any + Send>),
+                    // A watchpoint watches the -c command when there is no -p.
+                    None if u.attach.provider == Provider::Watchpoint => {
+                        let pid = opts.pid.or(child.as_ref().map(|c| c.id() as i32));
+                        attach(&prog, &u.attach, pid)
+                    }
                     None => attach(&prog, &u.attach, opts.pid),
                 };
                 let link = match link {
@@ -1125,8 +1134,46 @@ fn attach(
             let spec = software_spec(event, rest.first().map(String::as_str))?;
             Box::new(perf_event::attach(prog, &spec).map_err(|x| e(&x))?)
         }
+        (Provider::Watchpoint, [addr, len, mode]) => {
+            let bp = breakpoint::Breakpoint {
+                addr: parse_address(addr).ok_or("invalid watchpoint address")?,
+                len: parse_address(len).ok_or("invalid watchpoint length")?,
+                kind: kscope_sys::perf::BreakpointKind {
+                    read: mode.contains('r'),
+                    write: mode.contains('w'),
+                    execute: mode.contains('x'),
+                },
+            };
+            // The process's threads (-p, or the -c command), else every task per CPU.
+            let watched = match pid {
+                Some(p) => breakpoint::Watched::Threads(threads_of(p)?),
+                None => breakpoint::Watched::AllCpus,
+            };
+            Box::new(breakpoint::attach(prog, &bp, &watched).map_err(|x| e(&x))?)
+        }
         _ => return Err(format!("{} is not built yet", ap.canonical())),
     })
+}
+
+/// A decimal or `0x` hexadecimal number.
+fn parse_address(text: &str) -> Option<u64> {
+    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
+    }
+}
+
+/// The threads of process `pid` (`/proc/PID/task`).
+fn threads_of(pid: i32) -> Result<Vec<i32>, String> {
+    let dir = format!("/proc/{pid}/task");
+    let tids: Vec<i32> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("reading {dir}: {e}"))?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    if tids.is_empty() {
+        return Err(format!("process {pid} has no threads"));
+    }
+    Ok(tids)
 }
 
 /// `software:EVENT[:COUNT]`: the perf software event (by name or alias) sampled every

@@ -236,6 +236,52 @@ pub fn open_sampling(type_: u32, config: u64, rate: SampleRate, cpu: i32) -> io:
     open(&mut attr, -1, cpu)
 }
 
+/// What a hardware breakpoint fires on (`HW_BREAKPOINT_R`/`W`/`X` bits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakpointKind {
+    /// A read of the watched bytes.
+    pub read: bool,
+    /// A write.
+    pub write: bool,
+    /// Executing the instruction there.
+    pub execute: bool,
+}
+
+/// Opens a disabled hardware breakpoint (`PERF_TYPE_BREAKPOINT`) on `len` bytes at `addr`,
+/// sampling every hit, for thread `pid` (and the threads it creates: `inherit`) on any
+/// CPU, or with `pid` -1 for every task on `cpu`. An execute breakpoint spans a `long`,
+/// as perf_event_open(2) requires.
+pub fn open_breakpoint(
+    addr: u64,
+    len: u64,
+    kind: BreakpointKind,
+    pid: i32,
+    cpu: i32,
+) -> io::Result<OwnedFd> {
+    let mut attr = new_attr(sys::PERF_TYPE_BREAKPOINT, 0);
+    attr.set_disabled(1);
+    attr.set_inherit(u64::from(pid != -1));
+    let mut bp_type = 0;
+    if kind.read {
+        bp_type |= sys::HW_BREAKPOINT_R;
+    }
+    if kind.write {
+        bp_type |= sys::HW_BREAKPOINT_W;
+    }
+    if kind.execute {
+        bp_type |= sys::HW_BREAKPOINT_X;
+    }
+    attr.bp_type = bp_type;
+    attr.__bindgen_anon_3.bp_addr = addr;
+    attr.__bindgen_anon_4.bp_len = if kind.execute {
+        std::mem::size_of::<libc::c_long>() as u64
+    } else {
+        len
+    };
+    attr.__bindgen_anon_1.sample_period = 1;
+    open(&mut attr, pid, cpu)
+}
+
 fn ioctl_result(rc: libc::c_int) -> io::Result<()> {
     if rc < 0 {
         Err(io::Error::last_os_error())

@@ -65,6 +65,8 @@ pub enum Feature {
     PerfSw,
     /// Hardware perf counters.
     PerfHw,
+    /// Hardware breakpoints (`watchpoint:` probes).
+    PerfBreakpoint,
     /// /dev/kmsg.
     Kmsg,
     /// /proc/kcore.
@@ -96,6 +98,7 @@ impl Feature {
             Feature::Btf => "btf",
             Feature::PerfSw => "perf_sw",
             Feature::PerfHw => "perf_hw",
+            Feature::PerfBreakpoint => "perf_breakpoint",
             Feature::Kmsg => "kmsg",
             Feature::Kcore => "kcore",
             Feature::KallsymsAll => "kallsyms_all",

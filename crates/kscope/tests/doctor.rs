@@ -28,7 +28,7 @@ fn doctor_json() -> Value {
     serde_json::from_slice(&out.stdout).expect("doctor --json prints JSON")
 }
 
-const REQUIRED_NAMES: [&str; 18] = [
+const REQUIRED_NAMES: [&str; 19] = [
     "tracefs",
     "debugfs",
     "function_tracer",
@@ -42,6 +42,7 @@ const REQUIRED_NAMES: [&str; 18] = [
     "ringbuf",
     "perf_sw",
     "perf_hw",
+    "perf_breakpoint",
     "kmsg",
     "kcore",
     "kallsyms_all",
@@ -126,6 +127,8 @@ fn expected_profile(release: &str) -> Option<(&'static str, Vec<(&'static str, b
             ("kprobes", false),
             ("bpf_tracing", false),
             ("perf_hw", false),
+            // Firecracker passes the debug registers through.
+            ("perf_breakpoint", true),
             ("kcore", false),
             ("kallsyms_all", false),
             ("lockdown", false),

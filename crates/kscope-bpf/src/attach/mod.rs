@@ -14,6 +14,7 @@
 //! | sampling (profile, interval, software) | [`perf_event`] | one perf event per CPU | 4.9 |
 //! | run once (BEGIN/END) | [`test_run`] | none: `BPF_PROG_TEST_RUN` | 5.10 |
 
+pub mod breakpoint;
 pub mod iter;
 pub mod kprobe;
 pub mod perf_event;

@@ -1,4 +1,4 @@
-//! perf_event_open: software and hardware counters.
+//! perf_event_open: software and hardware counters, hardware breakpoints.
 
 use kscope_sys::perf;
 
@@ -6,7 +6,7 @@ use super::{Context, errno};
 use crate::{Check, State};
 
 pub(crate) fn run(ctx: &Context) -> Vec<Check> {
-    vec![perf_sw(ctx), perf_hw(ctx)]
+    vec![perf_sw(ctx), perf_hw(ctx), perf_breakpoint(ctx)]
 }
 
 fn refused(ctx: &Context, name: &'static str, what: &str, e: &std::io::Error) -> Check {
@@ -78,5 +78,37 @@ fn perf_hw(ctx: &Context) -> Check {
             )
         }
         Err(e) => refused(ctx, NAME, "perf_event_open(cycles)", &e),
+    }
+}
+
+/// A write watch on a variable of this process (`watchpoint:` probes).
+fn perf_breakpoint(ctx: &Context) -> Check {
+    const NAME: &str = "perf_breakpoint";
+    static WATCHED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let kind = perf::BreakpointKind {
+        read: false,
+        write: true,
+        execute: false,
+    };
+    let addr = WATCHED.as_ptr() as u64;
+    match perf::open_breakpoint(addr, 8, kind, 0, -1) {
+        Ok(_fd) => Check::ok(NAME, "opened a hardware write breakpoint on a variable"),
+        Err(e)
+            if matches!(
+                errno::code(&e),
+                libc::ENOENT | libc::EOPNOTSUPP | libc::ENODEV | libc::ENOSPC
+            ) =>
+        {
+            Check::not(
+                NAME,
+                State::Absent,
+                format!(
+                    "perf_event_open(breakpoint): {}: no hardware breakpoints here",
+                    errno::describe(&e)
+                ),
+                "watchpoint probes need debug registers (CONFIG_HAVE_HW_BREAKPOINT)",
+            )
+        }
+        Err(e) => refused(ctx, NAME, "perf_event_open(breakpoint)", &e),
     }
 }

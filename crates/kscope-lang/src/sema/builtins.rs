@@ -38,6 +38,7 @@ const CTX_PROBES: &[Provider] = &[
     Provider::Profile,
     Provider::Software,
     Provider::Hardware,
+    Provider::Watchpoint,
     Provider::Iter,
 ];
 

@@ -1429,7 +1429,8 @@ impl<'a> Checker<'a> {
                 Provider::Interval
                 | Provider::Profile
                 | Provider::Software
-                | Provider::Hardware => "struct bpf_perf_event_data".to_string(),
+                | Provider::Hardware
+                | Provider::Watchpoint => "struct bpf_perf_event_data".to_string(),
                 Provider::Iter => match a.parts.first() {
                     Some(target) => format!("struct bpf_iter__{target}"),
                     None => return Type::Ptr(Box::new(Type::Void)),
@@ -2002,6 +2003,7 @@ impl<'a> Checker<'a> {
                                 | Provider::Usdt
                                 | Provider::Profile
                                 | Provider::Software
+                                | Provider::Watchpoint
                                 | Provider::Interval
                         ) {
                             self.error(

@@ -50,6 +50,7 @@ impl Lowerer<'_> {
                 | Provider::Usdt
                 | Provider::Profile
                 | Provider::Software
+                | Provider::Watchpoint
                 | Provider::Interval => {
                     let c = b.ctx();
                     let cs = b.load(Size::DW, Base::Reg(c), PT_REGS_CS);

@@ -349,6 +349,7 @@ pub fn supported(p: Provider) -> bool {
             | Provider::Interval
             | Provider::Profile
             | Provider::Software
+            | Provider::Watchpoint
     )
 }
 
