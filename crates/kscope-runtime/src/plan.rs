@@ -687,6 +687,9 @@ pub struct Plan {
     /// The enums of the program's values (the script's and the kernel's), by
     /// [`Scalar::Enum`].
     pub enums: kscope_lang::cdefs::EnumTable,
+    /// The kernel functions (kfuncs) the programs call, by vmlinux BTF id: `--dry-run`
+    /// names them in the disassembly.
+    pub kfuncs: std::collections::BTreeMap<u32, String>,
 }
 
 /// A table of strings indexed by a number, held in an array map that user space fills
@@ -866,6 +869,7 @@ impl Plan {
             tseries_clock: std::env::var(crate::lower::DUMMY_TS_MAP_ENV)
                 .ok()
                 .filter(|v| !v.is_empty()),
+            kfuncs: std::collections::BTreeMap::new(),
         })
     }
 

@@ -347,7 +347,14 @@ pub fn run(
         for u in &units {
             let c = compile(u, &|m| Some(m.0 as i32 + 1))?;
             let _ = writeln!(out, "\n{} ({:?}):", u.attach.canonical(), u.prog_type);
-            let _ = write!(out, "{}", c.disassemble());
+            let mut text = c.disassemble();
+            for (id, name) in &plan.kfuncs {
+                text = text.replace(
+                    &format!("call kernel-function#{id}\n"),
+                    &format!("call {name}#{id}\n"),
+                );
+            }
+            let _ = write!(out, "{text}");
         }
         return Ok(0);
     }

@@ -1351,6 +1351,16 @@ fn comm_of_a_pid_names_that_process() {
     if has_task_kfuncs {
         assert!(out.status.success(), "{}", text(&out.stderr));
         assert_eq!(text(&out.stdout), "sleep kscope N/A\n\n\n");
+        // --dry-run names the kfuncs it calls.
+        let dry = kscope(&[
+            "--dry-run",
+            "-e",
+            "iter:task { @[comm(ctx.task.pid)] = count(); }",
+        ]);
+        let listing = text(&dry.stdout);
+        assert!(listing.contains(") call bpf_task_from_pid#"), "{listing}");
+        assert!(listing.contains(") call bpf_task_release#"), "{listing}");
+        assert!(!listing.contains("kernel-function#"), "{listing}");
     } else {
         assert!(
             text(&out.stderr).contains("the kernel's BTF has no function `bpf_task_from_pid`"),

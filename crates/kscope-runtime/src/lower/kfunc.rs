@@ -20,7 +20,9 @@ impl Lowerer<'_> {
             .btf
             .as_ref()
             .and_then(|b| b.btf().find_by_name(kscope_btf::Kind::Func, name));
-        if id.is_none() {
+        if let Some(id) = id {
+            self.plan.kfuncs.insert(id, name.to_string());
+        } else {
             self.errors.push(LowerError {
                 span: e.span,
                 message: format!(
