@@ -82,6 +82,14 @@ const FRAGMENTS: &[&str] = &[
     "break",
     "let",
     "config",
+    "config().max_strlen",
+    "typedef int t;",
+    "typedef struct { int a; } s_t;",
+    "(s_t *)",
+    "import \"x.bt\";",
+    "struct k { struct task_struct t; }",
+    "watchpoint:0x1000:8:w",
+    "{ let $a = 1; }",
     "=",
     "count()",
     "hist(",
@@ -178,6 +186,9 @@ fn exercise(src: &str, providers: &[&dyn TypeProvider]) {
     let printed = program.to_string();
     let written = printer::to_source(&program);
     match parser::parse(&written) {
+        // An anonymous struct named through a typedef (`struct <anon_1>`) has no source
+        // spelling (and to_source writes no C definitions): nothing to compare.
+        _ if written.contains(" <anon_") => {}
         Ok(again) => assert_eq!(printed, again.to_string(), "round trip of:\n{written}"),
         // Rewriting adds parentheses, which can cross the depth limit.
         Err(d) => assert_eq!(d.message, "the script nests too deeply", "{written}"),
