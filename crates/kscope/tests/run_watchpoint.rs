@@ -34,33 +34,38 @@ fn address(symbol: &str) -> String {
     format!("{:#x}", sym.address())
 }
 
-/// The data watches (bpftrace 0.17 takes these too) and, with `exec`, an execute watch
-/// of `kscope_hit` (0.17 passes the length 1 to the kernel, which wants a `long`'s).
-fn script(exec: bool) -> String {
-    let (v, f) = (address("kscope_watched"), address("kscope_hit"));
-    let mut s = format!("watchpoint:{v}:8:w {{ @w = count(); }} w:{v}:8:rw {{ @rw = count(); }}");
-    if exec {
-        s += &format!(" watchpoint:{f}:1:x {{ @x = count(); }}");
-    }
-    s
-}
-
 /// 1000 writes, 500 reads and 250 calls: `w` counts the writes, `rw` both, `x` the calls.
+/// One data watch per run: two on one address fire once per access under QEMU's
+/// emulation (Firecracker's CPUs report both).
 #[test]
 fn watchpoints_count_the_commands_accesses_exactly() {
     let Some(_kernel) = require_all(&[Feature::BpfPerfEvent, Feature::PerfBreakpoint]) else {
         return;
     };
+    let (v, f) = (address("kscope_watched"), address("kscope_hit"));
     let cmd = format!("{} count 1000", workload().display());
-    let out = kscope(&["-c", &cmd, "-e", &script(true)]);
+    let both = format!("watchpoint:{v}:8:w {{ @w = count(); }} w:{f}:1:x {{ @x = count(); }}");
+    let out = kscope(&["-c", &cmd, "-e", &both]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "\n\n@rw: 1500\n@w: 1000\n@x: 250\n");
-    assert_eq!(text(&out.stderr), "Attached 3 probes\n");
-    // bpftrace 0.17 counts the same.
-    let ours = kscope(&["-c", &cmd, "-e", &script(false)]);
-    assert_eq!(text(&ours.stdout), "\n\n@rw: 1500\n@w: 1000\n");
-    if let Some(theirs) = bpftrace(&script(false), Some(&cmd)) {
-        assert_eq!(theirs, text(&ours.stdout));
+    assert_eq!(text(&out.stdout), "\n\n@w: 1000\n@x: 250\n");
+    assert_eq!(text(&out.stderr), "Attached 2 probes\n");
+    // bpftrace 0.17 counts the same writes, and reads and writes (it cannot watch
+    // execution with a length of 1: it passes the 1 to the kernel, which wants a long's).
+    for (script, want) in [
+        (
+            format!("watchpoint:{v}:8:w {{ @w = count(); }}"),
+            "\n\n@w: 1000\n",
+        ),
+        (
+            format!("watchpoint:{v}:8:rw {{ @rw = count(); }}"),
+            "\n\n@rw: 1500\n",
+        ),
+    ] {
+        let ours = kscope(&["-c", &cmd, "-e", &script]);
+        assert_eq!(text(&ours.stdout), want, "{}", text(&ours.stderr));
+        if let Some(theirs) = bpftrace(&script, Some(&cmd)) {
+            assert_eq!(theirs, want, "bpftrace 0.17 on {script}");
+        }
     }
 }
 
