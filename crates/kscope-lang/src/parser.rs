@@ -2347,6 +2347,10 @@ fn check_parts(
         Provider::Iter => (1, 2, format!("{written}:TARGET[:pin]")),
         Provider::Watchpoint => (3, 3, format!("{written}:ADDRESS:LENGTH:MODE")),
     };
+    // `usdt:BIN::NAME`: an empty provider is any provider (upstream).
+    if provider == Provider::Usdt && parts.len() == 3 && parts[1].is_empty() {
+        parts[1] = "*".into();
+    }
     if parts.len() < min || parts.len() > max || parts.iter().any(|p| p.is_empty()) {
         let what = if parts.len() > max {
             "too many parts"

@@ -164,8 +164,13 @@ fn one_probe_at_two_sites_attaches_two_uprobes() {
     };
     let clean = Clean::start();
     let b = program("O2", "sites");
-    // `usdt:BIN:NAME` (the name is unique) and a wildcard name give the same probe.
-    for probe in [format!("usdt:{b}:twice"), format!("usdt:{b}:kscope:tw*")] {
+    // `usdt:BIN:NAME` (the name is unique), a wildcard name and an empty provider
+    // (upstream's `usdt:BIN::NAME`, any provider) give the same probe.
+    for probe in [
+        format!("usdt:{b}:twice"),
+        format!("usdt:{b}:kscope:tw*"),
+        format!("usdt:{b}::*wice"),
+    ] {
         let (out, err) = run_c(&b, 5, &format!("{probe} {{ @[arg0, probe] = count(); }}"));
         assert_eq!(err, "Attached 2 probes\n");
         let name = at(&b, "twice");
