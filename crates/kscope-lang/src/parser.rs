@@ -309,7 +309,6 @@ impl<'a> Parser<'a> {
                     (self.text(span), self.peek_n(1).0),
                     ("struct" | "union", Token::Ident)
                         | ("enum", Token::Ident | Token::LBrace)
-                        | ("import", Token::Str)
                         | ("typedef", Token::Ident)
                 );
             if header && !matches!(tok, Token::Eof | Token::Hash | Token::Semi) && !c_definition {
