@@ -914,17 +914,28 @@ fn expand(ap: &AttachPoint, pid: Option<i32>) -> Result<Vec<AttachPoint>, String
                 .collect()
         }
         (Provider::Uprobe | Provider::Uretprobe, [bin, func]) => {
-            if bin.contains(['*', '?', '[']) {
-                return Err(format!(
-                    "wildcards in the binary of {} are not built yet in `kscope run`: name one file",
-                    ap.canonical()
-                ));
+            // A glob over files: each file's matching functions (files without any are
+            // left out; none at all is the error below).
+            let files = if crate::uprobes::is_glob(bin) {
+                crate::uprobes::glob_files(bin)?
+            } else {
+                vec![bin.clone()]
+            };
+            let mut out = Vec::new();
+            let mut first_error = None;
+            for file in &files {
+                let path = crate::uprobes::resolve_target(file, pid)?;
+                match crate::uprobes::functions(&path, func) {
+                    Ok(fs) => out.extend(fs.into_iter().map(|f| with_parts(vec![file.clone(), f]))),
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
             }
-            let path = crate::uprobes::resolve_target(bin, pid)?;
-            crate::uprobes::functions(&path, func)?
-                .into_iter()
-                .map(|f| with_parts(vec![bin.clone(), f]))
-                .collect()
+            match first_error {
+                Some(e) if out.is_empty() => return Err(e),
+                _ => out,
+            }
         }
         (Provider::Kprobe | Provider::Kretprobe, [rest @ .., func]) => {
             let module = rest.first().map(String::as_str);

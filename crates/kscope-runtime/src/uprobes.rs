@@ -51,6 +51,54 @@ pub fn resolve_target(target: &str, pid: Option<i32>) -> Result<PathBuf, String>
     library(target, pid)
 }
 
+/// Whether a uprobe or usdt target is a glob over files (`./bin/prog_*`).
+pub fn is_glob(target: &str) -> bool {
+    target.contains(['*', '?', '['])
+}
+
+/// The ELF files a target glob matches, one path component at a time (a `*` does not
+/// cross a `/`), sorted, spelled as the pattern spells them (`./x_*` gives `./x_a`).
+/// An error when none matches.
+pub fn glob_files(pattern: &str) -> Result<Vec<String>, String> {
+    let absolute = pattern.starts_with('/');
+    let mut found: Vec<String> = vec![if absolute { "/".into() } else { String::new() }];
+    let parts: Vec<&str> = pattern.split('/').filter(|p| !p.is_empty()).collect();
+    for (i, part) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        let mut next = Vec::new();
+        for base in &found {
+            let join = |name: &str| format!("{base}{name}{}", if last { "" } else { "/" });
+            if !is_glob(part) {
+                next.push(join(part));
+                continue;
+            }
+            let dir = if base.is_empty() { "." } else { base.as_str() };
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            let mut names: Vec<String> = entries
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| !n.starts_with('.') && kscope_ftrace::select::glob(part, n))
+                .collect();
+            names.sort();
+            next.extend(names.iter().map(|n| join(n)));
+        }
+        found = next;
+    }
+    // Only ELF files can be probed: a glob over a directory passes over the others.
+    let elf = |p: &String| {
+        let mut magic = [0u8; 4];
+        std::fs::File::open(p)
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+            .is_ok_and(|()| magic == *b"\x7fELF")
+    };
+    found.retain(|p| std::path::Path::new(p).is_file() && elf(p));
+    if found.is_empty() {
+        return Err(format!("no ELF file matches `{pattern}`"));
+    }
+    Ok(found)
+}
+
 /// The attach point spelling of a uprobe target: a library name becomes the library's
 /// path, as upstream names the probe (`uprobe:libc:f` is `uprobe:/lib/.../libc.so.6:f`);
 /// paths and programs stay as written.

@@ -187,6 +187,36 @@ fn one_probe_at_two_sites_attaches_two_uprobes() {
     clean.check();
 }
 
+/// A glob over files in a usdt binary (upstream's `usdt:./testprogs/usdt_test*::*`)
+/// attaches to the sites of each matching file.
+#[test]
+fn usdt_on_a_glob_of_binaries_attaches_to_each_file() {
+    let Some(_kernel) = require_all(&[Feature::BpfKprobe, Feature::Uprobes]) else {
+        return;
+    };
+    let b = program("O2", "sites");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("usdt_glob");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in ["ku_a", "ku_b"] {
+        std::fs::copy(&b, dir.join(name)).unwrap();
+    }
+    let a = dir.join("ku_a").display().to_string();
+    let glob = dir.join("ku_*").display().to_string();
+    let (out, err) = run_c(
+        &a,
+        3,
+        &format!("usdt:{glob}::twice {{ @[probe] = count(); }}"),
+    );
+    // Two sites in each of the two files; only ku_a runs.
+    assert_eq!(err, "Attached 4 probes\n");
+    assert!(
+        out.contains(&format!("@[usdt:{a}:kscope:twice]: 6\n")),
+        "{out}"
+    );
+    assert!(!out.contains("ku_b"), "{out}");
+}
+
 #[test]
 fn semaphore_probe_fires_only_while_traced() {
     let Some(_kernel) = require_all(&[Feature::BpfKprobe, Feature::Uprobes]) else {

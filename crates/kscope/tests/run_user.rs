@@ -279,7 +279,45 @@ fn only_mangled_user_symbols_are_demangled() {
     );
 }
 
-/// The functions are `kw_one`, `kw_two` and `kw_three`: short, because `probe` strings
+/// A glob over files in a uprobe's binary attaches to each matching ELF file (not the
+/// text file beside them); the -c command runs one of the two copies, so only its probe
+/// counts.
+#[test]
+fn uprobe_on_a_glob_of_binaries_attaches_to_each_file() {
+    let Some(_kernel) = require_all(&[Feature::BpfKprobe, Feature::Uprobes, Feature::Ringbuf])
+    else {
+        return;
+    };
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("uprobe_glob");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in ["kg_a", "kg_b"] {
+        std::fs::copy(workload(), dir.join(name)).unwrap();
+    }
+    std::fs::write(dir.join("kg_notes"), "not an ELF file").unwrap();
+    let a = dir.join("kg_a").display().to_string();
+    let glob = dir.join("kg_*").display().to_string();
+    let script = format!("uprobe:{glob}:kscope_c {{ @[probe] = count(); }}");
+    let out = kscope(&["-c", &format!("{a} stack 7"), "-e", &script]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        format!("\n\n@[uprobe:{a}:kscope_c]: 7\n")
+    );
+    assert_eq!(text(&out.stderr), "Attached 2 probes\n");
+    let out = kscope(&[
+        "--dry-run",
+        "-e",
+        &format!("uprobe:{}:kscope_c {{ }}", dir.join("nomatch_*").display()),
+    ]);
+    assert!(
+        text(&out.stderr).contains("no ELF file matches"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// The functions are `kw_one`, `kw_two` and `kw_three`: short,/// The functions are `kw_one`, `kw_two` and `kw_three`: short, because `probe` strings
 /// are kept in 64 bytes and the workload's path is long.
 #[test]
 fn uprobe_wildcard_attaches_each_function() {

@@ -165,11 +165,25 @@ pub fn expand(ap: &AttachPoint, pid: Option<i32>) -> Result<Vec<(AttachPoint, Ar
             return Err("a usdt probe names its binary: usdt:BINARY:[PROVIDER:]NAME".to_string());
         }
     };
-    if bin.contains(['*', '?', '[']) {
-        return Err(format!(
-            "wildcards in the binary of {} are not built yet in `kscope run`: name one file",
-            ap.canonical()
-        ));
+    if crate::uprobes::is_glob(bin) {
+        // Each matching file's sites (files without a match are left out; none at all
+        // is the first file's error).
+        let mut out = Vec::new();
+        let mut first_error = None;
+        for file in crate::uprobes::glob_files(bin)? {
+            let mut one = ap.clone();
+            one.parts[0] = file;
+            match expand(&one, pid) {
+                Ok(sites) => out.extend(sites),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        return match first_error {
+            Some(e) if out.is_empty() => Err(e),
+            _ => Ok(out),
+        };
     }
     let path = crate::uprobes::resolve_target(bin, pid)?;
     let shown = crate::uprobes::target_name(bin, pid);
