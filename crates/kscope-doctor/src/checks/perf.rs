@@ -57,58 +57,63 @@ fn perf_sw(ctx: &Context) -> Check {
     }
 }
 
-fn perf_hw(ctx: &Context) -> Check {
-    const NAME: &str = "perf_hw";
-    match perf::open_counter(perf::TYPE_HARDWARE, perf::HW_CPU_CYCLES) {
-        Ok(_fd) => Check::ok(NAME, "opened the cycles hardware counter"),
-        Err(e)
-            if matches!(
-                errno::code(&e),
-                libc::ENOENT | libc::EOPNOTSUPP | libc::ENODEV
-            ) =>
-        {
-            Check::not(
-                NAME,
+/// The check for an event that opened (`ok`), does not exist here (one of `absent`'s
+/// errnos: `why` and `fix` say so), or was refused.
+struct Probe<'a> {
+    name: &'static str,
+    what: &'a str,
+    ok: &'a str,
+    absent: &'a [i32],
+    why: &'a str,
+    fix: &'a str,
+}
+
+impl Probe<'_> {
+    fn check(&self, ctx: &Context, opened: std::io::Result<std::os::fd::OwnedFd>) -> Check {
+        match opened {
+            Ok(_fd) => Check::ok(self.name, self.ok),
+            Err(e) if self.absent.contains(&errno::code(&e)) => Check::not(
+                self.name,
                 State::Absent,
-                format!(
-                    "perf_event_open(cycles): {}: no hardware PMU is exposed to this kernel (usual in VMs)",
-                    errno::describe(&e)
-                ),
-                "run on bare metal or in a VM with a virtual PMU; software events and tracepoints still work",
-            )
+                format!("{}: {}: {}", self.what, errno::describe(&e), self.why),
+                self.fix,
+            ),
+            Err(e) => refused(ctx, self.name, self.what, &e),
         }
-        Err(e) => refused(ctx, NAME, "perf_event_open(cycles)", &e),
     }
+}
+
+fn perf_hw(ctx: &Context) -> Check {
+    let probe = Probe {
+        name: "perf_hw",
+        what: "perf_event_open(cycles)",
+        ok: "opened the cycles hardware counter",
+        absent: &[libc::ENOENT, libc::EOPNOTSUPP, libc::ENODEV],
+        why: "no hardware PMU is exposed to this kernel (usual in VMs)",
+        fix: "run on bare metal or in a VM with a virtual PMU; software events and tracepoints still work",
+    };
+    probe.check(
+        ctx,
+        perf::open_counter(perf::TYPE_HARDWARE, perf::HW_CPU_CYCLES),
+    )
 }
 
 /// A write watch on a variable of this process (`watchpoint:` probes).
 fn perf_breakpoint(ctx: &Context) -> Check {
-    const NAME: &str = "perf_breakpoint";
     static WATCHED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let kind = perf::BreakpointKind {
         read: false,
         write: true,
         execute: false,
     };
+    let probe = Probe {
+        name: "perf_breakpoint",
+        what: "perf_event_open(breakpoint)",
+        ok: "opened a hardware write breakpoint on a variable",
+        absent: &[libc::ENOENT, libc::EOPNOTSUPP, libc::ENODEV, libc::ENOSPC],
+        why: "no hardware breakpoints here",
+        fix: "watchpoint probes need debug registers (CONFIG_HAVE_HW_BREAKPOINT)",
+    };
     let addr = WATCHED.as_ptr() as u64;
-    match perf::open_breakpoint(addr, 8, kind, 0, -1) {
-        Ok(_fd) => Check::ok(NAME, "opened a hardware write breakpoint on a variable"),
-        Err(e)
-            if matches!(
-                errno::code(&e),
-                libc::ENOENT | libc::EOPNOTSUPP | libc::ENODEV | libc::ENOSPC
-            ) =>
-        {
-            Check::not(
-                NAME,
-                State::Absent,
-                format!(
-                    "perf_event_open(breakpoint): {}: no hardware breakpoints here",
-                    errno::describe(&e)
-                ),
-                "watchpoint probes need debug registers (CONFIG_HAVE_HW_BREAKPOINT)",
-            )
-        }
-        Err(e) => refused(ctx, NAME, "perf_event_open(breakpoint)", &e),
-    }
+    probe.check(ctx, perf::open_breakpoint(addr, 8, kind, 0, -1))
 }
