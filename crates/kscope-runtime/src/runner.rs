@@ -175,6 +175,8 @@ pub fn run(
     };
     let script = |e: kscope_lang::CompileError| RunError::Script(e.rendered);
     let mut program = kscope_lang::parse(src).map_err(script)?;
+    substitute_positional(&mut program, &opts.params)
+        .map_err(|d| RunError::Script(d.render(src)))?;
     // Uprobe `args` and casts to the binary's structs read DWARF, when the script asks.
     let uprobe_args = if crate::uprobe_args::mentions_args(src.text()) {
         crate::uprobe_args::UprobeArgs::gather(&mut program, opts.pid)
@@ -1171,6 +1173,58 @@ fn attach(
         }
         _ => return Err(format!("{} is not built yet", ap.canonical())),
     })
+}
+
+/// Positional parameters in attach points (`interval:ms:$1`, `uprobe:$1:main`,
+/// `watchpoint:$1:8:w`): each `$N` in a part becomes the N-th parameter, as upstream
+/// reads them; one not given is an error at the attach point.
+fn substitute_positional(
+    program: &mut kscope_lang::ast::Program,
+    params: &[String],
+) -> Result<(), kscope_lang::Diagnostic> {
+    for ap in program
+        .probes
+        .iter_mut()
+        .flat_map(|p| p.attach_points.iter_mut())
+    {
+        if !ap.parts.iter().any(|p| p.contains('$')) {
+            continue;
+        }
+        for part in &mut ap.parts {
+            let mut out = String::new();
+            let mut rest = part.as_str();
+            while let Some(i) = rest.find('$') {
+                out.push_str(&rest[..i]);
+                let digits = rest[i + 1..].bytes().take_while(u8::is_ascii_digit).count();
+                let n: usize = rest[i + 1..i + 1 + digits].parse().unwrap_or(0);
+                if n == 0 {
+                    out.push('$');
+                    rest = &rest[i + 1..];
+                    continue;
+                }
+                let Some(value) = params.get(n - 1) else {
+                    return Err(kscope_lang::Diagnostic::error(
+                        format!("`${n}` in {} is not given", ap.raw),
+                        ap.span,
+                        "this attach point",
+                    )
+                    .with_help(format!(
+                        "pass it after the script: kscope run -e '...' {}",
+                        (1..=n)
+                            .map(|k| format!("ARG{k}"))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    )));
+                };
+                out.push_str(value);
+                rest = &rest[i + 1 + digits..];
+            }
+            out.push_str(rest);
+            *part = out;
+        }
+        ap.raw = ap.canonical();
+    }
+    Ok(())
 }
 
 /// A decimal or `0x` hexadecimal number.

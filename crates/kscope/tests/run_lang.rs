@@ -1501,3 +1501,40 @@ fn imports_bring_probes_macros_maps_and_c_definitions() {
         .unwrap();
     assert_eq!(text(&out.stdout), "16\n\n\n", "{}", text(&out.stderr));
 }
+
+/// Positional parameters in attach points (`interval:ms:$1`, `uprobe:$1:FUNC`): `$N`
+/// becomes the N-th parameter before the probe is looked up; one not given is an error
+/// at the attach point.
+#[test]
+fn positional_parameters_in_attach_points() {
+    let Some(_kernel) = require(Feature::BpfPerfEvent) else {
+        return;
+    };
+    let out = kscope(&[
+        "-e",
+        "interval:ms:$1 { printf(\"%s %s\\n\", probe, str($2)); exit(); }",
+        "20",
+        "x",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "interval:ms:20 x\n\n\n");
+    let out = kscope(&["--dry-run", "-e", "tracepoint:syscalls:sys_enter_$1 { }"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("`$1` in tracepoint:syscalls:sys_enter_$1 is not given"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = kscope(&[
+        "--dry-run",
+        "-e",
+        "tracepoint:syscalls:sys_enter_$1 { }",
+        "getppid",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("tracepoint:syscalls:sys_enter_getppid"),
+        "{}",
+        text(&out.stdout)
+    );
+}
