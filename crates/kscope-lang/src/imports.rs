@@ -114,12 +114,7 @@ fn statements(text: &str, start: usize, end: usize) -> Vec<(String, Span)> {
                 if let Some((Token::Ident, kw)) = prev
                     && &text[kw.range()] == "import"
                 {
-                    let raw = &text[span.start as usize + 1..span.end as usize - 1];
-                    let path = String::from_utf8_lossy(
-                        &unescape(raw).unwrap_or_else(|_| raw.as_bytes().to_vec()),
-                    )
-                    .into_owned();
-                    out.push((path, kw));
+                    out.push((literal_path(&text[span.range()]), kw));
                 }
             }
             _ => {}
@@ -127,6 +122,15 @@ fn statements(text: &str, start: usize, end: usize) -> Vec<(String, Span)> {
         prev = Some((tok, span));
     }
     out
+}
+
+/// The path an import's string literal (`"lib/x.bt"`, quotes included) spells.
+pub(crate) fn literal_path(literal: &str) -> String {
+    let raw = literal
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .unwrap_or(literal);
+    String::from_utf8_lossy(&unescape(raw).unwrap_or_else(|_| raw.as_bytes().to_vec())).into_owned()
 }
 
 /// The files `import "written"` stands for: the file, or the `.bt` and `.h` files of a

@@ -436,10 +436,7 @@ impl<'a> Parser<'a> {
     ) -> PResult<()> {
         let (_, kw) = self.bump();
         let (_, lit) = self.bump();
-        let raw = self.text(Span::new(lit.start as usize + 1, lit.end as usize - 1));
-        let path =
-            String::from_utf8_lossy(&unescape(raw).unwrap_or_else(|_| raw.as_bytes().to_vec()))
-                .into_owned();
+        let path = crate::imports::literal_path(self.text(lit));
         self.expect(Token::Semi, "`;` after the import")?;
         let link = self.source.and_then(|s| {
             s.imports()

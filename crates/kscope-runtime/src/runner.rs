@@ -17,6 +17,7 @@ use kscope_bpf::ringbuf::RingBuf;
 use kscope_bpf::{Map, ProgType, Program, UpdateFlags};
 use kscope_codegen::{CodegenError, Compiled, Function, MapId};
 use kscope_lang::ast::{AttachPoint, Provider};
+use kscope_lang::lexer::parse_int;
 use kscope_lang::output::{Format, Output};
 use kscope_lang::sema::{self, MissingProbes, TypeProvider};
 use kscope_lang::{Diagnostic, SourceFile, Span};
@@ -916,28 +917,13 @@ fn expand(ap: &AttachPoint, pid: Option<i32>) -> Result<Vec<AttachPoint>, String
                 .collect()
         }
         (Provider::Uprobe | Provider::Uretprobe, [bin, func]) => {
-            // A glob over files: each file's matching functions (files without any are
-            // left out; none at all is the error below).
-            let files = if crate::uprobes::is_glob(bin) {
-                crate::uprobes::glob_files(bin)?
-            } else {
-                vec![bin.clone()]
-            };
-            let mut out = Vec::new();
-            let mut first_error = None;
-            for file in &files {
+            crate::uprobes::each_file(bin, |file| {
                 let path = crate::uprobes::resolve_target(file, pid)?;
-                match crate::uprobes::functions(&path, func) {
-                    Ok(fs) => out.extend(fs.into_iter().map(|f| with_parts(vec![file.clone(), f]))),
-                    Err(e) => {
-                        first_error.get_or_insert(e);
-                    }
-                }
-            }
-            match first_error {
-                Some(e) if out.is_empty() => return Err(e),
-                _ => out,
-            }
+                Ok(crate::uprobes::functions(&path, func)?
+                    .into_iter()
+                    .map(|f| with_parts(vec![file.to_string(), f]))
+                    .collect())
+            })?
         }
         (Provider::Kprobe | Provider::Kretprobe, [rest @ .., func]) => {
             let module = rest.first().map(String::as_str);
@@ -1156,8 +1142,8 @@ fn attach(
         }
         (Provider::Watchpoint, [addr, len, mode]) => {
             let bp = breakpoint::Breakpoint {
-                addr: parse_address(addr).ok_or("invalid watchpoint address")?,
-                len: parse_address(len).ok_or("invalid watchpoint length")?,
+                addr: parse_int(addr).map_err(|e| format!("watchpoint address: {e}"))?,
+                len: parse_int(len).map_err(|e| format!("watchpoint length: {e}"))?,
                 kind: kscope_sys::perf::BreakpointKind {
                     read: mode.contains('r'),
                     write: mode.contains('w'),
@@ -1225,14 +1211,6 @@ fn substitute_positional(
         ap.raw = ap.canonical();
     }
     Ok(())
-}
-
-/// A decimal or `0x` hexadecimal number.
-fn parse_address(text: &str) -> Option<u64> {
-    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        Some(hex) => u64::from_str_radix(hex, 16).ok(),
-        None => text.parse().ok(),
-    }
 }
 
 /// The threads of process `pid` (`/proc/PID/task`).

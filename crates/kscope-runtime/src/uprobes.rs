@@ -99,6 +99,34 @@ pub fn glob_files(pattern: &str) -> Result<Vec<String>, String> {
     Ok(found)
 }
 
+/// `each` of the files `target` names (itself, or the files its glob matches), the
+/// results joined: a file it finds nothing in is left out, and when it finds nothing in
+/// any the first file's error is the answer.
+pub fn each_file<T>(
+    target: &str,
+    mut each: impl FnMut(&str) -> Result<Vec<T>, String>,
+) -> Result<Vec<T>, String> {
+    let files = if is_glob(target) {
+        glob_files(target)?
+    } else {
+        vec![target.to_string()]
+    };
+    let mut out = Vec::new();
+    let mut first_error = None;
+    for file in &files {
+        match each(file) {
+            Ok(found) => out.extend(found),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) if out.is_empty() => Err(e),
+        _ => Ok(out),
+    }
+}
+
 /// The attach point spelling of a uprobe target: a library name becomes the library's
 /// path, as upstream names the probe (`uprobe:libc:f` is `uprobe:/lib/.../libc.so.6:f`);
 /// paths and programs stay as written.

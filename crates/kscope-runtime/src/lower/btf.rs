@@ -710,7 +710,8 @@ impl Lowerer<'_> {
         }
     }
 
-    /// The memory type of what a pointer member of a script-defined struct points to.
+    /// The memory type of a value of type `t` inside a script-defined struct (what a
+    /// pointer member points to, or a member itself): a kernel struct is BTF's.
     fn user_target(&mut self, t: CType, span: Span) -> Option<Mem> {
         match t {
             CType::Struct(name) if self.checked.program.c_types.get(&name).is_none() => {
@@ -785,12 +786,7 @@ impl Lowerer<'_> {
             let (off, ty, bits) = (m.offset, m.ty.clone(), m.bits);
             let (addr, ctx) = self.member_address(base, off, span)?;
             // A kernel struct held by value is read through BTF from here on.
-            let mem = match ty {
-                CType::Struct(name) if self.checked.program.c_types.get(&name).is_none() => {
-                    self.mem_of(&Type::Struct(name), span)?
-                }
-                ty => Mem::User(ty),
-            };
+            let mem = self.user_target(ty, span)?;
             return Some(Place {
                 addr,
                 mem,

@@ -166,24 +166,11 @@ pub fn expand(ap: &AttachPoint, pid: Option<i32>) -> Result<Vec<(AttachPoint, Ar
         }
     };
     if crate::uprobes::is_glob(bin) {
-        // Each matching file's sites (files without a match are left out; none at all
-        // is the first file's error).
-        let mut out = Vec::new();
-        let mut first_error = None;
-        for file in crate::uprobes::glob_files(bin)? {
+        return crate::uprobes::each_file(bin, |file| {
             let mut one = ap.clone();
-            one.parts[0] = file;
-            match expand(&one, pid) {
-                Ok(sites) => out.extend(sites),
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        return match first_error {
-            Some(e) if out.is_empty() => Err(e),
-            _ => Ok(out),
-        };
+            one.parts[0] = file.to_string();
+            expand(&one, pid)
+        });
     }
     let path = crate::uprobes::resolve_target(bin, pid)?;
     let shown = crate::uprobes::target_name(bin, pid);
